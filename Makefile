@@ -1,0 +1,45 @@
+# The two quick-start commands: `make run` starts the bot, `make test` runs the tests.
+# Both create .venv and install the project into it on first use (needs only Python 3.11+).
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint fmt bench chat clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Tsunagu needs Python 3.11 or newer on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## start the bot (migrates the database first)
+	$(BIN)/tsunagu serve
+
+test: $(STAMP)  ## run the whole suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+chat: $(STAMP)  ## talk to the bot in the terminal
+	$(BIN)/tsunagu chat
+
+lint: $(STAMP)  ## ruff, mypy strict, the layer contract, migrations in step with models
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	DATABASE_URL=sqlite:///$(CURDIR)/var/lint-check.sqlite3 $(BIN)/tsunagu db upgrade >/dev/null
+	DATABASE_URL=sqlite:///$(CURDIR)/var/lint-check.sqlite3 $(BIN)/tsunagu db check
+	rm -f var/lint-check.sqlite3*
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)  ## webhook benchmark beside the SDK echo bot
+	$(BIN)/python bench/webhook.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3*

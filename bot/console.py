@@ -1,0 +1,78 @@
+"""The console channel: the same flows, engine and storage, in a terminal (`tsunagu chat`)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+
+from bot.conversation.model import Choice, Reply
+from bot.events import Event
+from bot.inbox import Inbox
+
+CHANNEL = "console"
+
+
+class ConsoleChat:
+    """One person chatting with the bot through the inbox, as a LINE user would."""
+
+    def __init__(self, inbox: Inbox, user: str = "console-user") -> None:
+        self.inbox = inbox
+        self.user_key = f"console:{user}"[:64]
+        self.choices: tuple[Choice, ...] = ()
+        self._received: list[Reply] = []
+        self._clock = itertools.count(int(time.time() * 1000))
+        inbox.register(CHANNEL, self._collect)
+
+    async def _collect(self, event: Event, replies: list[Reply]) -> None:
+        self._received.extend(replies)
+
+    async def _exchange(self, kind: str, **fields: str) -> list[Reply]:
+        self._received = []
+        event = Event(
+            channel=CHANNEL,
+            event_id=uuid.uuid4().hex,
+            user_key=self.user_key,
+            occurred_ms=next(self._clock),
+            kind=kind,
+            **fields,  # type: ignore[arg-type]
+        )
+        await self.inbox.submit([event])
+        await self.inbox.drain()
+        last = next((r.choices for r in reversed(self._received) if r.choices), ())
+        self.choices = last
+        return list(self._received)
+
+    async def follow(self) -> list[Reply]:
+        """Start as a LINE follow would."""
+        return await self._exchange("follow")
+
+    async def say(self, text: str) -> list[Reply]:
+        """Send a line; a number picks the numbered choice, as a tap would."""
+        stripped = text.strip()
+        if stripped.isdigit() and 1 <= int(stripped) <= len(self.choices):
+            return await self._exchange("postback", data=self.choices[int(stripped) - 1].data)
+        return await self._exchange("text", text=text)
+
+    async def tap(self, label: str) -> list[Reply]:
+        """Tap the offered choice with this label (as shown)."""
+        for choice in self.choices:
+            if choice.label == label or choice.label.removeprefix("✓ ") == label:
+                return await self._exchange("postback", data=choice.data)
+        offered = ", ".join(c.label for c in self.choices)
+        raise LookupError(f"no choice {label!r}; offered: {offered}")
+
+    async def send_media(self, kind: str) -> list[Reply]:
+        """Send a sticker, image or other non-text message."""
+        return await self._exchange("media", media=kind)
+
+
+def render(replies: list[Reply]) -> str:
+    """Replies as terminal text; the last message's choices numbered."""
+    out: list[str] = []
+    for reply in replies:
+        out.append(reply.text)
+    choices = next((r.choices for r in reversed(replies) if r.choices), ())
+    if choices:
+        out.append("  " + "  ".join(f"[{i}] {c.label}" for i, c in enumerate(choices, 1)))
+    return "\n".join(out)

@@ -1,0 +1,1 @@
+"""The conversation engine: flows are data; one engine runs every flow for every channel."""

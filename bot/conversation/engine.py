@@ -1,0 +1,548 @@
+"""The engine: a pure function (flow, state, input) -> (new state, neutral replies).
+
+It owns everything every flow shares: asking one thing at a time, validation and
+retry messages, back, cancel, skipping optional steps, multi-select with paging,
+the confirmation summary and editing any one answer from it. Flows never do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from bot.conversation.fields import (
+    ChoiceField,
+    Invalid,
+    MultiChoiceField,
+    NumberField,
+)
+from bot.conversation.flow import Flow, Step
+from bot.conversation.model import Choice, MediaIn, PostbackIn, Reply, TextIn, UserInput
+from bot.i18n import T, fold
+
+MAX_CHOICES = 13  # LINE quick reply items
+CONFIRM = "~"  # the "step" of the confirmation summary in postback data
+
+
+def _words(*words: str) -> frozenset[str]:
+    return frozenset(fold(w) for w in words)
+
+
+BACK_WORDS = _words("戻る", "もどる", "前へ", "ひとつ前", "back", "previous", "prev")
+CANCEL_WORDS = _words("キャンセル", "やめる", "やめます", "中止", "cancel", "quit", "stop")
+DONE_WORDS = _words("完了", "おわり", "終わり", "以上", "done", "finish", "finished")
+SKIP_WORDS = _words("スキップ", "なし", "特になし", "skip", "none", "n/a")
+KEEP_WORDS = _words("変更しない", "そのまま", "keep", "no change", "unchanged")
+CONFIRM_WORDS = _words("はい", "登録", "登録する", "確定", "yes", "confirm", "ok", "submit")
+EDIT_WORDS = _words("修正", "修正する", "訂正", "edit", "change", "fix")
+
+TXT = {
+    "back": T(ja="◀ 戻る", en="◀ Back"),
+    "skip": T(ja="スキップ", en="Skip"),
+    "keep": T(ja="変更しない", en="Keep as is"),
+    "done": T(ja="完了 ✔", en="Done ✔"),
+    "more": T(ja="他の選択肢 ▶", en="More ▶"),
+    "edit": T(ja="修正する", en="Edit"),
+    "cancel": T(ja="やめる", en="Cancel"),
+    "picked": T(ja="選択中: {items}", en="Selected: {items}"),
+    "picked_none": T(ja="（まだ選ばれていません）", en="(nothing selected yet)"),
+    "multi_hint": T(
+        ja="複数選べます。選び終えたら「完了」を押してください。",
+        en="You can pick several. Tap Done when finished.",
+    ),
+    "current": T(ja="現在の回答: {value}", en="Current answer: {value}"),
+    "first": T(
+        ja="これが最初の質問です。やめる場合は「やめる」と送ってください。",
+        en="This is the first question. To stop, send “cancel”.",
+    ),
+    "stale": T(
+        ja="そのボタンは前の質問のものです。いまの質問はこちらです。",
+        en="That button belongs to an earlier question. Here is the current one.",
+    ),
+    "cancelled": T(
+        ja="入力を中止しました。ここまでの回答は保存していません。",
+        en="Stopped. Nothing you entered so far has been saved.",
+    ),
+    "confirm_or_edit": T(
+        ja="「{confirm}」か「修正する」を選んでください。項目名を送るとその項目を直せます。",
+        en="Please choose “{confirm}” or “Edit”. Send an item's name to change that item.",
+    ),
+    "pick_item": T(
+        ja="どの項目を直しますか？",
+        en="Which item would you like to change?",
+    ),
+    "media": T(
+        ja="{what}ありがとうございます。ただ、この質問には文字かボタンで答えてください。",
+        en="Thanks for the {what}. For this question, please answer with text or a button.",
+    ),
+    "summary_head": T(ja="【{title}】", en="[{title}]"),
+}
+
+MEDIA_NAMES = {
+    "sticker": T(ja="スタンプ", en="sticker"),
+    "image": T(ja="画像", en="image"),
+    "video": T(ja="動画", en="video"),
+    "audio": T(ja="音声", en="voice message"),
+    "file": T(ja="ファイル", en="file"),
+    "location": T(ja="位置情報", en="location"),
+}
+
+
+@dataclass
+class FlowState:
+    """Where a person is in a flow; stored as plain data with the flow's version."""
+
+    flow: str
+    version: int
+    phase: str = "ask"  # ask | confirm | edit_menu
+    step: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    page: int = 0
+    picking: list[str] = field(default_factory=list)
+    # True while changing one answer from the summary: answering returns to the summary.
+    editing: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for storage."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FlowState:
+        """Rebuild from stored data."""
+        return cls(**data)
+
+
+@dataclass
+class Outcome:
+    """What one input did: the new state (None once the flow ended) and the replies."""
+
+    state: FlowState | None
+    replies: list[Reply]
+    completed: dict[str, Any] | None = None
+    cancelled: bool = False
+
+
+# ---------------------------------------------------------------- starting, resuming
+
+
+def start(
+    flow: Flow, locale: str, answers: dict[str, Any] | None = None, *, at_confirm: bool = False
+) -> Outcome:
+    """Begin a flow (optionally pre-filled, e.g. editing a saved profile from its summary)."""
+    state = FlowState(flow=flow.id, version=flow.version, answers=dict(answers or {}))
+    _prune(flow, state)
+    if at_confirm and flow.confirm and _first_unanswered(flow, state.answers) is None:
+        state.phase = "confirm"
+        return Outcome(state, [_summary(flow, state, locale)])
+    first = _first_unanswered(flow, state.answers) or flow.steps[0]
+    state.step = first.key
+    _enter_step(flow, state)
+    replies = [Reply(flow.intro(locale))] if flow.intro is not None else []
+    replies.append(_ask(flow, state, locale))
+    return Outcome(state, replies)
+
+
+def resume(flow: Flow, stored: dict[str, Any]) -> FlowState:
+    """Load stored state; if the flow changed since, keep the answers that still fit."""
+    state = FlowState.from_dict(stored)
+    if state.version == flow.version and (state.step is None or flow.has_step(state.step)):
+        return state
+    kept = {
+        k: v
+        for k, v in state.answers.items()
+        if flow.has_step(k) and flow.step(k).field.valid(v)
+    }
+    fresh = FlowState(flow=flow.id, version=flow.version, answers=kept)
+    _prune(flow, fresh)
+    nxt = _first_unanswered(flow, fresh.answers)
+    if nxt is None and flow.confirm:
+        fresh.phase = "confirm"
+    else:
+        fresh.step = (nxt or flow.steps[0]).key
+        fresh.history = [
+            s.key for s in _applicable(flow, fresh.answers) if s.key in fresh.answers
+        ][: _index(flow, fresh.step)]
+        _enter_step(flow, fresh)
+    return fresh
+
+
+def prompt(flow: Flow, state: FlowState, locale: str) -> list[Reply]:
+    """The current question (or summary) again, e.g. after a language switch."""
+    if state.phase == "confirm":
+        return [_summary(flow, state, locale)]
+    if state.phase == "edit_menu":
+        return [_edit_menu(flow, state, locale)]
+    return [_ask(flow, state, locale)]
+
+
+# ---------------------------------------------------------------- advancing
+
+
+def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
+    """Apply one input to the state; never raises on bad input, answers it politely."""
+    state = replace(
+        state,
+        answers=dict(state.answers),
+        history=list(state.history),
+        picking=list(state.picking),
+    )
+    command = _command(flow, state, inp)
+    if command == "cancel":
+        return Outcome(None, [Reply(TXT["cancelled"](locale))], cancelled=True)
+    if command == "back":
+        return _back(flow, state, locale)
+    if isinstance(inp, MediaIn):
+        what = MEDIA_NAMES.get(inp.kind, MEDIA_NAMES["file"])(locale)
+        return Outcome(state, [Reply(TXT["media"](locale, what=what)), *prompt(flow, state, locale)])
+    if state.phase == "confirm":
+        return _on_confirm(flow, state, inp, locale)
+    if state.phase == "edit_menu":
+        return _on_edit_menu(flow, state, inp, locale)
+    return _on_answer(flow, state, inp, locale)
+
+
+def _command(flow: Flow, state: FlowState, inp: UserInput) -> str | None:
+    if isinstance(inp, PostbackIn):
+        if inp.data == "g|back":
+            return "back"
+        if inp.data == "g|cancel":
+            return "cancel"
+        return None
+    if isinstance(inp, TextIn):
+        word = fold(inp.text)
+        if word in BACK_WORDS:
+            return "back"
+        if word in CANCEL_WORDS:
+            return "cancel"
+    return None
+
+
+def _parse_postback(flow: Flow, data: str) -> tuple[str, str, str] | None:
+    """Split `f|flow|step|verb|arg`; None when it is not for this flow."""
+    parts = data.split("|", 4)
+    if len(parts) < 4 or parts[0] != "f" or parts[1] != flow.id:
+        return None
+    return parts[2], parts[3], parts[4] if len(parts) > 4 else ""
+
+
+def _stale(flow: Flow, state: FlowState, locale: str) -> Outcome:
+    return Outcome(state, [Reply(TXT["stale"](locale)), *prompt(flow, state, locale)])
+
+
+def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
+    assert state.step is not None
+    step = flow.step(state.step)
+    fld = step.field
+    try:
+        if isinstance(inp, PostbackIn):
+            parsed = _parse_postback(flow, inp.data)
+            if parsed is None or parsed[0] != step.key:
+                return _stale(flow, state, locale)
+            _, verb, arg = parsed
+            if verb == "p":  # another page of choices
+                state.page += 1
+                return Outcome(state, [_ask(flow, state, locale)])
+            if verb == "s" and step.optional:
+                return _accept(flow, state, step, None, locale)
+            if verb == "k" and step.key in state.answers:
+                return _accept(flow, state, step, state.answers[step.key], locale)
+            if verb == "t" and isinstance(fld, MultiChoiceField):
+                fld.parse_key(arg)
+                if arg in state.picking:
+                    state.picking.remove(arg)
+                else:
+                    state.picking.append(arg)
+                state.picking = [o.key for o in fld.options if o.key in state.picking]
+                return Outcome(state, [_ask(flow, state, locale)])
+            if verb == "d" and isinstance(fld, MultiChoiceField):
+                fld.check_count(state.picking)
+                return _accept(flow, state, step, list(state.picking), locale)
+            if verb == "c":
+                return _accept(flow, state, step, fld.parse_key(arg), locale)
+            return _stale(flow, state, locale)
+
+        assert isinstance(inp, TextIn)
+        word = fold(inp.text)
+        if step.optional and word in SKIP_WORDS:
+            return _accept(flow, state, step, None, locale)
+        if word in KEEP_WORDS and step.key in state.answers:
+            return _accept(flow, state, step, state.answers[step.key], locale)
+        if isinstance(fld, MultiChoiceField):
+            if word in DONE_WORDS:
+                fld.check_count(state.picking)
+                return _accept(flow, state, step, list(state.picking), locale)
+            picked = set(state.picking) | set(fld.parse_text(inp.text))
+            state.picking = [o.key for o in fld.options if o.key in picked]
+            return Outcome(state, [_ask(flow, state, locale)])
+        return _accept(flow, state, step, fld.parse_text(inp.text), locale)
+    except Invalid as bad:
+        return Outcome(state, [Reply(bad.text(locale)), _ask(flow, state, locale)])
+
+
+def _accept(flow: Flow, state: FlowState, step: Step, value: Any, locale: str) -> Outcome:
+    # A skipped optional step is stored as None: answered, with nothing to say.
+    state.answers[step.key] = value
+    _prune(flow, state)
+    if state.editing:
+        nxt = _first_unanswered(flow, state.answers)
+        if nxt is not None:
+            state.step = nxt.key
+            _enter_step(flow, state)
+            return Outcome(state, [_ask(flow, state, locale)])
+        return _to_confirm(flow, state, locale)
+    if not state.history or state.history[-1] != step.key:
+        state.history.append(step.key)
+    nxt = _next_applicable(flow, state.answers, after=step.key)
+    if nxt is not None:
+        state.step = nxt.key
+        _enter_step(flow, state)
+        return Outcome(state, [_ask(flow, state, locale)])
+    if flow.confirm:
+        return _to_confirm(flow, state, locale)
+    return Outcome(None, [], completed=_final_answers(flow, state))
+
+
+def _to_confirm(flow: Flow, state: FlowState, locale: str) -> Outcome:
+    state.phase = "confirm"
+    state.step = None
+    state.editing = False
+    state.page = 0
+    state.picking = []
+    return Outcome(state, [_summary(flow, state, locale)])
+
+
+def _back(flow: Flow, state: FlowState, locale: str) -> Outcome:
+    if state.phase == "edit_menu" or (state.phase == "ask" and state.editing):
+        return _to_confirm(flow, state, locale)
+    if state.phase == "ask" and state.step is not None and state.history:
+        # Steps answered after the current one stay in history; drop back to the previous.
+        idx = _index(flow, state.step)
+        while state.history and _index(flow, state.history[-1]) >= idx:
+            state.history.pop()
+    if not state.history:
+        return Outcome(state, [Reply(TXT["first"](locale)), *prompt(flow, state, locale)])
+    previous = state.history.pop()
+    state.phase = "ask"
+    state.step = previous
+    _enter_step(flow, state)
+    return Outcome(state, [_ask(flow, state, locale)])
+
+
+def _on_confirm(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
+    if isinstance(inp, PostbackIn):
+        parsed = _parse_postback(flow, inp.data)
+        if parsed is None or parsed[0] != CONFIRM:
+            return _stale(flow, state, locale)
+        _, verb, arg = parsed
+        if verb == "y":
+            return Outcome(None, [], completed=_final_answers(flow, state))
+        if verb == "e":
+            state.phase = "edit_menu"
+            state.page = 0
+            return Outcome(state, [_edit_menu(flow, state, locale)])
+        if verb == "E":
+            return _edit_step(flow, state, arg, locale)
+        return _stale(flow, state, locale)
+    assert isinstance(inp, TextIn)
+    word = fold(inp.text)
+    if word in CONFIRM_WORDS or word == fold(flow.confirm_label(locale)):
+        return Outcome(None, [], completed=_final_answers(flow, state))
+    if word in EDIT_WORDS:
+        state.phase = "edit_menu"
+        state.page = 0
+        return Outcome(state, [_edit_menu(flow, state, locale)])
+    target = _step_by_label(flow, state, word)
+    if target is not None:
+        return _edit_step(flow, state, target.key, locale)
+    hint = TXT["confirm_or_edit"](locale, confirm=flow.confirm_label(locale))
+    return Outcome(state, [Reply(hint), _summary(flow, state, locale)])
+
+
+def _on_edit_menu(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
+    if isinstance(inp, PostbackIn):
+        parsed = _parse_postback(flow, inp.data)
+        if parsed is None or parsed[0] != CONFIRM:
+            return _stale(flow, state, locale)
+        _, verb, arg = parsed
+        if verb == "E":
+            return _edit_step(flow, state, arg, locale)
+        if verb == "p":
+            state.page += 1
+            return Outcome(state, [_edit_menu(flow, state, locale)])
+        if verb == "y":
+            return Outcome(None, [], completed=_final_answers(flow, state))
+        return _stale(flow, state, locale)
+    assert isinstance(inp, TextIn)
+    target = _step_by_label(flow, state, fold(inp.text))
+    if target is not None:
+        return _edit_step(flow, state, target.key, locale)
+    return Outcome(state, [Reply(TXT["pick_item"](locale)), _edit_menu(flow, state, locale)])
+
+
+def _edit_step(flow: Flow, state: FlowState, key: str, locale: str) -> Outcome:
+    if not flow.has_step(key):
+        return _stale(flow, state, locale)
+    step = flow.step(key)
+    if not step.editable or not step.applies(state.answers):
+        return _stale(flow, state, locale)
+    state.phase = "ask"
+    state.step = key
+    state.editing = True
+    _enter_step(flow, state)
+    return Outcome(state, [_ask(flow, state, locale)])
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _ask(flow: Flow, state: FlowState, locale: str) -> Reply:
+    assert state.step is not None
+    step = flow.step(state.step)
+    fld = step.field
+    lines = [step.prompt(locale)]
+    if isinstance(fld, MultiChoiceField):
+        lines.append(TXT["multi_hint"](locale))
+        if state.picking:
+            lines.append(TXT["picked"](locale, items=fld.display(state.picking, locale)))
+        else:
+            lines.append(TXT["picked_none"](locale))
+    elif step.key in state.answers and state.answers[step.key] is not None:
+        shown = fld.display(state.answers[step.key], locale)
+        lines.append(TXT["current"](locale, value=shown))
+    return Reply("\n".join(lines), _choices(flow, step, state, locale))
+
+
+def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Choice, ...]:
+    fld = step.field
+    base = f"f|{flow.id}|{step.key}"
+    options: list[Choice] = []
+    fixed: list[Choice] = []
+    if isinstance(fld, MultiChoiceField):
+        for o in fld.options:
+            mark = "✓ " if o.key in state.picking else ""
+            label = o.label(locale)
+            options.append(Choice(mark + label, f"{base}|t|{o.key}", label))
+        fixed.append(Choice(TXT["done"](locale), f"{base}|d", TXT["done"](locale)))
+    elif isinstance(fld, ChoiceField):
+        for o in fld.options:
+            label = o.label(locale)
+            options.append(Choice(label, f"{base}|c|{o.key}", label))
+    elif isinstance(fld, NumberField):
+        for n in fld.presets:
+            label = fld.display(n, locale)
+            options.append(Choice(label, f"{base}|c|{n}", label))
+    if step.key in state.answers and state.answers[step.key] is not None:
+        if not isinstance(fld, MultiChoiceField):
+            fixed.append(Choice(TXT["keep"](locale), f"{base}|k", TXT["keep"](locale)))
+    if step.optional:
+        fixed.append(Choice(TXT["skip"](locale), f"{base}|s", TXT["skip"](locale)))
+    if state.history or state.editing:
+        fixed.append(Choice(TXT["back"](locale), "g|back", TXT["back"](locale)))
+    return _paged(options, fixed, state.page, f"{base}|p", locale)
+
+
+def _paged(
+    options: list[Choice], fixed: list[Choice], page: int, more_data: str, locale: str
+) -> tuple[Choice, ...]:
+    if len(options) + len(fixed) <= MAX_CHOICES:
+        return (*options, *fixed)
+    per_page = MAX_CHOICES - len(fixed) - 1
+    pages = math.ceil(len(options) / per_page)
+    page %= pages
+    shown = options[page * per_page : (page + 1) * per_page]
+    more = Choice(TXT["more"](locale), more_data, TXT["more"](locale))
+    return (*shown, more, *fixed)
+
+
+def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
+    lines = [TXT["summary_head"](locale, title=flow.title(locale))]
+    for step in _applicable(flow, state.answers):
+        if not step.summarised:
+            continue
+        value = state.answers.get(step.key)
+        shown = "-" if value is None else step.field.display(value, locale)
+        lines.append(f"・{step.label(locale)}: {shown}")
+    lines.append("")
+    lines.append(flow.confirm_prompt(locale))
+    base = f"f|{flow.id}|{CONFIRM}"
+    choices = (
+        Choice(flow.confirm_label(locale), f"{base}|y", flow.confirm_label(locale)),
+        Choice(TXT["edit"](locale), f"{base}|e", TXT["edit"](locale)),
+        Choice(TXT["cancel"](locale), "g|cancel", TXT["cancel"](locale)),
+    )
+    return Reply("\n".join(lines), choices)
+
+
+def _edit_menu(flow: Flow, state: FlowState, locale: str) -> Reply:
+    base = f"f|{flow.id}|{CONFIRM}"
+    options = [
+        Choice(s.label(locale), f"{base}|E|{s.key}", s.label(locale))
+        for s in _applicable(flow, state.answers)
+        if s.editable
+    ]
+    fixed = [Choice(TXT["back"](locale), "g|back", TXT["back"](locale))]
+    return Reply(TXT["pick_item"](locale), _paged(options, fixed, state.page, f"{base}|p", locale))
+
+
+def summary_lines(flow: Flow, answers: dict[str, Any], locale: str) -> list[str]:
+    """The `label: value` lines of saved answers, for showing a profile."""
+    lines = []
+    for step in _applicable(flow, answers):
+        if not step.summarised:
+            continue
+        value = answers.get(step.key)
+        shown = "-" if value is None else step.field.display(value, locale)
+        lines.append(f"・{step.label(locale)}: {shown}")
+    return lines
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _index(flow: Flow, key: str) -> int:
+    for i, step in enumerate(flow.steps):
+        if step.key == key:
+            return i
+    return len(flow.steps)
+
+
+def _applicable(flow: Flow, answers: dict[str, Any]) -> list[Step]:
+    return [s for s in flow.steps if s.applies(answers)]
+
+
+def _first_unanswered(flow: Flow, answers: dict[str, Any]) -> Step | None:
+    return next((s for s in _applicable(flow, answers) if s.key not in answers), None)
+
+
+def _next_applicable(flow: Flow, answers: dict[str, Any], after: str) -> Step | None:
+    idx = _index(flow, after)
+    return next((s for s in flow.steps[idx + 1 :] if s.applies(answers)), None)
+
+
+def _prune(flow: Flow, state: FlowState) -> None:
+    """Drop answers of steps that no longer apply (e.g. languages once translation is gone)."""
+    for step in flow.steps:
+        if step.key in state.answers and not step.applies(state.answers):
+            del state.answers[step.key]
+
+
+def _enter_step(flow: Flow, state: FlowState) -> None:
+    state.phase = "ask"
+    state.page = 0
+    assert state.step is not None
+    current = state.answers.get(state.step)
+    state.picking = list(current) if isinstance(current, list) else []
+
+
+def _step_by_label(flow: Flow, state: FlowState, word: str) -> Step | None:
+    for step in _applicable(flow, state.answers):
+        if step.editable and word in (fold(step.label.ja), fold(step.label.en)):
+            return step
+    return None
+
+
+def _final_answers(flow: Flow, state: FlowState) -> dict[str, Any]:
+    applicable = {s.key for s in _applicable(flow, state.answers)}
+    return {k: v for k, v in state.answers.items() if k in applicable}

@@ -1,0 +1,47 @@
+"""Platform-neutral inputs and replies: what a channel hands the core and gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One tappable answer: a label (at most 20 characters) and the data it sends back."""
+
+    label: str
+    data: str
+    # What appears in the chat as the person's own message when they tap it.
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message from the bot, optionally with choices (LINE quick replies)."""
+
+    text: str
+    choices: tuple[Choice, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class TextIn:
+    """The person typed text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostbackIn:
+    """The person tapped a button or quick reply carrying data."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaIn:
+    """The person sent something that is not text: sticker, image, video, audio, file, location."""
+
+    kind: str
+
+
+UserInput = TextIn | PostbackIn | MediaIn

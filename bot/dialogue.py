@@ -1,0 +1,528 @@
+"""The conversation router: menus, language, help, and which flow an input goes to.
+
+`handle` decides and returns what should happen (new state, replies, effects); it
+reads the person's profile through a loader but never writes: the caller applies
+the effects in the same transaction as the state, so a failure changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.conversation import engine
+from bot.conversation.engine import FlowState
+from bot.conversation.model import Choice, PostbackIn, Reply, TextIn, UserInput
+from bot.events import Event
+from bot.flows import FLOWS
+from bot.flows.volunteer import VOLUNTEER_FLOW
+from bot.i18n import T, fold
+
+# ---------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class SaveVolunteer:
+    """Create or update the volunteer profile from the sign-up answers."""
+
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetVolunteerStatus:
+    """Set active / paused / inactive."""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class DeleteUserData:
+    """Remove everything we hold about the person."""
+
+
+Effect = SaveVolunteer | SetVolunteerStatus | DeleteUserData
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the router needs to know of a saved volunteer."""
+
+    answers: dict[str, Any]
+    status: str
+
+
+ProfileLoader = Callable[[], Awaitable[Profile | None]]
+
+
+@dataclass
+class Result:
+    """The decision for one event."""
+
+    state: dict[str, Any]
+    locale: str
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    # True when the conversation itself is to be deleted (after 退会).
+    forget: bool = False
+
+
+# ---------------------------------------------------------------- words and texts
+
+
+def _words(*words: str) -> frozenset[str]:
+    return frozenset(fold(w) for w in words)
+
+
+MENU_WORDS: dict[str, frozenset[str]] = {
+    "profile": _words("プロフィール", "登録内容", "登録情報", "profile", "my profile", "my data"),
+    "edit": _words("変更", "編集", "プロフィール変更", "登録内容の変更", "edit", "edit profile"),
+    "pause": _words("休止", "一時停止", "お休み", "pause"),
+    "resume": _words("再開", "休止解除", "resume", "unpause"),
+    "delete": _words(
+        "退会", "削除", "データ削除", "データを削除", "delete", "delete my data", "unsubscribe"
+    ),
+    "signup": _words(
+        "登録", "ボランティア登録", "はじめる", "始める", "sign up", "signup", "register", "start"
+    ),
+    "help": _words("ヘルプ", "使い方", "メニュー", "help", "menu", "?", "？"),
+}
+LANG_WORDS = {
+    "en": _words("english", "英語", "in english", "english please"),
+    "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
+}
+YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
+NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
+
+TXT = {
+    "greeting": T(
+        ja=(
+            "友だち追加ありがとうございます！「つなぐ」は、スキルを活かして地域の団体を"
+            "応援するプロボノ・共助プログラムの窓口です。\n"
+            "English is available: send “English” at any time."
+        ),
+        en=(
+            "Thanks for adding Tsunagu! We connect people who want to use their skills "
+            "with community groups that need them (pro bono / mutual aid).\n"
+            "日本語に切り替えるには「日本語」と送ってください。"
+        ),
+    ),
+    "welcome_back": T(
+        ja="おかえりなさい、{name}さん。",
+        en="Welcome back, {name}.",
+    ),
+    "resume": T(
+        ja="おかえりなさい！前回の続きから再開します。",
+        en="Welcome back! Let's continue where you left off.",
+    ),
+    "group_soon": T(
+        ja=(
+            "団体の皆さまからのご相談は、まもなくこのLINEで受け付けを始めます。"
+            "それまでは事務局（コーディネーター）に直接ご連絡ください。"
+        ),
+        en=(
+            "Groups will soon be able to ask for help right here in LINE. Until then, "
+            "please contact the programme office (coordinators) directly."
+        ),
+    ),
+    "signed_up": T(
+        ja=(
+            "登録が完了しました。ありがとうございます！\n"
+            "あなたに合う団体のプロジェクトが見つかったら、このLINEでご案内します。"
+        ),
+        en=(
+            "You're signed up. Thank you!\n"
+            "When a group's project fits you, we'll let you know here in LINE."
+        ),
+    ),
+    "updated": T(ja="登録内容を更新しました。", en="Your profile has been updated."),
+    "already": T(
+        ja="すでにボランティアとして登録済みです。",
+        en="You are already signed up as a volunteer.",
+    ),
+    "menu": T(ja="ご用件を選んでください。", en="What would you like to do?"),
+    "not_understood": T(
+        ja="すみません、うまく受け取れませんでした。下のメニューから選んでください。",
+        en="Sorry, I didn't catch that. Please choose from the menu below.",
+    ),
+    "profile_head": T(ja="【あなたの登録内容】", en="[Your profile]"),
+    "status": T(ja="状態: {status}", en="Status: {status}"),
+    "active": T(ja="招待を受け付け中", en="open to invitations"),
+    "paused": T(ja="休止中（招待は届きません）", en="paused (no invitations)"),
+    "not_registered": T(
+        ja="まだボランティア登録がありません。「登録」と送ると始められます。",
+        en="You have not signed up yet. Send “sign up” to start.",
+    ),
+    "paused_now": T(
+        ja="招待のお届けを休止しました。「再開」と送ればいつでも戻せます。",
+        en="Invitations are paused. Send “resume” whenever you want them again.",
+    ),
+    "already_paused": T(ja="すでに休止中です。", en="Already paused."),
+    "resumed": T(
+        ja="招待の受け付けを再開しました。おかえりなさい！",
+        en="Invitations are back on. Welcome back!",
+    ),
+    "not_paused": T(ja="休止していません。招待を受け付け中です。", en="You are not paused."),
+    "delete_confirm": T(
+        ja=(
+            "登録内容（プロフィール・スキル・同意の記録）と会話の記録をすべて削除します。"
+            "元には戻せません。削除してよろしいですか？"
+        ),
+        en=(
+            "This deletes everything we hold about you: your profile, skills, consent "
+            "record and our conversation. It cannot be undone. Delete?"
+        ),
+    ),
+    "delete_yes": T(ja="削除する", en="Delete"),
+    "delete_no": T(ja="削除しない", en="Keep my data"),
+    "delete_ask_again": T(
+        ja="「削除する」か「削除しない」を選んでください。",
+        en="Please choose “Delete” or “Keep my data”.",
+    ),
+    "deleted": T(
+        ja=(
+            "お預かりしていたデータをすべて削除しました。ご参加ありがとうございました。"
+            "また参加したくなったら、いつでも話しかけてください。"
+        ),
+        en=(
+            "Everything we held about you has been deleted. Thank you for taking part. "
+            "You're welcome back any time: just send a message."
+        ),
+    ),
+    "delete_kept": T(ja="削除を取りやめました。", en="Nothing was deleted."),
+    "lang_set": T(ja="日本語でご案内します。", en="I'll continue in English."),
+    "help": T(
+        ja=(
+            "【使い方】\n"
+            "・登録: ボランティア登録を始める\n"
+            "・プロフィール: 登録内容を見る\n"
+            "・変更: 登録内容を直す\n"
+            "・休止 / 再開: 招待を止める・戻す\n"
+            "・退会: すべてのデータを削除\n"
+            "・English / 日本語: 言語の切り替え\n"
+            "質問の途中では「戻る」でひとつ前へ、「やめる」で中止できます。"
+        ),
+        en=(
+            "[How to use]\n"
+            "• sign up: start volunteer sign-up\n"
+            "• profile: see what we hold about you\n"
+            "• edit: change your profile\n"
+            "• pause / resume: stop or restart invitations\n"
+            "• delete my data: delete everything\n"
+            "• English / 日本語: switch language\n"
+            "While answering, send “back” for the previous question or “cancel” to stop."
+        ),
+    ),
+    "m_profile": T("プロフィール", "Profile"),
+    "m_edit": T("変更", "Edit"),
+    "m_pause": T("休止", "Pause"),
+    "m_resume": T("再開", "Resume"),
+    "m_delete": T("退会", "Delete my data"),
+    "m_signup": T("ボランティア登録", "Volunteer sign-up"),
+    "m_group": T("団体として相談", "Ask as a group"),
+    "m_help": T("ヘルプ", "Help"),
+    "m_lang": T("English", "日本語"),
+}
+
+
+# ---------------------------------------------------------------- the router
+
+
+@dataclass
+class _Conv:
+    """Mutable view of a conversation's stored state while one event is applied."""
+
+    flow: FlowState | None
+    pending: str | None
+    locale: str
+
+    def dump(self, last_ms: int) -> dict[str, Any]:
+        return {
+            "flow": self.flow.to_dict() if self.flow else None,
+            "pending": self.pending,
+            "last_ms": last_ms,
+        }
+
+
+class Dialogue:
+    """Applies one event to one person's conversation."""
+
+    def __init__(self, *, default_locale: str = "ja", resume_after_ms: int = 6 * 3600 * 1000):
+        self.default_locale = default_locale
+        self.resume_after_ms = resume_after_ms
+
+    def initial_locale(self, event: Event) -> str:
+        """The locale of a new conversation: the platform's language when known."""
+        if event.language and event.language.lower().startswith("en"):
+            return "en"
+        if event.language and event.language.lower().startswith("ja"):
+            return "ja"
+        return self.default_locale
+
+    async def handle(
+        self,
+        stored: dict[str, Any] | None,
+        locale: str,
+        event: Event,
+        load_profile: ProfileLoader,
+    ) -> Result:
+        """Decide what one event does to the conversation; never raises on bad input."""
+        stored = stored or {}
+        flow_state = None
+        if stored.get("flow"):
+            flow_state = engine.resume(FLOWS[stored["flow"]["flow"]], stored["flow"])
+        conv = _Conv(flow=flow_state, pending=stored.get("pending"), locale=locale)
+        last_ms = int(stored.get("last_ms") or 0)
+        result = Result(state={}, locale=locale)
+
+        if event.kind == "unfollow":
+            profile = await load_profile()
+            if profile is not None and profile.status != "inactive":
+                result.effects.append(SetVolunteerStatus("inactive"))
+        elif event.kind == "follow":
+            await self._on_follow(conv, result, load_profile)
+        elif event.input is not None:
+            gap = last_ms and event.occurred_ms - last_ms > self.resume_after_ms
+            await self._on_input(conv, result, event.input, bool(gap), load_profile)
+        else:
+            result.replies.extend(self._menu_for(conv, await load_profile()))
+
+        result.locale = conv.locale
+        result.state = conv.dump(max(last_ms, event.occurred_ms))
+        return result
+
+    # -- events
+
+    async def _on_follow(self, conv: _Conv, result: Result, load: ProfileLoader) -> None:
+        profile = await load()
+        loc = conv.locale
+        if profile is not None:
+            if profile.status == "inactive":
+                result.effects.append(SetVolunteerStatus("active"))
+            name = str(profile.answers.get("display_name", ""))
+            result.replies.append(Reply(TXT["welcome_back"](loc, name=name)))
+            result.replies.extend(self._menu_for(conv, profile))
+            return
+        result.replies.append(Reply(TXT["greeting"](loc)))
+        if conv.flow is not None:
+            flow = FLOWS[conv.flow.flow]
+            result.replies.append(Reply(TXT["resume"](loc)))
+            result.replies.extend(engine.prompt(flow, conv.flow, loc))
+            return
+        out = engine.start(FLOWS["welcome"], loc)
+        conv.flow = out.state
+        result.replies.extend(out.replies)
+
+    async def _on_input(
+        self, conv: _Conv, result: Result, inp: UserInput, gap: bool, load: ProfileLoader
+    ) -> None:
+        word = fold(inp.text) if isinstance(inp, TextIn) else ""
+        data = inp.data if isinstance(inp, PostbackIn) else ""
+
+        # Global everywhere: language and help.
+        new_lang = _language_of(word, data)
+        if new_lang is not None:
+            conv.locale = new_lang
+            result.replies.append(Reply(TXT["lang_set"](new_lang)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if word in MENU_WORDS["help"] or data == "m|help":
+            result.replies.append(Reply(TXT["help"](conv.locale)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+
+        if conv.pending == "delete":
+            self._on_delete_answer(conv, result, word, data)
+            if not result.forget and conv.pending is None:
+                result.replies.extend(self._menu_for(conv, await load()))
+            return
+
+        if conv.flow is not None:
+            flow = FLOWS[conv.flow.flow]
+            if gap and isinstance(inp, TextIn):
+                # After a long pause a typed line is more likely a new greeting than
+                # the answer to an old question: say where we are and ask again.
+                result.replies.append(Reply(TXT["resume"](conv.locale)))
+                result.replies.extend(engine.prompt(flow, conv.flow, conv.locale))
+                return
+            out = engine.advance(flow, conv.flow, inp, conv.locale)
+            conv.flow = out.state
+            result.replies.extend(out.replies)
+            if out.cancelled:
+                result.replies.extend(self._menu_for(conv, await load()))
+            elif out.completed is not None:
+                await self._on_completed(conv, result, flow.id, out.completed, load)
+            return
+
+        await self._on_menu(conv, result, word, data, load)
+
+    async def _on_completed(
+        self,
+        conv: _Conv,
+        result: Result,
+        flow_id: str,
+        answers: dict[str, Any],
+        load: ProfileLoader,
+    ) -> None:
+        loc = conv.locale
+        if flow_id == "welcome":
+            if answers.get("role") == "volunteer":
+                await self._start_signup(conv, result, load)
+            else:
+                result.replies.append(Reply(TXT["group_soon"](loc)))
+                result.replies.extend(self._menu_for(conv, None))
+            return
+        if flow_id == "volunteer":
+            existed = await load() is not None
+            result.effects.append(SaveVolunteer(answers))
+            result.replies.append(Reply(TXT["updated" if existed else "signed_up"](loc)))
+            status = "active"
+            if existed:
+                profile = await load()
+                status = profile.status if profile else "active"
+            result.replies.extend(self._menu_for(conv, Profile(answers, status)))
+
+    async def _start_signup(self, conv: _Conv, result: Result, load: ProfileLoader) -> None:
+        profile = await load()
+        if profile is not None:
+            result.replies.append(Reply(TXT["already"](conv.locale)))
+            result.replies.extend(self._menu_for(conv, profile))
+            return
+        out = engine.start(VOLUNTEER_FLOW, conv.locale)
+        conv.flow = out.state
+        result.replies.extend(out.replies)
+
+    async def _on_menu(
+        self, conv: _Conv, result: Result, word: str, data: str, load: ProfileLoader
+    ) -> None:
+        loc = conv.locale
+        command = data[2:] if data.startswith("m|") else _menu_word(word)
+        profile = await load()
+        if command == "signup":
+            await self._start_signup(conv, result, load)
+        elif command == "group":
+            result.replies.append(Reply(TXT["group_soon"](loc)))
+            result.replies.extend(self._menu_for(conv, profile))
+        elif command in ("profile", "edit", "pause", "resume") and profile is None:
+            result.replies.append(Reply(TXT["not_registered"](loc)))
+            result.replies.extend(self._menu_for(conv, profile))
+        elif command == "profile" and profile is not None:
+            result.replies.append(Reply(self._profile_text(profile, loc)))
+            result.replies.extend(self._menu_for(conv, profile))
+        elif command == "edit" and profile is not None:
+            out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
+            conv.flow = out.state
+            result.replies.extend(out.replies)
+        elif command == "pause" and profile is not None:
+            if profile.status == "paused":
+                result.replies.append(Reply(TXT["already_paused"](loc)))
+            else:
+                result.effects.append(SetVolunteerStatus("paused"))
+                result.replies.append(Reply(TXT["paused_now"](loc)))
+                profile = Profile(profile.answers, "paused")
+            result.replies.extend(self._menu_for(conv, profile))
+        elif command == "resume" and profile is not None:
+            if profile.status != "paused":
+                result.replies.append(Reply(TXT["not_paused"](loc)))
+            else:
+                result.effects.append(SetVolunteerStatus("active"))
+                result.replies.append(Reply(TXT["resumed"](loc)))
+                profile = Profile(profile.answers, "active")
+            result.replies.extend(self._menu_for(conv, profile))
+        elif command == "delete":
+            conv.pending = "delete"
+            result.replies.append(self._delete_question(loc))
+        elif profile is None and conv.flow is None and command is None:
+            # Someone we do not know yet (or who deleted their data) says hello.
+            out = engine.start(FLOWS["welcome"], loc)
+            conv.flow = out.state
+            result.replies.append(Reply(TXT["greeting"](loc)))
+            result.replies.extend(out.replies)
+        else:
+            result.replies.append(Reply(TXT["not_understood"](loc)))
+            result.replies.extend(self._menu_for(conv, profile))
+
+    def _on_delete_answer(self, conv: _Conv, result: Result, word: str, data: str) -> None:
+        loc = conv.locale
+        if data == "del|yes" or word in YES_WORDS:
+            conv.pending = None
+            conv.flow = None
+            result.effects.append(DeleteUserData())
+            result.replies.append(Reply(TXT["deleted"](loc)))
+            result.forget = True
+        elif data == "del|no" or word in NO_WORDS:
+            conv.pending = None
+            result.replies.append(Reply(TXT["delete_kept"](loc)))
+        else:
+            result.replies.append(Reply(TXT["delete_ask_again"](loc)))
+            result.replies.append(self._delete_question(loc))
+
+    # -- rendering helpers
+
+    async def _reprompt(self, conv: _Conv, load: ProfileLoader) -> list[Reply]:
+        if conv.pending == "delete":
+            return [self._delete_question(conv.locale)]
+        if conv.flow is not None:
+            return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
+        return self._menu_for(conv, await load())
+
+    def _delete_question(self, loc: str) -> Reply:
+        return Reply(
+            TXT["delete_confirm"](loc),
+            (
+                Choice(TXT["delete_yes"](loc), "del|yes", TXT["delete_yes"](loc)),
+                Choice(TXT["delete_no"](loc), "del|no", TXT["delete_no"](loc)),
+            ),
+        )
+
+    def _menu_for(self, conv: _Conv, profile: Profile | None) -> list[Reply]:
+        loc = conv.locale
+        lang = "ja" if loc == "en" else "en"
+
+        def item(key: str, data: str) -> Choice:
+            label = TXT[key](loc)
+            return Choice(label, data, label)
+
+        if profile is None:
+            choices = (
+                item("m_signup", "m|signup"),
+                item("m_group", "m|group"),
+                item("m_help", "m|help"),
+                Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)),
+            )
+        else:
+            toggle = item("m_resume", "m|resume") if profile.status == "paused" else item(
+                "m_pause", "m|pause"
+            )
+            choices = (
+                item("m_profile", "m|profile"),
+                item("m_edit", "m|edit"),
+                toggle,
+                item("m_delete", "m|delete"),
+                item("m_help", "m|help"),
+                Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)),
+            )
+        return [Reply(TXT["menu"](loc), choices)]
+
+    def _profile_text(self, profile: Profile, loc: str) -> str:
+        lines = [TXT["profile_head"](loc)]
+        lines.extend(engine.summary_lines(VOLUNTEER_FLOW, profile.answers, loc))
+        status = TXT["paused"](loc) if profile.status == "paused" else TXT["active"](loc)
+        lines.append(TXT["status"](loc, status=status))
+        return "\n".join(lines)
+
+
+def _menu_word(word: str) -> str | None:
+    for command, words in MENU_WORDS.items():
+        if word in words:
+            return command
+    return None
+
+
+def _language_of(word: str, data: str) -> str | None:
+    if data in ("lang|en", "lang|ja"):
+        return data[5:]
+    for lang, words in LANG_WORDS.items():
+        if word in words:
+            return lang
+    return None

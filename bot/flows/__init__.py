@@ -1,0 +1,9 @@
+"""Every flow the bot runs, by id."""
+
+from __future__ import annotations
+
+from bot.conversation.flow import Flow
+from bot.flows.volunteer import VOLUNTEER_FLOW
+from bot.flows.welcome import WELCOME_FLOW
+
+FLOWS: dict[str, Flow] = {f.id: f for f in (WELCOME_FLOW, VOLUNTEER_FLOW)}

@@ -1,0 +1,105 @@
+"""The words of the domain: skills, fields of interest, occupations, with ja/en labels.
+
+Keys are stable (stored in the database and used by matching); labels and synonyms
+are what people type and read. Labels stay within 18 characters so that a "✓ " mark
+still fits LINE's 20-character quick-reply label.
+"""
+
+from __future__ import annotations
+
+from bot.conversation.fields import Option
+from bot.i18n import T
+
+# Covers every support menu in docs/domain.md (課題整理WS, チラシ, Web, SNS, クラウド,
+# 営業, クラファン, 会計, 法律, 翻訳, 情報セキュリティ, ...).
+SKILLS: tuple[Option, ...] = (
+    Option("facilitation", T("ファシリテーション", "Facilitation"), ("司会", "ワークショップ")),
+    Option("consulting", T("経営・戦略", "Strategy/consulting"), ("コンサル", "コンサルティング", "経営")),
+    Option("graphic_design", T("グラフィックデザイン", "Graphic design"), ("デザイン", "チラシ", "ポスター", "design")),
+    Option("architecture", T("建築・空間デザイン", "Architecture/space"), ("建築", "空間デザイン", "インテリア")),
+    Option("copywriting", T("コピーライティング", "Copywriting"), ("コピー",)),
+    Option("web", T("Web制作", "Web development"), ("ホームページ", "ウェブ", "web制作", "website", "wordpress", "wix", "jimdo", "webデザイン")),
+    Option("social_media", T("SNS運用", "Social media"), ("sns", "facebook", "instagram", "twitter")),
+    Option("marketing", T("マーケティング・広報", "Marketing/PR"), ("マーケティング", "広報", "pr")),
+    Option("sales", T("営業", "Sales"), ("セールス", "営業資料")),
+    Option("presentation", T("プレゼン・資料作成", "Presentations"), ("プレゼン", "資料作成")),
+    Option("it_cloud", T("IT・クラウドツール", "IT/cloud tools"), ("it", "クラウド", "google workspace", "kintone")),
+    Option("it_security", T("情報セキュリティ", "IT security"), ("セキュリティ", "security")),
+    Option("fundraising", T("資金調達・クラファン", "Fundraising"), ("クラウドファンディング", "クラファン", "助成金", "ファンドレイジング", "crowdfunding")),
+    Option("accounting", T("会計・経理", "Accounting"), ("会計", "経理", "簿記", "bookkeeping")),
+    Option("tax", T("税務", "Tax"), ("税理士", "税金")),
+    Option("law", T("法律", "Law"), ("弁護士", "司法書士", "行政書士", "legal")),
+    Option("labour", T("労務・人事", "HR/labour"), ("労務", "人事", "社労士", "hr")),
+    Option("translation", T("翻訳・通訳", "Translation"), ("翻訳", "通訳", "interpreting")),
+    Option("writing", T("ライティング・編集", "Writing/editing"), ("ライティング", "編集", "文章", "writing", "editing")),
+    Option("photo_video", T("写真・動画", "Photo/video"), ("写真", "動画", "映像", "photo", "video")),
+    Option("training", T("研修・講師", "Training/teaching"), ("講師", "研修", "教育")),
+    Option("community", T("地域活動・運営", "Community work"), ("地域活動", "コミュニティ", "まちづくり")),
+    Option("other", T("その他", "Other"), ("そのほか", "others")),
+)
+
+LANGUAGES: tuple[Option, ...] = (
+    Option("en", T("英語", "English")),
+    Option("zh", T("中国語", "Chinese"), ("中文",)),
+    Option("ko", T("韓国語", "Korean"), ("ハングル", "朝鮮語")),
+    Option("vi", T("ベトナム語", "Vietnamese")),
+    Option("pt", T("ポルトガル語", "Portuguese")),
+    Option("es", T("スペイン語", "Spanish")),
+    Option("tl", T("タガログ語", "Tagalog"), ("フィリピノ語", "filipino")),
+    Option("ne", T("ネパール語", "Nepali")),
+    Option("id", T("インドネシア語", "Indonesian")),
+    Option("th", T("タイ語", "Thai")),
+    Option("fr", T("フランス語", "French")),
+    Option("other", T("その他の言語", "Other language"), ("その他", "other")),
+)
+
+OCCUPATIONS: tuple[Option, ...] = (
+    Option("employee", T("会社員", "Company employee"), ("会社勤め", "正社員", "employee")),
+    Option("self_employed", T("自営業・フリーランス", "Self-employed"), ("自営業", "フリーランス", "個人事業主", "freelance", "freelancer")),
+    Option("public_sector", T("公務員・団体職員", "Public sector"), ("公務員", "団体職員")),
+    Option("senior", T("シニア・退職者", "Senior/retired"), ("退職", "シニア", "retired")),
+    Option("student", T("学生", "Student"), ("大学生", "大学院生", "高校生")),
+    Option("other", T("その他", "Other"), ("そのほか",)),
+)
+
+AVAILABILITY: tuple[Option, ...] = (
+    Option("weekday_day", T("平日昼", "Weekday daytime"), ("平日日中", "平日の昼", "weekday day")),
+    Option("weekday_evening", T("平日夜", "Weekday evenings"), ("平日の夜", "weekday evening", "evenings")),
+    Option("weekend", T("土日祝", "Weekends"), ("土日", "週末", "weekend")),
+)
+
+MODES: tuple[Option, ...] = (
+    Option("online", T("オンライン", "Online"), ("リモート", "remote")),
+    Option("in_person", T("対面", "In person"), ("現地", "オフライン", "in-person", "offline")),
+    Option("either", T("どちらでも", "Either"), ("両方", "どちらも", "both", "any")),
+)
+
+# Activity fields as Chiba's コラボナビ and the groups in docs/domain.md use them.
+INTERESTS: tuple[Option, ...] = (
+    Option("community", T("まちづくり", "Community building"), ("地域", "町づくり")),
+    Option("elderly", T("福祉（高齢者）", "Elderly welfare"), ("高齢者", "介護")),
+    Option("disability", T("福祉（障害）", "Disability welfare"), ("障害", "障がい", "障害者")),
+    Option("children", T("福祉（子ども）", "Children's welfare"), ("子ども", "こども", "児童")),
+    Option("parenting", T("子育て", "Parenting"), ("子育て支援",)),
+    Option("environment", T("環境", "Environment"), ("自然", "エコ")),
+    Option("education", T("教育・文化", "Education/culture"), ("教育", "文化", "芸術")),
+    Option("animals", T("動物", "Animals"), ("犬", "猫", "ペット", "dogs")),
+    Option("international", T("国際・多文化共生", "International"), ("国際", "多文化", "国際交流")),
+    Option("disaster", T("防災・災害支援", "Disaster relief"), ("防災", "災害", "被災地")),
+    Option("health", T("健康・医療", "Health"), ("医療", "健康")),
+    Option("sports", T("スポーツ", "Sports")),
+    Option("other", T("その他", "Other"), ("そのほか",)),
+)
+
+AGREE_OPTIONS: tuple[Option, ...] = (
+    Option("agree", T("同意する", "I agree"), ("同意", "同意します", "はい", "yes", "agree")),
+    Option("disagree", T("同意しない", "I do not agree"), ("いいえ", "no", "disagree")),
+)
+
+
+def label(options: tuple[Option, ...], key: str, locale: str) -> str:
+    """The label of an option key in the locale (the key itself if unknown)."""
+    for option in options:
+        if option.key == key:
+            return option.label(locale)
+    return key

@@ -1,0 +1,1 @@
+"""Thin platform adapters: verify, translate events in, call the core, render replies out."""

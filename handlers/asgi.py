@@ -1,0 +1,103 @@
+"""The composition root: builds settings, database, core and channel adapters into one ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.dialogue import Dialogue
+from bot.inbox import Inbox
+from bot.logs import configure_logging
+from bot.settings import Settings
+from handlers.line import LineChannel
+from storage.db import make_engine, make_sessionmaker
+from storage.migrate import upgrade
+
+log = logging.getLogger("tsunagu")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app; on start it migrates the database and starts the inbox."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    state: dict[str, object] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(upgrade, settings.database_url)
+        engine = make_engine(settings.database_url)
+        maker = make_sessionmaker(engine)
+        dialogue = Dialogue(
+            default_locale=settings.default_locale,
+            resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
+        )
+        inbox = Inbox(maker, dialogue, notice_version=settings.privacy_notice_version)
+        line = LineChannel(settings, inbox) if settings.line_enabled else None
+        state.update(engine=engine, line=line, inbox=inbox)
+        await inbox.start()
+        _banner(settings)
+        try:
+            yield
+        finally:
+            await inbox.stop()
+            if line is not None:
+                await line.close()
+            await engine.dispose()
+
+    async def line_webhook(request: Request) -> Response:
+        line = state.get("line")
+        if not isinstance(line, LineChannel):
+            return PlainTextResponse(
+                "LINE is not configured: set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN",
+                status_code=503,
+            )
+        return await line.webhook(request)
+
+    async def healthz(request: Request) -> Response:
+        engine = state.get("engine")
+        try:
+            async with engine.connect() as conn:  # type: ignore[union-attr]
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("healthz: database did not answer (%s)", type(exc).__name__)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "database": "ok",
+                "channels": {"line": settings.line_enabled, "slack": settings.slack_enabled},
+            }
+        )
+
+    async def index(request: Request) -> Response:
+        return PlainTextResponse("Tsunagu is running. See /healthz.\n")
+
+    return Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/line/webhook", line_webhook, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _banner(settings: Settings) -> None:
+    from storage.db import async_url
+
+    db = async_url(settings.database_url).render_as_string(hide_password=True)
+    lines = [f"Tsunagu is up on http://{settings.host}:{settings.port}  (database: {db})"]
+    if settings.line_enabled:
+        lines.append(f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}")
+    for name, why in settings.disabled_channels():
+        lines.append(f"  {name}: disabled ({why})")
+    for line in lines:
+        log.info(line)

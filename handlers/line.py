@@ -1,0 +1,234 @@
+"""LINE adapter: line-bot-sdk v3 verifies and parses webhooks and sends the replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from linebot.v3 import WebhookParser
+from linebot.v3.exceptions import InvalidSignatureError
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PostbackAction,
+    PushMessageRequest,
+    QuickReply,
+    QuickReplyItem,
+    ReplyMessageRequest,
+    TextMessage,
+)
+from linebot.v3.webhooks import (
+    AudioMessageContent,
+    FileMessageContent,
+    FollowEvent,
+    ImageMessageContent,
+    LocationMessageContent,
+    MessageEvent,
+    PostbackEvent,
+    StickerMessageContent,
+    TextMessageContent,
+    UnfollowEvent,
+    UserSource,
+    VideoMessageContent,
+)
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from bot.conversation.model import Reply
+from bot.events import Event
+from bot.inbox import Inbox, InboxClosed
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "line"
+MAX_MESSAGES = 5
+MAX_TEXT_UTF16 = 5000
+MAX_LABEL = 20
+MAX_QUICK_REPLIES = 13
+# A follow is rare and its greeting depends on the person's language: ask LINE, but
+# never hold the webhook answer longer than this.
+PROFILE_TIMEOUT_S = 1.5
+
+_MEDIA = (
+    (StickerMessageContent, "sticker"),
+    (ImageMessageContent, "image"),
+    (VideoMessageContent, "video"),
+    (AudioMessageContent, "audio"),
+    (FileMessageContent, "file"),
+    (LocationMessageContent, "location"),
+)
+_RETRY_NAMESPACE = uuid.UUID("7b0d8f3e-7a59-4d0e-9d3c-5a1f3c1e2a10")
+
+
+def translate(event: Any) -> Event | None:
+    """A LINE SDK event as a neutral Event; None for events the bot does not act on."""
+    source = getattr(event, "source", None)
+    if not isinstance(source, UserSource) or not source.user_id:
+        return None  # group and room chats are not where people sign up
+    base: dict[str, Any] = {
+        "channel": CHANNEL,
+        "event_id": event.webhook_event_id,
+        "user_key": source.user_id,
+        "occurred_ms": int(event.timestamp),
+        "redelivery": bool(event.delivery_context and event.delivery_context.is_redelivery),
+        "reply_token": getattr(event, "reply_token", None),
+    }
+    if isinstance(event, FollowEvent):
+        return Event(kind="follow", **base)
+    if isinstance(event, UnfollowEvent):
+        return Event(kind="unfollow", **base)
+    if isinstance(event, PostbackEvent):
+        return Event(kind="postback", data=event.postback.data, **base)
+    if isinstance(event, MessageEvent):
+        message = event.message
+        if isinstance(message, TextMessageContent):
+            return Event(kind="text", text=message.text, **base)
+        for cls, kind in _MEDIA:
+            if isinstance(message, cls):
+                return Event(kind="media", media=kind, **base)
+        return Event(kind="media", media="file", **base)
+    return None
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _clip_text(text: str) -> str:
+    if _utf16_len(text) <= MAX_TEXT_UTF16:
+        return text
+    out = text
+    while _utf16_len(out) > MAX_TEXT_UTF16 - 1:
+        out = out[: len(out) - max(1, (_utf16_len(out) - MAX_TEXT_UTF16) // 2 + 1)]
+    return out + "…"
+
+
+def _clip_label(label: str) -> str:
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+
+
+def render_line_messages(replies: list[Reply]) -> list[TextMessage]:
+    """Neutral replies as LINE text messages within LINE's limits.
+
+    At most 5 messages: earlier texts are joined when there are more. LINE shows quick
+    replies only on the last message, so the last choices offered go there.
+    """
+    if not replies:
+        return []
+    texts = [r.text for r in replies if r.text]
+    if len(texts) > MAX_MESSAGES:
+        head = len(texts) - MAX_MESSAGES + 1
+        texts = ["\n\n".join(texts[:head]), *texts[head:]]
+    choices = next((r.choices for r in reversed(replies) if r.choices), ())
+    messages = []
+    for i, text in enumerate(texts):
+        quick = None
+        if i == len(texts) - 1 and choices:
+            quick = QuickReply(
+                items=[
+                    QuickReplyItem(
+                        action=PostbackAction(
+                            label=_clip_label(c.label),
+                            data=c.data,
+                            displayText=c.display or c.label,
+                        )
+                    )
+                    for c in choices[:MAX_QUICK_REPLIES]
+                ]
+            )
+        messages.append(TextMessage(text=_clip_text(text), quickReply=quick))
+    return messages
+
+
+class LineChannel:
+    """The LINE webhook endpoint and the replies back, wired to the inbox."""
+
+    def __init__(self, settings: Settings, inbox: Inbox) -> None:
+        self._parser = WebhookParser(settings.line_channel_secret)
+        self._client = AsyncApiClient(
+            Configuration(
+                host=settings.line_api_base_url.rstrip("/"),
+                access_token=settings.line_channel_access_token,
+            )
+        )
+        self._api = AsyncMessagingApi(self._client)
+        self._inbox = inbox
+        inbox.register(CHANNEL, self.send)
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()
+
+    async def webhook(self, request: Request) -> Response:
+        """Verify the signature, accept the events durably, answer 200."""
+        signature = request.headers.get("x-line-signature")
+        raw = await request.body()
+        if not signature:
+            return PlainTextResponse("missing X-Line-Signature", status_code=401)
+        try:
+            body = raw.decode("utf-8")
+            events = self._parser.parse(body, signature)
+        except InvalidSignatureError:
+            log.warning("line: webhook with a bad signature rejected")
+            return PlainTextResponse("invalid signature", status_code=401)
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("line: signed webhook with a malformed body rejected")
+            return PlainTextResponse("malformed body", status_code=400)
+        neutral = [e for e in (translate(ev) for ev in events) if e is not None]
+        follows = [e for e in neutral if e.kind == "follow"]
+        if follows:
+            neutral = [await self._with_language(e) if e.kind == "follow" else e for e in neutral]
+        try:
+            await self._inbox.submit(neutral)
+        except InboxClosed:
+            return PlainTextResponse("shutting down", status_code=503)
+        except Exception:
+            return PlainTextResponse("could not store events", status_code=500)
+        return JSONResponse({})
+
+    async def _with_language(self, event: Event) -> Event:
+        try:
+            profile = await asyncio.wait_for(
+                self._api.get_profile(event.user_key), timeout=PROFILE_TIMEOUT_S
+            )
+        except (ApiException, TimeoutError, OSError) as exc:
+            log.info("line: no profile language for a follow (%s)", type(exc).__name__)
+            return event
+        language = getattr(profile, "language", None)
+        if not language:
+            return event
+        return replace(event, language=language)
+
+    async def send(self, event: Event, replies: list[Reply]) -> None:
+        """Reply with the event's token; if LINE refuses the token, push instead."""
+        messages = render_line_messages(replies)
+        if not messages:
+            return
+        if event.reply_token:
+            try:
+                await self._api.reply_message(
+                    ReplyMessageRequest(replyToken=event.reply_token, messages=messages)
+                )
+                return
+            except ApiException as exc:
+                if exc.status != 400:
+                    raise
+                log.info("line: reply token refused for event %s; pushing", event.event_id)
+        # The retry key is derived from the event, so a second attempt cannot deliver twice.
+        retry_key = str(uuid.uuid5(_RETRY_NAMESPACE, event.event_id))
+        try:
+            await self._api.push_message(
+                PushMessageRequest(to=event.user_key, messages=messages),
+                x_line_retry_key=retry_key,
+            )
+        except ApiException as exc:
+            if exc.status != 409:  # 409: LINE already accepted this retry key
+                raise
+

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 typed models, the queries the core needs, Alembic migrations."""

@@ -1,0 +1,184 @@
+"""Test support: the app served on a real port, and a LINE user who talks to it.
+
+The app is the real ASGI app served by uvicorn; the LINE user sends complete, signed
+webhook bodies over HTTP and reads what the bot sent from the fake LINE API.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+
+from bot.settings import Settings
+from handlers.asgi import create_app
+from tests import line_events as le
+from tests.fakes.line_api import FakeLineApi
+
+SECRET = "test-channel-secret-0123456789abcdef"
+TOKEN = "test-channel-access-token"
+
+
+def make_settings(database_url: str, line_api: str | None = None, **extra: Any) -> Settings:
+    """Settings for a test app: nothing read from a .env file."""
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "LINE_CHANNEL_SECRET": SECRET if line_api else "",
+        "LINE_CHANNEL_ACCESS_TOKEN": TOKEN if line_api else "",
+        "LINE_API_BASE_URL": line_api or "http://127.0.0.1:9",
+        "SLACK_BOT_TOKEN": "",
+        "SLACK_SIGNING_SECRET": "",
+        "TSUNAGU_LOG_LEVEL": "WARNING",
+    }
+    values.update(extra)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class AppServer:
+    """The real app under uvicorn in a thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self) -> AppServer:
+        """Serve until stop(); returns when the app has migrated and is listening."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self.settings),
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        """Shut down gracefully (lifespan shutdown runs: the inbox drains)."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=30)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LineUser:
+    """A person in LINE: sends signed webhooks to the app, reads the bot's messages."""
+
+    def __init__(self, app: AppServer, fake: FakeLineApi, user_id: str | None = None) -> None:
+        self.app = app
+        self.fake = fake
+        self.user_id = user_id or le.new_user_id()
+        self.last: list[dict[str, Any]] = []
+
+    # -- sending
+
+    def post(self, events: list[dict[str, Any]], *, secret: str = SECRET) -> httpx.Response:
+        """POST one webhook body with these events, signed with the channel secret."""
+        body = le.payload(events)
+        return httpx.post(
+            f"{self.app.url}/line/webhook",
+            content=body,
+            headers=le.webhook_headers(body, secret),
+            timeout=10,
+        )
+
+    def send(self, event: dict[str, Any], *, wait: bool = True) -> list[dict[str, Any]]:
+        """Send one event and return the messages the bot replied to it with."""
+        response = self.post([event])
+        assert response.status_code == 200, response.text
+        token = event.get("replyToken")
+        if not wait or token is None:
+            return []
+        reply = self.fake.wait_for(lambda: self._reply_for(token), timeout=10)
+        self.last = list(reply["messages"])
+        return self.last
+
+    def _reply_for(self, token: str) -> dict[str, Any] | None:
+        for body in self.fake.replies:
+            if body.get("replyToken") == token:
+                return body
+        return None
+
+    def token(self) -> str:
+        """A fresh reply token known to the fake LINE API."""
+        return self.fake.issue_reply_token(self.user_id)
+
+    def follow(self) -> list[dict[str, Any]]:
+        """Add the bot as a friend."""
+        return self.send(le.follow(self.user_id, self.token()))
+
+    def say(self, text: str) -> list[dict[str, Any]]:
+        """Type a text message."""
+        return self.send(le.text(self.user_id, self.token(), text))
+
+    def tap(self, label: str) -> list[dict[str, Any]]:
+        """Tap the quick reply with this label on the bot's last message."""
+        items = self.quick_replies()
+        for item in items:
+            action = item["action"]
+            if action["label"] in (label, f"✓ {label}"):
+                return self.send(le.postback(self.user_id, self.token(), action["data"]))
+        labels = [i["action"]["label"] for i in items]
+        raise AssertionError(f"no quick reply {label!r}; offered {labels}")
+
+    def sticker(self) -> list[dict[str, Any]]:
+        """Send a sticker."""
+        return self.send(le.sticker(self.user_id, self.token()))
+
+    # -- reading
+
+    def texts(self) -> list[str]:
+        """The texts of the bot's last reply."""
+        return [m["text"] for m in self.last if m.get("type") == "text"]
+
+    def text(self) -> str:
+        """All texts of the last reply, joined."""
+        return "\n".join(self.texts())
+
+    def quick_replies(self) -> list[dict[str, Any]]:
+        """The quick reply items on the last message of the bot's last reply."""
+        if not self.last:
+            return []
+        quick = self.last[-1].get("quickReply") or {}
+        return list(quick.get("items", []))
+
+    def labels(self) -> list[str]:
+        """Labels of the quick replies offered last."""
+        return [i["action"]["label"] for i in self.quick_replies()]
+
+    def pick_all(self, *labels: str) -> None:
+        """Tap each label (paging with More as needed), then Done."""
+        for label in labels:
+            for _ in range(5):
+                if any(lab.removeprefix("✓ ") == label for lab in self.labels()):
+                    break
+                more = next(lab for lab in self.labels() if lab.endswith("▶"))
+                self.tap(more)
+            self.tap(label)
+        done = next(lab for lab in self.labels() if lab.startswith(("完了", "Done")))
+        self.tap(done)
