@@ -14,7 +14,7 @@ from bot.i18n import T
 # 営業, クラファン, 会計, 法律, 翻訳, 情報セキュリティ, ...).
 SKILLS: tuple[Option, ...] = (
     Option("facilitation", T("ファシリテーション", "Facilitation"), ("司会", "ワークショップ")),
-    Option("consulting", T("経営・戦略", "Strategy/consulting"), ("コンサル", "コンサルティング", "経営")),
+    Option("consulting", T("経営・戦略", "Consulting"), ("コンサル", "コンサルティング", "経営", "strategy")),
     Option("graphic_design", T("グラフィックデザイン", "Graphic design"), ("デザイン", "チラシ", "ポスター", "design")),
     Option("architecture", T("建築・空間デザイン", "Architecture/space"), ("建築", "空間デザイン", "インテリア")),
     Option("copywriting", T("コピーライティング", "Copywriting"), ("コピー",)),

@@ -89,11 +89,20 @@ class AppServer:
 class LineUser:
     """A person in LINE: sends signed webhooks to the app, reads the bot's messages."""
 
-    def __init__(self, app: AppServer, fake: FakeLineApi, user_id: str | None = None) -> None:
+    def __init__(
+        self,
+        app: AppServer,
+        fake: FakeLineApi,
+        user_id: str | None = None,
+        *,
+        language: str | None = "ja",
+    ) -> None:
         self.app = app
         self.fake = fake
         self.user_id = user_id or le.new_user_id()
         self.last: list[dict[str, Any]] = []
+        # Every LINE user has a profile; its language is what the app greets them in.
+        fake.set_profile(self.user_id, display_name="LINE user", language=language)
 
     # -- sending
 
@@ -182,3 +191,23 @@ class LineUser:
             self.tap(label)
         done = next(lab for lab in self.labels() if lab.startswith(("完了", "Done")))
         self.tap(done)
+
+
+def query(database_url: str, sql: str, **params: Any) -> list[Any]:
+    """Run one SELECT on the test database with a blocking engine; return the rows."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import sync_url
+
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql), params))
+    finally:
+        engine.dispose()
+
+
+def scalar(database_url: str, sql: str, **params: Any) -> Any:
+    """Run one SELECT returning a single value."""
+    rows = query(database_url, sql, **params)
+    return rows[0][0] if rows else None

@@ -68,8 +68,7 @@ def sign_up_ja(user: LineUser) -> None:
 def test_full_sign_up_in_japanese(
     app: AppServer, fake_line: FakeLineApi, database_url: str
 ) -> None:
-    user = LineUser(app, fake_line)
-    fake_line.set_profile(user.user_id, display_name="花子", language="ja")
+    user = LineUser(app, fake_line, language="ja")
     sign_up_ja(user)
 
     volunteer = load_volunteer(database_url, user.user_id)
@@ -93,8 +92,7 @@ def test_full_sign_up_in_japanese(
 def test_full_sign_up_in_english(
     app: AppServer, fake_line: FakeLineApi, database_url: str
 ) -> None:
-    user = LineUser(app, fake_line)
-    fake_line.set_profile(user.user_id, display_name="Sam", language="en")
+    user = LineUser(app, fake_line, language="en")
     user.follow()
     assert "Thanks for adding Tsunagu" in user.text()
     user.tap("Join as a volunteer")
