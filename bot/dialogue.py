@@ -334,7 +334,13 @@ class Dialogue:
         if conv.pending == "delete":
             self._on_delete_answer(conv, result, word, data)
             if not result.forget and conv.pending is None:
-                result.replies.extend(self._menu_for(conv, await load()))
+                result.replies.extend(await self._reprompt(conv, load))
+            return
+        if word in MENU_WORDS["delete"] or data == "m|delete":
+            # Deleting one's data is honoured from anywhere, even mid-question; saying
+            # no returns to where the person was.
+            conv.pending = "delete"
+            result.replies.append(self._delete_question(conv.locale))
             return
 
         if conv.flow is not None:
@@ -483,6 +489,7 @@ class Dialogue:
             label = TXT[key](loc)
             return Choice(label, data, label)
 
+        choices: tuple[Choice, ...]
         if profile is None:
             choices = (
                 item("m_signup", "m|signup"),
@@ -491,8 +498,10 @@ class Dialogue:
                 Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)),
             )
         else:
-            toggle = item("m_resume", "m|resume") if profile.status == "paused" else item(
-                "m_pause", "m|pause"
+            toggle = (
+                item("m_resume", "m|resume")
+                if profile.status == "paused"
+                else item("m_pause", "m|pause")
             )
             choices = (
                 item("m_profile", "m|profile"),

@@ -120,7 +120,8 @@ class Inbox:
     async def drain(self) -> None:
         """Wait until everything accepted so far is applied and its replies are sent."""
         while True:
-            while self._writes or self._queue or not self._idle.is_set():
+            # Polling is fine here: drain runs at shutdown and after each console line.
+            while self._writes or self._queue or not self._idle.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
             tails = list(self._tails.values())
             if tails:
@@ -230,7 +231,9 @@ class Inbox:
             for channel, firsts in by_channel.items():
                 keys = [key for key, _ in firsts]
                 convs = await repo.load_conversations(session, channel, keys)
-                missing = [(k, self._dialogue.initial_locale(e)) for k, e in firsts if k not in convs]
+                missing = [
+                    (k, self._dialogue.initial_locale(e)) for k, e in firsts if k not in convs
+                ]
                 if missing:
                     await repo.create_conversations(session, channel, missing)
                     convs.update(

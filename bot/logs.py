@@ -16,6 +16,7 @@ def configure_logging(level: str = "INFO") -> None:
         handler._tsunagu = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
-    # The SDK logs the full signature of a rejected webhook and unknown event types;
-    # keep those at warning.
-    logging.getLogger("linebot").setLevel(logging.WARNING)
+    # Libraries that log statement parameters or request bodies at debug level would
+    # put names, messages and LINE ids in the log: they stay at warning whatever our level.
+    for name in ("aiosqlite", "sqlalchemy", "linebot", "slack_bolt", "slack_sdk", "psycopg"):
+        logging.getLogger(name).setLevel(logging.WARNING)

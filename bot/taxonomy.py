@@ -14,27 +14,74 @@ from bot.i18n import T
 # 営業, クラファン, 会計, 法律, 翻訳, 情報セキュリティ, ...).
 SKILLS: tuple[Option, ...] = (
     Option("facilitation", T("ファシリテーション", "Facilitation"), ("司会", "ワークショップ")),
-    Option("consulting", T("経営・戦略", "Consulting"), ("コンサル", "コンサルティング", "経営", "strategy")),
-    Option("graphic_design", T("グラフィックデザイン", "Graphic design"), ("デザイン", "チラシ", "ポスター", "design")),
-    Option("architecture", T("建築・空間デザイン", "Architecture/space"), ("建築", "空間デザイン", "インテリア")),
+    Option(
+        "consulting",
+        T("経営・戦略", "Consulting"),
+        ("コンサル", "コンサルティング", "経営", "strategy"),
+    ),
+    Option(
+        "graphic_design",
+        T("グラフィックデザイン", "Graphic design"),
+        ("デザイン", "チラシ", "ポスター", "design"),
+    ),
+    Option(
+        "architecture",
+        T("建築・空間デザイン", "Architecture/space"),
+        ("建築", "空間デザイン", "インテリア"),
+    ),
     Option("copywriting", T("コピーライティング", "Copywriting"), ("コピー",)),
-    Option("web", T("Web制作", "Web development"), ("ホームページ", "ウェブ", "web制作", "website", "wordpress", "wix", "jimdo", "webデザイン")),
-    Option("social_media", T("SNS運用", "Social media"), ("sns", "facebook", "instagram", "twitter")),
-    Option("marketing", T("マーケティング・広報", "Marketing/PR"), ("マーケティング", "広報", "pr")),
+    Option(
+        "web",
+        T("Web制作", "Web development"),
+        (
+            "ホームページ",
+            "ウェブ",
+            "web制作",
+            "website",
+            "wordpress",
+            "wix",
+            "jimdo",
+            "webデザイン",
+        ),
+    ),
+    Option(
+        "social_media", T("SNS運用", "Social media"), ("sns", "facebook", "instagram", "twitter")
+    ),
+    Option(
+        "marketing", T("マーケティング・広報", "Marketing/PR"), ("マーケティング", "広報", "pr")
+    ),
     Option("sales", T("営業", "Sales"), ("セールス", "営業資料")),
     Option("presentation", T("プレゼン・資料作成", "Presentations"), ("プレゼン", "資料作成")),
-    Option("it_cloud", T("IT・クラウドツール", "IT/cloud tools"), ("it", "クラウド", "google workspace", "kintone")),
+    Option(
+        "it_cloud",
+        T("IT・クラウドツール", "IT/cloud tools"),
+        ("it", "クラウド", "google workspace", "kintone"),
+    ),
     Option("it_security", T("情報セキュリティ", "IT security"), ("セキュリティ", "security")),
-    Option("fundraising", T("資金調達・クラファン", "Fundraising"), ("クラウドファンディング", "クラファン", "助成金", "ファンドレイジング", "crowdfunding")),
+    Option(
+        "fundraising",
+        T("資金調達・クラファン", "Fundraising"),
+        ("クラウドファンディング", "クラファン", "助成金", "ファンドレイジング", "crowdfunding"),
+    ),
     Option("accounting", T("会計・経理", "Accounting"), ("会計", "経理", "簿記", "bookkeeping")),
     Option("tax", T("税務", "Tax"), ("税理士", "税金")),
     Option("law", T("法律", "Law"), ("弁護士", "司法書士", "行政書士", "legal")),
     Option("labour", T("労務・人事", "HR/labour"), ("労務", "人事", "社労士", "hr")),
     Option("translation", T("翻訳・通訳", "Translation"), ("翻訳", "通訳", "interpreting")),
-    Option("writing", T("ライティング・編集", "Writing/editing"), ("ライティング", "編集", "文章", "writing", "editing")),
-    Option("photo_video", T("写真・動画", "Photo/video"), ("写真", "動画", "映像", "photo", "video")),
+    Option(
+        "writing",
+        T("ライティング・編集", "Writing/editing"),
+        ("ライティング", "編集", "文章", "writing", "editing"),
+    ),
+    Option(
+        "photo_video", T("写真・動画", "Photo/video"), ("写真", "動画", "映像", "photo", "video")
+    ),
     Option("training", T("研修・講師", "Training/teaching"), ("講師", "研修", "教育")),
-    Option("community", T("地域活動・運営", "Community work"), ("地域活動", "コミュニティ", "まちづくり")),
+    Option(
+        "community",
+        T("地域活動・運営", "Community work"),
+        ("地域活動", "コミュニティ", "まちづくり"),
+    ),
     Option("other", T("その他", "Other"), ("そのほか", "others")),
 )
 
@@ -55,7 +102,11 @@ LANGUAGES: tuple[Option, ...] = (
 
 OCCUPATIONS: tuple[Option, ...] = (
     Option("employee", T("会社員", "Company employee"), ("会社勤め", "正社員", "employee")),
-    Option("self_employed", T("自営業・フリーランス", "Self-employed"), ("自営業", "フリーランス", "個人事業主", "freelance", "freelancer")),
+    Option(
+        "self_employed",
+        T("自営業・フリーランス", "Self-employed"),
+        ("自営業", "フリーランス", "個人事業主", "freelance", "freelancer"),
+    ),
     Option("public_sector", T("公務員・団体職員", "Public sector"), ("公務員", "団体職員")),
     Option("senior", T("シニア・退職者", "Senior/retired"), ("退職", "シニア", "retired")),
     Option("student", T("学生", "Student"), ("大学生", "大学院生", "高校生")),
@@ -64,7 +115,11 @@ OCCUPATIONS: tuple[Option, ...] = (
 
 AVAILABILITY: tuple[Option, ...] = (
     Option("weekday_day", T("平日昼", "Weekday daytime"), ("平日日中", "平日の昼", "weekday day")),
-    Option("weekday_evening", T("平日夜", "Weekday evenings"), ("平日の夜", "weekday evening", "evenings")),
+    Option(
+        "weekday_evening",
+        T("平日夜", "Weekday evenings"),
+        ("平日の夜", "weekday evening", "evenings"),
+    ),
     Option("weekend", T("土日祝", "Weekends"), ("土日", "週末", "weekend")),
 )
 

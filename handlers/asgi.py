@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -63,8 +64,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         engine = state.get("engine")
+        if not isinstance(engine, AsyncEngine):
+            return JSONResponse({"status": "starting"}, status_code=503)
         try:
-            async with engine.connect() as conn:  # type: ignore[union-attr]
+            async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             log.warning("healthz: database did not answer (%s)", type(exc).__name__)
@@ -96,7 +99,9 @@ def _banner(settings: Settings) -> None:
     db = async_url(settings.database_url).render_as_string(hide_password=True)
     lines = [f"Tsunagu is up on http://{settings.host}:{settings.port}  (database: {db})"]
     if settings.line_enabled:
-        lines.append(f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}")
+        lines.append(
+            f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}"
+        )
     for name, why in settings.disabled_channels():
         lines.append(f"  {name}: disabled ({why})")
     for line in lines:

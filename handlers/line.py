@@ -231,4 +231,3 @@ class LineChannel:
         except ApiException as exc:
             if exc.status != 409:  # 409: LINE already accepted this retry key
                 raise
-

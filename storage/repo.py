@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +59,7 @@ async def claim_events(session: AsyncSession, ids: Sequence[int], now: datetime)
     stmt = (
         update(InboundEvent)
         .where(InboundEvent.id.in_(ids), InboundEvent.status == "pending")
-        .values(status="done", processed_at=now, payload=None, user_key=None)
+        .values(status="done", processed_at=now, payload=null(), user_key=None)
         .returning(InboundEvent.id)
     )
     result = await session.execute(stmt, execution_options={"synchronize_session": False})

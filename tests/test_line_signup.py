@@ -89,9 +89,7 @@ def test_full_sign_up_in_japanese(
     assert fake_line.errors == []
 
 
-def test_full_sign_up_in_english(
-    app: AppServer, fake_line: FakeLineApi, database_url: str
-) -> None:
+def test_full_sign_up_in_english(app: AppServer, fake_line: FakeLineApi, database_url: str) -> None:
     user = LineUser(app, fake_line, language="en")
     user.follow()
     assert "Thanks for adding Tsunagu" in user.text()

@@ -85,7 +85,9 @@ def test_events_in_one_body_are_applied_in_timestamp_order(
     second = le.text(user.user_id, user.token(), "横浜市", timestamp=now + 1)
     assert user.post([second, first]).status_code == 200  # delivered out of order
     reply_to_second = fake_line.wait_for(
-        lambda: next((r for r in fake_line.replies if r["replyToken"] == second["replyToken"]), None)
+        lambda: next(
+            (r for r in fake_line.replies if r["replyToken"] == second["replyToken"]), None
+        )
     )
     assert "スキル" in reply_to_second["messages"][-1]["text"]
     state = scalar(database_url, "SELECT state FROM conversations")

@@ -150,9 +150,7 @@ def resume(flow: Flow, stored: dict[str, Any]) -> FlowState:
     if state.version == flow.version and (state.step is None or flow.has_step(state.step)):
         return state
     kept = {
-        k: v
-        for k, v in state.answers.items()
-        if flow.has_step(k) and flow.step(k).field.valid(v)
+        k: v for k, v in state.answers.items() if flow.has_step(k) and flow.step(k).field.valid(v)
     }
     fresh = FlowState(flow=flow.id, version=flow.version, answers=kept)
     _prune(flow, fresh)
@@ -161,9 +159,9 @@ def resume(flow: Flow, stored: dict[str, Any]) -> FlowState:
         fresh.phase = "confirm"
     else:
         fresh.step = (nxt or flow.steps[0]).key
-        fresh.history = [
-            s.key for s in _applicable(flow, fresh.answers) if s.key in fresh.answers
-        ][: _index(flow, fresh.step)]
+        fresh.history = [s.key for s in _applicable(flow, fresh.answers) if s.key in fresh.answers][
+            : _index(flow, fresh.step)
+        ]
         _enter_step(flow, fresh)
     return fresh
 
@@ -195,7 +193,9 @@ def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcom
         return _back(flow, state, locale)
     if isinstance(inp, MediaIn):
         what = MEDIA_NAMES.get(inp.kind, MEDIA_NAMES["file"])(locale)
-        return Outcome(state, [Reply(TXT["media"](locale, what=what)), *prompt(flow, state, locale)])
+        return Outcome(
+            state, [Reply(TXT["media"](locale, what=what)), *prompt(flow, state, locale)]
+        )
     if state.phase == "confirm":
         return _on_confirm(flow, state, inp, locale)
     if state.phase == "edit_menu":
@@ -433,9 +433,9 @@ def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Cho
         for n in fld.presets:
             label = fld.display(n, locale)
             options.append(Choice(label, f"{base}|c|{n}", label))
-    if step.key in state.answers and state.answers[step.key] is not None:
-        if not isinstance(fld, MultiChoiceField):
-            fixed.append(Choice(TXT["keep"](locale), f"{base}|k", TXT["keep"](locale)))
+    answered = state.answers.get(step.key) is not None
+    if answered and not isinstance(fld, MultiChoiceField):
+        fixed.append(Choice(TXT["keep"](locale), f"{base}|k", TXT["keep"](locale)))
     if step.optional:
         fixed.append(Choice(TXT["skip"](locale), f"{base}|s", TXT["skip"](locale)))
     if state.history or state.editing:

@@ -13,7 +13,7 @@ from bot.i18n import T, fold, join_list, normalise
 MAX_OPTION_LABEL = 18
 
 
-class Invalid(Exception):  # noqa: N818  (an answer that is not valid, not an error of ours)
+class Invalid(Exception):
     """An answer that does not fit the question; carries the polite message to show."""
 
     def __init__(self, message: T, **fields: Any) -> None:
@@ -41,7 +41,9 @@ class Option:
         return any(folded == fold(s) for s in self.synonyms)
 
 
-MSG_EMPTY = T(ja="空のメッセージでした。もう一度入力してください。", en="That was empty. Please try again.")
+MSG_EMPTY = T(
+    ja="空のメッセージでした。もう一度入力してください。", en="That was empty. Please try again."
+)
 MSG_TOO_LONG = T(
     ja="{max}文字以内でお願いします（いま{n}文字です）。",
     en="Please keep it within {max} characters (that was {n}).",

@@ -19,7 +19,7 @@ class Equals:
 
     def holds(self, answers: Mapping[str, Any]) -> bool:
         """Evaluate against the answers so far."""
-        return answers.get(self.key) == self.value
+        return bool(answers.get(self.key) == self.value)
 
 
 @dataclass(frozen=True, slots=True)

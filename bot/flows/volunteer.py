@@ -130,9 +130,7 @@ VOLUNTEER_FLOW = Flow(
                 en="How many hours a week could you give? (1 to 40)",
             ),
             label=T("活動時間/週", "Hours a week"),
-            field=NumberField(
-                min=1, max=40, unit=T("時間", " hours"), presets=(1, 2, 3, 5, 8, 10)
-            ),
+            field=NumberField(min=1, max=40, unit=T("時間", " hours"), presets=(1, 2, 3, 5, 8, 10)),
         ),
         Step(
             key="availability",
