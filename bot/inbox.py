@@ -215,9 +215,27 @@ class Inbox:
         now = self._clock()
         outgoing: list[tuple[Event, list[Reply]]] = []
         async with self._maker.begin() as session:
-            won = await repo.claim_events(session, [row_id for row_id, _ in batch], now)
+            # Serve people, not single events: take every pending event of the people in
+            # this batch, including those another process accepted, so that one person's
+            # events are never split between two processors and applied out of order.
+            known = dict(batch)
+            people: dict[str, set[str]] = defaultdict(set)
+            for ev in known.values():
+                people[ev.channel].add(ev.user_key)
+            for channel, keys in people.items():
+                for row in await repo.pending_for_users(session, channel, sorted(keys)):
+                    if row.id not in known and row.user_key:
+                        known[row.id] = Event.from_stored(
+                            channel=row.channel,
+                            event_id=row.event_id,
+                            user_key=row.user_key,
+                            occurred_ms=row.occurred_ms,
+                            kind=row.kind,
+                            payload=row.payload or {},
+                        )
+            won = await repo.claim_events(session, list(known), now)
             groups: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
-            for row_id, ev in batch:
+            for row_id, ev in known.items():
                 if row_id in won:
                     groups[(ev.channel, ev.user_key)].append((row_id, ev))
             by_channel: dict[str, list[tuple[str, Event]]] = defaultdict(list)

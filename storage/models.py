@@ -40,6 +40,7 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("channel", "event_id"),
         Index("ix_inbound_events_status_id", "status", "id"),
+        Index("ix_inbound_events_channel_user_key", "channel", "user_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -48,6 +48,30 @@ async def insert_events(
     return {(channel, event_id): row_id for channel, event_id, row_id in result}
 
 
+async def pending_for_users(
+    session: AsyncSession, channel: str, user_keys: Sequence[str]
+) -> list[InboundEvent]:
+    """Every pending event of these people, whichever process accepted it, oldest first.
+
+    On PostgreSQL the rows are locked in id order, so two processors serving the same
+    person wait for each other instead of splitting (and reordering) their events.
+    """
+    if not user_keys:
+        return []
+    stmt = (
+        select(InboundEvent)
+        .where(
+            InboundEvent.channel == channel,
+            InboundEvent.user_key.in_(user_keys),
+            InboundEvent.status == "pending",
+        )
+        .order_by(InboundEvent.id)
+    )
+    if _dialect(session) == "postgresql":
+        stmt = stmt.with_for_update()
+    return list((await session.scalars(stmt)).all())
+
+
 async def claim_events(session: AsyncSession, ids: Sequence[int], now: datetime) -> set[int]:
     """Mark pending events as done and forget their content; return those this caller won.
 

@@ -97,3 +97,35 @@ def test_refused_reply_token_falls_back_to_one_push(database_url: str) -> None:
         sent = [r for r in fake.requests if r.path == "/v2/bot/message/push"]
         assert len(sent) == 1
         assert sent[0].headers.get("x-line-retry-key")
+
+
+def test_events_another_process_accepted_are_applied_in_order_with_ours(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    """With several server processes, one person's events may land on different ones;
+    whichever applies first takes all of that person's pending events, oldest first."""
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.tap("ボランティアとして登録")
+    now = int(time.time() * 1000)
+    other_token = fake_line.issue_reply_token(user.user_id)
+    accept_without_applying(
+        database_url,
+        [
+            Event(
+                "line",
+                "01OTHERPROCESS000000000001",
+                user.user_id,
+                now,
+                "text",
+                text="さくら",
+                reply_token=other_token,
+            ),
+        ],
+    )
+    user.send(le.text(user.user_id, user.token(), "町田市", timestamp=now + 10))
+    assert "スキル" in user.text()
+    other = fake_line.wait_for(
+        lambda: next((r for r in fake_line.replies if r["replyToken"] == other_token), None)
+    )
+    assert "市区町村" in other["messages"][-1]["text"]

@@ -52,6 +52,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("inbound_events", schema=None) as batch_op:
         batch_op.create_index("ix_inbound_events_status_id", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_inbound_events_channel_user_key", ["channel", "user_key"], unique=False
+        )
 
     op.create_table(
         "volunteers",
@@ -110,6 +113,7 @@ def downgrade() -> None:
 
     op.drop_table("volunteers")
     with op.batch_alter_table("inbound_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_events_channel_user_key")
         batch_op.drop_index("ix_inbound_events_status_id")
 
     op.drop_table("inbound_events")
