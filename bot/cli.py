@@ -45,6 +45,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.console import ConsoleChat, render
     from bot.dialogue import Dialogue
     from bot.inbox import Inbox
+    from bot.profiles import EffectContext
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade
 
@@ -53,7 +54,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     inbox = Inbox(
         make_sessionmaker(engine),
         Dialogue(default_locale=args.lang or settings.default_locale),
-        notice_version=settings.privacy_notice_version,
+        effects=EffectContext(settings.privacy_notice_version),
     )
     await inbox.start()
     chat = ConsoleChat(inbox, user=args.user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import uuid
 
@@ -11,6 +12,7 @@ from bot.events import Event
 from bot.inbox import Inbox
 
 CHANNEL = "console"
+_NUMBER_CHOICE = re.compile(r"\|c\|\d+$")
 
 
 class ConsoleChat:
@@ -47,12 +49,23 @@ class ConsoleChat:
         """Start as a LINE follow would."""
         return await self._exchange("follow")
 
+    def would_tap(self, text: str) -> bool:
+        """True if `say(text)` taps a numbered choice rather than sending the text."""
+        stripped = text.strip()
+        # On a number question ("how many hours?") a typed number is the answer itself,
+        # not the number of a choice.
+        asks_number = any(_NUMBER_CHOICE.search(c.data) for c in self.choices)
+        return stripped.isdigit() and not asks_number and 1 <= int(stripped) <= len(self.choices)
+
     async def say(self, text: str) -> list[Reply]:
         """Send a line; a number picks the numbered choice, as a tap would."""
-        stripped = text.strip()
-        if stripped.isdigit() and 1 <= int(stripped) <= len(self.choices):
-            return await self._exchange("postback", data=self.choices[int(stripped) - 1].data)
+        if self.would_tap(text):
+            return await self.pick(int(text.strip()))
         return await self._exchange("text", text=text)
+
+    async def pick(self, number: int) -> list[Reply]:
+        """Tap the choice shown as [number]."""
+        return await self._exchange("postback", data=self.choices[number - 1].data)
 
     async def tap(self, label: str) -> list[Reply]:
         """Tap the offered choice with this label (as shown)."""

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.conversation import engine
-from bot.conversation.engine import FlowState
+from bot.conversation.engine import CANCEL_WORDS, FlowState
 from bot.conversation.model import Choice, PostbackIn, Reply, TextIn, UserInput
 from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
-from bot.i18n import T, fold
+from bot.i18n import T, fold, normalise
 
 # ---------------------------------------------------------------- effects
 
@@ -41,7 +41,22 @@ class DeleteUserData:
     """Remove everything we hold about the person."""
 
 
-Effect = SaveVolunteer | SetVolunteerStatus | DeleteUserData
+@dataclass(frozen=True)
+class SubmitRequest:
+    """Save a group's request (and the group itself, the first time)."""
+
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnswerQuestion:
+    """A group answers a coordinator's question."""
+
+    question_id: int
+    text: str
+
+
+Effect = SaveVolunteer | SetVolunteerStatus | DeleteUserData | SubmitRequest | AnswerQuestion
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,26 @@ class Profile:
     status: str
 
 
-ProfileLoader = Callable[[], Awaitable[Profile | None]]
+@dataclass(frozen=True)
+class GroupInfo:
+    """What the router needs to know of a group whose contact this person is."""
+
+    name: str
+    # (project id, short challenge, status) newest first
+    requests: tuple[tuple[int, str, str], ...] = ()
+    # The newest unanswered coordinator question: (id, text).
+    open_question: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True)
+class Known:
+    """Everything stored about the person that the router may need."""
+
+    volunteer: Profile | None = None
+    group: GroupInfo | None = None
+
+
+KnownLoader = Callable[[], Awaitable[Known]]
 
 
 @dataclass
@@ -66,6 +100,12 @@ class Result:
     # True when the conversation itself is to be deleted (after 退会).
     forget: bool = False
 
+
+REQUEST_STATUS = {
+    "submitted": T("事務局で確認中", "being reviewed"),
+    "recruiting": T("受付済み・ボランティア募集中", "accepted, recruiting volunteers"),
+    "declined": T("今回は見送り", "declined this time"),
+}
 
 # ---------------------------------------------------------------- words and texts
 
@@ -82,6 +122,9 @@ MENU_WORDS: dict[str, frozenset[str]] = {
     "delete": _words(
         "退会", "削除", "データ削除", "データを削除", "delete", "delete my data", "unsubscribe"
     ),
+    "requests": _words("相談状況", "依頼状況", "相談の状況", "my requests", "requests", "status"),
+    "request": _words("新しい相談", "相談する", "新規相談", "new request", "ask for help"),
+    "group": _words("団体", "団体として相談", "団体登録", "group", "register a group"),
     "signup": _words(
         "登録", "ボランティア登録", "はじめる", "始める", "sign up", "signup", "register", "start"
     ),
@@ -114,16 +157,6 @@ TXT = {
     "resume": T(
         ja="おかえりなさい！前回の続きから再開します。",
         en="Welcome back! Let's continue where you left off.",
-    ),
-    "group_soon": T(
-        ja=(
-            "団体の皆さまからのご相談は、まもなくこのLINEで受け付けを始めます。"
-            "それまでは事務局（コーディネーター）に直接ご連絡ください。"
-        ),
-        en=(
-            "Groups will soon be able to ask for help right here in LINE. Until then, "
-            "please contact the programme office (coordinators) directly."
-        ),
     ),
     "signed_up": T(
         ja=(
@@ -198,6 +231,7 @@ TXT = {
             "・プロフィール: 登録内容を見る\n"
             "・変更: 登録内容を直す\n"
             "・休止 / 再開: 招待を止める・戻す\n"
+            "・相談状況 / 新しい相談: 団体としてのご相談\n"
             "・退会: すべてのデータを削除\n"
             "・English / 日本語: 言語の切り替え\n"
             "質問の途中では「戻る」でひとつ前へ、「やめる」で中止できます。"
@@ -208,6 +242,7 @@ TXT = {
             "• profile: see what we hold about you\n"
             "• edit: change your profile\n"
             "• pause / resume: stop or restart invitations\n"
+            "• my requests / new request: your group's requests\n"
             "• delete my data: delete everything\n"
             "• English / 日本語: switch language\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
@@ -221,6 +256,37 @@ TXT = {
     "m_signup": T("ボランティア登録", "Volunteer sign-up"),
     "m_group": T("団体として相談", "Ask as a group"),
     "m_help": T("ヘルプ", "Help"),
+    "m_requests": T("相談状況", "My requests"),
+    "m_request": T("新しい相談", "New request"),
+    "request_sent": T(
+        ja=(
+            "ご相談を受け付けました。ありがとうございます！\n"
+            "事務局（コーディネーター）が内容を確認し、このLINEでご連絡します。"
+            "「相談状況」でいつでも状況を確認できます。"
+        ),
+        en=(
+            "Thank you, your request has been received!\n"
+            "The programme office will review it and get back to you here. "
+            "Send “my requests” at any time to see where it stands."
+        ),
+    ),
+    "new_request_for": T("{name}として新しいご相談を受け付けます。", "A new request for {name}."),
+    "no_requests": T("まだご相談はありません。", "No requests yet."),
+    "requests_head": T("【{name} のご相談】", "[Requests of {name}]"),
+    "answer_prompt": T(
+        "事務局への回答を入力して送ってください（やめる場合は「やめる」）。",
+        "Type your answer to the programme office (or “cancel”).",
+    ),
+    "answer_sent": T(
+        "回答を事務局に伝えました。ありがとうございます！",
+        "Thank you! Your answer has been passed to the programme office.",
+    ),
+    "answer_cancelled": T("回答を取りやめました。", "Answer cancelled."),
+    "answer_text_only": T("回答は文字で送ってください。", "Please send your answer as text."),
+    "answer_too_long": T(
+        "2000文字以内でお願いします（いま{n}文字です）。",
+        "Please keep it within 2000 characters (that was {n}).",
+    ),
     "m_lang": T("English", "日本語"),
 }
 
@@ -264,28 +330,28 @@ class Dialogue:
         stored: dict[str, Any] | None,
         locale: str,
         event: Event,
-        load_profile: ProfileLoader,
+        load: KnownLoader,
     ) -> Result:
         """Decide what one event does to the conversation; never raises on bad input."""
         stored = stored or {}
         flow_state = None
-        if stored.get("flow"):
+        if stored.get("flow") and stored["flow"].get("flow") in FLOWS:
             flow_state = engine.resume(FLOWS[stored["flow"]["flow"]], stored["flow"])
         conv = _Conv(flow=flow_state, pending=stored.get("pending"), locale=locale)
         last_ms = int(stored.get("last_ms") or 0)
         result = Result(state={}, locale=locale)
 
         if event.kind == "unfollow":
-            profile = await load_profile()
-            if profile is not None and profile.status != "inactive":
+            known = await load()
+            if known.volunteer is not None and known.volunteer.status != "inactive":
                 result.effects.append(SetVolunteerStatus("inactive"))
         elif event.kind == "follow":
-            await self._on_follow(conv, result, load_profile)
+            await self._on_follow(conv, result, load)
         elif event.input is not None:
             gap = last_ms and event.occurred_ms - last_ms > self.resume_after_ms
-            await self._on_input(conv, result, event.input, bool(gap), load_profile)
+            await self._on_input(conv, result, event.input, bool(gap), load)
         else:
-            result.replies.extend(self._menu_for(conv, await load_profile()))
+            result.replies.extend(self._menu_for(conv, await load()))
 
         result.locale = conv.locale
         result.state = conv.dump(max(last_ms, event.occurred_ms))
@@ -293,28 +359,33 @@ class Dialogue:
 
     # -- events
 
-    async def _on_follow(self, conv: _Conv, result: Result, load: ProfileLoader) -> None:
-        profile = await load()
+    async def _on_follow(self, conv: _Conv, result: Result, load: KnownLoader) -> None:
+        known = await load()
         loc = conv.locale
-        if profile is not None:
-            if profile.status == "inactive":
+        if known.volunteer is not None or known.group is not None:
+            if known.volunteer is not None and known.volunteer.status == "inactive":
                 result.effects.append(SetVolunteerStatus("active"))
-            name = str(profile.answers.get("display_name", ""))
+            if known.volunteer is not None:
+                name = str(known.volunteer.answers.get("display_name", ""))
+            else:
+                name = known.group.name if known.group else ""
             result.replies.append(Reply(TXT["welcome_back"](loc, name=name)))
-            result.replies.extend(self._menu_for(conv, profile))
+            if conv.flow is not None or conv.pending is not None:
+                result.replies.append(Reply(TXT["resume"](loc)))
+            result.replies.extend(await self._reprompt(conv, load))
             return
         result.replies.append(Reply(TXT["greeting"](loc)))
-        if conv.flow is not None:
-            flow = FLOWS[conv.flow.flow]
+        if conv.flow is not None or conv.pending is not None:
+            # Whatever was in progress (a question, a pending deletion) stays where it was.
             result.replies.append(Reply(TXT["resume"](loc)))
-            result.replies.extend(engine.prompt(flow, conv.flow, loc))
+            result.replies.extend(await self._reprompt(conv, load))
             return
         out = engine.start(FLOWS["welcome"], loc)
         conv.flow = out.state
         result.replies.extend(out.replies)
 
     async def _on_input(
-        self, conv: _Conv, result: Result, inp: UserInput, gap: bool, load: ProfileLoader
+        self, conv: _Conv, result: Result, inp: UserInput, gap: bool, load: KnownLoader
     ) -> None:
         word = fold(inp.text) if isinstance(inp, TextIn) else ""
         data = inp.data if isinstance(inp, PostbackIn) else ""
@@ -343,6 +414,15 @@ class Dialogue:
             result.replies.append(self._delete_question(conv.locale))
             return
 
+        # A group answering a coordinator's question (after tapping "Answer").
+        if data.startswith("qa|"):
+            conv.pending = "answer:" + data[3:]
+            result.replies.append(Reply(TXT["answer_prompt"](conv.locale)))
+            return
+        if conv.pending and conv.pending.startswith("answer:"):
+            await self._on_answer(conv, result, inp, word, load)
+            return
+
         if conv.flow is not None:
             flow = FLOWS[conv.flow.flow]
             if gap and isinstance(inp, TextIn):
@@ -360,7 +440,30 @@ class Dialogue:
                 await self._on_completed(conv, result, flow.id, out.completed, load)
             return
 
-        await self._on_menu(conv, result, word, data, load)
+        await self._on_menu(conv, result, inp, word, data, load)
+
+    async def _on_answer(
+        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
+    ) -> None:
+        loc = conv.locale
+        assert conv.pending is not None
+        if word in CANCEL_WORDS:
+            conv.pending = None
+            result.replies.append(Reply(TXT["answer_cancelled"](loc)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if not isinstance(inp, TextIn) or not normalise(inp.text):
+            result.replies.append(Reply(TXT["answer_text_only"](loc)))
+            return
+        text = inp.text.strip()
+        if len(text) > 2000:
+            result.replies.append(Reply(TXT["answer_too_long"](loc, n=len(text))))
+            return
+        question_id = int(conv.pending.split(":", 1)[1] or 0)
+        conv.pending = None
+        result.effects.append(AnswerQuestion(question_id, text))
+        result.replies.append(Reply(TXT["answer_sent"](loc)))
+        result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_completed(
         self,
@@ -368,53 +471,78 @@ class Dialogue:
         result: Result,
         flow_id: str,
         answers: dict[str, Any],
-        load: ProfileLoader,
+        load: KnownLoader,
     ) -> None:
         loc = conv.locale
+        known = await load()
         if flow_id == "welcome":
             if answers.get("role") == "volunteer":
                 await self._start_signup(conv, result, load)
             else:
-                result.replies.append(Reply(TXT["group_soon"](loc)))
-                result.replies.extend(self._menu_for(conv, None))
+                self._start_request(conv, result, known)
             return
         if flow_id == "volunteer":
-            existed = await load() is not None
+            existed = known.volunteer is not None
             result.effects.append(SaveVolunteer(answers))
             result.replies.append(Reply(TXT["updated" if existed else "signed_up"](loc)))
-            status = "active"
-            if existed:
-                profile = await load()
-                status = profile.status if profile else "active"
-            result.replies.extend(self._menu_for(conv, Profile(answers, status)))
+            status = known.volunteer.status if known.volunteer else "active"
+            after = Known(Profile(answers, status), known.group)
+            result.replies.extend(self._menu_for(conv, after))
+        elif flow_id in ("group", "request"):
+            result.effects.append(SubmitRequest(answers))
+            result.replies.append(Reply(TXT["request_sent"](loc)))
+            name = str(answers.get("org_name") or (known.group.name if known.group else ""))
+            after = Known(known.volunteer, known.group or GroupInfo(name))
+            result.replies.extend(self._menu_for(conv, after))
 
-    async def _start_signup(self, conv: _Conv, result: Result, load: ProfileLoader) -> None:
-        profile = await load()
-        if profile is not None:
+    def _start_request(self, conv: _Conv, result: Result, known: Known) -> None:
+        flow = FLOWS["request"] if known.group is not None else FLOWS["group"]
+        out = engine.start(flow, conv.locale)
+        conv.flow = out.state
+        if known.group is not None:
+            result.replies.append(Reply(TXT["new_request_for"](conv.locale, name=known.group.name)))
+        result.replies.extend(out.replies)
+
+    async def _start_signup(self, conv: _Conv, result: Result, load: KnownLoader) -> None:
+        known = await load()
+        if known.volunteer is not None:
             result.replies.append(Reply(TXT["already"](conv.locale)))
-            result.replies.extend(self._menu_for(conv, profile))
+            result.replies.extend(self._menu_for(conv, known))
             return
         out = engine.start(VOLUNTEER_FLOW, conv.locale)
         conv.flow = out.state
         result.replies.extend(out.replies)
 
     async def _on_menu(
-        self, conv: _Conv, result: Result, word: str, data: str, load: ProfileLoader
+        self,
+        conv: _Conv,
+        result: Result,
+        inp: UserInput,
+        word: str,
+        data: str,
+        load: KnownLoader,
     ) -> None:
         loc = conv.locale
         command = data[2:] if data.startswith("m|") else _menu_word(word)
-        profile = await load()
+        known = await load()
+        profile = known.volunteer
+        if command is None and known.group and known.group.open_question and word:
+            # A group with an open question who just types: that is their answer.
+            await self._on_answer_direct(conv, result, inp, known.group.open_question[0], load)
+            return
         if command == "signup":
             await self._start_signup(conv, result, load)
-        elif command == "group":
-            result.replies.append(Reply(TXT["group_soon"](loc)))
-            result.replies.extend(self._menu_for(conv, profile))
+        elif command in ("group", "request"):
+            self._start_request(conv, result, known)
+        elif command == "requests":
+            result.replies.append(Reply(self._requests_text(known, loc)))
+            result.replies.extend(self._menu_for(conv, known))
         elif command in ("profile", "edit", "pause", "resume") and profile is None:
             result.replies.append(Reply(TXT["not_registered"](loc)))
-            result.replies.extend(self._menu_for(conv, profile))
+            result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:
             result.replies.append(Reply(self._profile_text(profile, loc)))
-            result.replies.extend(self._menu_for(conv, profile))
+            result.replies.extend(self._menu_for(conv, known))
         elif command == "edit" and profile is not None:
             out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
             conv.flow = out.state
@@ -425,20 +553,17 @@ class Dialogue:
             else:
                 result.effects.append(SetVolunteerStatus("paused"))
                 result.replies.append(Reply(TXT["paused_now"](loc)))
-                profile = Profile(profile.answers, "paused")
-            result.replies.extend(self._menu_for(conv, profile))
+                known = Known(Profile(profile.answers, "paused"), known.group)
+            result.replies.extend(self._menu_for(conv, known))
         elif command == "resume" and profile is not None:
             if profile.status != "paused":
                 result.replies.append(Reply(TXT["not_paused"](loc)))
             else:
                 result.effects.append(SetVolunteerStatus("active"))
                 result.replies.append(Reply(TXT["resumed"](loc)))
-                profile = Profile(profile.answers, "active")
-            result.replies.extend(self._menu_for(conv, profile))
-        elif command == "delete":
-            conv.pending = "delete"
-            result.replies.append(self._delete_question(loc))
-        elif profile is None and conv.flow is None and command is None:
+                known = Known(Profile(profile.answers, "active"), known.group)
+            result.replies.extend(self._menu_for(conv, known))
+        elif profile is None and known.group is None and conv.flow is None and command is None:
             # Someone we do not know yet (or who deleted their data) says hello.
             out = engine.start(FLOWS["welcome"], loc)
             conv.flow = out.state
@@ -446,7 +571,13 @@ class Dialogue:
             result.replies.extend(out.replies)
         else:
             result.replies.append(Reply(TXT["not_understood"](loc)))
-            result.replies.extend(self._menu_for(conv, profile))
+            result.replies.extend(self._menu_for(conv, known))
+
+    async def _on_answer_direct(
+        self, conv: _Conv, result: Result, inp: UserInput, question_id: int, load: KnownLoader
+    ) -> None:
+        conv.pending = f"answer:{question_id}"
+        await self._on_answer(conv, result, inp, "", load)
 
     def _on_delete_answer(self, conv: _Conv, result: Result, word: str, data: str) -> None:
         loc = conv.locale
@@ -465,9 +596,11 @@ class Dialogue:
 
     # -- rendering helpers
 
-    async def _reprompt(self, conv: _Conv, load: ProfileLoader) -> list[Reply]:
+    async def _reprompt(self, conv: _Conv, load: KnownLoader) -> list[Reply]:
         if conv.pending == "delete":
             return [self._delete_question(conv.locale)]
+        if conv.pending and conv.pending.startswith("answer:"):
+            return [Reply(TXT["answer_prompt"](conv.locale))]
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
@@ -481,7 +614,7 @@ class Dialogue:
             ),
         )
 
-    def _menu_for(self, conv: _Conv, profile: Profile | None) -> list[Reply]:
+    def _menu_for(self, conv: _Conv, known: Known) -> list[Reply]:
         loc = conv.locale
         lang = "ja" if loc == "en" else "en"
 
@@ -489,35 +622,42 @@ class Dialogue:
             label = TXT[key](loc)
             return Choice(label, data, label)
 
-        choices: tuple[Choice, ...]
+        profile = known.volunteer
+        items: list[Choice] = []
         if profile is None:
-            choices = (
-                item("m_signup", "m|signup"),
-                item("m_group", "m|group"),
-                item("m_help", "m|help"),
-                Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)),
-            )
+            items.append(item("m_signup", "m|signup"))
         else:
-            toggle = (
-                item("m_resume", "m|resume")
-                if profile.status == "paused"
-                else item("m_pause", "m|pause")
-            )
-            choices = (
-                item("m_profile", "m|profile"),
-                item("m_edit", "m|edit"),
-                toggle,
-                item("m_delete", "m|delete"),
-                item("m_help", "m|help"),
-                Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)),
-            )
-        return [Reply(TXT["menu"](loc), choices)]
+            items.append(item("m_profile", "m|profile"))
+            items.append(item("m_edit", "m|edit"))
+            paused = profile.status == "paused"
+            items.append(item("m_resume", "m|resume") if paused else item("m_pause", "m|pause"))
+        if known.group is None:
+            # A volunteer who also speaks for a group can still type 「団体」 / "group".
+            if profile is None:
+                items.append(item("m_group", "m|group"))
+        else:
+            items.append(item("m_requests", "m|requests"))
+            items.append(item("m_request", "m|request"))
+        if profile is not None or known.group is not None:
+            items.append(item("m_delete", "m|delete"))
+        items.append(item("m_help", "m|help"))
+        items.append(Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)))
+        return [Reply(TXT["menu"](loc), tuple(items))]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:
         lines = [TXT["profile_head"](loc)]
         lines.extend(engine.summary_lines(VOLUNTEER_FLOW, profile.answers, loc))
         status = TXT["paused"](loc) if profile.status == "paused" else TXT["active"](loc)
         lines.append(TXT["status"](loc, status=status))
+        return "\n".join(lines)
+
+    def _requests_text(self, known: Known, loc: str) -> str:
+        if known.group is None or not known.group.requests:
+            return TXT["no_requests"](loc)
+        lines = [TXT["requests_head"](loc, name=known.group.name)]
+        for project_id, summary, status in known.group.requests:
+            shown = REQUEST_STATUS.get(status, REQUEST_STATUS["submitted"])(loc)
+            lines.append(f"#{project_id} {summary} — {shown}")
         return "\n".join(lines)
 
 

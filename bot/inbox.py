@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.model import Reply
-from bot.dialogue import Dialogue, Profile
+from bot.dialogue import Dialogue, Known
 from bot.events import Event
 from bot.i18n import T
-from bot.profiles import apply_effect, profile_of
+from bot.profiles import EffectContext, apply_effect, known_about
 from storage import repo
 from storage.base import utcnow
 
@@ -52,12 +52,14 @@ class Inbox:
         maker: async_sessionmaker[AsyncSession],
         dialogue: Dialogue,
         *,
-        notice_version: str,
+        effects: EffectContext,
         clock: Callable[[], datetime] = utcnow,
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._maker = maker
         self._dialogue = dialogue
-        self._notice_version = notice_version
+        self._effects = effects
+        self._on_commit = on_commit
         self._clock = clock
         self._senders: dict[str, Sender] = {}
         self._writes: list[tuple[list[Event], asyncio.Future[int]]] = []
@@ -105,6 +107,26 @@ class Inbox:
             log.info("inbox: recovering %d pending events", len(items))
             self._enqueue(items)
         return len(items)
+
+    async def seen_once(self, channel: str, event_id: str, kind: str) -> bool:
+        """Record an event handled outside the inbox; True the first time, False after."""
+        async with self._maker.begin() as session:
+            new = await repo.insert_events(
+                session,
+                [
+                    {
+                        "channel": channel,
+                        "event_id": event_id[:64],
+                        "kind": kind,
+                        "user_key": None,
+                        "occurred_ms": 0,
+                        "payload": None,
+                        "status": "done",
+                        "received_at": self._clock(),
+                    }
+                ],
+            )
+        return bool(new)
 
     async def submit(self, events: Sequence[Event]) -> int:
         """Durably accept events (deduplicated by id); return how many were new."""
@@ -222,8 +244,8 @@ class Inbox:
             people: dict[str, set[str]] = defaultdict(set)
             for ev in known.values():
                 people[ev.channel].add(ev.user_key)
-            for channel, keys in people.items():
-                for row in await repo.pending_for_users(session, channel, sorted(keys)):
+            for channel, user_keys in people.items():
+                for row in await repo.pending_for_users(session, channel, sorted(user_keys)):
                     if row.id not in known and row.user_key:
                         known[row.id] = Event.from_stored(
                             channel=row.channel,
@@ -300,33 +322,29 @@ class Inbox:
             await repo.save_conversations(session, updates)
             await repo.set_event_status(session, stale, "stale")
             await repo.set_event_status(session, failed, "failed")
+        # Effects may have written outbox rows: let the dispatcher look now.
+        self._on_commit()
         for ev, replies in outgoing:
             self._send(ev, replies)
 
     async def _apply(
         self, session: AsyncSession, ev: Event, state: dict[str, Any] | None, locale: str
     ) -> Any:
-        cache: dict[str, Profile | None] = {}
+        cache: dict[str, Known] = {}
 
-        async def load_profile() -> Profile | None:
-            if "p" not in cache:
-                volunteer = await repo.get_volunteer(session, ev.channel, ev.user_key)
-                cache["p"] = profile_of(volunteer)
-            return cache["p"]
+        async def load() -> Known:
+            if "k" not in cache:
+                cache["k"] = await known_about(session, ev.channel, ev.user_key)
+            return cache["k"]
 
-        result = await self._dialogue.handle(state, locale, ev, load_profile)
+        result = await self._dialogue.handle(state, locale, ev, load)
         if result.effects:
             # A savepoint: if writing fails, this person's state and data stay as they were
             # and the rest of the batch still commits.
             async with session.begin_nested():
                 for effect in result.effects:
                     await apply_effect(
-                        session,
-                        ev.channel,
-                        ev.user_key,
-                        result.locale,
-                        effect,
-                        notice_version=self._notice_version,
+                        session, ev.channel, ev.user_key, result.locale, effect, self._effects
                     )
         return result
 

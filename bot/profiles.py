@@ -1,15 +1,49 @@
-"""Volunteer profiles: sign-up answers to stored rows and back, and the effects that write them."""
+"""What we hold about a person: answers to stored rows and back, and the effects that write them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dialogue import DeleteUserData, Effect, Profile, SaveVolunteer, SetVolunteerStatus
+from bot.coordination import Coordination, summary_of
+from bot.dialogue import (
+    AnswerQuestion,
+    DeleteUserData,
+    Effect,
+    GroupInfo,
+    Known,
+    Profile,
+    SaveVolunteer,
+    SetVolunteerStatus,
+    SubmitRequest,
+)
 from storage import repo
 from storage.base import utcnow
 from storage.models import Volunteer
+
+ORG_FIELDS = (
+    "org_name",
+    "org_kind",
+    "org_fields",
+    "org_area",
+    "activity",
+    "strengths",
+    "needs_people",
+    "needs_things",
+    "needs_money",
+    "contact_name",
+    "contact_role",
+)
+
+
+@dataclass
+class EffectContext:
+    """What applying effects needs beyond the session."""
+
+    notice_version: str
+    coordination: Coordination | None = None
 
 
 def answers_of(volunteer: Volunteer) -> dict[str, Any]:
@@ -33,11 +67,23 @@ def answers_of(volunteer: Volunteer) -> dict[str, Any]:
     return answers
 
 
-def profile_of(volunteer: Volunteer | None) -> Profile | None:
-    """The router's view of a volunteer."""
-    if volunteer is None:
-        return None
-    return Profile(answers=answers_of(volunteer), status=volunteer.status)
+async def known_about(session: AsyncSession, channel: str, user_key: str) -> Known:
+    """Everything the dialogue may need to know about a person (volunteer and/or group)."""
+    volunteer = await repo.get_volunteer(session, channel, user_key)
+    profile = None
+    if volunteer is not None:
+        profile = Profile(answers=answers_of(volunteer), status=volunteer.status)
+    org = await repo.get_organization(session, channel, user_key)
+    group = None
+    if org is not None:
+        projects = await repo.projects_of(session, org.id)
+        question = await repo.open_question(session, org.id)
+        group = GroupInfo(
+            name=org.name,
+            requests=tuple((p.id, summary_of(p.challenge), p.status) for p in projects[:10]),
+            open_question=(question.id, question.question) if question else None,
+        )
+    return Known(volunteer=profile, group=group)
 
 
 async def apply_effect(
@@ -46,33 +92,109 @@ async def apply_effect(
     user_key: str,
     locale: str,
     effect: Effect,
-    *,
-    notice_version: str,
+    ctx: EffectContext,
 ) -> None:
     """Write one effect decided by the dialogue, inside the caller's transaction."""
     if isinstance(effect, SaveVolunteer):
-        a = effect.answers
-        existing = await repo.get_volunteer(session, channel, user_key)
-        fields: dict[str, Any] = {
-            "locale": locale,
-            "display_name": a["display_name"],
-            "area": a["area"],
-            "occupation": a["occupation"],
-            "experience_years": int(a["experience_years"]),
-            "hours_per_week": int(a["hours_per_week"]),
-            "availability": list(a["availability"]),
-            "mode": a["mode"],
-            "interests": list(a["interests"]),
-            "skills_other": a.get("skills_other"),
-            "languages": list(a.get("languages") or []),
-        }
-        if existing is None:
-            # Consent is recorded with its time and the notice version it was given to.
-            fields["consent_version"] = notice_version
-            fields["consented_at"] = utcnow()
-        await repo.save_volunteer(session, channel, user_key, fields, list(a["skills"]))
+        await _save_volunteer(session, channel, user_key, locale, effect.answers, ctx)
     elif isinstance(effect, SetVolunteerStatus):
         await repo.set_volunteer_status(session, channel, user_key, effect.status)
+    elif isinstance(effect, SubmitRequest):
+        await _submit_request(session, channel, user_key, locale, effect.answers, ctx)
+    elif isinstance(effect, AnswerQuestion):
+        org = await repo.get_organization(session, channel, user_key)
+        if org is not None and ctx.coordination is not None:
+            await ctx.coordination.record_answer(session, effect.question_id, effect.text)
     elif isinstance(effect, DeleteUserData):
-        await repo.delete_volunteer(session, channel, user_key)
+        volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)
+        org_id = await repo.forget_organization_contact(session, channel, user_key)
         await repo.delete_conversation(session, channel, user_key)
+        await repo.audit(
+            session,
+            actor="self",
+            action="delete_data",
+            subject_type="person",
+            subject_id=None,
+            detail={"volunteer": volunteer_deleted, "organization_id": org_id},
+        )
+
+
+async def _save_volunteer(
+    session: AsyncSession,
+    channel: str,
+    user_key: str,
+    locale: str,
+    a: dict[str, Any],
+    ctx: EffectContext,
+) -> None:
+    existing = await repo.get_volunteer(session, channel, user_key)
+    fields: dict[str, Any] = {
+        "locale": locale,
+        "display_name": a["display_name"],
+        "area": a["area"],
+        "occupation": a["occupation"],
+        "experience_years": int(a["experience_years"]),
+        "hours_per_week": int(a["hours_per_week"]),
+        "availability": list(a["availability"]),
+        "mode": a["mode"],
+        "interests": list(a["interests"]),
+        "skills_other": a.get("skills_other"),
+        "languages": list(a.get("languages") or []),
+    }
+    if existing is None:
+        # Consent is recorded with its time and the notice version it was given to.
+        fields["consent_version"] = ctx.notice_version
+        fields["consented_at"] = utcnow()
+    await repo.save_volunteer(session, channel, user_key, fields, list(a["skills"]))
+
+
+async def _submit_request(
+    session: AsyncSession,
+    channel: str,
+    user_key: str,
+    locale: str,
+    a: dict[str, Any],
+    ctx: EffectContext,
+) -> None:
+    org = await repo.get_organization(session, channel, user_key)
+    if org is None or "org_name" in a:
+        fields: dict[str, Any] = {
+            "locale": locale,
+            "name": a["org_name"],
+            "kind": a["org_kind"],
+            "fields": list(a["org_fields"]),
+            "area": a["org_area"],
+            "activity": a["activity"],
+            "strengths": a.get("strengths"),
+            "needs_people": a.get("needs_people"),
+            "needs_things": a.get("needs_things"),
+            "needs_money": a.get("needs_money"),
+            "contact_name": a["contact_name"],
+            "contact_role": a["contact_role"],
+        }
+        if org is None:
+            fields["consent_version"] = ctx.notice_version
+            fields["consented_at"] = utcnow()
+        org = await repo.save_organization(session, channel, user_key, fields)
+    else:
+        org.locale = locale
+    project = await repo.add_project(
+        session,
+        org,
+        {
+            "challenge": a["challenge"],
+            "menus": list(a["menus"]),
+            "menu_other": a.get("menu_other"),
+            "period": a["period"],
+            "mode": a["mode"],
+        },
+    )
+    await repo.audit(
+        session,
+        actor="group",
+        action="submit",
+        subject_type="project",
+        subject_id=project.id,
+    )
+    if ctx.coordination is not None:
+        await ctx.coordination.post_new_card(session, project, org)

@@ -158,3 +158,89 @@ def label(options: tuple[Option, ...], key: str, locale: str) -> str:
         if option.key == key:
             return option.label(locale)
     return key
+
+
+# Support menus (チャレンジメニュー, Kawasaki) and the skills each typically needs
+# (docs/domain.md); matching reads SKILLS_BY_MENU, coordinators can adjust per project.
+MENUS: tuple[Option, ...] = (
+    Option(
+        "issue_workshop",
+        T("課題整理ワークショップ", "Issue workshop"),
+        ("課題整理", "ワークショップ"),
+    ),
+    Option(
+        "space_workshop",
+        T("スペース活用WS", "Space-use workshop"),
+        ("スペース活用", "スペース活用ワークショップ"),
+    ),
+    Option(
+        "flyer",
+        T("チラシ・ポスター制作", "Flyer/poster"),
+        ("チラシ", "ポスター", "イベントチラシ", "flyer", "poster"),
+    ),
+    Option(
+        "website",
+        T("ホームページ制作", "Website"),
+        ("ホームページ", "web", "wix", "jimdo", "wordpress", "website"),
+    ),
+    Option(
+        "social_media", T("SNS活用", "Social media page"), ("facebook", "facebookページ", "sns")
+    ),
+    Option(
+        "cloud_tools",
+        T("クラウドツール活用", "Cloud tools"),
+        ("クラウド", "クラウドツール", "cloud"),
+    ),
+    Option("sales", T("営業資料・営業力", "Sales material"), ("営業", "営業資料", "sales")),
+    Option(
+        "crowdfunding", T("クラウドファンディング", "Crowdfunding"), ("クラファン", "crowdfunding")
+    ),
+    Option(
+        "accounting",
+        T("会計相談・経理効率化", "Accounting advice"),
+        ("会計", "経理", "会計相談", "accounting"),
+    ),
+    Option("legal", T("法律相談", "Legal advice"), ("法律", "legal", "law")),
+    Option("translation", T("外国語翻訳", "Translation"), ("翻訳", "translation")),
+    Option("it_security", T("情報セキュリティ", "IT security"), ("セキュリティ", "security")),
+    Option("other", T("その他", "Other"), ("そのほか",)),
+)
+
+SKILLS_BY_MENU: dict[str, tuple[str, ...]] = {
+    "issue_workshop": ("facilitation", "consulting"),
+    "space_workshop": ("facilitation", "architecture", "community"),
+    "flyer": ("graphic_design", "copywriting"),
+    "website": ("web", "writing"),
+    "social_media": ("social_media", "marketing", "writing"),
+    "cloud_tools": ("it_cloud", "training"),
+    "sales": ("sales", "marketing", "presentation"),
+    "crowdfunding": ("fundraising", "marketing", "writing", "photo_video"),
+    "accounting": ("accounting", "tax"),
+    "legal": ("law",),
+    "translation": ("translation",),
+    "it_security": ("it_security",),
+    "other": (),
+}
+
+ORG_KINDS: tuple[Option, ...] = (
+    Option("npo", T("NPO法人", "NPO"), ("npo", "特定非営利活動法人")),
+    Option("voluntary", T("任意団体", "Voluntary group"), ("任意", "サークル")),
+    Option("social_welfare", T("社会福祉法人", "Social welfare corp."), ("社福",)),
+    Option(
+        "general_inc",
+        T("一般社団法人", "General inc. assoc."),
+        ("一般社団", "一般財団法人", "社団法人"),
+    ),
+    Option(
+        "neighbourhood", T("自治会・町内会", "Neighbourhood assoc."), ("自治会", "町内会", "町会")
+    ),
+    Option("school_pta", T("学校・PTA", "School/PTA"), ("学校", "pta")),
+    Option("other", T("その他", "Other"), ("そのほか",)),
+)
+
+PERIODS: tuple[Option, ...] = (
+    Option("asap", T("できるだけ早く", "As soon as possible"), ("すぐ", "asap")),
+    Option("within_3m", T("3か月以内", "Within 3 months"), ("3ヶ月以内", "3カ月以内")),
+    Option("within_6m", T("半年以内", "Within 6 months"), ("6か月以内", "6ヶ月以内")),
+    Option("flexible", T("時期は相談したい", "Flexible"), ("相談", "いつでも", "flexible")),
+)

@@ -14,11 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
 from bot.logs import configure_logging
+from bot.outbox import Dispatcher, Transport
+from bot.profiles import EffectContext
 from bot.settings import Settings
 from handlers.line import LineChannel
+from handlers.slack import SlackChannel
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 
@@ -40,15 +44,39 @@ def create_app(settings: Settings | None = None) -> Starlette:
             default_locale=settings.default_locale,
             resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
         )
-        inbox = Inbox(maker, dialogue, notice_version=settings.privacy_notice_version)
-        line = LineChannel(settings, inbox) if settings.line_enabled else None
-        state.update(engine=engine, line=line, inbox=inbox)
+        transports: dict[str, Transport] = {}
+        dispatcher = Dispatcher(maker, transports)
+        coordination = Coordination(
+            maker,
+            locale=settings.default_locale,
+            timezone=settings.timezone,
+            # Without Slack there is nowhere to post cards; requests still get stored.
+            coordinator_channel=settings.slack_coordinator_channel
+            if settings.slack_enabled
+            else "",
+            notify=dispatcher.notify,
+        )
+        inbox = Inbox(
+            maker,
+            dialogue,
+            effects=EffectContext(settings.privacy_notice_version, coordination),
+            on_commit=dispatcher.notify,
+        )
+        line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
+        slack = SlackChannel(settings, coordination, inbox) if settings.slack_enabled else None
+        if line is not None:
+            transports["line"] = line
+        if slack is not None:
+            transports["slack"] = slack
+        state.update(engine=engine, line=line, slack=slack, inbox=inbox, dispatcher=dispatcher)
         await inbox.start()
+        await dispatcher.start()
         _banner(settings)
         try:
             yield
         finally:
             await inbox.stop()
+            await dispatcher.stop()
             if line is not None:
                 await line.close()
             await engine.dispose()
@@ -61,6 +89,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 status_code=503,
             )
         return await line.webhook(request)
+
+    async def slack_events(request: Request) -> Response:
+        slack = state.get("slack")
+        if not isinstance(slack, SlackChannel):
+            return PlainTextResponse(
+                "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
+                status_code=503,
+            )
+        return await slack.handle(request)
 
     async def healthz(request: Request) -> Response:
         engine = state.get("engine")
@@ -88,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/line/webhook", line_webhook, methods=["POST"]),
+            Route("/slack/events", slack_events, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
@@ -102,6 +140,9 @@ def _banner(settings: Settings) -> None:
         lines.append(
             f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}"
         )
+    if settings.slack_enabled:
+        where = settings.slack_coordinator_channel or "none (SLACK_COORDINATOR_CHANNEL unset)"
+        lines.append(f"  Slack: enabled, POST /slack/events, coordinator channel {where}")
     for name, why in settings.disabled_channels():
         lines.append(f"  {name}: disabled ({why})")
     for line in lines:

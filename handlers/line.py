@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from dataclasses import replace
 from typing import Any
 
+from aiohttp import ClientError
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.messaging import (
@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from bot.conversation.model import Reply
 from bot.events import Event
 from bot.inbox import Inbox, InboxClosed
+from bot.outbox import Dispatcher, Item, PermanentError, TransientError, key_for, replies_from
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ _MEDIA = (
     (FileMessageContent, "file"),
     (LocationMessageContent, "location"),
 )
-_RETRY_NAMESPACE = uuid.UUID("7b0d8f3e-7a59-4d0e-9d3c-5a1f3c1e2a10")
 
 
 def translate(event: Any) -> Event | None:
@@ -150,7 +150,7 @@ def render_line_messages(replies: list[Reply]) -> list[TextMessage]:
 class LineChannel:
     """The LINE webhook endpoint and the replies back, wired to the inbox."""
 
-    def __init__(self, settings: Settings, inbox: Inbox) -> None:
+    def __init__(self, settings: Settings, inbox: Inbox, dispatcher: Dispatcher) -> None:
         self._parser = WebhookParser(settings.line_channel_secret)
         self._client = AsyncApiClient(
             Configuration(
@@ -160,6 +160,7 @@ class LineChannel:
         )
         self._api = AsyncMessagingApi(self._client)
         self._inbox = inbox
+        self._dispatcher = dispatcher
         inbox.register(CHANNEL, self.send)
 
     async def close(self) -> None:
@@ -207,7 +208,7 @@ class LineChannel:
         return replace(event, language=language)
 
     async def send(self, event: Event, replies: list[Reply]) -> None:
-        """Reply with the event's token; if LINE refuses the token, push instead."""
+        """Reply with the event's token; if that fails, push through the outbox instead."""
         messages = render_line_messages(replies)
         if not messages:
             return
@@ -218,16 +219,42 @@ class LineChannel:
                 )
                 return
             except ApiException as exc:
-                if exc.status != 400:
-                    raise
-                log.info("line: reply token refused for event %s; pushing", event.event_id)
-        # The retry key is derived from the event, so a second attempt cannot deliver twice.
-        retry_key = str(uuid.uuid5(_RETRY_NAMESPACE, event.event_id))
+                if 400 < exc.status < 500 and exc.status != 429:
+                    log.warning("line: reply refused (%d) for event %s", exc.status, event.event_id)
+                    return
+                # 400 is an expired or used token; 429/5xx did not deliver.
+                log.info(
+                    "line: reply failed (%d) for event %s; pushing", exc.status, event.event_id
+                )
+            except (ClientError, TimeoutError, OSError) as exc:
+                log.info("line: reply failed (%s); pushing", type(exc).__name__)
+        # The key is derived from the event: the push is written once and LINE's retry key
+        # makes a resend harmless.
+        await self._dispatcher.push(
+            channel=CHANNEL,
+            target=event.user_key,
+            replies=replies,
+            key=key_for("reply-fallback", event.event_id),
+        )
+
+    async def deliver(self, item: Item) -> dict[str, Any]:
+        """Send one outbox push to LINE with the item's retry key."""
+        messages = render_line_messages(replies_from(item.payload))
         try:
             await self._api.push_message(
-                PushMessageRequest(to=event.user_key, messages=messages),
-                x_line_retry_key=retry_key,
+                PushMessageRequest(to=item.target, messages=messages),
+                x_line_retry_key=item.key,
             )
         except ApiException as exc:
-            if exc.status != 409:  # 409: LINE already accepted this retry key
-                raise
+            if exc.status == 409:  # LINE already accepted this retry key: delivered
+                return {}
+            if exc.status == 429 or exc.status >= 500:
+                headers = exc.headers or {}
+                retry_after = headers.get("Retry-After") or headers.get("retry-after")
+                raise TransientError(
+                    f"line {exc.status}", float(retry_after) if retry_after else None
+                ) from exc
+            raise PermanentError(f"line {exc.status}") from exc
+        except (ClientError, TimeoutError, OSError) as exc:
+            raise TransientError(f"line network {type(exc).__name__}") from exc
+        return {}

@@ -103,3 +103,135 @@ class VolunteerSkill(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     volunteer: Mapped[Volunteer] = relationship(back_populates="skills")
+
+
+class Organization(Base):
+    """A community group (支援先団体) and what the Wako sheet records about it."""
+
+    __tablename__ = "organizations"
+    __table_args__ = (UniqueConstraint("channel", "user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The LINE account of the group's contact person.
+    channel: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(5))
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(24))
+    fields: Mapped[list[str]]
+    area: Mapped[str] = mapped_column(String(100))
+    activity: Mapped[str] = mapped_column(String(500))
+    strengths: Mapped[str | None] = mapped_column(String(300))
+    needs_people: Mapped[str | None] = mapped_column(String(300))
+    needs_things: Mapped[str | None] = mapped_column(String(300))
+    needs_money: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str] = mapped_column(String(40))
+    contact_role: Mapped[str] = mapped_column(String(40))
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consented_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    projects: Mapped[list[Project]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Project(Base):
+    """A group's request for help; becomes a project once a coordinator accepts it.
+
+    status: submitted -> recruiting (accepted) | declined; `version` grows with every
+    decision so two coordinators acting at once cannot both win.
+    """
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    challenge: Mapped[str] = mapped_column(String(1000))
+    menus: Mapped[list[str]]
+    menu_other: Mapped[str | None] = mapped_column(String(300))
+    period: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(500))
+    # Where the coordinators' card for this request lives in Slack.
+    card_channel: Mapped[str | None] = mapped_column(String(32))
+    card_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="projects")
+    questions: Mapped[list[ProjectQuestion]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ProjectQuestion.id",
+    )
+
+
+class ProjectQuestion(Base):
+    """A coordinator's question to a group about its request, and the group's answer."""
+
+    __tablename__ = "project_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    asked_by: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(String(1000))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answer: Mapped[str | None] = mapped_column(String(2000))
+    answered_at: Mapped[datetime | None]
+
+    project: Mapped[Project] = relationship(back_populates="questions")
+
+
+class AuditEntry(Base):
+    """Who did what, when: every coordinator decision and every deletion of data."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    subject_type: Mapped[str] = mapped_column(String(24))
+    subject_id: Mapped[int | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboxMessage(Base):
+    """A push to LINE or a post to Slack, written with the change that causes it.
+
+    The dispatcher sends it with retries; `key` makes a retried send idempotent
+    (LINE's X-Line-Retry-Key). status: pending -> sent | dead (after max attempts).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "due_at"),
+        Index("ix_outbox_channel_target_id", "channel", "target", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # line | slack
+    kind: Mapped[str] = mapped_column(String(24))  # push | post | update | thread
+    target: Mapped[str] = mapped_column(String(64))  # LINE user id or Slack channel
+    payload: Mapped[dict[str, Any]]
+    key: Mapped[str] = mapped_column(String(36), unique=True)
+    # What the sent message refers to, so its Slack ts can be recorded (e.g. a card).
+    ref_type: Mapped[str | None] = mapped_column(String(24))
+    ref_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -7,12 +7,23 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, null, select, update
+from sqlalchemy import delete, exists, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.base import utcnow
-from storage.models import Conversation, InboundEvent, Volunteer, VolunteerSkill
+from storage.models import (
+    AuditEntry,
+    Conversation,
+    InboundEvent,
+    Organization,
+    OutboxMessage,
+    Project,
+    ProjectQuestion,
+    Volunteer,
+    VolunteerSkill,
+)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -240,3 +251,363 @@ async def count_volunteers(session: AsyncSession, status: str | None = None) -> 
     if status is not None:
         stmt = stmt.where(Volunteer.status == status)
     return int((await session.execute(stmt)).scalar_one())
+
+
+# ---------------------------------------------------------------- outbox
+
+
+async def add_outbox(
+    session: AsyncSession,
+    *,
+    channel: str,
+    kind: str,
+    target: str,
+    payload: dict[str, Any],
+    key: str,
+    ref_type: str | None,
+    ref_id: int | None,
+    due_at: datetime,
+) -> None:
+    """Write one outgoing message; a message with the same key already written is kept."""
+    stmt = (
+        _insert(session, OutboxMessage)
+        .values(
+            channel=channel,
+            kind=kind,
+            target=target,
+            payload=payload,
+            key=key,
+            ref_type=ref_type,
+            ref_id=ref_id,
+            status="pending",
+            attempts=0,
+            due_at=due_at,
+            created_at=due_at,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    await session.execute(stmt)
+
+
+async def claim_outbox(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> list[OutboxMessage]:
+    """Take due messages (and ones whose sender's lease ran out) for sending, oldest first.
+
+    Only the oldest unsent message of each target is due, so one person or channel
+    receives messages in the order they were written. On PostgreSQL rows locked by
+    another dispatcher are skipped.
+    """
+    older = aliased(OutboxMessage)
+    waiting = or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending")
+    blocked = exists().where(
+        older.channel == OutboxMessage.channel,
+        older.target == OutboxMessage.target,
+        older.id < OutboxMessage.id,
+        or_(older.status == "pending", older.status == "sending"),
+    )
+    ids = (
+        select(OutboxMessage.id)
+        .where(waiting, OutboxMessage.due_at <= now, ~blocked)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if _dialect(session) == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids.scalar_subquery()))
+        .values(status="sending", due_at=lease_until, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage)
+    )
+    rows = (await session.scalars(stmt, execution_options={"synchronize_session": False})).all()
+    return sorted(rows, key=lambda r: r.id)
+
+
+async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime) -> None:
+    """Record a delivery."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(status="sent", sent_at=now, last_error=None),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def retry_outbox(session: AsyncSession, outbox_id: int, due_at: datetime, error: str) -> None:
+    """Put a message back for another attempt at `due_at`."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(status="pending", due_at=due_at, last_error=error),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def release_outbox(session: AsyncSession, ids: Sequence[int], due_at: datetime) -> None:
+    """Give back claimed messages that were not tried (their attempt does not count)."""
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(status="pending", due_at=due_at, attempts=OutboxMessage.attempts - 1),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def dead_outbox(session: AsyncSession, outbox_id: int, error: str) -> None:
+    """Give up on a message; it stays visible to coordinators."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(status="dead", last_error=error),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def outbox_counts(session: AsyncSession) -> dict[str, int]:
+    """How many messages are in each state."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+async def dead_letters(session: AsyncSession, limit: int = 20) -> list[OutboxMessage]:
+    """The newest messages that could not be delivered."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "dead")
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def record_message_ref(
+    session: AsyncSession, ref_type: str, ref_id: int, channel: str, ts: str
+) -> None:
+    """Remember where a posted message lives (e.g. a project's card) to update it later."""
+    if ref_type == "project_card":
+        await session.execute(
+            update(Project).where(Project.id == ref_id).values(card_channel=channel, card_ts=ts),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def message_ref(session: AsyncSession, ref_type: str, ref_id: int) -> tuple[str, str] | None:
+    """Where an earlier posted message lives, or None if it has not been posted yet."""
+    if ref_type == "project_card":
+        row = (
+            await session.execute(
+                select(Project.card_channel, Project.card_ts).where(Project.id == ref_id)
+            )
+        ).one_or_none()
+        if row is not None and row[0] and row[1]:
+            return str(row[0]), str(row[1])
+    return None
+
+
+# ---------------------------------------------------------------- audit
+
+
+async def audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: int | None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Append to the audit log."""
+    session.add(
+        AuditEntry(
+            at=at or utcnow(),
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            detail=detail or {},
+        )
+    )
+
+
+# ---------------------------------------------------------------- groups and projects
+
+
+async def get_organization(
+    session: AsyncSession, channel: str, user_key: str
+) -> Organization | None:
+    """The group whose contact is this person on this channel, if any."""
+    stmt = select(Organization).where(
+        Organization.channel == channel, Organization.user_key == user_key
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def save_organization(
+    session: AsyncSession, channel: str, user_key: str, fields: dict[str, Any]
+) -> Organization:
+    """Create or update the group this person is the contact of."""
+    org = await get_organization(session, channel, user_key)
+    if org is None:
+        org = Organization(channel=channel, user_key=user_key, **fields)
+        session.add(org)
+    else:
+        for name, value in fields.items():
+            setattr(org, name, value)
+    await session.flush()
+    return org
+
+
+async def add_project(session: AsyncSession, org: Organization, fields: dict[str, Any]) -> Project:
+    """A new request (status submitted) of a group."""
+    project = Project(organization_id=org.id, status="submitted", version=1, **fields)
+    session.add(project)
+    await session.flush()
+    return project
+
+
+async def get_project(session: AsyncSession, project_id: int) -> Project | None:
+    """A project with its group and questions loaded."""
+    from sqlalchemy.orm import selectinload
+
+    stmt = (
+        select(Project)
+        .where(Project.id == project_id)
+        .options(selectinload(Project.organization), selectinload(Project.questions))
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def projects_of(session: AsyncSession, org_id: int) -> list[Project]:
+    """A group's requests, newest first."""
+    stmt = select(Project).where(Project.organization_id == org_id).order_by(Project.id.desc())
+    return list((await session.scalars(stmt)).all())
+
+
+async def list_projects(session: AsyncSession, limit: int = 30) -> list[Project]:
+    """Recent projects with their groups, newest first."""
+    from sqlalchemy.orm import selectinload
+
+    stmt = (
+        select(Project)
+        .options(selectinload(Project.organization))
+        .order_by(Project.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def decide_project(
+    session: AsyncSession,
+    project_id: int,
+    *,
+    from_status: str,
+    to_status: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> bool:
+    """Move a project from one status to another; False if someone else moved it first.
+
+    A single conditional UPDATE: of two coordinators clicking at once exactly one
+    matches the row, on SQLite and PostgreSQL alike.
+    """
+    result = await session.execute(
+        update(Project)
+        .where(Project.id == project_id, Project.status == from_status)
+        .values(
+            status=to_status,
+            version=Project.version + 1,
+            decided_by=actor,
+            decided_at=now,
+            decline_reason=reason,
+            updated_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def add_question(
+    session: AsyncSession, project_id: int, actor: str, question: str, now: datetime
+) -> ProjectQuestion:
+    """Record a coordinator's question about a request."""
+    row = ProjectQuestion(project_id=project_id, asked_by=actor, question=question, asked_at=now)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def open_question(session: AsyncSession, org_id: int) -> ProjectQuestion | None:
+    """The newest unanswered question to this group, if any."""
+    stmt = (
+        select(ProjectQuestion)
+        .join(Project, Project.id == ProjectQuestion.project_id)
+        .where(Project.organization_id == org_id, ProjectQuestion.answer.is_(None))
+        .order_by(ProjectQuestion.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def answer_question(
+    session: AsyncSession, question_id: int, answer: str, now: datetime
+) -> ProjectQuestion | None:
+    """Store the group's answer once; None if the question was already answered."""
+    result = await session.execute(
+        update(ProjectQuestion)
+        .where(ProjectQuestion.id == question_id, ProjectQuestion.answer.is_(None))
+        .values(answer=answer, answered_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    return await session.get(ProjectQuestion, question_id, populate_existing=True)
+
+
+async def forget_organization_contact(
+    session: AsyncSession, channel: str, user_key: str
+) -> int | None:
+    """Remove a group contact's personal data; the group's requests stay on record."""
+    org = await get_organization(session, channel, user_key)
+    if org is None:
+        return None
+    org.contact_name = "-"
+    org.contact_role = "-"
+    # The LINE id goes; a placeholder keeps the unique key and marks the row as unlinked.
+    org.user_key = f"deleted:{org.id}"
+    await session.flush()
+    return org.id
+
+
+async def volunteer_counts(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Volunteer counts by status, by skill (active ones) and by area (active ones)."""
+    by_status = {
+        s: int(n)
+        for s, n in await session.execute(
+            select(Volunteer.status, func.count()).group_by(Volunteer.status)
+        )
+    }
+    by_skill = {
+        s: int(n)
+        for s, n in await session.execute(
+            select(VolunteerSkill.skill, func.count())
+            .join(Volunteer, Volunteer.id == VolunteerSkill.volunteer_id)
+            .where(Volunteer.status == "active")
+            .group_by(VolunteerSkill.skill)
+        )
+    }
+    by_area = {
+        a: int(n)
+        for a, n in await session.execute(
+            select(Volunteer.area, func.count())
+            .where(Volunteer.status == "active")
+            .group_by(Volunteer.area)
+        )
+    }
+    return {"status": by_status, "skill": by_skill, "area": by_area}

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.console import CHANNEL, ConsoleChat, render
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
+from bot.profiles import EffectContext
 from storage import repo
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Volunteer
@@ -55,9 +56,9 @@ class Transcript:
         elif isinstance(says, int):
             if not 1 <= says <= offered:
                 pytest.fail(f"no choice [{says}] to tap\n\n{self}", pytrace=False)
-            replies = await self.chat.say(str(says))
+            replies = await self.chat.pick(says)
         else:
-            if says.strip().isdigit() and 1 <= int(says) <= offered:
+            if self.chat.would_tap(says):
                 # The console would take it as a tap: write an int to mean that.
                 pytest.fail(f"typed {says!r} would tap a choice\n\n{self}", pytrace=False)
             replies = await self.chat.say(says)
@@ -92,7 +93,7 @@ async def console(
     """A running inbox on the database and one console user (carry_on: same user, new run)."""
     engine = make_engine(database_url)
     maker = make_sessionmaker(engine)
-    inbox = Inbox(maker, Dialogue(), notice_version="2026-11")
+    inbox = Inbox(maker, Dialogue(), effects=EffectContext("2026-11"))
     await inbox.start()
     try:
         chat = ConsoleChat(inbox, user="hanako")
@@ -110,7 +111,10 @@ async def console(
 # ---------------------------------------------------------------- dialogues
 
 SIGN_UP_JA: list[Line] = [
-    (FOLLOW, ["友だち追加ありがとうございます", "どちらでご利用ですか？", "[1] ボランティアとして登録"]),
+    (
+        FOLLOW,
+        ["友だち追加ありがとうございます", "どちらでご利用ですか？", "[1] ボランティアとして登録"],
+    ),
     (1, ["ボランティア（プロボノワーカー）登録を始めます", "お名前を教えてください"]),
     ("山田 花子", ["市区町村を教えてください", "[1] ◀ 戻る"]),
     ("川崎市　中原区", ["活かせるスキル", "（まだ選ばれていません）", "他の選択肢 ▶"]),
@@ -178,7 +182,7 @@ async def test_sign_up_in_english(database_url: str) -> None:
                 ("Done", ["Which languages can you translate"]),
                 ("Vietnamese", ["Selected: Vietnamese"]),
                 ("done", ["What do you do at present?", "[2] Self-employed"]),
-                ("freelance", ["How many years of experience", "[4] 5 years"]),
+                ("freelance", ["how many years of experience", "[4] 5 years"]),
                 ("7 years", ["How many hours a week", "[3] 3 hours"]),
                 (3, ["When are you usually available?"]),
                 ("Weekday evenings, Weekends", ["Selected: Weekday evenings, Weekends"]),
@@ -245,9 +249,16 @@ async def test_edit_one_answer_from_the_summary(database_url: str) -> None:
         await bot.play(
             [
                 *SIGN_UP_JA,
-                (2, ["どの項目を直しますか？", "[1] お名前", "[4] ご職業", "◀ 戻る"]),
+                (2, ["どの項目を直しますか？", "[1] お名前", "[5] ご職業", "◀ 戻る"]),
                 ("ご職業", ["現在のご職業は？", "現在の回答: 会社員", "変更しない"]),
-                (2, ["【ボランティア登録】", "・ご職業: 自営業・フリーランス", "・お名前: 山田 花子"]),
+                (
+                    2,
+                    [
+                        "【ボランティア登録】",
+                        "・ご職業: 自営業・フリーランス",
+                        "・お名前: 山田 花子",
+                    ],
+                ),
                 # An item's name typed at the summary goes straight to that question.
                 ("地域", ["市区町村を教えてください", "現在の回答: 川崎市 中原区"]),
                 ("横浜市港北区", ["・地域: 横浜市港北区", "[1] この内容で保存"]),
@@ -268,9 +279,15 @@ async def test_bad_answers_get_a_polite_retry(database_url: str) -> None:
                 (FOLLOW, ["どちらでご利用ですか？"]),
                 (1, ["お名前を教えてください"]),
                 # empty
-                ("", ["空のメッセージでした。もう一度入力してください。", "お名前を教えてください"]),
+                (
+                    "",
+                    ["空のメッセージでした。もう一度入力してください。", "お名前を教えてください"],
+                ),
                 # too long
-                ("あ" * 31, ["30文字以内でお願いします（いま31文字です）。", "お名前を教えてください"]),
+                (
+                    "あ" * 31,
+                    ["30文字以内でお願いします（いま31文字です）。", "お名前を教えてください"],
+                ),
                 ("花子", ["市区町村を教えてください"]),
                 ("川崎市", ["活かせるスキル"]),
                 # a choice not offered, typed; then Done with nothing picked
@@ -370,6 +387,8 @@ async def test_after_sign_up_profile_pause_resume_edit_and_delete(database_url: 
         await bot.play(
             [
                 ("こんにちは", ["友だち追加ありがとうございます", "[1] ボランティアとして登録"]),
+                (2, ["団体のご相談を受け付けます", "団体名を教えてください"]),
+                ("やめる", ["保存していません"]),
                 ("プロフィール", ["まだボランティア登録がありません。"]),
             ]
         )
@@ -398,7 +417,10 @@ async def test_a_conversation_survives_a_restart(database_url: str) -> None:
     async with console(database_url, carry_on=bot):
         await bot.play(
             [
-                (FOLLOW, ["前回の続きから再開します", "活かせるスキル", "選択中: 会計・経理、法律"]),
+                (
+                    FOLLOW,
+                    ["前回の続きから再開します", "活かせるスキル", "選択中: 会計・経理、法律"],
+                ),
                 ("完了", ["現在のご職業は？"]),
                 ("会社員", ["実務経験"]),
                 ("10", ["何時間"]),
@@ -408,7 +430,10 @@ async def test_a_conversation_survives_a_restart(database_url: str) -> None:
                 ("オンライン", ["関心のある分野"]),
                 ("環境", ["選択中: 環境"]),
                 ("完了", ["個人情報"]),
-                ("同意する", ["・お名前: 山田 花子", "・地域: 川崎市", "・スキル: 会計・経理、法律"]),
+                (
+                    "同意する",
+                    ["・お名前: 山田 花子", "・地域: 川崎市", "・スキル: 会計・経理、法律"],
+                ),
                 ("この内容で保存", ["登録が完了しました"]),
             ]
         )
@@ -417,6 +442,61 @@ async def test_a_conversation_survives_a_restart(database_url: str) -> None:
     assert volunteer is not None
     assert (volunteer.display_name, volunteer.area) == ("山田 花子", "川崎市")
     assert [s.skill for s in volunteer.skills] == ["accounting", "law"]
+
+
+COMING_BACK: dict[str, list[Line]] = {
+    "volunteer mid-edit": [
+        *SIGN_UP_JA,
+        *SAVE_JA,
+        ("変更", ["【ボランティア登録】"]),
+        (2, ["どの項目を直しますか？"]),
+        ("地域", ["現在の回答: 川崎市 中原区"]),
+    ],
+    "volunteer asked to confirm deletion": [
+        *SIGN_UP_JA,
+        *SAVE_JA,
+        ("退会", ["削除してよろしいですか？"]),
+    ],
+    "stranger asked to confirm deletion": [
+        (FOLLOW, ["どちらでご利用ですか？"]),
+        (2, ["団体名を教えてください"]),
+        ("退会", ["削除してよろしいですか？"]),
+    ],
+}
+# What the bot says when a tap does not fit the question it is waiting for.
+NOT_THE_QUESTION = (
+    "そのボタンは前の質問のものです",
+    "「削除する」か「削除しない」を選んでください",
+)
+
+
+@pytest.mark.parametrize("before", COMING_BACK.values(), ids=COMING_BACK.keys())
+async def test_coming_back_offers_choices_that_work(database_url: str, before: list[Line]) -> None:
+    """`tsunagu chat` starts with a follow: the choices it then shows must answer something."""
+    async with console(database_url) as bot:
+        await bot.play(before)
+    async with console(database_url, carry_on=bot):
+        await bot.play([(FOLLOW, [])])
+        reply = await bot.play([(1, [])])
+    refused = [text for text in NOT_THE_QUESTION if text in reply]
+    assert not refused, f"the bot refused the choice it had just offered\n\n{bot}"
+
+
+async def test_english_units_are_singular_for_one(database_url: str) -> None:
+    async with console(database_url) as bot:
+        await bot.play(
+            [
+                (FOLLOW, []),
+                ("English", ["[1] Join as a volunteer"]),
+                (1, ["What should we call you?"]),
+                ("Alice", ["Which city or ward"]),
+                ("Yokohama", ["Which skills"]),
+                ("Accounting", ["Selected: Accounting"]),
+                ("Done", ["What do you do at present?"]),
+                (1, ["[1] 0 years  [2] 1 year  [3] 3 years"]),
+                (2, ["[1] 1 hour  [2] 2 hours"]),
+            ]
+        )
 
 
 # ---------------------------------------------------------------- the real command

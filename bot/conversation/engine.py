@@ -322,6 +322,9 @@ def _back(flow: Flow, state: FlowState, locale: str) -> Outcome:
         while state.history and _index(flow, state.history[-1]) >= idx:
             state.history.pop()
     if not state.history:
+        if state.phase == "confirm":
+            # Editing a saved profile starts at its summary: back there means leave.
+            return Outcome(None, [Reply(TXT["cancelled"](locale))], cancelled=True)
         return Outcome(state, [Reply(TXT["first"](locale)), *prompt(flow, state, locale)])
     previous = state.history.pop()
     state.phase = "ask"

@@ -140,6 +140,8 @@ class NumberField(Field):
     min: int = 0
     max: int = 100
     unit: T = T(ja="", en="")
+    # The unit for exactly one ("1 year"), where a language has a singular.
+    unit_one: T | None = None
     presets: tuple[int, ...] = ()
 
     def parse_text(self, text: str) -> int:
@@ -159,7 +161,8 @@ class NumberField(Field):
         return self.parse_text(str(key))
 
     def display(self, value: Any, locale: str) -> str:
-        return f"{value}{self.unit(locale)}"
+        unit = self.unit_one if value == 1 and self.unit_one is not None else self.unit
+        return f"{value}{unit(locale)}"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.conversation.flow import Flow
+from bot.flows.group import GROUP_FLOW, REQUEST_FLOW
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.flows.welcome import WELCOME_FLOW
 
-FLOWS: dict[str, Flow] = {f.id: f for f in (WELCOME_FLOW, VOLUNTEER_FLOW)}
+FLOWS: dict[str, Flow] = {f.id: f for f in (WELCOME_FLOW, VOLUNTEER_FLOW, GROUP_FLOW, REQUEST_FLOW)}

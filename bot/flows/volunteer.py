@@ -120,7 +120,11 @@ VOLUNTEER_FLOW = Flow(
             ),
             label=T("経験年数", "Experience"),
             field=NumberField(
-                min=0, max=60, unit=T("年", " years"), presets=(0, 1, 3, 5, 10, 20, 30)
+                min=0,
+                max=60,
+                unit=T("年", " years"),
+                unit_one=T("年", " year"),
+                presets=(0, 1, 3, 5, 10, 20, 30),
             ),
         ),
         Step(
@@ -130,7 +134,13 @@ VOLUNTEER_FLOW = Flow(
                 en="How many hours a week could you give? (1 to 40)",
             ),
             label=T("活動時間/週", "Hours a week"),
-            field=NumberField(min=1, max=40, unit=T("時間", " hours"), presets=(1, 2, 3, 5, 8, 10)),
+            field=NumberField(
+                min=1,
+                max=40,
+                unit=T("時間", " hours"),
+                unit_one=T("時間", " hour"),
+                presets=(1, 2, 3, 5, 8, 10),
+            ),
         ),
         Step(
             key="availability",

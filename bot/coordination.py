@@ -1,0 +1,493 @@
+"""Coordinators' work on group requests: the card, accept / ask / decline, the lists.
+
+Every decision is one transaction: the status change (one winner when two people
+click at once), the audit entry, and the messages it causes (LINE push to the
+group, Slack card update) written to the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import outbox
+from bot.cards import Button, Card, plain
+from bot.conversation.model import Choice, Reply
+from bot.i18n import T, join_list
+from bot.taxonomy import INTERESTS, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
+from storage import repo
+from storage.base import utcnow
+from storage.models import Organization, Project
+
+ACCEPT, ASK, DECLINE = "project_accept", "project_ask", "project_decline"
+
+STATUS = {
+    "submitted": T("審査待ち", "awaiting review"),
+    "recruiting": T("受付済み・ボランティア募集中", "accepted, recruiting volunteers"),
+    "declined": T("見送り", "declined"),
+}
+
+TXT = {
+    "card_title": T("新しい相談: {org}", "New request: {org}"),
+    "f_kind": T("団体の種類", "Kind"),
+    "f_area": T("地域", "Area"),
+    "f_fields": T("活動分野", "Fields"),
+    "f_menus": T("希望メニュー", "Menus"),
+    "f_period": T("希望時期", "Period"),
+    "f_mode": T("実施の形", "Mode"),
+    "f_status": T("状態", "Status"),
+    "challenge": T("*課題*\n{text}", "*Challenge*\n{text}"),
+    "activity": T("*活動内容*\n{text}", "*Activities*\n{text}"),
+    "needs": T(
+        "*困りごと* ひと: {p} / もの: {t} / おかね: {m}",
+        "*Needs* people: {p} / things: {t} / money: {m}",
+    ),
+    "accept": T("受け付ける", "Accept"),
+    "ask": T("質問する", "Ask a question"),
+    "decline": T("見送る", "Decline"),
+    "ctx_submitted": T("#{id} ・ 受付 {at}", "#{id} · received {at}"),
+    "ctx_accepted": T("✅ {who} が {at} に受け付けました", "✅ Accepted by {who} at {at}"),
+    "ctx_declined": T(
+        "🚫 {who} が {at} に見送りました（理由: {reason}）",
+        "🚫 Declined by {who} at {at} (reason: {reason})",
+    ),
+    "already": T(
+        "この相談はすでに {who} が{what}しています（{at}）。",
+        "This request was already {what} by {who} ({at}).",
+    ),
+    "what_recruiting": T("受付", "accepted"),
+    "what_declined": T("見送り", "declined"),
+    "not_found": T("相談 #{id} が見つかりません。", "Request #{id} was not found."),
+    "not_open": T(
+        "相談 #{id} はすでに審査済みのため、質問できません。",
+        "Request #{id} has already been decided; no more questions.",
+    ),
+    "asked_thread": T("❓ {who} から団体へ質問: {q}", "❓ {who} asked the group: {q}"),
+    "answer_thread": T("💬 団体からの回答: {a}", "💬 The group answered: {a}"),
+    # To the group, in LINE (their locale).
+    "g_accepted": T(
+        "ご相談「{summary}」を受け付けました。これからボランティアの募集を始めます。"
+        "チームが決まりしだい、このLINEでお知らせします。",
+        "Your request “{summary}” has been accepted. We are now recruiting volunteers "
+        "and will let you know here when a team is ready.",
+    ),
+    "g_declined": T(
+        "ご相談「{summary}」について検討しましたが、今回はお受けすることができませんでした。\n"
+        "理由: {reason}\nご相談いただきありがとうございました。内容を変えて、"
+        "いつでも改めてご相談いただけます。",
+        "We looked carefully at your request “{summary}” but cannot take it on this time.\n"
+        "Reason: {reason}\nThank you for asking. You're welcome to send a new request "
+        "at any time.",
+    ),
+    "g_question": T(
+        "ご相談「{summary}」について、事務局から質問です:\n{q}\n\n"
+        "このトークに返信する形でお答えください。",
+        "The programme office has a question about your request “{summary}”:\n{q}\n\n"
+        "Please reply here in this chat.",
+    ),
+    "g_answer_button": T("回答する", "Answer"),
+    "refused": T(
+        "申し訳ありません。この操作はコーディネーターのみが行えます。",
+        "Sorry, only coordinators can do this.",
+    ),
+}
+
+
+@dataclass
+class Outcome:
+    """What happened, and the line to tell the person who acted."""
+
+    ok: bool
+    message: str = ""
+
+
+def summary_of(text: str, limit: int = 30) -> str:
+    """A short quote of a challenge for messages."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+class Coordination:
+    """The coordinators' operations; the Slack handler calls these after checking who acts."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        *,
+        locale: str,
+        timezone: str,
+        coordinator_channel: str,
+        notify: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._maker = maker
+        self.locale = locale
+        self.tz = ZoneInfo(timezone)
+        self.channel = coordinator_channel
+        self._notify = notify
+        self._clock = clock
+
+    def local(self, at: datetime | None) -> str:
+        """A UTC time as the programme's local time."""
+        if at is None:
+            return "-"
+        return at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+
+    # ---------------------------------------------------------------- the card
+
+    def card(self, project: Project, org: Organization) -> Card:
+        """The coordinators' card for a request, with buttons while it awaits a decision."""
+        loc = self.locale
+        fields = (
+            (TXT["f_kind"](loc), label(ORG_KINDS, org.kind, loc)),
+            (TXT["f_area"](loc), plain(org.area)),
+            (TXT["f_fields"](loc), join_list([label(INTERESTS, k, loc) for k in org.fields], loc)),
+            (
+                TXT["f_menus"](loc),
+                join_list([label(MENUS, k, loc) for k in project.menus], loc)
+                + (f"（{plain(project.menu_other)}）" if project.menu_other else ""),
+            ),
+            (TXT["f_period"](loc), label(PERIODS, project.period, loc)),
+            (TXT["f_mode"](loc), label(MODES, project.mode, loc)),
+        )
+        sections = [TXT["challenge"](loc, text=plain(project.challenge))]
+        sections.append(TXT["activity"](loc, text=plain(org.activity)))
+        if org.needs_people or org.needs_things or org.needs_money:
+            sections.append(
+                TXT["needs"](
+                    loc,
+                    p=plain(org.needs_people or "-"),
+                    t=plain(org.needs_things or "-"),
+                    m=plain(org.needs_money or "-"),
+                )
+            )
+        value = f"{project.id}:{project.version}"
+        buttons: tuple[Button, ...] = ()
+        if project.status == "submitted":
+            context = TXT["ctx_submitted"](loc, id=project.id, at=self.local(project.created_at))
+            buttons = (
+                Button(TXT["accept"](loc), ACCEPT, value, "primary"),
+                Button(TXT["ask"](loc), ASK, value),
+                Button(TXT["decline"](loc), DECLINE, value, "danger"),
+            )
+        elif project.status == "declined":
+            context = TXT["ctx_declined"](
+                loc,
+                who=_mention(project.decided_by),
+                at=self.local(project.decided_at),
+                reason=plain(project.decline_reason or "-"),
+            )
+        else:
+            context = TXT["ctx_accepted"](
+                loc, who=_mention(project.decided_by), at=self.local(project.decided_at)
+            )
+        title = TXT["card_title"](loc, org=org.name)  # a plain_text header: no markup
+        return Card(
+            title=title,
+            fallback=f"{title}: {summary_of(project.challenge, 80)}",
+            fields=fields,
+            sections=tuple(sections),
+            buttons=buttons,
+            context=context,
+        )
+
+    async def post_new_card(
+        self, session: AsyncSession, project: Project, org: Organization
+    ) -> None:
+        """Queue the card of a just-submitted request for the coordinator channel."""
+        if not self.channel:
+            return
+        await outbox.enqueue(
+            session,
+            channel="slack",
+            kind="post",
+            target=self.channel,
+            payload={"card": self.card(project, org).to_dict()},
+            key=outbox.key_for("project-card", project.id),
+            ref_type="project_card",
+            ref_id=project.id,
+        )
+
+    async def card_for(self, project_id: int) -> Card | None:
+        """The current card of a project (for `/tsunagu project ID`)."""
+        async with self._maker() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return None
+            return self.card(project, project.organization)
+
+    # ---------------------------------------------------------------- decisions
+
+    async def accept(self, project_id: int, actor: str) -> Outcome:
+        """Accept a request: it starts recruiting and the group hears so in LINE."""
+        return await self._decide(project_id, actor, "recruiting", None)
+
+    async def decline(self, project_id: int, actor: str, reason: str) -> Outcome:
+        """Decline a request with a reason the group reads."""
+        return await self._decide(project_id, actor, "declined", reason.strip() or "-")
+
+    async def _decide(
+        self, project_id: int, actor: str, to_status: str, reason: str | None
+    ) -> Outcome:
+        now = self._clock()
+        async with self._maker.begin() as session:
+            won = await repo.decide_project(
+                session,
+                project_id,
+                from_status="submitted",
+                to_status=to_status,
+                actor=actor,
+                now=now,
+                reason=reason,
+            )
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+            if not won:
+                return Outcome(False, self._already(project))
+            org = project.organization
+            await repo.audit(
+                session,
+                actor=actor,
+                action="accept" if to_status == "recruiting" else "decline",
+                subject_type="project",
+                subject_id=project.id,
+                detail={"reason": reason} if reason else {},
+                at=now,
+            )
+            summary = summary_of(project.challenge)
+            if to_status == "recruiting":
+                text = TXT["g_accepted"](org.locale, summary=summary)
+            else:
+                text = TXT["g_declined"](org.locale, summary=summary, reason=reason or "-")
+            await self._push_group(session, org, [Reply(text)], ("decision", project.id))
+            await self._update_card(session, project, org)
+        self._notify()
+        return Outcome(True)
+
+    def _already(self, project: Project) -> str:
+        if project.status == "submitted":
+            return TXT["not_open"](self.locale, id=project.id)
+        what = TXT["what_recruiting" if project.status == "recruiting" else "what_declined"]
+        return TXT["already"](
+            self.locale,
+            who=_mention(project.decided_by),
+            what=what(self.locale),
+            at=self.local(project.decided_at),
+        )
+
+    async def can_ask(self, project_id: int) -> Outcome:
+        """Whether a question can still be asked (before opening the modal)."""
+        async with self._maker() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+            if project.status != "submitted":
+                return Outcome(False, self._already(project))
+            return Outcome(True)
+
+    async def ask(self, project_id: int, actor: str, question: str) -> Outcome:
+        """Send a coordinator's question to the group in LINE; note it in the card's thread."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+            if project.status != "submitted":
+                return Outcome(False, self._already(project))
+            row = await repo.add_question(session, project.id, actor, question.strip(), now)
+            org = project.organization
+            await repo.audit(
+                session,
+                actor=actor,
+                action="ask",
+                subject_type="project",
+                subject_id=project.id,
+                detail={"question_id": row.id},
+                at=now,
+            )
+            text = TXT["g_question"](
+                org.locale, summary=summary_of(project.challenge), q=row.question
+            )
+            answer = TXT["g_answer_button"](org.locale)
+            await self._push_group(
+                session,
+                org,
+                [Reply(text, (Choice(answer, f"qa|{row.id}", answer),))],
+                ("question", row.id),
+            )
+            await self._thread(
+                session,
+                project,
+                TXT["asked_thread"](self.locale, who=_mention(actor), q=plain(row.question)),
+                ("question-thread", row.id),
+            )
+        self._notify()
+        return Outcome(True)
+
+    async def record_answer(self, session: AsyncSession, question_id: int, answer: str) -> bool:
+        """Store a group's answer and post it in the card's thread (caller's transaction)."""
+        row = await repo.answer_question(session, question_id, answer, self._clock())
+        if row is None:
+            return False
+        project = await repo.get_project(session, row.project_id)
+        if project is None:
+            return False
+        await self._thread(
+            session,
+            project,
+            TXT["answer_thread"](self.locale, a=plain(answer)),
+            ("answer", question_id),
+        )
+        return True
+
+    async def reply_in_thread(self, channel: str, ts: str, text: str, *, key: str) -> None:
+        """Answer in a Slack thread (e.g. help when mentioned), through the outbox."""
+        if not channel or not ts:
+            return
+        async with self._maker.begin() as session:
+            await outbox.enqueue(
+                session,
+                channel="slack",
+                kind="thread",
+                target=channel,
+                payload={"text": text, "thread_ts": ts},
+                key=outbox.key_for("thread-reply", key or ts),
+            )
+        self._notify()
+
+    # ---------------------------------------------------------------- lists
+
+    async def projects_text(self) -> str:
+        """`/tsunagu projects`: recent requests with status and age."""
+        loc = self.locale
+        now = self._clock()
+        async with self._maker() as session:
+            rows = await repo.list_projects(session)
+        if not rows:
+            return T("相談はまだありません。", "No requests yet.")(loc)
+        lines = [T("*相談一覧*（新しい順）", "*Requests* (newest first)")(loc)]
+        for p in rows:
+            days = max(0, (now - p.created_at).days)
+            age = T("{d}日前", "{d} days ago")(loc, d=days)
+            lines.append(
+                f"#{p.id} {plain(p.organization.name)} — "
+                f"{STATUS.get(p.status, STATUS['submitted'])(loc)}"
+                f" — {plain(summary_of(p.challenge, 40))} ({age})"
+            )
+        return "\n".join(lines)
+
+    async def volunteers_text(self) -> str:
+        """`/tsunagu volunteers`: counts by status, skill and area."""
+        loc = self.locale
+        async with self._maker() as session:
+            counts = await repo.volunteer_counts(session)
+        status_names = {
+            "active": T("受付中", "active"),
+            "paused": T("休止中", "paused"),
+            "inactive": T("ブロック/退会", "inactive"),
+        }
+        total = sum(counts["status"].values())
+        lines = [T("*ボランティア* 合計 {n}人", "*Volunteers* {n} in all")(loc, n=total)]
+        lines.append(
+            " / ".join(
+                f"{status_names.get(s, T(s, s))(loc)}: {n}"
+                for s, n in sorted(counts["status"].items())
+            )
+            or "-"
+        )
+        top_skills = sorted(counts["skill"].items(), key=lambda kv: (-kv[1], kv[0]))[:15]
+        lines.append(T("*スキル別（受付中）*", "*By skill (active)*")(loc))
+        lines.append(join_list([f"{label(SKILLS, k, loc)} {n}" for k, n in top_skills], loc) or "-")
+        top_areas = sorted(counts["area"].items(), key=lambda kv: (-kv[1], kv[0]))[:15]
+        lines.append(T("*地域別（受付中）*", "*By area (active)*")(loc))
+        lines.append(join_list([f"{plain(a)} {n}" for a, n in top_areas], loc) or "-")
+        return "\n".join(lines)
+
+    async def outbox_text(self) -> str:
+        """`/tsunagu outbox`: delivery backlog and the messages that could not be sent."""
+        loc = self.locale
+        async with self._maker() as session:
+            counts = await repo.outbox_counts(session)
+            dead = await repo.dead_letters(session)
+        lines = [
+            T(
+                "*配信状況* 送信待ち {p} / 送信中 {s} / 送信済み {d} / 失敗 {x}",
+                "*Delivery* waiting {p} / sending {s} / sent {d} / failed {x}",
+            )(
+                loc,
+                p=counts.get("pending", 0),
+                s=counts.get("sending", 0),
+                d=counts.get("sent", 0),
+                x=counts.get("dead", 0),
+            )
+        ]
+        for row in dead:
+            lines.append(
+                f"• #{row.id} {row.channel} {row.kind} ({self.local(row.created_at)}): "
+                f"{row.last_error or '-'}"
+            )
+        return "\n".join(lines)
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _push_group(
+        self,
+        session: AsyncSession,
+        org: Organization,
+        replies: list[Reply],
+        why: tuple[object, ...],
+    ) -> None:
+        if org.user_key.startswith("deleted:"):
+            return  # the contact deleted their data: nobody to tell in LINE
+        await outbox.enqueue(
+            session,
+            channel=org.channel,
+            kind="push",
+            target=org.user_key,
+            payload=outbox.replies_payload(replies),
+            key=outbox.key_for("group-push", *why),
+        )
+
+    async def _update_card(
+        self, session: AsyncSession, project: Project, org: Organization
+    ) -> None:
+        if not self.channel:
+            return
+        await outbox.enqueue(
+            session,
+            channel="slack",
+            kind="update",
+            target=self.channel,
+            payload={"card": self.card(project, org).to_dict()},
+            key=outbox.key_for("card-update", project.id, project.version),
+            ref_type="project_card",
+            ref_id=project.id,
+        )
+
+    async def _thread(
+        self, session: AsyncSession, project: Project, text: str, why: tuple[object, ...]
+    ) -> None:
+        if not self.channel:
+            return
+        await outbox.enqueue(
+            session,
+            channel="slack",
+            kind="thread",
+            target=self.channel,
+            payload={"text": text},
+            key=outbox.key_for("thread", *why),
+            ref_type="project_card",
+            ref_id=project.id,
+        )
+
+
+def _mention(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id else "-"
+
+
+Authorizer = Callable[[str], Awaitable[bool]]

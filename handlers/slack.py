@@ -1,0 +1,360 @@
+"""Slack adapter: slack-bolt verifies, acks and routes; its WebClient calls the Web API.
+
+Listeners only translate: who clicked what on which project, then call the core
+(bot.coordination) and render its answer as Block Kit (render_*).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiohttp import ClientError
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.cards import Card
+from bot.coordination import ACCEPT, ASK, DECLINE, TXT, Coordination
+from bot.i18n import T
+from bot.inbox import Inbox
+from bot.outbox import Item, PermanentError, TransientError
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ASK_VIEW, DECLINE_VIEW = "ask_question", "decline_reason"
+INPUT_BLOCK, INPUT_ACTION = "text_block", "text"
+MEMBERS_TTL_S = 60.0
+TRANSIENT_ERRORS = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+
+MODAL = {
+    "ask_title": T("団体への質問", "Ask the group"),
+    "ask_label": T("質問（団体にLINEで届きます）", "Question (sent to the group in LINE)"),
+    "decline_title": T("見送りの理由", "Reason to decline"),
+    "decline_label": T(
+        "理由（団体にLINEで丁寧にお伝えします）",
+        "Reason (the group receives it in LINE)",
+    ),
+    "send": T("送信", "Send"),
+    "decline": T("見送る", "Decline"),
+    "cancel": T("キャンセル", "Cancel"),
+    "empty": T("入力してください。", "Please write something."),
+    "help": T(
+        "*/tsunagu の使い方*\n"
+        "• `/tsunagu projects` 相談の一覧（状態と経過日数）\n"
+        "• `/tsunagu project 12` 相談 #12 のカードを表示\n"
+        "• `/tsunagu volunteers` ボランティアの人数（スキル・地域・状態別）\n"
+        "• `/tsunagu outbox` 配信状況と送れなかったメッセージ\n"
+        "• `/tsunagu help` この説明",
+        "*/tsunagu commands*\n"
+        "• `/tsunagu projects` requests with status and age\n"
+        "• `/tsunagu project 12` show the card of request #12\n"
+        "• `/tsunagu volunteers` volunteer counts by skill, area and status\n"
+        "• `/tsunagu outbox` delivery status and messages that could not be sent\n"
+        "• `/tsunagu help` this help",
+    ),
+    "unknown": T(
+        "「{text}」はわかりませんでした。`/tsunagu help` をご覧ください。",
+        "I don't know “{text}”. See `/tsunagu help`.",
+    ),
+}
+
+
+def render_card(card: Card) -> list[dict[str, Any]]:
+    """A neutral card as Block Kit blocks (within Slack's limits)."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(card.title, 150)}}
+    ]
+    if card.fields:
+        fields = [
+            {"type": "mrkdwn", "text": _clip(f"*{name}*\n{value}", 2000)}
+            for name, value in card.fields[:10]
+        ]
+        blocks.append({"type": "section", "fields": fields})
+    for section in card.sections:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(section, 3000)}})
+    if card.body:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(card.body, 3000)}}
+        )
+    if card.buttons:
+        elements = []
+        for button in card.buttons[:25]:
+            element: dict[str, Any] = {
+                "type": "button",
+                "text": {"type": "plain_text", "text": _clip(button.label, 75)},
+                "action_id": button.action_id,
+                "value": button.value,
+            }
+            if button.style:
+                element["style"] = button.style
+            elements.append(element)
+        blocks.append({"type": "actions", "block_id": "card_actions", "elements": elements})
+    if card.context:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(card.context, 3000)}]}
+        )
+    return blocks
+
+
+def render_text_modal(
+    callback_id: str, metadata: str, title: str, label: str, submit: str, close: str
+) -> dict[str, Any]:
+    """A modal with one multi-line text input."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": _clip(title, 24)},
+        "submit": {"type": "plain_text", "text": _clip(submit, 24)},
+        "close": {"type": "plain_text", "text": _clip(close, 24)},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": INPUT_BLOCK,
+                "label": {"type": "plain_text", "text": _clip(label, 2000)},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "max_length": 1000,
+                },
+            }
+        ],
+    }
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _project_id(value: str) -> int:
+    """`"12:3"` (project id and version on the button) -> 12."""
+    return int(value.split(":", 1)[0])
+
+
+class SlackChannel:
+    """The Slack request URL, coordinator checks, and the outbox transport for Slack."""
+
+    def __init__(self, settings: Settings, coordination: Coordination, inbox: Inbox) -> None:
+        self.locale = settings.default_locale
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token, base_url=settings.slack_api_base_url
+        )
+        self.app = AsyncApp(
+            token=settings.slack_bot_token,
+            signing_secret=settings.slack_signing_secret,
+            client=self.client,
+            # Listeners ack first and keep working after the 200 has gone.
+            process_before_response=False,
+            raise_error_for_unhandled_request=False,
+        )
+        self.handler = AsyncSlackRequestHandler(self.app)
+        self.coordination = coordination
+        self.inbox = inbox
+        ids = [i.strip() for i in settings.slack_coordinator_ids.split(",") if i.strip()]
+        self._users = {i for i in ids if not i.startswith("S")}
+        self._groups = [i for i in ids if i.startswith("S")]
+        self._members: tuple[float, set[str]] = (0.0, set())
+        self._register()
+
+    async def handle(self, request: Request) -> Response:
+        """Hand a request from Slack to Bolt (it verifies the signature)."""
+        return await self.handler.handle(request)
+
+    # ---------------------------------------------------------------- who may act
+
+    async def is_coordinator(self, user_id: str) -> bool:
+        """A listed user, or a member of the listed user group (cached for a minute)."""
+        if user_id in self._users:
+            return True
+        if not self._groups:
+            return False
+        fetched_at, members = self._members
+        if time.monotonic() - fetched_at > MEMBERS_TTL_S:
+            members = set()
+            for group in self._groups:
+                try:
+                    resp = await self.client.usergroups_users_list(usergroup=group)
+                    members.update(resp.get("users", []))
+                except (SlackApiError, ClientError, TimeoutError) as exc:
+                    log.warning("slack: could not read user group members (%s)", type(exc).__name__)
+                    members = self._members[1]
+                    break
+            self._members = (time.monotonic(), members)
+        return user_id in members
+
+    async def _refuse(self, user_id: str, channel_id: str | None) -> None:
+        text = TXT["refused"](self.locale)
+        if channel_id:
+            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+
+    async def _tell(self, user_id: str, channel_id: str | None, text: str) -> None:
+        if channel_id and text:
+            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+
+    # ---------------------------------------------------------------- listeners
+
+    def _register(self) -> None:
+        app = self.app
+
+        @app.middleware
+        async def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:
+            # Slack retries an event it thinks we missed (X-Slack-Retry-Num); the event id
+            # is recorded once, so a retry or a repeated id has no second effect.
+            event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+            if event_id:
+                kind = str((body.get("event") or {}).get("type", "event"))[:24]
+                if not await self.inbox.seen_once("slack", str(event_id), kind):
+                    return BoltResponse(status=200, body="")
+            await next()
+            return None
+
+        @app.action(ACCEPT)
+        async def on_accept(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+            if not await self.is_coordinator(user):
+                await self._refuse(user, channel)
+                return
+            outcome = await self.coordination.accept(_project_id(body["actions"][0]["value"]), user)
+            if not outcome.ok:
+                await self._tell(user, channel, outcome.message)
+
+        async def open_modal(body: dict[str, Any], callback_id: str, kind: str) -> None:
+            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+            if not await self.is_coordinator(user):
+                await self._refuse(user, channel)
+                return
+            project_id = _project_id(body["actions"][0]["value"])
+            check = await self.coordination.can_ask(project_id)
+            if not check.ok:
+                await self._tell(user, channel, check.message)
+                return
+            loc = self.locale
+            view = render_text_modal(
+                callback_id,
+                f"{project_id}|{channel or ''}",
+                MODAL[f"{kind}_title"](loc),
+                MODAL[f"{kind}_label"](loc),
+                MODAL["send" if kind == "ask" else "decline"](loc),
+                MODAL["cancel"](loc),
+            )
+            # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
+            await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+        @app.action(ASK)
+        async def on_ask(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await open_modal(body, ASK_VIEW, "ask")
+
+        @app.action(DECLINE)
+        async def on_decline(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            await open_modal(body, DECLINE_VIEW, "decline")
+
+        async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            user = body["user"]["id"]
+            values = view.get("state", {}).get("values", {})
+            text = str(values.get(INPUT_BLOCK, {}).get(INPUT_ACTION, {}).get("value") or "").strip()
+            if not text:
+                await ack(
+                    response_action="errors", errors={INPUT_BLOCK: MODAL["empty"](self.locale)}
+                )
+                return
+            await ack()
+            project_text, _, channel = str(view.get("private_metadata", "")).partition("|")
+            if not await self.is_coordinator(user):
+                await self._refuse(user, channel or None)
+                return
+            project_id = int(project_text)
+            if view.get("callback_id") == ASK_VIEW:
+                outcome = await self.coordination.ask(project_id, user, text)
+            else:
+                outcome = await self.coordination.decline(project_id, user, text)
+            if not outcome.ok:
+                await self._tell(user, channel or None, outcome.message)
+
+        app.view(ASK_VIEW)(submitted)
+        app.view(DECLINE_VIEW)(submitted)
+
+        @app.command("/tsunagu")
+        async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            user = body.get("user_id", "")
+            loc = self.locale
+            if not await self.is_coordinator(user):
+                await ack(text=TXT["refused"](loc))
+                return
+            words = str(body.get("text") or "").split()
+            verb = words[0].lower() if words else "help"
+            if verb == "projects":
+                await ack(text=await self.coordination.projects_text())
+            elif verb == "project" and len(words) > 1 and words[1].lstrip("#").isdigit():
+                card = await self.coordination.card_for(int(words[1].lstrip("#")))
+                if card is None:
+                    await ack(text=TXT["not_found"](loc, id=words[1]))
+                else:
+                    await ack(text=card.fallback, blocks=render_card(card))
+            elif verb == "volunteers":
+                await ack(text=await self.coordination.volunteers_text())
+            elif verb == "outbox":
+                await ack(text=await self.coordination.outbox_text())
+            elif verb == "help":
+                await ack(text=MODAL["help"](loc))
+            else:
+                await ack(text=MODAL["unknown"](loc, text=" ".join(words)[:50]))
+
+        @app.event("app_mention")
+        async def on_mention(body: dict[str, Any]) -> None:
+            event = body.get("event") or {}
+            await self.coordination.reply_in_thread(
+                str(event.get("channel", "")),
+                str(event.get("ts", "")),
+                MODAL["help"](self.locale),
+                key=str(body.get("event_id", "")),
+            )
+
+    # ---------------------------------------------------------------- outbox transport
+
+    async def deliver(self, item: Item) -> dict[str, Any]:
+        """Send one outbox item to Slack; classify failures as passing or permanent."""
+        payload = item.payload
+        card = Card.from_dict(payload["card"]) if "card" in payload else None
+        text = card.fallback if card else str(payload.get("text", ""))
+        blocks = render_card(card) if card else None
+        try:
+            if item.kind == "update":
+                resp = await self.client.chat_update(
+                    channel=item.target, ts=item.ts or "", text=text, blocks=blocks
+                )
+            else:
+                thread_ts = item.thread_ts or payload.get("thread_ts")
+                resp = await self.client.chat_postMessage(
+                    channel=item.target, text=text, blocks=blocks, thread_ts=thread_ts
+                )
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error", ""))
+            if status == 429 or status >= 500 or error in TRANSIENT_ERRORS:
+                retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                    "retry-after"
+                )
+                raise TransientError(
+                    f"slack {status} {error}", float(retry_after) if retry_after else None
+                ) from exc
+            raise PermanentError(f"slack {error or status}") from exc
+        except (TimeoutError, ClientError, OSError) as exc:
+            raise TransientError(f"slack network {type(exc).__name__}") from exc
+        return {"ts": resp.get("ts"), "channel": resp.get("channel")}
