@@ -1,0 +1,241 @@
+"""The outbox: written with the change, sent with retries, delivered exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.conversation.model import Reply
+from bot.coordination import Coordination
+from bot.dialogue import Dialogue
+from bot.inbox import Inbox
+from bot.outbox import Dispatcher, Policy, enqueue, key_for, replies_payload
+from bot.profiles import EffectContext
+from handlers.line import LineChannel
+from storage import repo
+from storage.db import make_engine, make_sessionmaker
+from storage.models import OutboxMessage
+from tests.fakes.line_api import FakeLineApi
+from tests.support import AppServer, make_settings
+
+USER = "U" + "1" * 32
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Rig:
+    maker: async_sessionmaker[AsyncSession]
+    dispatcher: Dispatcher
+    clock: Clock
+
+    async def push(self, text: str, key: str, target: str = USER) -> None:
+        async with self.maker.begin() as session:
+            await enqueue(
+                session,
+                channel="line",
+                kind="push",
+                target=target,
+                payload=replies_payload([Reply(text)]),
+                key=key,
+                now=self.clock(),
+            )
+
+    async def rows(self) -> list[OutboxMessage]:
+        async with self.maker() as session:
+            from sqlalchemy import select
+
+            return list(
+                (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+            )
+
+    async def drain(self, rounds: int = 20, step: float = 700.0) -> None:
+        """Run dispatch rounds, moving the clock past every backoff in between."""
+        for _ in range(rounds):
+            await self.dispatcher.run_once()
+            self.clock.advance(step)
+
+
+@asynccontextmanager
+async def rig(database_url: str, fake: FakeLineApi, **policy: float) -> AsyncIterator[Rig]:
+    engine = make_engine(database_url)
+    maker = make_sessionmaker(engine)
+    clock = Clock()
+    dispatcher = Dispatcher(
+        maker,
+        {},
+        policy=Policy(jitter=lambda: 1.0, **policy),
+        clock=clock,  # type: ignore[arg-type]
+    )
+    inbox = Inbox(maker, Dialogue(), effects=EffectContext("2026-11"))
+    line = LineChannel(make_settings(database_url, fake.base_url), inbox, dispatcher)
+    dispatcher._transports["line"] = line
+    try:
+        yield Rig(maker, dispatcher, clock)
+    finally:
+        await line.close()
+        await engine.dispose()
+
+
+async def test_server_errors_are_retried_and_delivered_once(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    fake_line.fail_next(2, status=500, path_prefix="/v2/bot/message/push")
+    async with rig(database_url, fake_line) as r:
+        await r.push("こんにちは", key_for("t", 1))
+        await r.drain()
+        rows = await r.rows()
+    assert [m["text"] for m in fake_line.messages_to(USER)] == ["こんにちは"]
+    assert len(fake_line.pushes) == 1
+    assert rows[0].status == "sent" and rows[0].attempts == 3
+
+
+async def test_rate_limit_waits_at_least_retry_after(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    fake_line.fail_next(1, status=429, path_prefix="/v2/bot/message/push", retry_after=120)
+    async with rig(database_url, fake_line) as r:
+        await r.push("hello", key_for("t", 2))
+        await r.dispatcher.run_once()
+        row = (await r.rows())[0]
+        assert row.status == "pending" and row.last_error and "429" in row.last_error
+        assert row.due_at >= r.clock() + timedelta(seconds=119)
+        r.clock.advance(60)
+        assert await r.dispatcher.run_once() == 0  # not yet due
+        r.clock.advance(61)
+        assert await r.dispatcher.run_once() == 1
+    assert len(fake_line.pushes) == 1
+
+
+def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
+    d = Dispatcher(None, {}, policy=Policy(base_delay=1, max_delay=60, jitter=lambda: 1.0))  # type: ignore[arg-type]
+    assert [d.backoff(n, None) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert d.backoff(20, None) == 60
+    low = Dispatcher(None, {}, policy=Policy(base_delay=1, jitter=lambda: 0.0))  # type: ignore[arg-type]
+    assert low.backoff(4, None) == 4  # half of 8: jitter spreads retries between 50 % and 100 %
+    assert d.backoff(1, 30) == 30
+
+
+async def test_gives_up_after_max_attempts_and_coordinators_see_it(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    fake_line.fail_next(10, status=503, path_prefix="/v2/bot/message/push")
+    async with rig(database_url, fake_line, max_attempts=3) as r:
+        await r.push("never", key_for("t", 3))
+        await r.drain()
+        row = (await r.rows())[0]
+        assert row.status == "dead" and row.attempts == 3
+        report = await Coordination(
+            r.maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel=""
+        ).outbox_text()
+    assert "失敗 1" in report and f"#{row.id} line push" in report
+    assert fake_line.pushes == []
+
+
+async def test_a_bad_request_is_not_retried(database_url: str, fake_line: FakeLineApi) -> None:
+    fake_line.fail_next(1, status=400, path_prefix="/v2/bot/message/push")
+    async with rig(database_url, fake_line) as r:
+        await r.push("refused", key_for("t", 4))
+        await r.drain(rounds=3)
+        row = (await r.rows())[0]
+    assert row.status == "dead" and row.attempts == 1
+    assert row.last_error == "line 400"
+
+
+async def test_long_text_is_clipped_to_line_limits(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    async with rig(database_url, fake_line) as r:
+        await r.push("あ" * 6000, key_for("t", 5))
+        await r.drain(rounds=2)
+    (message,) = fake_line.messages_to(USER)
+    assert len(message["text"]) == 5000 and message["text"].endswith("…")
+    assert fake_line.errors == []
+
+
+async def test_a_resend_after_a_crash_mid_send_is_not_delivered_twice(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    async with rig(database_url, fake_line, lease=30) as r:
+        await r.push("一度だけ", key_for("t", 6))
+        await r.dispatcher.run_once()
+        assert len(fake_line.pushes) == 1
+        # The process died after LINE accepted the push but before it was marked sent.
+        async with r.maker.begin() as session:
+            from sqlalchemy import update
+
+            await session.execute(update(OutboxMessage).values(status="sending", due_at=r.clock()))
+        r.clock.advance(31)
+        await r.dispatcher.run_once()
+        row = (await r.rows())[0]
+    assert row.status == "sent"
+    assert len(fake_line.pushes) == 1  # LINE answered 409 to the repeated retry key
+    keys = [
+        q.headers.get("x-line-retry-key") for q in fake_line.requests if q.path.endswith("/push")
+    ]
+    assert len(keys) == 2 and keys[0] == keys[1]
+
+
+async def test_messages_to_one_person_keep_their_order(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    fake_line.fail_next(1, status=500, path_prefix="/v2/bot/message/push")
+    async with rig(database_url, fake_line) as r:
+        await r.push("first", key_for("t", 7))
+        await r.push("second", key_for("t", 8))
+        await r.drain()
+    assert [m["text"] for m in fake_line.messages_to(USER)] == ["first", "second"]
+
+
+async def test_same_key_is_written_once(database_url: str, fake_line: FakeLineApi) -> None:
+    async with rig(database_url, fake_line) as r:
+        await r.push("a", key_for("t", 9))
+        await r.push("a", key_for("t", 9))
+        assert len(await r.rows()) == 1
+
+
+def test_written_before_a_stop_is_sent_after_restart(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    """The change committed, the process stopped before sending: the next start sends it."""
+    import asyncio
+
+    async def write() -> None:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessionmaker(engine).begin() as session:
+                await repo.add_outbox(
+                    session,
+                    channel="line",
+                    kind="push",
+                    target=USER,
+                    payload=replies_payload([Reply("あとで届く")]),
+                    key=key_for("t", 10),
+                    ref_type=None,
+                    ref_id=None,
+                    due_at=datetime.now(UTC),
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    with AppServer(make_settings(database_url, fake_line.base_url)):
+        fake_line.wait_for(lambda: fake_line.pushes, timeout=10)
+    with AppServer(make_settings(database_url, fake_line.base_url)):
+        pass  # a second start finds nothing left to send
+    assert [m["text"] for m in fake_line.messages_to(USER)] == ["あとで届く"]
