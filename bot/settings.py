@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # old question: the bot says where the person left off and asks again.
     resume_after_hours: float = Field(6.0, alias="TSUNAGU_RESUME_AFTER_HOURS")
 
+    # Outbox: first retry delay (doubles each attempt, with jitter) and attempts before
+    # a message is dead (shown to coordinators by `/tsunagu outbox`).
+    outbox_base_delay: float = Field(1.0, alias="TSUNAGU_OUTBOX_BASE_DELAY")
+    outbox_max_attempts: int = Field(8, alias="TSUNAGU_OUTBOX_MAX_ATTEMPTS")
+
     @field_validator("line_api_base_url", "slack_api_base_url")
     @classmethod
     def _strip(cls, value: str) -> str:

@@ -18,7 +18,7 @@ from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
 from bot.logs import configure_logging
-from bot.outbox import Dispatcher, Transport
+from bot.outbox import Dispatcher, Policy, Transport
 from bot.profiles import EffectContext
 from bot.settings import Settings
 from handlers.line import LineChannel
@@ -45,7 +45,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
         )
         transports: dict[str, Transport] = {}
-        dispatcher = Dispatcher(maker, transports)
+        dispatcher = Dispatcher(
+            maker,
+            transports,
+            policy=Policy(
+                base_delay=settings.outbox_base_delay, max_attempts=settings.outbox_max_attempts
+            ),
+        )
         coordination = Coordination(
             maker,
             locale=settings.default_locale,

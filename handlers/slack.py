@@ -154,7 +154,6 @@ class SlackChannel:
             token=settings.slack_bot_token, base_url=settings.slack_api_base_url
         )
         self.app = AsyncApp(
-            token=settings.slack_bot_token,
             signing_secret=settings.slack_signing_secret,
             client=self.client,
             # Listeners ack first and keep working after the 200 has gone.
@@ -197,13 +196,22 @@ class SlackChannel:
         return user_id in members
 
     async def _refuse(self, user_id: str, channel_id: str | None) -> None:
-        text = TXT["refused"](self.locale)
-        if channel_id:
-            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+        await self._tell(user_id, channel_id, TXT["refused"](self.locale))
 
     async def _tell(self, user_id: str, channel_id: str | None, text: str) -> None:
-        if channel_id and text:
-            await self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+        """Say something only this person sees: ephemeral in the channel, else a DM."""
+        if not text:
+            return
+        try:
+            if channel_id:
+                await self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+                return
+        except SlackApiError as exc:
+            log.info("slack: ephemeral failed (%s); sending a DM", exc.response.get("error"))
+        try:
+            await self.client.chat_postMessage(channel=user_id, text=text)
+        except (SlackApiError, ClientError, TimeoutError) as exc:
+            log.warning("slack: could not tell a user (%s)", type(exc).__name__)
 
     # ---------------------------------------------------------------- listeners
 
@@ -294,27 +302,32 @@ class SlackChannel:
         async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
             user = body.get("user_id", "")
             loc = self.locale
+
+            async def answer(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+                # Shown only to the person who typed the command.
+                await ack(response_type="ephemeral", text=text, blocks=blocks)
+
             if not await self.is_coordinator(user):
-                await ack(text=TXT["refused"](loc))
+                await answer(TXT["refused"](loc))
                 return
             words = str(body.get("text") or "").split()
             verb = words[0].lower() if words else "help"
             if verb == "projects":
-                await ack(text=await self.coordination.projects_text())
+                await answer(await self.coordination.projects_text())
             elif verb == "project" and len(words) > 1 and words[1].lstrip("#").isdigit():
                 card = await self.coordination.card_for(int(words[1].lstrip("#")))
                 if card is None:
-                    await ack(text=TXT["not_found"](loc, id=words[1]))
+                    await answer(TXT["not_found"](loc, id=words[1]))
                 else:
-                    await ack(text=card.fallback, blocks=render_card(card))
+                    await answer(card.fallback, render_card(card))
             elif verb == "volunteers":
-                await ack(text=await self.coordination.volunteers_text())
+                await answer(await self.coordination.volunteers_text())
             elif verb == "outbox":
-                await ack(text=await self.coordination.outbox_text())
+                await answer(await self.coordination.outbox_text())
             elif verb == "help":
-                await ack(text=MODAL["help"](loc))
+                await answer(MODAL["help"](loc))
             else:
-                await ack(text=MODAL["unknown"](loc, text=" ".join(words)[:50]))
+                await answer(MODAL["unknown"](loc, text=" ".join(words)[:50]))
 
         @app.event("app_mention")
         async def on_mention(body: dict[str, Any]) -> None:

@@ -211,3 +211,95 @@ def scalar(database_url: str, sql: str, **params: Any) -> Any:
     """Run one SELECT returning a single value."""
     rows = query(database_url, sql, **params)
     return rows[0][0] if rows else None
+
+
+SLACK_TOKEN = "xoxb-test-token"
+SLACK_SECRET = "test-slack-signing-secret"
+COORDINATORS = ("U0COORD001", "U0COORD002")
+OUTSIDER = "U0OUTSIDE1"
+
+
+class SlackUser:
+    """A person in the Slack workspace: clicks buttons, submits modals, types commands."""
+
+    def __init__(self, app: AppServer, fake: Any, user_id: str, channel: str) -> None:
+        self.app = app
+        self.fake = fake
+        self.user_id = user_id
+        self.channel = channel
+
+    def post(self, body: str, *, headers: dict[str, str] | None = None) -> httpx.Response:
+        """POST a body to the app's Slack request URL, signed with the signing secret."""
+        from tests import slack_requests as sr
+
+        sent = sr.signed(body, SLACK_SECRET)
+        sent.update(headers or {})
+        return httpx.post(f"{self.app.url}/slack/events", content=body, headers=sent, timeout=10)
+
+    def click(self, label_or_action: str) -> httpx.Response:
+        """Click the newest button with this label in the coordinator channel."""
+        from tests import slack_requests as sr
+
+        found = self.fake.find_button(self.channel, label_or_action)
+        body = sr.block_actions(
+            self.user_id,
+            found.action_id,
+            found.value,
+            found.channel_id,
+            found.message_ts,
+            message=found.message,
+        )
+        response = self.post(body)
+        assert response.status_code == 200, response.text
+        return response
+
+    def submit(self, text: str, *, view: dict[str, Any] | None = None) -> httpx.Response:
+        """Fill the one text box of the last modal opened for this user and submit it."""
+        from tests import slack_requests as sr
+
+        opened = view or self.fake.wait_for(lambda: self._last_view())
+        body = sr.view_submission(
+            self.user_id,
+            opened["callback_id"],
+            opened.get("private_metadata", ""),
+            {"text_block": {"text": text}},
+            view=opened,
+        )
+        return self.post(body)
+
+    def _last_view(self) -> dict[str, Any] | None:
+        views = self.fake.views_opened()
+        return views[-1] if views else None
+
+    def command(self, text: str) -> httpx.Response:
+        """Type `/tsunagu TEXT` in the coordinator channel."""
+        from tests import slack_requests as sr
+
+        body = sr.slash_command(self.user_id, "/tsunagu", text, self.fake.channel_id(self.channel))
+        return self.post(body)
+
+
+def submit_group_request(user: LineUser, *, challenge: str = "") -> None:
+    """Walk a group's first request in LINE (Japanese), tapping and typing."""
+    user.follow()
+    user.tap("団体として相談")
+    assert "団体名" in user.text()
+    user.say("こども未来塾")
+    user.tap("任意団体")
+    user.pick_all("福祉（子ども）", "子育て")
+    user.say("川崎市")
+    user.say("放課後の子どもたちに学習の場を提供しています。")
+    user.say("地域の大学生ボランティアとのつながり")
+    user.say("運営を手伝う人")
+    user.tap("スキップ")
+    user.say("活動資金が足りない")
+    user.say(challenge or "活動の目的や優先順位を整理して、来年度の計画を立てたい。")
+    user.pick_all("課題整理ワークショップ")
+    user.tap("3か月以内")
+    user.tap("どちらでも")
+    user.say("佐藤 一郎")
+    user.say("代表")
+    user.tap("同意する")
+    assert "この内容でよろしいですか" in user.text()
+    user.tap("この内容で相談する")
+    assert "ご相談を受け付けました" in user.text()

@@ -357,7 +357,7 @@ class _Checker:
             else:
                 self.block_ids.add(block_id)
         self.fields(block, fields, at, common={"type", "block_id"})
-        extra = BLOCK_EXTRAS.get(kind)
+        extra = BLOCK_EXTRAS.get(str(kind))
         if extra is not None:
             self.problems.extend(extra(block, at))
         # action_id must be unique within its block (Slack's rule; two blocks may share one).

@@ -419,7 +419,7 @@ class FakeSlackApi:
     ) -> None:
         """Register a workspace member that users.info, invites and ephemerals can find."""
         real = real_name or name
-        user = {
+        user: dict[str, Any] = {
             "id": id,
             "team_id": TEAM_ID,
             "name": name,
@@ -830,8 +830,8 @@ class FakeSlackApi:
             body = {"ok": False, "error": fail.error, **fail.extra}
             return _Answer(200, body, reason=fail.reason)
         except (ValueError, TypeError, AttributeError) as exc:  # an argument of the wrong shape
-            fail = _invalid("invalid_arguments", [str(exc)], with_errors=False)
-            body = {"ok": False, "error": fail.error, **fail.extra}
+            bad = _invalid("invalid_arguments", [str(exc)], with_errors=False)
+            body = {"ok": False, "error": bad.error, **bad.extra}
             return _Answer(200, body, reason=f"bad argument: {exc}")
         return _Answer(200, {"ok": True, **result})
 
@@ -1152,7 +1152,7 @@ class FakeSlackApi:
             raise _Fail("is_archived")
         if BOT_USER_ID not in channel.members:
             raise _Fail("not_in_channel", "the bot is not in the channel")
-        errors = []
+        errors: list[dict[str, Any]] = []
         for user in users:
             error = None
             if user == BOT_USER_ID:

@@ -1,0 +1,412 @@
+"""Groups ask in LINE; coordinators decide in Slack; the outbox carries the messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import line_events as le
+from tests import slack_requests as sr
+from tests.fakes.line_api import FakeLineApi
+from tests.fakes.slack_api import FakeSlackApi
+from tests.support import (
+    COORDINATORS,
+    OUTSIDER,
+    SLACK_SECRET,
+    SLACK_TOKEN,
+    AppServer,
+    LineUser,
+    SlackUser,
+    make_settings,
+    query,
+    scalar,
+    submit_group_request,
+)
+
+CHANNEL = "coordinators"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlackApi]:
+    fake = FakeSlackApi(token=SLACK_TOKEN)
+    fake.start()
+    people = (*COORDINATORS, OUTSIDER, "U0GROUPED1")
+    for user in people:
+        fake.add_user(user, user.lower())
+    fake.add_channel(CHANNEL, id="C0COORDS01", members=people)
+    fake.add_usergroup("S0COORDGRP", ["U0GROUPED1"])
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def app(database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi) -> Iterator[AppServer]:
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+        SLACK_COORDINATOR_CHANNEL="C0COORDS01",
+        SLACK_COORDINATOR_IDS=",".join([*COORDINATORS, "S0COORDGRP"]),
+        TSUNAGU_OUTBOX_BASE_DELAY="0.05",
+    )
+    server = AppServer(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def coordinator(app: AppServer, fake: FakeSlackApi, n: int = 0) -> SlackUser:
+    return SlackUser(app, fake, COORDINATORS[n], CHANNEL)
+
+
+def the_card(fake: FakeSlackApi) -> dict[str, Any] | None:
+    """The newest top-level message of the coordinator channel (thread replies aside)."""
+    top = fake.messages(CHANNEL, replies=False)
+    return top[-1] if top else None
+
+
+def wait_card(fake: FakeSlackApi) -> dict[str, Any]:
+    return fake.wait_for(lambda: the_card(fake), timeout=10)
+
+
+def wait_decided(fake: FakeSlackApi) -> dict[str, Any]:
+    """The card once its buttons are gone (a decision was recorded)."""
+    return fake.wait_for(lambda: (m := the_card(fake)) and not buttons(m) and m, timeout=10)
+
+
+def card_text(message: dict[str, Any]) -> str:
+    """Everything a coordinator reads on a card."""
+    parts: list[str] = [message.get("text", "")]
+    for block in message.get("blocks") or []:
+        for key in ("text",):
+            if isinstance(block.get(key), dict):
+                parts.append(block[key]["text"])
+        for field in block.get("fields") or []:
+            parts.append(field["text"])
+        for element in block.get("elements") or []:
+            if isinstance(element.get("text"), dict):
+                parts.append(element["text"]["text"])
+            elif isinstance(element.get("text"), str):
+                parts.append(element["text"])
+    return "\n".join(parts)
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [
+        e["text"]["text"]
+        for b in message.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+def group_pushes(fake: FakeLineApi, user: LineUser) -> list[str]:
+    return [
+        m["text"] for body in fake.pushes if body["to"] == user.user_id for m in body["messages"]
+    ]
+
+
+def project_status(database_url: str) -> str:
+    return str(scalar(database_url, "SELECT status FROM projects"))
+
+
+# ---------------------------------------------------------------- intake and the card
+
+
+def test_group_request_reaches_coordinators_as_a_card(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    card = wait_card(fake_slack)
+    shown = card_text(card)
+    for expected in (
+        "新しい相談: こども未来塾",
+        "任意団体",
+        "川崎市",
+        "福祉（子ども）、子育て",
+        "課題整理ワークショップ",
+        "3か月以内",
+        "活動の目的や優先順位を整理して",
+        "ひと: 運営を手伝う人",
+    ):
+        assert expected in shown
+    assert buttons(card) == ["受け付ける", "質問する", "見送る"]
+    assert project_status(database_url) == "submitted"
+    org = query(database_url, "SELECT name, kind, contact_name, consent_version FROM organizations")
+    assert org == [("こども未来塾", "voluntary", "佐藤 一郎", "2026-11")]
+    assert fake_slack.errors == [] and fake_line.errors == []
+    group.tap("相談状況")
+    assert "事務局で確認中" in group.text()
+
+
+def test_accept_updates_the_card_and_tells_the_group(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    coordinator(app, fake_slack).click("受け付ける")
+    fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=10)
+    assert "受け付けました" in group_pushes(fake_line, group)[0]
+    card = wait_decided(fake_slack)
+    assert f"<@{COORDINATORS[0]}> が" in card_text(card) and "受け付けました" in card_text(card)
+    assert len(fake_slack.messages(CHANNEL, replies=False)) == 1  # updated in place
+    assert project_status(database_url) == "recruiting"
+    audit = query(database_url, "SELECT actor, action FROM audit_log WHERE action='accept'")
+    assert audit == [(COORDINATORS[0], "accept")]
+    group.say("相談状況")
+    assert "ボランティア募集中" in group.text()
+
+
+def test_ask_and_answer_can_repeat_then_decline(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    card = wait_card(fake_slack)
+    coord = coordinator(app, fake_slack)
+    coord.click("質問する")
+    view = fake_slack.wait_for(lambda: coord._last_view(), timeout=10)
+    assert view["title"]["text"] == "団体への質問"
+    assert coord.submit("参加する子どもは何人くらいですか？").status_code == 200
+    fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=10)
+    push = [b for b in fake_line.pushes if b["to"] == group.user_id][-1]
+    assert "参加する子どもは何人くらいですか？" in push["messages"][0]["text"]
+    assert push["messages"][0]["quickReply"]["items"][0]["action"]["label"] == "回答する"
+    # The group just types the answer.
+    group.say("毎週15人ほどです。")
+    assert "回答を事務局に伝えました" in group.text()
+    thread = fake_slack.wait_for(
+        lambda: [m for m in fake_slack.thread(CHANNEL, card["ts"]) if "回答" in m["text"]],
+        timeout=10,
+    )
+    assert "毎週15人ほどです。" in thread[0]["text"]
+    # A second question, answered after tapping "回答する".
+    coord.click("質問する")
+    fake_slack.wait_for(lambda: len(fake_slack.views_opened()) == 2, timeout=10)
+    coord.submit("活動場所はどこですか？")
+    fake_line.wait_for(lambda: len(group_pushes(fake_line, group)) == 2, timeout=10)
+    group.last = [b for b in fake_line.pushes if b["to"] == group.user_id][-1]["messages"]
+    group.tap("回答する")
+    assert "回答を入力" in group.text()
+    group.say("中原区の公民館です。")
+    fake_slack.wait_for(
+        lambda: any("公民館" in m["text"] for m in fake_slack.thread(CHANNEL, card["ts"])),
+        timeout=10,
+    )
+    answers = query(database_url, "SELECT answer FROM project_questions ORDER BY id")
+    assert answers == [("毎週15人ほどです。",), ("中原区の公民館です。",)]
+    # Then decline, with a reason the group reads.
+    coord.click("見送る")
+    fake_slack.wait_for(lambda: len(fake_slack.views_opened()) == 3, timeout=10)
+    coord.submit("今期の対象地域外のため")
+    fake_line.wait_for(lambda: len(group_pushes(fake_line, group)) == 3, timeout=10)
+    assert "今期の対象地域外のため" in group_pushes(fake_line, group)[-1]
+    assert project_status(database_url) == "declined"
+    card = wait_decided(fake_slack)
+    assert "見送りました" in card_text(card)
+    assert fake_slack.errors == [] and fake_line.errors == []
+
+
+def test_empty_modal_gets_an_error_not_a_message(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    coord = coordinator(app, fake_slack)
+    coord.click("見送る")
+    response = coord.submit("   ")
+    assert response.status_code == 200
+    assert response.json()["response_action"] == "errors"
+    time.sleep(0.3)
+    assert group_pushes(fake_line, group) == []
+
+
+# ---------------------------------------------------------------- who may decide
+
+
+def test_a_non_coordinator_is_refused_and_nothing_changes(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    SlackUser(app, fake_slack, OUTSIDER, CHANNEL).click("受け付ける")
+    refusal = fake_slack.wait_for(lambda: fake_slack.ephemerals(OUTSIDER), timeout=10)
+    assert "コーディネーターのみ" in refusal[0]["text"]
+    assert project_status(database_url) == "submitted"
+    assert group_pushes(fake_line, group) == []
+    response = SlackUser(app, fake_slack, OUTSIDER, CHANNEL).command("projects")
+    assert "コーディネーターのみ" in response.json()["text"]
+
+
+def test_a_member_of_the_coordinator_user_group_may_decide(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    SlackUser(app, fake_slack, "U0GROUPED1", CHANNEL).click("受け付ける")
+    fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=10)
+    assert project_status(database_url) == "recruiting"
+
+
+def test_two_coordinators_at_once_exactly_one_decision_wins(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    first, second = coordinator(app, fake_slack, 0), coordinator(app, fake_slack, 1)
+    found = fake_slack.find_button(CHANNEL, "受け付ける")
+    bodies = [
+        sr.block_actions(
+            u.user_id,
+            found.action_id,
+            found.value,
+            found.channel_id,
+            found.message_ts,
+            message=found.message,
+        )
+        for u in (first, second)
+    ]
+    start = threading.Barrier(2)
+    codes: list[int] = []
+
+    def click(user: SlackUser, body: str) -> None:
+        start.wait()
+        codes.append(user.post(body).status_code)
+
+    threads = [
+        threading.Thread(target=click, args=(u, b))
+        for u, b in zip((first, second), bodies, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200, 200]
+    told = fake_slack.wait_for(
+        lambda: fake_slack.ephemerals(COORDINATORS[0]) + fake_slack.ephemerals(COORDINATORS[1]),
+        timeout=10,
+    )
+    assert len(told) == 1 and "すでに" in told[0]["text"]
+    fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=10)
+    time.sleep(0.3)
+    assert len(group_pushes(fake_line, group)) == 1
+    assert scalar(database_url, "SELECT count(*) FROM audit_log WHERE action='accept'") == 1
+    winner = scalar(database_url, "SELECT decided_by FROM projects")
+    loser = COORDINATORS[1] if winner == COORDINATORS[0] else COORDINATORS[0]
+    assert told[0]["user"] == loser
+
+
+# ---------------------------------------------------------------- the request URL
+
+
+def test_tampered_or_stale_signature_is_refused(app: AppServer, fake_slack: FakeSlackApi) -> None:
+    body = sr.slash_command(COORDINATORS[0], "/tsunagu", "projects")
+    url = f"{app.url}/slack/events"
+    tampered = sr.signed(body, SLACK_SECRET)
+    assert (
+        httpx.post(
+            url, content=body.replace("projects", "volunteers"), headers=tampered
+        ).status_code
+        == 401
+    )
+    stale = sr.signed(body, SLACK_SECRET, timestamp=int(time.time()) - 6 * 60)
+    assert httpx.post(url, content=body, headers=stale).status_code == 401
+    wrong = sr.signed(body, "another-secret")
+    assert httpx.post(url, content=body, headers=wrong).status_code == 401
+    assert httpx.post(url, content=body).status_code == 401
+
+
+def test_a_retried_event_has_no_second_effect(app: AppServer, fake_slack: FakeSlackApi) -> None:
+    coord = coordinator(app, fake_slack)
+    text = "<@U0TSUNAGUB> help"
+    ts = fake_slack.add_message(CHANNEL, text, COORDINATORS[0])
+    event = sr.app_mention(COORDINATORS[0], text, "C0COORDS01", ts=ts)
+    body = sr.event_callback(event, event_id="Ev0RETRY0001")
+    assert coord.post(body).status_code == 200
+    assert coord.post(body, headers=sr.retry_headers(1)).status_code == 200
+    assert coord.post(body, headers=sr.retry_headers(2, "http_error")).status_code == 200
+    fake_slack.wait_for(lambda: fake_slack.thread(CHANNEL, ts)[1:] or None, timeout=10)
+    time.sleep(0.5)
+    replies = fake_slack.thread(CHANNEL, ts)[1:]
+    assert len(replies) == 1 and "/tsunagu" in replies[0]["text"]
+
+
+def test_url_verification(app: AppServer, fake_slack: FakeSlackApi) -> None:
+    response = coordinator(app, fake_slack).post(sr.url_verification("challenge-123"))
+    assert response.status_code == 200 and "challenge-123" in response.text
+
+
+def test_slash_commands(app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi) -> None:
+    from tests.test_line_signup import sign_up_ja
+
+    sign_up_ja(LineUser(app, fake_line))
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    coord = coordinator(app, fake_slack)
+    listing = coord.command("projects").json()["text"]
+    assert "#1 こども未来塾" in listing and "審査待ち" in listing
+    one = coord.command("project 1").json()
+    assert "新しい相談: こども未来塾" in one["text"]
+    assert any(b["type"] == "actions" for b in one["blocks"])
+    assert "#99" in coord.command("project 99").json()["text"]
+    volunteers = coord.command("volunteers").json()["text"]
+    assert (
+        "合計 1人" in volunteers
+        and "会計・経理 1" in volunteers
+        and "川崎市 中原区 1" in volunteers
+    )
+    assert "/tsunagu projects" in coord.command("help").json()["text"]
+    assert "わかりませんでした" in coord.command("dance").json()["text"]
+    assert "配信状況" in coord.command("outbox").json()["text"]
+
+
+# ---------------------------------------------------------------- delivery through faults
+
+
+def test_slack_and_line_failures_are_retried_with_exactly_one_delivery(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    fake_slack.fail_next(2, status=500, method="chat.postMessage")
+    fake_slack.fail_next(1, status=429, method="chat.postMessage", retry_after=1)
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    time.sleep(0.3)
+    assert len(fake_slack.messages(CHANNEL)) == 1
+    fake_line.fail_next(1, status=500, path_prefix="/v2/bot/message/push")
+    fake_line.fail_next(1, status=429, path_prefix="/v2/bot/message/push")
+    coordinator(app, fake_slack).click("受け付ける")
+    fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=15)
+    time.sleep(0.3)
+    assert len(group_pushes(fake_line, group)) == 1
+    assert scalar(database_url, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
+    assert scalar(database_url, "SELECT max(attempts) FROM outbox") >= 3
+
+
+def test_group_follow_and_unfollow_do_not_break_requests(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    group.send(le.unfollow(group.user_id), wait=False)
+    group.send(le.follow(group.user_id, group.token()))
+    assert "おかえりなさい、こども未来塾さん" in group.text()
+    assert "相談状況" in group.labels()
