@@ -19,6 +19,7 @@ from bot.dialogue import (
     SetVolunteerStatus,
     SubmitRequest,
 )
+from bot.taxonomy import needs_for_menus
 from storage import repo
 from storage.base import utcnow
 from storage.models import Volunteer
@@ -178,6 +179,7 @@ async def _submit_request(
         org = await repo.save_organization(session, channel, user_key, fields)
     else:
         org.locale = locale
+    required, optional = needs_for_menus(list(a["menus"]))
     project = await repo.add_project(
         session,
         org,
@@ -187,6 +189,8 @@ async def _submit_request(
             "menu_other": a.get("menu_other"),
             "period": a["period"],
             "mode": a["mode"],
+            "required_skills": required,
+            "optional_skills": optional,
         },
     )
     await repo.audit(

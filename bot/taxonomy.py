@@ -244,3 +244,19 @@ PERIODS: tuple[Option, ...] = (
     Option("within_6m", T("半年以内", "Within 6 months"), ("6か月以内", "6ヶ月以内")),
     Option("flexible", T("時期は相談したい", "Flexible"), ("相談", "いつでも", "flexible")),
 )
+
+
+def needs_for_menus(menus: list[str]) -> tuple[list[str], list[str]]:
+    """Default (required, optional) skills of a request: each menu's first skill is required,
+    the rest optional (coordinators can change both per project)."""
+    required: list[str] = []
+    optional: list[str] = []
+    for menu in menus:
+        skills = SKILLS_BY_MENU.get(menu, ())
+        if skills and skills[0] not in required:
+            required.append(skills[0])
+        for skill in skills[1:]:
+            if skill not in optional:
+                optional.append(skill)
+    optional = [s for s in optional if s not in required]
+    return required, optional

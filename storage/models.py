@@ -79,6 +79,8 @@ class Volunteer(Base):
     status: Mapped[str] = mapped_column(String(10), default="active", index=True)
     consent_version: Mapped[str] = mapped_column(String(20))
     consented_at: Mapped[datetime]
+    # When we last told them about a new project (at most one such message a week).
+    last_announced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -156,6 +158,12 @@ class Project(Base):
     menu_other: Mapped[str | None] = mapped_column(String(300))
     period: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(16))
+    # What the team needs (from the menus by default; coordinators may edit).
+    required_skills: Mapped[list[str]] = mapped_column(default=list)
+    optional_skills: Mapped[list[str]] = mapped_column(default=list)
+    team_min: Mapped[int] = mapped_column(Integer, default=2)
+    team_max: Mapped[int] = mapped_column(Integer, default=5)
+    hours_per_week: Mapped[int] = mapped_column(Integer, default=3)
     version: Mapped[int] = mapped_column(Integer, default=1)
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None]
@@ -235,3 +243,48 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class Match(Base):
+    """A volunteer considered for a project, and where that stands.
+
+    state: suggested -> approved -> invited -> accepted | declined | expired;
+    suggested -> rejected (by a coordinator). `version` grows with every change so
+    two coordinators acting on one candidate at once cannot both win.
+    """
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("project_id", "volunteer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    volunteer_id: Mapped[int] = mapped_column(
+        ForeignKey("volunteers.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    score: Mapped[float] = mapped_column(default=0.0)
+    # Each fit component's contribution, for the coordinators' breakdown.
+    breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raised_hand: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    invited_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MatchEvent(Base):
+    """Every state change of a match: who, when, and why."""
+
+    __tablename__ = "match_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
