@@ -7,12 +7,11 @@ the effects in the same transaction as the state, so a failure changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bot.conversation import engine
-from bot.conversation.engine import CANCEL_WORDS, FlowState
+from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
 from bot.conversation.model import Choice, PostbackIn, Reply, TextIn, UserInput
 from bot.events import Event
 from bot.flows import FLOWS
@@ -56,7 +55,39 @@ class AnswerQuestion:
     text: str
 
 
-Effect = SaveVolunteer | SetVolunteerStatus | DeleteUserData | SubmitRequest | AnswerQuestion
+@dataclass(frozen=True)
+class RaiseHand:
+    """A volunteer says they are interested in a recruiting project (立候補)."""
+
+    project_id: int
+
+
+@dataclass(frozen=True)
+class AnswerInvitation:
+    """A volunteer accepts or declines an invitation to a project team."""
+
+    match_id: int
+    accept: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmTeam:
+    """A group agrees to the team proposed for its project."""
+
+    project_id: int
+
+
+Effect = (
+    SaveVolunteer
+    | SetVolunteerStatus
+    | DeleteUserData
+    | SubmitRequest
+    | AnswerQuestion
+    | RaiseHand
+    | AnswerInvitation
+    | ConfirmTeam
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +117,48 @@ class Known:
     group: GroupInfo | None = None
 
 
-KnownLoader = Callable[[], Awaitable[Known]]
+@dataclass(frozen=True)
+class OpenProject:
+    """A recruiting project as a volunteer sees it in "open projects"."""
+
+    project_id: int
+    org_name: str
+    summary: str
+    reasons: tuple[str, ...] = ()
+    raised: bool = False
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """Where an invitation to this person stands."""
+
+    match_id: int
+    project_id: int
+    state: str  # invited | accepted | declined | expired | ...
+    org_name: str
+
+
+@dataclass(frozen=True)
+class TeamStatus:
+    """A project of this person's group, as far as confirming its team goes."""
+
+    project_id: int
+    status: str  # recruiting | team_proposed | team_formed | ...
+
+
+class Lookups(Protocol):
+    """Read access the dialogue needs; calling it returns what is known about the person."""
+
+    async def __call__(self) -> Known: ...
+
+    async def open_projects(self, locale: str, limit: int = 5) -> list[OpenProject]: ...
+
+    async def invitation(self, match_id: int) -> Invitation | None: ...
+
+    async def team(self, project_id: int) -> TeamStatus | None: ...
+
+
+KnownLoader = Lookups
 
 
 @dataclass
@@ -121,6 +193,15 @@ MENU_WORDS: dict[str, frozenset[str]] = {
     "resume": _words("再開", "休止解除", "resume", "unpause"),
     "delete": _words(
         "退会", "削除", "データ削除", "データを削除", "delete", "delete my data", "unsubscribe"
+    ),
+    "open": _words(
+        "募集中",
+        "募集中のプロジェクト",
+        "プロジェクト",
+        "案件",
+        "open projects",
+        "projects",
+        "open",
     ),
     "requests": _words("相談状況", "依頼状況", "相談の状況", "my requests", "requests", "status"),
     "request": _words("新しい相談", "相談する", "新規相談", "new request", "ask for help"),
@@ -228,6 +309,7 @@ TXT = {
         ja=(
             "【使い方】\n"
             "・登録: ボランティア登録を始める\n"
+            "・募集中: あなたに合う募集中のプロジェクト\n"
             "・プロフィール: 登録内容を見る\n"
             "・変更: 登録内容を直す\n"
             "・休止 / 再開: 招待を止める・戻す\n"
@@ -239,6 +321,7 @@ TXT = {
         en=(
             "[How to use]\n"
             "• sign up: start volunteer sign-up\n"
+            "• open projects: recruiting projects that suit you\n"
             "• profile: see what we hold about you\n"
             "• edit: change your profile\n"
             "• pause / resume: stop or restart invitations\n"
@@ -257,6 +340,55 @@ TXT = {
     "m_group": T("団体として相談", "Ask as a group"),
     "m_help": T("ヘルプ", "Help"),
     "m_requests": T("相談状況", "My requests"),
+    "m_open": T("募集中のプロジェクト", "Open projects"),
+    "open_head": T(
+        "あなたに合いそうな募集中のプロジェクトです（合う順）:",
+        "Recruiting projects that may suit you (best first):",
+    ),
+    "open_none": T(
+        "いま、あなたに合う募集中のプロジェクトはありません。新しい募集があればお知らせします。",
+        "No recruiting project fits you right now. We'll let you know when one does.",
+    ),
+    "open_paused": T(
+        "休止中のため、プロジェクトのご案内を止めています。「再開」で戻せます。",
+        "You are paused, so we are not showing projects. Send “resume” to turn it back on.",
+    ),
+    "hand_label": T("#{id} に興味あり", "Interested #{id}"),
+    "hand_done": T(
+        "「{org}」のプロジェクトに興味ありと伝えました。コーディネーターからの連絡をお待ちください。",
+        "We've told the coordinators you're interested in {org}'s project. They'll be in touch.",
+    ),
+    "hand_again": T("すでに興味ありと伝えてあります。", "You already said you're interested."),
+    "hand_closed": T(
+        "このプロジェクトはいま募集していません。", "That project is not recruiting any more."
+    ),
+    "inv_accepted": T(
+        "参加を承諾しました。ありがとうございます！チームがそろったら、このLINEでお知らせします。",
+        "You've accepted, thank you! We'll let you know here when the team is complete.",
+    ),
+    "inv_decline_reason": T(
+        "差し支えなければ、辞退の理由を教えてください（今後のご案内の参考にします）。",
+        "If you like, tell us why (it helps us suggest better projects).",
+    ),
+    "inv_skip": T("理由なしで辞退", "Decline, no reason"),
+    "inv_declined": T(
+        "辞退を承りました。ご連絡ありがとうございます。またの機会にぜひ！",
+        "Thanks for letting us know. We hope to see you on another project!",
+    ),
+    "inv_closed": T(
+        "この招待はすでに締め切られています（{state}）。",
+        "This invitation is no longer open ({state}).",
+    ),
+    "inv_state_accepted": T("承諾済み", "accepted"),
+    "inv_state_declined": T("辞退済み", "declined"),
+    "inv_state_expired": T("期限切れ", "expired"),
+    "team_confirmed": T(
+        "チーム結成です！ありがとうございます。これからの予定はこのLINEとSlackでご案内します。",
+        "The team is formed, thank you! We'll share the schedule here and in Slack.",
+    ),
+    "team_not_ready": T(
+        "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
+    ),
     "m_request": T("新しい相談", "New request"),
     "request_sent": T(
         ja=(
@@ -423,6 +555,14 @@ class Dialogue:
             await self._on_answer(conv, result, inp, word, load)
             return
 
+        # Matching: invitations, raised hands, a group confirming its team.
+        if data.startswith(("inv|", "hand|", "team|")):
+            await self._on_matching(conv, result, data, load)
+            return
+        if conv.pending and conv.pending.startswith("decline:"):
+            await self._on_decline_reason(conv, result, inp, word, load)
+            return
+
         if conv.flow is not None:
             flow = FLOWS[conv.flow.flow]
             if gap and isinstance(inp, TextIn):
@@ -463,6 +603,77 @@ class Dialogue:
         conv.pending = None
         result.effects.append(AnswerQuestion(question_id, text))
         result.replies.append(Reply(TXT["answer_sent"](loc)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_matching(self, conv: _Conv, result: Result, data: str, load: KnownLoader) -> None:
+        loc = conv.locale
+        parts = data.split("|")
+        try:
+            ref = int(parts[1])
+        except (IndexError, ValueError):
+            result.replies.append(Reply(TXT["not_understood"](loc)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if parts[0] == "inv":
+            invitation = await load.invitation(ref)
+            if invitation is None or invitation.state != "invited":
+                state = invitation.state if invitation else "expired"
+                name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
+                result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
+            elif len(parts) > 2 and parts[2] == "y":
+                result.effects.append(AnswerInvitation(ref, True))
+                result.replies.append(Reply(TXT["inv_accepted"](loc)))
+            else:
+                conv.pending = f"decline:{ref}"
+                skip = TXT["inv_skip"](loc)
+                result.replies.append(
+                    Reply(TXT["inv_decline_reason"](loc), (Choice(skip, "inv-skip", skip),))
+                )
+                return
+        elif parts[0] == "hand":
+            projects = {p.project_id: p for p in await load.open_projects(loc, limit=50)}
+            project = projects.get(ref)
+            if project is None:
+                result.replies.append(Reply(TXT["hand_closed"](loc)))
+            elif project.raised:
+                result.replies.append(Reply(TXT["hand_again"](loc)))
+            else:
+                result.effects.append(RaiseHand(ref))
+                result.replies.append(Reply(TXT["hand_done"](loc, org=project.org_name)))
+        elif parts[0] == "team":
+            team = await load.team(ref)
+            if team is None or team.status != "team_proposed":
+                result.replies.append(Reply(TXT["team_not_ready"](loc)))
+            else:
+                result.effects.append(ConfirmTeam(ref))
+                result.replies.append(Reply(TXT["team_confirmed"](loc)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_decline_reason(
+        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
+    ) -> None:
+        loc = conv.locale
+        assert conv.pending is not None
+        match_id = int(conv.pending.split(":", 1)[1] or 0)
+        if (isinstance(inp, PostbackIn) and inp.data == "inv-skip") or word in SKIP_WORDS:
+            reason = None
+        elif isinstance(inp, TextIn) and normalise(inp.text):
+            reason = normalise(inp.text)[:500]
+        else:
+            skip = TXT["inv_skip"](loc)
+            result.replies.append(
+                Reply(TXT["inv_decline_reason"](loc), (Choice(skip, "inv-skip", skip),))
+            )
+            return
+        conv.pending = None
+        invitation = await load.invitation(match_id)
+        if invitation is None or invitation.state != "invited":
+            state = invitation.state if invitation else "expired"
+            name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
+            result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
+        else:
+            result.effects.append(AnswerInvitation(match_id, False, reason))
+            result.replies.append(Reply(TXT["inv_declined"](loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_completed(
@@ -534,6 +745,8 @@ class Dialogue:
             await self._start_signup(conv, result, load)
         elif command in ("group", "request"):
             self._start_request(conv, result, known)
+        elif command == "open":
+            await self._open_projects(conv, result, known, load)
         elif command == "requests":
             result.replies.append(Reply(self._requests_text(known, loc)))
             result.replies.extend(self._menu_for(conv, known))
@@ -579,6 +792,33 @@ class Dialogue:
         conv.pending = f"answer:{question_id}"
         await self._on_answer(conv, result, inp, "", load)
 
+    async def _open_projects(
+        self, conv: _Conv, result: Result, known: Known, load: KnownLoader
+    ) -> None:
+        loc = conv.locale
+        if known.volunteer is None:
+            result.replies.append(Reply(TXT["not_registered"](loc)))
+        elif known.volunteer.status == "paused":
+            result.replies.append(Reply(TXT["open_paused"](loc)))
+        else:
+            projects = await load.open_projects(loc, limit=5)
+            if not projects:
+                result.replies.append(Reply(TXT["open_none"](loc)))
+            else:
+                lines = [TXT["open_head"](loc)]
+                choices = []
+                for p in projects:
+                    mark = " ✓" if p.raised else ""
+                    lines.append(f"\n#{p.project_id} {p.org_name}{mark}\n{p.summary}")
+                    if p.reasons:
+                        lines.append(" / ".join(p.reasons))
+                    if not p.raised:
+                        label = TXT["hand_label"](loc, id=p.project_id)
+                        choices.append(Choice(label, f"hand|{p.project_id}", label))
+                result.replies.append(Reply("\n".join(lines), tuple(choices)))
+                return
+        result.replies.extend(self._menu_for(conv, known))
+
     def _on_delete_answer(self, conv: _Conv, result: Result, word: str, data: str) -> None:
         loc = conv.locale
         if data == "del|yes" or word in YES_WORDS:
@@ -601,6 +841,11 @@ class Dialogue:
             return [self._delete_question(conv.locale)]
         if conv.pending and conv.pending.startswith("answer:"):
             return [Reply(TXT["answer_prompt"](conv.locale))]
+        if conv.pending and conv.pending.startswith("decline:"):
+            skip = TXT["inv_skip"](conv.locale)
+            return [
+                Reply(TXT["inv_decline_reason"](conv.locale), (Choice(skip, "inv-skip", skip),))
+            ]
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
@@ -640,6 +885,8 @@ class Dialogue:
             items.append(item("m_request", "m|request"))
         if profile is not None or known.group is not None:
             items.append(item("m_delete", "m|delete"))
+        if profile is not None:
+            items.append(item("m_open", "m|open"))
         items.append(item("m_help", "m|help"))
         items.append(Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)))
         return [Reply(TXT["menu"](loc), tuple(items))]

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.model import Reply
-from bot.dialogue import Dialogue, Known
+from bot.dialogue import Dialogue
 from bot.events import Event
 from bot.i18n import T
-from bot.profiles import EffectContext, apply_effect, known_about
+from bot.profiles import EffectContext, SessionLookups, apply_effect
 from storage import repo
 from storage.base import utcnow
 
@@ -330,14 +330,8 @@ class Inbox:
     async def _apply(
         self, session: AsyncSession, ev: Event, state: dict[str, Any] | None, locale: str
     ) -> Any:
-        cache: dict[str, Known] = {}
-
-        async def load() -> Known:
-            if "k" not in cache:
-                cache["k"] = await known_about(session, ev.channel, ev.user_key)
-            return cache["k"]
-
-        result = await self._dialogue.handle(state, locale, ev, load)
+        lookups = SessionLookups(session, ev.channel, ev.user_key, self._effects)
+        result = await self._dialogue.handle(state, locale, ev, lookups)
         if result.effects:
             # A savepoint: if writing fails, this person's state and data stay as they were
             # and the rest of the batch still commits.

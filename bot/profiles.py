@@ -13,11 +13,14 @@ from bot.dialogue import (
     DeleteUserData,
     Effect,
     GroupInfo,
+    Invitation,
     Known,
+    OpenProject,
     Profile,
     SaveVolunteer,
     SetVolunteerStatus,
     SubmitRequest,
+    TeamStatus,
 )
 from bot.taxonomy import needs_for_menus
 from storage import repo
@@ -45,6 +48,53 @@ class EffectContext:
 
     notice_version: str
     coordination: Coordination | None = None
+    # The matching service (bot.matching.service.Matching); None where matching is off.
+    matching: Any = None
+
+
+class SessionLookups:
+    """The dialogue's read access, inside the transaction applying the event."""
+
+    def __init__(
+        self, session: AsyncSession, channel: str, user_key: str, ctx: EffectContext
+    ) -> None:
+        self._session = session
+        self._channel = channel
+        self._user_key = user_key
+        self._ctx = ctx
+        self._known: Known | None = None
+
+    async def __call__(self) -> Known:
+        if self._known is None:
+            self._known = await known_about(self._session, self._channel, self._user_key)
+        return self._known
+
+    async def open_projects(self, locale: str, limit: int = 5) -> list[OpenProject]:
+        """Recruiting projects that fit this volunteer, best first."""
+        if self._ctx.matching is None:
+            return []
+        projects: list[OpenProject] = await self._ctx.matching.open_projects_for(
+            self._session, self._channel, self._user_key, locale, limit
+        )
+        return projects
+
+    async def invitation(self, match_id: int) -> Invitation | None:
+        """An invitation addressed to this person (None if it is not theirs)."""
+        found = await repo.match_for_person(self._session, match_id, self._channel, self._user_key)
+        if found is None:
+            return None
+        match, org_name = found
+        return Invitation(match.id, match.project_id, match.state, org_name)
+
+    async def team(self, project_id: int) -> TeamStatus | None:
+        """A project of this person's group (None if it is not theirs)."""
+        org = await repo.get_organization(self._session, self._channel, self._user_key)
+        if org is None:
+            return None
+        project = await repo.get_project(self._session, project_id)
+        if project is None or project.organization_id != org.id:
+            return None
+        return TeamStatus(project.id, project.status)
 
 
 def answers_of(volunteer: Volunteer) -> dict[str, Any]:

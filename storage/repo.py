@@ -17,6 +17,7 @@ from storage.models import (
     AuditEntry,
     Conversation,
     InboundEvent,
+    Match,
     Organization,
     OutboxMessage,
     Project,
@@ -611,3 +612,21 @@ async def volunteer_counts(session: AsyncSession) -> dict[str, dict[str, int]]:
         )
     }
     return {"status": by_status, "skill": by_skill, "area": by_area}
+
+
+# ---------------------------------------------------------------- matches
+
+
+async def match_for_person(
+    session: AsyncSession, match_id: int, channel: str, user_key: str
+) -> tuple[Match, str] | None:
+    """A match of this person's (as volunteer) with the group's name; None if not theirs."""
+    stmt = (
+        select(Match, Organization.name)
+        .join(Volunteer, Volunteer.id == Match.volunteer_id)
+        .join(Project, Project.id == Match.project_id)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(Match.id == match_id, Volunteer.channel == channel, Volunteer.user_key == user_key)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return (row[0], str(row[1])) if row is not None else None

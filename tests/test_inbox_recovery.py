@@ -85,7 +85,7 @@ def test_events_pending_at_a_crash_are_applied_at_start(
 def test_refused_reply_token_falls_back_to_one_push(database_url: str) -> None:
     # Reply tokens expire immediately: every reply is refused, so the bot must push.
     with (
-        FakeLineApi(access_token=TOKEN, reply_token_ttl=0.0) as fake,
+        FakeLineApi(access_token=TOKEN, reply_token_ttl=-1.0) as fake,
         AppServer(make_settings(database_url, fake.base_url)) as app,
     ):
         user = LineUser(app, fake)
