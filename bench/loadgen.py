@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import hmac
 import itertools
@@ -165,7 +166,7 @@ def build(
 def check_sample(plan: list[Planned], secret: str, count: int = 40) -> None:
     """Validate a sample of bodies against LINE's webhook.yml and the SDK's parser."""
     from linebot.v3 import WebhookParser
-    from linebot.v3.webhooks import UnknownEvent
+    from linebot.v3.webhooks import FollowEvent, MessageEvent, PostbackEvent
 
     from tests.fakes.openapi import validate_callback
 
@@ -179,7 +180,8 @@ def check_sample(plan: list[Planned], secret: str, count: int = 40) -> None:
         if le.sign(item.body, secret) != item.signature:
             raise SystemExit("loadgen: signature mismatch")
         events = parser.parse(item.body.decode("utf-8"), item.signature)
-        if len(events) != 1 or isinstance(events[0], UnknownEvent):
+        known = (FollowEvent, MessageEvent, PostbackEvent)
+        if len(events) != 1 or not isinstance(events[0], known):
             raise SystemExit(f"loadgen: the SDK does not recognise {doc['events'][0]['type']}")
 
 
@@ -326,11 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.wait_go:
         sys.stdin.readline()
+    # No cyclic GC pauses in the timed phase: the plan is frozen out of the collector's
+    # view and the few cycles aiohttp makes wait until the run is over.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     cpu0 = os.times()
     result = asyncio.run(
         run(plan, args.url, args.rate, connections=args.connections, timeout=args.timeout)
     )
     cpu1 = os.times()
+    gc.enable()
     result["people"] = people
     result["cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     tmp = Path(args.out + ".tmp")

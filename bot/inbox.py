@@ -32,6 +32,10 @@ from storage.base import utcnow
 log = logging.getLogger(__name__)
 
 Sender = Callable[[Event, list[Reply]], Awaitable[None]]
+# Adds what the platform knows about a new person (e.g. their language) before a follow
+# is applied; runs outside any transaction, with a short time limit.
+Enricher = Callable[[Event], Awaitable[Event]]
+ENRICH_TIMEOUT_S = 2.0
 
 BATCH_MAX = 500
 APOLOGY = T(
@@ -62,6 +66,7 @@ class Inbox:
         self._on_commit = on_commit
         self._clock = clock
         self._senders: dict[str, Sender] = {}
+        self._enrichers: dict[str, Enricher] = {}
         self._writes: list[tuple[list[Event], asyncio.Future[int]]] = []
         self._write_wake = asyncio.Event()
         self._queue: list[tuple[int, Event]] = []
@@ -72,9 +77,11 @@ class Inbox:
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
 
-    def register(self, channel: str, sender: Sender) -> None:
+    def register(self, channel: str, sender: Sender, enrich: Enricher | None = None) -> None:
         """Route replies for events of this channel to the sender."""
         self._senders[channel] = sender
+        if enrich is not None:
+            self._enrichers[channel] = enrich
 
     async def start(self) -> None:
         """Start the writer and processor tasks, then queue events a crash left pending."""
@@ -233,7 +240,29 @@ class Inbox:
                     await asyncio.sleep(1.0)
             self._idle.set()
 
+    async def _enrich(self, batch: list[tuple[int, Event]]) -> list[tuple[int, Event]]:
+        todo = [
+            (i, self._enrichers[ev.channel])
+            for i, (_, ev) in enumerate(batch)
+            if ev.kind == "follow" and ev.channel in self._enrichers
+        ]
+        if not todo:
+            return batch
+        out = list(batch)
+        try:
+            async with asyncio.timeout(ENRICH_TIMEOUT_S):
+                done = await asyncio.gather(
+                    *(enrich(batch[i][1]) for i, enrich in todo), return_exceptions=True
+                )
+        except TimeoutError:
+            return batch
+        for (i, _), result in zip(todo, done, strict=True):
+            if isinstance(result, Event):
+                out[i] = (batch[i][0], result)
+        return out
+
     async def _process(self, batch: list[tuple[int, Event]]) -> None:
+        batch = await self._enrich(batch)
         now = self._clock()
         outgoing: list[tuple[Event, list[Reply]]] = []
         async with self._maker.begin() as session:
@@ -245,7 +274,10 @@ class Inbox:
             for ev in known.values():
                 people[ev.channel].add(ev.user_key)
             for channel, user_keys in people.items():
-                for row in await repo.pending_for_users(session, channel, sorted(user_keys)):
+                rows = await repo.pending_for_users(
+                    session, channel, sorted(user_keys), known=known.keys()
+                )
+                for row in rows:
                     if row.id not in known and row.user_key:
                         known[row.id] = Event.from_stored(
                             channel=row.channel,
@@ -267,6 +299,7 @@ class Inbox:
 
             stale: list[int] = []
             failed: list[int] = []
+            wrote = False
             updates: list[dict[str, Any]] = []
             for channel, firsts in by_channel.items():
                 keys = [key for key, _ in firsts]
@@ -300,6 +333,7 @@ class Inbox:
                             outgoing.append((ev, [Reply(APOLOGY(locale))]))
                             continue
                         outgoing.append((ev, result.replies))
+                        wrote = wrote or bool(result.effects)
                         state, locale = result.state, result.locale
                         last = max(last, ev.occurred_ms)
                         if result.forget:
@@ -323,7 +357,8 @@ class Inbox:
             await repo.set_event_status(session, stale, "stale")
             await repo.set_event_status(session, failed, "failed")
         # Effects may have written outbox rows: let the dispatcher look now.
-        self._on_commit()
+        if wrote:
+            self._on_commit()
         for ev, replies in outgoing:
             self._send(ev, replies)
 

@@ -219,6 +219,9 @@ class Dispatcher:
         """Claim and send what is due now; return how many rows were handled."""
         now = self._clock()
         lease_until = now + timedelta(seconds=self.policy.lease)
+        async with self._maker() as session:
+            if not await repo.outbox_due(session, now):
+                return 0
         async with self._maker.begin() as session:
             rows = await repo.claim_outbox(session, now, lease_until, self.policy.batch)
             items = [

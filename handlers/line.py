@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from dataclasses import replace
 from typing import Any
 
-from aiohttp import ClientError
+from aiohttp import ClientError, ClientSession, TCPConnector
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.messaging import (
@@ -16,12 +17,6 @@ from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
     Configuration,
-    PostbackAction,
-    PushMessageRequest,
-    QuickReply,
-    QuickReplyItem,
-    ReplyMessageRequest,
-    TextMessage,
 )
 from linebot.v3.webhooks import (
     AudioMessageContent,
@@ -114,11 +109,13 @@ def _clip_label(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
-def render_line_messages(replies: list[Reply]) -> list[TextMessage]:
-    """Neutral replies as LINE text messages within LINE's limits.
+def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
+    """Neutral replies as LINE text message objects within LINE's limits.
 
     At most 5 messages: earlier texts are joined when there are more. LINE shows quick
-    replies only on the last message, so the last choices offered go there.
+    replies only on the last message, so the last choices offered go there. Plain JSON
+    objects (as messaging-api.yml defines them) rather than SDK models: building the
+    SDK's pydantic models was the largest CPU cost of a reply (see bench/README.md).
     """
     if not replies:
         return []
@@ -127,23 +124,25 @@ def render_line_messages(replies: list[Reply]) -> list[TextMessage]:
         head = len(texts) - MAX_MESSAGES + 1
         texts = ["\n\n".join(texts[:head]), *texts[head:]]
     choices = next((r.choices for r in reversed(replies) if r.choices), ())
-    messages = []
+    messages: list[dict[str, Any]] = []
     for i, text in enumerate(texts):
-        quick = None
+        message: dict[str, Any] = {"type": "text", "text": _clip_text(text)}
         if i == len(texts) - 1 and choices:
-            quick = QuickReply(
-                items=[
-                    QuickReplyItem(
-                        action=PostbackAction(
-                            label=_clip_label(c.label),
-                            data=c.data,
-                            displayText=c.display or c.label,
-                        )
-                    )
+            message["quickReply"] = {
+                "items": [
+                    {
+                        "type": "action",
+                        "action": {
+                            "type": "postback",
+                            "label": _clip_label(c.label),
+                            "data": c.data,
+                            "displayText": c.display or c.label,
+                        },
+                    }
                     for c in choices[:MAX_QUICK_REPLIES]
                 ]
-            )
-        messages.append(TextMessage(text=_clip_text(text), quickReply=quick))
+            }
+        messages.append(message)
     return messages
 
 
@@ -158,14 +157,43 @@ class LineChannel:
                 access_token=settings.line_channel_access_token,
             )
         )
+        # The SDK's HTTP session reads proxy settings and ~/.netrc on every request
+        # (trust_env=True, in a thread) and keeps 10 connections: at webhook rates that was
+        # a fifth of the process's time. Same SDK client, a session configured for a server.
+        rest = self._client.rest_client
+        default_session = rest.pool_manager
+        rest.pool_manager = ClientSession(
+            connector=TCPConnector(limit=64, ssl=ssl.create_default_context()),
+            trust_env=False,
+        )
+        self._default_session = default_session
         self._api = AsyncMessagingApi(self._client)
         self._inbox = inbox
         self._dispatcher = dispatcher
-        inbox.register(CHANNEL, self.send)
+        inbox.register(CHANNEL, self.send, enrich=self._with_language)
 
     async def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP sessions."""
+        await self._default_session.close()
         await self._client.close()
+
+    async def _post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        """POST a JSON body through the SDK's API client (auth, errors as ApiException)."""
+        await self._client.call_api(
+            path,
+            "POST",
+            header_params={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **(headers or {}),
+            },
+            body=body,
+            response_types_map={},
+            auth_settings=["Bearer"],
+            _return_http_data_only=True,
+        )
 
     async def webhook(self, request: Request) -> Response:
         """Verify the signature, accept the events durably, answer 200."""
@@ -183,9 +211,6 @@ class LineChannel:
             log.warning("line: signed webhook with a malformed body rejected")
             return PlainTextResponse("malformed body", status_code=400)
         neutral = [e for e in (translate(ev) for ev in events) if e is not None]
-        follows = [e for e in neutral if e.kind == "follow"]
-        if follows:
-            neutral = [await self._with_language(e) if e.kind == "follow" else e for e in neutral]
         try:
             await self._inbox.submit(neutral)
         except InboxClosed:
@@ -195,6 +220,9 @@ class LineChannel:
         return JSONResponse({})
 
     async def _with_language(self, event: Event) -> Event:
+        """A follow event with the person's LINE language, when LINE tells us."""
+        if event.kind != "follow":
+            return event
         try:
             profile = await asyncio.wait_for(
                 self._api.get_profile(event.user_key), timeout=PROFILE_TIMEOUT_S
@@ -214,8 +242,9 @@ class LineChannel:
             return
         if event.reply_token:
             try:
-                await self._api.reply_message(
-                    ReplyMessageRequest(replyToken=event.reply_token, messages=messages)
+                await self._post(
+                    "/v2/bot/message/reply",
+                    {"replyToken": event.reply_token, "messages": messages},
                 )
                 return
             except ApiException as exc:
@@ -241,9 +270,10 @@ class LineChannel:
         """Send one outbox push to LINE with the item's retry key."""
         messages = render_line_messages(replies_from(item.payload))
         try:
-            await self._api.push_message(
-                PushMessageRequest(to=item.target, messages=messages),
-                x_line_retry_key=item.key,
+            await self._post(
+                "/v2/bot/message/push",
+                {"to": item.target, "messages": messages},
+                {"X-Line-Retry-Key": item.key},
             )
         except ApiException as exc:
             if exc.status == 409:  # LINE already accepted this retry key: delivered

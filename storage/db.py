@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,60 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     return create_async_engine(target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
+class _Gated:
+    """`maker.begin()` holding the process's SQLite write gate for the transaction."""
+
+    def __init__(self, maker: GatedSessionMaker, inner: Any) -> None:
+        self._maker = maker
+        self._inner = inner
+
+    async def __aenter__(self) -> AsyncSession:
+        gate = self._maker.gate
+        assert gate is not None
+        if self._maker.owner is not None and self._maker.owner is asyncio.current_task():
+            raise RuntimeError("nested write transaction in one task")
+        await gate.acquire()
+        self._maker.owner = asyncio.current_task()
+        try:
+            session: AsyncSession = await self._inner.__aenter__()
+        except BaseException:
+            self._maker.owner = None
+            gate.release()
+            raise
+        return session
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self._inner.__aexit__(*exc)
+        finally:
+            self._maker.owner = None
+            assert self._maker.gate is not None
+            self._maker.gate.release()
+
+
+class GatedSessionMaker(async_sessionmaker[AsyncSession]):
+    """A session factory whose write transactions (`begin()`) take turns on SQLite.
+
+    SQLite has one writer. Left to itself, a transaction that finds the database
+    locked sleeps in SQLite's busy handler (up to 100 ms at a time) — measured as the
+    webhook's acknowledgement waiting behind the event processor. An asyncio lock makes
+    the waiters line up and go the moment the writer commits. PostgreSQL has no gate.
+    """
+
+    gate: asyncio.Lock | None = None
+    owner: asyncio.Task[Any] | None = None
+
+    def begin(self) -> Any:
+        """Start a write transaction (through the gate on SQLite)."""
+        inner = super().begin()
+        if self.gate is None:
+            return inner
+        return _Gated(self, inner)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory; callers own the transaction (`async with maker.begin()`)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    maker = GatedSessionMaker(engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        maker.gate = asyncio.Lock()
+    return maker

@@ -164,6 +164,11 @@ class Project(Base):
     team_min: Mapped[int] = mapped_column(Integer, default=2)
     team_max: Mapped[int] = mapped_column(Integer, default=5)
     hours_per_week: Mapped[int] = mapped_column(Integer, default=3)
+    # Per-project multipliers of the fit weights, learnt from coordinators' reject reasons.
+    tuning: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The coordinators' team card for this project (the proposal with its buttons).
+    team_card_channel: Mapped[str | None] = mapped_column(String(32))
+    team_card_ts: Mapped[str | None] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer, default=1)
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None]

@@ -50,28 +50,30 @@ async def insert_events(
     """
     if not rows:
         return {}
+    # One statement for any number of rows (executemany with RETURNING): compiled once
+    # and cached, where a multi-row VALUES was compiled anew for every batch size.
     stmt = (
         _insert(session, InboundEvent)
-        .values(list(rows))
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
         .returning(InboundEvent.channel, InboundEvent.event_id, InboundEvent.id)
     )
-    result = await session.execute(stmt)
+    result = await session.execute(stmt, list(rows))
     return {(channel, event_id): row_id for channel, event_id, row_id in result}
 
 
 async def pending_for_users(
-    session: AsyncSession, channel: str, user_keys: Sequence[str]
+    session: AsyncSession, channel: str, user_keys: Sequence[str], known: Iterable[int] = ()
 ) -> list[InboundEvent]:
-    """Every pending event of these people, whichever process accepted it, oldest first.
+    """Every pending event of these people, whichever process accepted it, oldest first;
+    the full rows only of those not in `known` (the caller holds those already).
 
     On PostgreSQL the rows are locked in id order, so two processors serving the same
     person wait for each other instead of splitting (and reordering) their events.
     """
     if not user_keys:
         return []
-    stmt = (
-        select(InboundEvent)
+    ids = (
+        select(InboundEvent.id)
         .where(
             InboundEvent.channel == channel,
             InboundEvent.user_key.in_(user_keys),
@@ -80,7 +82,12 @@ async def pending_for_users(
         .order_by(InboundEvent.id)
     )
     if _dialect(session) == "postgresql":
-        stmt = stmt.with_for_update()
+        ids = ids.with_for_update()
+    have = set(known)
+    others = [i for i in (await session.scalars(ids)).all() if i not in have]
+    if not others:
+        return []
+    stmt = select(InboundEvent).where(InboundEvent.id.in_(others)).order_by(InboundEvent.id)
     return list((await session.scalars(stmt)).all())
 
 
@@ -323,6 +330,19 @@ async def claim_outbox(
     )
     rows = (await session.scalars(stmt, execution_options={"synchronize_session": False})).all()
     return sorted(rows, key=lambda r: r.id)
+
+
+async def outbox_due(session: AsyncSession, now: datetime) -> bool:
+    """True if some message is due (a cheap read before taking the write lock)."""
+    stmt = (
+        select(OutboxMessage.id)
+        .where(
+            or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
+            OutboxMessage.due_at <= now,
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime) -> None:

@@ -175,19 +175,26 @@ async def test_claim_events_claims_each_once_and_forgets_content(maker: Maker) -
         assert await repo.pending_events(session) == []
 
 
-async def test_concurrent_claims_split_the_events(maker: Maker) -> None:
+async def test_concurrent_claims_split_the_events(maker: Maker, database_url: str) -> None:
     ids = list((await insert(maker, [event(f"e{i}", n=i) for i in range(200)])).values())
     both_open = asyncio.Barrier(2)
+    # Two engines, as two server processes would have (one process's own write
+    # transactions take turns through its SQLite write gate, so they cannot overlap).
+    other_engine = make_engine(database_url)
+    other = make_sessionmaker(other_engine)
 
-    async def claim_in_own_transaction(order: list[int]) -> set[int]:
-        async with maker.begin() as session:
+    async def claim_in_own_transaction(m: Maker, order: list[int]) -> set[int]:
+        async with m.begin() as session:
             await session.connection()
             await both_open.wait()  # both transactions are open before either claims
             return await repo.claim_events(session, order, utcnow())
 
-    first, second = await asyncio.gather(
-        claim_in_own_transaction(ids), claim_in_own_transaction(ids[::-1])
-    )
+    try:
+        first, second = await asyncio.gather(
+            claim_in_own_transaction(maker, ids), claim_in_own_transaction(other, ids[::-1])
+        )
+    finally:
+        await other_engine.dispose()
     assert not first & second, f"won twice: {sorted(first & second)}"
     assert first | second == set(ids)
     async with maker() as session:
@@ -284,3 +291,16 @@ async def test_a_naive_datetime_is_refused(maker: Maker) -> None:
             await repo.save_volunteer(session, "line", "U1", profile(consented_at=naive), ["tax"])
     async with maker() as session:
         assert await repo.count_volunteers(session) == 0
+
+
+async def test_one_process_write_transactions_take_turns(maker: Maker) -> None:
+    """On SQLite a task cannot open a second write transaction inside its first."""
+    from storage.db import GatedSessionMaker
+
+    assert isinstance(maker, GatedSessionMaker)
+    if maker.gate is None:
+        return  # PostgreSQL: no gate, the database serialises
+    async with maker.begin():
+        with pytest.raises(RuntimeError, match="nested write transaction"):
+            async with maker.begin():
+                pass

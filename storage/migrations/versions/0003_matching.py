@@ -97,6 +97,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("hours_per_week", sa.Integer(), nullable=False, server_default=sa.text("3"))
         )
+        batch_op.add_column(
+            sa.Column("tuning", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
+        )
+        batch_op.add_column(sa.Column("team_card_channel", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("team_card_ts", sa.String(length=32), nullable=True))
 
     with op.batch_alter_table("volunteers", schema=None) as batch_op:
         batch_op.add_column(
