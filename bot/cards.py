@@ -25,6 +25,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class CardRow:
+    """One item of a card with its own buttons (e.g. one proposed team member)."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    context: str | None = None
+
+
+@dataclass(frozen=True)
 class Card:
     """A titled message with label/value fields, free text, buttons and a footer line."""
 
@@ -35,6 +44,7 @@ class Card:
     buttons: tuple[Button, ...] = ()
     context: str | None = None
     sections: tuple[str, ...] = field(default=())
+    rows: tuple[CardRow, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for an outbox row."""
@@ -51,4 +61,12 @@ class Card:
             buttons=tuple(Button(**b) for b in data.get("buttons", ())),
             context=data.get("context"),
             sections=tuple(data.get("sections", ())),
+            rows=tuple(
+                CardRow(
+                    text=r["text"],
+                    buttons=tuple(Button(**b) for b in r.get("buttons", ())),
+                    context=r.get("context"),
+                )
+                for r in data.get("rows", ())
+            ),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,6 +50,7 @@ TXT = {
     "accept": T("受け付ける", "Accept"),
     "ask": T("質問する", "Ask a question"),
     "decline": T("見送る", "Decline"),
+    "suggest": T("候補を提案", "Suggest candidates"),
     "ctx_submitted": T("#{id} ・ 受付 {at}", "#{id} · received {at}"),
     "ctx_accepted": T("✅ {who} が {at} に受け付けました", "✅ Accepted by {who} at {at}"),
     "ctx_declined": T(
@@ -130,6 +132,8 @@ class Coordination:
         self.channel = coordinator_channel
         self._notify = notify
         self._clock = clock
+        # Set by the composition root: announces projects that start recruiting.
+        self.matching: Any = None
 
     def local(self, at: datetime | None) -> str:
         """A UTC time as the programme's local time."""
@@ -185,6 +189,10 @@ class Coordination:
             context = TXT["ctx_accepted"](
                 loc, who=_mention(project.decided_by), at=self.local(project.decided_at)
             )
+            if project.status == "recruiting":
+                buttons = (
+                    Button(TXT["suggest"](loc), "project_suggest", str(project.id), "primary"),
+                )
         title = TXT["card_title"](loc, org=org.name)  # a plain_text header: no markup
         return Card(
             title=title,
@@ -266,6 +274,8 @@ class Coordination:
                 text = TXT["g_declined"](org.locale, summary=summary, reason=reason or "-")
             await self._push_group(session, org, [Reply(text)], ("decision", project.id))
             await self._update_card(session, project, org)
+            if to_status == "recruiting" and self.matching is not None:
+                await self.matching.announce(session, project)
         self._notify()
         return Outcome(True)
 
@@ -468,6 +478,12 @@ class Coordination:
             ref_type="project_card",
             ref_id=project.id,
         )
+
+    async def note(
+        self, session: AsyncSession, project: Project, text: str, why: tuple[object, ...]
+    ) -> None:
+        """Post a line in the project card's thread (caller's transaction)."""
+        await self._thread(session, project, text, why)
 
     async def _thread(
         self, session: AsyncSession, project: Project, text: str, why: tuple[object, ...]

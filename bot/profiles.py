@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.coordination import Coordination, summary_of
 from bot.dialogue import (
+    AnswerInvitation,
     AnswerQuestion,
+    ConfirmTeam,
     DeleteUserData,
     Effect,
     GroupInfo,
@@ -17,6 +19,7 @@ from bot.dialogue import (
     Known,
     OpenProject,
     Profile,
+    RaiseHand,
     SaveVolunteer,
     SetVolunteerStatus,
     SubmitRequest,
@@ -156,6 +159,17 @@ async def apply_effect(
         org = await repo.get_organization(session, channel, user_key)
         if org is not None and ctx.coordination is not None:
             await ctx.coordination.record_answer(session, effect.question_id, effect.text)
+    elif isinstance(effect, RaiseHand):
+        if ctx.matching is not None:
+            await ctx.matching.raise_hand(session, channel, user_key, effect.project_id)
+    elif isinstance(effect, AnswerInvitation):
+        if ctx.matching is not None:
+            await ctx.matching.answer_invitation(
+                session, effect.match_id, effect.accept, effect.reason
+            )
+    elif isinstance(effect, ConfirmTeam):
+        if ctx.matching is not None:
+            await ctx.matching.confirm_team(session, effect.project_id)
     elif isinstance(effect, DeleteUserData):
         volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)
         org_id = await repo.forget_organization_contact(session, channel, user_key)

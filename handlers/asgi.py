@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +18,7 @@ from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
 from bot.logs import configure_logging
+from bot.matching.service import Matching
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.profiles import EffectContext
 from bot.settings import Settings
@@ -62,14 +63,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else "",
             notify=dispatcher.notify,
         )
+        matching = Matching(maker, coordination, notify=dispatcher.notify)
+        coordination.matching = matching
         inbox = Inbox(
             maker,
             dialogue,
-            effects=EffectContext(settings.privacy_notice_version, coordination),
+            effects=EffectContext(settings.privacy_notice_version, coordination, matching),
             on_commit=dispatcher.notify,
         )
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
-        slack = SlackChannel(settings, coordination, inbox) if settings.slack_enabled else None
+        slack = (
+            SlackChannel(settings, coordination, inbox, matching)
+            if settings.slack_enabled
+            else None
+        )
         if line is not None:
             transports["line"] = line
         if slack is not None:
@@ -77,10 +84,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.update(engine=engine, line=line, slack=slack, inbox=inbox, dispatcher=dispatcher)
         await inbox.start()
         await dispatcher.start()
+        timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
         _banner(settings)
         try:
             yield
         finally:
+            timer.cancel()
+            await asyncio.gather(timer, return_exceptions=True)
             await inbox.stop()
             await dispatcher.stop()
             if line is not None:
@@ -135,6 +145,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run a job now and then (invitation reminders and expiry); a failure is logged."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("timer job failed")
 
 
 def _banner(settings: Settings) -> None:

@@ -19,16 +19,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.cards import Card
-from bot.coordination import ACCEPT, ASK, DECLINE, TXT, Coordination
+from bot.cards import Button, Card
+from bot.coordination import ACCEPT, ASK, DECLINE, TXT, Coordination, Outcome
 from bot.i18n import T
 from bot.inbox import Inbox
+from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item, PermanentError, TransientError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ASK_VIEW, DECLINE_VIEW = "ask_question", "decline_reason"
+ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
 INPUT_BLOCK, INPUT_ACTION = "text_block", "text"
 MEMBERS_TTL_S = 60.0
 TRANSIENT_ERRORS = {
@@ -48,6 +49,12 @@ MODAL = {
         "Reason (the group receives it in LINE)",
     ),
     "send": T("送信", "Send"),
+    "reject_title": T("候補を見送る", "Reject candidate"),
+    "reject_label": T(
+        "理由（任意。例: 地域が遠い、時間が合わない。次の提案に反映します）",
+        "Reason (optional, e.g. too far, times don't fit; used for the next suggestions)",
+    ),
+    "reject": T("見送る", "Reject"),
     "decline": T("見送る", "Decline"),
     "cancel": T("キャンセル", "Cancel"),
     "empty": T("入力してください。", "Please write something."),
@@ -55,15 +62,24 @@ MODAL = {
         "*/tsunagu の使い方*\n"
         "• `/tsunagu projects` 相談の一覧（状態と経過日数）\n"
         "• `/tsunagu project 12` 相談 #12 のカードを表示\n"
+        "• `/tsunagu match 12` 相談 #12 のチーム案（候補と理由）を作る\n"
+        "• `/tsunagu teams` 募集中のすべての相談でチームを一括編成\n"
         "• `/tsunagu volunteers` ボランティアの人数（スキル・地域・状態別）\n"
         "• `/tsunagu outbox` 配信状況と送れなかったメッセージ\n"
         "• `/tsunagu help` この説明",
         "*/tsunagu commands*\n"
         "• `/tsunagu projects` requests with status and age\n"
         "• `/tsunagu project 12` show the card of request #12\n"
+        "• `/tsunagu match 12` propose a team (candidates with reasons) for #12\n"
+        "• `/tsunagu teams` form teams for all recruiting projects at once\n"
         "• `/tsunagu volunteers` volunteer counts by skill, area and status\n"
         "• `/tsunagu outbox` delivery status and messages that could not be sent\n"
         "• `/tsunagu help` this help",
+    ),
+    "forming": T("チーム編成を計算しています…", "Forming teams…"),
+    "proposed": T(
+        "チーム案をコーディネーターチャンネルに投稿しました。",
+        "The team proposal is posted in the coordinator channel.",
     ),
     "unknown": T(
         "「{text}」はわかりませんでした。`/tsunagu help` をご覧ください。",
@@ -89,18 +105,28 @@ def render_card(card: Card) -> list[dict[str, Any]]:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": _clip(card.body, 3000)}}
         )
+    for i, row in enumerate(card.rows[:12]):
+        blocks.append({"type": "divider"})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(row.text, 3000)}}
+        )
+        if row.context:
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": _clip(row.context, 3000)}],
+                }
+            )
+        if row.buttons:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"row_{i}",
+                    "elements": [_button(b) for b in row.buttons[:5]],
+                }
+            )
     if card.buttons:
-        elements = []
-        for button in card.buttons[:25]:
-            element: dict[str, Any] = {
-                "type": "button",
-                "text": {"type": "plain_text", "text": _clip(button.label, 75)},
-                "action_id": button.action_id,
-                "value": button.value,
-            }
-            if button.style:
-                element["style"] = button.style
-            elements.append(element)
+        elements = [_button(b) for b in card.buttons[:25]]
         blocks.append({"type": "actions", "block_id": "card_actions", "elements": elements})
     if card.context:
         blocks.append(
@@ -109,8 +135,27 @@ def render_card(card: Card) -> list[dict[str, Any]]:
     return blocks
 
 
+def _button(button: Button) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _clip(button.label, 75)},
+        "action_id": button.action_id,
+        "value": button.value,
+    }
+    if button.style:
+        element["style"] = button.style
+    return element
+
+
 def render_text_modal(
-    callback_id: str, metadata: str, title: str, label: str, submit: str, close: str
+    callback_id: str,
+    metadata: str,
+    title: str,
+    label: str,
+    submit: str,
+    close: str,
+    *,
+    optional: bool = False,
 ) -> dict[str, Any]:
     """A modal with one multi-line text input."""
     return {
@@ -124,6 +169,7 @@ def render_text_modal(
             {
                 "type": "input",
                 "block_id": INPUT_BLOCK,
+                "optional": optional,
                 "label": {"type": "plain_text", "text": _clip(label, 2000)},
                 "element": {
                     "type": "plain_text_input",
@@ -148,7 +194,13 @@ def _project_id(value: str) -> int:
 class SlackChannel:
     """The Slack request URL, coordinator checks, and the outbox transport for Slack."""
 
-    def __init__(self, settings: Settings, coordination: Coordination, inbox: Inbox) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        coordination: Coordination,
+        inbox: Inbox,
+        matching: Matching | None = None,
+    ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
             token=settings.slack_bot_token, base_url=settings.slack_api_base_url
@@ -163,6 +215,7 @@ class SlackChannel:
         self.handler = AsyncSlackRequestHandler(self.app)
         self.coordination = coordination
         self.inbox = inbox
+        self.matching = matching
         ids = [i.strip() for i in settings.slack_coordinator_ids.split(",") if i.strip()]
         self._users = {i for i in ids if not i.startswith("S")}
         self._groups = [i for i in ids if i.startswith("S")]
@@ -298,6 +351,64 @@ class SlackChannel:
         app.view(ASK_VIEW)(submitted)
         app.view(DECLINE_VIEW)(submitted)
 
+        async def matching_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+            if not await self.is_coordinator(user):
+                await self._refuse(user, channel)
+                return
+            if self.matching is None:
+                return
+            action = body["actions"][0]
+            value = str(action.get("value", ""))
+            outcome: Outcome
+            if action["action_id"] == SUGGEST:
+                outcome = await self.matching.propose(int(value), user)
+            elif action["action_id"] == APPROVE_ALL:
+                outcome = await self.matching.approve_all(int(value), user)
+            elif action["action_id"] == REJECT:
+                # The reason (optional) teaches the ranking; asked in a modal.
+                await self.client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=render_text_modal(
+                        REJECT_VIEW,
+                        f"{value}|{channel or ''}",
+                        MODAL["reject_title"](self.locale),
+                        MODAL["reject_label"](self.locale),
+                        MODAL["reject"](self.locale),
+                        MODAL["cancel"](self.locale),
+                        optional=True,
+                    ),
+                )
+                return
+            else:
+                match_id, _, version = value.partition(":")
+                outcome = await self.matching.act(
+                    int(match_id), int(version) if version else None, user, action["action_id"]
+                )
+            if not outcome.ok:
+                await self._tell(user, channel, outcome.message)
+
+        for action_id in (SUGGEST, APPROVE_ALL, APPROVE, REJECT, SWAP):
+            app.action(action_id)(matching_action)
+
+        @app.view(REJECT_VIEW)
+        async def on_reject(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            await ack()
+            user = body["user"]["id"]
+            values = view.get("state", {}).get("values", {})
+            reason = str(values.get(INPUT_BLOCK, {}).get(INPUT_ACTION, {}).get("value") or "")
+            value, _, channel = str(view.get("private_metadata", "")).partition("|")
+            if not await self.is_coordinator(user) or self.matching is None:
+                await self._refuse(user, channel or None)
+                return
+            match_id, _, version = value.partition(":")
+            outcome = await self.matching.act(
+                int(match_id), int(version) if version else None, user, REJECT, reason.strip()
+            )
+            if not outcome.ok:
+                await self._tell(user, channel or None, outcome.message)
+
         @app.command("/tsunagu")
         async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
             user = body.get("user_id", "")
@@ -320,6 +431,17 @@ class SlackChannel:
                     await answer(TXT["not_found"](loc, id=words[1]))
                 else:
                     await answer(card.fallback, render_card(card))
+            elif verb == "match" and len(words) > 1 and words[1].lstrip("#").isdigit():
+                if self.matching is None:
+                    await answer(MODAL["unknown"](loc, text="match"))
+                    return
+                outcome = await self.matching.propose(int(words[1].lstrip("#")), user)
+                await answer(outcome.message or MODAL["proposed"](loc))
+            elif verb == "teams" and self.matching is not None:
+                # A solve can take seconds: acknowledge first, then report privately.
+                await answer(MODAL["forming"](loc))
+                outcome = await self.matching.propose_all(user)
+                await self._tell(user, body.get("channel_id"), outcome.message)
             elif verb == "volunteers":
                 await answer(await self.coordination.volunteers_text())
             elif verb == "outbox":

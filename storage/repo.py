@@ -18,6 +18,7 @@ from storage.models import (
     Conversation,
     InboundEvent,
     Match,
+    MatchEvent,
     Organization,
     OutboxMessage,
     Project,
@@ -405,24 +406,29 @@ async def dead_letters(session: AsyncSession, limit: int = 20) -> list[OutboxMes
     return list((await session.scalars(stmt)).all())
 
 
+_REF_COLUMNS = {
+    "project_card": (Project.card_channel, Project.card_ts),
+    "team_card": (Project.team_card_channel, Project.team_card_ts),
+}
+
+
 async def record_message_ref(
     session: AsyncSession, ref_type: str, ref_id: int, channel: str, ts: str
 ) -> None:
-    """Remember where a posted message lives (e.g. a project's card) to update it later."""
-    if ref_type == "project_card":
+    """Remember where a posted message lives (a project's cards) to update it later."""
+    if ref_type in _REF_COLUMNS:
+        channel_col, ts_col = _REF_COLUMNS[ref_type]
         await session.execute(
-            update(Project).where(Project.id == ref_id).values(card_channel=channel, card_ts=ts),
+            update(Project).where(Project.id == ref_id).values({channel_col: channel, ts_col: ts}),
             execution_options={"synchronize_session": False},
         )
 
 
 async def message_ref(session: AsyncSession, ref_type: str, ref_id: int) -> tuple[str, str] | None:
     """Where an earlier posted message lives, or None if it has not been posted yet."""
-    if ref_type == "project_card":
+    if ref_type in _REF_COLUMNS:
         row = (
-            await session.execute(
-                select(Project.card_channel, Project.card_ts).where(Project.id == ref_id)
-            )
+            await session.execute(select(*_REF_COLUMNS[ref_type]).where(Project.id == ref_id))
         ).one_or_none()
         if row is not None and row[0] and row[1]:
             return str(row[0]), str(row[1])
@@ -650,3 +656,138 @@ async def match_for_person(
     )
     row = (await session.execute(stmt)).one_or_none()
     return (row[0], str(row[1])) if row is not None else None
+
+
+async def volunteers_for_matching(session: AsyncSession) -> list[Volunteer]:
+    """Volunteers who may be matched or shown projects (not those who left)."""
+    stmt = select(Volunteer).where(Volunteer.status != "inactive").order_by(Volunteer.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def all_matches(session: AsyncSession) -> list[Match]:
+    """Every match (for the fairness and load parts of the fit)."""
+    return list((await session.scalars(select(Match).order_by(Match.id))).all())
+
+
+async def project_matches(session: AsyncSession, project_id: int) -> list[tuple[Match, Volunteer]]:
+    """A project's matches with their volunteers, oldest first."""
+    stmt = (
+        select(Match, Volunteer)
+        .join(Volunteer, Volunteer.id == Match.volunteer_id)
+        .where(Match.project_id == project_id)
+        .order_by(Match.id)
+        .execution_options(populate_existing=True)
+    )
+    return [(m, v) for m, v in (await session.execute(stmt)).all()]
+
+
+async def get_match(session: AsyncSession, match_id: int) -> Match | None:
+    """One match, read fresh."""
+    return await session.get(Match, match_id, populate_existing=True)
+
+
+async def put_match(
+    session: AsyncSession,
+    *,
+    project_id: int,
+    volunteer_id: int,
+    state: str,
+    actor: str,
+    now: datetime,
+    score: float = 0.0,
+    breakdown: dict[str, Any] | None = None,
+    raised_hand: bool | None = None,
+) -> Match:
+    """Create a match, or move an existing `interested` one to `state`; records the event."""
+    stmt = select(Match).where(Match.project_id == project_id, Match.volunteer_id == volunteer_id)
+    match = (await session.scalars(stmt)).one_or_none()
+    if match is None:
+        match = Match(
+            project_id=project_id,
+            volunteer_id=volunteer_id,
+            state=state,
+            score=score,
+            breakdown=breakdown or {},
+            raised_hand=bool(raised_hand),
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(match)
+    else:
+        match.state = state
+        match.version += 1
+        match.updated_at = now
+        if breakdown:
+            match.score, match.breakdown = score, breakdown
+        if raised_hand is not None:
+            match.raised_hand = match.raised_hand or raised_hand
+    await session.flush()
+    session.add(MatchEvent(match_id=match.id, state=state, actor=actor, at=now))
+    return match
+
+
+async def move_match(
+    session: AsyncSession,
+    match_id: int,
+    *,
+    from_states: Sequence[str],
+    to_state: str,
+    actor: str,
+    now: datetime,
+    version: int | None = None,
+    detail: dict[str, Any] | None = None,
+    **values: Any,
+) -> bool:
+    """Move a match between states if it is still in one of `from_states` (and at
+    `version`, when given); False if someone else moved it first. Records the event."""
+    cond = [Match.id == match_id, Match.state.in_(list(from_states))]
+    if version is not None:
+        cond.append(Match.version == version)
+    result = await session.execute(
+        update(Match)
+        .where(*cond)
+        .values(state=to_state, version=Match.version + 1, updated_at=now, **values),
+        execution_options={"synchronize_session": False},
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    session.add(
+        MatchEvent(match_id=match_id, state=to_state, actor=actor, at=now, detail=detail or {})
+    )
+    await session.flush()
+    return True
+
+
+async def set_project_status(
+    session: AsyncSession, project_id: int, from_status: str, to_status: str, now: datetime
+) -> bool:
+    """Move a project between statuses; False if it was not in `from_status`."""
+    result = await session.execute(
+        update(Project)
+        .where(Project.id == project_id, Project.status == from_status)
+        .values(status=to_status, version=Project.version + 1, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def projects_with_status(session: AsyncSession, status: str) -> list[Project]:
+    """Projects in a status, with their groups, oldest first."""
+    from sqlalchemy.orm import selectinload
+
+    stmt = (
+        select(Project)
+        .where(Project.status == status)
+        .options(selectinload(Project.organization))
+        .order_by(Project.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def invitations_due(session: AsyncSession, before: datetime) -> list[Match]:
+    """Open invitations expiring before `before`."""
+    stmt = (
+        select(Match).where(Match.state == "invited", Match.expires_at <= before).order_by(Match.id)
+    )
+    return list((await session.scalars(stmt)).all())

@@ -80,8 +80,10 @@ def wait_card(fake: FakeSlackApi) -> dict[str, Any]:
 
 
 def wait_decided(fake: FakeSlackApi) -> dict[str, Any]:
-    """The card once its buttons are gone (a decision was recorded)."""
-    return fake.wait_for(lambda: (m := the_card(fake)) and not buttons(m) and m, timeout=10)
+    """The card once its decision buttons are gone (a decision was recorded)."""
+    return fake.wait_for(
+        lambda: (m := the_card(fake)) and "受け付ける" not in buttons(m) and m, timeout=10
+    )
 
 
 def card_text(message: dict[str, Any]) -> str:
@@ -161,6 +163,7 @@ def test_accept_updates_the_card_and_tells_the_group(
     assert "受け付けました" in group_pushes(fake_line, group)[0]
     card = wait_decided(fake_slack)
     assert f"<@{COORDINATORS[0]}> が" in card_text(card) and "受け付けました" in card_text(card)
+    assert buttons(card) == ["候補を提案"]  # recruiting: the next step is matching
     assert len(fake_slack.messages(CHANNEL, replies=False)) == 1  # updated in place
     assert project_status(database_url) == "recruiting"
     audit = query(database_url, "SELECT actor, action FROM audit_log WHERE action='accept'")
@@ -215,7 +218,7 @@ def test_ask_and_answer_can_repeat_then_decline(
     assert "今期の対象地域外のため" in group_pushes(fake_line, group)[-1]
     assert project_status(database_url) == "declined"
     card = wait_decided(fake_slack)
-    assert "見送りました" in card_text(card)
+    assert "見送りました" in card_text(card) and buttons(card) == []
     assert fake_slack.errors == [] and fake_line.errors == []
 
 

@@ -1,0 +1,973 @@
+"""Matching as the programme runs it: suggestions with reasons, the team card, consent
+from the volunteer and then the group, expiry, raised hands and announcements.
+
+Every change is one transaction: the match's state (one winner when two coordinators
+act at once), its history, and the messages it causes (LINE pushes, the Slack card)
+written to the outbox. Fit and team formation are in fit.py, index.py and teams.py.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import outbox
+from bot.cards import Button, Card, CardRow, plain
+from bot.conversation.model import Choice, Reply
+from bot.coordination import Coordination, Outcome, summary_of
+from bot.dialogue import OpenProject
+from bot.i18n import T, join_list
+from bot.matching import teams
+from bot.matching.fit import (
+    DEFAULT_WEIGHTS,
+    FitWeights,
+    ProjectNeeds,
+    VolunteerFeatures,
+    eligible,
+    idf_table,
+    reasons,
+    score,
+)
+from bot.matching.index import SuggestionIndex
+from bot.taxonomy import MENUS, MODES, SKILLS, label
+from storage import repo
+from storage.base import utcnow
+from storage.models import Match, Organization, Project, Volunteer
+
+APPROVE, REJECT, SWAP = "match_approve", "match_reject", "match_swap"
+APPROVE_ALL, SUGGEST = "team_approve_all", "project_suggest"
+OPEN_STATES = ("suggested", "approved", "invited", "accepted")
+ACTIVE_PROJECT = ("recruiting", "team_proposed", "team_formed")
+
+# Words in a coordinator's reject reason, and the fit component the project should
+# weigh more from then on ("teaches the ranking").
+TUNING_WORDS = {
+    "location": ("地域", "場所", "遠", "area", "location", "far"),
+    "availability": ("時間", "曜日", "平日", "週末", "time", "availability", "schedule"),
+    "required": ("スキル", "技術", "専門", "skill"),
+    "experience": ("経験", "実績", "experience", "junior"),
+}
+
+TXT = {
+    "card_title": T("チーム案: {org}（#{id}）", "Team proposal: {org} (#{id})"),
+    "needs": T(
+        "*必要スキル* {req}　*あれば* {opt}　*人数* {lo}〜{hi}人",
+        "*Required* {req}   *Nice to have* {opt}   *Team* {lo}-{hi}",
+    ),
+    "coverage_ok": T(
+        "✅ このチームで必要スキルをすべてカバー", "✅ This team covers every required skill"
+    ),
+    "coverage_missing": T("⚠️ 不足しているスキル: {skills}", "⚠️ Missing skills: {skills}"),
+    "row": T(
+        "*{name}*　適合度 {score:.2f}{hand}\n{reasons}",
+        "*{name}*  fit {score:.2f}{hand}\n{reasons}",
+    ),
+    "hand": T("　🙋 立候補", "  🙋 raised hand"),
+    "state_suggested": T("提案中", "proposed"),
+    "state_invited": T("招待中（{until}まで）", "invited (until {until})"),
+    "state_accepted": T("✅ 承諾", "✅ accepted"),
+    "state_declined": T("辞退（{reason}）", "declined ({reason})"),
+    "state_expired": T("期限切れ", "expired"),
+    "state_rejected": T("見送り（{reason}）", "rejected ({reason})"),
+    "approve": T("承認", "Approve"),
+    "reject": T("見送る", "Reject"),
+    "swap": T("入れ替え", "Swap"),
+    "approve_all": T("全員を承認", "Approve all"),
+    "suggest": T("候補を提案", "Suggest candidates"),
+    "none_found": T(
+        "条件に合う候補が見つかりませんでした（不足: {skills}）。",
+        "No suitable candidates were found (missing: {skills}).",
+    ),
+    "not_recruiting": T("相談 #{id} は募集中ではありません。", "Request #{id} is not recruiting."),
+    "already": T(
+        "この候補はすでに他の方が対応しました（いま: {state}）。",
+        "Someone already acted on this candidate (now: {state}).",
+    ),
+    "no_next": T("次の候補が見つかりませんでした。", "No further candidate was found."),
+    # To volunteers, in LINE (their locale).
+    "invite": T(
+        "【プロボノ参加のご招待】\n団体: {org}\n課題: {challenge}\n支援メニュー: {menus}\n"
+        "想定する活動: 週{hours}時間ほど・{mode}\n"
+        "日程: チームがそろったらキックオフの日程をご案内します。\n"
+        "回答期限: {until}\n参加しますか？（団体の連絡先は双方の合意後にお伝えします）",
+        "[Invitation to a pro bono project]\nGroup: {org}\nChallenge: {challenge}\n"
+        "Support: {menus}\nExpected: about {hours} hours a week, {mode}\n"
+        "Schedule: we'll share the kickoff date once the team is complete.\n"
+        "Please answer by {until}. Will you join? (Contact details are shared once both "
+        "sides agree.)",
+    ),
+    "inv_yes": T("参加する", "Join"),
+    "inv_no": T("辞退する", "Decline"),
+    "reminder": T(
+        "【リマインド】「{org}」のプロジェクトへのご招待の回答期限は {until} です。",
+        "[Reminder] Please answer the invitation to {org}'s project by {until}.",
+    ),
+    "expired_you": T(
+        "「{org}」のプロジェクトへのご招待は期限切れになりました。またの機会にぜひ。",
+        "The invitation to {org}'s project has expired. We hope to see you another time.",
+    ),
+    "team_for_group": T(
+        "ご相談「{summary}」のチーム案がそろいました:\n{members}\n\n"
+        "このチームで進めてよろしいですか？",
+        "A team is ready for your request “{summary}”:\n{members}\n\n"
+        "Shall we go ahead with this team?",
+    ),
+    "team_ok": T("このチームで進める", "Go ahead"),
+    "formed_member": T(
+        "「{org}」のチームが結成されました！団体の担当: {contact}（{role}）。"
+        "今後の予定はこのLINEとSlackでご案内します。",
+        "The team for {org} is formed! The group's contact is {contact} ({role}). "
+        "We'll share the schedule here and in Slack.",
+    ),
+    "formed_thread": T(
+        "🎉 チーム結成（団体が承認）: {names}", "🎉 Team formed (the group agreed): {names}"
+    ),
+    "hand_thread": T("🙋 {name} さんが興味ありと表明しました", "🙋 {name} raised their hand"),
+    "announce": T(
+        "【新しい募集】{org}: {challenge}\n{reasons}\n興味があれば下のボタンを押してください。",
+        "[New project] {org}: {challenge}\n{reasons}\nTap below if you're interested.",
+    ),
+    "hand_button": T("興味あり", "Interested"),
+}
+
+
+def first_name(name: str) -> str:
+    """The part of a name a group sees before everyone agreed (no full names)."""
+    return name.split()[0] if name.split() else name
+
+
+@dataclass
+class Settings:
+    """Matching knobs (weights and timings)."""
+
+    weights: FitWeights = DEFAULT_WEIGHTS
+    invite_days: int = 7
+    remind_before: timedelta = timedelta(days=1)
+    announce_per_project: int = 10
+    announce_every: timedelta = timedelta(days=7)
+    candidates: int = 30
+
+
+class Matching:
+    """The matching operations the Slack handler, the dialogue and the timer call."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        coordination: Coordination,
+        *,
+        settings: Settings | None = None,
+        notify: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._maker = maker
+        self.coordination = coordination
+        self.settings = settings or Settings()
+        self._notify = notify
+        self._clock = clock
+        self.locale = coordination.locale
+
+    # ---------------------------------------------------------------- features
+
+    async def _features(
+        self, session: AsyncSession
+    ) -> tuple[list[VolunteerFeatures], dict[int, Volunteer]]:
+        volunteers = await repo.volunteers_for_matching(session)
+        matches = await repo.all_matches(session)
+        projects = {
+            p.id: p for s in ACTIVE_PROJECT for p in await repo.projects_with_status(session, s)
+        }
+        window = self._clock() - timedelta(days=self.settings.weights.recent_window_days)
+        by_v: dict[int, list[Match]] = defaultdict(list)
+        for m in matches:
+            by_v[m.volunteer_id].append(m)
+        out = []
+        for v in volunteers:
+            mine = by_v.get(v.id, [])
+            out.append(
+                VolunteerFeatures(
+                    id=v.id,
+                    skills=frozenset(s.skill for s in v.skills),
+                    area=v.area,
+                    mode=v.mode,
+                    slots=frozenset(v.availability),
+                    hours_per_week=v.hours_per_week,
+                    interests=frozenset(v.interests),
+                    experience_years=v.experience_years,
+                    active_projects=sum(
+                        1 for m in mine if m.state == "accepted" and m.project_id in projects
+                    ),
+                    status=v.status,
+                    consented=bool(v.consent_version),
+                    invited_count=sum(1 for m in mine if m.invited_at is not None),
+                    recent_invites=sum(1 for m in mine if m.invited_at and m.invited_at >= window),
+                    recent_declines=sum(
+                        1 for m in mine if m.state == "declined" and m.updated_at >= window
+                    ),
+                    raised_hands=frozenset(m.project_id for m in mine if m.raised_hand),
+                    declined_projects=frozenset(
+                        m.project_id for m in mine if m.state in ("declined", "expired")
+                    ),
+                    rejected_projects=frozenset(
+                        m.project_id for m in mine if m.state == "rejected"
+                    ),
+                )
+            )
+        return out, {v.id: v for v in volunteers}
+
+    def needs(
+        self, project: Project, org: Organization, exclude: frozenset[int] = frozenset()
+    ) -> ProjectNeeds:
+        """What a project needs, as the fit model reads it."""
+        return ProjectNeeds.from_menus(
+            project.id,
+            org.id,
+            project.menus,
+            required=project.required_skills or None,
+            optional=project.optional_skills or None,
+            area=org.area,
+            mode=project.mode,
+            hours_per_week=project.hours_per_week,
+            fields=frozenset(org.fields),
+            team_min=project.team_min,
+            team_max=project.team_max,
+            period=project.period,
+            exclude=exclude,
+        )
+
+    def weights_for(self, project: Project) -> FitWeights:
+        """The weights with this project's learnt multipliers applied."""
+        tuning = project.tuning or {}
+        if not tuning:
+            return self.settings.weights
+        base = self.settings.weights.as_dict()
+        for name, factor in tuning.items():
+            if name in base:
+                base[name] = base[name] * float(factor)
+        return FitWeights.from_mapping(base)
+
+    # ---------------------------------------------------------------- proposing a team
+
+    async def propose(self, project_id: int, actor: str) -> Outcome:
+        """Propose a team for a recruiting project and post (or refresh) its card."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None or project.status != "recruiting":
+                return Outcome(False, TXT["not_recruiting"](self.locale, id=project_id))
+            org = project.organization
+            existing = await repo.project_matches(session, project.id)
+            taken = frozenset(v.id for m, v in existing if m.state != "interested")
+            keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
+            features, _ = await self._features(session)
+            needs = self.needs(project, org, exclude=taken)
+            index = SuggestionIndex.build(features, self.weights_for(project))
+            top = index.top(needs, k=self.settings.candidates)
+            chosen = self._team(project, needs, keep, top, features)
+            for s in top:
+                if s.volunteer_id in chosen:
+                    await repo.put_match(
+                        session,
+                        project_id=project.id,
+                        volunteer_id=s.volunteer_id,
+                        state="suggested",
+                        actor=actor,
+                        now=now,
+                        score=round(s.total, 4),
+                        breakdown={
+                            **s.fit.as_dict(),
+                            "reasons_ja": s.reasons("ja"),
+                            "reasons_en": s.reasons("en"),
+                        },
+                        raised_hand=s.raised_hand,
+                    )
+            await repo.audit(
+                session,
+                actor=actor,
+                action="propose",
+                subject_type="project",
+                subject_id=project.id,
+                detail={"suggested": sorted(chosen)},
+                at=now,
+            )
+            await self._card(session, project, org)
+        self._notify()
+        if not chosen and not keep:
+            missing = join_list(
+                [label(SKILLS, s, self.locale) for s in needs.required], self.locale
+            )
+            return Outcome(False, TXT["none_found"](self.locale, skills=missing or "-"))
+        return Outcome(True)
+
+    async def propose_all(self, actor: str, *, time_limit: float = 10.0) -> Outcome:
+        """Team formation for every recruiting project at once: one solve over all of
+        them (capacity across projects, coverage inside each team), then a card each."""
+        now = self._clock()
+        loc = self.locale
+        async with self._maker.begin() as session:
+            projects = await repo.projects_with_status(session, "recruiting")
+            if not projects:
+                return Outcome(
+                    False, T("募集中の相談はありません。", "No project is recruiting.")(loc)
+                )
+            features, _ = await self._features(session)
+            skills = {f.id: f.skills for f in features}
+            edges: list[tuple[str, str, int]] = []
+            tprojects: list[teams.Project] = []
+            fits: dict[tuple[int, int], Any] = {}
+            involved: set[int] = set()
+            for project in projects:
+                rows = await repo.project_matches(session, project.id)
+                kept = [str(v.id) for m, v in rows if m.state in OPEN_STATES]
+                gone = frozenset(
+                    v.id for m, v in rows if m.state not in (*OPEN_STATES, "interested")
+                )
+                needs = self.needs(
+                    project, project.organization, exclude=gone | {int(k) for k in kept}
+                )
+                index = SuggestionIndex.build(features, self.weights_for(project))
+                for s in index.top(needs, k=self.settings.candidates):
+                    edges.append(
+                        (str(s.volunteer_id), str(project.id), max(1, round(1000 * s.total)))
+                    )
+                    fits[(project.id, s.volunteer_id)] = s
+                    involved.add(s.volunteer_id)
+                edges += [(k, str(project.id), 1000) for k in kept]
+                involved.update(int(k) for k in kept)
+                tprojects.append(
+                    teams.Project(
+                        id=str(project.id),
+                        required=frozenset(needs.required),
+                        lo=max(1, min(project.team_min, project.team_max)),
+                        hi=project.team_max,
+                        fixed=frozenset(kept),
+                    )
+                )
+            vols = [
+                teams.Volunteer(id=str(v), skills=frozenset(skills.get(v, ())))
+                for v in sorted(involved)
+            ]
+            problem = teams.TeamProblem(
+                vols, tprojects, teams.CandidateEdges.from_ids(vols, tprojects, edges)
+            )
+            solution = teams.solve_teams(problem, time_limit=time_limit)
+            for project in projects:
+                for vid in solution.assignment.get(str(project.id), ()):
+                    found = fits.get((project.id, int(vid)))
+                    if found is None:
+                        continue  # already in play
+                    s = found
+                    await repo.put_match(
+                        session,
+                        project_id=project.id,
+                        volunteer_id=s.volunteer_id,
+                        state="suggested",
+                        actor=actor,
+                        now=now,
+                        score=round(s.total, 4),
+                        breakdown={
+                            **s.fit.as_dict(),
+                            "reasons_ja": s.reasons("ja"),
+                            "reasons_en": s.reasons("en"),
+                        },
+                        raised_hand=s.raised_hand,
+                    )
+                await self._card(session, project, project.organization)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="form_teams",
+                subject_type="programme",
+                subject_id=None,
+                detail={
+                    "staffed": len(solution.assignment),
+                    "method": solution.method,
+                    "gap": solution.gap,
+                },
+                at=now,
+            )
+        self._notify()
+        lines = [
+            T(
+                "*チーム編成* {n}件中 {s}件を編成（{method}、上限との差 {gap}）",
+                "*Team formation* {s} of {n} staffed ({method}, gap to bound {gap})",
+            )(
+                loc,
+                n=len(projects),
+                s=len(solution.assignment),
+                method=solution.method,
+                gap=f"{(solution.gap or 0) * 100:.2f}%",
+            )
+        ]
+        for u in solution.unstaffed:
+            missing = join_list([label(SKILLS, k, loc) for k in u.missing_skills], loc) or "-"
+            lines.append(
+                T("• #{id} 編成できず（不足: {m}）", "• #{id} not staffed (missing: {m})")(
+                    loc, id=u.project, m=missing
+                )
+            )
+        return Outcome(True, "\n".join(lines))
+
+    def _team(
+        self,
+        project: Project,
+        needs: ProjectNeeds,
+        keep: Sequence[tuple[Match, Volunteer]],
+        top: Sequence[Any],
+        features: Sequence[VolunteerFeatures],
+    ) -> set[int]:
+        """Choose who to propose: the best team the solver finds among the candidates,
+        those already in play counted in (coverage inside the team, size range)."""
+        have = len(keep)
+        want_hi = max(0, project.team_max - have)
+        if want_hi == 0 or not top:
+            return set()
+        skills = {f.id: f.skills for f in features}
+        kept_ids = [str(v.id) for _, v in keep]
+        vols = [
+            teams.Volunteer(id=str(s.volunteer_id), skills=frozenset(skills[s.volunteer_id]))
+            for s in top
+        ]
+        vols += [
+            teams.Volunteer(id=i, skills=frozenset(skills.get(int(i), frozenset())))
+            for i in kept_ids
+        ]
+        proj = teams.Project(
+            id=str(project.id),
+            required=frozenset(needs.required),
+            lo=max(1, min(project.team_min, project.team_max)),
+            hi=project.team_max,
+            fixed=frozenset(kept_ids),
+        )
+        triples = [(str(s.volunteer_id), proj.id, max(1, round(1000 * s.total))) for s in top]
+        triples += [(i, proj.id, 1000) for i in kept_ids]
+        problem = teams.TeamProblem(
+            vols, [proj], teams.CandidateEdges.from_ids(vols, [proj], triples)
+        )
+        solution = teams.solve_teams(problem, time_limit=2.0)
+        chosen = {int(i) for i in solution.assignment.get(proj.id, ())} - {int(i) for i in kept_ids}
+        if not chosen and not solution.assignment:
+            # Cannot be fully staffed yet: still offer the best few so coordinators can act.
+            chosen = {s.volunteer_id for s in top[: max(0, project.team_min - have)]}
+        return chosen
+
+    # ---------------------------------------------------------------- coordinator actions
+
+    async def act(
+        self, match_id: int, version: int | None, actor: str, action: str, reason: str = ""
+    ) -> Outcome:
+        """Approve (and invite), reject or swap one proposed person."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            match = await repo.get_match(session, match_id)
+            if match is None:
+                return Outcome(False, TXT["already"](self.locale, state="-"))
+            project = await repo.get_project(session, match.project_id)
+            assert project is not None
+            if action == APPROVE:
+                ok = await self._invite(session, match, project, actor, now, version)
+            else:
+                ok = await repo.move_match(
+                    session,
+                    match.id,
+                    from_states=("suggested",),
+                    to_state="rejected",
+                    actor=actor,
+                    now=now,
+                    version=version,
+                    reason=(reason or ("swap" if action == SWAP else None)),
+                    detail={"reason": reason} if reason else {},
+                )
+                if ok and reason:
+                    project.tuning = self._learn(project.tuning or {}, reason)
+                if ok:
+                    await self._next_candidate(session, project, actor, now)
+            if not ok:
+                fresh = await repo.get_match(session, match_id)
+                return Outcome(False, TXT["already"](self.locale, state=self._state(fresh)))
+            await self._card(session, project, project.organization)
+        self._notify()
+        return Outcome(True)
+
+    async def approve_all(self, project_id: int, actor: str) -> Outcome:
+        """Approve and invite everyone still proposed on the card."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return Outcome(False, TXT["not_recruiting"](self.locale, id=project_id))
+            for match, _ in await repo.project_matches(session, project.id):
+                if match.state == "suggested":
+                    await self._invite(session, match, project, actor, now, None)
+            await self._card(session, project, project.organization)
+        self._notify()
+        return Outcome(True)
+
+    def _learn(self, tuning: dict[str, Any], reason: str) -> dict[str, Any]:
+        text = reason.casefold()
+        out = dict(tuning)
+        for component, words in TUNING_WORDS.items():
+            if any(w.casefold() in text for w in words):
+                out[component] = min(3.0, float(out.get(component, 1.0)) * 1.5)
+        return out
+
+    async def _invite(
+        self,
+        session: AsyncSession,
+        match: Match,
+        project: Project,
+        actor: str,
+        now: datetime,
+        version: int | None,
+    ) -> bool:
+        if not await repo.move_match(
+            session,
+            match.id,
+            from_states=("suggested",),
+            to_state="approved",
+            actor=actor,
+            now=now,
+            version=version,
+        ):
+            return False
+        until = now + timedelta(days=self.settings.invite_days)
+        await repo.move_match(
+            session,
+            match.id,
+            from_states=("approved",),
+            to_state="invited",
+            actor="system",
+            now=now,
+            invited_at=now,
+            expires_at=until,
+        )
+        volunteer = await session.get(Volunteer, match.volunteer_id)
+        assert volunteer is not None
+        org = project.organization
+        loc = volunteer.locale
+        text = TXT["invite"](
+            loc,
+            org=org.name,
+            challenge=summary_of(project.challenge, 120),
+            menus=join_list([label(MENUS, m, loc) for m in project.menus], loc),
+            hours=project.hours_per_week,
+            mode=label(MODES, project.mode, loc),
+            until=self.coordination.local(until),
+        )
+        yes, no = TXT["inv_yes"](loc), TXT["inv_no"](loc)
+        await self._push(
+            session,
+            volunteer,
+            [
+                Reply(
+                    text,
+                    (Choice(yes, f"inv|{match.id}|y", yes), Choice(no, f"inv|{match.id}|n", no)),
+                )
+            ],
+            ("invite", match.id),
+        )
+        return True
+
+    async def _next_candidate(
+        self, session: AsyncSession, project: Project, actor: str, now: datetime
+    ) -> bool:
+        """Propose the best person not yet considered (after a swap, decline or expiry)."""
+        if project.status != "recruiting":
+            return False
+        existing = await repo.project_matches(session, project.id)
+        taken = frozenset(v.id for m, v in existing if m.state != "interested")
+        features, _ = await self._features(session)
+        index = SuggestionIndex.build(features, self.weights_for(project))
+        top = index.top(self.needs(project, project.organization, exclude=taken), k=1)
+        if not top:
+            return False
+        s = top[0]
+        await repo.put_match(
+            session,
+            project_id=project.id,
+            volunteer_id=s.volunteer_id,
+            state="suggested",
+            actor=actor,
+            now=now,
+            score=round(s.total, 4),
+            breakdown={
+                **s.fit.as_dict(),
+                "reasons_ja": s.reasons("ja"),
+                "reasons_en": s.reasons("en"),
+            },
+            raised_hand=s.raised_hand,
+        )
+        return True
+
+    # ---------------------------------------------------------------- volunteers and groups
+
+    async def answer_invitation(
+        self, session: AsyncSession, match_id: int, accept: bool, reason: str | None
+    ) -> None:
+        """A volunteer's answer (called in the transaction applying their LINE event)."""
+        now = self._clock()
+        match = await repo.get_match(session, match_id)
+        if match is None:
+            return
+        project = await repo.get_project(session, match.project_id)
+        assert project is not None
+        if accept:
+            ok = await repo.move_match(
+                session,
+                match_id,
+                from_states=("invited",),
+                to_state="accepted",
+                actor="volunteer",
+                now=now,
+            )
+            if ok:
+                await self._team_ready(session, project, now)
+        else:
+            ok = await repo.move_match(
+                session,
+                match_id,
+                from_states=("invited",),
+                to_state="declined",
+                actor="volunteer",
+                now=now,
+                reason=reason,
+                detail={"reason": reason} if reason else {},
+            )
+            if ok:
+                await self._next_candidate(session, project, "system", now)
+        if ok:
+            await self._card(session, project, project.organization)
+
+    async def _team_ready(self, session: AsyncSession, project: Project, now: datetime) -> None:
+        """At minimum size with everyone accepted, show the team to the group."""
+        rows = await repo.project_matches(session, project.id)
+        accepted = [(m, v) for m, v in rows if m.state == "accepted"]
+        pending = [m for m, _ in rows if m.state in ("approved", "invited")]
+        if len(accepted) < project.team_min or pending:
+            return
+        if not await repo.set_project_status(
+            session, project.id, "recruiting", "team_proposed", now
+        ):
+            return
+        org = project.organization
+        loc = org.locale
+        members = "\n".join(
+            f"・{first_name(v.display_name)}"
+            f"（{join_list([label(SKILLS, s.skill, loc) for s in v.skills], loc)}）"
+            for _, v in accepted
+        )
+        text = TXT["team_for_group"](loc, summary=summary_of(project.challenge), members=members)
+        ok = TXT["team_ok"](loc)
+        if not org.user_key.startswith("deleted:"):
+            await outbox.enqueue(
+                session,
+                channel=org.channel,
+                kind="push",
+                target=org.user_key,
+                payload=outbox.replies_payload(
+                    [Reply(text, (Choice(ok, f"team|{project.id}|ok", ok),))]
+                ),
+                key=outbox.key_for("team-proposed", project.id),
+            )
+
+    async def confirm_team(self, session: AsyncSession, project_id: int) -> None:
+        """The group agrees: the team is formed and the members hear who to work with."""
+        now = self._clock()
+        project = await repo.get_project(session, project_id)
+        if project is None or not await repo.set_project_status(
+            session, project_id, "team_proposed", "team_formed", now
+        ):
+            return
+        org = project.organization
+        members = [
+            (m, v)
+            for m, v in await repo.project_matches(session, project_id)
+            if m.state == "accepted"
+        ]
+        for match, volunteer in members:
+            text = TXT["formed_member"](
+                volunteer.locale, org=org.name, contact=org.contact_name, role=org.contact_role
+            )
+            await self._push(session, volunteer, [Reply(text)], ("formed", match.id))
+        await repo.audit(
+            session,
+            actor="group",
+            action="team_formed",
+            subject_type="project",
+            subject_id=project_id,
+            at=now,
+        )
+        names = join_list([first_name(v.display_name) for _, v in members], self.locale)
+        await self.coordination.note(
+            session,
+            project,
+            TXT["formed_thread"](self.locale, names=plain(names)),
+            ("formed", project_id),
+        )
+        await self._card(session, project, org)
+
+    async def raise_hand(
+        self, session: AsyncSession, channel: str, user_key: str, project_id: int
+    ) -> None:
+        """A volunteer raises their hand for a recruiting project."""
+        volunteer = await repo.get_volunteer(session, channel, user_key)
+        project = await repo.get_project(session, project_id)
+        if volunteer is None or project is None or project.status != "recruiting":
+            return
+        now = self._clock()
+        existing = {v.id: m for m, v in await repo.project_matches(session, project_id)}
+        if volunteer.id in existing:
+            existing[volunteer.id].raised_hand = True
+        else:
+            await repo.put_match(
+                session,
+                project_id=project_id,
+                volunteer_id=volunteer.id,
+                state="interested",
+                actor="volunteer",
+                now=now,
+                raised_hand=True,
+            )
+        await self.coordination.note(
+            session,
+            project,
+            TXT["hand_thread"](self.locale, name=plain(first_name(volunteer.display_name))),
+            ("hand", project_id, volunteer.id),
+        )
+
+    async def open_projects_for(
+        self, session: AsyncSession, channel: str, user_key: str, locale: str, limit: int
+    ) -> list[OpenProject]:
+        """Recruiting projects this volunteer is eligible for, best fit first."""
+        volunteer = await repo.get_volunteer(session, channel, user_key)
+        if volunteer is None:
+            return []
+        features, _ = await self._features(session)
+        mine = next((f for f in features if f.id == volunteer.id), None)
+        if mine is None:
+            return []
+        idf = idf_table(features)
+        found = []
+        for project in await repo.projects_with_status(session, "recruiting"):
+            needs = self.needs(project, project.organization)
+            ok, _ = eligible(mine, needs)
+            if not ok and project.id not in mine.raised_hands:
+                continue
+            fit = score(mine, needs, idf, self.weights_for(project))
+            found.append((-fit.points, project.id, project, needs, fit))
+        found.sort(key=lambda x: (x[0], x[1]))
+        return [
+            OpenProject(
+                project_id=p.id,
+                org_name=p.organization.name,
+                summary=summary_of(p.challenge, 60),
+                reasons=tuple(reasons(fit, mine, needs, locale, 3)),
+                raised=p.id in mine.raised_hands,
+            )
+            for _, _, p, needs, fit in found[:limit]
+        ]
+
+    async def announce(self, session: AsyncSession, project: Project) -> int:
+        """Tell the best-fitting volunteers about a project that starts recruiting
+        (a bounded number, at most one such message per person per week)."""
+        now = self._clock()
+        features, by_id = await self._features(session)
+        needs = self.needs(project, project.organization)
+        index = SuggestionIndex.build(features, self.weights_for(project))
+        sent = 0
+        for s in index.top(needs, k=self.settings.announce_per_project * 3):
+            volunteer = by_id[s.volunteer_id]
+            last = volunteer.last_announced_at
+            if volunteer.status != "active" or (last and now - last < self.settings.announce_every):
+                continue
+            loc = volunteer.locale
+            button = TXT["hand_button"](loc)
+            text = TXT["announce"](
+                loc,
+                org=project.organization.name,
+                challenge=summary_of(project.challenge, 80),
+                reasons=" / ".join(s.reasons(loc)),
+            )
+            await self._push(
+                session,
+                volunteer,
+                [Reply(text, (Choice(button, f"hand|{project.id}", button),))],
+                ("announce", project.id, volunteer.id),
+            )
+            volunteer.last_announced_at = now
+            sent += 1
+            if sent >= self.settings.announce_per_project:
+                break
+        return sent
+
+    # ---------------------------------------------------------------- the timer
+
+    async def expire_and_remind(self, now: datetime | None = None) -> tuple[int, int]:
+        """Remind invitations about to expire and expire the overdue ones; returns counts."""
+        now = now or self._clock()
+        reminded = expired = 0
+        async with self._maker.begin() as session:
+            for match in await repo.invitations_due(session, now + self.settings.remind_before):
+                volunteer = await session.get(Volunteer, match.volunteer_id)
+                project = await repo.get_project(session, match.project_id)
+                if volunteer is None or project is None:
+                    continue
+                org = project.organization.name
+                if match.expires_at is not None and match.expires_at <= now:
+                    if await repo.move_match(
+                        session,
+                        match.id,
+                        from_states=("invited",),
+                        to_state="expired",
+                        actor="system",
+                        now=now,
+                    ):
+                        expired += 1
+                        await self._push(
+                            session,
+                            volunteer,
+                            [Reply(TXT["expired_you"](volunteer.locale, org=org))],
+                            ("expired", match.id),
+                        )
+                        await self._next_candidate(session, project, "system", now)
+                        await self._card(session, project, project.organization)
+                elif match.reminded_at is None:
+                    match.reminded_at = now
+                    reminded += 1
+                    until = self.coordination.local(match.expires_at)
+                    await self._push(
+                        session,
+                        volunteer,
+                        [Reply(TXT["reminder"](volunteer.locale, org=org, until=until))],
+                        ("remind", match.id),
+                    )
+        if reminded or expired:
+            self._notify()
+        return reminded, expired
+
+    # ---------------------------------------------------------------- rendering
+
+    def _state(self, match: Match | None) -> str:
+        if match is None:
+            return "-"
+        loc = self.locale
+        if match.state == "invited":
+            return TXT["state_invited"](loc, until=self.coordination.local(match.expires_at))
+        if match.state in ("declined", "rejected"):
+            return TXT[f"state_{match.state}"](loc, reason=plain(match.reason or "-"))
+        key = f"state_{match.state}"
+        return TXT[key](loc) if key in TXT else match.state
+
+    async def card_for(self, session: AsyncSession, project: Project, org: Organization) -> Card:
+        """The team card: each person with fit, reasons, breakdown and buttons."""
+        loc = self.locale
+        rows = []
+        matches = await repo.project_matches(session, project.id)
+        members: list[frozenset[str]] = []
+        for match, volunteer in matches:
+            if match.state == "interested":
+                continue
+            if match.state in OPEN_STATES:
+                members.append(frozenset(s.skill for s in volunteer.skills))
+            why = match.breakdown.get(f"reasons_{loc}") or []
+            text = TXT["row"](
+                loc,
+                name=plain(first_name(volunteer.display_name)),
+                score=match.score,
+                hand=TXT["hand"](loc) if match.raised_hand else "",
+                reasons=plain(" / ".join(why)),
+            )
+            parts = [
+                f"{k} {v:.2f}"
+                for k, v in match.breakdown.items()
+                if isinstance(v, float | int) and k != "total"
+            ]
+            context = f"{self._state(match)}　|　{' / '.join(parts)}"
+            buttons: tuple[Button, ...] = ()
+            if match.state == "suggested" and project.status == "recruiting":
+                value = f"{match.id}:{match.version}"
+                buttons = (
+                    Button(TXT["approve"](loc), APPROVE, value, "primary"),
+                    Button(TXT["reject"](loc), REJECT, value, "danger"),
+                    Button(TXT["swap"](loc), SWAP, value),
+                )
+            rows.append(CardRow(text=text, buttons=buttons, context=context))
+        needs = self.needs(project, org)
+        covered = frozenset().union(*members) if members else frozenset()
+        missing = [s for s in sorted(needs.required) if s not in covered]
+        coverage = (
+            TXT["coverage_ok"](loc)
+            if not missing
+            else TXT["coverage_missing"](
+                loc, skills=join_list([label(SKILLS, s, loc) for s in missing], loc)
+            )
+        )
+        head = TXT["needs"](
+            loc,
+            req=join_list([label(SKILLS, s, loc) for s in sorted(needs.required)], loc) or "-",
+            opt=join_list([label(SKILLS, s, loc) for s in sorted(needs.optional)], loc) or "-",
+            lo=project.team_min,
+            hi=project.team_max,
+        )
+        actions: tuple[Button, ...] = ()
+        if project.status == "recruiting":
+            actions = (Button(TXT["suggest"](loc), SUGGEST, str(project.id)),)
+            if any(m.state == "suggested" for m, _ in matches):
+                actions = (
+                    Button(TXT["approve_all"](loc), APPROVE_ALL, str(project.id), "primary"),
+                    *actions,
+                )
+        title = TXT["card_title"](loc, org=org.name, id=project.id)
+        return Card(
+            title=title,
+            fallback=title,
+            sections=(head, coverage),
+            rows=tuple(rows),
+            buttons=actions,
+        )
+
+    async def _card(self, session: AsyncSession, project: Project, org: Organization) -> None:
+        """Post the team card the first time, update it in place afterwards."""
+        if not self.coordination.channel:
+            return
+        card = {"card": (await self.card_for(session, project, org)).to_dict()}
+        # The post is written once (its key repeats); every change after it is an update,
+        # which the dispatcher holds until the post has its Slack ts.
+        for kind, key in (
+            ("post", outbox.key_for("team-card", project.id)),
+            (
+                "update",
+                outbox.key_for("team-card", project.id, self._clock().isoformat(), str(card)),
+            ),
+        ):
+            await outbox.enqueue(
+                session,
+                channel="slack",
+                kind=kind,
+                target=self.coordination.channel,
+                payload=card,
+                key=key,
+                ref_type="team_card",
+                ref_id=project.id,
+            )
+
+    async def _push(
+        self,
+        session: AsyncSession,
+        volunteer: Volunteer,
+        replies: list[Reply],
+        why: tuple[object, ...],
+    ) -> None:
+        await outbox.enqueue(
+            session,
+            channel=volunteer.channel,
+            kind="push",
+            target=volunteer.user_key,
+            payload=outbox.replies_payload(replies),
+            key=outbox.key_for("match-push", *why),
+        )
