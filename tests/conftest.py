@@ -15,7 +15,19 @@ from storage.base import Base
 from storage.db import sync_url
 from storage.migrate import upgrade
 from tests.fakes.line_api import FakeLineApi
-from tests.support import TOKEN, AppServer, make_settings
+from tests.fakes.slack_api import FakeSlackApi
+from tests.support import (
+    COORDINATORS,
+    OUTSIDER,
+    SLACK_SECRET,
+    SLACK_TOKEN,
+    TOKEN,
+    AppServer,
+    make_settings,
+)
+
+COORDINATOR_CHANNEL = "coordinators"
+COORDINATOR_CHANNEL_ID = "C0COORDS01"
 
 # The SDK clients honour proxy variables; the fakes live on loopback.
 os.environ["NO_PROXY"] = ",".join(
@@ -81,6 +93,45 @@ def fake_line() -> Iterator[FakeLineApi]:
 def app(database_url: str, fake_line: FakeLineApi) -> Iterator[AppServer]:
     """The app served over HTTP, wired to the fake LINE API."""
     server = AppServer(make_settings(database_url, fake_line.base_url)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlackApi]:
+    """The fake Slack Web API with a coordinator channel, coordinators, an outsider and a
+    coordinator user group (S0COORDGRP: U0GROUPED1)."""
+    fake = FakeSlackApi(token=SLACK_TOKEN)
+    fake.start()
+    people = (*COORDINATORS, OUTSIDER, "U0GROUPED1")
+    for user in people:
+        fake.add_user(user, user.lower())
+    fake.add_usergroup("S0COORDGRP", ["U0GROUPED1"])
+    fake.add_channel(COORDINATOR_CHANNEL, id=COORDINATOR_CHANNEL_ID, members=people)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def slack_app(
+    database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> Iterator[AppServer]:
+    """The app with LINE and Slack both wired to their fakes (fast outbox retries)."""
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+        SLACK_COORDINATOR_CHANNEL=COORDINATOR_CHANNEL_ID,
+        SLACK_COORDINATOR_IDS=",".join([*COORDINATORS, "S0COORDGRP"]),
+        TSUNAGU_OUTBOX_BASE_DELAY="0.05",
+    )
+    server = AppServer(settings).start()
     try:
         yield server
     finally:

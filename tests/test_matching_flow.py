@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,12 +20,9 @@ from tests.fakes.slack_api import FakeSlackApi
 from tests.support import (
     COORDINATORS,
     OUTSIDER,
-    SLACK_SECRET,
-    SLACK_TOKEN,
     AppServer,
     LineUser,
     SlackUser,
-    make_settings,
     query,
     scalar,
     submit_group_request,
@@ -83,36 +79,9 @@ def add_volunteers(database_url: str, fake_line: FakeLineApi) -> dict[str, str]:
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlackApi]:
-    fake = FakeSlackApi(token=SLACK_TOKEN)
-    fake.start()
-    people = (*COORDINATORS, OUTSIDER)
-    for user in people:
-        fake.add_user(user, user.lower())
-    fake.add_channel(CHANNEL, id="C0COORDS01", members=people)
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
-def app(database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi) -> Iterator[AppServer]:
-    settings = make_settings(
-        database_url,
-        fake_line.base_url,
-        SLACK_BOT_TOKEN=SLACK_TOKEN,
-        SLACK_SIGNING_SECRET=SLACK_SECRET,
-        SLACK_API_BASE_URL=fake_slack.base_url,
-        SLACK_COORDINATOR_CHANNEL="C0COORDS01",
-        SLACK_COORDINATOR_IDS=",".join(COORDINATORS),
-        TSUNAGU_OUTBOX_BASE_DELAY="0.05",
-    )
-    server = AppServer(settings).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def app(slack_app: AppServer) -> AppServer:
+    """Here the app always has Slack."""
+    return slack_app
 
 
 def team_card(fake: FakeSlackApi) -> dict[str, Any] | None:

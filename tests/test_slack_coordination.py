@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,11 +17,9 @@ from tests.support import (
     COORDINATORS,
     OUTSIDER,
     SLACK_SECRET,
-    SLACK_TOKEN,
     AppServer,
     LineUser,
     SlackUser,
-    make_settings,
     query,
     scalar,
     submit_group_request,
@@ -32,37 +29,9 @@ CHANNEL = "coordinators"
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlackApi]:
-    fake = FakeSlackApi(token=SLACK_TOKEN)
-    fake.start()
-    people = (*COORDINATORS, OUTSIDER, "U0GROUPED1")
-    for user in people:
-        fake.add_user(user, user.lower())
-    fake.add_channel(CHANNEL, id="C0COORDS01", members=people)
-    fake.add_usergroup("S0COORDGRP", ["U0GROUPED1"])
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
-def app(database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi) -> Iterator[AppServer]:
-    settings = make_settings(
-        database_url,
-        fake_line.base_url,
-        SLACK_BOT_TOKEN=SLACK_TOKEN,
-        SLACK_SIGNING_SECRET=SLACK_SECRET,
-        SLACK_API_BASE_URL=fake_slack.base_url,
-        SLACK_COORDINATOR_CHANNEL="C0COORDS01",
-        SLACK_COORDINATOR_IDS=",".join([*COORDINATORS, "S0COORDGRP"]),
-        TSUNAGU_OUTBOX_BASE_DELAY="0.05",
-    )
-    server = AppServer(settings).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def app(slack_app: AppServer) -> AppServer:
+    """Here the app always has Slack."""
+    return slack_app
 
 
 def coordinator(app: AppServer, fake: FakeSlackApi, n: int = 0) -> SlackUser:

@@ -271,21 +271,7 @@ class Matching:
             chosen = self._team(project, needs, keep, top, features)
             for s in top:
                 if s.volunteer_id in chosen:
-                    await repo.put_match(
-                        session,
-                        project_id=project.id,
-                        volunteer_id=s.volunteer_id,
-                        state="suggested",
-                        actor=actor,
-                        now=now,
-                        score=round(s.total, 4),
-                        breakdown={
-                            **s.fit.as_dict(),
-                            "reasons_ja": s.reasons("ja"),
-                            "reasons_en": s.reasons("en"),
-                        },
-                        raised_hand=s.raised_hand,
-                    )
+                    await self._suggest(session, project.id, s, actor, now)
             await repo.audit(
                 session,
                 actor=actor,
@@ -362,21 +348,7 @@ class Matching:
                     if found is None:
                         continue  # already in play
                     s = found
-                    await repo.put_match(
-                        session,
-                        project_id=project.id,
-                        volunteer_id=s.volunteer_id,
-                        state="suggested",
-                        actor=actor,
-                        now=now,
-                        score=round(s.total, 4),
-                        breakdown={
-                            **s.fit.as_dict(),
-                            "reasons_ja": s.reasons("ja"),
-                            "reasons_en": s.reasons("en"),
-                        },
-                        raised_hand=s.raised_hand,
-                    )
+                    await self._suggest(session, project.id, s, actor, now)
                 await self._card(session, project, project.organization)
             await repo.audit(
                 session,
@@ -455,6 +427,27 @@ class Matching:
             # Cannot be fully staffed yet: still offer the best few so coordinators can act.
             chosen = {s.volunteer_id for s in top[: max(0, project.team_min - have)]}
         return chosen
+
+    async def _suggest(
+        self, session: AsyncSession, project_id: int, s: Any, actor: str, now: datetime
+    ) -> None:
+        """Record a suggested person with the fit breakdown and reasons as of now (the idf
+        shifts as the population changes, so they are kept with the match)."""
+        await repo.put_match(
+            session,
+            project_id=project_id,
+            volunteer_id=s.volunteer_id,
+            state="suggested",
+            actor=actor,
+            now=now,
+            score=round(s.total, 4),
+            breakdown={
+                **s.fit.as_dict(),
+                "reasons_ja": s.reasons("ja"),
+                "reasons_en": s.reasons("en"),
+            },
+            raised_hand=s.raised_hand,
+        )
 
     # ---------------------------------------------------------------- coordinator actions
 
@@ -587,21 +580,7 @@ class Matching:
         if not top:
             return False
         s = top[0]
-        await repo.put_match(
-            session,
-            project_id=project.id,
-            volunteer_id=s.volunteer_id,
-            state="suggested",
-            actor=actor,
-            now=now,
-            score=round(s.total, 4),
-            breakdown={
-                **s.fit.as_dict(),
-                "reasons_ja": s.reasons("ja"),
-                "reasons_en": s.reasons("en"),
-            },
-            raised_hand=s.raised_hand,
-        )
+        await self._suggest(session, project.id, s, actor, now)
         return True
 
     # ---------------------------------------------------------------- volunteers and groups
