@@ -38,6 +38,9 @@ Enricher = Callable[[Event], Awaitable[Event]]
 ENRICH_TIMEOUT_S = 2.0
 
 BATCH_MAX = 500
+# Events applied in one transaction: small enough that the webhook's insert (which
+# the 200 waits for) never queues long behind the processor on SQLite's write gate.
+PROCESS_BATCH = 64
 APOLOGY = T(
     ja="申し訳ありません。処理中にエラーが起きました。お手数ですが、もう一度送ってください。",
     en="Sorry, something went wrong on our side. Please send that again.",
@@ -228,8 +231,8 @@ class Inbox:
             await self._process_wake.wait()
             self._process_wake.clear()
             while self._queue:
-                batch = self._queue[:BATCH_MAX]
-                del self._queue[:BATCH_MAX]
+                batch = self._queue[:PROCESS_BATCH]
+                del self._queue[:PROCESS_BATCH]
                 try:
                     await self._process(batch)
                 except Exception:
