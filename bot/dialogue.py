@@ -739,7 +739,8 @@ class Dialogue:
         profile = known.volunteer
         if command is None and known.group and known.group.open_question and word:
             # A group with an open question who just types: that is their answer.
-            await self._on_answer_direct(conv, result, inp, known.group.open_question[0], load)
+            conv.pending = f"answer:{known.group.open_question[0]}"
+            await self._on_answer(conv, result, inp, "", load)
             return
         if command == "signup":
             await self._start_signup(conv, result, load)
@@ -785,12 +786,6 @@ class Dialogue:
         else:
             result.replies.append(Reply(TXT["not_understood"](loc)))
             result.replies.extend(self._menu_for(conv, known))
-
-    async def _on_answer_direct(
-        self, conv: _Conv, result: Result, inp: UserInput, question_id: int, load: KnownLoader
-    ) -> None:
-        conv.pending = f"answer:{question_id}"
-        await self._on_answer(conv, result, inp, "", load)
 
     async def _open_projects(
         self, conv: _Conv, result: Result, known: Known, load: KnownLoader

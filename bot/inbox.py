@@ -28,6 +28,7 @@ from bot.i18n import T
 from bot.profiles import EffectContext, SessionLookups, apply_effect
 from storage import repo
 from storage.base import utcnow
+from storage.models import InboundEvent
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,7 @@ class Inbox:
         items = [
             (
                 row.id,
-                Event.from_stored(
-                    channel=row.channel,
-                    event_id=row.event_id,
-                    user_key=row.user_key or "",
-                    occurred_ms=row.occurred_ms,
-                    kind=row.kind,
-                    payload=row.payload or {},
-                ),
+                _event_of(row),
             )
             for row in rows
             if row.user_key
@@ -282,14 +276,7 @@ class Inbox:
                 )
                 for row in rows:
                     if row.id not in known and row.user_key:
-                        known[row.id] = Event.from_stored(
-                            channel=row.channel,
-                            event_id=row.event_id,
-                            user_key=row.user_key,
-                            occurred_ms=row.occurred_ms,
-                            kind=row.kind,
-                            payload=row.payload or {},
-                        )
+                        known[row.id] = _event_of(row)
             won = await repo.claim_events(session, list(known), now)
             groups: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
             for row_id, ev in known.items():
@@ -407,3 +394,15 @@ class Inbox:
             await sender(ev, replies)
         except Exception:
             log.exception("inbox: sending replies for event %s failed", ev.event_id)
+
+
+def _event_of(row: InboundEvent) -> Event:
+    """An inbox row back as the neutral event it was accepted as."""
+    return Event.from_stored(
+        channel=row.channel,
+        event_id=row.event_id,
+        user_key=row.user_key or "",
+        occurred_ms=row.occurred_ms,
+        kind=row.kind,
+        payload=row.payload or {},
+    )

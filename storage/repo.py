@@ -658,15 +658,38 @@ async def match_for_person(
     return (row[0], str(row[1])) if row is not None else None
 
 
-async def volunteers_for_matching(session: AsyncSession) -> list[Volunteer]:
-    """Volunteers who may be matched or shown projects (not those who left)."""
+async def volunteers_for_matching(
+    session: AsyncSession, volunteer_id: int | None = None
+) -> list[Volunteer]:
+    """Volunteers who may be matched or shown projects (not those who left); one if given."""
     stmt = select(Volunteer).where(Volunteer.status != "inactive").order_by(Volunteer.id)
+    if volunteer_id is not None:
+        stmt = stmt.where(Volunteer.id == volunteer_id)
     return list((await session.scalars(stmt)).all())
 
 
-async def all_matches(session: AsyncSession) -> list[Match]:
-    """Every match (for the fairness and load parts of the fit)."""
-    return list((await session.scalars(select(Match).order_by(Match.id))).all())
+async def all_matches(session: AsyncSession, volunteer_id: int | None = None) -> list[Match]:
+    """Every match, or one volunteer's (for the fairness and load parts of the fit)."""
+    stmt = select(Match).order_by(Match.id)
+    if volunteer_id is not None:
+        stmt = stmt.where(Match.volunteer_id == volunteer_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def skill_holders(session: AsyncSession) -> tuple[int, dict[str, int]]:
+    """How many volunteers may be matched, and how many of them hold each skill."""
+    population = (
+        await session.execute(
+            select(func.count()).select_from(Volunteer).where(Volunteer.status != "inactive")
+        )
+    ).scalar_one()
+    rows = await session.execute(
+        select(VolunteerSkill.skill, func.count())
+        .join(Volunteer, Volunteer.id == VolunteerSkill.volunteer_id)
+        .where(Volunteer.status != "inactive")
+        .group_by(VolunteerSkill.skill)
+    )
+    return int(population), {skill: int(n) for skill, n in rows}
 
 
 async def project_matches(session: AsyncSession, project_id: int) -> list[tuple[Match, Volunteer]]:

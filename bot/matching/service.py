@@ -30,6 +30,7 @@ from bot.matching.fit import (
     VolunteerFeatures,
     eligible,
     idf_table,
+    idf_value,
     reasons,
     score,
 )
@@ -175,10 +176,10 @@ class Matching:
     # ---------------------------------------------------------------- features
 
     async def _features(
-        self, session: AsyncSession
+        self, session: AsyncSession, volunteer_id: int | None = None
     ) -> tuple[list[VolunteerFeatures], dict[int, Volunteer]]:
-        volunteers = await repo.volunteers_for_matching(session)
-        matches = await repo.all_matches(session)
+        volunteers = await repo.volunteers_for_matching(session, volunteer_id)
+        matches = await repo.all_matches(session, volunteer_id)
         projects = {
             p.id: p for s in ACTIVE_PROJECT for p in await repo.projects_with_status(session, s)
         }
@@ -726,11 +727,16 @@ class Matching:
         volunteer = await repo.get_volunteer(session, channel, user_key)
         if volunteer is None:
             return []
-        features, _ = await self._features(session)
-        mine = next((f for f in features if f.id == volunteer.id), None)
-        if mine is None:
+        # Runs inside the transaction applying a LINE event: read this person's rows and
+        # the skill counts, not every volunteer and match.
+        features, _ = await self._features(session, volunteer.id)
+        if not features:
             return []
-        idf = idf_table(features)
+        mine = features[0]
+        population, holders = await repo.skill_holders(session)
+        # The same table idf_table() would build over every volunteer's features.
+        counts = dict.fromkeys(idf_table(()), 0) | holders
+        idf = {skill: idf_value(n, population) for skill, n in counts.items()}
         found = []
         for project in await repo.projects_with_status(session, "recruiting"):
             needs = self.needs(project, project.organization)
