@@ -81,6 +81,8 @@ class Volunteer(Base):
     consented_at: Mapped[datetime]
     # When we last told them about a new project (at most one such message a week).
     last_announced_at: Mapped[datetime | None]
+    # The volunteer's Slack account once they linked it with a one-time code.
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -176,6 +178,14 @@ class Project(Base):
     # Where the coordinators' card for this request lives in Slack.
     card_channel: Mapped[str | None] = mapped_column(String(32))
     card_ts: Mapped[str | None] = mapped_column(String(32))
+    # The programme (cohort) it runs in, and its team's Slack channel once formed.
+    programme_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programmes.id", ondelete="SET NULL"), index=True
+    )
+    team_channel_id: Mapped[str | None] = mapped_column(String(32))
+    team_channel_name: Mapped[str | None] = mapped_column(String(80))
+    # What the team agreed to deliver (成果物), shown in the welcome.
+    deliverable: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -293,3 +303,183 @@ class MatchEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Programme(Base):
+    """A cohort run as dated phases (説明会, チーム編成, オリエンテーション, キックオフ, …)."""
+
+    __tablename__ = "programmes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # Readable ASCII for Slack channel names (e.g. "kawasaki2017").
+    slug: Mapped[str] = mapped_column(String(24), unique=True)
+    timezone: Mapped[str] = mapped_column(String(40), default="Asia/Tokyo")
+    description: Mapped[str | None] = mapped_column(String(1000))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phases: Mapped[list[Phase]] = relationship(
+        back_populates="programme",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Phase.starts_at",
+    )
+
+
+class Phase(Base):
+    """One dated step of a programme; `rsvp` phases (briefing sessions) take sign-ups."""
+
+    __tablename__ = "phases"
+    __table_args__ = (UniqueConstraint("programme_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE"), index=True
+    )
+    # Stable within the programme, so a re-import updates rather than duplicates.
+    key: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(24))
+    title_ja: Mapped[str] = mapped_column(String(120))
+    title_en: Mapped[str] = mapped_column(String(120))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    place: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(300))
+    description_ja: Mapped[str | None] = mapped_column(String(1000))
+    description_en: Mapped[str | None] = mapped_column(String(1000))
+    rsvp: Mapped[bool] = mapped_column(default=False)
+    # A deleted phase is kept (with its announcements cancelled) so the record stays.
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    programme: Mapped[Programme] = relationship(back_populates="phases")
+    announcements: Mapped[list[Announcement]] = relationship(
+        back_populates="phase",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Announcement.send_at",
+    )
+
+
+class Announcement(Base):
+    """A message sent relative to a phase, and whether it went out.
+
+    The rule (offset, local time, audience, texts) and its occurrence are one row.
+    state: scheduled -> sent | skipped (missed beyond its grace window) | cancelled.
+    Firing moves scheduled -> sent with a conditional UPDATE in the transaction that
+    writes the outbox rows, so a job that fires twice sends once.
+    """
+
+    __tablename__ = "announcements"
+    __table_args__ = (
+        UniqueConstraint("phase_id", "key"),
+        Index("ix_announcements_state_send_at", "state", "send_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    # When: whole days relative to the phase's start (negative is before), then either
+    # a local wall-clock time on that day or the start time itself plus minutes.
+    offset_days: Mapped[int] = mapped_column(Integer, default=0)
+    at_local: Mapped[str | None] = mapped_column(String(5))
+    offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    # team_channels | coordinators | members | volunteers | followers | rsvp_yes
+    audience: Mapped[list[str]]
+    # For "volunteers": e.g. {"areas": [...], "skills": [...], "interests": [...]}.
+    audience_filter: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text_ja: Mapped[str] = mapped_column(String(2000))
+    text_en: Mapped[str] = mapped_column(String(2000))
+    grace_minutes: Mapped[int] = mapped_column(Integer, default=360)
+    send_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), default="scheduled")
+    fired_at: Mapped[datetime | None]
+    # How many messages it caused, or why it was skipped.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phase: Mapped[Phase] = relationship(back_populates="announcements")
+
+
+class Rsvp(Base):
+    """A volunteer's answer to a briefing session (説明会) invitation."""
+
+    __tablename__ = "rsvps"
+
+    phase_id: Mapped[int] = mapped_column(
+        ForeignKey("phases.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The LINE user (volunteers and followers who have not signed up yet alike).
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(8))  # yes | no
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkCode(Base):
+    """A one-time code a volunteer types in Slack (`/tsunagu link CODE`) to link accounts."""
+
+    __tablename__ = "link_codes"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(
+        ForeignKey("volunteers.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckIn(Base):
+    """A weekly check-in asked in a team channel, and the team's answer.
+
+    status: asked -> green | yellow | red, or missed when the next one is asked.
+    """
+
+    __tablename__ = "checkins"
+    __table_args__ = (UniqueConstraint("project_id", "week"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    # Week number since kickoff (1, 2, ...).
+    week: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8), default="asked")
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None]
+    flagged: Mapped[bool] = mapped_column(default=False)
+
+
+class ProgressNote(Base):
+    """A dated note in a team's log (`/tsunagu progress TEXT`)."""
+
+    __tablename__ = "progress_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A named lease with expiry: the process holding "scheduler" runs the scheduler.
+
+    Renewed by its holder; taken over by another process once it has expired, so a
+    dead holder is replaced without any lock tied to a pooled connection.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -67,7 +67,9 @@ def database_url(_template: str, tmp_path: Path) -> str:
     """A clean, migrated database for one test."""
     if PG_URL:
         engine = create_engine(sync_url(PG_URL))
-        names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+        # Every model's table, and the scheduler's job store (owned by APScheduler).
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)] + ["apscheduler_jobs"]
+        names = ", ".join(tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         engine.dispose()

@@ -11,6 +11,14 @@ from storage.base import Base
 config = context.config
 target_metadata = Base.metadata
 
+# Tables owned by a library rather than our models (APScheduler's job store).
+EXTERNAL_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Keep library-owned tables out of autogenerate and `db check`."""
+    return not (type_ == "table" and name in EXTERNAL_TABLES)
+
 
 def run_migrations_offline() -> None:
     """Emit SQL without a connection."""
@@ -38,6 +46,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=is_sqlite,
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
