@@ -339,8 +339,9 @@ async def take_lease(
         _insert(session, Lease)
         .values(name=name, holder=holder, expires_at=until, acquired_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Lease.name)
     )
-    return bool(getattr(inserted, "rowcount", 0) == 1)
+    return inserted.first() is not None
 
 
 async def release_lease(session: AsyncSession, name: str, holder: str, now: datetime) -> None:

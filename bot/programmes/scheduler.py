@@ -108,6 +108,7 @@ class Scheduler:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leading = False
         self._aps: BackgroundScheduler | None = None
+        self._store: SQLAlchemyJobStore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -185,9 +186,12 @@ class Scheduler:
     # ---------------------------------------------------------------- APScheduler
 
     async def _start_aps(self) -> None:
+        store = SQLAlchemyJobStore(url=self._url, tablename=JOB_TABLE)
+        self._store = store
+
         def start() -> BackgroundScheduler:
             aps = BackgroundScheduler(
-                jobstores={"default": SQLAlchemyJobStore(url=self._url, tablename=JOB_TABLE)},
+                jobstores={"default": store},
                 executors={"default": ThreadPoolExecutor(4)},
                 job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
                 timezone=UTC,
@@ -207,8 +211,13 @@ class Scheduler:
 
     async def _stop_aps(self) -> None:
         aps, self._aps = self._aps, None
+        store, self._store = self._store, None
         if aps is not None:
-            await asyncio.to_thread(aps.shutdown, False)
+            # Wait for APScheduler's threads, then close every pooled connection of its
+            # job store (a thread still holding one at shutdown would leak it).
+            await asyncio.to_thread(aps.shutdown, True)
+        if store is not None:
+            await asyncio.to_thread(store.engine.dispose)
 
     async def reconcile(self) -> tuple[int, int]:
         """Mirror scheduled announcements into the job store; return (written, removed)."""

@@ -1,0 +1,358 @@
+"""The programme calendar against a real database, with a fixed clock: import, date
+changes, deletion, firing exactly once, the grace window, catch-up, and the lease that
+decides which process runs the scheduler. Job functions are called directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.coordination import Coordination
+from bot.programmes.schedule import parse_programme
+from bot.programmes.scheduler import Scheduler
+from bot.programmes.service import Programmes
+from storage.db import make_engine, make_sessionmaker
+from storage.models import Announcement, AuditEntry, Conversation, OutboxMessage, Phase, Rsvp
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kawasaki-2017.yaml"
+COORD = "C0COORD001"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Rig:
+    maker: async_sessionmaker[AsyncSession]
+    programmes: Programmes
+    clock: Clock
+
+    async def announcement(self, phase_key: str, key: str) -> Announcement:
+        async with self.maker() as session:
+            row = (
+                await session.execute(
+                    select(Announcement)
+                    .join(Phase)
+                    .where(Phase.key == phase_key, Announcement.key == key)
+                )
+            ).scalar_one()
+            return row
+
+    async def outbox(self) -> list[OutboxMessage]:
+        async with self.maker() as session:
+            return list(
+                (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+            )
+
+    async def follower(self, user_key: str, locale: str = "ja") -> None:
+        async with self.maker.begin() as session:
+            session.add(Conversation(channel="line", user_key=user_key, locale=locale, state={}))
+
+
+@pytest.fixture
+async def rig(database_url: str) -> AsyncIterator[Rig]:
+    engine = make_engine(database_url)
+    maker = make_sessionmaker(engine)
+    clock = Clock(datetime(2026, 11, 1, 0, 0, tzinfo=UTC))
+    coordination = Coordination(
+        maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel=COORD, clock=clock
+    )
+    programmes = Programmes(maker, coordination, locale="ja", clock=clock)
+    try:
+        yield Rig(maker, programmes, clock)
+    finally:
+        await engine.dispose()
+
+
+def kawasaki(shift_to: str = "2026-12-01") -> Any:
+    from datetime import date
+
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    return parse_programme(data, shift_to=date.fromisoformat(shift_to))
+
+
+def tokyo(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+
+async def test_import_schedules_every_announcement_at_its_local_time(rig: Rig) -> None:
+    result = await rig.programmes.import_spec(kawasaki(), actor="test")
+    assert (result.added, result.updated, result.cancelled) == (9, 0, 0)
+    assert result.scheduled == 17
+    # Briefing 1 starts 2026-12-01 14:00 Tokyo; its invitation is 10 days before at 10:00.
+    invite = await rig.announcement("briefing-1", "invite")
+    assert invite.send_at == tokyo(2026, 11, 21, 10, 0)
+    reminder = await rig.announcement("briefing-1", "reminder")
+    assert reminder.send_at == tokyo(2026, 11, 30, 18, 0)
+    # Kickoff is 98 days after the first briefing (30 Sept vs 24 June 2017).
+    kickoff = await rig.announcement("kickoff", "start")
+    assert kickoff.send_at == tokyo(2027, 3, 9, 13, 0)
+    # Importing the same file again changes nothing and duplicates nothing.
+    again = await rig.programmes.import_spec(kawasaki(), actor="test")
+    assert (again.added, again.updated, again.rescheduled) == (0, 9, [])
+    async with rig.maker() as session:
+        assert await session.scalar(select(func.count()).select_from(Announcement)) == 17
+        audit = await session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "programme_import")
+        )
+        assert audit == 2
+
+
+async def test_changing_a_phase_date_reschedules_its_announcements(rig: Rig) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    before = await rig.announcement("kickoff", "day-before")
+    moved = kawasaki()
+    moved = moved.__class__(
+        **{
+            **moved.__dict__,
+            "phases": tuple(
+                p.__class__(**{**p.__dict__, "starts": p.starts + timedelta(days=7)})
+                if p.key == "kickoff"
+                else p
+                for p in moved.phases
+            ),
+        }
+    )
+    result = await rig.programmes.import_spec(moved, actor="test")
+    after = await rig.announcement("kickoff", "day-before")
+    assert after.id == before.id
+    assert after.send_at == before.send_at + timedelta(days=7)
+    assert after.state == "scheduled"
+    assert set(result.rescheduled) >= {after.id}
+
+
+async def test_an_announcement_already_sent_goes_again_when_its_date_moves_later(
+    rig: Rig,
+) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    await rig.follower("U" + "a" * 32)
+    invite = await rig.announcement("briefing-1", "invite")
+    rig.clock.now = invite.send_at
+    assert await rig.programmes.fire(invite.id) == "sent"
+    # The first briefing moves two weeks later: its invitation (with the old date) is
+    # scheduled again for the new date.
+    moved = kawasaki("2026-12-15")
+    await rig.programmes.import_spec(moved, actor="test")
+    again = await rig.announcement("briefing-1", "invite")
+    assert again.state == "scheduled" and again.send_at == tokyo(2026, 12, 5, 10, 0)
+    assert again.detail.get("previous") == "sent"
+
+
+async def test_deleting_a_phase_cancels_its_announcements_and_keeps_the_record(
+    rig: Rig,
+) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    kickoff = await rig.announcement("kickoff", "start")
+    outcome = await rig.programmes.delete_phase(kickoff.phase_id, actor="U0COORD")
+    assert outcome.ok and "3" in outcome.message
+    async with rig.maker() as session:
+        states = (
+            await session.execute(
+                select(Announcement.state).where(Announcement.phase_id == kickoff.phase_id)
+            )
+        ).scalars()
+        assert set(states) == {"cancelled"}
+        phase = await session.get(Phase, kickoff.phase_id)
+        assert phase is not None and phase.cancelled_at is not None
+    # Firing a cancelled announcement sends nothing.
+    rig.clock.now = kickoff.send_at
+    assert await rig.programmes.fire(kickoff.id) == "noop"
+    assert await rig.outbox() == []
+    # A phase left out of a later import is cancelled the same way.
+    spec = kawasaki()
+    spec = spec.__class__(
+        **{**spec.__dict__, "phases": tuple(p for p in spec.phases if p.key != "presentation")}
+    )
+    result = await rig.programmes.import_spec(spec, actor="test")
+    assert result.cancelled == 1
+
+
+async def test_firing_twice_sends_once(rig: Rig) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    for n in range(3):
+        await rig.follower(f"U{n:032d}", "en" if n == 2 else "ja")
+    invite = await rig.announcement("briefing-1", "invite")
+    rig.clock.now = invite.send_at + timedelta(seconds=5)
+    assert await rig.programmes.fire(invite.id) == "sent"
+    assert await rig.programmes.fire(invite.id) == "noop"
+    rows = await rig.outbox()
+    targets = sorted(
+        t for r in rows for t in (r.payload.get("to") or [r.target]) if r.channel == "line"
+    )
+    assert targets == sorted(f"U{n:032d}" for n in range(3))
+    texts = {(r.payload.get("to") or [r.target])[0]: r.payload["replies"][0]["text"] for r in rows}
+    assert "事前説明会（第1回・会場1）" in texts[f"U{0:032d}"]
+    assert "12月1日(火) 14:00〜16:00" in texts[f"U{0:032d}"]
+    assert "Briefing session 1 (venue 1)" in texts[f"U{2:032d}"]
+    # The invitation carries the RSVP buttons.
+    choices = rows[0].payload["replies"][0]["choices"]
+    assert [c["data"] for c in choices] == [
+        f"rsvp|{invite.phase_id}|yes",
+        f"rsvp|{invite.phase_id}|no",
+    ]
+    sent = await rig.announcement("briefing-1", "invite")
+    assert sent.state == "sent" and sent.fired_at == rig.clock.now
+    assert sent.detail["line"] == 3
+
+
+async def test_an_early_firing_waits_for_the_new_time(rig: Rig) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    invite = await rig.announcement("briefing-1", "invite")
+    rig.clock.now = invite.send_at - timedelta(minutes=5)
+    assert await rig.programmes.fire(invite.id) == "early"
+    assert (await rig.announcement("briefing-1", "invite")).state == "scheduled"
+
+
+async def test_missed_beyond_grace_is_skipped_and_coordinators_are_told(rig: Rig) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    await rig.follower("U" + "b" * 32)
+    reminder = await rig.announcement("briefing-1", "reminder")  # grace 12 h
+    invite = await rig.announcement("briefing-1", "invite")  # grace 3 days, 10 days late
+    next_invite = await rig.announcement("briefing-2", "invite")  # 2 days 21 h late
+    # The service was down from 21 Nov until 1 Dec 07:00 (13 h after the reminder).
+    rig.clock.now = reminder.send_at + timedelta(hours=13)
+    counts = await rig.programmes.catch_up()
+    assert counts == {"sent": 1, "skipped": 2}
+    assert (await rig.announcement("briefing-1", "reminder")).state == "skipped"
+    assert (await rig.announcement("briefing-1", "invite")).state == "skipped"
+    assert (await rig.announcement("briefing-2", "invite")).state == "sent"
+    rows = await rig.outbox()
+    notes = " ".join(r.payload["text"] for r in rows if r.channel == "slack" and r.target == COORD)
+    assert f"#{reminder.id}" in notes and f"#{invite.id}" in notes
+    assert f"#{next_invite.id} " not in notes
+    line = [r for r in rows if r.channel == "line"]
+    assert len(line) == 1 and "第2回" in line[0].payload["replies"][0]["text"]
+    # Coordinators see it in the schedule too.
+    listing = await rig.programmes.schedule_text("en")
+    assert "missed while the service was down" in listing and f"#{reminder.id}" in listing
+
+
+async def test_rsvp_reminder_goes_to_people_who_said_yes(rig: Rig) -> None:
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    yes, no = "U" + "c" * 32, "U" + "d" * 32
+    await rig.follower(yes)
+    await rig.follower(no, "en")
+    reminder = await rig.announcement("briefing-1", "reminder")
+    async with rig.maker.begin() as session:
+        await rig.programmes.rsvp(session, "line", yes, reminder.phase_id, "yes")
+        await rig.programmes.rsvp(session, "line", no, reminder.phase_id, "no")
+        # Changing one's mind replaces the answer.
+        await rig.programmes.rsvp(session, "line", no, reminder.phase_id, "yes")
+        await rig.programmes.rsvp(session, "line", no, reminder.phase_id, "no")
+    async with rig.maker() as session:
+        assert await session.scalar(select(func.count()).select_from(Rsvp)) == 2
+    rig.clock.now = reminder.send_at
+    assert await rig.programmes.fire(reminder.id) == "sent"
+    rows = [r for r in await rig.outbox() if r.channel == "line"]
+    assert [t for r in rows for t in (r.payload.get("to") or [r.target])] == [yes]
+    listing = await rig.programmes.attendance_text(reminder.phase_id, "en")
+    assert "✅ 1" in listing and "❌ 1" in listing
+
+
+async def test_phase_edits_from_slack_keep_or_drop_announcements(rig: Rig) -> None:
+    from bot.programmes.service import phase_spec
+
+    result = await rig.programmes.import_spec(kawasaki(), actor="test")
+    kickoff = await rig.announcement("kickoff", "start")
+    spec = phase_spec(
+        kind="kickoff",
+        title_ja="キックオフ",
+        title_en="Kickoff",
+        starts=tokyo(2027, 3, 10, 14, 0),
+        reminders=None,
+    )
+    outcome = await rig.programmes.save_phase(
+        result.programme_id, spec, "U0COORD", phase_id=kickoff.phase_id
+    )
+    assert outcome.ok
+    moved = await rig.announcement("kickoff", "start")
+    assert moved.send_at == tokyo(2027, 3, 10, 14, 0)
+    # Unticking the usual announcements cancels them.
+    quiet = phase_spec(
+        kind="kickoff", title_ja="", title_en="", starts=tokyo(2027, 3, 10, 14), reminders=()
+    )
+    await rig.programmes.save_phase(
+        result.programme_id, quiet, "U0COORD", phase_id=kickoff.phase_id
+    )
+    assert (await rig.announcement("kickoff", "start")).state == "cancelled"
+
+
+# ---------------------------------------------------------------- the scheduler lease
+
+
+async def test_one_process_holds_the_lease_and_another_takes_over_when_it_expires(
+    rig: Rig, database_url: str
+) -> None:
+    clock = Clock(datetime(2026, 11, 1, tzinfo=UTC))
+    a = Scheduler(
+        rig.maker,
+        rig.programmes,
+        database_url=database_url,
+        lease_seconds=30,
+        clock=clock,
+        holder="a",
+    )
+    b = Scheduler(
+        rig.maker,
+        Programmes(rig.maker, rig.programmes.coordination, locale="ja", clock=clock),
+        database_url=database_url,
+        lease_seconds=30,
+        clock=clock,
+        holder="b",
+    )
+    try:
+        assert await a.tick() is True
+        assert await b.tick() is False
+        clock.now += timedelta(seconds=20)
+        assert await a.tick() is True  # renewed until +50 s
+        clock.now += timedelta(seconds=25)
+        assert await b.tick() is False  # at +45 s a's renewal still holds
+        # a dies (stops renewing); once the lease has expired (+50 s) b takes over.
+        clock.now += timedelta(seconds=6)
+        assert await b.tick() is True
+        assert await a.tick() is False and a.leading is False
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_the_leader_mirrors_announcements_into_apschedulers_job_store(
+    rig: Rig, database_url: str
+) -> None:
+    # Far enough ahead that APScheduler (which runs on the real clock) has nothing due.
+    await rig.programmes.import_spec(kawasaki("2030-06-01"), actor="test")
+    sched = Scheduler(rig.maker, rig.programmes, database_url=database_url, holder="solo")
+    try:
+        assert await sched.tick(rig.clock.now) is True
+        jobs = dict(sched.jobs())
+        ids = [a for a, _ in await rig.programmes.scheduled()]
+        assert {f"announcement:{i}" for i in ids} <= set(jobs)
+        async with rig.maker() as session:
+            stored = await session.scalar(text("SELECT count(*) FROM apscheduler_jobs"))
+        assert stored == len(ids)
+        # Deleting a phase removes its jobs at the next reconcile.
+        kickoff = await rig.announcement("kickoff", "start")
+        await rig.programmes.delete_phase(kickoff.phase_id, "U0COORD")
+        await sched.tick(rig.clock.now)
+        assert f"announcement:{kickoff.id}" not in dict(sched.jobs())
+    finally:
+        await sched.stop()
