@@ -292,9 +292,9 @@ class Budget:
         if self._notify is not None:
             self._notify()
 
-    def _local(self, when: datetime) -> str:
+    def _local(self, when: datetime, locale: str | None = None) -> str:
         local = when.astimezone(self._tz)
-        if self._locale == "en":
+        if (locale or self._locale) == "en":
             return local.strftime("%-d %b %H:%M")
         return f"{local.month}月{local.day}日 {local:%H:%M}"
 
@@ -329,13 +329,15 @@ class Budget:
                 len(r.payload.get("to") or ()) if r.kind == "multicast" else 1 for r in waiting
             )
             when = min(r.due_at for r in waiting)
-            lines.append(TXT["waiting"](loc, rows=len(waiting), people=people, when=self._at(when)))
+            lines.append(
+                TXT["waiting"](loc, rows=len(waiting), people=people, when=self._at(when, loc))
+            )
         else:
             lines.append(TXT["none_waiting"](loc))
         return "\n".join(lines)
 
-    def _at(self, when: datetime) -> str:
+    def _at(self, when: datetime, locale: str) -> str:
         # SQLite hands datetimes back naive; they are stored in UTC.
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return self._local(when)
+        return self._local(when, locale)
