@@ -18,7 +18,6 @@ the budget cannot pay for them, and go out when it can.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -276,6 +275,7 @@ class Dispatcher:
         self._last_post: dict[str, datetime] = {}
         self._limits: dict[tuple[str, str], RateLimit | None] = {}
         self._next_resume: datetime | None = None
+        self._inflight: set[int] = set()
         self._running = False
 
     async def push(
@@ -306,30 +306,64 @@ class Dispatcher:
         self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
         self.notify()
 
-    async def stop(self) -> None:
-        """Stop after the current round."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let sends under way finish for up to `grace` seconds."""
         self._running = False
         if self._task is not None:
             self._wake.set()
-            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=grace)
+            if not done:
+                # What is cut off stays leased and is sent again later with the same key.
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _loop(self) -> None:
-        while self._running:
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("outbox: dispatch round failed")
-                sent = 0
-            if sent:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.policy.idle_poll)
-            self._wake.clear()
+        # Rows are claimed while others are still being sent, up to `batch` in flight, so
+        # a slow group (a paced Slack channel) does not hold back the rest. Order per
+        # target holds: a target's next row is not claimable while one is "sending".
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while self._running:
+                self._wake.clear()
+                free = self.policy.batch - len(inflight)
+                claimed: list[Item] = []
+                # Claim in handfuls, not after every single send: each claim is a write.
+                if free > 0 and (not inflight or free >= self.policy.batch // 4):
+                    try:
+                        claimed = await self._claim(free)
+                    except Exception:
+                        log.exception("outbox: claiming failed")
+                for group in self._groups(claimed):
+                    task = asyncio.create_task(self._send_group_once(group))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if claimed and len(inflight) < self.policy.batch // 4 * 3:
+                    continue
+                waiter = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {waiter, *inflight},
+                        timeout=self.policy.idle_poll,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in list(inflight):
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+            raise
 
     async def run_once(self) -> int:
         """Claim and send what is due now; return how many rows were handled."""
+        items = await self._claim(self.policy.batch)
+        await asyncio.gather(*(self._send_group(g) for g in self._groups(items)))
+        return len(items)
+
+    async def _claim(self, limit: int) -> list[Item]:
         now = self._clock()
         lease_until = now + timedelta(seconds=self.policy.lease)
         if self._next_resume is None or now >= self._next_resume:
@@ -340,10 +374,10 @@ class Dispatcher:
                 await repo.resume_deferred_outbox(session, now)
         async with self._maker() as session:
             if not await repo.outbox_due(session, now):
-                return 0
+                return []
         async with self._maker.begin() as session:
-            rows = await repo.claim_outbox(session, now, lease_until, self.policy.batch)
-            items = [
+            rows = await repo.claim_outbox(session, now, lease_until, limit)
+            return [
                 Item(
                     id=r.id,
                     channel=r.channel,
@@ -357,13 +391,24 @@ class Dispatcher:
                 )
                 for r in rows
             ]
-        if not items:
-            return 0
+
+    async def _send_group_once(self, items: list[Item]) -> None:
+        # A row whose lease ran out while this process is still sending it comes back from
+        # a claim; the send under way finishes it (the claim only renewed its lease).
+        mine = [x for x in items if x.id not in self._inflight]
+        ids = {x.id for x in mine}
+        self._inflight |= ids
+        try:
+            await self._send_group(mine)
+        finally:
+            self._inflight -= ids
+
+    @staticmethod
+    def _groups(items: list[Item]) -> list[list[Item]]:
         groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
         for item in items:
             groups[(item.channel, item.target)].append(item)
-        await asyncio.gather(*(self._send_group(g) for g in groups.values()))
-        return len(items)
+        return list(groups.values())
 
     async def _send_group(self, items: list[Item]) -> None:
         # In order per target: once one fails, the rest of the group waits with it. A

@@ -23,7 +23,7 @@ from tests.test_outbox import members
 
 TEXT = "キックオフは12月5日 19:00 からです。/ Kickoff: 5 Dec 19:00."
 LATENCY = 3.0  # each LINE call takes this long to answer: long enough to die mid-call
-LEASE = 5.0  # a restarted server sends again what the dead one held, after this
+LEASE = 10.0  # a restarted server sends again what the dead one held, after this
 
 
 def write_fan_out(database_url: str, people: list[str]) -> int:
