@@ -20,6 +20,7 @@ from storage import repo
 from storage.db import make_engine, make_sessionmaker
 from storage.models import OutboxMessage
 from tests.fakes.line_api import FakeLineApi
+from tests.fakes.slack_api import FakeSlackApi
 from tests.support import AppServer, make_settings
 
 USER = "U" + "1" * 32
@@ -357,3 +358,57 @@ async def test_rows_go_out_within_the_transports_request_rate(
     assert [row.status for row in rows] == ["sent"] * 30
     assert fake_line.counts["multicasts"] == 30
     assert [q.status for q in fake_line.requests] == [200] * 30
+
+
+async def test_slack_posts_waiting_for_their_rate_do_not_hold_back_line_rows(
+    database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    """The running dispatcher claims more while paced posts wait: a fan-out written after
+    eight posts to eight channels (two a second) reaches LINE before the last post goes."""
+    from bot.coordination import Coordination
+    from handlers.slack import SlackChannel
+    from tests.support import SLACK_SECRET, SLACK_TOKEN
+
+    channels = [fake_slack.add_channel(f"team-{i}") for i in range(8)]
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+    )
+    engine = make_engine(database_url)
+    maker = make_sessionmaker(engine)
+    dispatcher = Dispatcher(maker, {}, policy=Policy(batch=8, slack_rate=2.0, idle_poll=0.05))
+    inbox = Inbox(maker, Dialogue(), effects=EffectContext("2026-11"))
+    line = LineChannel(settings, inbox, dispatcher)
+    coordination = Coordination(maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel="")
+    dispatcher._transports.update(line=line, slack=SlackChannel(settings, coordination, inbox))
+    people = members(600, "e")
+    try:
+        async with maker.begin() as session:
+            for i, channel in enumerate(channels):
+                await enqueue(
+                    session,
+                    channel="slack",
+                    kind="post",
+                    target=channel,
+                    payload={"text": "キックオフ"},
+                    key=key_for("post", i),
+                )
+            await fan_out(
+                session, channel="line", targets=people, replies=[Reply("キックオフ")], key="k"
+            )
+        await dispatcher.start()
+        await fake_slack.wait_for_async(
+            lambda: all(fake_slack.messages(c) for c in channels), timeout=20
+        )
+        await fake_line.wait_for_async(lambda: len(fake_line.multicasts) == 2, timeout=20)
+    finally:
+        await dispatcher.stop()
+        await line.close()
+        await engine.dispose()
+    posts = [q.time for q in fake_slack.requests if q.path.endswith("chat.postMessage")]
+    multicasts = [q.time for q in fake_line.requests if q.path.endswith("/multicast")]
+    assert len(posts) == 8 and max(multicasts) < max(posts)
+    assert all(len(fake_line.messages_to(p)) == 1 for p in people)
