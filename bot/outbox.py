@@ -6,27 +6,36 @@ rows with a lease (so a crash mid-send retries after the lease, with the same
 idempotency key), sends each through the channel's transport, and on a passing
 failure (network, 5xx, 429) tries again with exponential backoff and jitter,
 honouring Retry-After. After `max_attempts` a row is dead: coordinators see it.
-Messages to the same target go in order; Slack posts are paced per channel.
+Messages to the same target go in order; Slack posts are paced per channel, and each
+(channel, kind) is held to the platform's request rate while rows go out concurrently.
+
+One message to many LINE people is written with `fan_out` as "multicast" rows of up to
+500 recipients. LINE pushes and multicasts count against the plan's monthly quota:
+when a `bot.budget.Budget` is attached, non-urgent ones wait (status "deferred") while
+the budget cannot pay for them, and go out when it can.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.model import Reply
 from storage import repo
 from storage.base import utcnow
+
+if TYPE_CHECKING:
+    from bot.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,16 @@ class PermanentError(Exception):
     """Trying again cannot help (bad request, unknown channel, blocked user)."""
 
 
+class QuotaExceeded(Exception):
+    """The platform refused because the plan's monthly message quota is used up."""
+
+
+# LINE's limit on recipients of one multicast call.
+MULTICAST_MAX = 500
+# Kinds that reach people through LINE's paid push/multicast endpoints.
+PAID_KINDS = frozenset({"push", "multicast"})
+
+
 @dataclass
 class Item:
     """One claimed outbox row as the transport sees it."""
@@ -63,6 +82,18 @@ class Item:
     thread_ts: str | None = None
     ts: str | None = None
 
+    @property
+    def urgent(self) -> bool:
+        """True if this message must not wait for budget (e.g. an answer to the person)."""
+        return bool(self.payload.get("urgent"))
+
+    @property
+    def recipients(self) -> int:
+        """How many people this row reaches (what LINE counts against the quota)."""
+        if self.kind == "multicast":
+            return len(self.payload.get("to") or ())
+        return 1
+
 
 class Transport(Protocol):
     """Sends one item on one platform; returns what the platform answered (e.g. ts)."""
@@ -78,9 +109,10 @@ def key_for(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join(str(p) for p in parts)))
 
 
-def replies_payload(replies: list[Reply]) -> dict[str, Any]:
-    """Neutral replies as plain data for a LINE push row."""
+def replies_payload(replies: list[Reply], *, urgent: bool = False) -> dict[str, Any]:
+    """Neutral replies as plain data for a LINE push row (`urgent`: never held for budget)."""
     return {
+        "urgent": urgent,
         "replies": [
             {
                 "text": r.text,
@@ -89,7 +121,7 @@ def replies_payload(replies: list[Reply]) -> dict[str, Any]:
                 ],
             }
             for r in replies
-        ]
+        ],
     }
 
 
@@ -142,25 +174,25 @@ async def fan_out(
     urgent: bool = False,
     now: datetime | None = None,
 ) -> int:
-    """Write one message to many people in the caller's transaction; return rows written.
+    """Write one message to many people as multicast rows of <= 500; return the row count.
 
-    Each recipient once, in order, keyed from `key` so writing it again adds nothing.
+    Targets are deduplicated in order. Row i is keyed `key_for(key, i)`, so writing the
+    same fan-out again (a job that fires twice) adds nothing. Each row has its own
+    target, so the rows of one fan-out go out side by side rather than one after another;
+    the price is that a fan-out is not ordered against pushes to the same people.
     """
-    seen: set[str] = set()
+    unique = list(dict.fromkeys(t for t in targets if t))
+    base = replies_payload(replies, urgent=urgent)
     rows = 0
-    payload = replies_payload(replies)
-    payload["urgent"] = urgent
-    for target in targets:
-        if target in seen:
-            continue
-        seen.add(target)
+    for index, start in enumerate(range(0, len(unique), MULTICAST_MAX)):
+        row_key = key_for(key, index)
         await enqueue(
             session,
             channel=channel,
-            kind="push",
-            target=target,
-            payload=payload,
-            key=key_for(key, target),
+            kind="multicast",
+            target=f"multicast:{row_key}",
+            payload={**base, "to": unique[start : start + MULTICAST_MAX]},
+            key=row_key,
             now=now,
         )
         rows += 1
@@ -168,6 +200,39 @@ async def fan_out(
 
 
 # ---------------------------------------------------------------- dispatching
+
+
+class RateLimit:
+    """At most `rate` starts a second (a token bucket with a small burst).
+
+    The burst is a tenth of a second's worth, so the requests of any one second stay
+    within the platform's limit even when they arrive there bunched up.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self._clock = clock
+        self._tokens = self.burst
+        self._at = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until one more request may start."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+                self._at = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
 
 
 @dataclass
@@ -181,6 +246,9 @@ class Policy:
     batch: int = 100
     # Slack allows about one message a second per channel.
     slack_pace: float = 1.0
+    # chat.postMessage also has a workspace-wide limit Slack does not publish ("several
+    # hundred a minute"); 300 a minute stays under it. A 429 is retried anyway.
+    slack_rate: float = 5.0
     idle_poll: float = 1.0
     jitter: Callable[[], float] = field(default=random.random)
 
@@ -195,25 +263,35 @@ class Dispatcher:
         *,
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        budget: Budget | None = None,
     ) -> None:
         self._maker = maker
         self._transports = transports
         self.policy = policy or Policy()
         self._clock = clock
+        self.budget = budget
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_post: dict[str, datetime] = {}
+        self._limits: dict[tuple[str, str], RateLimit | None] = {}
+        self._next_resume: datetime | None = None
+        self._inflight: set[int] = set()
         self._running = False
 
-    async def push(self, *, channel: str, target: str, replies: list[Reply], key: str) -> None:
-        """Queue replies as a push (e.g. when a reply token was refused) and wake up."""
+    async def push(
+        self, *, channel: str, target: str, replies: list[Reply], key: str, urgent: bool = True
+    ) -> None:
+        """Queue replies as a push (e.g. when a reply token was refused) and wake up.
+
+        Urgent by default: these answer something the person just did.
+        """
         async with self._maker.begin() as session:
             await enqueue(
                 session,
                 channel=channel,
                 kind="push",
                 target=target,
-                payload=replies_payload(replies),
+                payload=replies_payload(replies, urgent=urgent),
                 key=key,
             )
         self.notify()
@@ -228,38 +306,78 @@ class Dispatcher:
         self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
         self.notify()
 
-    async def stop(self) -> None:
-        """Stop after the current round."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let sends under way finish for up to `grace` seconds."""
         self._running = False
         if self._task is not None:
             self._wake.set()
-            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=grace)
+            if not done:
+                # What is cut off stays leased and is sent again later with the same key.
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _loop(self) -> None:
-        while self._running:
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("outbox: dispatch round failed")
-                sent = 0
-            if sent:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.policy.idle_poll)
-            self._wake.clear()
+        # Rows are claimed while others are still being sent, up to `batch` in flight, so
+        # a slow group (a paced Slack channel) does not hold back the rest. Order per
+        # target holds: a target's next row is not claimable while one is "sending".
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while self._running:
+                self._wake.clear()
+                free = self.policy.batch - len(inflight)
+                claimed: list[Item] = []
+                # Claim in handfuls, not after every single send: each claim is a write.
+                if free > 0 and (not inflight or free >= self.policy.batch // 4):
+                    try:
+                        claimed = await self._claim(free)
+                    except Exception:
+                        log.exception("outbox: claiming failed")
+                for group in self._groups(claimed):
+                    task = asyncio.create_task(self._send_group_once(group))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if claimed and len(inflight) < self.policy.batch // 4 * 3:
+                    continue
+                waiter = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {waiter, *inflight},
+                        timeout=self.policy.idle_poll,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in list(inflight):
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+            raise
 
     async def run_once(self) -> int:
         """Claim and send what is due now; return how many rows were handled."""
+        items = await self._claim(self.policy.batch)
+        await asyncio.gather(*(self._send_group(g) for g in self._groups(items)))
+        return len(items)
+
+    async def _claim(self, limit: int) -> list[Item]:
         now = self._clock()
         lease_until = now + timedelta(seconds=self.policy.lease)
+        if self._next_resume is None or now >= self._next_resume:
+            # Deferred rows come back when their time has come; a minute's delay is fine
+            # for messages that waited for budget.
+            self._next_resume = now + timedelta(seconds=60)
+            async with self._maker.begin() as session:
+                await repo.resume_deferred_outbox(session, now)
         async with self._maker() as session:
             if not await repo.outbox_due(session, now):
-                return 0
+                return []
         async with self._maker.begin() as session:
-            rows = await repo.claim_outbox(session, now, lease_until, self.policy.batch)
-            items = [
+            rows = await repo.claim_outbox(session, now, lease_until, limit)
+            return [
                 Item(
                     id=r.id,
                     channel=r.channel,
@@ -273,16 +391,28 @@ class Dispatcher:
                 )
                 for r in rows
             ]
-        if not items:
-            return 0
+
+    async def _send_group_once(self, items: list[Item]) -> None:
+        # A row whose lease ran out while this process is still sending it comes back from
+        # a claim; the send under way finishes it (the claim only renewed its lease).
+        mine = [x for x in items if x.id not in self._inflight]
+        ids = {x.id for x in mine}
+        self._inflight |= ids
+        try:
+            await self._send_group(mine)
+        finally:
+            self._inflight -= ids
+
+    @staticmethod
+    def _groups(items: list[Item]) -> list[list[Item]]:
         groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
         for item in items:
             groups[(item.channel, item.target)].append(item)
-        await asyncio.gather(*(self._send_group(g) for g in groups.values()))
-        return len(items)
+        return list(groups.values())
 
     async def _send_group(self, items: list[Item]) -> None:
-        # In order per target: once one fails, the rest of the group waits with it.
+        # In order per target: once one fails, the rest of the group waits with it. A
+        # message deferred for budget does not hold back the ones after it.
         for i, item in enumerate(items):
             ok = await self._send_one(item)
             if not ok:
@@ -299,10 +429,31 @@ class Dispatcher:
         if transport is None:
             await self._retry(item, TransientError(f"no transport for {item.channel}"))
             return False
+        admission = None
+        budget = self.budget
+        if budget is not None and budget.counts(item):
+            admission = await budget.admit(item.recipients, urgent=item.urgent)
+            if admission.defer_until is not None:
+                await self._defer(item, admission.defer_until, admission.reason)
+                return True
+        sent = False
         try:
             await self._resolve_refs(item)
             await self._pace(item)
+            limit = self._limit(item, transport)
+            if limit is not None:
+                await limit.acquire()
             result = await transport.deliver(item)
+            sent = True
+        except QuotaExceeded:
+            # Not a failure of this message: LINE will take it when the quota allows.
+            until = (
+                await budget.exhausted(urgent=item.urgent)
+                if budget is not None
+                else self._clock() + timedelta(hours=1)
+            )
+            await self._defer(item, until, "monthly quota reached")
+            return True
         except TransientError as exc:
             await self._retry(item, exc)
             return False
@@ -313,6 +464,9 @@ class Dispatcher:
             log.exception("outbox: unexpected error sending %s", item.id)
             await self._retry(item, TransientError(type(exc).__name__))
             return False
+        finally:
+            if budget is not None and admission is not None:
+                budget.settle(admission, sent=sent)
         async with self._maker.begin() as session:
             await repo.mark_outbox_sent(session, item.id, self._clock())
             if item.kind == "post" and item.ref_type and item.ref_id and result.get("ts"):
@@ -340,6 +494,19 @@ class Dispatcher:
             item.ts = ts
         else:
             item.thread_ts = ts
+
+    def _limit(self, item: Item, transport: Transport) -> RateLimit | None:
+        """The request-rate limit for this kind on this channel (the transport's numbers)."""
+        # Slack's posts and thread replies are one method (chat.postMessage): one bucket.
+        kind = "post" if item.channel == "slack" and item.kind == "thread" else item.kind
+        key = (item.channel, kind)
+        if key not in self._limits:
+            rates: dict[str, float] = dict(getattr(transport, "rate_limits", None) or {})
+            if item.channel == "slack":
+                rates.setdefault("post", self.policy.slack_rate)
+            rate = rates.get(kind)
+            self._limits[key] = RateLimit(rate) if rate else None
+        return self._limits[key]
 
     async def _pace(self, item: Item) -> None:
         if item.channel != "slack" or item.kind == "update":
@@ -377,6 +544,11 @@ class Dispatcher:
             await repo.retry_outbox(
                 session, item.id, self._clock() + timedelta(seconds=delay), exc.reason[:200]
             )
+
+    async def _defer(self, item: Item, until: datetime, reason: str) -> None:
+        log.info("outbox: %s %s #%d deferred (%s)", item.channel, item.kind, item.id, reason)
+        async with self._maker.begin() as session:
+            await repo.defer_outbox(session, item.id, until, f"deferred: {reason}"[:200])
 
     async def _dead(self, item: Item, reason: str) -> None:
         log.warning(

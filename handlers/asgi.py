@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.budget import Budget
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
@@ -48,12 +49,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
             resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
         )
         transports: dict[str, Transport] = {}
+        # The LINE message budget; its quota reader is the LINE adapter, set below.
+        budget = Budget(
+            maker,
+            timezone=settings.timezone,
+            coordinator_channel=settings.slack_coordinator_channel
+            if settings.slack_enabled
+            else "",
+            locale=settings.default_locale,
+        )
         dispatcher = Dispatcher(
             maker,
             transports,
             policy=Policy(
-                base_delay=settings.outbox_base_delay, max_attempts=settings.outbox_max_attempts
+                base_delay=settings.outbox_base_delay,
+                max_attempts=settings.outbox_max_attempts,
+                lease=settings.outbox_lease,
             ),
+            budget=budget,
         )
         coordination = Coordination(
             maker,
@@ -97,8 +110,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         if line is not None:
             transports["line"] = line
+            budget.reader = line
         if slack is not None:
             transports["slack"] = slack
+            slack.budget = budget
         state.update(
             engine=engine,
             line=line,

@@ -35,10 +35,19 @@ from linebot.v3.webhooks import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from bot.budget import Quota
 from bot.conversation.model import Reply
 from bot.events import Event
 from bot.inbox import Inbox, InboxClosed
-from bot.outbox import Dispatcher, Item, PermanentError, TransientError, key_for, replies_from
+from bot.outbox import (
+    Dispatcher,
+    Item,
+    PermanentError,
+    QuotaExceeded,
+    TransientError,
+    key_for,
+    replies_from,
+)
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,10 @@ MAX_QUICK_REPLIES = 13
 # A follow is rare and its greeting depends on the person's language: ask LINE, but
 # never hold the webhook answer longer than this.
 PROFILE_TIMEOUT_S = 1.5
+QUOTA_TIMEOUT_S = 5.0
+# LINE's documented request limits per channel (requests a second).
+RATE_LIMITS = {"push": 2000.0, "multicast": 200.0}
+_SEND_PATHS = {"push": "/v2/bot/message/push", "multicast": "/v2/bot/message/multicast"}
 
 _MEDIA = (
     (StickerMessageContent, "sticker"),
@@ -164,8 +177,18 @@ def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
     return messages
 
 
+def _monthly_limit(exc: ApiException) -> bool:
+    """True if a 429 says the plan's monthly message quota is used up (not a rate limit)."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return exc.status == 429 and "monthly limit" in str(body or "")
+
+
 class LineChannel:
     """The LINE webhook endpoint and the replies back, wired to the inbox."""
+
+    rate_limits = RATE_LIMITS
 
     def __init__(self, settings: Settings, inbox: Inbox, dispatcher: Dispatcher) -> None:
         self._parser = WebhookParser(settings.line_channel_secret)
@@ -285,17 +308,19 @@ class LineChannel:
         )
 
     async def deliver(self, item: Item) -> dict[str, Any]:
-        """Send one outbox push to LINE with the item's retry key."""
+        """Send one outbox push or multicast to LINE with the item's retry key."""
+        path = _SEND_PATHS.get(item.kind)
+        if path is None:
+            raise PermanentError(f"line cannot send {item.kind}")
+        to: Any = list(item.payload.get("to") or ()) if item.kind == "multicast" else item.target
         messages = render_line_messages(replies_from(item.payload))
         try:
-            await self._post(
-                "/v2/bot/message/push",
-                {"to": item.target, "messages": messages},
-                {"X-Line-Retry-Key": item.key},
-            )
+            await self._post(path, {"to": to, "messages": messages}, {"X-Line-Retry-Key": item.key})
         except ApiException as exc:
             if exc.status == 409:  # LINE already accepted this retry key: delivered
                 return {}
+            if _monthly_limit(exc):
+                raise QuotaExceeded(f"line {exc.status}") from exc
             if exc.status == 429 or exc.status >= 500:
                 headers = exc.headers or {}
                 retry_after = headers.get("Retry-After") or headers.get("retry-after")
@@ -306,3 +331,14 @@ class LineChannel:
         except (ClientError, TimeoutError, OSError) as exc:
             raise TransientError(f"line network {type(exc).__name__}") from exc
         return {}
+
+    async def read_quota(self) -> Quota:
+        """The plan's monthly limit and this month's use, read from LINE (raises on failure)."""
+        quota, usage = await asyncio.wait_for(
+            asyncio.gather(
+                self._api.get_message_quota(), self._api.get_message_quota_consumption()
+            ),
+            timeout=QUOTA_TIMEOUT_S,
+        )
+        limited = getattr(quota.type, "value", quota.type) == "limited"
+        return Quota(limit=int(quota.value) if limited else None, used=int(usage.total_usage))

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.budget import Budget
 from bot.cards import Button, Card
 from bot.coordination import ACCEPT, ASK, DECLINE, TXT, Coordination, Outcome
 from bot.i18n import T
@@ -70,6 +71,7 @@ MODAL = {
         "• `/tsunagu teams` 募集中のすべての相談でチームを一括編成\n"
         "• `/tsunagu volunteers` ボランティアの人数（スキル・地域・状態別）\n"
         "• `/tsunagu outbox` 配信状況と送れなかったメッセージ\n"
+        "• `/tsunagu quota` LINE の今月の配信枠（残りと保留中のお知らせ）\n"
         "• `/tsunagu help` この説明",
         "*/tsunagu commands*\n"
         "• `/tsunagu projects` requests with status and age\n"
@@ -78,6 +80,7 @@ MODAL = {
         "• `/tsunagu teams` form teams for all recruiting projects at once\n"
         "• `/tsunagu volunteers` volunteer counts by skill, area and status\n"
         "• `/tsunagu outbox` delivery status and messages that could not be sent\n"
+        "• `/tsunagu quota` this month's LINE message budget (left, and what waits)\n"
         "• `/tsunagu help` this help",
     ),
     "forming": T("チーム編成を計算しています…", "Forming teams…"),
@@ -221,6 +224,8 @@ class SlackChannel:
         self.coordination = coordination
         self.inbox = inbox
         self.matching = matching
+        # The LINE message budget, for `/tsunagu quota` (set by the app when LINE is on).
+        self.budget: Budget | None = None
         ids = [i.strip() for i in settings.slack_coordinator_ids.split(",") if i.strip()]
         self._users = {i for i in ids if not i.startswith("S")}
         self._groups = [i for i in ids if i.startswith("S")]
@@ -456,6 +461,8 @@ class SlackChannel:
             elif verb in PROGRAMME_VERBS and self.programme_ui is not None:
                 text, blocks = await self.programme_ui.command(verb, words, user, body)
                 await answer(text, blocks)
+            elif verb == "quota" and self.budget is not None:
+                await answer(await self.budget.text(loc))
             elif verb == "help":
                 await answer(MODAL["help"](loc) + "\n" + PROGRAMME_HELP(loc))
             else:

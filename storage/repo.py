@@ -387,6 +387,45 @@ async def dead_outbox(session: AsyncSession, outbox_id: int, error: str) -> None
     )
 
 
+async def defer_outbox(session: AsyncSession, outbox_id: int, due_at: datetime, note: str) -> None:
+    """Hold a claimed message until `due_at` without counting the attempt (e.g. no budget).
+
+    A deferred message does not hold back later messages to the same target.
+    """
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(
+            status="deferred",
+            due_at=due_at,
+            attempts=OutboxMessage.attempts - 1,
+            last_error=note,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def resume_deferred_outbox(session: AsyncSession, now: datetime) -> int:
+    """Make deferred messages whose time has come pending again; return how many."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "deferred", OutboxMessage.due_at <= now)
+        .values(status="pending"),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def deferred_outbox(session: AsyncSession, channel: str) -> list[OutboxMessage]:
+    """Messages of a channel waiting for budget, oldest first."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel, OutboxMessage.status == "deferred")
+        .order_by(OutboxMessage.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
 async def outbox_counts(session: AsyncSession) -> dict[str, int]:
     """How many messages are in each state."""
     rows = await session.execute(

@@ -13,13 +13,14 @@ from bot.conversation.model import Reply
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
-from bot.outbox import Dispatcher, Policy, enqueue, key_for, replies_payload
+from bot.outbox import Dispatcher, Policy, enqueue, fan_out, key_for, replies_payload
 from bot.profiles import EffectContext
 from handlers.line import LineChannel
 from storage import repo
 from storage.db import make_engine, make_sessionmaker
 from storage.models import OutboxMessage
 from tests.fakes.line_api import FakeLineApi
+from tests.fakes.slack_api import FakeSlackApi
 from tests.support import AppServer, make_settings
 
 USER = "U" + "1" * 32
@@ -239,3 +240,175 @@ def test_written_before_a_stop_is_sent_after_restart(
     with AppServer(make_settings(database_url, fake_line.base_url)):
         pass  # a second start finds nothing left to send
     assert [m["text"] for m in fake_line.messages_to(USER)] == ["あとで届く"]
+
+
+# ---------------------------------------------------------------- fan-out (multicast)
+
+
+def members(n: int, prefix: str = "a") -> list[str]:
+    """n distinct LINE user ids."""
+    return [f"U{prefix}{i:031x}"[:33] for i in range(n)]
+
+
+async def fan(r: Rig, targets: list[str], key: str, text: str = "お知らせ") -> int:
+    async with r.maker.begin() as session:
+        return await fan_out(
+            session, channel="line", targets=targets, replies=[Reply(text)], key=key, now=r.clock()
+        )
+
+
+async def test_fan_out_writes_rows_of_500_deduplicated_in_order_once_per_key(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    people = members(1201)
+    async with rig(database_url, fake_line) as r:
+        assert await fan(r, [*people, *people[:10], ""], "kickoff") == 3
+        assert await fan(r, people, "kickoff") == 3  # a second firing adds nothing
+        rows = await r.rows()
+    assert [row.kind for row in rows] == ["multicast"] * 3
+    assert [row.key for row in rows] == [key_for("kickoff", i) for i in range(3)]
+    assert [row.payload["to"] for row in rows] == [people[:500], people[500:1000], people[1000:]]
+    assert all(row.payload["urgent"] is False for row in rows)
+    assert len({row.target for row in rows}) == 3  # side by side, not queued behind each other
+
+
+async def test_fan_out_reaches_every_recipient_once_with_concurrent_multicasts(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    people = members(1200)
+    fake_line.latency = 0.5
+    async with rig(database_url, fake_line) as r:
+        await fan(r, people, "orientation", "オリエンテーションは明日です")
+        await r.dispatcher.run_once()
+        rows = await r.rows()
+    assert [row.status for row in rows] == ["sent"] * 3
+    calls = [q for q in fake_line.requests if q.path == "/v2/bot/message/multicast"]
+    assert len(calls) == 3 and fake_line.pushes == []
+    assert sorted(q.headers["x-line-retry-key"] for q in calls) == sorted(row.key for row in rows)
+    # All three were on the wire together: the last arrived before the first was answered.
+    assert max(q.time for q in calls) - min(q.time for q in calls) < fake_line.latency
+    for person in people:
+        assert [m["text"] for m in fake_line.messages_to(person)] == [
+            "オリエンテーションは明日です"
+        ]
+    assert fake_line.errors == []
+
+
+async def test_a_multicast_resent_after_a_crash_is_not_delivered_twice(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    people = members(700)
+    async with rig(database_url, fake_line, lease=30) as r:
+        await fan(r, people, "report-day")
+        await r.dispatcher.run_once()
+        assert len(fake_line.multicasts) == 2
+        # The process died after LINE accepted both calls but before they were marked sent.
+        async with r.maker.begin() as session:
+            from sqlalchemy import update
+
+            await session.execute(update(OutboxMessage).values(status="sending", due_at=r.clock()))
+        r.clock.advance(31)
+        await r.dispatcher.run_once()
+        rows = await r.rows()
+    assert [row.status for row in rows] == ["sent", "sent"]
+    assert len(fake_line.multicasts) == 2  # LINE answered 409 to both repeated retry keys
+    assert fake_line.counts["duplicates"] == 2
+    assert all(len(fake_line.messages_to(p)) == 1 for p in people)
+
+
+async def test_a_failed_multicast_is_retried_with_the_same_key(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    fake_line.fail_next(1, status=500, path_prefix="/v2/bot/message/multicast")
+    people = members(3)
+    async with rig(database_url, fake_line) as r:
+        await fan(r, people, "checkin")
+        await r.drain(rounds=3)
+        (row,) = await r.rows()
+    assert row.status == "sent" and row.attempts == 2
+    keys = {q.headers["x-line-retry-key"] for q in fake_line.requests}
+    assert keys == {row.key}
+    assert all(len(fake_line.messages_to(p)) == 1 for p in people)
+
+
+async def test_a_fallback_push_is_urgent_and_other_pushes_are_not(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    async with rig(database_url, fake_line) as r:
+        await r.dispatcher.push(
+            channel="line", target=USER, replies=[Reply("answer")], key=key_for("t", 20)
+        )
+        await r.push("later", key_for("t", 21))
+        rows = await r.rows()
+    assert [row.payload["urgent"] for row in rows] == [True, False]
+
+
+async def test_rows_go_out_within_the_transports_request_rate(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    """LINE's limits are the transport's: held to 20 multicasts a second, 30 calls take >1 s
+    of sending and none is refused, where the fake refuses a 21st call within a second."""
+    fake_line.set_rate_limit("/v2/bot/message/multicast", 20)
+    async with rig(database_url, fake_line) as r:
+        r.dispatcher._transports["line"].rate_limits = {"multicast": 20.0}  # type: ignore[attr-defined]
+        await fan(r, members(30 * 500, "b"), "big")
+        for _ in range(5):
+            await r.dispatcher.run_once()
+        rows = await r.rows()
+    assert [row.status for row in rows] == ["sent"] * 30
+    assert fake_line.counts["multicasts"] == 30
+    assert [q.status for q in fake_line.requests] == [200] * 30
+
+
+async def test_slack_posts_waiting_for_their_rate_do_not_hold_back_line_rows(
+    database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    """The running dispatcher claims more while paced posts wait: a fan-out written after
+    eight posts to eight channels (two a second) reaches LINE before the last post goes."""
+    from bot.coordination import Coordination
+    from handlers.slack import SlackChannel
+    from tests.support import SLACK_SECRET, SLACK_TOKEN
+
+    channels = [fake_slack.add_channel(f"team-{i}") for i in range(8)]
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+    )
+    engine = make_engine(database_url)
+    maker = make_sessionmaker(engine)
+    dispatcher = Dispatcher(maker, {}, policy=Policy(batch=8, slack_rate=2.0, idle_poll=0.05))
+    inbox = Inbox(maker, Dialogue(), effects=EffectContext("2026-11"))
+    line = LineChannel(settings, inbox, dispatcher)
+    coordination = Coordination(maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel="")
+    dispatcher._transports.update(line=line, slack=SlackChannel(settings, coordination, inbox))
+    people = members(600, "e")
+    try:
+        async with maker.begin() as session:
+            for i, channel in enumerate(channels):
+                await enqueue(
+                    session,
+                    channel="slack",
+                    kind="post",
+                    target=channel,
+                    payload={"text": "キックオフ"},
+                    key=key_for("post", i),
+                )
+            await fan_out(
+                session, channel="line", targets=people, replies=[Reply("キックオフ")], key="k"
+            )
+        await dispatcher.start()
+        await fake_slack.wait_for_async(
+            lambda: all(fake_slack.messages(c) for c in channels), timeout=20
+        )
+        await fake_line.wait_for_async(lambda: len(fake_line.multicasts) == 2, timeout=20)
+    finally:
+        await dispatcher.stop()
+        await line.close()
+        await engine.dispose()
+    posts = [q.time for q in fake_slack.requests if q.path.endswith("chat.postMessage")]
+    multicasts = [q.time for q in fake_line.requests if q.path.endswith("/multicast")]
+    assert len(posts) == 8 and max(multicasts) < max(posts)
+    assert all(len(fake_line.messages_to(p)) == 1 for p in people)

@@ -3,7 +3,9 @@
 The real line-bot-sdk client reaches it through ``Configuration(host=base_url)``.
 It checks what LINE checks (bearer token, request bodies against LINE's OpenAPI
 file plus the documented limits, single-use reply tokens, retry keys), records
-what it received, and can answer 429/500 on demand.
+what it received, and can answer 429/500 on demand. Optionally it adds latency,
+enforces request-rate limits (``rate_limits=LINE_RATE_LIMITS`` for LINE's own) and
+a monthly message quota (pushes and multicasts count per recipient, replies not).
 
 It serves from a background thread with its own event loop, so sync tests, async
 tests and a separate process (``python -m tests.fakes.line_api``) can all use it.
@@ -45,6 +47,10 @@ _AUTH_FAILED = (
     "Authentication failed. Confirm that the access token in the authorization header is valid."
 )
 _FAULT_MESSAGES = {429: "Too many requests", 500: "Internal server error"}
+_RATE_LIMITED = "The API rate limit has been exceeded. Try again later."
+_MONTHLY_LIMIT = "You have reached your monthly limit."
+# LINE's documented request limits per channel, requests a second.
+LINE_RATE_LIMITS = {"/v2/bot/message/multicast": 200.0, "/v2/bot/message/push": 2000.0}
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class FakeLineApi:
         clock: Callable[[], float] = time.monotonic,
         bot_user_id: str = BOT_USER_ID,
         bot_display_name: str = "Tsunagu",
+        rate_limits: dict[str, float] | None = None,
+        quota: int | None = None,
     ) -> None:
         self.access_token = access_token
         self.latency = latency
@@ -132,8 +140,11 @@ class FakeLineApi:
             "chatMode": "bot",
             "markAsReadMode": "auto",
         }
-        self.quota_limit: int | None = None
+        self.quota_limit: int | None = quota
         self.quota_used = 0
+        # path -> (requests a second, tokens left, when last topped up): a token bucket
+        # holding one second's worth, refilled continuously.
+        self._rates: dict[str, tuple[float, float, float]] = {}
 
         self._lock = threading.Lock()
         self._profiles: dict[str, dict[str, Any]] = {}
@@ -143,6 +154,8 @@ class FakeLineApi:
         self._faults: list[_Fault] = []
         self._message_ids = 600_000_000_000_000_000
         self._reset_recordings()
+        for path, rate in (rate_limits or {}).items():
+            self.set_rate_limit(path, rate)
 
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -277,6 +290,14 @@ class FakeLineApi:
             self.quota_limit = limit
             if used is not None:
                 self.quota_used = used
+
+    def set_rate_limit(self, path: str, rate: float | None) -> None:
+        """Allow at most ``rate`` requests a second to ``path`` (None: no limit); 429 beyond."""
+        with self._lock:
+            if rate is None:
+                self._rates.pop(path, None)
+            else:
+                self._rates[path] = (rate, rate, time.monotonic())
 
     def fail_next(
         self,
@@ -431,7 +452,11 @@ class FakeLineApi:
     def _process(
         self, method: str, path: str, headers: dict[str, str], body: Any, bad_json: bool
     ) -> _Answer:
-        answer = self._take_fault(path) or self._route(method, path, headers, body, bad_json)
+        answer = (
+            self._take_fault(path)
+            or self._take_rate(path)
+            or self._route(method, path, headers, body, bad_json)
+        )
         answer.headers.setdefault("X-Line-Request-Id", str(uuid.uuid4()))
         return answer
 
@@ -450,6 +475,20 @@ class FakeLineApi:
         return _Answer(
             fault.status, {"message": message}, headers, reason="injected fault", injected=True
         )
+
+    def _take_rate(self, path: str) -> _Answer | None:
+        with self._lock:
+            limit = self._rates.get(path)
+            if limit is None:
+                return None
+            rate, tokens, at = limit
+            now = time.monotonic()
+            tokens = min(rate, tokens + (now - at) * rate)
+            if tokens < 1:
+                self._rates[path] = (rate, tokens, now)
+                return _Answer(429, {"message": _RATE_LIMITED}, reason=f"over {rate:g} requests/s")
+            self._rates[path] = (rate, tokens - 1, now)
+            return None
 
     def _route(
         self, method: str, path: str, headers: dict[str, str], body: Any, bad_json: bool
@@ -531,9 +570,7 @@ class FakeLineApi:
                 and self.quota_used + len(recipients) > self.quota_limit
             ):
                 return _Answer(
-                    429,
-                    {"message": "You have reached your monthly limit."},
-                    reason="monthly message quota exhausted",
+                    429, {"message": _MONTHLY_LIMIT}, reason="monthly message quota exhausted"
                 )
             self.quota_used += len(recipients)
             answer_body = (
@@ -663,6 +700,10 @@ class FakeLineApi:
                 spec["userId"], spec.get("displayName", "LINE user"), spec.get("language", "ja")
             )
             return web.json_response({})
+        if method == "POST" and path == "/__fake/quota":
+            spec = await request.json()
+            self.set_quota(spec.get("limit"), spec.get("used"))
+            return web.json_response({})
         if method == "POST" and path == "/__fake/clear":
             self.clear()
             return web.json_response({})
@@ -697,6 +738,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-record", action="store_true", help="keep counts and times only, not bodies"
     )
+    parser.add_argument(
+        "--rate-limits", action="store_true", help="enforce LINE's push/multicast request rates"
+    )
+    parser.add_argument("--quota", type=int, default=None, help="monthly message limit")
     args = parser.parse_args(argv)
     fake = FakeLineApi(
         args.token,
@@ -708,6 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         accept_any_reply_token=args.any_reply_token,
         any_profile=args.any_profile,
         record=not args.no_record,
+        rate_limits=LINE_RATE_LIMITS if args.rate_limits else None,
+        quota=args.quota,
     )
     url = fake.start()
     print(f"READY {url}", flush=True)
@@ -722,4 +769,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["FakeLineApi", "RecordedRequest", "main"]
+__all__ = ["LINE_RATE_LIMITS", "FakeLineApi", "RecordedRequest", "main"]

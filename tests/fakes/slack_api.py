@@ -248,6 +248,7 @@ class FakeSlackApi:
         port: int = 0,
         record: bool = True,
         clock: Callable[[], float] = time.time,
+        post_rate_limits: tuple[float, float] | None = None,
     ) -> None:
         self.token = token
         self.latency = latency
@@ -255,6 +256,10 @@ class FakeSlackApi:
         self.port = port
         self.record = record
         self.clock = clock
+        # chat.postMessage limits when set: (posts a second per channel, per workspace),
+        # each a token bucket holding one second's worth; beyond them, 429 ratelimited.
+        self._post_limits = post_rate_limits
+        self._buckets: dict[str, tuple[float, float]] = {}
 
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -818,6 +823,10 @@ class FakeSlackApi:
         fault = self._take_fault(method)
         if fault is not None:
             return fault
+        if method == "chat.postMessage" and self._post_limits is not None:
+            limited = self._take_post_rate(str(args.get("channel", "")))
+            if limited is not None:
+                return limited
         if not token:
             return _Answer(200, {"ok": False, "error": "not_authed"}, reason="no token")
         if token != self.token:
@@ -834,6 +843,34 @@ class FakeSlackApi:
             body = {"ok": False, "error": bad.error, **bad.extra}
             return _Answer(200, body, reason=f"bad argument: {exc}")
         return _Answer(200, {"ok": True, **result})
+
+    def set_post_rate_limits(self, per_channel: float | None, workspace: float) -> None:
+        """Limit chat.postMessage to these posts a second (None: no limits)."""
+        with self._lock:
+            self._post_limits = None if per_channel is None else (per_channel, workspace)
+            self._buckets.clear()
+
+    def _take_post_rate(self, channel: str) -> _Answer | None:
+        """Take a token from the channel's and the workspace's bucket, or answer 429."""
+        assert self._post_limits is not None
+        per_channel, workspace = self._post_limits
+        now = time.monotonic()
+        levels = {}
+        for key, rate in ((f"channel:{channel}", per_channel), ("workspace", workspace)):
+            tokens, at = self._buckets.get(key, (rate, now))
+            levels[key] = (min(rate, tokens + (now - at) * rate), rate)
+        for key, (tokens, rate) in levels.items():
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return _Answer(
+                    429,
+                    {"ok": False, "error": "ratelimited"},
+                    {"Retry-After": str(math.ceil((1 - tokens) / rate))},
+                    reason=f"over the chat.postMessage rate ({key})",
+                )
+        for key, (tokens, _) in levels.items():
+            self._buckets[key] = (tokens - 1, now)
+        return None
 
     def _take_fault(self, method: str) -> _Answer | None:
         for fault in self._faults:

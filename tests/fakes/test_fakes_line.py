@@ -25,6 +25,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     Configuration,
     MessageAction,
+    MulticastRequest,
     PostbackAction,
     PushMessageRequest,
     QuickReply,
@@ -687,3 +688,130 @@ def test_fake_can_be_used_from_inside_a_running_event_loop() -> None:
             return len(await fake.wait_for_messages_async(USER, 1))
 
     assert asyncio.run(scenario()) == 1
+
+
+# ---------------------------------------------------------------- multicast, quota, limits
+
+
+def multicast(users: list[str], text: str = "お知らせ") -> MulticastRequest:
+    """A multicast request through the SDK's own model."""
+    return MulticastRequest(to=users, messages=[TextMessage(text=text)])
+
+
+@pytest.mark.asyncio
+async def test_multicast_with_a_retry_key_is_delivered_once_and_409_on_repeat(
+    fake: FakeLineApi,
+) -> None:
+    users = [ev.new_user_id(f"m{i}") for i in range(3)]
+    key = str(uuid.uuid4())
+    async with sdk(fake) as api:
+        await api.multicast(multicast(users), x_line_retry_key=key)
+        with pytest.raises(ApiException) as repeat:
+            await api.multicast(multicast(users), x_line_retry_key=key)
+        await api.multicast(multicast(users, "二通目"), x_line_retry_key=str(uuid.uuid4()))
+    assert repeat.value.status == 409
+    assert "X-Line-Accepted-Request-Id" in repeat.value.headers
+    assert all([m["text"] for m in fake.messages_to(u)] == ["お知らせ", "二通目"] for u in users)
+    assert fake.counts["multicasts"] == 2 and fake.counts["duplicates"] == 1
+    assert fake.errors == []
+
+
+@pytest.mark.asyncio
+async def test_multicast_limits_500_recipients_and_5_messages(fake: FakeLineApi) -> None:
+    users = [ev.new_user_id(f"n{i}") for i in range(501)]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    six = [{"type": "text", "text": str(i)} for i in range(6)]
+    async with httpx.AsyncClient(base_url=fake.base_url, headers=auth) as client:
+        too_many = await client.post(
+            "/v2/bot/message/multicast",
+            json={"to": users, "messages": [{"type": "text", "text": "x"}]},
+        )
+        too_long = await client.post(
+            "/v2/bot/message/multicast", json={"to": users[:2], "messages": six}
+        )
+        no_text = await client.post(
+            "/v2/bot/message/multicast", json={"to": users[:2], "messages": [{"type": "text"}]}
+        )
+        ok = await client.post(
+            "/v2/bot/message/multicast",
+            json={"to": users[:500], "messages": six[:5]},
+        )
+    assert [too_many.status_code, too_long.status_code, no_text.status_code] == [400, 400, 400]
+    assert "500" in fake.errors[0].reason  # type: ignore[operator]
+    assert ok.status_code == 200 and ok.json() == {}
+    assert len(fake.messages_to(users[499])) == 5 and fake.messages_to(users[500]) == []
+    assert fake.quota_used == 500
+
+
+@pytest.mark.asyncio
+async def test_quota_counts_each_multicast_recipient_and_push_but_not_replies(
+    fake: FakeLineApi,
+) -> None:
+    users = [ev.new_user_id(f"q{i}") for i in range(4)]
+    fake.set_quota(6, used=0)
+    token = fake.issue_reply_token(users[0])
+    async with sdk(fake) as api:
+        await api.reply_message(
+            ReplyMessageRequest(reply_token=token, messages=[TextMessage(text="返信")])
+        )
+        await api.multicast(multicast(users))
+        await api.push_message(PushMessageRequest(to=USER, messages=[TextMessage(text="1")]))
+        usage = await api.get_message_quota_consumption()
+        with pytest.raises(ApiException) as over:
+            await api.multicast(multicast(users[:2]))  # 5 + 2 > 6: refused whole
+        await api.push_message(PushMessageRequest(to=USER, messages=[TextMessage(text="2")]))
+        with pytest.raises(ApiException) as full:
+            await api.push_message(PushMessageRequest(to=USER, messages=[TextMessage(text="3")]))
+        quota = await api.get_message_quota()
+        final = await api.get_message_quota_consumption()
+    assert usage.total_usage == 5
+    assert over.value.status == 429 and full.value.status == 429
+    assert error_body(over.value) == {"message": "You have reached your monthly limit."}
+    assert (quota.type.value, quota.value, final.total_usage) == ("limited", 6, 6)
+    assert [m["text"] for m in fake.messages_to(USER)] == ["1", "2"]
+    assert fake.messages_to(users[1]) == [{"type": "text", "text": "お知らせ"}]
+
+
+@pytest.mark.asyncio
+async def test_no_quota_reads_as_none_and_quota_can_be_set_from_another_process(
+    fake: FakeLineApi,
+) -> None:
+    async with sdk(fake) as api:
+        unlimited = await api.get_message_quota()
+        async with httpx.AsyncClient(base_url=fake.base_url) as control:
+            await control.post("/__fake/quota", json={"limit": 100, "used": 80})
+        limited = await api.get_message_quota()
+        usage = await api.get_message_quota_consumption()
+    assert unlimited.type.value == "none"
+    assert (limited.type.value, limited.value, usage.total_usage) == ("limited", 100, 80)
+
+
+@pytest.mark.asyncio
+async def test_rate_limit_refuses_requests_beyond_the_rate_and_recovers() -> None:
+    with FakeLineApi(access_token=TOKEN, rate_limits={"/v2/bot/message/multicast": 5}) as fake:
+        users = [ev.new_user_id("r")]
+        async with sdk(fake) as api:
+            results = await asyncio.gather(
+                *(api.multicast(multicast(users, str(i))) for i in range(8)),
+                return_exceptions=True,
+            )
+            await api.push_message(PushMessageRequest(to=USER, messages=[TextMessage(text="p")]))
+            await asyncio.sleep(0.25)  # a second's worth refills at 5/s: one more after 0.2 s
+            await api.multicast(multicast(users, "later"))
+        refused = [r for r in results if isinstance(r, ApiException)]
+        assert len(refused) == 3 and all(r.status == 429 for r in refused)
+        assert error_body(refused[0])["message"].startswith("The API rate limit has been exceeded")
+        assert len(fake.messages_to(users[0])) == 6  # five at once, one after the refill
+        assert fake.messages_to(USER) == [{"type": "text", "text": "p"}]  # push not limited
+
+
+@pytest.mark.asyncio
+async def test_latency_delays_answers_but_the_request_is_recorded_on_arrival() -> None:
+    with FakeLineApi(access_token=TOKEN, latency=0.3) as fake:
+        async with sdk(fake) as api:
+            task = asyncio.create_task(
+                api.push_message(PushMessageRequest(to=USER, messages=[TextMessage(text="x")]))
+            )
+            await fake.wait_for_async(lambda: fake.pushes, timeout=2)
+            assert not task.done()  # delivered already, answer still on its way
+            await task

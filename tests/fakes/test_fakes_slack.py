@@ -828,3 +828,22 @@ async def test_bolt_rejects_tampered_and_stale_requests(fake: FakeSlackApi) -> N
     assert json.loads(response.body) == {
         "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
     }
+
+
+async def test_post_rate_limits_per_channel_and_per_workspace() -> None:
+    with FakeSlackApi(token=TOKEN, post_rate_limits=(1.0, 3.0)) as fake:
+        ids = [fake.add_channel(f"team-{i}") for i in range(4)]
+        api = client(fake)
+        await api.chat_postMessage(channel=ids[0], text="one")
+        with pytest.raises(SlackApiError) as same_channel:
+            await api.chat_postMessage(channel=ids[0], text="two")
+        await api.chat_postMessage(channel=ids[1], text="one")
+        await api.chat_postMessage(channel=ids[2], text="one")
+        with pytest.raises(SlackApiError) as workspace:
+            await api.chat_postMessage(channel=ids[3], text="one")
+        await api.chat_update(channel=ids[0], ts=fake.messages(ids[0])[0]["ts"], text="edited")
+    for refused in (same_channel.value, workspace.value):
+        assert refused.response.status_code == 429
+        assert refused.response["error"] == "ratelimited"
+        assert int(refused.response.headers["Retry-After"]) >= 1
+    assert [len(fake.messages(i)) for i in ids] == [1, 1, 1, 0]
