@@ -7,42 +7,72 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from bot.coordination import Coordination
 from bot.programmes.calendar import calendar_text
 from bot.programmes.checkins import CheckIns
+from bot.programmes.service import Programmes
 from bot.programmes.teams import (
+    TeamChannels,
+    TeamSettings,
     channel_name,
     normalise_code,
     slugify,
-    team_announce,
     team_target,
     unlinked_members,
 )
-from storage import repo
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Phase, Programme, Project
+from storage.models import Announcement, Phase, Programme, Project
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
-from tests.support import COORDINATORS, OUTSIDER, AppServer, LineUser, SlackUser, query, scalar
+from tests.support import (
+    COORDINATORS,
+    OUTSIDER,
+    SLACK_SECRET,
+    SLACK_TOKEN,
+    AppServer,
+    LineUser,
+    SlackUser,
+    make_settings,
+    query,
+    scalar,
+)
 from tests.test_matching_flow import accepted_request, add_volunteers, pushes_to, team_card
 from tests.test_slack_coordination import CHANNEL
 
 AOKI, ISHIDA = "U0AOKI0001", "U0ISHIDA01"
 KICKOFF = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo, a Saturday
+EVE = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # the day before at 18:00 in Tokyo
 CODE = re.compile(r"/tsunagu link ([A-Z0-9]{8})")
 
 
 @pytest.fixture
-def app(slack_app: AppServer) -> AppServer:
-    """Here the app always has Slack."""
-    return slack_app
+def app(database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi) -> Iterator[AppServer]:
+    """The app with LINE and Slack on their fakes, without the programme scheduler: these
+    tests call the check-in job with fixed clocks, so no timer may run it meanwhile."""
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+        SLACK_COORDINATOR_CHANNEL=COORDINATOR_CHANNEL_ID,
+        SLACK_COORDINATOR_IDS=",".join([*COORDINATORS, "S0COORDGRP"]),
+        TSUNAGU_OUTBOX_BASE_DELAY="0.05",
+        TSUNAGU_SCHEDULER="false",
+    )
+    server = AppServer(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------- helpers
@@ -76,17 +106,30 @@ def add_programme(database_url: str) -> int:
                 ("kickoff", "kickoff", "キックオフ", "Kickoff", 0),
                 ("results", "results", "成果報告会", "Results presentation", 70),
             ):
-                session.add(
-                    Phase(
-                        programme_id=programme.id,
-                        key=key,
-                        kind=kind,
-                        title_ja=ja,
-                        title_en=en,
-                        starts_at=KICKOFF + timedelta(days=at),
-                        place="川崎市役所" if kind == "kickoff" else None,
-                    )
+                phase = Phase(
+                    programme_id=programme.id,
+                    key=key,
+                    kind=kind,
+                    title_ja=ja,
+                    title_en=en,
+                    starts_at=KICKOFF + timedelta(days=at),
+                    place="川崎市役所" if kind == "kickoff" else None,
                 )
+                session.add(phase)
+                await session.flush()
+                if kind == "kickoff":
+                    session.add(
+                        Announcement(
+                            phase_id=phase.id,
+                            key="eve",
+                            offset_days=-1,
+                            at_local="18:00",
+                            audience=["team_channels"],
+                            text_ja="明日はキックオフです！",
+                            text_en="Kickoff is tomorrow!",
+                            send_at=EVE,
+                        )
+                    )
             await session.execute(update(Project).values(programme_id=programme.id))
             return int(programme.id)
 
@@ -283,15 +326,19 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
     assert not any(CODE.search(m["text"]) for m in pushes_to(fake_line, ids["石田 真理"]))
     assert len(code) == 8 and not set(code) & set("01OIL")
 
-    # Announcements reach the channel, and the unlinked member in LINE.
-    async def announce(maker: Any) -> int:
-        async with maker.begin() as session:
-            project = await repo.get_project(session, 1)
-            assert project is not None
-            texts = {"ja": "明日はキックオフです！", "en": "Kickoff is tomorrow!"}
-            return await team_announce(session, project, texts, "kickoff-eve")
+    # The programme's announcement to team channels, fired as the scheduler would: it
+    # reaches the channel, and the unlinked member in LINE.
+    async def fire(maker: Any) -> str:
+        coordination = Coordination(
+            maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel=CHANNEL_ID
+        )
+        teams = TeamChannels(maker, TeamSettings(locale="ja"))
+        programmes = Programmes(maker, coordination, locale="ja", teams=teams)
+        async with maker() as session:
+            ann = await session.scalar(select(Announcement.id))
+        return await programmes.fire(int(ann), now=EVE + timedelta(minutes=1))
 
-    assert run(database_url, announce) == 1
+    assert run(database_url, fire) == "sent"
     fake_line.wait_for(
         lambda: any("明日はキックオフ" in m["text"] for m in pushes_to(fake_line, ids["青木 健"])),
         timeout=10,
