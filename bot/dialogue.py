@@ -86,6 +86,11 @@ class AnswerRsvp:
     answer: str  # yes | no
 
 
+@dataclass(frozen=True)
+class RequestSlackCode:
+    """A volunteer asks for a one-time code to link their Slack account (sent by push)."""
+
+
 Effect = (
     SaveVolunteer
     | SetVolunteerStatus
@@ -96,6 +101,7 @@ Effect = (
     | AnswerInvitation
     | ConfirmTeam
     | AnswerRsvp
+    | RequestSlackCode
 )
 
 
@@ -231,6 +237,7 @@ MENU_WORDS: dict[str, frozenset[str]] = {
         "登録", "ボランティア登録", "はじめる", "始める", "sign up", "signup", "register", "start"
     ),
     "help": _words("ヘルプ", "使い方", "メニュー", "help", "menu", "?", "？"),
+    "slack": _words("Slack連携", "Slackと連携", "スラック連携", "link slack", "slack link"),
 }
 LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
@@ -337,6 +344,7 @@ TXT = {
             "・相談状況 / 新しい相談: 団体としてのご相談\n"
             "・退会: すべてのデータを削除\n"
             "・English / 日本語: 言語の切り替え\n"
+            "・Slack連携: チームのSlackとつなぐコードを受け取る\n"
             "質問の途中では「戻る」でひとつ前へ、「やめる」で中止できます。"
         ),
         en=(
@@ -349,6 +357,7 @@ TXT = {
             "• my requests / new request: your group's requests\n"
             "• delete my data: delete everything\n"
             "• English / 日本語: switch language\n"
+            "• link slack: get a code to link your team's Slack\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
         ),
     ),
@@ -362,6 +371,10 @@ TXT = {
     "m_help": T("ヘルプ", "Help"),
     "m_requests": T("相談状況", "My requests"),
     "m_open": T("募集中のプロジェクト", "Open projects"),
+    "slack_code": T(
+        "Slack連携のためのコードを、このあと別のメッセージでお送りします。",
+        "We'll send you a code to link Slack in a separate message in a moment.",
+    ),
     "open_head": T(
         "あなたに合いそうな募集中のプロジェクトです（合う順）:",
         "Recruiting projects that may suit you (best first):",
@@ -795,7 +808,10 @@ class Dialogue:
         elif command == "requests":
             result.replies.append(Reply(self._requests_text(known, loc)))
             result.replies.extend(self._menu_for(conv, known))
-        elif command in ("profile", "edit", "pause", "resume") and profile is None:
+        elif command == "slack" and profile is not None:
+            result.effects.append(RequestSlackCode())
+            result.replies.append(Reply(TXT["slack_code"](loc)))
+        elif command in ("profile", "edit", "pause", "resume", "slack") and profile is None:
             result.replies.append(Reply(TXT["not_registered"](loc)))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:

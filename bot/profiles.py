@@ -22,6 +22,7 @@ from bot.dialogue import (
     PhaseStatus,
     Profile,
     RaiseHand,
+    RequestSlackCode,
     SaveVolunteer,
     SetVolunteerStatus,
     SubmitRequest,
@@ -58,6 +59,8 @@ class EffectContext:
     matching: Any = None
     # The programme calendar (bot.programmes.service.Programmes): briefing RSVPs.
     programmes: Any = None
+    # Team channels and Slack linking (bot.programmes.teams.TeamChannels); None without Slack.
+    teams: Any = None
 
 
 class SessionLookups:
@@ -187,6 +190,9 @@ async def apply_effect(
     elif isinstance(effect, AnswerRsvp):
         if ctx.programmes is not None:
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
+    elif isinstance(effect, RequestSlackCode):
+        if ctx.teams is not None:
+            await ctx.teams.request_code(session, channel, user_key)
     elif isinstance(effect, DeleteUserData):
         await programme_store.forget_rsvps(session, channel, user_key)
         volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)

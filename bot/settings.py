@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # Off on processes that should never run the calendar (e.g. a webhook-only pool).
     scheduler_enabled: bool = Field(True, alias="TSUNAGU_SCHEDULER")
 
+    # Team channels: the workspace invite link sent with each member's Slack link code,
+    # and how many days a link code stays valid.
+    slack_invite_url: str = Field("", alias="SLACK_INVITE_URL")
+    link_code_days: int = Field(14, alias="TSUNAGU_LINK_CODE_DAYS")
+
     @field_validator("line_api_base_url", "slack_api_base_url")
     @classmethod
     def _strip(cls, value: str) -> str:

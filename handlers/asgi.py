@@ -22,8 +22,10 @@ from bot.logs import configure_logging
 from bot.matching.service import Matching
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.profiles import EffectContext
+from bot.programmes.checkins import CheckIns
 from bot.programmes.scheduler import IntervalJob, Scheduler
 from bot.programmes.service import Programmes
+from bot.programmes.teams import TeamChannels, TeamSettings
 from bot.settings import Settings
 from handlers.line import LineChannel
 from handlers.slack import SlackChannel
@@ -80,8 +82,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         matching = Matching(maker, coordination, notify=dispatcher.notify)
         coordination.matching = matching
+        # Team channels need Slack; without it a formed team is told in LINE only.
+        teams = (
+            TeamChannels(
+                maker,
+                TeamSettings.from_ids(
+                    settings.slack_coordinator_ids,
+                    locale=settings.default_locale,
+                    invite_url=settings.slack_invite_url,
+                    code_days=settings.link_code_days,
+                    timezone=settings.timezone,
+                ),
+                notify=dispatcher.notify,
+            )
+            if settings.slack_enabled
+            else None
+        )
+        matching.teams = teams
+        checkins = CheckIns(maker, coordination, notify=dispatcher.notify)
         programmes = Programmes(
-            maker, coordination, locale=settings.default_locale, notify=dispatcher.notify
+            maker,
+            coordination,
+            locale=settings.default_locale,
+            notify=dispatcher.notify,
+            teams=teams,
         )
         coordination.programmes = programmes
         scheduler = Scheduler(
@@ -92,19 +116,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
             interval_jobs=(
                 # A safety net for rows whose job was never written (e.g. no leader then).
                 IntervalJob("catch-up", 300.0, programmes.catch_up),
+                # Weekly check-ins: asked once per team and week, so hourly is enough.
+                IntervalJob("checkins", 3600.0, checkins.run_checkins),
             ),
         )
         inbox = Inbox(
             maker,
             dialogue,
             effects=EffectContext(
-                settings.privacy_notice_version, coordination, matching, programmes
+                settings.privacy_notice_version, coordination, matching, programmes, teams=teams
             ),
             on_commit=dispatcher.notify,
         )
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
         slack = (
-            SlackChannel(settings, coordination, inbox, matching, programmes)
+            SlackChannel(
+                settings,
+                coordination,
+                inbox,
+                matching,
+                programmes,
+                teams=teams,
+                checkins=checkins,
+            )
             if settings.slack_enabled
             else None
         )
@@ -122,6 +156,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             dispatcher=dispatcher,
             programmes=programmes,
             scheduler=scheduler,
+            teams=teams,
+            checkins=checkins,
         )
         await inbox.start()
         await dispatcher.start()

@@ -26,7 +26,10 @@ from bot.i18n import T
 from bot.inbox import Inbox
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item, PermanentError, TransientError
+from bot.programmes.checkins import GREEN, RED, YELLOW, CheckIns
 from bot.programmes.service import Programmes
+from bot.programmes.teams import CREATE_CHANNEL, INVITE, TeamChannels, team_project
+from bot.programmes.teams import TXT as TEAM_TXT
 from bot.settings import Settings
 from handlers.slack_programmes import HELP as PROGRAMME_HELP
 from handlers.slack_programmes import VERBS as PROGRAMME_VERBS
@@ -43,6 +46,16 @@ TRANSIENT_ERRORS = {
     "fatal_error",
     "service_unavailable",
     "request_timeout",
+}
+
+# Invitation answers that trying again cannot change and that need nothing done.
+SKIPPED_INVITES = {
+    "already_in_channel",
+    "cant_invite_self",
+    "user_not_found",
+    "user_is_bot",
+    "cant_invite",
+    "user_is_restricted",
 }
 
 MODAL = {
@@ -87,6 +100,16 @@ MODAL = {
     "proposed": T(
         "チーム案をコーディネーターチャンネルに投稿しました。",
         "The team proposal is posted in the coordinator channel.",
+    ),
+    "team_help": T(
+        "*チームのコマンド*（どなたでも）\n"
+        "• `/tsunagu link コード` LINEで届いたコードでSlackとLINEをつなぐ\n"
+        "• `/tsunagu progress 内容` チームのチャンネルで進捗を記録\n"
+        "• `/tsunagu log` チームのチャンネルで記録の一覧（コーディネーターは `/tsunagu log 12`）",
+        "*Team commands* (anyone)\n"
+        "• `/tsunagu link CODE` link Slack with LINE using the code you got in LINE\n"
+        "• `/tsunagu progress TEXT` record progress in your team channel\n"
+        "• `/tsunagu log` the team's log in its channel (coordinators: `/tsunagu log 12`)",
     ),
     "unknown": T(
         "「{text}」はわかりませんでした。`/tsunagu help` をご覧ください。",
@@ -208,6 +231,9 @@ class SlackChannel:
         inbox: Inbox,
         matching: Matching | None = None,
         programmes: Programmes | None = None,
+        *,
+        teams: TeamChannels | None = None,
+        checkins: CheckIns | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
@@ -226,6 +252,8 @@ class SlackChannel:
         self.matching = matching
         # The LINE message budget, for `/tsunagu quota` (set by the app when LINE is on).
         self.budget: Budget | None = None
+        self.teams = teams
+        self.checkins = checkins
         ids = [i.strip() for i in settings.slack_coordinator_ids.split(",") if i.strip()]
         self._users = {i for i in ids if not i.startswith("S")}
         self._groups = [i for i in ids if i.startswith("S")]
@@ -430,11 +458,18 @@ class SlackChannel:
                 # Shown only to the person who typed the command.
                 await ack(response_type="ephemeral", text=text, blocks=blocks)
 
-            if not await self.is_coordinator(user):
-                await answer(TXT["refused"](loc))
-                return
             words = str(body.get("text") or "").split()
             verb = words[0].lower() if words else "help"
+            if verb in ("link", "progress", "log") and self.teams is not None:
+                # Team commands: for volunteers as well as coordinators.
+                await answer(await self.team_command(verb, words, body))
+                return
+            if not await self.is_coordinator(user):
+                if verb == "help" and self.teams is not None:
+                    await answer(MODAL["team_help"](loc))
+                else:
+                    await answer(TXT["refused"](loc))
+                return
             if verb == "projects":
                 await answer(await self.coordination.projects_text())
             elif verb == "project" and len(words) > 1 and words[1].lstrip("#").isdigit():
@@ -464,9 +499,31 @@ class SlackChannel:
             elif verb == "quota" and self.budget is not None:
                 await answer(await self.budget.text(loc))
             elif verb == "help":
-                await answer(MODAL["help"](loc) + "\n" + PROGRAMME_HELP(loc))
+                team_help = "\n" + MODAL["team_help"](loc) if self.teams is not None else ""
+                await answer(MODAL["help"](loc) + "\n" + PROGRAMME_HELP(loc) + team_help)
             else:
                 await answer(MODAL["unknown"](loc, text=" ".join(words)[:50]))
+
+        async def on_checkin(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            if self.checkins is None:
+                return
+            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+            action = body["actions"][0]
+            ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
+                "ts"
+            )
+            value = str(action.get("value", ""))
+            if not value.isdigit():
+                return
+            outcome = await self.checkins.answer(
+                int(value), action["action_id"], user, channel or "", str(ts or "")
+            )
+            if not outcome.ok:
+                await self._tell(user, channel, outcome.message)
+
+        for action_id in (GREEN, YELLOW, RED):
+            app.action(action_id)(on_checkin)
 
         @app.event("app_mention")
         async def on_mention(body: dict[str, Any]) -> None:
@@ -478,6 +535,25 @@ class SlackChannel:
                 key=str(body.get("event_id", "")),
             )
 
+    async def team_command(self, verb: str, words: list[str], body: dict[str, Any]) -> str:
+        """`/tsunagu link CODE`, `progress TEXT` and `log [ID]`: the answer to show."""
+        assert self.teams is not None
+        user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
+        if verb == "link":
+            return await self.teams.link(user, " ".join(words[1:]))
+        if verb == "progress":
+            # Keep the person's own line breaks: strip only the verb.
+            raw = str(body.get("text") or "").strip()
+            return await self.teams.add_note(channel, user, raw[len(words[0]) :])
+        if len(words) > 1 and words[1].lstrip("#").isdigit():
+            if not await self.is_coordinator(user):
+                return TXT["refused"](self.locale)
+            return await self.teams.log_text(int(words[1].lstrip("#")))
+        project_id = await self.teams.project_in(channel)
+        if project_id is None:
+            return TEAM_TXT["not_team_channel"](self.locale)
+        return await self.teams.log_text(project_id)
+
     # ---------------------------------------------------------------- outbox transport
 
     async def deliver(self, item: Item) -> dict[str, Any]:
@@ -487,9 +563,20 @@ class SlackChannel:
         text = card.fallback if card else str(payload.get("text", ""))
         blocks = render_card(card) if card else None
         try:
+            project_id = team_project(item.target)
+            if project_id is not None:
+                if item.kind == CREATE_CHANNEL:
+                    return await self._create_team_channel(project_id, payload)
+                # A team's rows wait, in order, until its channel exists.
+                item.target = await self._team_channel(project_id)
+            if item.kind == INVITE:
+                return await self._invite(item.target, payload)
             if item.kind == "update":
                 resp = await self.client.chat_update(
-                    channel=item.target, ts=item.ts or "", text=text, blocks=blocks
+                    channel=item.target,
+                    ts=item.ts or str(payload.get("ts") or ""),
+                    text=text,
+                    blocks=blocks,
                 )
             else:
                 thread_ts = item.thread_ts or payload.get("thread_ts")
@@ -510,3 +597,78 @@ class SlackChannel:
         except (TimeoutError, ClientError, OSError) as exc:
             raise TransientError(f"slack network {type(exc).__name__}") from exc
         return {"ts": resp.get("ts"), "channel": resp.get("channel")}
+
+    async def _team_channel(self, project_id: int) -> str:
+        channel = await self.teams.channel_of(project_id) if self.teams is not None else None
+        if channel is None:
+            raise TransientError(f"team channel of project {project_id} not created yet")
+        return channel
+
+    async def _create_team_channel(
+        self, project_id: int, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """conversations.create, or the existing channel of that name (a retry after a
+        crash, or a channel someone made by hand); its id is recorded on the project."""
+        if self.teams is None:
+            raise TransientError("team channels are not configured")
+        existing = await self.teams.channel_of(project_id)
+        if existing is not None:
+            return {"channel": existing}
+        name = str(payload["name"])
+        try:
+            resp = await self.client.conversations_create(
+                name=name, is_private=bool(payload.get("private"))
+            )
+            channel_id = str(resp["channel"]["id"])
+        except SlackApiError as exc:
+            if exc.response.get("error") != "name_taken":
+                raise
+            found = await self._find_channel(name)
+            if found is None:
+                raise PermanentError("slack name_taken by a channel the bot cannot see") from exc
+            channel_id = found
+        await self.teams.record_channel(project_id, channel_id, name)
+        log.info("slack: team channel ready for project %d", project_id)
+        return {"channel": channel_id}
+
+    async def _find_channel(self, name: str) -> str | None:
+        cursor: str | None = None
+        while True:
+            resp = await self.client.conversations_list(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=200,
+                cursor=cursor,
+            )
+            channels: list[dict[str, Any]] = resp.get("channels", [])
+            for channel in channels:
+                if channel.get("name") == name:
+                    if not channel.get("is_member") and not channel.get("is_private"):
+                        await self.client.conversations_join(channel=channel["id"])
+                    return str(channel["id"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+
+    async def _invite(self, channel: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """conversations.invite for listed users and user-group members; someone already
+        in the channel, or who cannot be invited, does not hold up the rest."""
+        users = [str(u) for u in payload.get("users") or []]
+        for group in payload.get("usergroups") or []:
+            resp = await self.client.usergroups_users_list(usergroup=group)
+            members: list[str] = resp.get("users", [])
+            users += [str(u) for u in members]
+        users = list(dict.fromkeys(u for u in users if u))
+        if users:
+            try:
+                resp = await self.client.conversations_invite(
+                    channel=channel, users=",".join(users), force=True
+                )
+                skipped = len(resp.get("errors") or [])
+            except SlackApiError as exc:
+                if exc.response.get("error") not in SKIPPED_INVITES:
+                    raise
+                skipped = len(users)
+            if skipped:
+                log.info("slack: %d of %d invitations skipped", skipped, len(users))
+        return {"channel": channel}

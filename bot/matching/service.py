@@ -172,6 +172,9 @@ class Matching:
         self._notify = notify
         self._clock = clock
         self.locale = coordination.locale
+        # Set by the composition root: opens the team's channel when a team is formed
+        # (bot.programmes.teams.TeamChannels); None where Slack is off.
+        self.teams: Any = None
 
     # ---------------------------------------------------------------- features
 
@@ -682,6 +685,8 @@ class Matching:
             subject_id=project_id,
             at=now,
         )
+        if self.teams is not None:
+            await self.teams.on_team_formed(session, project)
         names = join_list([first_name(v.display_name) for _, v in members], self.locale)
         await self.coordination.note(
             session,

@@ -490,6 +490,33 @@ async def test_create_invite_info_list_join(fake: FakeSlackApi) -> None:
     assert error.response["error"] == "not_in_channel"
 
 
+async def test_invite_with_force_skips_the_invalid_and_private_channels_are_listed_to_members(
+    fake: FakeSlackApi,
+) -> None:
+    api = client(fake)
+    team = (await api.conversations_create(name="kawasaki2017-hinata-p12", is_private=True))[
+        "channel"
+    ]
+    assert team["is_private"] is True and team["is_member"] is True
+    await api.conversations_invite(channel=team["id"], users=HANAKO)
+    # HANAKO is in already and U0NOBODY01 does not exist: TARO is invited all the same.
+    mixed = await api.conversations_invite(
+        channel=team["id"], users=[HANAKO, TARO, "U0NOBODY01"], force=True
+    )
+    assert {e["error"] for e in mixed["errors"]} == {"already_in_channel", "user_not_found"}
+    assert fake.members(team["id"]) == {sr.BOT_USER_ID, HANAKO, TARO}
+    # With nobody left to invite, force does not make it succeed.
+    none_valid = await slack_error(
+        api.conversations_invite(channel=team["id"], users=[HANAKO, TARO], force=True)
+    )
+    assert none_valid.response["error"] == "already_in_channel"
+    # name_taken, then found by name among the channels the bot can see (its private ones too).
+    taken = await slack_error(api.conversations_create(name="kawasaki2017-hinata-p12"))
+    assert taken.response["error"] == "name_taken"
+    listed = await api.conversations_list(types="public_channel,private_channel")
+    assert [c["id"] for c in listed["channels"] if c["name"] == team["name"]] == [team["id"]]
+
+
 async def test_users_usergroups_team_permalink_ephemeral_and_dm(fake: FakeSlackApi) -> None:
     api = client(fake)
     fake.add_usergroup("S0COORDS01", [HANAKO])
