@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox
 from bot.cards import Button, Card, CardRow, plain
 from bot.conversation.model import Choice, Reply
-from bot.coordination import Coordination, Outcome, summary_of
+from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
 from bot.dialogue import OpenProject
 from bot.i18n import T, join_list
 from bot.matching import teams
@@ -36,13 +36,16 @@ from bot.matching.fit import (
 )
 from bot.matching.index import SuggestionIndex
 from bot.taxonomy import MENUS, MODES, SKILLS, label
-from storage import repo
+from storage import matching_repo, repo
 from storage.base import utcnow
 from storage.models import Match, Organization, Project, Volunteer
 
 APPROVE, REJECT, SWAP = "match_approve", "match_reject", "match_swap"
 APPROVE_ALL, SUGGEST = "team_approve_all", "project_suggest"
 OPEN_STATES = ("suggested", "approved", "invited", "accepted")
+# Not (or no longer) on the card: a raised hand waiting, or a suggestion withdrawn
+# because the project's needs changed. Both may be suggested again.
+RESTING = ("interested", "withdrawn")
 ACTIVE_PROJECT = ("recruiting", "team_proposed", "team_formed")
 
 # Words in a coordinator's reject reason, and the fit component the project should
@@ -80,6 +83,7 @@ TXT = {
     "swap": T("入れ替え", "Swap"),
     "approve_all": T("全員を承認", "Approve all"),
     "suggest": T("候補を提案", "Suggest candidates"),
+    "edit_needs": T("条件を編集", "Edit needs"),
     "none_found": T(
         "条件に合う候補が見つかりませんでした（不足: {skills}）。",
         "No suitable candidates were found (missing: {skills}).",
@@ -261,35 +265,67 @@ class Matching:
             project = await repo.get_project(session, project_id)
             if project is None or project.status != "recruiting":
                 return Outcome(False, TXT["not_recruiting"](self.locale, id=project_id))
-            org = project.organization
-            existing = await repo.project_matches(session, project.id)
-            taken = frozenset(v.id for m, v in existing if m.state != "interested")
-            keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
-            features, _ = await self._features(session)
-            needs = self.needs(project, org, exclude=taken)
-            index = SuggestionIndex.build(features, self.weights_for(project))
-            top = index.top(needs, k=self.settings.candidates)
-            chosen = self._team(project, needs, keep, top, features)
-            for s in top:
-                if s.volunteer_id in chosen:
-                    await self._suggest(session, project.id, s, actor, now)
-            await repo.audit(
-                session,
-                actor=actor,
-                action="propose",
-                subject_type="project",
-                subject_id=project.id,
-                detail={"suggested": sorted(chosen)},
-                at=now,
-            )
-            await self._card(session, project, org)
+            chosen, kept, needs = await self._propose(session, project, actor, now)
         self._notify()
-        if not chosen and not keep:
+        if not chosen and not kept:
             missing = join_list(
                 [label(SKILLS, s, self.locale) for s in needs.required], self.locale
             )
             return Outcome(False, TXT["none_found"](self.locale, skills=missing or "-"))
         return Outcome(True)
+
+    async def _propose(
+        self, session: AsyncSession, project: Project, actor: str, now: datetime
+    ) -> tuple[set[int], int, ProjectNeeds]:
+        """Suggest the best team around those already in play; (chosen, kept, needs)."""
+        org = project.organization
+        existing = await repo.project_matches(session, project.id)
+        taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
+        keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
+        features, _ = await self._features(session)
+        needs = self.needs(project, org, exclude=taken)
+        index = SuggestionIndex.build(features, self.weights_for(project))
+        top = index.top(needs, k=self.settings.candidates)
+        chosen = self._team(project, needs, keep, top, features)
+        for s in top:
+            if s.volunteer_id in chosen:
+                await self._suggest(session, project.id, s, actor, now)
+        await repo.audit(
+            session,
+            actor=actor,
+            action="propose",
+            subject_type="project",
+            subject_id=project.id,
+            detail={"suggested": sorted(chosen)},
+            at=now,
+        )
+        await self._card(session, project, org)
+        return chosen, len(keep), needs
+
+    async def needs_changed(
+        self, session: AsyncSession, project: Project, actor: str, now: datetime
+    ) -> None:
+        """After a coordinator edited a project's needs: withdraw the suggestions nobody
+        acted on yet and suggest again under the new needs (people already approved,
+        invited or accepted stay); refresh the team card. Caller's transaction."""
+        if project.status != "recruiting":
+            return
+        rows = await repo.project_matches(session, project.id)
+        suggested = [m for m, _ in rows if m.state == "suggested"]
+        for match in suggested:
+            await repo.move_match(
+                session,
+                match.id,
+                from_states=("suggested",),
+                to_state="interested" if match.raised_hand else "withdrawn",
+                actor=actor,
+                now=now,
+                detail={"why": "needs_changed"},
+            )
+        if suggested:
+            await self._propose(session, project, actor, now)
+        elif await matching_repo.has_message(session, "team_card", project.id):
+            await self._card(session, project, project.organization)
 
     async def propose_all(self, actor: str, *, time_limit: float = 10.0) -> Outcome:
         """Team formation for every recruiting project at once: one solve over all of
@@ -311,9 +347,7 @@ class Matching:
             for project in projects:
                 rows = await repo.project_matches(session, project.id)
                 kept = [str(v.id) for m, v in rows if m.state in OPEN_STATES]
-                gone = frozenset(
-                    v.id for m, v in rows if m.state not in (*OPEN_STATES, "interested")
-                )
+                gone = frozenset(v.id for m, v in rows if m.state not in (*OPEN_STATES, *RESTING))
                 needs = self.needs(
                     project, project.organization, exclude=gone | {int(k) for k in kept}
                 )
@@ -574,7 +608,7 @@ class Matching:
         if project.status != "recruiting":
             return False
         existing = await repo.project_matches(session, project.id)
-        taken = frozenset(v.id for m, v in existing if m.state != "interested")
+        taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
         features, _ = await self._features(session)
         index = SuggestionIndex.build(features, self.weights_for(project))
         top = index.top(self.needs(project, project.organization, exclude=taken), k=1)
@@ -855,7 +889,7 @@ class Matching:
         matches = await repo.project_matches(session, project.id)
         members: list[frozenset[str]] = []
         for match, volunteer in matches:
-            if match.state == "interested":
+            if match.state in RESTING:
                 continue
             if match.state in OPEN_STATES:
                 members.append(frozenset(s.skill for s in volunteer.skills))
@@ -901,7 +935,8 @@ class Matching:
         )
         actions: tuple[Button, ...] = ()
         if project.status == "recruiting":
-            actions = (Button(TXT["suggest"](loc), SUGGEST, str(project.id)),)
+            edit = Button(TXT["edit_needs"](loc), EDIT_NEEDS, f"{project.id}:{project.version}")
+            actions = (Button(TXT["suggest"](loc), SUGGEST, str(project.id)), edit)
             if any(m.state == "suggested" for m, _ in matches):
                 actions = (
                     Button(TXT["approve_all"](loc), APPROVE_ALL, str(project.id), "primary"),
