@@ -19,7 +19,7 @@ from bot import outbox
 from bot.cards import Button, Card, plain
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
-from bot.taxonomy import INTERESTS, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
+from bot.taxonomy import INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
 from storage import matching_repo, repo
 from storage.base import utcnow
 from storage.models import Organization, Project
@@ -164,6 +164,7 @@ class NeedsForm:
 
 _SKILL_KEYS = frozenset(o.key for o in SKILLS)
 _MODE_KEYS = frozenset(o.key for o in MODES)
+_LANGUAGE_KEYS = frozenset(o.key for o in LANGUAGES)
 
 
 def check_needs(form: NeedsForm, locale: str) -> dict[str, str]:
@@ -196,12 +197,14 @@ def check_needs(form: NeedsForm, locale: str) -> dict[str, str]:
         errors["hours_per_week"] = TXT["e_number"](locale, lo=h_lo, hi=h_hi)
     if form.mode not in _MODE_KEYS:
         errors["mode"] = TXT["e_unknown"](locale)
+    if not set(form.languages) <= _LANGUAGE_KEYS:
+        errors["languages"] = TXT["e_unknown"](locale)
     return errors
 
 
 def needs_text(project: Project, locale: str) -> str:
-    """One card line of what a project needs (skills, team size, load, mode)."""
-    return TXT["needs_line"](
+    """Card lines of what a project needs (skills, languages, team size, load, mode)."""
+    text = TXT["needs_line"](
         locale,
         req=join_list([label(SKILLS, s, locale) for s in project.required_skills], locale) or "-",
         opt=join_list([label(SKILLS, s, locale) for s in project.optional_skills], locale) or "-",
@@ -210,6 +213,10 @@ def needs_text(project: Project, locale: str) -> str:
         hours=project.hours_per_week,
         mode=label(MODES, project.mode, locale),
     )
+    if project.languages:
+        names = join_list([label(LANGUAGES, k, locale) for k in project.languages], locale)
+        text += f"\n*{TXT['f_languages'](locale)}* {names}"
+    return text
 
 
 def _needs_values(project: Project) -> dict[str, Any]:
@@ -220,6 +227,7 @@ def _needs_values(project: Project) -> dict[str, Any]:
         "team_max": project.team_max,
         "hours_per_week": project.hours_per_week,
         "mode": project.mode,
+        "languages": list(project.languages),
     }
 
 
@@ -240,6 +248,12 @@ def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]
         )
     if old["hours_per_week"] != new["hours_per_week"]:
         out.append(f"{TXT['f_hours'](locale)}: {old['hours_per_week']} → {new['hours_per_week']}")
+    if sorted(old["languages"]) != sorted(new["languages"]):
+        names = [
+            join_list([label(LANGUAGES, k, locale) for k in old["languages"]], locale) or "-",
+            join_list([label(LANGUAGES, k, locale) for k in new["languages"]], locale) or "-",
+        ]
+        out.append(f"{TXT['f_languages'](locale)}: {names[0]} → {names[1]}")
     if old["mode"] != new["mode"]:
         out.append(
             f"{TXT['f_mode'](locale)}: {label(MODES, old['mode'], locale)}"
@@ -542,6 +556,7 @@ class Coordination:
                 team_max=project.team_max,
                 hours_per_week=project.hours_per_week,
                 mode=project.mode,
+                languages=tuple(project.languages),
             )
 
     def _not_editable(self, project: Project) -> str:
@@ -568,6 +583,7 @@ class Coordination:
                 "team_max": form.team_max,
                 "hours_per_week": form.hours_per_week,
                 "mode": form.mode,
+                "languages": list(form.languages),
             }
             won = await matching_repo.update_project_needs(
                 session,

@@ -36,7 +36,7 @@ from bot.inbox import Inbox
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item, PermanentError, TransientError
 from bot.settings import Settings
-from bot.taxonomy import MODES, SKILLS
+from bot.taxonomy import LANGUAGES, MODES, SKILLS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ NEEDS_BLOCKS = {
     "team_max": "needs_team_max",
     "hours_per_week": "needs_hours",
     "mode": "needs_mode",
+    "languages": "needs_languages",
 }
 INPUT_BLOCK, INPUT_ACTION = "text_block", "text"
 MEMBERS_TTL_S = 60.0
@@ -112,6 +113,9 @@ MODAL = {
     "needs_team_max": T("最大人数（1〜10）", "Maximum team size (1-10)"),
     "needs_hours_per_week": T("1人あたり週の活動時間（1〜40）", "Hours a week per person (1-40)"),
     "needs_mode": T("実施の形", "Mode"),
+    "needs_languages": T(
+        "翻訳の言語（翻訳・通訳のスキルを選んだとき）", "Translation languages (with translation)"
+    ),
     "needs_pick": T("選んでください", "Choose"),
     "proposed": T(
         "チーム案をコーディネーターチャンネルに投稿しました。",
@@ -225,16 +229,19 @@ def _option(value: str, text: str) -> dict[str, Any]:
 def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, Any]:
     """The "Edit needs" modal: skills (multi-selects), team size, hours, mode."""
     skills = {o.key: _option(o.key, o.label(locale)) for o in SKILLS}
+    languages = {o.key: _option(o.key, o.label(locale)) for o in LANGUAGES}
     modes = {o.key: _option(o.key, o.label(locale)) for o in MODES}
 
-    def pick(block: str, keys: tuple[str, ...], *, optional: bool) -> dict[str, Any]:
+    def pick(
+        block: str, keys: tuple[str, ...], *, optional: bool, table: dict[str, Any] = skills
+    ) -> dict[str, Any]:
         element: dict[str, Any] = {
             "type": "multi_static_select",
             "action_id": NEEDS_ACTION,
             "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
-            "options": list(skills.values()),
+            "options": list(table.values()),
         }
-        chosen = [skills[k] for k in keys if k in skills]
+        chosen = [table[k] for k in keys if k in table]
         if chosen:
             element["initial_options"] = chosen
         return {
@@ -295,6 +302,7 @@ def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, 
                 "label": {"type": "plain_text", "text": MODAL["needs_mode"](locale)},
                 "element": mode,
             },
+            pick("languages", form.languages, optional=True, table=languages),
         ],
     }
 
@@ -327,6 +335,7 @@ def parse_needs(view: dict[str, Any]) -> NeedsForm | None:
         team_max=number("team_max"),
         hours_per_week=number("hours_per_week"),
         mode=str(mode.get("value", "")),
+        languages=keys("languages"),
     )
 
 

@@ -166,6 +166,8 @@ class Project(Base):
     team_min: Mapped[int] = mapped_column(Integer, default=2)
     team_max: Mapped[int] = mapped_column(Integer, default=5)
     hours_per_week: Mapped[int] = mapped_column(Integer, default=3)
+    # For a translation menu: the languages (LANGUAGES keys) to translate to or from Japanese.
+    languages: Mapped[list[str]] = mapped_column(default=list)
     # Per-project multipliers of the fit weights, learnt from coordinators' reject reasons.
     tuning: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The coordinators' team card for this project (the proposal with its buttons).

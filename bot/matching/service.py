@@ -35,7 +35,7 @@ from bot.matching.fit import (
     score,
 )
 from bot.matching.index import SuggestionIndex
-from bot.taxonomy import MENUS, MODES, SKILLS, label
+from bot.taxonomy import MENUS, MODES, SKILLS, label, skill_label, with_languages
 from storage import matching_repo, repo
 from storage.base import utcnow
 from storage.models import Match, Organization, Project, Volunteer
@@ -221,6 +221,7 @@ class Matching:
                     rejected_projects=frozenset(
                         m.project_id for m in mine if m.state == "rejected"
                     ),
+                    languages=frozenset(v.languages),
                 )
             )
         return out, {v.id: v for v in volunteers}
@@ -243,6 +244,7 @@ class Matching:
             team_max=project.team_max,
             period=project.period,
             exclude=exclude,
+            languages=frozenset(project.languages),
         )
 
     def weights_for(self, project: Project) -> FitWeights:
@@ -268,9 +270,7 @@ class Matching:
             chosen, kept, needs = await self._propose(session, project, actor, now)
         self._notify()
         if not chosen and not kept:
-            missing = join_list(
-                [label(SKILLS, s, self.locale) for s in needs.required], self.locale
-            )
+            missing = join_list([skill_label(s, self.locale) for s in needs.required], self.locale)
             return Outcome(False, TXT["none_found"](self.locale, skills=missing or "-"))
         return Outcome(True)
 
@@ -412,7 +412,7 @@ class Matching:
             )
         ]
         for u in solution.unstaffed:
-            missing = join_list([label(SKILLS, k, loc) for k in u.missing_skills], loc) or "-"
+            missing = join_list([skill_label(k, loc) for k in u.missing_skills], loc) or "-"
             lines.append(
                 T("• #{id} 編成できず（不足: {m}）", "• #{id} not staffed (missing: {m})")(
                     loc, id=u.project, m=missing
@@ -892,7 +892,8 @@ class Matching:
             if match.state in RESTING:
                 continue
             if match.state in OPEN_STATES:
-                members.append(frozenset(s.skill for s in volunteer.skills))
+                held = frozenset(s.skill for s in volunteer.skills)
+                members.append(with_languages(held, frozenset(volunteer.languages)))
             why = match.breakdown.get(f"reasons_{loc}") or []
             text = TXT["row"](
                 loc,
@@ -923,13 +924,13 @@ class Matching:
             TXT["coverage_ok"](loc)
             if not missing
             else TXT["coverage_missing"](
-                loc, skills=join_list([label(SKILLS, s, loc) for s in missing], loc)
+                loc, skills=join_list([skill_label(s, loc) for s in missing], loc)
             )
         )
         head = TXT["needs"](
             loc,
-            req=join_list([label(SKILLS, s, loc) for s in sorted(needs.required)], loc) or "-",
-            opt=join_list([label(SKILLS, s, loc) for s in sorted(needs.optional)], loc) or "-",
+            req=join_list([skill_label(s, loc) for s in sorted(needs.required)], loc) or "-",
+            opt=join_list([skill_label(s, loc) for s in sorted(needs.optional)], loc) or "-",
             lo=project.team_min,
             hi=project.team_max,
         )

@@ -1,0 +1,31 @@
+"""matching: the languages a translation project needs
+
+Revision ID: 0007
+Revises: 0004
+Create Date: 2026-11-22 06:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("projects", schema=None) as batch_op:
+        # Requests made before the question existed need no particular language.
+        batch_op.add_column(
+            sa.Column("languages", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("projects", schema=None) as batch_op:
+        batch_op.drop_column("languages")
