@@ -3,13 +3,14 @@ in-memory suggestion index fresh. Every function takes a session and never commi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditEntry, OutboxMessage, Project
+from storage.models import AuditEntry, Match, OutboxMessage, Project, Volunteer, VolunteerSkill
 
 
 async def update_project_needs(
@@ -57,3 +58,106 @@ async def has_message(session: AsyncSession, ref_type: str, ref_id: int) -> bool
         .limit(1)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+# ---------------------------------------------------------------- the index's reads
+#
+# Plain rows (Core selects of the columns matching reads), so loading 100,000
+# volunteers builds no ORM objects. `ids` limits a read to some volunteers.
+
+VOLUNTEER_COLUMNS = (
+    Volunteer.id,
+    Volunteer.area,
+    Volunteer.mode,
+    Volunteer.availability,
+    Volunteer.hours_per_week,
+    Volunteer.interests,
+    Volunteer.experience_years,
+    Volunteer.status,
+    Volunteer.consent_version,
+    Volunteer.languages,
+)
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+async def volunteer_rows(session: AsyncSession, ids: Sequence[int] | None = None) -> list[Any]:
+    """Volunteers who may be matched (not those who left): the columns matching reads."""
+    stmt = select(*VOLUNTEER_COLUMNS).where(Volunteer.status != "inactive")
+    if ids is None:
+        return list((await session.execute(stmt)).all())
+    out: list[Any] = []
+    for part in _chunks(ids):
+        out += (await session.execute(stmt.where(Volunteer.id.in_(part)))).all()
+    return out
+
+
+async def skill_rows(session: AsyncSession, ids: Sequence[int] | None = None) -> list[Any]:
+    """(volunteer id, skill) pairs, in one query (or a few for a list of ids)."""
+    stmt = select(VolunteerSkill.volunteer_id, VolunteerSkill.skill)
+    if ids is None:
+        return list((await session.execute(stmt)).all())
+    out: list[Any] = []
+    for part in _chunks(ids):
+        out += (await session.execute(stmt.where(VolunteerSkill.volunteer_id.in_(part)))).all()
+    return out
+
+
+async def match_rows(session: AsyncSession, ids: Sequence[int] | None = None) -> list[Any]:
+    """What fairness and load read of each match: volunteer, project, state, when."""
+    stmt = select(
+        Match.volunteer_id,
+        Match.project_id,
+        Match.state,
+        Match.invited_at,
+        Match.updated_at,
+        Match.raised_hand,
+    )
+    if ids is None:
+        return list((await session.execute(stmt)).all())
+    out: list[Any] = []
+    for part in _chunks(ids):
+        out += (await session.execute(stmt.where(Match.volunteer_id.in_(part)))).all()
+    return out
+
+
+async def project_ids_with_status(session: AsyncSession, statuses: Sequence[str]) -> set[int]:
+    """Ids of the projects in these statuses."""
+    rows = await session.execute(select(Project.id).where(Project.status.in_(list(statuses))))
+    return {int(r[0]) for r in rows}
+
+
+async def volunteer_ids(session: AsyncSession) -> set[int]:
+    """Ids of every volunteer who may be matched (to find the deleted ones)."""
+    rows = await session.execute(select(Volunteer.id).where(Volunteer.status != "inactive"))
+    return {int(r[0]) for r in rows}
+
+
+async def accepted_on(session: AsyncSession, project_ids: Sequence[int]) -> set[int]:
+    """Volunteers accepted on these projects (their load changes with the project)."""
+    out: set[int] = set()
+    for part in _chunks(list(project_ids)):
+        rows = await session.execute(
+            select(Match.volunteer_id).where(Match.project_id.in_(part), Match.state == "accepted")
+        )
+        out.update(int(r[0]) for r in rows)
+    return out
+
+
+async def changes_since(session: AsyncSession, since: datetime) -> list[Any]:
+    """What changed at or after `since`, as (kind, id, at) rows, in one indexed query:
+    "v" a volunteer row, "m" a match (id is its volunteer), "p" a project (its status
+    changes who counts as busy), "d" a deletion of someone's data (audit log)."""
+    stmt = union_all(
+        select(
+            literal("v").label("kind"), Volunteer.id.label("id"), Volunteer.updated_at.label("at")
+        ).where(Volunteer.updated_at >= since),
+        select(literal("m"), Match.volunteer_id, Match.updated_at).where(Match.updated_at >= since),
+        select(literal("p"), Project.id, Project.updated_at).where(Project.updated_at >= since),
+        select(literal("d"), AuditEntry.id, AuditEntry.at).where(
+            AuditEntry.at >= since, AuditEntry.action == "delete_data"
+        ),
+    )
+    return list((await session.execute(stmt)).all())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from storage.base import Base, utcnow
 
@@ -84,7 +84,8 @@ class Volunteer(Base):
     # The volunteer's Slack account once they linked it with a one-time code.
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: matching's in-memory index reloads the rows changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     skills: Mapped[list[VolunteerSkill]] = relationship(
         back_populates="volunteer",
@@ -189,7 +190,7 @@ class Project(Base):
     # What the team agreed to deliver (成果物), shown in the welcome.
     deliverable: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     organization: Mapped[Organization] = relationship(back_populates="projects")
     questions: Mapped[list[ProjectQuestion]] = relationship(
@@ -291,7 +292,7 @@ class Match(Base):
     reminded_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
 
 class MatchEvent(Base):
@@ -485,3 +486,12 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def _touch_volunteers(session: Session, _context: Any, _instances: Any) -> None:
+    """A volunteer whose skills (a child table) changed counts as updated: matching's
+    index reloads volunteers by `updated_at`, which a skills-only edit would not move."""
+    for obj in session.new:
+        if isinstance(obj, VolunteerSkill) and obj.volunteer is not None:
+            obj.volunteer.updated_at = utcnow()

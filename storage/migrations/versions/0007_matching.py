@@ -1,4 +1,4 @@
-"""matching: the languages a translation project needs
+"""matching: the languages a translation project needs; updated_at indexes
 
 Revision ID: 0007
 Revises: 0004
@@ -24,8 +24,17 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("languages", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
+    # Matching's in-memory index reads what changed since its last look.
+    for table in ("volunteers", "matches", "projects"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(
+                batch_op.f(f"ix_{table}_updated_at"), ["updated_at"], unique=False
+            )
 
 
 def downgrade() -> None:
+    for table in ("projects", "matches", "volunteers"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f(f"ix_{table}_updated_at"))
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_column("languages")
