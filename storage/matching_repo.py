@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal, select, union_all, update
+from sqlalchemy import Text, literal, select, type_coerce, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry, Match, OutboxMessage, Project, Volunteer, VolunteerSkill
@@ -65,17 +65,19 @@ async def has_message(session: AsyncSession, ref_type: str, ref_id: int) -> bool
 # Plain rows (Core selects of the columns matching reads), so loading 100,000
 # volunteers builds no ORM objects. `ids` limits a read to some volunteers.
 
+# JSON lists come back as their text (decoded by the caller once per distinct value:
+# a few hundred distinct lists among 100,000 people).
 VOLUNTEER_COLUMNS = (
     Volunteer.id,
     Volunteer.area,
     Volunteer.mode,
-    Volunteer.availability,
+    type_coerce(Volunteer.availability, Text),
     Volunteer.hours_per_week,
-    Volunteer.interests,
+    type_coerce(Volunteer.interests, Text),
     Volunteer.experience_years,
     Volunteer.status,
     Volunteer.consent_version,
-    Volunteer.languages,
+    type_coerce(Volunteer.languages, Text),
 )
 
 
@@ -83,26 +85,28 @@ def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+async def _rows(session: AsyncSession, stmt: Any, key: Any, ids: Sequence[int] | None) -> list[Any]:
+    """Rows of a Core select on the session's connection (no ORM result machinery),
+    all of them or those whose `key` is in `ids` (in chunks)."""
+    conn = await session.connection()
+    if ids is None:
+        return list((await conn.execute(stmt)).all())
+    out: list[Any] = []
+    for part in _chunks(ids):
+        out += (await conn.execute(stmt.where(key.in_(part)))).all()
+    return out
+
+
 async def volunteer_rows(session: AsyncSession, ids: Sequence[int] | None = None) -> list[Any]:
     """Volunteers who may be matched (not those who left): the columns matching reads."""
     stmt = select(*VOLUNTEER_COLUMNS).where(Volunteer.status != "inactive")
-    if ids is None:
-        return list((await session.execute(stmt)).all())
-    out: list[Any] = []
-    for part in _chunks(ids):
-        out += (await session.execute(stmt.where(Volunteer.id.in_(part)))).all()
-    return out
+    return await _rows(session, stmt, Volunteer.id, ids)
 
 
 async def skill_rows(session: AsyncSession, ids: Sequence[int] | None = None) -> list[Any]:
     """(volunteer id, skill) pairs, in one query (or a few for a list of ids)."""
     stmt = select(VolunteerSkill.volunteer_id, VolunteerSkill.skill)
-    if ids is None:
-        return list((await session.execute(stmt)).all())
-    out: list[Any] = []
-    for part in _chunks(ids):
-        out += (await session.execute(stmt.where(VolunteerSkill.volunteer_id.in_(part)))).all()
-    return out
+    return await _rows(session, stmt, VolunteerSkill.volunteer_id, ids)
 
 
 async def match_rows(session: AsyncSession, ids: Sequence[int] | None = None) -> list[Any]:
@@ -115,12 +119,7 @@ async def match_rows(session: AsyncSession, ids: Sequence[int] | None = None) ->
         Match.updated_at,
         Match.raised_hand,
     )
-    if ids is None:
-        return list((await session.execute(stmt)).all())
-    out: list[Any] = []
-    for part in _chunks(ids):
-        out += (await session.execute(stmt.where(Match.volunteer_id.in_(part)))).all()
-    return out
+    return await _rows(session, stmt, Match.volunteer_id, ids)
 
 
 async def project_ids_with_status(session: AsyncSession, statuses: Sequence[str]) -> set[int]:

@@ -100,11 +100,14 @@ class VolunteerSkill(Base):
     """One skill a volunteer holds (taxonomy key); a table so matching can index it."""
 
     __tablename__ = "volunteer_skills"
+    # (skill, volunteer_id): a skill's holders are read from the index alone (matching's
+    # posting lists), without a table lookup per holder.
+    __table_args__ = (Index("ix_volunteer_skills_skill_volunteer_id", "skill", "volunteer_id"),)
 
     volunteer_id: Mapped[int] = mapped_column(
         ForeignKey("volunteers.id", ondelete="CASCADE"), primary_key=True
     )
-    skill: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    skill: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     volunteer: Mapped[Volunteer] = relationship(back_populates="skills")

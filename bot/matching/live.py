@@ -36,6 +36,7 @@ enters the shared cache. Inside one process, calls are serialised by an asyncio 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -91,6 +92,17 @@ def features_from_rows(
         key = frozenset(values)
         return shared.setdefault(key, key)
 
+    decoded: dict[Any, frozenset[Any]] = {}
+
+    def keys(raw: Any) -> frozenset[Any]:
+        """A JSON list (as text, or already a list) as a shared frozenset."""
+        if not isinstance(raw, str):
+            return intern(raw or ())
+        found = decoded.get(raw)
+        if found is None:
+            found = decoded[raw] = intern(json.loads(raw) or ())
+        return found
+
     none: list[Any] = []
     out: dict[int, VolunteerFeatures] = {}
     for vid, area, mode, slots, hours, interests, years, status, consent, langs in people:
@@ -100,9 +112,9 @@ def features_from_rows(
             skills=intern(skills.get(vid, ())),
             area=area,
             mode=mode,
-            slots=intern(slots or ()),
+            slots=keys(slots),
             hours_per_week=hours,
-            interests=intern(interests or ()),
+            interests=keys(interests),
             experience_years=years,
             active_projects=sum(1 for m in mine if m[2] == "accepted" and m[1] in active),
             status=status,
@@ -113,7 +125,7 @@ def features_from_rows(
             raised_hands=frozenset(m[1] for m in mine if m[5]),
             declined_projects=frozenset(m[1] for m in mine if m[2] in ("declined", "expired")),
             rejected_projects=frozenset(m[1] for m in mine if m[2] == "rejected"),
-            languages=intern(langs or ()),
+            languages=keys(langs),
         )
     return out
 

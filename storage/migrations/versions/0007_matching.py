@@ -1,4 +1,5 @@
-"""matching: the languages a translation project needs; updated_at indexes
+"""matching: the languages a translation project needs; updated_at indexes; skill
+holders read from an index alone
 
 Revision ID: 0007
 Revises: 0004
@@ -31,8 +32,17 @@ def upgrade() -> None:
                 batch_op.f(f"ix_{table}_updated_at"), ["updated_at"], unique=False
             )
 
+    with op.batch_alter_table("volunteer_skills", schema=None) as batch_op:
+        batch_op.drop_index("ix_volunteer_skills_skill")
+        batch_op.create_index(
+            "ix_volunteer_skills_skill_volunteer_id", ["skill", "volunteer_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("volunteer_skills", schema=None) as batch_op:
+        batch_op.drop_index("ix_volunteer_skills_skill_volunteer_id")
+        batch_op.create_index("ix_volunteer_skills_skill", ["skill"], unique=False)
     for table in ("projects", "matches", "volunteers"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(batch_op.f(f"ix_{table}_updated_at"))
