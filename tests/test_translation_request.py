@@ -95,3 +95,28 @@ def test_translation_request_keeps_the_language_and_matches_only_its_translators
     )
     assert [n[0] for n in names] == ["英 太郎"]
     assert scalar(database_url, "SELECT count(*) FROM projects") == 1
+
+
+def test_a_request_in_progress_under_version_1_resumes_at_the_language_question() -> None:
+    from bot.conversation.engine import FlowState, prompt, resume
+    from bot.flows.group import REQUEST_FLOW
+
+    stored = FlowState(
+        flow="request",
+        version=1,
+        phase="confirm",
+        answers={
+            "challenge": "行政からのお知らせを英語で届けたい。",
+            "menus": ["translation"],
+            "period": "asap",
+            "mode": "online",
+        },
+    ).to_dict()
+    state = resume(REQUEST_FLOW, stored)
+    assert state.version == 2 and state.phase == "ask" and state.step == "languages"
+    assert state.answers["menus"] == ["translation"]  # nothing already answered is lost
+    asked = prompt(REQUEST_FLOW, state, "en")
+    assert "Which languages do you need translated" in asked[-1].text
+    # Without translation, the same stored state goes straight back to the summary.
+    other = dict(stored, answers={**stored["answers"], "menus": ["website"]})
+    assert resume(REQUEST_FLOW, other).phase == "confirm"
