@@ -1,4 +1,4 @@
-"""The `tsunagu` command: serve, db upgrade/check/downgrade, chat."""
+"""The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list."""
 
 from __future__ import annotations
 
@@ -75,6 +75,74 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _programme(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date, datetime
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    from bot.coordination import Coordination
+    from bot.programmes.schedule import ScheduleError, parse_programme
+    from bot.programmes.service import TXT, Programmes
+    from storage.db import make_engine, make_sessionmaker
+    from storage.migrate import upgrade
+
+    locale = settings.default_locale
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = make_engine(settings.database_url)
+    maker = make_sessionmaker(engine)
+    coordination = Coordination(
+        maker,
+        locale=locale,
+        timezone=settings.timezone,
+        coordinator_channel=settings.slack_coordinator_channel if settings.slack_enabled else "",
+    )
+    programmes = Programmes(maker, coordination, locale=locale)
+    try:
+        if args.action == "import":
+            if not args.file:
+                print("tsunagu programme import FILE [--shift-to YYYY-MM-DD|today]")
+                return 2
+            try:
+                raw = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+                data = yaml.safe_load(raw)
+            except (OSError, yaml.YAMLError) as exc:
+                print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+                return 1
+            shift: date | None = None
+            if args.shift_to:
+                if args.shift_to == "today":
+                    shift = datetime.now(ZoneInfo(settings.timezone)).date()
+                else:
+                    try:
+                        shift = date.fromisoformat(args.shift_to)
+                    except ValueError:
+                        print("--shift-to takes YYYY-MM-DD or 'today'", file=sys.stderr)
+                        return 2
+            try:
+                spec = parse_programme(data, shift_to=shift)
+            except ScheduleError as exc:
+                print(exc.text(locale), file=sys.stderr)
+                return 1
+            result = await programmes.import_spec(spec, actor="cli")
+            print(
+                TXT["imported"](
+                    locale,
+                    name=spec.name,
+                    phases=result.phases,
+                    added=result.added,
+                    updated=result.updated,
+                    cancelled=result.cancelled,
+                    scheduled=result.scheduled,
+                )
+            )
+        print(await programmes.schedule_text(locale))
+    finally:
+        await engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tsunagu` console command."""
     parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
@@ -93,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--user", default="console-user", help="who you are (a local id)")
     chat.add_argument("--lang", choices=["ja", "en"])
 
+    programme = sub.add_parser("programme", help="programme calendars: import a YAML file, list")
+    programme.add_argument("action", choices=["import", "list"])
+    programme.add_argument("file", nargs="?", help="a programme YAML (see examples/)")
+    programme.add_argument(
+        "--shift-to",
+        metavar="DATE",
+        help="move every date so the first phase falls on DATE (YYYY-MM-DD or 'today')",
+    )
+
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
@@ -101,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         return _db(args, settings)
     if args.command == "chat":
         return asyncio.run(_chat(args, settings))
+    if args.command == "programme":
+        return asyncio.run(_programme(args, settings))
     parser.error(f"unknown command {args.command}")
     return 2
 

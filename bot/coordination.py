@@ -295,8 +295,10 @@ class Coordination:
         self.channel = coordinator_channel
         self._notify = notify
         self._clock = clock
-        # Set by the composition root: announces projects that start recruiting.
+        # Set by the composition root: announces projects that start recruiting, and
+        # puts them in the programme that is running.
         self.matching: Any = None
+        self.programmes: Any = None
 
     def local(self, at: datetime | None) -> str:
         """A UTC time as the programme's local time."""
@@ -441,6 +443,8 @@ class Coordination:
                 text = TXT["g_declined"](org.locale, summary=summary, reason=reason or "-")
             await self._push_group(session, org, [Reply(text)], ("decision", project.id))
             await self._update_card(session, project, org)
+            if to_status == "recruiting" and self.programmes is not None:
+                await self.programmes.join_current(session, project)
             if to_status == "recruiting" and self.matching is not None:
                 await self.matching.announce(session, project)
         self._notify()

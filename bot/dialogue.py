@@ -78,6 +78,14 @@ class ConfirmTeam:
     project_id: int
 
 
+@dataclass(frozen=True)
+class AnswerRsvp:
+    """Someone answers a briefing-session (説明会) invitation."""
+
+    phase_id: int
+    answer: str  # yes | no
+
+
 Effect = (
     SaveVolunteer
     | SetVolunteerStatus
@@ -87,6 +95,7 @@ Effect = (
     | RaiseHand
     | AnswerInvitation
     | ConfirmTeam
+    | AnswerRsvp
 )
 
 
@@ -146,6 +155,16 @@ class TeamStatus:
     status: str  # recruiting | team_proposed | team_formed | ...
 
 
+@dataclass(frozen=True)
+class PhaseStatus:
+    """A programme phase as an RSVP needs it: its title and time in each language."""
+
+    phase_id: int
+    title: dict[str, str]
+    when: dict[str, str]
+    open: bool
+
+
 class Lookups(Protocol):
     """Read access the dialogue needs; calling it returns what is known about the person."""
 
@@ -156,6 +175,8 @@ class Lookups(Protocol):
     async def invitation(self, match_id: int) -> Invitation | None: ...
 
     async def team(self, project_id: int) -> TeamStatus | None: ...
+
+    async def phase(self, phase_id: int) -> PhaseStatus | None: ...
 
 
 KnownLoader = Lookups
@@ -386,6 +407,18 @@ TXT = {
         "チーム結成です！ありがとうございます。これからの予定はこのLINEとSlackでご案内します。",
         "The team is formed, thank you! We'll share the schedule here and in Slack.",
     ),
+    "rsvp_yes": T(
+        "{phase}（{when}）への参加を受け付けました。前日にリマインドをお送りします。",
+        "You're on the list for the {phase} ({when}). We'll remind you the day before.",
+    ),
+    "rsvp_no": T(
+        "{phase}（{when}）は不参加で承りました。ご連絡ありがとうございます。",
+        "Noted that you can't come to the {phase} ({when}). Thank you for letting us know.",
+    ),
+    "rsvp_closed": T(
+        "この説明会の受付は終了しました。次の機会にぜひご参加ください。",
+        "Sign-up for this session has closed. We hope to see you at the next one.",
+    ),
     "team_not_ready": T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
     ),
@@ -556,7 +589,7 @@ class Dialogue:
             return
 
         # Matching: invitations, raised hands, a group confirming its team.
-        if data.startswith(("inv|", "hand|", "team|")):
+        if data.startswith(("inv|", "hand|", "team|", "rsvp|")):
             await self._on_matching(conv, result, data, load)
             return
         if conv.pending and conv.pending.startswith("decline:"):
@@ -640,6 +673,17 @@ class Dialogue:
             else:
                 result.effects.append(RaiseHand(ref))
                 result.replies.append(Reply(TXT["hand_done"](loc, org=project.org_name)))
+        elif parts[0] == "rsvp":
+            phase = await load.phase(ref)
+            answer = parts[2] if len(parts) > 2 and parts[2] in ("yes", "no") else ""
+            if phase is None or not phase.open or not answer:
+                result.replies.append(Reply(TXT["rsvp_closed"](loc)))
+            else:
+                result.effects.append(AnswerRsvp(ref, answer))
+                text = TXT[f"rsvp_{answer}"](
+                    loc, phase=phase.title.get(loc, ""), when=phase.when.get(loc, "")
+                )
+                result.replies.append(Reply(text))
         elif parts[0] == "team":
             team = await load.team(ref)
             if team is None or team.status != "team_proposed":

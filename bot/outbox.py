@@ -17,7 +17,7 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -130,6 +130,41 @@ async def enqueue(
         ref_id=ref_id,
         due_at=now or utcnow(),
     )
+
+
+async def fan_out(
+    session: AsyncSession,
+    *,
+    channel: str,
+    targets: Sequence[str],
+    replies: list[Reply],
+    key: str,
+    urgent: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Write one message to many people in the caller's transaction; return rows written.
+
+    Each recipient once, in order, keyed from `key` so writing it again adds nothing.
+    """
+    seen: set[str] = set()
+    rows = 0
+    payload = replies_payload(replies)
+    payload["urgent"] = urgent
+    for target in targets:
+        if target in seen:
+            continue
+        seen.add(target)
+        await enqueue(
+            session,
+            channel=channel,
+            kind="push",
+            target=target,
+            payload=payload,
+            key=key_for(key, target),
+            now=now,
+        )
+        rows += 1
+    return rows
 
 
 # ---------------------------------------------------------------- dispatching

@@ -11,6 +11,7 @@ from bot.coordination import Coordination, summary_of
 from bot.dialogue import (
     AnswerInvitation,
     AnswerQuestion,
+    AnswerRsvp,
     ConfirmTeam,
     DeleteUserData,
     Effect,
@@ -18,6 +19,7 @@ from bot.dialogue import (
     Invitation,
     Known,
     OpenProject,
+    PhaseStatus,
     Profile,
     RaiseHand,
     SaveVolunteer,
@@ -26,6 +28,7 @@ from bot.dialogue import (
     TeamStatus,
 )
 from bot.taxonomy import needs_for_menus
+from storage import programmes as programme_store
 from storage import repo
 from storage.base import utcnow
 from storage.models import Volunteer
@@ -53,6 +56,8 @@ class EffectContext:
     coordination: Coordination | None = None
     # The matching service (bot.matching.service.Matching); None where matching is off.
     matching: Any = None
+    # The programme calendar (bot.programmes.service.Programmes): briefing RSVPs.
+    programmes: Any = None
 
 
 class SessionLookups:
@@ -98,6 +103,15 @@ class SessionLookups:
         if project is None or project.organization_id != org.id:
             return None
         return TeamStatus(project.id, project.status)
+
+    async def phase(self, phase_id: int) -> PhaseStatus | None:
+        """A programme phase someone is answering an invitation to."""
+        if self._ctx.programmes is None:
+            return None
+        info = await self._ctx.programmes.phase_info(self._session, phase_id)
+        if info is None:
+            return None
+        return PhaseStatus(info.phase_id, info.title, info.when, info.open)
 
 
 def answers_of(volunteer: Volunteer) -> dict[str, Any]:
@@ -170,7 +184,11 @@ async def apply_effect(
     elif isinstance(effect, ConfirmTeam):
         if ctx.matching is not None:
             await ctx.matching.confirm_team(session, effect.project_id)
+    elif isinstance(effect, AnswerRsvp):
+        if ctx.programmes is not None:
+            await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
     elif isinstance(effect, DeleteUserData):
+        await programme_store.forget_rsvps(session, channel, user_key)
         volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)
         org_id = await repo.forget_organization_contact(session, channel, user_key)
         await repo.delete_conversation(session, channel, user_key)

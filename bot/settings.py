@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     outbox_base_delay: float = Field(1.0, alias="TSUNAGU_OUTBOX_BASE_DELAY")
     outbox_max_attempts: int = Field(8, alias="TSUNAGU_OUTBOX_MAX_ATTEMPTS")
 
+    # Scheduler: the process holding this lease runs the programme calendar; another
+    # takes over within about this many seconds after the holder dies.
+    scheduler_lease_seconds: float = Field(30.0, alias="TSUNAGU_SCHEDULER_LEASE_SECONDS")
+    # Off on processes that should never run the calendar (e.g. a webhook-only pool).
+    scheduler_enabled: bool = Field(True, alias="TSUNAGU_SCHEDULER")
+
     @field_validator("line_api_base_url", "slack_api_base_url")
     @classmethod
     def _strip(cls, value: str) -> str:

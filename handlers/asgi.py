@@ -21,6 +21,8 @@ from bot.logs import configure_logging
 from bot.matching.service import Matching
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.profiles import EffectContext
+from bot.programmes.scheduler import IntervalJob, Scheduler
+from bot.programmes.service import Programmes
 from bot.settings import Settings
 from handlers.line import LineChannel
 from handlers.slack import SlackChannel
@@ -65,15 +67,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         matching = Matching(maker, coordination, notify=dispatcher.notify)
         coordination.matching = matching
+        programmes = Programmes(
+            maker, coordination, locale=settings.default_locale, notify=dispatcher.notify
+        )
+        coordination.programmes = programmes
+        scheduler = Scheduler(
+            maker,
+            programmes,
+            database_url=settings.database_url,
+            lease_seconds=settings.scheduler_lease_seconds,
+            interval_jobs=(
+                # A safety net for rows whose job was never written (e.g. no leader then).
+                IntervalJob("catch-up", 300.0, programmes.catch_up),
+            ),
+        )
         inbox = Inbox(
             maker,
             dialogue,
-            effects=EffectContext(settings.privacy_notice_version, coordination, matching),
+            effects=EffectContext(
+                settings.privacy_notice_version, coordination, matching, programmes
+            ),
             on_commit=dispatcher.notify,
         )
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
         slack = (
-            SlackChannel(settings, coordination, inbox, matching)
+            SlackChannel(settings, coordination, inbox, matching, programmes)
             if settings.slack_enabled
             else None
         )
@@ -81,9 +99,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             transports["line"] = line
         if slack is not None:
             transports["slack"] = slack
-        state.update(engine=engine, line=line, slack=slack, inbox=inbox, dispatcher=dispatcher)
+        state.update(
+            engine=engine,
+            line=line,
+            slack=slack,
+            inbox=inbox,
+            dispatcher=dispatcher,
+            programmes=programmes,
+            scheduler=scheduler,
+        )
         await inbox.start()
         await dispatcher.start()
+        if settings.scheduler_enabled:
+            await scheduler.start()
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
         _banner(settings)
         try:
@@ -91,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             timer.cancel()
             await asyncio.gather(timer, return_exceptions=True)
+            await scheduler.stop()
             await inbox.stop()
             await dispatcher.stop()
             if line is not None:

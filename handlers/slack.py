@@ -35,8 +35,12 @@ from bot.i18n import T
 from bot.inbox import Inbox
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item, PermanentError, TransientError
+from bot.programmes.service import Programmes
 from bot.settings import Settings
 from bot.taxonomy import LANGUAGES, MODES, SKILLS
+from handlers.slack_programmes import HELP as PROGRAMME_HELP
+from handlers.slack_programmes import VERBS as PROGRAMME_VERBS
+from handlers.slack_programmes import ProgrammeUI
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +361,7 @@ class SlackChannel:
         coordination: Coordination,
         inbox: Inbox,
         matching: Matching | None = None,
+        programmes: Programmes | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
@@ -378,6 +383,8 @@ class SlackChannel:
         self._groups = [i for i in ids if i.startswith("S")]
         self._members: tuple[float, set[str]] = (0.0, set())
         self._register()
+        # The programme calendar's commands and modals (handlers.slack_programmes).
+        self.programme_ui = ProgrammeUI(self, programmes) if programmes is not None else None
 
     async def handle(self, request: Request) -> Response:
         """Hand a request from Slack to Bolt (it verifies the signature)."""
@@ -642,8 +649,11 @@ class SlackChannel:
                 await answer(await self.coordination.volunteers_text())
             elif verb == "outbox":
                 await answer(await self.coordination.outbox_text())
+            elif verb in PROGRAMME_VERBS and self.programme_ui is not None:
+                text, blocks = await self.programme_ui.command(verb, words, user, body)
+                await answer(text, blocks)
             elif verb == "help":
-                await answer(MODAL["help"](loc))
+                await answer(MODAL["help"](loc) + "\n" + PROGRAMME_HELP(loc))
             else:
                 await answer(MODAL["unknown"](loc, text=" ".join(words)[:50]))
 

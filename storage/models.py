@@ -322,6 +322,8 @@ class Programme(Base):
     slug: Mapped[str] = mapped_column(String(24), unique=True)
     timezone: Mapped[str] = mapped_column(String(40), default="Asia/Tokyo")
     description: Mapped[str | None] = mapped_column(String(1000))
+    # The support menus (チャレンジメニュー) this cohort offers, taxonomy keys.
+    menus: Mapped[list[str]] = mapped_column(default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -426,7 +426,9 @@ def test_the_milp_child_is_killed_at_the_time_limit() -> None:
     start = time.monotonic()
     sol = solve_teams(pr, time_limit=limit, method="milp")
     elapsed = time.monotonic() - start
-    assert elapsed < limit + 1.0
+    # Behaviour, not speed: the MILP child is killed rather than waited for (a full
+    # solve of this size takes far longer); the margin absorbs a loaded CI machine.
+    assert elapsed < limit + 20.0
     assert sol.method == "flow" and sol.milp_status == "killed"
     assert multiprocessing.active_children() == []
     assert not violations(pr, sol)

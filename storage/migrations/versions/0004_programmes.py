@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("slug", sa.String(length=24), nullable=False),
         sa.Column("timezone", sa.String(length=40), nullable=False),
         sa.Column("description", sa.String(length=1000), nullable=True),
+        sa.Column("menus", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", storage.base.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,1 @@
+"""Programmes on a calendar: phases, announcements, the scheduler, team channels."""

@@ -1,0 +1,779 @@
+"""Programmes: importing and editing the calendar, firing announcements exactly once,
+briefing-session RSVPs, and what coordinators see of the schedule.
+
+Announcement rows are the truth; the scheduler (bot.programmes.scheduler) only decides
+*when* to call `fire`. Firing claims the row with a conditional UPDATE (scheduled ->
+sent, at the send time it read) in the same transaction that writes the outbox rows,
+so a job that fires twice, or on two processes, sends once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import outbox
+from bot.cards import plain
+from bot.conversation.model import Choice, Reply
+from bot.coordination import Coordination, Outcome
+from bot.i18n import T
+from bot.programmes.schedule import (
+    AUDIENCES,
+    KINDS,
+    AnnouncementSpec,
+    PhaseSpec,
+    ProgrammeSpec,
+    default_announcements,
+    describe_offset,
+    in_grace,
+    phase_fields,
+    render,
+    send_time,
+    zone,
+)
+from storage import programmes as store
+from storage import repo
+from storage.base import utcnow
+from storage.models import Announcement, Phase, Programme, Project
+
+log = logging.getLogger(__name__)
+
+TXT = {
+    "imported": T(
+        "プログラム「{name}」を取り込みました: フェーズ {phases} 件（新規 {added}、更新 {updated}、取消 {cancelled}）、お知らせ予定 {scheduled} 件。",
+        "Imported programme “{name}”: {phases} phases ({added} new, {updated} changed, {cancelled} cancelled), {scheduled} announcements scheduled.",
+    ),
+    "no_programmes": T(
+        "まだプログラムがありません。`/tsunagu programme` の「新しいプログラム」か `tsunagu programme import FILE` で作れます。",
+        "No programmes yet. Create one with “New programme” in `/tsunagu programme` or `tsunagu programme import FILE`.",
+    ),
+    "schedule_title": T("送信予定のお知らせ", "Scheduled announcements"),
+    "schedule_empty": T("送信予定のお知らせはありません。", "Nothing is scheduled."),
+    "skipped_title": T(
+        "送れなかったお知らせ（停止中に時刻を過ぎたもの）",
+        "Announcements missed while the service was down",
+    ),
+    "skipped_note": T(
+        "⚠️ サービス停止中に送信時刻を過ぎたため、次のお知らせは送りませんでした:\n{items}",
+        "⚠️ These announcements were due while the service was down and were not sent:\n{items}",
+    ),
+    "rsvp_title": T("説明会の出欠", "Briefing-session RSVPs"),
+    "rsvp_line": T(
+        "{phase}（{date}）: 参加 {yes} / 不参加 {no}", "{phase} ({date}): {yes} coming / {no} not"
+    ),
+    "rsvp_yes": T("参加する", "I'll come"),
+    "rsvp_no": T("参加しない", "Can't come"),
+    "phase_saved": T(
+        "フェーズ「{title}」を保存しました（{date}）。お知らせ {n} 件を予定しました。",
+        "Saved phase “{title}” ({date}); {n} announcements scheduled.",
+    ),
+    "phase_deleted": T(
+        "フェーズ「{title}」を削除し、未送信のお知らせ {n} 件を取り消しました。",
+        "Deleted phase “{title}” and cancelled its {n} unsent announcements.",
+    ),
+    "phase_gone": T("そのフェーズは見つかりません。", "That phase no longer exists."),
+    "ann_cancelled": T("お知らせ #{id} を取り消しました。", "Cancelled announcement #{id}."),
+    "ann_not_scheduled": T(
+        "お知らせ #{id} は送信予定ではありません（{state}）。",
+        "Announcement #{id} is not scheduled ({state}).",
+    ),
+    "assigned": T(
+        "プロジェクト #{project} を「{programme}」に入れました。",
+        "Project #{project} now belongs to “{programme}”.",
+    ),
+    "unknown_project": T("プロジェクト #{id} は見つかりません。", "No project #{id}."),
+    "unknown_programme": T("プログラム「{slug}」は見つかりません。", "No programme “{slug}”."),
+    "attendance_title": T("{phase}（{date}）の出欠", "RSVPs for the {phase} ({date})"),
+    "attendance_empty": T("まだ回答はありません。", "No answers yet."),
+    "someone": T("（登録前の方）", "(not signed up yet)"),
+}
+
+STATES = {
+    "scheduled": T("予定", "scheduled"),
+    "sent": T("送信済み", "sent"),
+    "skipped": T("見送り", "skipped"),
+    "cancelled": T("取消", "cancelled"),
+}
+
+
+class TeamAnnouncer(Protocol):
+    """Posts to a team's channel and copies it in LINE to members who have not linked Slack."""
+
+    async def team_announce(
+        self,
+        session: AsyncSession,
+        project: Project,
+        text_by_locale: dict[str, str],
+        key: str,
+    ) -> int: ...
+
+
+@dataclass
+class ImportResult:
+    """What an import or edit changed."""
+
+    programme_id: int
+    added: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    scheduled: int = 0
+    phases: int = 0
+    rescheduled: list[int] = field(default_factory=list)
+
+
+class Programmes:
+    """The programme calendar service; the scheduler and the Slack handler call it."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        coordination: Coordination,
+        *,
+        locale: str,
+        clock: Callable[[], datetime] = utcnow,
+        notify: Callable[[], None] = lambda: None,
+        teams: TeamAnnouncer | None = None,
+    ) -> None:
+        self._maker = maker
+        self.coordination = coordination
+        self.locale = locale
+        self._clock = clock
+        self._notify = notify
+        self.teams = teams
+        # Called after the schedule changed (the scheduler re-reads it).
+        self.on_change: Callable[[], None] = lambda: None
+
+    # ---------------------------------------------------------------- import and edit
+
+    async def import_spec(self, spec: ProgrammeSpec, actor: str) -> ImportResult:
+        """Create or update a programme from a definition (phases matched by key)."""
+        async with self._maker.begin() as session:
+            result = await self.apply_spec(session, spec, actor)
+        self.on_change()
+        return result
+
+    async def apply_spec(
+        self, session: AsyncSession, spec: ProgrammeSpec, actor: str
+    ) -> ImportResult:
+        """Apply a definition in the caller's transaction; phases missing from it are cancelled."""
+        now = self._clock()
+        programme = await store.programme_by_slug(session, spec.slug)
+        if programme is None:
+            programme = Programme(
+                name=spec.name,
+                slug=spec.slug,
+                timezone=spec.timezone,
+                description=spec.description,
+                menus=list(spec.menus),
+                created_at=now,
+                updated_at=now,
+            )
+            programme.phases = []
+            session.add(programme)
+            await session.flush()
+        else:
+            programme.name = spec.name
+            programme.timezone = spec.timezone
+            programme.description = spec.description
+            programme.menus = list(spec.menus)
+            programme.version += 1
+        result = ImportResult(programme.id)
+        by_key = {p.key: p for p in programme.phases}
+        for phase_spec in spec.phases:
+            existing = by_key.pop(phase_spec.key, None)
+            if existing is None:
+                result.added += 1
+            else:
+                result.updated += 1
+            await self._put_phase(session, programme, existing, phase_spec, now, result)
+        for leftover in by_key.values():
+            if leftover.cancelled_at is None:
+                result.cancelled += 1
+                await self._cancel_phase(session, leftover, now)
+        result.phases = len(spec.phases)
+        await repo.audit(
+            session,
+            actor=actor,
+            action="programme_import",
+            subject_type="programme",
+            subject_id=programme.id,
+            detail={
+                "added": result.added,
+                "updated": result.updated,
+                "cancelled": result.cancelled,
+                "scheduled": result.scheduled,
+            },
+            at=now,
+        )
+        return result
+
+    async def _put_phase(
+        self,
+        session: AsyncSession,
+        programme: Programme,
+        phase: Phase | None,
+        spec: PhaseSpec,
+        now: datetime,
+        result: ImportResult,
+    ) -> Phase:
+        tz = zone(programme.timezone)
+        if phase is None:
+            phase = Phase(programme_id=programme.id, key=spec.key, created_at=now)
+            phase.announcements = []
+            session.add(phase)
+        phase.kind = spec.kind
+        phase.title_ja = spec.title_ja
+        phase.title_en = spec.title_en
+        phase.starts_at = spec.starts
+        phase.ends_at = spec.ends
+        phase.place = spec.place
+        phase.url = spec.url
+        phase.description_ja = spec.description_ja
+        phase.description_en = spec.description_en
+        phase.rsvp = spec.rsvp
+        phase.cancelled_at = None
+        phase.updated_at = now
+        await session.flush()
+        existing = {a.key: a for a in phase.announcements}
+        for ann_spec in spec.announcements:
+            at = send_time(
+                spec.starts,
+                tz,
+                offset_days=ann_spec.offset_days,
+                at_local=ann_spec.at_local,
+                offset_minutes=ann_spec.offset_minutes,
+            )
+            row = existing.pop(ann_spec.key, None)
+            if row is None:
+                row = Announcement(
+                    phase_id=phase.id, key=ann_spec.key, state="scheduled", created_at=now
+                )
+                session.add(row)
+                phase.announcements.append(row)
+            elif row.send_at != at and at > now and row.state in ("sent", "skipped", "cancelled"):
+                # The date moved: what was said about the old date is no longer true, so
+                # the announcement goes again at its new time.
+                row.detail = {**(row.detail or {}), "previous": row.state}
+                row.state = "scheduled"
+                result.rescheduled.append(row.id)
+            elif row.send_at != at and row.state == "scheduled":
+                result.rescheduled.append(row.id)
+            _fill(row, ann_spec, at, now)
+            if row.state == "scheduled":
+                result.scheduled += 1
+        for gone in existing.values():
+            if gone.state == "scheduled":
+                gone.state = "cancelled"
+                gone.updated_at = now
+        return phase
+
+    async def _cancel_phase(self, session: AsyncSession, phase: Phase, now: datetime) -> int:
+        phase.cancelled_at = now
+        n = 0
+        for ann in phase.announcements:
+            if ann.state == "scheduled":
+                ann.state = "cancelled"
+                ann.updated_at = now
+                n += 1
+        return n
+
+    async def save_phase(
+        self, programme_id: int, spec: PhaseSpec, actor: str, *, phase_id: int | None = None
+    ) -> Outcome:
+        """Create or edit one phase (the Slack modal); its announcements are rescheduled."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            programme = await store.get_programme(session, programme_id)
+            if programme is None:
+                return Outcome(False, TXT["unknown_programme"](self.locale, slug=programme_id))
+            phase = None
+            if phase_id is not None:
+                phase = next((p for p in programme.phases if p.id == phase_id), None)
+                if phase is None:
+                    return Outcome(False, TXT["phase_gone"](self.locale))
+                # Keep the announcements this phase already has (edited in YAML or not).
+                kept = tuple(_spec_of(a) for a in phase.announcements if a.state != "cancelled")
+                # Announcements kept as they are (they may have been written in YAML);
+                # unticking "usual announcements" in the modal cancels them.
+                wanted = (kept or spec.announcements) if spec.announcements else ()
+                spec = replace(spec, key=phase.key, announcements=wanted)
+            elif any(p.key == spec.key for p in programme.phases):
+                spec = replace(spec, key=f"{spec.key}-{len(programme.phases) + 1}")
+            result = ImportResult(programme.id)
+            saved = await self._put_phase(session, programme, phase, spec, now, result)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="phase_saved",
+                subject_type="phase",
+                subject_id=saved.id,
+                detail={"starts_at": spec.starts.isoformat(), "kind": spec.kind},
+                at=now,
+            )
+            tz = zone(programme.timezone)
+            message = TXT["phase_saved"](
+                self.locale,
+                title=spec.title_ja if self.locale == "ja" else spec.title_en,
+                date=spec.starts.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                n=result.scheduled,
+            )
+        self.on_change()
+        return Outcome(True, message)
+
+    async def delete_phase(self, phase_id: int, actor: str) -> Outcome:
+        """Delete a phase: it is kept on record and its unsent announcements are cancelled."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            phase = await store.get_phase(session, phase_id)
+            if phase is None or phase.cancelled_at is not None:
+                return Outcome(False, TXT["phase_gone"](self.locale))
+            n = await self._cancel_phase(session, phase, now)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="phase_deleted",
+                subject_type="phase",
+                subject_id=phase.id,
+                detail={"cancelled": n},
+                at=now,
+            )
+            title = phase.title_ja if self.locale == "ja" else phase.title_en
+        self.on_change()
+        return Outcome(True, TXT["phase_deleted"](self.locale, title=title, n=n))
+
+    async def cancel_announcement(self, announcement_id: int, actor: str) -> Outcome:
+        """Cancel one scheduled announcement."""
+        now = self._clock()
+        async with self._maker.begin() as session:
+            ann = await store.get_announcement(session, announcement_id)
+            if ann is None or ann.state != "scheduled":
+                state = STATES.get(ann.state if ann else "cancelled", STATES["cancelled"])
+                return Outcome(
+                    False,
+                    TXT["ann_not_scheduled"](
+                        self.locale, id=announcement_id, state=state(self.locale)
+                    ),
+                )
+            ok = await store.move_announcement(
+                session,
+                ann.id,
+                from_state="scheduled",
+                to_state="cancelled",
+                send_at=ann.send_at,
+                now=now,
+            )
+            if ok:
+                await repo.audit(
+                    session,
+                    actor=actor,
+                    action="announcement_cancelled",
+                    subject_type="announcement",
+                    subject_id=ann.id,
+                    at=now,
+                )
+        self.on_change()
+        return Outcome(ok, TXT["ann_cancelled"](self.locale, id=announcement_id))
+
+    async def assign(self, project_id: int, slug: str, actor: str) -> Outcome:
+        """Put a project in a programme."""
+        async with self._maker.begin() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return Outcome(False, TXT["unknown_project"](self.locale, id=project_id))
+            programme = await store.programme_by_slug(session, slug)
+            if programme is None:
+                return Outcome(False, TXT["unknown_programme"](self.locale, slug=plain(slug)))
+            project.programme_id = programme.id
+            await repo.audit(
+                session,
+                actor=actor,
+                action="project_programme",
+                subject_type="project",
+                subject_id=project_id,
+                detail={"programme": programme.id},
+                at=self._clock(),
+            )
+            return Outcome(
+                True,
+                TXT["assigned"](self.locale, project=project_id, programme=plain(programme.name)),
+            )
+
+    async def join_current(self, session: AsyncSession, project: Project) -> None:
+        """A project just accepted joins the programme now running, if it has none."""
+        if project.programme_id is not None:
+            return
+        programme = await store.current_programme(session, self._clock())
+        if programme is not None:
+            project.programme_id = programme.id
+
+    # ---------------------------------------------------------------- firing
+
+    async def scheduled(self) -> list[tuple[int, datetime]]:
+        """(id, send_at) of every announcement still to go: what the scheduler mirrors."""
+        async with self._maker() as session:
+            return await store.scheduled_announcements(session)
+
+    async def fire(self, announcement_id: int, now: datetime | None = None) -> str:
+        """Send one announcement if it is due and still scheduled; return what happened.
+
+        "sent", "skipped" (missed beyond its grace window), "early" (not due yet: its
+        date moved), or "noop" (already handled, cancelled, or gone).
+        """
+        now = now or self._clock()
+        async with self._maker.begin() as session:
+            ann = await store.get_announcement(session, announcement_id)
+            if ann is None or ann.state != "scheduled":
+                return "noop"
+            phase = ann.phase
+            if phase.cancelled_at is not None:
+                await store.move_announcement(
+                    session,
+                    ann.id,
+                    from_state="scheduled",
+                    to_state="cancelled",
+                    send_at=ann.send_at,
+                    now=now,
+                )
+                return "noop"
+            if ann.send_at > now + timedelta(seconds=1):
+                return "early"
+            if not in_grace(ann.send_at, now, ann.grace_minutes):
+                late = int((now - ann.send_at).total_seconds() // 60)
+                if await store.move_announcement(
+                    session,
+                    ann.id,
+                    from_state="scheduled",
+                    to_state="skipped",
+                    send_at=ann.send_at,
+                    now=now,
+                    detail={"late_minutes": late},
+                ):
+                    await self._tell_skipped(session, [ann])
+                    log.info("programmes: announcement #%d skipped (%d min late)", ann.id, late)
+                    return "skipped"
+                return "noop"
+            # The claim: only one firing moves the row; everyone else writes nothing.
+            if not await store.move_announcement(
+                session,
+                ann.id,
+                from_state="scheduled",
+                to_state="sent",
+                send_at=ann.send_at,
+                now=now,
+            ):
+                return "noop"
+            counts = await self._send(session, ann, phase, phase.programme)
+            ann.detail = {**(ann.detail or {}), **counts}
+            await session.flush()
+        self._notify()
+        log.info("programmes: announcement #%d sent %s", announcement_id, counts)
+        return "sent"
+
+    async def catch_up(self, now: datetime | None = None) -> dict[str, int]:
+        """Fire everything due (at start, and as a safety net); return counts by outcome."""
+        now = now or self._clock()
+        async with self._maker() as session:
+            due = await store.due_announcements(session, now)
+        counts: dict[str, int] = defaultdict(int)
+        for announcement_id in due:
+            counts[await self.fire(announcement_id, now)] += 1
+        return dict(counts)
+
+    async def _send(
+        self, session: AsyncSession, ann: Announcement, phase: Phase, programme: Programme
+    ) -> dict[str, int]:
+        tz = zone(programme.timezone)
+
+        def text(locale: str) -> str:
+            template = ann.text_en if locale == "en" else ann.text_ja
+            fields = phase_fields(
+                programme=programme.name,
+                title=phase.title_en if locale == "en" else phase.title_ja,
+                starts_at=phase.starts_at,
+                ends_at=phase.ends_at,
+                tz=tz,
+                place=phase.place,
+                url=phase.url,
+                description=phase.description_en if locale == "en" else phase.description_ja,
+                locale=locale,
+            )
+            return render(template, fields)
+
+        key = f"announcement:{ann.id}"
+        counts: dict[str, int] = defaultdict(int)
+        line_targets: dict[str, dict[str, str]] = defaultdict(dict)  # locale -> key -> channel
+        audience = set(ann.audience)
+        # An invitation to a session open for sign-up carries the answer buttons.
+        with_rsvp = phase.rsvp and audience & {"volunteers", "followers"} != set()
+
+        if "team_channels" in audience:
+            for project in await store.team_projects(session, programme.id):
+                if self.teams is None:
+                    continue
+                counts["team_channels"] += 1
+                counts["line"] += await self.teams.team_announce(
+                    session,
+                    project,
+                    {"ja": text("ja"), "en": text("en")},
+                    f"{key}:team:{project.id}",
+                )
+        if "coordinators" in audience and self.coordination.channel:
+            await outbox.enqueue(
+                session,
+                channel="slack",
+                kind="post",
+                target=self.coordination.channel,
+                payload={"text": f"📅 {plain(text(self.locale))}"},
+                key=outbox.key_for(key, "coordinators"),
+            )
+            counts["coordinators"] += 1
+        if "members" in audience:
+            for v in await store.team_members(session, programme.id):
+                line_targets[v.locale][v.user_key] = v.channel
+        if "volunteers" in audience:
+            for channel, user_key, locale in await store.volunteers_matching(
+                session, ann.audience_filter or {}
+            ):
+                line_targets[locale][user_key] = channel
+        if "followers" in audience:
+            for user_key, locale in await store.followers(session, "line"):
+                line_targets[locale][user_key] = "line"
+        if "rsvp_yes" in audience:
+            for channel, user_key, locale in await store.rsvp_yes(session, phase.id):
+                line_targets[locale][user_key] = channel
+
+        seen: set[str] = set()
+        for locale, targets in sorted(line_targets.items()):
+            keys = [k for k in targets if k not in seen and not k.startswith("deleted:")]
+            seen.update(keys)
+            by_channel: dict[str, list[str]] = defaultdict(list)
+            for k in keys:
+                by_channel[targets[k]].append(k)
+            choices: tuple[Choice, ...] = ()
+            if with_rsvp:
+                yes, no = TXT["rsvp_yes"](locale), TXT["rsvp_no"](locale)
+                choices = (
+                    Choice(yes, f"rsvp|{phase.id}|yes", yes),
+                    Choice(no, f"rsvp|{phase.id}|no", no),
+                )
+            for channel, recipients in by_channel.items():
+                await outbox.fan_out(
+                    session,
+                    channel=channel,
+                    targets=recipients,
+                    replies=[Reply(text(locale), choices)],
+                    key=f"{key}:{locale}:{channel}",
+                    urgent=False,
+                )
+                counts["line"] += len(recipients)
+        return dict(counts)
+
+    async def _tell_skipped(self, session: AsyncSession, anns: list[Announcement]) -> None:
+        if not self.coordination.channel:
+            return
+        items = "\n".join(
+            f"• #{a.id} {plain(_phase_title(a.phase, self.locale))}"
+            f" — {describe_offset(a, self.locale)} ({self._local(a.send_at, a.phase.programme)})"
+            for a in anns
+        )
+        await outbox.enqueue(
+            session,
+            channel="slack",
+            kind="post",
+            target=self.coordination.channel,
+            payload={"text": TXT["skipped_note"](self.locale, items=items)},
+            key=outbox.key_for("skipped", *[a.id for a in anns]),
+        )
+
+    # ---------------------------------------------------------------- RSVPs
+
+    async def rsvp(
+        self, session: AsyncSession, channel: str, user_key: str, phase_id: int, answer: str
+    ) -> None:
+        """Record an answer to a briefing-session invitation (caller's transaction)."""
+        await store.put_rsvp(session, phase_id, channel, user_key, answer, self._clock())
+
+    async def phase_info(self, session: AsyncSession, phase_id: int) -> PhaseInfo | None:
+        """What the dialogue needs to answer an RSVP."""
+        phase = await store.get_phase(session, phase_id)
+        if phase is None:
+            return None
+        tz = zone(phase.programme.timezone)
+        open_ = phase.rsvp and phase.cancelled_at is None and phase.starts_at > self._clock()
+        return PhaseInfo(
+            phase.id,
+            {"ja": phase.title_ja, "en": phase.title_en},
+            {
+                loc: phase_fields(
+                    programme=phase.programme.name,
+                    title="",
+                    starts_at=phase.starts_at,
+                    ends_at=None,
+                    tz=tz,
+                    place=None,
+                    url=None,
+                    description=None,
+                    locale=loc,
+                )["date"]
+                + " "
+                + phase.starts_at.astimezone(tz).strftime("%H:%M")
+                for loc in ("ja", "en")
+            },
+            open_,
+        )
+
+    async def attendance_text(self, phase_id: int, locale: str) -> str:
+        """The attendance list of a briefing session, for coordinators."""
+        async with self._maker() as session:
+            phase = await store.get_phase(session, phase_id)
+            if phase is None:
+                return TXT["phase_gone"](locale)
+            rows = await store.attendance(session, phase_id)
+            date = self._local(phase.starts_at, phase.programme)
+        head = TXT["attendance_title"](locale, phase=_phase_title(phase, locale), date=date)
+        if not rows:
+            return f"*{head}*\n{TXT['attendance_empty'](locale)}"
+        yes = [name for answer, name, _ in rows if answer == "yes"]
+        no = [name for answer, name, _ in rows if answer == "no"]
+        someone = TXT["someone"](locale)
+
+        def names(items: list[str | None]) -> str:
+            return ", ".join(plain(n) if n else someone for n in items) or "-"
+
+        return f"*{head}*\n✅ {len(yes)}: {names(list(yes))}\n❌ {len(no)}: {names(list(no))}"
+
+    # ---------------------------------------------------------------- what coordinators see
+
+    async def programmes(self) -> list[Programme]:
+        """Every programme with phases and announcements (newest first)."""
+        async with self._maker() as session:
+            return await store.list_programmes(session)
+
+    async def schedule_text(self, locale: str, limit: int = 30) -> str:
+        """`/tsunagu schedule`: what is due next, what was missed, and briefing RSVPs."""
+        async with self._maker() as session:
+            upcoming = await store.upcoming(session, states=("scheduled",), limit=limit)
+            skipped = await store.upcoming(session, states=("skipped",), limit=20)
+            programmes = await store.list_programmes(session)
+            rsvp_phases = [
+                p for prog in programmes for p in prog.phases if p.rsvp and p.cancelled_at is None
+            ]
+            counts = await store.rsvp_counts(session, [p.id for p in rsvp_phases])
+        if not programmes:
+            return TXT["no_programmes"](locale)
+        lines = [f"*{TXT['schedule_title'](locale)}*"]
+        if not upcoming:
+            lines.append(TXT["schedule_empty"](locale))
+        for a in upcoming:
+            lines.append(self._ann_line(a, locale))
+        if skipped:
+            lines.append(f"\n*{TXT['skipped_title'](locale)}*")
+            lines.extend(self._ann_line(a, locale) for a in skipped)
+        if rsvp_phases:
+            lines.append(f"\n*{TXT['rsvp_title'](locale)}*")
+            for p in rsvp_phases:
+                c = counts.get(p.id, {})
+                lines.append(
+                    f"• #{p.id} "
+                    + TXT["rsvp_line"](
+                        locale,
+                        phase=plain(_phase_title(p, locale)),
+                        date=self._local(p.starts_at, p.programme),
+                        yes=c.get("yes", 0),
+                        no=c.get("no", 0),
+                    )
+                )
+        return "\n".join(lines)
+
+    def _ann_line(self, a: Announcement, locale: str) -> str:
+        audience = ", ".join(AUDIENCES[x](locale) for x in a.audience if x in AUDIENCES)
+        return (
+            f"• #{a.id} {self._local(a.send_at, a.phase.programme)} — "
+            f"{plain(_phase_title(a.phase, locale))} ({describe_offset(a, locale)}) → {audience}"
+            f" [{STATES.get(a.state, STATES['scheduled'])(locale)}]"
+        )
+
+    def _local(self, at: datetime, programme: Programme) -> str:
+        return at.astimezone(ZoneInfo(programme.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class PhaseInfo:
+    """A phase as the RSVP answer needs it."""
+
+    phase_id: int
+    title: dict[str, str]
+    when: dict[str, str]
+    open: bool
+
+
+def _phase_title(phase: Phase, locale: str) -> str:
+    return phase.title_en if locale == "en" else phase.title_ja
+
+
+def _fill(row: Announcement, spec: AnnouncementSpec, at: datetime, now: datetime) -> None:
+    row.offset_days = spec.offset_days
+    row.at_local = spec.at_local
+    row.offset_minutes = spec.offset_minutes
+    row.audience = list(spec.audience)
+    row.audience_filter = dict(spec.audience_filter)
+    row.text_ja = spec.text_ja
+    row.text_en = spec.text_en
+    row.grace_minutes = spec.grace_minutes
+    row.send_at = at
+    row.updated_at = now
+
+
+def _spec_of(row: Announcement) -> AnnouncementSpec:
+    return AnnouncementSpec(
+        key=row.key,
+        offset_days=row.offset_days,
+        at_local=row.at_local,
+        offset_minutes=row.offset_minutes,
+        audience=tuple(row.audience),
+        audience_filter=dict(row.audience_filter or {}),
+        text_ja=row.text_ja,
+        text_en=row.text_en,
+        grace_minutes=row.grace_minutes,
+    )
+
+
+def phase_spec(
+    *,
+    kind: str,
+    title_ja: str,
+    title_en: str,
+    starts: datetime,
+    ends: datetime | None = None,
+    place: str | None = None,
+    url: str | None = None,
+    description: str | None = None,
+    rsvp: bool | None = None,
+    key: str | None = None,
+    reminders: tuple[str, ...] | None = None,
+) -> PhaseSpec:
+    """A phase from the Slack modal's fields, with its kind's default announcements."""
+    defaults = default_announcements(kind)
+    if reminders is not None:
+        defaults = tuple(a for a in defaults if a.key in reminders)
+    return PhaseSpec(
+        key=key or kind.replace("_", "-"),
+        kind=kind if kind in KINDS else "other",
+        title_ja=title_ja or KINDS.get(kind, KINDS["other"])("ja"),
+        title_en=title_en or KINDS.get(kind, KINDS["other"])("en"),
+        starts=starts,
+        ends=ends,
+        place=place,
+        url=url,
+        description_ja=description,
+        description_en=description,
+        rsvp=kind == "briefing" if rsvp is None else rsvp,
+        announcements=defaults,
+    )

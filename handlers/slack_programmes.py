@@ -1,0 +1,556 @@
+"""Slack UI for the programme calendar: `/tsunagu programme | schedule | attendance |
+assign | cancel`, and the modals to create a programme and to add, edit or delete phases.
+
+Listeners only translate Block Kit in and out; the work is bot.programmes.service.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck
+
+from bot.cards import plain
+from bot.i18n import T
+from bot.programmes.schedule import (
+    KINDS,
+    ProgrammeSpec,
+    ScheduleError,
+    describe_offset,
+    zone,
+)
+from bot.programmes.service import Programmes, phase_spec
+from storage.models import Phase, Programme
+
+if TYPE_CHECKING:
+    from handlers.slack import SlackChannel
+
+log = logging.getLogger(__name__)
+
+VERBS = ("programme", "program", "schedule", "attendance", "assign", "cancel")
+NEW_PROGRAMME, ADD_PHASE, EDIT_PHASE, DELETE_PHASE = (
+    "programme_new",
+    "phase_add",
+    "phase_edit",
+    "phase_delete",
+)
+PROGRAMME_VIEW, PHASE_VIEW = "programme_modal", "phase_modal"
+
+UI = {
+    "title": T("プログラム", "Programmes"),
+    "none": T(
+        "まだプログラムがありません。下のボタンで作るか、"
+        "`tsunagu programme import FILE` で取り込めます。",
+        "No programmes yet. Create one with the button below, or `tsunagu programme import FILE`.",
+    ),
+    "new": T("新しいプログラム", "New programme"),
+    "add_phase": T("フェーズを追加", "Add phase"),
+    "edit": T("編集", "Edit"),
+    "delete": T("削除", "Delete"),
+    "confirm_delete": T(
+        "このフェーズを削除し、未送信のお知らせを取り消しますか？",
+        "Delete this phase and cancel its unsent announcements?",
+    ),
+    "yes_delete": T("削除する", "Delete"),
+    "cancel": T("キャンセル", "Cancel"),
+    "save": T("保存", "Save"),
+    "programme_modal": T("新しいプログラム", "New programme"),
+    "phase_modal": T("フェーズ", "Phase"),
+    "name": T("プログラム名", "Programme name"),
+    "slug": T(
+        "短い英字名（チャンネル名に使います。例: kawasaki2026）",
+        "Short ASCII name (used in channel names, e.g. kawasaki2026)",
+    ),
+    "timezone": T("タイムゾーン", "Time zone"),
+    "kind": T("種類", "Kind"),
+    "title_ja": T("名前（日本語・任意）", "Title in Japanese (optional)"),
+    "title_en": T("名前（英語・任意）", "Title in English (optional)"),
+    "start_date": T("開始日", "Start date"),
+    "start_time": T("開始時刻", "Start time"),
+    "end_date": T("終了日（任意）", "End date (optional)"),
+    "end_time": T("終了時刻（任意）", "End time (optional)"),
+    "place": T("場所（任意）", "Place (optional)"),
+    "url": T("オンラインのURL（任意）", "Online link (optional)"),
+    "description": T("説明（任意）", "Description (optional)"),
+    "defaults": T("お知らせ", "Announcements"),
+    "defaults_option": T(
+        "この種類の標準のお知らせを予定する（例: 7日前・前日18:00）",
+        "Schedule this kind's usual announcements (e.g. 7 days before, the day before at 18:00)",
+    ),
+    "rsvp_option": T("参加受付（説明会）", "Take sign-ups (briefing session)"),
+    "need_date": T("開始日を選んでください。", "Please pick the start date."),
+    "bad_end": T("終了は開始より後にしてください。", "The end must be after the start."),
+    "bad_url": T(
+        "http:// か https:// で始まるURLを入れてください。",
+        "Please give a link starting with http:// or https://.",
+    ),
+    "bad_slug": T(
+        "英小文字・数字・ハイフンで2〜24文字にしてください。",
+        "Use 2 to 24 lower-case letters, digits or hyphens.",
+    ),
+    "slug_taken": T("その名前はもう使われています。", "That name is already taken."),
+    "empty": T("入力してください。", "Please write something."),
+    "created": T(
+        "プログラム「{name}」を作りました。`/tsunagu programme` でフェーズを追加できます。",
+        "Created programme “{name}”. Add phases with `/tsunagu programme`.",
+    ),
+    "phases_none": T("フェーズはまだありません。", "No phases yet."),
+    "menus": T("メニュー", "Menus"),
+    "usage_attendance": T(
+        "使い方: `/tsunagu attendance フェーズ番号`（番号は `/tsunagu schedule` に出ます）",
+        "Usage: `/tsunagu attendance PHASE_ID` (ids are shown by `/tsunagu schedule`)",
+    ),
+    "usage_assign": T(
+        "使い方: `/tsunagu assign 相談番号 プログラム名（英字）`",
+        "Usage: `/tsunagu assign PROJECT_ID PROGRAMME_SLUG`",
+    ),
+    "usage_cancel": T(
+        "使い方: `/tsunagu cancel お知らせ番号`（番号は `/tsunagu schedule` に出ます）",
+        "Usage: `/tsunagu cancel ANNOUNCEMENT_ID` (ids are shown by `/tsunagu schedule`)",
+    ),
+    "cancelled_state": T("（削除済み）", "(deleted)"),
+}
+
+HELP = T(
+    "• `/tsunagu programme` プログラムとフェーズの一覧・作成・編集\n"
+    "• `/tsunagu schedule` 送信予定のお知らせ、送れなかったもの、説明会の出欠\n"
+    "• `/tsunagu attendance 3` フェーズ #3（説明会）の出欠一覧\n"
+    "• `/tsunagu assign 12 kawasaki2017` 相談 #12 をプログラムに入れる\n"
+    "• `/tsunagu cancel 5` お知らせ #5 を取り消す",
+    "• `/tsunagu programme` list, create and edit programmes and their phases\n"
+    "• `/tsunagu schedule` scheduled announcements, missed ones, briefing RSVPs\n"
+    "• `/tsunagu attendance 3` RSVPs for phase #3 (a briefing session)\n"
+    "• `/tsunagu assign 12 kawasaki2017` put project #12 in a programme\n"
+    "• `/tsunagu cancel 5` cancel announcement #5",
+)
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,23}$")
+_URL = re.compile(r"^https?://\S+$")
+
+
+def _text(value: str, limit: int = 75) -> dict[str, Any]:
+    value = value if len(value) <= limit else value[: limit - 1] + "…"
+    return {"type": "plain_text", "text": value or " ", "emoji": True}
+
+
+def _input(
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    *,
+    optional: bool = False,
+) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _text(label, 2000),
+        "element": {"action_id": "v", **element},
+        "optional": optional,
+    }
+
+
+def _value(values: dict[str, Any], block_id: str) -> Any:
+    """What one input block of a submitted modal holds (text, date, time, option...)."""
+    state = (values.get(block_id) or {}).get("v") or {}
+    kind = state.get("type")
+    if kind == "datepicker":
+        return state.get("selected_date")
+    if kind == "timepicker":
+        return state.get("selected_time")
+    if kind in ("static_select", "radio_buttons"):
+        return ((state.get("selected_option") or {}).get("value")) or None
+    if kind == "checkboxes":
+        return [o.get("value") for o in state.get("selected_options") or []]
+    value = state.get("value")
+    return value.strip() if isinstance(value, str) else value
+
+
+def programme_modal(locale: str, channel: str) -> dict[str, Any]:
+    """The modal to create a programme."""
+    return {
+        "type": "modal",
+        "callback_id": PROGRAMME_VIEW,
+        "private_metadata": channel,
+        "title": _text(UI["programme_modal"](locale), 24),
+        "submit": _text(UI["save"](locale), 24),
+        "close": _text(UI["cancel"](locale), 24),
+        "blocks": [
+            _input("name", UI["name"](locale), {"type": "plain_text_input", "max_length": 120}),
+            _input("slug", UI["slug"](locale), {"type": "plain_text_input", "max_length": 24}),
+            _input(
+                "timezone",
+                UI["timezone"](locale),
+                {"type": "plain_text_input", "initial_value": "Asia/Tokyo", "max_length": 40},
+            ),
+        ],
+    }
+
+
+def phase_modal(
+    locale: str, programme: Programme, channel: str, phase: Phase | None = None
+) -> dict[str, Any]:
+    """The modal to add a phase to a programme, or edit one."""
+    tz = zone(programme.timezone)
+    kinds = [{"text": _text(label(locale)), "value": key} for key, label in KINDS.items()]
+    kind_el: dict[str, Any] = {"type": "static_select", "options": kinds}
+    start_date: dict[str, Any] = {"type": "datepicker"}
+    start_time: dict[str, Any] = {"type": "timepicker", "initial_time": "10:00"}
+    end_date: dict[str, Any] = {"type": "datepicker"}
+    end_time: dict[str, Any] = {"type": "timepicker"}
+    title_ja: dict[str, Any] = {"type": "plain_text_input", "max_length": 120}
+    title_en: dict[str, Any] = {"type": "plain_text_input", "max_length": 120}
+    place: dict[str, Any] = {"type": "plain_text_input", "max_length": 200}
+    url: dict[str, Any] = {"type": "plain_text_input", "max_length": 300}
+    desc: dict[str, Any] = {"type": "plain_text_input", "multiline": True, "max_length": 1000}
+    options = [
+        {"text": _text(UI["defaults_option"](locale)), "value": "defaults"},
+        {"text": _text(UI["rsvp_option"](locale)), "value": "rsvp"},
+    ]
+    checks: dict[str, Any] = {"type": "checkboxes", "options": options}
+    if phase is None:
+        kind_el["initial_option"] = kinds[0]
+        checks["initial_options"] = [options[0]]
+    else:
+        kind_el["initial_option"] = next(k for k in kinds if k["value"] == phase.kind)
+        local = phase.starts_at.astimezone(tz)
+        start_date["initial_date"] = local.strftime("%Y-%m-%d")
+        start_time["initial_time"] = local.strftime("%H:%M")
+        if phase.ends_at is not None:
+            end_local = phase.ends_at.astimezone(tz)
+            end_date["initial_date"] = end_local.strftime("%Y-%m-%d")
+            end_time["initial_time"] = end_local.strftime("%H:%M")
+        for element, value in (
+            (title_ja, phase.title_ja),
+            (title_en, phase.title_en),
+            (place, phase.place),
+            (url, phase.url),
+            (desc, phase.description_ja if locale == "ja" else phase.description_en),
+        ):
+            if value:
+                element["initial_value"] = value
+        live = [a for a in phase.announcements if a.state != "cancelled"]
+        initial = [options[0]] if live else []
+        if phase.rsvp:
+            initial.append(options[1])
+        if initial:
+            checks["initial_options"] = initial
+    meta = f"{programme.id}|{phase.id if phase else ''}|{channel}"
+    return {
+        "type": "modal",
+        "callback_id": PHASE_VIEW,
+        "private_metadata": meta,
+        "title": _text(UI["phase_modal"](locale), 24),
+        "submit": _text(UI["save"](locale), 24),
+        "close": _text(UI["cancel"](locale), 24),
+        "blocks": [
+            _input("kind", UI["kind"](locale), kind_el),
+            _input("title_ja", UI["title_ja"](locale), title_ja, optional=True),
+            _input("title_en", UI["title_en"](locale), title_en, optional=True),
+            _input("start_date", UI["start_date"](locale), start_date),
+            _input("start_time", UI["start_time"](locale), start_time),
+            _input("end_date", UI["end_date"](locale), end_date, optional=True),
+            _input("end_time", UI["end_time"](locale), end_time, optional=True),
+            _input("place", UI["place"](locale), place, optional=True),
+            _input("url", UI["url"](locale), url, optional=True),
+            _input("description", UI["description"](locale), desc, optional=True),
+            _input("options", UI["defaults"](locale), checks, optional=True),
+        ],
+    }
+
+
+def programme_blocks(programmes: list[Programme], locale: str) -> list[dict[str, Any]]:
+    """`/tsunagu programme`: each programme with its phases and their buttons."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _text(UI["title"](locale), 150)},
+    ]
+    if not programmes:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": UI["none"](locale)}})
+    for programme in programmes[:5]:
+        tz = zone(programme.timezone)
+        head = f"*{plain(programme.name)}*  `{programme.slug}`  ({programme.timezone})"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head}})
+        live = [p for p in programme.phases if p.cancelled_at is None]
+        if not live:
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": UI["phases_none"](locale)}],
+                }
+            )
+        for phase in live[:12]:
+            title = phase.title_en if locale == "en" else phase.title_ja
+            when = phase.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            anns = ", ".join(
+                describe_offset(a, locale) for a in phase.announcements if a.state == "scheduled"
+            )
+            text = f"#{phase.id} *{plain(title)}* — {when}"
+            if phase.place:
+                text += f"\n{plain(phase.place)}"
+            if anns:
+                text += f"\n📣 {anns}"
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": EDIT_PHASE,
+                            "text": _text(UI["edit"](locale)),
+                            "value": str(phase.id),
+                        },
+                        {
+                            "type": "button",
+                            "action_id": DELETE_PHASE,
+                            "text": _text(UI["delete"](locale)),
+                            "value": str(phase.id),
+                            "style": "danger",
+                            "confirm": {
+                                "title": _text(UI["delete"](locale), 100),
+                                "text": _text(UI["confirm_delete"](locale), 300),
+                                "confirm": _text(UI["yes_delete"](locale), 30),
+                                "deny": _text(UI["cancel"](locale), 30),
+                            },
+                        },
+                    ],
+                }
+            )
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ADD_PHASE,
+                        "text": _text(UI["add_phase"](locale)),
+                        "value": str(programme.id),
+                        "style": "primary",
+                    }
+                ],
+            }
+        )
+        blocks.append({"type": "divider"})
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": NEW_PROGRAMME,
+                    "text": _text(UI["new"](locale)),
+                    "value": "new",
+                }
+            ],
+        }
+    )
+    return blocks[:50]
+
+
+def parse_phase_form(
+    values: dict[str, Any], programme: Programme, locale: str
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The phase modal's values as phase_spec arguments, or errors by block id."""
+    errors: dict[str, str] = {}
+    tz = zone(programme.timezone)
+    kind = _value(values, "kind") or "other"
+    start_date, start_time = _value(values, "start_date"), _value(values, "start_time") or "10:00"
+    if not start_date:
+        errors["start_date"] = UI["need_date"](locale)
+        return None, errors
+    starts = datetime.fromisoformat(f"{start_date}T{start_time}").replace(tzinfo=tz)
+    ends = None
+    end_date, end_time = _value(values, "end_date"), _value(values, "end_time")
+    if end_date or end_time:
+        ends = datetime.fromisoformat(f"{end_date or start_date}T{end_time or start_time}").replace(
+            tzinfo=tz
+        )
+        if ends <= starts:
+            errors["end_time" if end_time else "end_date"] = UI["bad_end"](locale)
+    url = _value(values, "url") or None
+    if url and not _URL.match(url):
+        errors["url"] = UI["bad_url"](locale)
+    if errors:
+        return None, errors
+    options = _value(values, "options") or []
+    return (
+        {
+            "kind": kind,
+            "title_ja": _value(values, "title_ja") or "",
+            "title_en": _value(values, "title_en") or "",
+            "starts": starts,
+            "ends": ends,
+            "place": _value(values, "place") or None,
+            "url": url,
+            "description": _value(values, "description") or None,
+            "rsvp": "rsvp" in options,
+            "reminders": None if "defaults" in options else (),
+        },
+        {},
+    )
+
+
+class ProgrammeUI:
+    """Registers the programme listeners on the Slack app and answers its commands."""
+
+    def __init__(self, slack: SlackChannel, programmes: Programmes) -> None:
+        self.slack = slack
+        self.programmes = programmes
+        self.locale = slack.locale
+        self._register()
+
+    async def command(
+        self, verb: str, words: list[str], user: str, body: dict[str, Any]
+    ) -> tuple[str, list[dict[str, Any]] | None]:
+        """Answer `/tsunagu VERB ...` (the caller checked the coordinator); (text, blocks)."""
+        loc = self.locale
+        if verb in ("programme", "program"):
+            items = await self.programmes.programmes()
+            return UI["title"](loc), programme_blocks(items, loc)
+        if verb == "schedule":
+            return await self.programmes.schedule_text(loc), None
+        if verb == "attendance":
+            if len(words) < 2 or not words[1].lstrip("#").isdigit():
+                return UI["usage_attendance"](loc), None
+            return await self.programmes.attendance_text(int(words[1].lstrip("#")), loc), None
+        if verb == "assign":
+            if len(words) < 3 or not words[1].lstrip("#").isdigit():
+                return UI["usage_assign"](loc), None
+            outcome = await self.programmes.assign(int(words[1].lstrip("#")), words[2], user)
+            return outcome.message, None
+        if verb == "cancel":
+            if len(words) < 2 or not words[1].lstrip("#").isdigit():
+                return UI["usage_cancel"](loc), None
+            outcome = await self.programmes.cancel_announcement(int(words[1].lstrip("#")), user)
+            return outcome.message, None
+        return "", None
+
+    def _register(self) -> None:
+        app = self.slack.app
+        slack = self.slack
+        loc = self.locale
+
+        async def allowed(body: dict[str, Any]) -> tuple[str, str | None] | None:
+            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+            if not await slack.is_coordinator(user):
+                await slack._refuse(user, channel)
+                return None
+            return user, channel
+
+        @app.action(NEW_PROGRAMME)
+        async def on_new(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            who = await allowed(body)
+            if who is None:
+                return
+            await slack.client.views_open(
+                trigger_id=body["trigger_id"], view=programme_modal(loc, who[1] or "")
+            )
+
+        @app.action(ADD_PHASE)
+        async def on_add(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            who = await allowed(body)
+            if who is None:
+                return
+            programme_id = int(body["actions"][0]["value"])
+            items = {p.id: p for p in await self.programmes.programmes()}
+            programme = items.get(programme_id)
+            if programme is None:
+                await slack._tell(who[0], who[1], UI["none"](loc))
+                return
+            await slack.client.views_open(
+                trigger_id=body["trigger_id"], view=phase_modal(loc, programme, who[1] or "")
+            )
+
+        @app.action(EDIT_PHASE)
+        async def on_edit(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            who = await allowed(body)
+            if who is None:
+                return
+            phase_id = int(body["actions"][0]["value"])
+            for programme in await self.programmes.programmes():
+                for phase in programme.phases:
+                    if phase.id == phase_id and phase.cancelled_at is None:
+                        await slack.client.views_open(
+                            trigger_id=body["trigger_id"],
+                            view=phase_modal(loc, programme, who[1] or "", phase),
+                        )
+                        return
+            await slack._tell(who[0], who[1], UI["cancelled_state"](loc))
+
+        @app.action(DELETE_PHASE)
+        async def on_delete(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            who = await allowed(body)
+            if who is None:
+                return
+            outcome = await self.programmes.delete_phase(int(body["actions"][0]["value"]), who[0])
+            await slack._tell(who[0], who[1], outcome.message)
+
+        @app.view(PROGRAMME_VIEW)
+        async def on_programme(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            user = body["user"]["id"]
+            values = view.get("state", {}).get("values", {})
+            name, slug = _value(values, "name") or "", (_value(values, "slug") or "").lower()
+            tz_name = _value(values, "timezone") or "Asia/Tokyo"
+            errors: dict[str, str] = {}
+            if not name:
+                errors["name"] = UI["empty"](loc)
+            if not _SLUG.match(slug):
+                errors["slug"] = UI["bad_slug"](loc)
+            try:
+                zone(tz_name)
+            except ScheduleError as exc:
+                errors["timezone"] = exc.text(loc)
+            if not errors and any(p.slug == slug for p in await self.programmes.programmes()):
+                errors["slug"] = UI["slug_taken"](loc)
+            if errors:
+                await ack(response_action="errors", errors=errors)
+                return
+            if not await slack.is_coordinator(user):
+                await ack()
+                await slack._refuse(user, view.get("private_metadata") or None)
+                return
+            await ack()
+            await self.programmes.import_spec(
+                ProgrammeSpec(name=name, slug=slug, timezone=tz_name), actor=user
+            )
+            await slack._tell(
+                user, view.get("private_metadata") or None, UI["created"](loc, name=plain(name))
+            )
+
+        @app.view(PHASE_VIEW)
+        async def on_phase(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            user = body["user"]["id"]
+            programme_text, phase_text, channel = (
+                [*str(view.get("private_metadata", "")).split("|"), "", "", ""]
+            )[:3]
+            items = {p.id: p for p in await self.programmes.programmes()}
+            programme = items.get(int(programme_text or 0))
+            if programme is None:
+                await ack()
+                await slack._tell(user, channel or None, UI["none"](loc))
+                return
+            fields, errors = parse_phase_form(
+                view.get("state", {}).get("values", {}), programme, loc
+            )
+            if errors or fields is None:
+                await ack(response_action="errors", errors=errors)
+                return
+            if not await slack.is_coordinator(user):
+                await ack()
+                await slack._refuse(user, channel or None)
+                return
+            await ack()
+            spec = phase_spec(**fields)
+            outcome = await self.programmes.save_phase(
+                programme.id,
+                spec,
+                user,
+                phase_id=int(phase_text) if phase_text else None,
+            )
+            await slack._tell(user, channel or None, outcome.message)
