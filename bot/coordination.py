@@ -19,12 +19,17 @@ from bot import outbox
 from bot.cards import Button, Card, plain
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
-from bot.taxonomy import INTERESTS, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
-from storage import repo
+from bot.taxonomy import INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
+from storage import matching_repo, repo
 from storage.base import utcnow
 from storage.models import Organization, Project
 
 ACCEPT, ASK, DECLINE = "project_accept", "project_ask", "project_decline"
+EDIT_NEEDS = "project_edit_needs"
+# Statuses in which coordinators may still change what a project needs.
+EDITABLE = ("submitted", "recruiting")
+TEAM_LIMITS = (1, 10)
+HOURS_LIMITS = (1, 40)
 
 STATUS = {
     "submitted": T("審査待ち", "awaiting review"),
@@ -96,7 +101,165 @@ TXT = {
         "申し訳ありません。この操作はコーディネーターのみが行えます。",
         "Sorry, only coordinators can do this.",
     ),
+    "edit_needs": T("条件を編集", "Edit needs"),
+    "needs_line": T(
+        "*必要スキル* {req}　*あれば* {opt}\n*人数* {lo}〜{hi}人　*活動* 週{hours}時間・{mode}",
+        "*Required* {req}   *Nice to have* {opt}\n*Team* {lo}-{hi}   *Load* {hours} h/week, {mode}",
+    ),
+    "not_editable": T(
+        "相談 #{id} は現在「{status}」のため、条件は変更できません。",
+        "Request #{id} is now “{status}”; its needs can no longer be changed.",
+    ),
+    "edit_conflict": T(
+        "申し訳ありません。編集している間に、相談 #{id} は {who} によって更新されました（{at}）。"
+        "お手数ですが、カードの「条件を編集」からもう一度開いて、最新の内容でご確認ください。",
+        "Sorry, request #{id} was updated by {who} ({at}) while you were editing. "
+        "Please open “Edit needs” on the card again to see the latest values.",
+    ),
+    "edited_thread": T("✏️ {who} が条件を変更しました: {what}", "✏️ {who} changed the needs: {what}"),
+    "unchanged_thread": T(
+        "✏️ {who} が条件を確認しました（変更なし）", "✏️ {who} reviewed the needs (no change)"
+    ),
+    "f_required": T("必要スキル", "Required skills"),
+    "f_optional": T("あれば良いスキル", "Nice-to-have skills"),
+    "f_team": T("人数", "Team size"),
+    "f_hours": T("週あたりの時間", "Hours a week"),
+    "f_languages": T("翻訳の言語", "Translation languages"),
+    "e_required": T(
+        "必要スキルを1つ以上選んでください。", "Please choose at least one required skill."
+    ),
+    "e_both": T(
+        "{skills} が必要スキルとあれば良いスキルの両方に入っています。どちらか一方にしてください。",
+        "{skills} is both required and nice to have; please keep it in one list only.",
+    ),
+    "e_number": T(
+        "{lo}〜{hi}の数字を入力してください。", "Please enter a number from {lo} to {hi}."
+    ),
+    "e_order": T(
+        "最小人数が最大人数を超えています（最小 ≦ 最大）。",
+        "The minimum is larger than the maximum (min must be at most max).",
+    ),
+    "e_unknown": T("選べない項目が含まれています。", "Please choose from the list."),
 }
+
+
+@dataclass(frozen=True)
+class NeedsForm:
+    """What a coordinator sets for a project: skills, team size range, load, mode.
+
+    `version` is the project's version the form was opened at: the edit wins only if
+    nobody changed the project since. Numbers are None when left empty or not numbers.
+    """
+
+    project_id: int
+    version: int
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    team_min: int | None
+    team_max: int | None
+    hours_per_week: int | None
+    mode: str
+    languages: tuple[str, ...] = ()
+
+
+_SKILL_KEYS = frozenset(o.key for o in SKILLS)
+_MODE_KEYS = frozenset(o.key for o in MODES)
+_LANGUAGE_KEYS = frozenset(o.key for o in LANGUAGES)
+
+
+def check_needs(form: NeedsForm, locale: str) -> dict[str, str]:
+    """Problems with a needs form, by field name (empty if it can be saved)."""
+    errors: dict[str, str] = {}
+    if not form.required:
+        errors["required"] = TXT["e_required"](locale)
+    if not set(form.required) <= _SKILL_KEYS:
+        errors["required"] = TXT["e_unknown"](locale)
+    if not set(form.optional) <= _SKILL_KEYS:
+        errors["optional"] = TXT["e_unknown"](locale)
+    both = [s for s in form.required if s in form.optional]
+    if both and "optional" not in errors:
+        skills = join_list([label(SKILLS, s, locale) for s in both], locale)
+        errors["optional"] = TXT["e_both"](locale, skills=skills)
+    lo, hi = TEAM_LIMITS
+    for name, value in (("team_min", form.team_min), ("team_max", form.team_max)):
+        if value is None or not lo <= value <= hi:
+            errors[name] = TXT["e_number"](locale, lo=lo, hi=hi)
+    if (
+        "team_min" not in errors
+        and "team_max" not in errors
+        and form.team_min is not None
+        and form.team_max is not None
+        and form.team_min > form.team_max
+    ):
+        errors["team_min"] = TXT["e_order"](locale)
+    h_lo, h_hi = HOURS_LIMITS
+    if form.hours_per_week is None or not h_lo <= form.hours_per_week <= h_hi:
+        errors["hours_per_week"] = TXT["e_number"](locale, lo=h_lo, hi=h_hi)
+    if form.mode not in _MODE_KEYS:
+        errors["mode"] = TXT["e_unknown"](locale)
+    if not set(form.languages) <= _LANGUAGE_KEYS:
+        errors["languages"] = TXT["e_unknown"](locale)
+    return errors
+
+
+def needs_text(project: Project, locale: str) -> str:
+    """Card lines of what a project needs (skills, languages, team size, load, mode)."""
+    text = TXT["needs_line"](
+        locale,
+        req=join_list([label(SKILLS, s, locale) for s in project.required_skills], locale) or "-",
+        opt=join_list([label(SKILLS, s, locale) for s in project.optional_skills], locale) or "-",
+        lo=project.team_min,
+        hi=project.team_max,
+        hours=project.hours_per_week,
+        mode=label(MODES, project.mode, locale),
+    )
+    if project.languages:
+        names = join_list([label(LANGUAGES, k, locale) for k in project.languages], locale)
+        text += f"\n*{TXT['f_languages'](locale)}* {names}"
+    return text
+
+
+def _needs_values(project: Project) -> dict[str, Any]:
+    return {
+        "required_skills": list(project.required_skills),
+        "optional_skills": list(project.optional_skills),
+        "team_min": project.team_min,
+        "team_max": project.team_max,
+        "hours_per_week": project.hours_per_week,
+        "mode": project.mode,
+        "languages": list(project.languages),
+    }
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]:
+    """What changed, as "必要スキル: A → B" lines in the reader's language."""
+
+    def skills(keys: list[str]) -> str:
+        return join_list([label(SKILLS, s, locale) for s in keys], locale) or "-"
+
+    out = []
+    for key, name in (("required_skills", "f_required"), ("optional_skills", "f_optional")):
+        if sorted(old[key]) != sorted(new[key]):
+            out.append(f"{TXT[name](locale)}: {skills(old[key])} → {skills(new[key])}")
+    if (old["team_min"], old["team_max"]) != (new["team_min"], new["team_max"]):
+        out.append(
+            f"{TXT['f_team'](locale)}: {old['team_min']}〜{old['team_max']}"
+            f" → {new['team_min']}〜{new['team_max']}"
+        )
+    if old["hours_per_week"] != new["hours_per_week"]:
+        out.append(f"{TXT['f_hours'](locale)}: {old['hours_per_week']} → {new['hours_per_week']}")
+    if sorted(old["languages"]) != sorted(new["languages"]):
+        names = [
+            join_list([label(LANGUAGES, k, locale) for k in old["languages"]], locale) or "-",
+            join_list([label(LANGUAGES, k, locale) for k in new["languages"]], locale) or "-",
+        ]
+        out.append(f"{TXT['f_languages'](locale)}: {names[0]} → {names[1]}")
+    if old["mode"] != new["mode"]:
+        out.append(
+            f"{TXT['f_mode'](locale)}: {label(MODES, old['mode'], locale)}"
+            f" → {label(MODES, new['mode'], locale)}"
+        )
+    return out
 
 
 @dataclass
@@ -171,14 +334,17 @@ class Coordination:
                     m=plain(org.needs_money or "-"),
                 )
             )
+        sections.append(needs_text(project, loc))
         value = f"{project.id}:{project.version}"
         buttons: tuple[Button, ...] = ()
+        edit = Button(TXT["edit_needs"](loc), EDIT_NEEDS, value)
         if project.status == "submitted":
             context = TXT["ctx_submitted"](loc, id=project.id, at=self.local(project.created_at))
             buttons = (
                 Button(TXT["accept"](loc), ACCEPT, value, "primary"),
                 Button(TXT["ask"](loc), ASK, value),
                 Button(TXT["decline"](loc), DECLINE, value, "danger"),
+                edit,
             )
         elif project.status == "declined":
             context = TXT["ctx_declined"](
@@ -194,6 +360,7 @@ class Coordination:
             if project.status == "recruiting":
                 buttons = (
                     Button(TXT["suggest"](loc), "project_suggest", str(project.id), "primary"),
+                    edit,
                 )
         title = TXT["card_title"](loc, org=org.name)  # a plain_text header: no markup
         return Card(
@@ -373,6 +540,100 @@ class Coordination:
                 key=outbox.key_for("thread-reply", key or ts),
             )
         self._notify()
+
+    # ---------------------------------------------------------------- needs
+
+    async def needs_form(self, project_id: int) -> NeedsForm | Outcome:
+        """The current needs of a project to edit, or why they cannot be edited now."""
+        async with self._maker() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+            if project.status not in EDITABLE:
+                return Outcome(False, self._not_editable(project))
+            return NeedsForm(
+                project_id=project.id,
+                version=project.version,
+                required=tuple(project.required_skills),
+                optional=tuple(project.optional_skills),
+                team_min=project.team_min,
+                team_max=project.team_max,
+                hours_per_week=project.hours_per_week,
+                mode=project.mode,
+                languages=tuple(project.languages),
+            )
+
+    def _not_editable(self, project: Project) -> str:
+        status = STATUS.get(project.status)
+        shown = status(self.locale) if status else project.status
+        return TXT["not_editable"](self.locale, id=project.id, status=shown)
+
+    async def edit_needs(self, form: NeedsForm, actor: str) -> Outcome:
+        """Save a coordinator's needs for a project (if nobody changed it meanwhile):
+        audit, a note in the card's thread, the cards updated, suggestions recomputed."""
+        loc = self.locale
+        if check_needs(form, loc):
+            return Outcome(False, TXT["e_unknown"](loc))
+        now = self._clock()
+        async with self._maker.begin() as session:
+            project = await repo.get_project(session, form.project_id)
+            if project is None:
+                return Outcome(False, TXT["not_found"](loc, id=form.project_id))
+            old = _needs_values(project)
+            new = {
+                "required_skills": list(form.required),
+                "optional_skills": list(form.optional),
+                "team_min": form.team_min,
+                "team_max": form.team_max,
+                "hours_per_week": form.hours_per_week,
+                "mode": form.mode,
+                "languages": list(form.languages),
+            }
+            won = await matching_repo.update_project_needs(
+                session,
+                form.project_id,
+                version=form.version,
+                statuses=EDITABLE,
+                values=new,
+                now=now,
+            )
+            if not won:
+                if project.status not in EDITABLE:
+                    return Outcome(False, self._not_editable(project))
+                last = await matching_repo.last_audit(session, "project", project.id)
+                return Outcome(
+                    False,
+                    TXT["edit_conflict"](
+                        loc,
+                        id=project.id,
+                        who=_mention(last.actor if last else None),
+                        at=self.local(last.at if last else project.updated_at),
+                    ),
+                )
+            project = await repo.get_project(session, form.project_id)
+            assert project is not None
+            changed = _changes(old, new, loc)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="edit_needs",
+                subject_type="project",
+                subject_id=project.id,
+                detail={"from": old, "to": new},
+                at=now,
+            )
+            text = (
+                TXT["edited_thread"](loc, who=_mention(actor), what=" / ".join(changed))
+                if changed
+                else TXT["unchanged_thread"](loc, who=_mention(actor))
+            )
+            await self._thread(session, project, text, ("needs", project.id, project.version))
+            org = project.organization
+            await self._update_card(session, project, org)
+            if self.matching is not None:
+                await self.matching.needs_changed(session, project, actor, now)
+        self._notify()
+        return Outcome(True)
 
     # ---------------------------------------------------------------- lists
 

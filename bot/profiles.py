@@ -277,6 +277,7 @@ async def _submit_request(
             "menu_other": a.get("menu_other"),
             "period": a["period"],
             "mode": a["mode"],
+            "languages": list(a.get("languages") or []),
             "required_skills": required,
             "optional_skills": optional,
         },

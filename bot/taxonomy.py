@@ -260,3 +260,43 @@ def needs_for_menus(menus: list[str]) -> tuple[list[str], list[str]]:
                 optional.append(skill)
     optional = [s for s in optional if s not in required]
     return required, optional
+
+
+# Translation is a language pair (with Japanese): a project that needs translation into
+# English needs "translation:en", and a volunteer's translation skill counts for it only
+# when they translate English. Plain "translation" (no language given) matches any
+# translator.
+TRANSLATION = "translation"
+_LANGUAGE_KEYS = frozenset(option.key for option in LANGUAGES)
+
+
+def language_skill(language: str) -> str:
+    """The matching key of translation in one language ("en" -> "translation:en")."""
+    return f"{TRANSLATION}:{language}"
+
+
+LANGUAGE_SKILLS: frozenset[str] = frozenset(language_skill(k) for k in _LANGUAGE_KEYS)
+
+
+def with_languages(skills: frozenset[str], languages: frozenset[str]) -> frozenset[str]:
+    """A volunteer's matching skills: a translator also holds one pair per language."""
+    if TRANSLATION not in skills or not languages:
+        return skills
+    return skills | {language_skill(k) for k in languages if k in _LANGUAGE_KEYS}
+
+
+def needing_languages(skills: frozenset[str], languages: frozenset[str]) -> frozenset[str]:
+    """A project's matching skills: translation becomes one pair per needed language."""
+    if TRANSLATION not in skills or not languages:
+        return skills
+    pairs = {language_skill(k) for k in languages if k in _LANGUAGE_KEYS}
+    return (skills - {TRANSLATION}) | pairs if pairs else skills
+
+
+def skill_label(key: str, locale: str) -> str:
+    """A skill's label, including language pairs ("翻訳（英語）", "Translation (English)")."""
+    base, _, language = key.partition(":")
+    if base == TRANSLATION and language:
+        name = label(LANGUAGES, language, locale)
+        return f"翻訳（{name}）" if locale == "ja" else f"Translation ({name})"
+    return label(SKILLS, key, locale)

@@ -21,7 +21,17 @@ from starlette.responses import Response
 
 from bot.budget import Budget
 from bot.cards import Button, Card
-from bot.coordination import ACCEPT, ASK, DECLINE, TXT, Coordination, Outcome
+from bot.coordination import (
+    ACCEPT,
+    ASK,
+    DECLINE,
+    EDIT_NEEDS,
+    TXT,
+    Coordination,
+    NeedsForm,
+    Outcome,
+    check_needs,
+)
 from bot.i18n import T
 from bot.inbox import Inbox
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
@@ -31,6 +41,7 @@ from bot.programmes.service import Programmes
 from bot.programmes.teams import CREATE_CHANNEL, INVITE, TeamChannels, team_project
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.settings import Settings
+from bot.taxonomy import LANGUAGES, MODES, SKILLS
 from handlers.slack_programmes import HELP as PROGRAMME_HELP
 from handlers.slack_programmes import VERBS as PROGRAMME_VERBS
 from handlers.slack_programmes import ProgrammeUI
@@ -38,6 +49,17 @@ from handlers.slack_programmes import ProgrammeUI
 log = logging.getLogger(__name__)
 
 ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
+NEEDS_VIEW, NEEDS_ACTION = "project_needs", "value"
+# The needs modal's input blocks, by NeedsForm field (errors are reported per block).
+NEEDS_BLOCKS = {
+    "required": "needs_required",
+    "optional": "needs_optional",
+    "team_min": "needs_team_min",
+    "team_max": "needs_team_max",
+    "hours_per_week": "needs_hours",
+    "mode": "needs_mode",
+    "languages": "needs_languages",
+}
 INPUT_BLOCK, INPUT_ACTION = "text_block", "text"
 MEMBERS_TTL_S = 60.0
 TRANSIENT_ERRORS = {
@@ -97,6 +119,24 @@ MODAL = {
         "• `/tsunagu help` this help",
     ),
     "forming": T("チーム編成を計算しています…", "Forming teams…"),
+    "needs_title": T("条件を編集", "Edit needs"),
+    "needs_save": T("保存", "Save"),
+    "needs_intro": T(
+        "相談 #{id} に必要なスキルと体制です。保存すると候補の提案を計算し直します。",
+        "What request #{id} needs. Saving recomputes the suggested candidates.",
+    ),
+    "needs_required": T(
+        "必要スキル（チームの誰かが必ず持つ）", "Required skills (someone must hold each)"
+    ),
+    "needs_optional": T("あれば良いスキル", "Nice-to-have skills"),
+    "needs_team_min": T("最小人数（1〜10）", "Minimum team size (1-10)"),
+    "needs_team_max": T("最大人数（1〜10）", "Maximum team size (1-10)"),
+    "needs_hours_per_week": T("1人あたり週の活動時間（1〜40）", "Hours a week per person (1-40)"),
+    "needs_mode": T("実施の形", "Mode"),
+    "needs_languages": T(
+        "翻訳の言語（翻訳・通訳のスキルを選んだとき）", "Translation languages (with translation)"
+    ),
+    "needs_pick": T("選んでください", "Choose"),
     "proposed": T(
         "チーム案をコーディネーターチャンネルに投稿しました。",
         "The team proposal is posted in the coordinator channel.",
@@ -210,6 +250,123 @@ def render_text_modal(
             }
         ],
     }
+
+
+def _option(value: str, text: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": _clip(text, 75)}, "value": value}
+
+
+def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, Any]:
+    """The "Edit needs" modal: skills (multi-selects), team size, hours, mode."""
+    skills = {o.key: _option(o.key, o.label(locale)) for o in SKILLS}
+    languages = {o.key: _option(o.key, o.label(locale)) for o in LANGUAGES}
+    modes = {o.key: _option(o.key, o.label(locale)) for o in MODES}
+
+    def pick(
+        block: str, keys: tuple[str, ...], *, optional: bool, table: dict[str, Any] = skills
+    ) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "multi_static_select",
+            "action_id": NEEDS_ACTION,
+            "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+            "options": list(table.values()),
+        }
+        chosen = [table[k] for k in keys if k in table]
+        if chosen:
+            element["initial_options"] = chosen
+        return {
+            "type": "input",
+            "block_id": NEEDS_BLOCKS[block],
+            "optional": optional,
+            "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+            "element": element,
+        }
+
+    def number(block: str, value: int | None, lo: int, hi: int) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "number_input",
+            "action_id": NEEDS_ACTION,
+            "is_decimal_allowed": False,
+            "min_value": str(lo),
+            "max_value": str(hi),
+        }
+        if value is not None:
+            element["initial_value"] = str(value)
+        return {
+            "type": "input",
+            "block_id": NEEDS_BLOCKS[block],
+            "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+            "element": element,
+        }
+
+    mode: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": NEEDS_ACTION,
+        "options": list(modes.values()),
+    }
+    if form.mode in modes:
+        mode["initial_option"] = modes[form.mode]
+    return {
+        "type": "modal",
+        "callback_id": NEEDS_VIEW,
+        "private_metadata": f"{form.project_id}:{form.version}|{channel}",
+        "title": {"type": "plain_text", "text": _clip(MODAL["needs_title"](locale), 24)},
+        "submit": {"type": "plain_text", "text": _clip(MODAL["needs_save"](locale), 24)},
+        "close": {"type": "plain_text", "text": _clip(MODAL["cancel"](locale), 24)},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": MODAL["needs_intro"](locale, id=form.project_id),
+                },
+            },
+            pick("required", form.required, optional=False),
+            pick("optional", form.optional, optional=True),
+            number("team_min", form.team_min, 1, 10),
+            number("team_max", form.team_max, 1, 10),
+            number("hours_per_week", form.hours_per_week, 1, 40),
+            {
+                "type": "input",
+                "block_id": NEEDS_BLOCKS["mode"],
+                "label": {"type": "plain_text", "text": MODAL["needs_mode"](locale)},
+                "element": mode,
+            },
+            pick("languages", form.languages, optional=True, table=languages),
+        ],
+    }
+
+
+def parse_needs(view: dict[str, Any]) -> NeedsForm | None:
+    """The needs form from a submitted modal (None if its metadata is not ours)."""
+    values = view.get("state", {}).get("values", {})
+
+    def state(field: str) -> dict[str, Any]:
+        return dict(values.get(NEEDS_BLOCKS[field], {}).get(NEEDS_ACTION) or {})
+
+    def keys(field: str) -> tuple[str, ...]:
+        return tuple(str(o.get("value", "")) for o in state(field).get("selected_options") or [])
+
+    def number(field: str) -> int | None:
+        text = str(state(field).get("value") or "").strip()
+        return int(text) if text.isdigit() else None
+
+    ids, _, _ = str(view.get("private_metadata", "")).partition("|")
+    project, _, version = ids.partition(":")
+    if not project.isdigit() or not version.isdigit():
+        return None
+    mode = state("mode").get("selected_option") or {}
+    return NeedsForm(
+        project_id=int(project),
+        version=int(version),
+        required=keys("required"),
+        optional=keys("optional"),
+        team_min=number("team_min"),
+        team_max=number("team_max"),
+        hours_per_week=number("hours_per_week"),
+        mode=str(mode.get("value", "")),
+        languages=keys("languages"),
+    )
 
 
 def _clip(text: str, limit: int) -> str:
@@ -390,6 +547,45 @@ class SlackChannel:
 
         app.view(ASK_VIEW)(submitted)
         app.view(DECLINE_VIEW)(submitted)
+
+        @app.action(EDIT_NEEDS)
+        async def on_edit_needs(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+            if not await self.is_coordinator(user):
+                await self._refuse(user, channel)
+                return
+            found = await self.coordination.needs_form(_project_id(body["actions"][0]["value"]))
+            if isinstance(found, Outcome):
+                await self._tell(user, channel, found.message)
+                return
+            # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
+            await self.client.views_open(
+                trigger_id=body["trigger_id"],
+                view=render_needs_modal(found, channel or "", self.locale),
+            )
+
+        @app.view(NEEDS_VIEW)
+        async def on_needs(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            user = body["user"]["id"]
+            channel = str(view.get("private_metadata", "")).partition("|")[2] or None
+            form = parse_needs(view)
+            if form is None or not await self.is_coordinator(user):
+                await ack()
+                await self._refuse(user, channel)
+                return
+            errors = check_needs(form, self.locale)
+            if errors:
+                # Shown under each field; the modal stays open with what was typed.
+                await ack(
+                    response_action="errors",
+                    errors={NEEDS_BLOCKS[k]: v for k, v in errors.items()},
+                )
+                return
+            await ack()
+            outcome = await self.coordination.edit_needs(form, user)
+            if not outcome.ok:
+                await self._tell(user, channel, outcome.message)
 
         async def matching_action(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from storage.base import Base, utcnow
 
@@ -84,7 +84,8 @@ class Volunteer(Base):
     # The volunteer's Slack account once they linked it with a one-time code.
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: matching's in-memory index reloads the rows changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     skills: Mapped[list[VolunteerSkill]] = relationship(
         back_populates="volunteer",
@@ -99,11 +100,14 @@ class VolunteerSkill(Base):
     """One skill a volunteer holds (taxonomy key); a table so matching can index it."""
 
     __tablename__ = "volunteer_skills"
+    # (skill, volunteer_id): a skill's holders are read from the index alone (matching's
+    # posting lists), without a table lookup per holder.
+    __table_args__ = (Index("ix_volunteer_skills_skill_volunteer_id", "skill", "volunteer_id"),)
 
     volunteer_id: Mapped[int] = mapped_column(
         ForeignKey("volunteers.id", ondelete="CASCADE"), primary_key=True
     )
-    skill: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    skill: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     volunteer: Mapped[Volunteer] = relationship(back_populates="skills")
@@ -166,6 +170,8 @@ class Project(Base):
     team_min: Mapped[int] = mapped_column(Integer, default=2)
     team_max: Mapped[int] = mapped_column(Integer, default=5)
     hours_per_week: Mapped[int] = mapped_column(Integer, default=3)
+    # For a translation menu: the languages (LANGUAGES keys) to translate to or from Japanese.
+    languages: Mapped[list[str]] = mapped_column(default=list)
     # Per-project multipliers of the fit weights, learnt from coordinators' reject reasons.
     tuning: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The coordinators' team card for this project (the proposal with its buttons).
@@ -187,7 +193,7 @@ class Project(Base):
     # What the team agreed to deliver (成果物), shown in the welcome.
     deliverable: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     organization: Mapped[Organization] = relationship(back_populates="projects")
     questions: Mapped[list[ProjectQuestion]] = relationship(
@@ -289,7 +295,7 @@ class Match(Base):
     reminded_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
 
 class MatchEvent(Base):
@@ -485,3 +491,12 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def _touch_volunteers(session: Session, _context: Any, _instances: Any) -> None:
+    """A volunteer whose skills (a child table) changed counts as updated: matching's
+    index reloads volunteers by `updated_at`, which a skills-only edit would not move."""
+    for obj in session.new:
+        if isinstance(obj, VolunteerSkill) and obj.volunteer is not None:
+            obj.volunteer.updated_at = utcnow()

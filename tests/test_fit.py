@@ -472,3 +472,36 @@ def test_determinism_whatever_the_insertion_order() -> None:
     for p in projects(rng, 10):
         assert [s.volunteer_id for s in a.top(p, 15)] == [s.volunteer_id for s in b.top(p, 15)]
         assert [s.reasons("en") for s in a.top(p)] == [s.reasons("en") for s in b.top(p)]
+
+
+# ---- translation is a language pair ----------------------------------------------
+
+
+def test_translation_counts_only_with_the_needed_language() -> None:
+    p = project(required=frozenset({"translation"}), languages=frozenset({"en"}))
+    assert p.required == frozenset({"translation:en"}) and p.gate == p.required
+    english = person(1, skills=frozenset({"translation"}), languages=frozenset({"en", "zh"}))
+    chinese = person(2, skills=frozenset({"translation"}), languages=frozenset({"zh"}))
+    assert eligible(english, p) == (True, "ok")
+    assert eligible(chinese, p) == (False, "no_skill")
+    fit = score(english, p, FLAT)
+    assert fit.matched_required == ("translation:en",)
+    assert reasons(fit, english, p, "ja")[0] == "翻訳（英語）が一致"
+    assert reasons(fit, english, p, "en")[0] == "Translation (English) matches"
+    assert "2件中" not in fit.breakdown("ja")[0] and "翻訳（英語）" in fit.breakdown("ja")[0]
+    # Without a language on the request, any translator fits.
+    anyone = project(required=frozenset({"translation"}))
+    assert eligible(chinese, anyone) == (True, "ok")
+    # Two languages: each is a skill the team must cover; one translator covers half.
+    both = project(required=frozenset({"translation", "web"}), languages=frozenset({"en", "vi"}))
+    assert both.required == frozenset({"translation:en", "translation:vi", "web"})
+    assert score(english, both, FLAT).component("required").value == pytest.approx(1 / 3)
+    index = SuggestionIndex.build([english, chinese])
+    assert [s.volunteer_id for s in index.top(p)] == [1]
+    assert index.top(p)[0].reasons("en")[0] == "Translation (English) matches"
+    mixed = project(required=frozenset({"translation", "accounting"}), languages={"en"})
+    both_skills = person(3, skills={"translation", "accounting"}, languages={"en"})
+    fit = score(both_skills, mixed, FLAT)
+    assert reasons(fit, both_skills, mixed, "ja")[0] == (
+        "会計・経理のスキルが一致、翻訳（英語）が一致"
+    )

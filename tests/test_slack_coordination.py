@@ -112,7 +112,7 @@ def test_group_request_reaches_coordinators_as_a_card(
         "ひと: 運営を手伝う人",
     ):
         assert expected in shown
-    assert buttons(card) == ["受け付ける", "質問する", "見送る"]
+    assert buttons(card) == ["受け付ける", "質問する", "見送る", "条件を編集"]
     assert project_status(database_url) == "submitted"
     org = query(database_url, "SELECT name, kind, contact_name, consent_version FROM organizations")
     assert org == [("こども未来塾", "voluntary", "佐藤 一郎", "2026-11")]
@@ -132,7 +132,7 @@ def test_accept_updates_the_card_and_tells_the_group(
     assert "受け付けました" in group_pushes(fake_line, group)[0]
     card = wait_decided(fake_slack)
     assert f"<@{COORDINATORS[0]}> が" in card_text(card) and "受け付けました" in card_text(card)
-    assert buttons(card) == ["候補を提案"]  # recruiting: the next step is matching
+    assert buttons(card) == ["候補を提案", "条件を編集"]  # recruiting: matching, or adjust needs
     assert len(fake_slack.messages(CHANNEL, replies=False)) == 1  # updated in place
     assert project_status(database_url) == "recruiting"
     audit = query(database_url, "SELECT actor, action FROM audit_log WHERE action='accept'")

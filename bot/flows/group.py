@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.conversation.fields import ChoiceField, ConsentField, MultiChoiceField, TextField
 from bot.conversation.flow import Flow, Includes, Step
 from bot.i18n import T
-from bot.taxonomy import AGREE_OPTIONS, INTERESTS, MENUS, MODES, ORG_KINDS, PERIODS
+from bot.taxonomy import AGREE_OPTIONS, INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS
 
 GROUP_NOTICE = T(
     ja=(
@@ -134,6 +134,16 @@ REQUEST_STEPS = (
         when=Includes("menus", "other"),
     ),
     Step(
+        key="languages",
+        prompt=T(
+            "翻訳・通訳が必要な言語を選んでください（日本語との組み合わせを想定しています）。",
+            "Which languages do you need translated or interpreted (to or from Japanese)?",
+        ),
+        label=T("翻訳の言語", "Languages"),
+        field=MultiChoiceField(options=LANGUAGES, min=1),
+        when=Includes("menus", "translation"),
+    ),
+    Step(
         key="period",
         prompt=T("希望する時期は？", "When would you like the help?"),
         label=T("希望時期", "Period"),
@@ -191,9 +201,11 @@ CONTACT_STEPS = (
     ),
 )
 
+# Version 2 asks for the languages of a translation request; conversations in progress
+# resume at the first question still unanswered.
 GROUP_FLOW = Flow(
     id="group",
-    version=1,
+    version=2,
     title=T("団体からのご相談", "Request from a group"),
     intro=T(
         ja=(
@@ -213,7 +225,7 @@ GROUP_FLOW = Flow(
 # A group that is already registered asks again: only the request itself.
 REQUEST_FLOW = Flow(
     id="request",
-    version=1,
+    version=2,
     title=T("新しいご相談", "New request"),
     confirm_label=T("この内容で相談する", "Submit request"),
     steps=REQUEST_STEPS,

@@ -30,7 +30,19 @@ from typing import Any, Literal
 from bot.conversation.fields import Option
 from bot.i18n import T, fold, join_list
 from bot.matching.areas import Relation, place, relation
-from bot.taxonomy import AVAILABILITY, INTERESTS, MODES, SKILLS, SKILLS_BY_MENU, label
+from bot.taxonomy import (
+    AVAILABILITY,
+    INTERESTS,
+    LANGUAGE_SKILLS,
+    MODES,
+    SKILLS,
+    SKILLS_BY_MENU,
+    TRANSLATION,
+    label,
+    needing_languages,
+    skill_label,
+    with_languages,
+)
 
 EMPTY: frozenset[str] = frozenset()
 NO_IDS: frozenset[int] = frozenset()
@@ -223,7 +235,7 @@ def skill_keys(text: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-_KNOWN_SKILLS = frozenset(option.key for option in SKILLS)
+_KNOWN_SKILLS = frozenset(option.key for option in SKILLS) | LANGUAGE_SKILLS
 
 
 def _normal_skills(skills: Iterable[str]) -> frozenset[str]:
@@ -312,10 +324,14 @@ class VolunteerFeatures:
     rejected_projects: frozenset[int] = NO_IDS
     org_ids: frozenset[int] = NO_IDS
     blocked_orgs: frozenset[int] = NO_IDS
+    languages: frozenset[str] = EMPTY
+    """Languages they translate (LANGUAGES keys); with translation they hold each pair."""
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        put(self, "skills", _normal_skills(self.skills))
+        languages = frozenset(self.languages) if self.languages else EMPTY
+        put(self, "languages", languages)
+        put(self, "skills", with_languages(_normal_skills(self.skills), languages))
         put(self, "hours_per_week", _hours(self.hours_per_week))
         put(self, "mode", normal_mode(self.mode))
         put(self, "slots", _option_keys(_SLOT_ALIASES, self.slots))
@@ -350,12 +366,17 @@ class ProjectNeeds:
     team_max: int = 5
     period: str = "flexible"
     exclude: frozenset[int] = NO_IDS
+    languages: frozenset[str] = EMPTY
+    """For translation: the languages needed; translation then means those pairs."""
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        required = _normal_skills(self.required)
+        languages = frozenset(self.languages) if self.languages else EMPTY
+        put(self, "languages", languages)
+        required = needing_languages(_normal_skills(self.required), languages)
         put(self, "required", required)
-        put(self, "optional", _normal_skills(self.optional) - required)
+        optional = needing_languages(_normal_skills(self.optional), languages)
+        put(self, "optional", optional - required)
         put(self, "mode", normal_mode(self.mode))
         put(self, "hours_per_week", _hours(self.hours_per_week))
         put(self, "slots", _option_keys(_SLOT_ALIASES, self.slots))
@@ -697,6 +718,7 @@ _SLOT_WORDS: dict[str, T] = {
 }
 
 R_SKILLS = T("{skills}のスキルが一致", "Skills match: {skills}")
+R_PAIRS = T("{skills}が一致", "{skills} matches")
 R_EXPERIENCE_IN = T("{skill}の経験{years}年", "{years} years' experience ({skill})")
 R_EXPERIENCE = T("実務経験{years}年", "{years} years' experience")
 R_INTEREST = T("関心分野: {fields}が一致", "Interested in {fields}")
@@ -712,7 +734,23 @@ R_RAISED = T("本人が立候補", "Raised their hand for this project")
 
 
 def _skills_text(keys: Iterable[str], locale: str) -> str:
-    return join_list([label(SKILLS, k, locale) for k in keys], locale)
+    return join_list([skill_label(k, locale) for k in keys], locale)
+
+
+def _is_pair(key: str) -> bool:
+    return key.startswith(TRANSLATION + ":")
+
+
+def _skills_reason(keys: Sequence[str], locale: str) -> str:
+    """「会計・経理のスキルが一致」; a language pair reads 「翻訳（英語）が一致」."""
+    pairs = [k for k in keys if _is_pair(k)]
+    others = [k for k in keys if not _is_pair(k)]
+    parts = []
+    if others:
+        parts.append(R_SKILLS(locale, skills=_skills_text(others, locale)))
+    if pairs:
+        parts.append(R_PAIRS(locale, skills=_skills_text(pairs, locale)))
+    return join_list(parts, locale) if locale == "ja" else "; ".join(parts)
 
 
 def _slots_text(keys: Iterable[str], locale: str) -> str:
@@ -799,10 +837,10 @@ def reasons(
     if fit.raised_hand:
         add(RAISED_HAND, R_RAISED(locale))
     if fit.matched_required:
-        add("required", R_SKILLS(locale, skills=_skills_text(fit.matched_required, locale)))
+        add("required", _skills_reason(fit.matched_required, locale))
     if v.experience_years >= 1:
         if fit.matched_required:
-            skill = label(SKILLS, fit.matched_required[0], locale)
+            skill = skill_label(fit.matched_required[0], locale)
             add("experience", R_EXPERIENCE_IN(locale, skill=skill, years=v.experience_years))
         else:
             add("experience", R_EXPERIENCE(locale, years=v.experience_years))

@@ -48,7 +48,7 @@ from bot.matching.fit import (
     score,
     static_part,
 )
-from bot.taxonomy import SKILLS
+from bot.taxonomy import LANGUAGE_SKILLS, SKILLS
 
 Rows = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -209,7 +209,7 @@ class SuggestionIndex:
         self._static = np.zeros(self._cap, dtype=np.float64)  # fit.static_part
         self._scode = np.zeros(self._cap, dtype=np.int64)  # 2 * id of the skill set
         self._iset = np.zeros(self._cap, dtype=np.int32)  # id of the interest set
-        self._skills = _KeyMatrix((o.key for o in SKILLS), self._cap)
+        self._skills = _KeyMatrix((*(o.key for o in SKILLS), *sorted(LANGUAGE_SKILLS)), self._cap)
         self._skill_sets = _SetTable()
         self._interest_sets = _SetTable()
         self._df: dict[str, int] = {}

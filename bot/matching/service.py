@@ -4,12 +4,13 @@ from the volunteer and then the group, expiry, raised hands and announcements.
 Every change is one transaction: the match's state (one winner when two coordinators
 act at once), its history, and the messages it causes (LINE pushes, the Slack card)
 written to the outbox. Fit and team formation are in fit.py, index.py and teams.py.
+Volunteers are read from memory (`Matching.live`, live.py), which every call first
+refreshes from what changed in the database, including changes by other processes.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox
 from bot.cards import Button, Card, CardRow, plain
 from bot.conversation.model import Choice, Reply
-from bot.coordination import Coordination, Outcome, summary_of
+from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
 from bot.dialogue import OpenProject
 from bot.i18n import T, join_list
 from bot.matching import teams
@@ -29,20 +30,22 @@ from bot.matching.fit import (
     ProjectNeeds,
     VolunteerFeatures,
     eligible,
-    idf_table,
-    idf_value,
     reasons,
     score,
 )
-from bot.matching.index import SuggestionIndex
-from bot.taxonomy import MENUS, MODES, SKILLS, label
-from storage import repo
+from bot.matching.index import Suggestion
+from bot.matching.live import LiveIndex, load_features
+from bot.taxonomy import MENUS, MODES, SKILLS, label, skill_label, with_languages
+from storage import matching_repo, repo
 from storage.base import utcnow
 from storage.models import Match, Organization, Project, Volunteer
 
 APPROVE, REJECT, SWAP = "match_approve", "match_reject", "match_swap"
 APPROVE_ALL, SUGGEST = "team_approve_all", "project_suggest"
 OPEN_STATES = ("suggested", "approved", "invited", "accepted")
+# Not (or no longer) on the card: a raised hand waiting, or a suggestion withdrawn
+# because the project's needs changed. Both may be suggested again.
+RESTING = ("interested", "withdrawn")
 ACTIVE_PROJECT = ("recruiting", "team_proposed", "team_formed")
 
 # Words in a coordinator's reject reason, and the fit component the project should
@@ -80,6 +83,7 @@ TXT = {
     "swap": T("入れ替え", "Swap"),
     "approve_all": T("全員を承認", "Approve all"),
     "suggest": T("候補を提案", "Suggest candidates"),
+    "edit_needs": T("条件を編集", "Edit needs"),
     "none_found": T(
         "条件に合う候補が見つかりませんでした（不足: {skills}）。",
         "No suitable candidates were found (missing: {skills}).",
@@ -175,54 +179,24 @@ class Matching:
         # Set by the composition root: opens the team's channel when a team is formed
         # (bot.programmes.teams.TeamChannels); None where Slack is off.
         self.teams: Any = None
+        # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
+        self.live = LiveIndex(
+            maker, clock=clock, window_days=self.settings.weights.recent_window_days
+        )
 
     # ---------------------------------------------------------------- features
 
-    async def _features(
-        self, session: AsyncSession, volunteer_id: int | None = None
-    ) -> tuple[list[VolunteerFeatures], dict[int, Volunteer]]:
-        volunteers = await repo.volunteers_for_matching(session, volunteer_id)
-        matches = await repo.all_matches(session, volunteer_id)
-        projects = {
-            p.id: p for s in ACTIVE_PROJECT for p in await repo.projects_with_status(session, s)
-        }
-        window = self._clock() - timedelta(days=self.settings.weights.recent_window_days)
-        by_v: dict[int, list[Match]] = defaultdict(list)
-        for m in matches:
-            by_v[m.volunteer_id].append(m)
-        out = []
-        for v in volunteers:
-            mine = by_v.get(v.id, [])
-            out.append(
-                VolunteerFeatures(
-                    id=v.id,
-                    skills=frozenset(s.skill for s in v.skills),
-                    area=v.area,
-                    mode=v.mode,
-                    slots=frozenset(v.availability),
-                    hours_per_week=v.hours_per_week,
-                    interests=frozenset(v.interests),
-                    experience_years=v.experience_years,
-                    active_projects=sum(
-                        1 for m in mine if m.state == "accepted" and m.project_id in projects
-                    ),
-                    status=v.status,
-                    consented=bool(v.consent_version),
-                    invited_count=sum(1 for m in mine if m.invited_at is not None),
-                    recent_invites=sum(1 for m in mine if m.invited_at and m.invited_at >= window),
-                    recent_declines=sum(
-                        1 for m in mine if m.state == "declined" and m.updated_at >= window
-                    ),
-                    raised_hands=frozenset(m.project_id for m in mine if m.raised_hand),
-                    declined_projects=frozenset(
-                        m.project_id for m in mine if m.state in ("declined", "expired")
-                    ),
-                    rejected_projects=frozenset(
-                        m.project_id for m in mine if m.state == "rejected"
-                    ),
-                )
-            )
-        return out, {v.id: v for v in volunteers}
+    async def candidates(self, project_id: int, k: int = 10) -> list[Suggestion]:
+        """The k best candidates for a project as of now (read only; nothing recorded)."""
+        async with self._maker() as session:
+            project = await repo.get_project(session, project_id)
+            if project is None:
+                return []
+            rows = await repo.project_matches(session, project.id)
+            taken = frozenset(v.id for m, v in rows if m.state not in RESTING)
+            needs = self.needs(project, project.organization, exclude=taken)
+        live = await self.live.fresh()
+        return live.index(self.weights_for(project)).top(needs, k=k)
 
     def needs(
         self, project: Project, org: Organization, exclude: frozenset[int] = frozenset()
@@ -242,6 +216,7 @@ class Matching:
             team_max=project.team_max,
             period=project.period,
             exclude=exclude,
+            languages=frozenset(project.languages),
         )
 
     def weights_for(self, project: Project) -> FitWeights:
@@ -264,35 +239,64 @@ class Matching:
             project = await repo.get_project(session, project_id)
             if project is None or project.status != "recruiting":
                 return Outcome(False, TXT["not_recruiting"](self.locale, id=project_id))
-            org = project.organization
-            existing = await repo.project_matches(session, project.id)
-            taken = frozenset(v.id for m, v in existing if m.state != "interested")
-            keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
-            features, _ = await self._features(session)
-            needs = self.needs(project, org, exclude=taken)
-            index = SuggestionIndex.build(features, self.weights_for(project))
-            top = index.top(needs, k=self.settings.candidates)
-            chosen = self._team(project, needs, keep, top, features)
-            for s in top:
-                if s.volunteer_id in chosen:
-                    await self._suggest(session, project.id, s, actor, now)
-            await repo.audit(
-                session,
-                actor=actor,
-                action="propose",
-                subject_type="project",
-                subject_id=project.id,
-                detail={"suggested": sorted(chosen)},
-                at=now,
-            )
-            await self._card(session, project, org)
+            chosen, kept, needs = await self._propose(session, project, actor, now)
         self._notify()
-        if not chosen and not keep:
-            missing = join_list(
-                [label(SKILLS, s, self.locale) for s in needs.required], self.locale
-            )
+        if not chosen and not kept:
+            missing = join_list([skill_label(s, self.locale) for s in needs.required], self.locale)
             return Outcome(False, TXT["none_found"](self.locale, skills=missing or "-"))
         return Outcome(True)
+
+    async def _propose(
+        self, session: AsyncSession, project: Project, actor: str, now: datetime
+    ) -> tuple[set[int], int, ProjectNeeds]:
+        """Suggest the best team around those already in play; (chosen, kept, needs)."""
+        org = project.organization
+        existing = await repo.project_matches(session, project.id)
+        taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
+        keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
+        live = await self.live.fresh()
+        needs = self.needs(project, org, exclude=taken)
+        top = live.index(self.weights_for(project)).top(needs, k=self.settings.candidates)
+        chosen = self._team(project, needs, keep, top, live.features)
+        for s in top:
+            if s.volunteer_id in chosen:
+                await self._suggest(session, project.id, s, actor, now)
+        await repo.audit(
+            session,
+            actor=actor,
+            action="propose",
+            subject_type="project",
+            subject_id=project.id,
+            detail={"suggested": sorted(chosen)},
+            at=now,
+        )
+        await self._card(session, project, org)
+        return chosen, len(keep), needs
+
+    async def needs_changed(
+        self, session: AsyncSession, project: Project, actor: str, now: datetime
+    ) -> None:
+        """After a coordinator edited a project's needs: withdraw the suggestions nobody
+        acted on yet and suggest again under the new needs (people already approved,
+        invited or accepted stay); refresh the team card. Caller's transaction."""
+        if project.status != "recruiting":
+            return
+        rows = await repo.project_matches(session, project.id)
+        suggested = [m for m, _ in rows if m.state == "suggested"]
+        for match in suggested:
+            await repo.move_match(
+                session,
+                match.id,
+                from_states=("suggested",),
+                to_state="interested" if match.raised_hand else "withdrawn",
+                actor=actor,
+                now=now,
+                detail={"why": "needs_changed"},
+            )
+        if suggested:
+            await self._propose(session, project, actor, now)
+        elif await matching_repo.has_message(session, "team_card", project.id):
+            await self._card(session, project, project.organization)
 
     async def propose_all(self, actor: str, *, time_limit: float = 10.0) -> Outcome:
         """Team formation for every recruiting project at once: one solve over all of
@@ -305,8 +309,8 @@ class Matching:
                 return Outcome(
                     False, T("募集中の相談はありません。", "No project is recruiting.")(loc)
                 )
-            features, _ = await self._features(session)
-            skills = {f.id: f.skills for f in features}
+            live = await self.live.fresh()
+            features = live.features
             edges: list[tuple[str, str, int]] = []
             tprojects: list[teams.Project] = []
             fits: dict[tuple[int, int], Any] = {}
@@ -314,13 +318,11 @@ class Matching:
             for project in projects:
                 rows = await repo.project_matches(session, project.id)
                 kept = [str(v.id) for m, v in rows if m.state in OPEN_STATES]
-                gone = frozenset(
-                    v.id for m, v in rows if m.state not in (*OPEN_STATES, "interested")
-                )
+                gone = frozenset(v.id for m, v in rows if m.state not in (*OPEN_STATES, *RESTING))
                 needs = self.needs(
                     project, project.organization, exclude=gone | {int(k) for k in kept}
                 )
-                index = SuggestionIndex.build(features, self.weights_for(project))
+                index = live.index(self.weights_for(project))
                 for s in index.top(needs, k=self.settings.candidates):
                     edges.append(
                         (str(s.volunteer_id), str(project.id), max(1, round(1000 * s.total)))
@@ -339,7 +341,9 @@ class Matching:
                     )
                 )
             vols = [
-                teams.Volunteer(id=str(v), skills=frozenset(skills.get(v, ())))
+                teams.Volunteer(
+                    id=str(v), skills=features[v].skills if v in features else frozenset()
+                )
                 for v in sorted(involved)
             ]
             problem = teams.TeamProblem(
@@ -381,7 +385,7 @@ class Matching:
             )
         ]
         for u in solution.unstaffed:
-            missing = join_list([label(SKILLS, k, loc) for k in u.missing_skills], loc) or "-"
+            missing = join_list([skill_label(k, loc) for k in u.missing_skills], loc) or "-"
             lines.append(
                 T("• #{id} 編成できず（不足: {m}）", "• #{id} not staffed (missing: {m})")(
                     loc, id=u.project, m=missing
@@ -395,7 +399,7 @@ class Matching:
         needs: ProjectNeeds,
         keep: Sequence[tuple[Match, Volunteer]],
         top: Sequence[Any],
-        features: Sequence[VolunteerFeatures],
+        features: Mapping[int, VolunteerFeatures],
     ) -> set[int]:
         """Choose who to propose: the best team the solver finds among the candidates,
         those already in play counted in (coverage inside the team, size range)."""
@@ -403,16 +407,14 @@ class Matching:
         want_hi = max(0, project.team_max - have)
         if want_hi == 0 or not top:
             return set()
-        skills = {f.id: f.skills for f in features}
+        none: frozenset[str] = frozenset()
+        skills = {vid: f.skills for vid, f in features.items()}
         kept_ids = [str(v.id) for _, v in keep]
         vols = [
             teams.Volunteer(id=str(s.volunteer_id), skills=frozenset(skills[s.volunteer_id]))
             for s in top
         ]
-        vols += [
-            teams.Volunteer(id=i, skills=frozenset(skills.get(int(i), frozenset())))
-            for i in kept_ids
-        ]
+        vols += [teams.Volunteer(id=i, skills=skills.get(int(i), none)) for i in kept_ids]
         proj = teams.Project(
             id=str(project.id),
             required=frozenset(needs.required),
@@ -577,9 +579,9 @@ class Matching:
         if project.status != "recruiting":
             return False
         existing = await repo.project_matches(session, project.id)
-        taken = frozenset(v.id for m, v in existing if m.state != "interested")
-        features, _ = await self._features(session)
-        index = SuggestionIndex.build(features, self.weights_for(project))
+        taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
+        live = await self.live.fresh()
+        index = live.index(self.weights_for(project))
         top = index.top(self.needs(project, project.organization, exclude=taken), k=1)
         if not top:
             return False
@@ -732,16 +734,21 @@ class Matching:
         volunteer = await repo.get_volunteer(session, channel, user_key)
         if volunteer is None:
             return []
-        # Runs inside the transaction applying a LINE event: read this person's rows and
-        # the skill counts, not every volunteer and match.
-        features, _ = await self._features(session, volunteer.id)
-        if not features:
-            return []
-        mine = features[0]
-        population, holders = await repo.skill_holders(session)
-        # The same table idf_table() would build over every volunteer's features.
-        counts = dict.fromkeys(idf_table(()), 0) | holders
-        idf = {skill: idf_value(n, population) for skill, n in counts.items()}
+        live = await self.live.fresh()
+        mine = live.features.get(volunteer.id)
+        if mine is None:
+            # Not in the shared view yet (e.g. saved in this very transaction): read it here.
+            own = await load_features(
+                session,
+                now=self._clock(),
+                window_days=self.settings.weights.recent_window_days,
+                ids=[volunteer.id],
+            )
+            mine = own.get(volunteer.id)
+            if mine is None:
+                return []
+        index = live.index(self.settings.weights)
+        idf = {skill: index.idf_of(skill) for skill in index.idf()}
         found = []
         for project in await repo.projects_with_status(session, "recruiting"):
             needs = self.needs(project, project.organization)
@@ -766,12 +773,14 @@ class Matching:
         """Tell the best-fitting volunteers about a project that starts recruiting
         (a bounded number, at most one such message per person per week)."""
         now = self._clock()
-        features, by_id = await self._features(session)
+        live = await self.live.fresh()
         needs = self.needs(project, project.organization)
-        index = SuggestionIndex.build(features, self.weights_for(project))
+        index = live.index(self.weights_for(project))
         sent = 0
         for s in index.top(needs, k=self.settings.announce_per_project * 3):
-            volunteer = by_id[s.volunteer_id]
+            volunteer = await session.get(Volunteer, s.volunteer_id)
+            if volunteer is None:
+                continue
             last = volunteer.last_announced_at
             if volunteer.status != "active" or (last and now - last < self.settings.announce_every):
                 continue
@@ -860,10 +869,11 @@ class Matching:
         matches = await repo.project_matches(session, project.id)
         members: list[frozenset[str]] = []
         for match, volunteer in matches:
-            if match.state == "interested":
+            if match.state in RESTING:
                 continue
             if match.state in OPEN_STATES:
-                members.append(frozenset(s.skill for s in volunteer.skills))
+                held = frozenset(s.skill for s in volunteer.skills)
+                members.append(with_languages(held, frozenset(volunteer.languages)))
             why = match.breakdown.get(f"reasons_{loc}") or []
             text = TXT["row"](
                 loc,
@@ -894,19 +904,20 @@ class Matching:
             TXT["coverage_ok"](loc)
             if not missing
             else TXT["coverage_missing"](
-                loc, skills=join_list([label(SKILLS, s, loc) for s in missing], loc)
+                loc, skills=join_list([skill_label(s, loc) for s in missing], loc)
             )
         )
         head = TXT["needs"](
             loc,
-            req=join_list([label(SKILLS, s, loc) for s in sorted(needs.required)], loc) or "-",
-            opt=join_list([label(SKILLS, s, loc) for s in sorted(needs.optional)], loc) or "-",
+            req=join_list([skill_label(s, loc) for s in sorted(needs.required)], loc) or "-",
+            opt=join_list([skill_label(s, loc) for s in sorted(needs.optional)], loc) or "-",
             lo=project.team_min,
             hi=project.team_max,
         )
         actions: tuple[Button, ...] = ()
         if project.status == "recruiting":
-            actions = (Button(TXT["suggest"](loc), SUGGEST, str(project.id)),)
+            edit = Button(TXT["edit_needs"](loc), EDIT_NEEDS, f"{project.id}:{project.version}")
+            actions = (Button(TXT["suggest"](loc), SUGGEST, str(project.id)), edit)
             if any(m.state == "suggested" for m, _ in matches):
                 actions = (
                     Button(TXT["approve_all"](loc), APPROVE_ALL, str(project.id), "primary"),
