@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.model import Reply
@@ -396,8 +397,8 @@ class Inbox:
             log.exception("inbox: sending replies for event %s failed", ev.event_id)
 
 
-def _event_of(row: InboundEvent) -> Event:
-    """An inbox row back as the neutral event it was accepted as."""
+def _event_of(row: InboundEvent | Row[Any]) -> Event:
+    """An inbox row (entity or Core row) back as the neutral event it was accepted as."""
     return Event.from_stored(
         channel=row.channel,
         event_id=row.event_id,
