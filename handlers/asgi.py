@@ -91,6 +91,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            # What was frozen may become garbage now (e.g. apps started one after another
+            # in one process, as the tests do): hand it back to the collector.
+            gc.unfreeze()
             timer.cancel()
             await asyncio.gather(timer, return_exceptions=True)
             await inbox.stop()
