@@ -51,8 +51,9 @@ REPO = BENCH.parent
 HOST = "127.0.0.1"
 SECRET = "bench-channel-secret-" + "5a" * 8
 TOKEN = "bench-channel-access-token"
-SYSTEMS = ("tsunagu", "echo")
-LABELS = {"tsunagu": "tsunagu", "echo": "echo (SDK)"}
+SYSTEMS = ("tsunagu", "before", "echo")
+# "before" is Tsunagu served from --baseline-ref (label set in main).
+LABELS = {"tsunagu": "tsunagu", "before": "tsunagu@base", "echo": "echo (SDK)"}
 
 HELD_ACK_P99_S = 0.100
 HELD_REPLIES = 0.99
@@ -299,7 +300,7 @@ def start_target(
     )
     rundir = workdir / run_name
     rundir.mkdir()
-    if system == "tsunagu":
+    if system in ("tsunagu", "before"):
         env["DATABASE_URL"] = f"sqlite:///{rundir / 'tsunagu.sqlite3'}"
         env["HOST"] = HOST
         if app_root is not None:
@@ -486,6 +487,7 @@ class Options:
     keep: bool
     tsunagu_cmd: tuple[str, ...] = ()
     app_root: Path | None = None
+    base_root: Path | None = None
 
 
 def one_run(
@@ -501,7 +503,10 @@ def one_run(
     """Start the system fresh, load it at ``rate``, measure, stop it."""
     run_name = f"{system}-{rate:g}-{secrets.token_hex(2)}"
     fake.clear()
-    target = start_target(system, fake, workdir, run_name, opt.tsunagu_cmd, opt.app_root)
+    if system == "before":
+        target = start_target(system, fake, workdir, run_name, (), opt.base_root)
+    else:
+        target = start_target(system, fake, workdir, run_name, opt.tsunagu_cmd, opt.app_root)
     gen_proc: Proc | None = None
     spy: Proc | None = None
     try:
@@ -817,6 +822,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per rate")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     p.add_argument("--systems", default="tsunagu,echo", help="comma list of tsunagu, echo")
+    p.add_argument(
+        "--baseline-ref",
+        default=None,
+        help="also serve Tsunagu from this git commit (system 'before'), in the same run, "
+        "e.g. main: before/after figures measured side by side",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: one low rate, 3 s each")
     p.add_argument("--latency", type=float, default=0.0, help="fake LINE API latency, seconds")
     p.add_argument("--think", type=float, default=1.0, help="seconds between a person's events")
@@ -861,8 +872,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.system_list = [s.strip() for s in args.systems.split(",") if s.strip()]
     if not args.rate_list or any(r <= 0 or r > 20_000 for r in args.rate_list):
         p.error("--rates must be between 0 and 20000")
+    if args.baseline_ref and "before" not in args.system_list:
+        args.system_list.insert(1 if "tsunagu" in args.system_list else 0, "before")
     if not args.system_list or any(s not in SYSTEMS for s in args.system_list):
         p.error(f"--systems must be among {', '.join(SYSTEMS)}")
+    if "before" in args.system_list and not args.baseline_ref:
+        p.error("system 'before' needs --baseline-ref")
+    if args.baseline_ref:
+        LABELS["before"] = f"tsunagu@{args.baseline_ref}"
     if args.duration <= 0 or args.duration > 600 or args.warmup < 0 or args.warmup > 120:
         p.error("--duration must be in (0, 600] and --warmup in [0, 120]")
     return args
@@ -936,6 +953,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.app_ref:
                 opt.app_root = export_ref(args.app_ref, workdir)
+            if args.baseline_ref:
+                opt.base_root = export_ref(args.baseline_ref, workdir)
             fake = Fake.start(workdir, args.latency)
             log(f"fake LINE API at {fake.url} (latency {args.latency:g}s); work dir {workdir}")
             for rate in args.rate_list:

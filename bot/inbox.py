@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.model import Reply
@@ -41,7 +42,9 @@ ENRICH_TIMEOUT_S = 2.0
 BATCH_MAX = 500
 # Events applied in one transaction: small enough that the webhook's insert (which
 # the 200 waits for) never queues long behind the processor on SQLite's write gate.
-PROCESS_BATCH = 64
+# 16 rather than 64 since a batch's own statements got cheap: at 500 events/s, ack p99
+# 744 ms vs 2,247 ms in the same (heavily shared) benchmark run, bench/README.md.
+PROCESS_BATCH = 16
 APOLOGY = T(
     ja="申し訳ありません。処理中にエラーが起きました。お手数ですが、もう一度送ってください。",
     en="Sorry, something went wrong on our side. Please send that again.",
@@ -396,8 +399,8 @@ class Inbox:
             log.exception("inbox: sending replies for event %s failed", ev.event_id)
 
 
-def _event_of(row: InboundEvent) -> Event:
-    """An inbox row back as the neutral event it was accepted as."""
+def _event_of(row: InboundEvent | Row[Any]) -> Event:
+    """An inbox row (entity or Core row) back as the neutral event it was accepted as."""
     return Event.from_stored(
         channel=row.channel,
         event_id=row.event_id,

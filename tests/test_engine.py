@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, fields, replace
 
 from bot.conversation import engine
 from bot.conversation.engine import FlowState, Outcome
@@ -257,3 +257,24 @@ def test_language_of_every_reply() -> None:
     assert "Name?" in run.text
     run.say("")
     assert "That was empty" in run.text
+
+
+def test_stored_state_is_plain_data_that_resumes_to_the_same_state() -> None:
+    """to_dict is written by hand (speed): it must keep every field and share no list."""
+    run = Run()
+    run.say("Aki")
+    run.tap("犬")
+    run.say("Pochi")
+    run.say("30")
+    run.tap("色1")
+    state = run.state
+    assert state is not None and state.picking == ["c1"] and state.history
+    stored = state.to_dict()
+    assert stored == asdict(state)
+    assert set(stored) == {f.name for f in fields(FlowState)}
+    assert engine.resume(FLOW, stored) == state
+    stored["answers"]["name"] = "changed"
+    stored["history"].append("x")
+    stored["picking"].append("x")
+    assert state.answers["name"] == "Aki"
+    assert "x" not in state.history and "x" not in state.picking
