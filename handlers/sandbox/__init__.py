@@ -69,9 +69,9 @@ class Sandbox:
 
     def _workspace(self) -> None:
         people = (
-            SlackPerson(SANDBOX_COORDINATORS[0], "aoi", "Aoi Mori (coordinator)", True),
-            SlackPerson(SANDBOX_COORDINATORS[1], "ken", "Ken Ito (coordinator)", True),
-            SlackPerson(SANDBOX_MEMBER, "yuki", "Yuki Sato (not a coordinator)", False),
+            SlackPerson(SANDBOX_COORDINATORS[0], "aoi", "Aoi Mori", True),
+            SlackPerson(SANDBOX_COORDINATORS[1], "ken", "Ken Ito", True),
+            SlackPerson(SANDBOX_MEMBER, "yuki", "Yuki Sato", False),
         )
         for person in people:
             self.slack.add_person(person)
@@ -99,10 +99,13 @@ class Sandbox:
     def banner(self) -> list[str]:
         """The start-up lines that say where the sandbox is."""
         url = self.settings.public_url
-        return [
+        lines = [
             f"  Sandbox: ON — open {url}/ to play LINE and Slack in your browser",
             "  (no LINE/Slack credentials are used; TSUNAGU_SANDBOX=off turns this off)",
         ]
+        if self.settings.host not in ("127.0.0.1", "localhost", "::1"):
+            lines.append("  Sandbox warning: the page has no login; serve it on 127.0.0.1 only")
+        return lines
 
     # ---------------------------------------------------------------- routes
 

@@ -367,7 +367,8 @@ class SlackWorld:
         person = self.people[user_id]
         return {"id": user_id, "username": person.name, "name": person.name, "team_id": TEAM_ID}
 
-    def _trigger(self, user_id: str) -> str:
+    def new_trigger(self, user_id: str) -> str:
+        """A trigger id for this user (what Slack puts in a click; views.open needs it)."""
         trigger = f"{next(self._ids)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
         self._triggers[trigger] = user_id
         return trigger
@@ -401,7 +402,7 @@ class SlackWorld:
                 "channel_id": channel_id,
                 "is_ephemeral": False,
             },
-            "trigger_id": self._trigger(user_id),
+            "trigger_id": self.new_trigger(user_id),
             "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -446,7 +447,7 @@ class SlackWorld:
             "user": self._user(user_id),
             "api_app_id": API_APP_ID,
             "token": "sandbox-verification-token",
-            "trigger_id": self._trigger(user_id),
+            "trigger_id": self.new_trigger(user_id),
             "view": submitted,
             "response_urls": [],
             "is_enterprise_install": False,
@@ -478,7 +479,7 @@ class SlackWorld:
                 "api_app_id": API_APP_ID,
                 "is_enterprise_install": "false",
                 "response_url": "https://hooks.slack.com/commands/sandbox",
-                "trigger_id": self._trigger(user_id),
+                "trigger_id": self.new_trigger(user_id),
             }
         )
         return body, self._signed(body, "application/x-www-form-urlencoded")

@@ -153,9 +153,7 @@ class Phone:
         self.tap_matching(r"^(完了|Done)")
 
     def tap_matching(self, pattern: str) -> None:
-        button = self.page.locator("#quick-replies").get_by_role(
-            "button", name=re.compile(pattern)
-        )
+        button = self.page.locator("#quick-replies").get_by_role("button", name=re.compile(pattern))
         self._after(button.first.click)
 
     def last_text(self) -> str:
