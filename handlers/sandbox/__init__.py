@@ -38,7 +38,10 @@ from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-POLL_TIMEOUT_S = 20.0
+# A page's long poll is answered within this time even when nothing changed: a server
+# being stopped waits for requests in flight, so they must stay short.
+POLL_TIMEOUT_S = 3.0
+POLL_SLICE_S = 0.5
 KINDS = ("volunteer", "group")
 LANGUAGES = ("ja", "en")
 
@@ -135,7 +138,13 @@ class Sandbox:
             since = int(request.query_params.get("since", "-1"))
         except ValueError:
             since = -1
-        version = await self.changes.wait(since, POLL_TIMEOUT_S)
+        version = self.changes.version
+        for _ in range(int(POLL_TIMEOUT_S / POLL_SLICE_S)):
+            version = await self.changes.wait(since, POLL_SLICE_S)
+            if version != since or await request.is_disconnected():
+                break
+        if any(self.line.chats.get(user) for user in self._hidden):
+            self._hidden.clear()  # `tsunagu demo` ran while this server was up
         line = self.line.snapshot()
         line["personas"] = [p for p in line["personas"] if p["user_id"] not in self._hidden]
         line["chats"] = {k: v for k, v in line["chats"].items() if k not in self._hidden}

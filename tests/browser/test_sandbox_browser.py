@@ -82,7 +82,6 @@ def page(database_url: str) -> Iterator[Any]:
             errors: list[str] = []
             tab.on("pageerror", lambda exc: errors.append(str(exc)))
             tab.goto(server.url + "/")
-            tab.server = server  # type: ignore[attr-defined]
             yield tab
             assert errors == [], errors
         finally:
@@ -269,8 +268,22 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     assert "ご招待" in phone.last_text()
     phone.tap("参加する")
     assert "参加を承諾しました" in phone.last_text()
+    # The coordinators' team card shows the acceptance.
+    expect(page.locator("#slack-messages")).to_contain_text("✅ 承諾")
     snap("volunteer-accepted")
     assert scalar(database_url, "SELECT state FROM matches") == "accepted"
     assert scalar(database_url, "SELECT status FROM projects") == "recruiting"
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     assert len(shots) == 8, shots
+
+
+def test_without_chromium_the_browser_tests_skip_with_a_hint_but_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TSUNAGU_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        _chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        _chromium()

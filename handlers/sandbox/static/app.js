@@ -14,7 +14,7 @@ const TEXT = {
     quick: "Quick replies", demoLoaded: "Demo data loaded: 5 groups and 18 volunteers.", demoThere: "The demo data was already loaded.",
     sent: "Sent.", failed: "The app answered", coordinator: "coordinator", notCoordinator: "not a coordinator",
     commandOnly: "Type a slash command, e.g. /tsunagu help", replies: "replies", edited: "edited", bot: "Tsunagu (bot)",
-    dm: "Direct messages", cancel: "Cancel", unknownType: "message",
+    dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
   },
   ja: {
     sandbox: "サンドボックス", intro: "LINE と Slack をこのアプリが再現します。タップやクリックは本物の署名付きで本物の Webhook に届きます。",
@@ -26,7 +26,7 @@ const TEXT = {
     quick: "クイックリプライ", demoLoaded: "デモデータ（5団体・18人）を読み込みました。", demoThere: "デモデータは読み込み済みです。",
     sent: "送信しました。", failed: "アプリの応答", coordinator: "コーディネーター", notCoordinator: "コーディネーターではない",
     commandOnly: "スラッシュコマンドを入力してください（例: /tsunagu help）", replies: "件の返信", edited: "編集済み", bot: "Tsunagu（ボット）",
-    dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ",
+    dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
   },
 };
 
@@ -152,7 +152,13 @@ function renderEntry(entry) {
   }
   const li = el("li", { class: "from-bot" });
   for (const message of entry.messages) li.append(renderLineMessage(message, entry.via));
+  li.append(raw(entry.messages));
   return li;
+}
+
+// What the bot sent, exactly as the fake API received it.
+function raw(value) {
+  return el("details", { class: "raw" }, el("summary", { text: t("json") }), el("pre", { text: JSON.stringify(value, null, 1) }));
 }
 
 function renderLineMessage(message, via) {
@@ -304,7 +310,8 @@ function renderMessages(messages, ephemerals) {
     const m = item.m;
     const li = el("li", { class: "msg", "data-ts": m.ts },
       el("div", { class: "who", text: t("bot") }, m.edited ? el("small", { text: `(${t("edited")})` }) : null),
-      ...(m.blocks.length ? renderBlocks(m.blocks, { channel: ui.channel, ts: m.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(m.text) })]));
+      ...(m.blocks.length ? renderBlocks(m.blocks, { channel: ui.channel, ts: m.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(m.text) })]),
+      raw({ text: m.text, blocks: m.blocks }));
     const replies = messages.filter((r) => r.thread_ts === m.ts && r.ts !== m.ts);
     if (replies.length) {
       li.append(el("ol", { class: "thread", "aria-label": `${replies.length} ${t("replies")}` }, ...replies.map((r) => el("li", { class: "msg" },
