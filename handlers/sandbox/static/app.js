@@ -41,6 +41,7 @@ let state = null;
 let lineKey = "";
 let slackKey = "";
 let modalKey = "";
+let opener = null;  // where focus returns when a modal closes
 
 function t(key) { return (TEXT[ui.lang] || TEXT.en)[key] || TEXT.en[key] || key; }
 
@@ -128,7 +129,14 @@ function renderLine() {
   if (key === lineKey) return;
   lineKey = key;
   const log = $("line-chat");
-  log.replaceChildren(...chat.map(renderEntry));
+  // Entries never change once sent: append the new ones so a screen reader hears only those.
+  if (log.dataset.persona === ui.persona + ui.lang && Number(log.dataset.count) <= chat.length) {
+    log.append(...chat.slice(Number(log.dataset.count)).map(renderEntry));
+  } else {
+    log.replaceChildren(...chat.map(renderEntry));
+  }
+  log.dataset.persona = ui.persona + ui.lang;
+  log.dataset.count = String(chat.length);
   log.scrollTop = log.scrollHeight;
   const last = chat[chat.length - 1];
   const quick = $("quick-replies");
@@ -251,7 +259,7 @@ function renderBlocks(blocks, context) {
 function slackButton(element, context) {
   return el("button", {
     type: "button", class: element.style || undefined, text: element.text.text,
-    disabled: !context,
+    disabled: !context, "data-key": context ? `${context.ts}|${element.action_id}|${element.value || ""}` : undefined,
     onclick: async () => {
       try {
         await deliver(await api("/sandbox/api/slack/request", {
@@ -299,6 +307,9 @@ function renderMessages(messages, ephemerals) {
   const items = [...top.map((m) => ({ ts: m.ts, m })), ...ephemerals.map((e) => ({ ts: e.ts, e }))];
   items.sort((a, b) => Number(a.ts) - Number(b.ts));
   const list = $("slack-messages");
+  // Keep keyboard focus on a button that is drawn again (a card updated in place).
+  const follow = list.dataset.channel !== ui.channel || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.key : "";
   list.replaceChildren(...items.map((item) => {
     if (item.e) {
       const e = item.e;
@@ -320,7 +331,11 @@ function renderMessages(messages, ephemerals) {
     }
     return li;
   }));
-  list.scrollTop = list.scrollHeight;
+  // Stay where the reader is, unless they were following the newest messages.
+  if (follow) list.scrollTop = list.scrollHeight;
+  list.dataset.channel = ui.channel;
+  const again = focused && [...list.querySelectorAll("button[data-key]")].find((b) => b.dataset.key === focused);
+  if (again) again.focus();
 }
 
 // A modal opened by the bot (views.open) for the chosen Slack user.
@@ -331,7 +346,12 @@ function renderModal() {
   if (key === modalKey) return;
   modalKey = key;
   const backdrop = $("modal-backdrop");
-  if (!view) { backdrop.hidden = true; return; }
+  if (!view) {
+    if (!backdrop.hidden && opener && document.contains(opener)) opener.focus();
+    backdrop.hidden = true;
+    return;
+  }
+  if (backdrop.hidden) opener = document.activeElement;
   $("modal-title").textContent = view.title ? view.title.text : "";
   $("modal-close").textContent = view.close ? view.close.text : t("cancel");
   $("modal-submit").textContent = view.submit ? view.submit.text : t("send");
