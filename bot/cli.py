@@ -164,8 +164,6 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.sandbox_enabled:
-        settings = settings.sandboxed("", "", "", "")
     await asyncio.to_thread(upgrade, settings.database_url)
     engine = make_engine(settings.database_url)
     maker = make_sessionmaker(engine)
@@ -231,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     settings = Settings()
+    if settings.sandbox_enabled and args.command != "serve":
+        # The other commands work on what the sandbox server works on: its database and
+        # its coordinator channel. They never call LINE or Slack, so the credentials are
+        # placeholders (the server generates its own).
+        settings = settings.sandboxed(*["sandbox-cli"] * 4)
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "db":
