@@ -1,9 +1,10 @@
-"""The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list."""
+"""The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list, demo."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from bot.settings import Settings
@@ -14,6 +15,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    # The app reads its settings from the environment; it must know the address it is
+    # served on, because the sandbox's SDK clients call back to this same server.
+    os.environ["HOST"], os.environ["PORT"] = host, str(port)
     uvicorn.run(
         "handlers.asgi:create_app",
         factory=True,
@@ -143,6 +147,52 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.coordination import Coordination
+    from bot.demo import load_demo
+    from bot.matching.service import Matching
+    from bot.profiles import EffectContext
+    from bot.settings import SANDBOX_COORDINATORS
+    from storage.db import make_engine, make_sessionmaker
+    from storage.migrate import upgrade
+
+    if not settings.sandbox_enabled and not args.force:
+        # Demo people have made-up LINE ids: real LINE would refuse every push to them.
+        print(
+            "LINE or Slack credentials are set, so the demo would go to the real platforms.\n"
+            "Run it in the sandbox (TSUNAGU_SANDBOX=on) or pass --force.",
+            file=sys.stderr,
+        )
+        return 2
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = make_engine(settings.database_url)
+    maker = make_sessionmaker(engine)
+    try:
+        coordination = Coordination(
+            maker,
+            locale=settings.default_locale,
+            timezone=settings.timezone,
+            coordinator_channel=settings.slack_coordinator_channel,
+        )
+        matching = Matching(maker, coordination)
+        coordination.matching = matching
+        effects = EffectContext(settings.privacy_notice_version, coordination, matching)
+        actor = SANDBOX_COORDINATORS[0] if settings.sandbox_enabled else "demo"
+        result = await load_demo(maker, effects, coordination, actor=actor)
+    finally:
+        await engine.dispose()
+    if result.already_loaded:
+        print("The demo data is already loaded.")
+    else:
+        groups = sum(1 for p in result.people if p.kind == "group")
+        volunteers = len(result.people) - groups
+        print(
+            f"Loaded {groups} groups with {len(result.projects)} accepted requests and "
+            f"{volunteers} volunteers. Their messages go out when the server runs (make run)."
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tsunagu` console command."""
     parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
@@ -170,8 +220,20 @@ def main(argv: list[str] | None = None) -> int:
         help="move every date so the first phase falls on DATE (YYYY-MM-DD or 'today')",
     )
 
+    demo = sub.add_parser(
+        "demo", help="load demo data: the Kawasaki 2017 groups and 18 volunteers (sandbox)"
+    )
+    demo.add_argument(
+        "--force", action="store_true", help="load even with real LINE/Slack credentials set"
+    )
+
     args = parser.parse_args(argv)
     settings = Settings()
+    if settings.sandbox_enabled and args.command != "serve":
+        # The other commands work on what the sandbox server works on: its database and
+        # its coordinator channel. They never call LINE or Slack, so the credentials are
+        # placeholders (the server generates its own).
+        settings = settings.sandboxed(*["sandbox-cli"] * 4)
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "db":
@@ -180,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_chat(args, settings))
     if args.command == "programme":
         return asyncio.run(_programme(args, settings))
+    if args.command == "demo":
+        return asyncio.run(_demo(args, settings))
     parser.error(f"unknown command {args.command}")
     return 2
 

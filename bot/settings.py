@@ -9,8 +9,17 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Locale = Literal["ja", "en"]
+SandboxMode = Literal["auto", "on", "off"]
 
 DEFAULT_SQLITE_PATH = Path("var") / "tsunagu.sqlite3"
+# The sandbox keeps its made-up people and messages apart from a real programme's data.
+SANDBOX_SQLITE_PATH = Path("var") / "sandbox.sqlite3"
+
+# The sandbox's Slack workspace: one coordinator channel, two coordinators and a member
+# who is not a coordinator (to see the refusal).
+SANDBOX_COORDINATOR_CHANNEL = "C0SANDCOORD"
+SANDBOX_COORDINATORS = ("U0SANDCOOR1", "U0SANDCOOR2")
+SANDBOX_MEMBER = "U0SANDMEMB1"
 
 
 class Settings(BaseSettings):
@@ -58,6 +67,10 @@ class Settings(BaseSettings):
     # and how many days a link code stays valid.
     slack_invite_url: str = Field("", alias="SLACK_INVITE_URL")
     link_code_days: int = Field(14, alias="TSUNAGU_LINK_CODE_DAYS")
+    # Sandbox: fake LINE and Slack served by this app, with a page that plays both.
+    # auto = on when neither LINE nor Slack credentials are set; on = always (real
+    # credentials are then ignored); off = never.
+    sandbox: SandboxMode = Field("auto", alias="TSUNAGU_SANDBOX")
 
     @field_validator("line_api_base_url", "slack_api_base_url")
     @classmethod
@@ -73,6 +86,41 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         """True when both Slack credentials are configured."""
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        """True when this app should play LINE and Slack itself (TSUNAGU_SANDBOX)."""
+        if self.sandbox == "auto":
+            return not (self.line_enabled or self.slack_enabled)
+        return self.sandbox == "on"
+
+    @property
+    def public_url(self) -> str:
+        """Where this server is reached from this machine (0.0.0.0 means loopback)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def sandboxed(
+        self, line_secret: str, line_token: str, slack_token: str, slack_secret: str
+    ) -> Settings:
+        """These settings as the sandbox runs them: its own credentials, its own fake
+        platforms on this server, the sandbox workspace, and a database of its own
+        unless DATABASE_URL was given."""
+        update: dict[str, object] = {
+            "line_channel_secret": line_secret,
+            "line_channel_access_token": line_token,
+            "line_api_base_url": f"{self.public_url}/sandbox/line-api",
+            "slack_bot_token": slack_token,
+            "slack_signing_secret": slack_secret,
+            "slack_api_base_url": f"{self.public_url}/sandbox/slack-api/",
+            "slack_coordinator_channel": SANDBOX_COORDINATOR_CHANNEL,
+            "slack_coordinator_ids": ",".join(SANDBOX_COORDINATORS),
+        }
+        if "database_url" not in self.model_fields_set:
+            update["database_url"] = f"sqlite:///{SANDBOX_SQLITE_PATH}"
+        return self.model_copy(update=update)
 
     def disabled_channels(self) -> list[tuple[str, str]]:
         """Name each disabled channel with the reason, for the start-up banner."""

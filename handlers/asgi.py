@@ -29,6 +29,7 @@ from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels, TeamSettings
 from bot.settings import Settings
 from handlers.line import LineChannel
+from handlers.sandbox import Sandbox, Services
 from handlers.slack import SlackChannel
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -39,6 +40,10 @@ log = logging.getLogger("tsunagu")
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; on start it migrates the database and starts the inbox."""
     settings = settings or Settings()
+    # Sandbox mode: generated credentials, fake LINE and Slack served by this same app.
+    sandbox = Sandbox(settings) if settings.sandbox_enabled else None
+    if sandbox is not None:
+        settings = sandbox.settings
     configure_logging(settings.log_level)
     state: dict[str, object] = {}
 
@@ -121,14 +126,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 IntervalJob("checkins", 3600.0, checkins.run_checkins),
             ),
         )
-        inbox = Inbox(
-            maker,
-            dialogue,
-            effects=EffectContext(
-                settings.privacy_notice_version, coordination, matching, programmes, teams=teams
-            ),
-            on_commit=dispatcher.notify,
+        effects = EffectContext(
+            settings.privacy_notice_version, coordination, matching, programmes, teams=teams
         )
+        inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify)
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
         slack = (
             SlackChannel(
@@ -160,12 +161,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             teams=teams,
             checkins=checkins,
         )
+        if sandbox is not None:
+            sandbox.attach(Services(maker, effects, coordination, dispatcher.notify))
+            await sandbox.reveal_loaded_demo()
         await inbox.start()
         await dispatcher.start()
         if settings.scheduler_enabled:
             await scheduler.start()
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
-        _banner(settings)
+        _banner(settings, sandbox)
         _settle_garbage_collector()
         try:
             yield
@@ -173,6 +177,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # What was frozen may become garbage now (e.g. apps started one after another
             # in one process, as the tests do): hand it back to the collector.
             gc.unfreeze()
+            if sandbox is not None:
+                sandbox.close()
             timer.cancel()
             await asyncio.gather(timer, return_exceptions=True)
             await scheduler.stop()
@@ -215,19 +221,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "status": "ok",
                 "database": "ok",
                 "channels": {"line": settings.line_enabled, "slack": settings.slack_enabled},
+                "sandbox": sandbox is not None,
             }
         )
 
     async def index(request: Request) -> Response:
         return PlainTextResponse("Tsunagu is running. See /healthz.\n")
 
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/line/webhook", line_webhook, methods=["POST"]),
+        Route("/slack/events", slack_events, methods=["POST"]),
+    ]
     return Starlette(
-        routes=[
-            Route("/", index, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/line/webhook", line_webhook, methods=["POST"]),
-            Route("/slack/events", slack_events, methods=["POST"]),
-        ],
+        routes=[*routes, *sandbox.routes()]
+        if sandbox is not None
+        else [Route("/", index, methods=["GET"]), *routes],
         lifespan=lifespan,
     )
 
@@ -254,7 +263,7 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
             log.exception("timer job failed")
 
 
-def _banner(settings: Settings) -> None:
+def _banner(settings: Settings, sandbox: Sandbox | None = None) -> None:
     from storage.db import async_url
 
     db = async_url(settings.database_url).render_as_string(hide_password=True)
@@ -268,5 +277,7 @@ def _banner(settings: Settings) -> None:
         lines.append(f"  Slack: enabled, POST /slack/events, coordinator channel {where}")
     for name, why in settings.disabled_channels():
         lines.append(f"  {name}: disabled ({why})")
+    if sandbox is not None:
+        lines += sandbox.banner()
     for line in lines:
         log.info(line)

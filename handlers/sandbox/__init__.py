@@ -1,0 +1,284 @@
+"""Sandbox mode: this app plays LINE and Slack itself, with a page to drive both.
+
+With no credentials (TSUNAGU_SANDBOX=auto) or when asked (TSUNAGU_SANDBOX=on), the
+composition root gives the app generated credentials and points the SDK clients at the
+fake APIs served here. The page at / renders what the bot sent and turns every tap,
+click, modal submission and slash command into the request LINE or Slack would send: the
+sandbox signs it and the page POSTs it to /line/webhook or /slack/events.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.coordination import Coordination
+from bot.demo import demo_people, is_loaded, load_demo
+from bot.profiles import EffectContext
+from bot.settings import (
+    SANDBOX_COORDINATOR_CHANNEL,
+    SANDBOX_COORDINATORS,
+    SANDBOX_MEMBER,
+    Settings,
+)
+from handlers.sandbox.changes import Changes
+from handlers.sandbox.line_api import LineWorld
+from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+# A page's long poll is answered within this time even when nothing changed: a server
+# being stopped waits for requests in flight, so they must stay short.
+POLL_TIMEOUT_S = 3.0
+POLL_SLICE_S = 0.5
+KINDS = ("volunteer", "group")
+LANGUAGES = ("ja", "en")
+
+
+@dataclass
+class Services:
+    """What loading demo data needs from the composition root."""
+
+    maker: async_sessionmaker[AsyncSession]
+    effects: EffectContext
+    coordination: Coordination
+    notify: Callable[[], None]
+
+
+class Sandbox:
+    """The fake LINE and Slack, their credentials, and the page's routes."""
+
+    def __init__(self, settings: Settings) -> None:
+        line_secret, line_token = secrets.token_hex(16), "sandbox-line-" + secrets.token_hex(16)
+        slack_token = "xoxb-sandbox-" + secrets.token_hex(12)
+        slack_secret = secrets.token_hex(16)
+        self.settings = settings.sandboxed(line_secret, line_token, slack_token, slack_secret)
+        self.changes = Changes()
+        self.line = LineWorld(line_token, line_secret, self.changes)
+        self.slack = SlackWorld(slack_token, slack_secret, self.changes)
+        self.services: Services | None = None
+        self._workspace()
+
+    def _workspace(self) -> None:
+        people = (
+            SlackPerson(SANDBOX_COORDINATORS[0], "aoi", "Aoi Mori", True),
+            SlackPerson(SANDBOX_COORDINATORS[1], "ken", "Ken Ito", True),
+            SlackPerson(SANDBOX_MEMBER, "yuki", "Yuki Sato", False),
+        )
+        for person in people:
+            self.slack.add_person(person)
+        self.slack.add_channel(
+            Channel(
+                SANDBOX_COORDINATOR_CHANNEL,
+                "coordinators",
+                topic="Requests and team proposals / 相談とチーム案",
+                members=[p.id for p in people],
+            )
+        )
+        for demo in demo_people():
+            self.line.add_persona(demo.name, demo.kind, demo.locale, demo.user_key)
+        # Demo people appear once the demo is loaded; until then the list starts empty.
+        self._hidden = {p.user_key for p in demo_people()}
+
+    def attach(self, services: Services) -> None:
+        """Called by the composition root once the core is built."""
+        self.services = services
+
+    def close(self) -> None:
+        """Release long-polling pages (the server is stopping)."""
+        self.changes.close()
+
+    def banner(self) -> list[str]:
+        """The start-up lines that say where the sandbox is."""
+        url = self.settings.public_url
+        lines = [
+            f"  Sandbox: ON — open {url}/ to play LINE and Slack in your browser",
+            "  (no LINE/Slack credentials are used; TSUNAGU_SANDBOX=off turns this off)",
+        ]
+        if self.settings.host not in ("127.0.0.1", "localhost", "::1"):
+            lines.append("  Sandbox warning: the page has no login; serve it on 127.0.0.1 only")
+        return lines
+
+    # ---------------------------------------------------------------- routes
+
+    def routes(self) -> list[BaseRoute]:
+        """The page, its API, and the fake platform APIs."""
+        return [
+            Route("/", self.index, methods=["GET"]),
+            Mount("/sandbox/static", app=StaticFiles(directory=STATIC), name="sandbox-static"),
+            Mount("/sandbox/line-api", routes=self.line.routes()),
+            Mount("/sandbox/slack-api", routes=self.slack.routes()),
+            Route("/sandbox/api/state", self.state, methods=["GET"]),
+            Route("/sandbox/api/line/personas", self.add_persona, methods=["POST"]),
+            Route("/sandbox/api/line/webhook", self.line_webhook, methods=["POST"]),
+            Route("/sandbox/api/slack/request", self.slack_request, methods=["POST"]),
+            Route("/sandbox/api/slack/close", self.slack_close, methods=["POST"]),
+            Route("/sandbox/api/slack/answer", self.slack_answer, methods=["POST"]),
+            Route("/sandbox/api/demo", self.demo, methods=["POST"]),
+        ]
+
+    async def index(self, request: Request) -> Response:
+        """The sandbox page."""
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def state(self, request: Request) -> Response:
+        """Everything the page shows; waits (long poll) until it differs from ?since=."""
+        try:
+            since = int(request.query_params.get("since", "-1"))
+        except ValueError:
+            since = -1
+        version = self.changes.version
+        for _ in range(int(POLL_TIMEOUT_S / POLL_SLICE_S)):
+            version = await self.changes.wait(since, POLL_SLICE_S)
+            if version != since or await request.is_disconnected():
+                break
+        if any(self.line.chats.get(user) for user in self._hidden):
+            self._hidden.clear()  # `tsunagu demo` ran while this server was up
+        line = self.line.snapshot()
+        line["personas"] = [p for p in line["personas"] if p["user_id"] not in self._hidden]
+        line["chats"] = {k: v for k, v in line["chats"].items() if k not in self._hidden}
+        return JSONResponse(
+            {
+                "version": version,
+                "line": line,
+                "slack": self.slack.snapshot(),
+                "coordinator_channel": SANDBOX_COORDINATOR_CHANNEL,
+                "demo_loaded": not self._hidden,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    async def add_persona(self, request: Request) -> Response:
+        """Create a LINE persona: {name, kind: volunteer|group, language: ja|en}."""
+        body = await self._json(request)
+        name = str(body.get("name") or "").strip()[:40]
+        kind, language = body.get("kind"), body.get("language")
+        if not name or kind not in KINDS or language not in LANGUAGES:
+            return JSONResponse(
+                {"error": "name, kind (volunteer|group) and language (ja|en) are needed"},
+                status_code=400,
+            )
+        persona = self.line.add_persona(name, str(kind), str(language))
+        return JSONResponse({"user_id": persona.user_id})
+
+    async def line_webhook(self, request: Request) -> Response:
+        """Build and sign the webhook LINE would send: {user, type, text?, data?, display?}.
+
+        The page POSTs the returned body and headers to /line/webhook itself."""
+        body = await self._json(request)
+        user = str(body.get("user") or "")
+        kind = str(body.get("type") or "")
+        if user not in self.line.personas or kind not in (
+            "follow",
+            "unfollow",
+            "message",
+            "postback",
+        ):
+            return JSONResponse({"error": "unknown persona or event type"}, status_code=400)
+        raw, signature = self.line.webhook(
+            user,
+            kind,
+            text=str(body.get("text") or ""),
+            data=str(body.get("data") or ""),
+            display=str(body.get("display") or ""),
+        )
+        return JSONResponse(
+            {
+                "url": "/line/webhook",
+                "body": raw.decode("utf-8"),
+                "headers": {
+                    "Content-Type": "application/json; charset=utf-8",
+                    "X-Line-Signature": signature,
+                },
+            }
+        )
+
+    async def slack_request(self, request: Request) -> Response:
+        """Build and sign what Slack would send for a click, a modal or a slash command."""
+        body = await self._json(request)
+        user = str(body.get("user") or "")
+        kind = body.get("type")
+        try:
+            if kind == "block_actions":
+                raw, headers = self.slack.block_action(
+                    user,
+                    str(body.get("channel") or ""),
+                    str(body.get("ts") or ""),
+                    str(body.get("action_id") or ""),
+                    str(body.get("value") or ""),
+                )
+            elif kind == "view_submission":
+                values = body.get("values") if isinstance(body.get("values"), dict) else {}
+                raw, headers = self.slack.view_submission(
+                    user, str(body.get("view_id") or ""), values or {}
+                )
+            elif kind == "command":
+                raw, headers = self.slack.slash_command(
+                    user,
+                    str(body.get("channel") or ""),
+                    str(body.get("command") or "/tsunagu"),
+                    str(body.get("text") or ""),
+                )
+            else:
+                return JSONResponse({"error": "unknown request type"}, status_code=400)
+        except LookupError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"url": "/slack/events", "body": raw, "headers": headers})
+
+    async def slack_close(self, request: Request) -> Response:
+        """Close a modal (after a clean submission, or Cancel)."""
+        body = await self._json(request)
+        self.slack.close_view(str(body.get("user") or ""), str(body.get("view_id") or ""))
+        return JSONResponse({})
+
+    async def slack_answer(self, request: Request) -> Response:
+        """Show the app's immediate answer to a slash command (as Slack's client does)."""
+        body = await self._json(request)
+        self.slack.command_answer(
+            str(body.get("user") or ""),
+            str(body.get("channel") or ""),
+            str(body.get("command") or ""),
+            body.get("answer"),
+        )
+        return JSONResponse({})
+
+    async def demo(self, request: Request) -> Response:
+        """Load the demo data through the core (5 groups, 18 volunteers)."""
+        if self.services is None:
+            return JSONResponse({"error": "starting"}, status_code=503)
+        s = self.services
+        result = await load_demo(
+            s.maker, s.effects, s.coordination, actor=SANDBOX_COORDINATORS[0], notify=s.notify
+        )
+        self._hidden.clear()
+        self.changes.bump()
+        log.info("sandbox: demo data %s", "already there" if result.already_loaded else "loaded")
+        return JSONResponse(
+            {"already_loaded": result.already_loaded, "projects": len(result.projects)}
+        )
+
+    async def reveal_loaded_demo(self) -> None:
+        """Show the demo people if an earlier run (or `tsunagu demo`) loaded them."""
+        if self.services is None:
+            return
+        if await is_loaded(self.services.maker):
+            self._hidden.clear()
+            self.changes.bump()

@@ -1,0 +1,455 @@
+// Tsunagu sandbox page: renders what the bot sent to the fake LINE and Slack, and turns
+// every tap, click, modal submission and slash command into a signed request to the
+// app's real webhooks (the sandbox signs; this page POSTs).
+"use strict";
+
+const TEXT = {
+  en: {
+    sandbox: "sandbox", intro: "LINE and Slack played by this app. Every tap and click goes to the real webhooks with real signatures.",
+    pageLang: "Page language", loadDemo: "Load demo data", lineSub: "volunteers and groups", linePersona: "LINE persona",
+    follow: "Add friend", newPersona: "New persona", name: "Name", kind: "Kind", volunteer: "Volunteer", group: "Group",
+    lineLanguage: "LINE language", create: "Create", message: "Message", send: "Send", slackSub: "coordinators",
+    slackUser: "Slack user", channels: "Channels", command: "Slash command", noPersona: "Create a persona to start",
+    followed: "You added Tsunagu as a friend", unfollowed: "You blocked Tsunagu", onlyYou: "Only visible to you",
+    quick: "Quick replies", demoLoaded: "Demo data loaded: 5 groups and 18 volunteers.", demoThere: "The demo data was already loaded.",
+    sent: "Sent.", failed: "The app answered", coordinator: "coordinator", notCoordinator: "not a coordinator",
+    commandOnly: "Type a slash command, e.g. /tsunagu help", replies: "replies", edited: "edited", bot: "Tsunagu (bot)",
+    dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
+  },
+  ja: {
+    sandbox: "サンドボックス", intro: "LINE と Slack をこのアプリが再現します。タップやクリックは本物の署名付きで本物の Webhook に届きます。",
+    pageLang: "ページの言語", loadDemo: "デモデータを読み込む", lineSub: "ボランティアと団体", linePersona: "LINE の人物",
+    follow: "友だち追加", newPersona: "新しい人物", name: "名前", kind: "種類", volunteer: "ボランティア", group: "団体",
+    lineLanguage: "LINE の言語", create: "作成", message: "メッセージ", send: "送信", slackSub: "コーディネーター",
+    slackUser: "Slack のユーザー", channels: "チャンネル", command: "スラッシュコマンド", noPersona: "人物を作成してください",
+    followed: "Tsunagu を友だち追加しました", unfollowed: "Tsunagu をブロックしました", onlyYou: "あなただけに表示されています",
+    quick: "クイックリプライ", demoLoaded: "デモデータ（5団体・18人）を読み込みました。", demoThere: "デモデータは読み込み済みです。",
+    sent: "送信しました。", failed: "アプリの応答", coordinator: "コーディネーター", notCoordinator: "コーディネーターではない",
+    commandOnly: "スラッシュコマンドを入力してください（例: /tsunagu help）", replies: "件の返信", edited: "編集済み", bot: "Tsunagu（ボット）",
+    dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  lang: localStorage.getItem("sandbox.lang") || ((navigator.language || "en").startsWith("ja") ? "ja" : "en"),
+  persona: localStorage.getItem("sandbox.persona") || "",
+  slackUser: localStorage.getItem("sandbox.slackUser") || "",
+  channel: localStorage.getItem("sandbox.channel") || "",
+};
+let state = null;
+let lineKey = "";
+let slackKey = "";
+let modalKey = "";
+let opener = null;  // where focus returns when a modal closes
+
+function t(key) { return (TEXT[ui.lang] || TEXT.en)[key] || TEXT.en[key] || key; }
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else if (k === "html") node.innerHTML = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function say(message, error = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.classList.toggle("error", error);
+}
+
+function applyLanguage() {
+  document.documentElement.lang = ui.lang;
+  $("ui-lang").value = ui.lang;
+  document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = t(node.dataset.t); });
+  $("quick-replies").setAttribute("aria-label", t("quick"));
+  lineKey = slackKey = modalKey = "";
+  if (state) render();
+}
+
+async function api(path, body) {
+  const response = await fetch(path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `${response.status}`);
+  return data;
+}
+
+// The sandbox builds and signs what LINE or Slack would send; the page delivers it to the
+// app's own webhook, so the request passes the SDK's signature check like a real one.
+async function deliver(signed) {
+  const response = await fetch(signed.url, { method: "POST", headers: signed.headers, body: signed.body });
+  const text = await response.text();
+  if (!response.ok) { say(`${t("failed")}: ${response.status} ${text}`, true); throw new Error(text); }
+  return text;
+}
+
+// ------------------------------------------------------------------------------- polling
+
+async function poll() {
+  let since = -1;
+  for (;;) {
+    try {
+      const response = await fetch(`/sandbox/api/state?since=${since}`, { cache: "no-store" });
+      state = await response.json();
+      since = state.version;
+      render();
+    } catch (err) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));  // server restarting
+    }
+  }
+}
+
+function render() { renderLine(); renderSlack(); }
+
+// ------------------------------------------------------------------------------- LINE
+
+function renderLine() {
+  const personas = state.line.personas;
+  if (!personas.some((p) => p.user_id === ui.persona)) ui.persona = personas.length ? personas[0].user_id : "";
+  const select = $("persona");
+  const options = personas.map((p) => `${p.user_id}|${p.name}|${p.kind}|${p.language}`).join(";");
+  if (select.dataset.options !== options + ui.lang) {
+    select.replaceChildren(...personas.map((p) => el("option", {
+      value: p.user_id, text: `${p.name} — ${t(p.kind) || p.kind}, ${p.language}`,
+    })));
+    if (!personas.length) select.append(el("option", { value: "", text: t("noPersona") }));
+    select.dataset.options = options + ui.lang;
+  }
+  select.value = ui.persona;
+  const chat = state.line.chats[ui.persona] || [];
+  const key = `${ui.persona}:${chat.length}:${chat.length ? chat[chat.length - 1].id : 0}:${ui.lang}`;
+  if (key === lineKey) return;
+  lineKey = key;
+  const log = $("line-chat");
+  // Entries never change once sent: append the new ones so a screen reader hears only those.
+  if (log.dataset.persona === ui.persona + ui.lang && Number(log.dataset.count) <= chat.length) {
+    log.append(...chat.slice(Number(log.dataset.count)).map(renderEntry));
+  } else {
+    log.replaceChildren(...chat.map(renderEntry));
+  }
+  log.dataset.persona = ui.persona + ui.lang;
+  log.dataset.count = String(chat.length);
+  log.scrollTop = log.scrollHeight;
+  const last = chat[chat.length - 1];
+  const quick = $("quick-replies");
+  quick.replaceChildren();
+  if (last && last.from === "bot") {
+    const message = last.messages[last.messages.length - 1];
+    for (const item of (message.quickReply && message.quickReply.items) || []) {
+      quick.append(actionButton(item.action));
+    }
+  }
+  $("follow").disabled = !ui.persona;
+  $("line-text").disabled = !ui.persona;
+}
+
+function renderEntry(entry) {
+  if (entry.from === "system") {
+    return el("li", { class: "from-system", text: entry.text === "follow" ? t("followed") : t("unfollowed") });
+  }
+  if (entry.from === "user") {
+    return el("li", { class: "from-user" }, el("div", { class: "bubble", text: entry.text || "…" }));
+  }
+  const li = el("li", { class: "from-bot" });
+  for (const message of entry.messages) li.append(renderLineMessage(message, entry.via));
+  li.append(raw(entry.messages));
+  return li;
+}
+
+// What the bot sent, exactly as the fake API received it.
+function raw(value) {
+  return el("details", { class: "raw" }, el("summary", { text: t("json") }), el("pre", { text: JSON.stringify(value, null, 1) }));
+}
+
+function renderLineMessage(message, via) {
+  if (message.type === "text") {
+    const bubble = el("div", { class: "bubble", text: message.text });
+    if (via !== "reply") bubble.prepend(el("span", { class: "via", text: via }));
+    return bubble;
+  }
+  if (message.type === "template") {
+    const tpl = message.template || {};
+    const card = el("div", { class: "card", role: "group", "aria-label": message.altText || "template" });
+    if (tpl.title) card.append(el("strong", { text: tpl.title }));
+    if (tpl.text) card.append(el("div", { class: "mrkdwn", text: tpl.text }));
+    const actions = el("div", { class: "actions" });
+    for (const action of tpl.actions || []) actions.append(actionButton(action));
+    for (const column of tpl.columns || []) {
+      actions.append(el("div", { text: column.text || column.title || "" }));
+      for (const action of column.actions || []) actions.append(actionButton(action));
+    }
+    card.append(actions);
+    return card;
+  }
+  if (message.type === "flex") {
+    const card = el("div", { class: "card", role: "group", "aria-label": message.altText || "flex" });
+    const actions = el("div", { class: "actions" });
+    (function walk(node) {
+      if (!node || typeof node !== "object") return;
+      if (node.type === "text" && node.text) card.append(el("div", { text: node.text }));
+      if (node.type === "button" && node.action) actions.append(actionButton(node.action));
+      for (const key of ["header", "hero", "body", "footer"]) walk(node[key]);
+      for (const child of node.contents || []) walk(child);
+    })(message.contents);
+    card.append(actions);
+    return card;
+  }
+  return el("div", { class: "bubble", text: `[${message.type}] ${message.altText || ""}` });
+}
+
+function actionButton(action) {
+  const label = action.label || action.text || action.type;
+  if (action.type === "uri") return el("a", { href: action.uri, target: "_blank", rel: "noopener", text: label });
+  return el("button", {
+    type: "button", text: label,
+    onclick: () => {
+      if (action.type === "postback") lineSend({ type: "postback", data: action.data, display: action.displayText || action.label });
+      else if (action.type === "message") lineSend({ type: "message", text: action.text });
+    },
+  });
+}
+
+async function lineSend(event) {
+  if (!ui.persona) return;
+  try {
+    await deliver(await api("/sandbox/api/line/webhook", { user: ui.persona, ...event }));
+  } catch (err) { say(String(err.message || err), true); }
+}
+
+// ------------------------------------------------------------------------------- Slack
+
+function person(id) { return state.slack.people.find((p) => p.id === id); }
+
+function mrkdwn(text) {
+  let html = String(text || "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  html = html.replace(/&lt;@([A-Z0-9]+)&gt;/g, (_, id) => `<b>@${(person(id) || { name: id }).name}</b>`);
+  html = html.replace(/&lt;#([A-Z0-9]+)(\|([^&]*))?&gt;/g, (_, id, _x, name) => `#${name || id}`);
+  html = html.replace(/&lt;(https?:[^|&]+)\|([^&]+)&gt;/g, '<a href="$1" target="_blank" rel="noopener">$2</a>');
+  html = html.replace(/`([^`\n]+)`/g, "<code>$1</code>");
+  html = html.replace(/(^|[\s(（])\*([^*\n]+)\*/g, "$1<b>$2</b>");
+  html = html.replace(/(^|[\s(（])_([^_\n]+)_/g, "$1<i>$2</i>");
+  html = html.replace(/(^|[\s(（])~([^~\n]+)~/g, "$1<s>$2</s>");
+  return html;
+}
+
+function renderBlocks(blocks, context) {
+  const out = [];
+  for (const block of blocks || []) {
+    if (block.type === "header") out.push(el("div", { class: "block-header", text: block.text.text }));
+    else if (block.type === "section") {
+      if (block.text) out.push(el("div", { class: "mrkdwn", html: block.text.type === "mrkdwn" ? mrkdwn(block.text.text) : "" , text: block.text.type === "mrkdwn" ? undefined : block.text.text }));
+      if (block.fields) out.push(el("div", { class: "block-fields" }, ...block.fields.map((f) => el("div", { class: "mrkdwn", html: mrkdwn(f.text) }))));
+      if (block.accessory && block.accessory.type === "button") out.push(el("div", { class: "block-actions" }, slackButton(block.accessory, context)));
+    } else if (block.type === "divider") out.push(el("hr"));
+    else if (block.type === "context") out.push(el("div", { class: "block-context mrkdwn", html: (block.elements || []).map((e) => mrkdwn(e.text || "")).join(" ") }));
+    else if (block.type === "actions") out.push(el("div", { class: "block-actions" }, ...(block.elements || []).filter((e) => e.type === "button").map((e) => slackButton(e, context))));
+    else if (block.type === "rich_text" || block.type === "image") out.push(el("div", { text: block.alt_text || "" }));
+  }
+  return out;
+}
+
+function slackButton(element, context) {
+  return el("button", {
+    type: "button", class: element.style || undefined, text: element.text.text,
+    disabled: !context, "data-key": context ? `${context.ts}|${element.action_id}|${element.value || ""}` : undefined,
+    onclick: async () => {
+      try {
+        await deliver(await api("/sandbox/api/slack/request", {
+          type: "block_actions", user: ui.slackUser, channel: context.channel, ts: context.ts,
+          action_id: element.action_id, value: element.value || "",
+        }));
+      } catch (err) { say(String(err.message || err), true); }
+    },
+  });
+}
+
+function renderSlack() {
+  const slack = state.slack;
+  if (!person(ui.slackUser)) ui.slackUser = slack.people.length ? slack.people[0].id : "";
+  const users = $("slack-user");
+  const signature = slack.people.map((p) => p.id).join() + ui.lang;
+  if (users.dataset.options !== signature) {
+    users.replaceChildren(...slack.people.map((p) => el("option", {
+      value: p.id, text: `${p.real_name} (@${p.name}) — ${p.is_coordinator ? t("coordinator") : t("notCoordinator")}`,
+    })));
+    users.dataset.options = signature;
+  }
+  users.value = ui.slackUser;
+  const visible = slack.channels.filter((c) => !c.is_im || c.members.includes(ui.slackUser));
+  if (!visible.some((c) => c.id === ui.channel)) ui.channel = state.coordinator_channel;
+  const mine = slack.ephemerals.filter((e) => e.user === ui.slackUser && e.channel === ui.channel);
+  const key = JSON.stringify([ui.lang, ui.slackUser, ui.channel, visible.map((c) => c.id), slack.messages[ui.channel], mine]);
+  if (key !== slackKey) {
+    slackKey = key;
+    const list = $("channels");
+    list.replaceChildren(...visible.map((c) => el("li", {}, el("button", {
+      type: "button", "aria-current": c.id === ui.channel ? "true" : "false",
+      text: c.is_im ? `@ ${t("bot")}` : `# ${c.name}`,
+      onclick: () => { ui.channel = c.id; localStorage.setItem("sandbox.channel", c.id); render(); },
+    }))));
+    const channel = slack.channels.find((c) => c.id === ui.channel);
+    $("channel-title").textContent = channel ? (channel.is_im ? t("dm") : `# ${channel.name}`) : "";
+    renderMessages(slack.messages[ui.channel] || [], mine);
+  }
+  renderModal();
+}
+
+function renderMessages(messages, ephemerals) {
+  const top = messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts);
+  const items = [...top.map((m) => ({ ts: m.ts, m })), ...ephemerals.map((e) => ({ ts: e.ts, e }))];
+  items.sort((a, b) => Number(a.ts) - Number(b.ts));
+  const list = $("slack-messages");
+  // Keep keyboard focus on a button that is drawn again (a card updated in place).
+  const follow = list.dataset.channel !== ui.channel || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.key : "";
+  list.replaceChildren(...items.map((item) => {
+    if (item.e) {
+      const e = item.e;
+      return el("li", { class: "msg ephemeral" },
+        el("div", { class: "who", text: t("bot") }, el("small", { text: t("onlyYou") })),
+        e.command ? el("div", { class: "block-context", text: e.command }) : null,
+        ...(e.blocks.length ? renderBlocks(e.blocks, null) : [el("div", { class: "mrkdwn", html: mrkdwn(e.text) })]));
+    }
+    const m = item.m;
+    const li = el("li", { class: "msg", "data-ts": m.ts },
+      el("div", { class: "who", text: t("bot") }, m.edited ? el("small", { text: `(${t("edited")})` }) : null),
+      ...(m.blocks.length ? renderBlocks(m.blocks, { channel: ui.channel, ts: m.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(m.text) })]),
+      raw({ text: m.text, blocks: m.blocks }));
+    const replies = messages.filter((r) => r.thread_ts === m.ts && r.ts !== m.ts);
+    if (replies.length) {
+      li.append(el("ol", { class: "thread", "aria-label": `${replies.length} ${t("replies")}` }, ...replies.map((r) => el("li", { class: "msg" },
+        el("div", { class: "who", text: t("bot") }),
+        ...(r.blocks.length ? renderBlocks(r.blocks, { channel: ui.channel, ts: r.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(r.text) })])))));
+    }
+    return li;
+  }));
+  // Stay where the reader is, unless they were following the newest messages.
+  if (follow) list.scrollTop = list.scrollHeight;
+  list.dataset.channel = ui.channel;
+  const again = focused && [...list.querySelectorAll("button[data-key]")].find((b) => b.dataset.key === focused);
+  if (again) again.focus();
+}
+
+// A modal opened by the bot (views.open) for the chosen Slack user.
+function renderModal() {
+  const views = state.slack.views[ui.slackUser] || [];
+  const view = views[views.length - 1];
+  const key = view ? JSON.stringify(view) + ui.lang : "";
+  if (key === modalKey) return;
+  modalKey = key;
+  const backdrop = $("modal-backdrop");
+  if (!view) {
+    if (!backdrop.hidden && opener && document.contains(opener)) opener.focus();
+    backdrop.hidden = true;
+    return;
+  }
+  if (backdrop.hidden) opener = document.activeElement;
+  $("modal-title").textContent = view.title ? view.title.text : "";
+  $("modal-close").textContent = view.close ? view.close.text : t("cancel");
+  $("modal-submit").textContent = view.submit ? view.submit.text : t("send");
+  $("modal-submit").hidden = !view.submit;
+  const body = $("modal-body");
+  body.replaceChildren();
+  for (const block of view.blocks || []) {
+    if (block.type !== "input") { body.append(...renderBlocks([block], null)); continue; }
+    const id = `in-${block.block_id}-${block.element.action_id}`;
+    const attrs = { id, name: id, "data-block": block.block_id, "data-action": block.element.action_id, "aria-required": block.optional ? "false" : "true", maxlength: block.element.max_length, "aria-describedby": `${id}-error` };
+    body.append(
+      el("label", { for: id, text: block.label.text }),
+      block.element.multiline ? el("textarea", { ...attrs, rows: 4 }) : el("input", attrs),
+      el("div", { id: `${id}-error`, class: "error", role: "alert" }));
+  }
+  $("modal").dataset.view = view.id;
+  backdrop.hidden = false;
+  const first = body.querySelector("textarea, input");
+  (first || $("modal-close")).focus();
+}
+
+async function submitModal(event) {
+  event.preventDefault();
+  const viewId = $("modal").dataset.view;
+  const values = {};
+  for (const input of $("modal-body").querySelectorAll("[data-block]")) {
+    values[input.dataset.block] = { ...(values[input.dataset.block] || {}), [input.dataset.action]: input.value };
+  }
+  try {
+    const answer = await deliver(await api("/sandbox/api/slack/request", { type: "view_submission", user: ui.slackUser, view_id: viewId, values }));
+    const parsed = answer ? JSON.parse(answer) : {};
+    if (parsed.response_action === "errors") {
+      for (const [block, message] of Object.entries(parsed.errors || {})) {
+        const input = $("modal-body").querySelector(`[data-block="${block}"]`);
+        if (input) { $(`${input.id}-error`).textContent = message; input.setAttribute("aria-invalid", "true"); input.focus(); }
+      }
+      return;
+    }
+    await api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: viewId });
+  } catch (err) { say(String(err.message || err), true); }
+}
+
+async function slackCommand(event) {
+  event.preventDefault();
+  const input = $("slack-text");
+  const text = input.value.trim();
+  if (!text.startsWith("/")) { say(t("commandOnly"), true); return; }
+  const [command, ...rest] = text.split(/\s+/);
+  try {
+    const answer = await deliver(await api("/sandbox/api/slack/request", { type: "command", user: ui.slackUser, channel: ui.channel, command, text: rest.join(" ") }));
+    input.value = "";
+    let parsed = {};
+    try { parsed = answer ? JSON.parse(answer) : {}; } catch (err) { parsed = { text: answer }; }
+    if (parsed.text || parsed.blocks) await api("/sandbox/api/slack/answer", { user: ui.slackUser, channel: ui.channel, command: text, answer: parsed });
+  } catch (err) { say(String(err.message || err), true); }
+}
+
+// ------------------------------------------------------------------------------- wiring
+
+function wire() {
+  $("ui-lang").addEventListener("change", (e) => { ui.lang = e.target.value; localStorage.setItem("sandbox.lang", ui.lang); applyLanguage(); });
+  $("persona").addEventListener("change", (e) => { ui.persona = e.target.value; localStorage.setItem("sandbox.persona", ui.persona); lineKey = ""; render(); });
+  $("slack-user").addEventListener("change", (e) => { ui.slackUser = e.target.value; localStorage.setItem("sandbox.slackUser", ui.slackUser); slackKey = modalKey = ""; render(); });
+  $("follow").addEventListener("click", () => lineSend({ type: "follow" }));
+  $("line-compose").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = $("line-text");
+    if (!input.value.trim()) return;
+    lineSend({ type: "message", text: input.value });
+    input.value = "";
+  });
+  $("persona-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    try {
+      const made = await api("/sandbox/api/line/personas", { name: form.get("name"), kind: form.get("kind"), language: form.get("language") });
+      ui.persona = made.user_id;
+      localStorage.setItem("sandbox.persona", ui.persona);
+      e.target.reset();
+      $("new-persona").open = false;
+      lineKey = "";
+      $("follow").focus();
+    } catch (err) { say(String(err.message || err), true); }
+  });
+  $("demo-load").addEventListener("click", async () => {
+    $("demo-load").disabled = true;
+    try {
+      const result = await api("/sandbox/api/demo");
+      say(result.already_loaded ? t("demoThere") : t("demoLoaded"));
+    } catch (err) { say(String(err.message || err), true); }
+    $("demo-load").disabled = false;
+  });
+  $("slack-compose").addEventListener("submit", slackCommand);
+  $("modal").addEventListener("submit", submitModal);
+  $("modal-close").addEventListener("click", () => api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: $("modal").dataset.view }));
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("modal-backdrop").hidden) $("modal-close").click(); });
+}
+
+wire();
+applyLanguage();
+poll();

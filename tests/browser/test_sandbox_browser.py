@@ -1,0 +1,289 @@
+"""The sandbox page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+A volunteer signs up and a group submits a request by tapping and typing in the LINE
+pane; a coordinator asks a question in a modal, accepts the request and approves the
+suggested volunteer in the Slack pane; the volunteer accepts in the LINE pane. Every
+action travels through the app's real webhooks with real signatures. A screenshot of each
+step is saved under $TSUNAGU_TEST_ARTIFACTS (default var/artifacts/browser/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.server import SandboxServer
+from tests.support import scalar
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOW_TO = (
+    "no Chromium for the browser tests: install Debian's with "
+    "`sudo apt-get install -y chromium` (or set TSUNAGU_CHROMIUM to a Chromium binary); "
+    "never `playwright install`"
+)
+WAIT_MS = 20_000
+
+pytestmark = pytest.mark.slow
+
+
+def _chromium() -> str:
+    """The Chromium binary, or skip (fail in CI) saying how to install it."""
+    path = os.environ.get("TSUNAGU_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing = "the playwright package is missing (pip install -e '.[dev]')"
+    else:
+        missing = "" if Path(path).is_file() and os.access(path, os.X_OK) else HOW_TO
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must run the browser tests: {missing}")
+        pytest.skip(missing)
+    return path
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """Where this test's screenshots go (kept out of git: var/ is ignored)."""
+    root = Path(os.environ.get("TSUNAGU_TEST_ARTIFACTS", "var/artifacts/browser"))
+    folder = root / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def page(database_url: str) -> Iterator[Any]:
+    """A Chromium page on the sandbox (the server runs for this test only)."""
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with SandboxServer(database_url) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+            tab = context.new_page()
+            tab.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            tab.on("pageerror", lambda exc: errors.append(str(exc)))
+            tab.goto(server.url + "/")
+            yield tab
+            assert errors == [], errors
+        finally:
+            browser.close()
+
+
+class Phone:
+    """The LINE pane, used as a person would: pick a persona, tap, type."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def _bot_entries(self) -> int:
+        return int(self.page.locator("#line-chat > li.from-bot").count())
+
+    def _after(self, action: Any) -> None:
+        # Wait on what the person sees: one more message from the bot than before.
+        before = self._bot_entries()
+        action()
+        self.page.wait_for_function(
+            "n => document.querySelectorAll('#line-chat > li.from-bot').length > n",
+            arg=before,
+            timeout=WAIT_MS,
+        )
+
+    def new_persona(self, name: str, kind: str, language: str) -> None:
+        page = self.page
+        page.get_by_text("New persona").click()
+        form = page.locator("#persona-form")
+        form.get_by_label("Name").fill(name)
+        form.get_by_label(kind.capitalize()).check()
+        form.get_by_label("日本語" if language == "ja" else "English").check()
+        form.get_by_role("button", name="Create").click()
+        expect(page.get_by_label("LINE persona")).to_contain_text(name)
+
+    def choose(self, name: str) -> None:
+        select = self.page.get_by_label("LINE persona")
+        value = select.locator("option", has_text=name).first.get_attribute("value")
+        select.select_option(value)
+
+    def follow(self) -> None:
+        self._after(lambda: self.page.get_by_role("button", name="Add friend").click())
+
+    def quick(self, label: str) -> Any:
+        return self.page.locator("#quick-replies").get_by_role(
+            "button", name=re.compile(rf"^(✓ )?{re.escape(label)}$")
+        )
+
+    def tap(self, label: str) -> None:
+        button = self.quick(label)
+        expect(button).to_be_visible()
+        self._after(button.click)
+
+    def say(self, text: str) -> None:
+        def send() -> None:
+            self.page.get_by_label("Message", exact=True).fill(text)
+            self.page.get_by_label("Message", exact=True).press("Enter")
+
+        self._after(send)
+
+    def pick_all(self, *labels: str) -> None:
+        for label in labels:
+            for _ in range(5):
+                if self.quick(label).count():
+                    break
+                self.tap_matching(r"▶$")
+            self.tap(label)
+        self.tap_matching(r"^(完了|Done)")
+
+    def tap_matching(self, pattern: str) -> None:
+        button = self.page.locator("#quick-replies").get_by_role("button", name=re.compile(pattern))
+        self._after(button.first.click)
+
+    def last_text(self) -> str:
+        return str(self.page.locator("#line-chat > li.from-bot").last.inner_text())
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def slack_button(page: Any, label: str) -> Any:
+    return page.locator("#slack-messages").get_by_role("button", name=label, exact=True).last
+
+
+def test_sign_up_request_accept_approve_and_accept_in_the_browser(
+    page: Any, artifacts: Path, database_url: str
+) -> None:
+    phone = Phone(page)
+    shot = iter(range(1, 100))
+
+    def snap(step: str) -> None:
+        page.screenshot(path=str(artifacts / f"{next(shot):02d}-{step}.png"), full_page=True)
+
+    expect(page.get_by_role("heading", name="Tsunagu sandbox")).to_be_visible()
+    snap("empty-sandbox")
+
+    # A volunteer signs up by tapping and typing.
+    phone.new_persona("佐藤 花子", "volunteer", "ja")
+    phone.follow()
+    assert "友だち追加ありがとうございます" in phone.last_text()
+    phone.tap("ボランティアとして登録")
+    phone.say("佐藤 花子")
+    phone.say("川崎市中原区")
+    phone.pick_all("ファシリテーション")
+    phone.tap("会社員")
+    phone.say("10年")
+    phone.tap("5時間")
+    phone.pick_all("土日祝")
+    phone.tap("どちらでも")
+    phone.pick_all("福祉（子ども）")
+    phone.tap("同意する")
+    assert "・お名前: 佐藤 花子" in phone.last_text()
+    phone.tap("この内容で保存")
+    assert "登録が完了しました" in phone.last_text()
+    snap("volunteer-signed-up")
+
+    # A group submits a request.
+    phone.new_persona("こども未来塾", "group", "ja")
+    phone.follow()
+    phone.tap("団体として相談")
+    phone.say("こども未来塾")
+    phone.tap("任意団体")
+    phone.pick_all("福祉（子ども）", "子育て")
+    phone.say("川崎市")
+    phone.say("放課後の子どもたちに学習の場を提供しています。")
+    phone.say("地域の大学生ボランティアとのつながり")
+    phone.say("運営を手伝う人")
+    phone.tap("スキップ")
+    phone.say("活動資金が足りない")
+    phone.say("活動の目的や優先順位を整理して、来年度の計画を立てたい。")
+    phone.pick_all("課題整理ワークショップ")
+    phone.tap("3か月以内")
+    phone.tap("どちらでも")
+    phone.say("山本 一郎")
+    phone.say("代表")
+    phone.tap("同意する")
+    phone.tap("この内容で相談する")
+    assert "ご相談を受け付けました" in phone.last_text()
+    snap("group-request-submitted")
+
+    # The card reaches the coordinators; a non-coordinator is refused privately.
+    users = page.get_by_label("Slack user")
+    users.select_option(label=users.locator("option", has_text="Yuki").inner_text())
+    slack_button(page, "受け付ける").click()
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("Only visible to you")
+    assert scalar(database_url, "SELECT status FROM projects") == "submitted"
+    users.select_option(label=users.locator("option", has_text="Aoi").inner_text())
+
+    # The coordinator asks a question in a modal (an empty one is refused in the modal).
+    slack_button(page, "質問する").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    snap("modal-open")
+    dialog.get_by_role("button", name="送信").click()
+    expect(dialog.get_by_role("alert").first).not_to_be_empty()
+    dialog.get_by_role("textbox").fill("活動は週に何日ですか？")
+    dialog.get_by_role("button", name="送信").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#line-chat")).to_contain_text("活動は週に何日ですか？")
+
+    # The coordinator accepts, asks for candidates and approves the volunteer.
+    slack_button(page, "受け付ける").click()
+    expect(slack_button(page, "候補を提案")).to_be_visible()
+    snap("request-accepted")
+    slack_button(page, "候補を提案").click()
+    expect(page.locator("#slack-messages")).to_contain_text("チーム案")
+    expect(page.locator("#slack-messages")).to_contain_text("佐藤")
+    snap("team-proposed")
+    slack_button(page, "承認").click()
+    expect(page.locator("#slack-messages")).to_contain_text("招待中")
+
+    # The slash command answers privately.
+    page.get_by_label("Slash command").fill("/tsunagu projects")
+    page.get_by_label("Slash command").press("Enter")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("こども未来塾")
+    snap("volunteer-approved")
+
+    # The volunteer accepts the invitation in LINE.
+    phone.choose("佐藤 花子")
+    expect(phone.quick("参加する")).to_be_visible()
+    assert "ご招待" in phone.last_text()
+    phone.tap("参加する")
+    assert "参加を承諾しました" in phone.last_text()
+    # The coordinators' team card shows the acceptance.
+    expect(page.locator("#slack-messages")).to_contain_text("✅ 承諾")
+    snap("volunteer-accepted")
+    assert scalar(database_url, "SELECT state FROM matches") == "accepted"
+    assert scalar(database_url, "SELECT status FROM projects") == "recruiting"
+    shots = sorted(p.name for p in artifacts.glob("*.png"))
+    assert len(shots) == 8, shots
+
+
+def test_without_chromium_the_browser_tests_skip_with_a_hint_but_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TSUNAGU_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        _chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        _chromium()

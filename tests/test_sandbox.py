@@ -1,0 +1,437 @@
+"""The sandbox without a browser: when it starts, its fake LINE and Slack answering the
+real SDK clients over HTTP, the page's signed requests through the real webhooks, and the
+demo data loaded through the core (from the page's button and from `tsunagu demo`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    TextMessage,
+)
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from bot.cli import main as cli
+from bot.settings import SANDBOX_COORDINATOR_CHANNEL, SANDBOX_SQLITE_PATH, Settings
+from handlers.sandbox.changes import Changes
+from handlers.sandbox.line_api import LineWorld
+from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld
+from tests.browser.server import SandboxServer
+from tests.support import AppServer, scalar
+
+# ---------------------------------------------------------------- when the sandbox is on
+
+
+def settings(**values: str) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_sandbox_is_on_without_credentials_and_off_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("LINE_CHANNEL_SECRET", "SLACK_BOT_TOKEN", "TSUNAGU_SANDBOX", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    line = {"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t"}
+    slack = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    assert settings().sandbox_enabled
+    assert not settings(**line).sandbox_enabled
+    assert not settings(**slack).sandbox_enabled
+    assert settings(TSUNAGU_SANDBOX="on", **line, **slack).sandbox_enabled
+    assert not settings(TSUNAGU_SANDBOX="off").sandbox_enabled
+    with pytest.raises(ValueError):
+        settings(TSUNAGU_SANDBOX="maybe")
+
+
+def test_sandboxed_settings_use_their_own_database_unless_one_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    played = settings(PORT="8123", LINE_CHANNEL_SECRET="real").sandboxed("ls", "lt", "st", "ss")
+    assert played.database_url == f"sqlite:///{SANDBOX_SQLITE_PATH}"
+    assert played.line_channel_secret == "ls" and played.slack_bot_token == "st"
+    assert played.line_api_base_url == "http://127.0.0.1:8123/sandbox/line-api"
+    assert played.slack_api_base_url == "http://127.0.0.1:8123/sandbox/slack-api/"
+    assert played.slack_coordinator_channel == SANDBOX_COORDINATOR_CHANNEL
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///elsewhere.sqlite3")
+    given = Settings(_env_file=None).sandboxed("a", "b", "c", "d")  # type: ignore[call-arg]
+    assert given.database_url == "sqlite:///elsewhere.sqlite3"
+
+
+def test_without_credentials_the_app_serves_the_sandbox_page_and_checks_signatures(
+    database_url: str,
+) -> None:
+    with SandboxServer(database_url, TSUNAGU_SANDBOX="auto") as server:
+        page = httpx.get(server.url + "/")
+        assert page.status_code == 200 and "Tsunagu sandbox" in page.text
+        assert httpx.get(server.url + "/sandbox/static/app.js").status_code == 200
+        health = httpx.get(server.url + "/healthz").json()
+        assert health["sandbox"] is True and health["channels"] == {"line": True, "slack": True}
+        # The webhooks still verify signatures with the SDKs.
+        assert httpx.post(server.url + "/line/webhook", content=b"{}").status_code == 401
+        unsigned = httpx.post(server.url + "/slack/events", content=b"command=/tsunagu")
+        assert unsigned.status_code == 401
+
+
+def test_with_credentials_the_sandbox_is_off(app: AppServer) -> None:
+    assert httpx.get(app.url + "/").text.startswith("Tsunagu is running")
+    assert httpx.get(app.url + "/sandbox/api/state").status_code == 404
+    assert httpx.get(app.url + "/healthz").json()["sandbox"] is False
+
+
+# ---------------------------------------------------------------- the page's requests
+
+
+def chat(state: dict[str, Any], user: str) -> list[dict[str, Any]]:
+    return list(state["line"]["chats"].get(user, []))
+
+
+def bot_texts(state: dict[str, Any], user: str) -> list[str]:
+    return [
+        m.get("text", "") for e in chat(state, user) if e["from"] == "bot" for m in e["messages"]
+    ]
+
+
+def test_a_persona_follows_taps_and_types_through_the_signed_webhook(database_url: str) -> None:
+    with SandboxServer(database_url) as server:
+        made = httpx.post(
+            f"{server.url}/sandbox/api/line/personas",
+            json={"name": "Alex", "kind": "volunteer", "language": "en"},
+        )
+        user = made.json()["user_id"]
+        assert (
+            server.deliver(
+                "/sandbox/api/line/webhook", {"user": user, "type": "follow"}
+            ).status_code
+            == 200
+        )
+        # The greeting is in the persona's LINE language (the app asked the fake's profile API).
+        state = server.wait_for(lambda s: len(chat(s, user)) >= 2 and s)
+        greeting = chat(state, user)[-1]
+        assert greeting["via"] == "reply"
+        assert "Thanks for adding Tsunagu" in greeting["messages"][0]["text"]
+        items = greeting["messages"][-1]["quickReply"]["items"]
+        volunteer = next(i["action"] for i in items if "volunteer" in i["action"]["label"])
+        server.deliver(
+            "/sandbox/api/line/webhook",
+            {
+                "user": user,
+                "type": "postback",
+                "data": volunteer["data"],
+                "display": volunteer["displayText"],
+            },
+        )
+        state = server.wait_for(lambda s: any("name" in t for t in bot_texts(s, user)[1:]) and s)
+        assert chat(state, user)[2] == {
+            **chat(state, user)[2],
+            "from": "user",
+            "text": volunteer["displayText"],
+        }
+        server.deliver(
+            "/sandbox/api/line/webhook", {"user": user, "type": "message", "text": "Alex Kim"}
+        )
+        server.wait_for(lambda s: len([e for e in chat(s, user) if e["from"] == "bot"]) >= 3)
+        # A body changed after signing is refused by the SDK's check: no reply follows.
+        built = httpx.post(
+            f"{server.url}/sandbox/api/line/webhook",
+            json={"user": user, "type": "message", "text": "hello"},
+        ).json()
+        forged = built["body"].replace("hello", "HELLO")
+        answer = httpx.post(
+            server.url + "/line/webhook", content=forged.encode(), headers=built["headers"]
+        )
+        assert answer.status_code == 401
+        assert (
+            httpx.post(
+                f"{server.url}/sandbox/api/line/personas", json={"name": "", "kind": "x"}
+            ).status_code
+            == 400
+        )
+
+
+def test_slack_clicks_and_commands_go_through_bolt_with_real_signatures(database_url: str) -> None:
+    with SandboxServer(database_url) as server:
+        answer = server.deliver(
+            "/sandbox/api/slack/request",
+            {
+                "type": "command",
+                "user": "U0SANDMEMB1",
+                "channel": SANDBOX_COORDINATOR_CHANNEL,
+                "text": "projects",
+            },
+        )
+        assert answer.status_code == 200
+        assert "コーディネーター" in answer.json()["text"]  # refused: not a coordinator
+        answer = server.deliver(
+            "/sandbox/api/slack/request",
+            {
+                "type": "command",
+                "user": "U0SANDCOOR1",
+                "channel": SANDBOX_COORDINATOR_CHANNEL,
+                "text": "help",
+            },
+        )
+        assert "/tsunagu" in answer.json()["text"]
+        httpx.post(
+            f"{server.url}/sandbox/api/slack/answer",
+            json={
+                "user": "U0SANDCOOR1",
+                "channel": SANDBOX_COORDINATOR_CHANNEL,
+                "command": "/tsunagu help",
+                "answer": answer.json(),
+            },
+        )
+        shown = server.state()["slack"]["ephemerals"]
+        assert shown[-1]["user"] == "U0SANDCOOR1" and "/tsunagu" in shown[-1]["text"]
+        bad = httpx.post(
+            f"{server.url}/sandbox/api/slack/request",
+            json={
+                "type": "block_actions",
+                "user": "U0SANDCOOR1",
+                "channel": SANDBOX_COORDINATOR_CHANNEL,
+                "ts": "1.2",
+            },
+        )
+        assert bad.status_code == 400
+
+
+# ---------------------------------------------------------------- demo data
+
+
+def count(database_url: str, table: str, where: str = "") -> int:
+    return int(scalar(database_url, f"SELECT count(*) FROM {table} {where}"))
+
+
+def cards(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        m for m in state["slack"]["messages"][SANDBOX_COORDINATOR_CHANNEL] if not m.get("thread_ts")
+    ]
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [
+        e["text"]["text"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+def test_the_demo_button_loads_groups_and_volunteers_through_the_core(database_url: str) -> None:
+    with SandboxServer(database_url) as server:
+        assert server.state()["line"]["personas"] == []
+        loaded = httpx.post(f"{server.url}/sandbox/api/demo", timeout=30).json()
+        assert loaded == {"already_loaded": False, "projects": 5}
+        assert count(database_url, "volunteers") == 18
+        assert count(database_url, "organizations") == 5
+        assert count(database_url, "projects", "WHERE status = 'recruiting'") == 5
+        assert count(database_url, "audit_log", "WHERE action = 'accept'") == 5
+        # Five cards reach the coordinators, each updated to accepted with 候補を提案.
+        state = server.wait_for(
+            lambda s: (
+                len(cards(s)) == 5 and all(buttons(c) == ["候補を提案"] for c in cards(s)) and s
+            ),
+            timeout=60,
+        )
+        titles = " ".join(c["text"] for c in cards(state))
+        for group in (
+            "こども未来塾",
+            "シェアドッグスクール",
+            "みどりなくらし",
+            "青丘社",
+            "じもたんkids",
+        ):
+            assert group in titles
+        assert len(state["line"]["personas"]) == 23
+        again = httpx.post(f"{server.url}/sandbox/api/demo", timeout=30).json()
+        assert again["already_loaded"] is True
+        assert count(database_url, "volunteers") == 18
+
+
+def test_tsunagu_demo_loads_once_and_refuses_real_platforms(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the working copy
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LINE_CHANNEL_SECRET", "real-secret")
+    monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "real-token")
+    assert cli(["demo"]) == 2
+    assert count(database_url, "volunteers") == 0
+    monkeypatch.setenv("TSUNAGU_SANDBOX", "on")
+    assert cli(["demo"]) == 0
+    assert "Loaded 5 groups with 5 accepted requests and 18 volunteers" in capsys.readouterr().out
+    assert count(database_url, "projects", "WHERE status = 'recruiting'") == 5
+    # The cards wait in the outbox for the sandbox's coordinator channel.
+    assert (
+        count(
+            database_url,
+            "outbox",
+            f"WHERE channel = 'slack' AND target = '{SANDBOX_COORDINATOR_CHANNEL}'",
+        )
+        >= 5
+    )
+    assert cli(["demo"]) == 0
+    assert "already loaded" in capsys.readouterr().out
+    assert count(database_url, "volunteers") == 18
+
+
+# ---------------------------------------------------------------- the fakes and the SDKs
+
+
+@pytest.fixture
+def worlds() -> Iterator[tuple[str, LineWorld, SlackWorld]]:
+    """The two fakes alone, served over HTTP for the SDK clients."""
+    changes = Changes()
+    line = LineWorld("line-token", "line-secret", changes)
+    slack = SlackWorld("xoxb-slack", "slack-secret", changes)
+    slack.add_person(SlackPerson("U0SANDCOOR1", "aoi", "Aoi", True))
+    slack.add_channel(Channel("C0SANDCOORD", "coordinators", members=["U0SANDCOOR1"]))
+    slack.usergroups["S0COORDS"] = ["U0SANDCOOR1"]
+    app = Starlette(
+        routes=[Mount("/line", routes=line.routes()), Mount("/slack", routes=slack.routes())]
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", line, slack
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_fake_line_answers_the_sdk_like_the_messaging_api(
+    worlds: tuple[str, LineWorld, SlackWorld],
+) -> None:
+    url, line, _ = worlds
+    user = line.add_persona("Mika", "volunteer", "ja").user_id
+    config = Configuration(host=url + "/line", access_token="line-token")
+    with ApiClient(config) as client:
+        api = MessagingApi(client)
+        profile = api.get_profile(user)
+        assert (profile.display_name, profile.language) == ("Mika", "ja")
+        body, signature = line.webhook(user, "message", text="こんにちは")
+        assert line.sign(body) == signature
+        token = json.loads(body)["events"][0]["replyToken"]
+        api.reply_message(
+            ReplyMessageRequest(reply_token=token, messages=[TextMessage(text="はい")])
+        )
+        with pytest.raises(ApiException) as used:  # a reply token works once
+            api.reply_message(
+                ReplyMessageRequest(reply_token=token, messages=[TextMessage(text="x")])
+            )
+        assert used.value.status == 400
+        key = str(uuid.uuid4())
+        api.push_message(
+            PushMessageRequest(to=user, messages=[TextMessage(text="push")]), x_line_retry_key=key
+        )
+        with pytest.raises(ApiException) as again:  # the retry key was accepted already
+            api.push_message(
+                PushMessageRequest(to=user, messages=[TextMessage(text="push")]),
+                x_line_retry_key=key,
+            )
+        assert again.value.status == 409
+        other = line.add_persona("Group", "group", "en").user_id
+        api.multicast(MulticastRequest(to=[user, other], messages=[TextMessage(text="all")]))
+        with pytest.raises(ApiException) as missing:
+            api.get_profile("U" + "0" * 32)
+        assert missing.value.status == 404
+    with ApiClient(Configuration(host=url + "/line", access_token="wrong")) as client:
+        with pytest.raises(ApiException) as denied:
+            MessagingApi(client).get_profile(user)
+        assert denied.value.status == 401
+    seen = [
+        (e["from"], e.get("via"), e.get("text") or e["messages"][0]["text"])
+        for e in line.chats[user]
+    ]
+    assert seen == [
+        ("user", None, "こんにちは"),
+        ("bot", "reply", "はい"),
+        ("bot", "push", "push"),
+        ("bot", "multicast", "all"),
+    ]
+    assert [e["messages"][0]["text"] for e in line.chats[other]] == ["all"]
+
+
+def test_fake_slack_answers_the_sdk_like_the_web_api(
+    worlds: tuple[str, LineWorld, SlackWorld],
+) -> None:
+    url, _, slack = worlds
+    client = WebClient(token="xoxb-slack", base_url=url + "/slack/")
+    assert client.auth_test()["bot_id"]
+    posted = client.chat_postMessage(
+        channel="C0SANDCOORD", text="card", blocks=[{"type": "divider"}]
+    )
+    ts = posted["ts"]
+    client.chat_postMessage(channel="C0SANDCOORD", text="in the thread", thread_ts=ts)
+    client.chat_update(channel="C0SANDCOORD", ts=ts, text="card v2")
+    client.chat_postEphemeral(channel="C0SANDCOORD", user="U0SANDCOOR1", text="only you")
+    client.chat_postMessage(channel="U0SANDCOOR1", text="a DM")
+    messages = slack.messages["C0SANDCOORD"]
+    assert [(m["text"], m.get("thread_ts")) for m in messages] == [
+        ("card v2", None),
+        ("in the thread", ts),
+    ]
+    assert slack.ephemerals[0]["text"] == "only you"
+    assert [m["text"] for m in slack.messages["D0SANDCOOR1"]] == ["a DM"]
+
+    created = client.conversations_create(name="team-kodomo-2017")["channel"]
+    client.conversations_invite(channel=created["id"], users="U0SANDCOOR1")
+    assert client.conversations_info(channel=created["id"])["channel"]["name"] == "team-kodomo-2017"
+    names = [c["name"] for c in client.conversations_list()["channels"]]
+    assert names == ["coordinators", "team-kodomo-2017"]
+    assert client.users_info(user="U0SANDCOOR1")["user"]["name"] == "aoi"
+    assert client.usergroups_users_list(usergroup="S0COORDS")["users"] == ["U0SANDCOOR1"]
+
+    view = {
+        "type": "modal",
+        "callback_id": "ask",
+        "title": {"type": "plain_text", "text": "Ask"},
+        "blocks": [],
+    }
+    opened = client.views_open(trigger_id=slack.new_trigger("U0SANDCOOR1"), view=view)["view"]
+    client.views_update(view_id=opened["id"], view={**view, "callback_id": "ask2"})
+    assert slack.views["U0SANDCOOR1"][0]["callback_id"] == "ask2"
+
+    for call, error in (
+        (lambda: client.conversations_create(name="team-kodomo-2017"), "name_taken"),
+        (lambda: client.chat_postMessage(channel="C0NOWHERE", text="x"), "channel_not_found"),
+        (lambda: client.views_open(trigger_id="1.2.3", view=view), "invalid_trigger_id"),
+        (
+            lambda: client.chat_update(channel="C0SANDCOORD", ts="1.000001", text="x"),
+            "message_not_found",
+        ),
+        (
+            lambda: WebClient(token="xoxb-wrong", base_url=url + "/slack/").auth_test(),
+            "invalid_auth",
+        ),
+    ):
+        with pytest.raises(SlackApiError) as failed:
+            call()
+        assert failed.value.response["error"] == error
