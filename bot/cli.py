@@ -176,9 +176,22 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         matching = Matching(maker, coordination)
         coordination.matching = matching
-        effects = EffectContext(settings.privacy_notice_version, coordination, matching)
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from bot.programmes.service import Programmes
+
+        programmes = Programmes(maker, coordination, locale=settings.default_locale)
+        effects = EffectContext(settings.privacy_notice_version, coordination, matching, programmes)
         actor = SANDBOX_COORDINATORS[0] if settings.sandbox_enabled else "demo"
-        result = await load_demo(maker, effects, coordination, actor=actor)
+        result = await load_demo(
+            maker,
+            effects,
+            coordination,
+            actor=actor,
+            programmes=programmes,
+            today=datetime.now(ZoneInfo(settings.timezone)).date(),
+        )
     finally:
         await engine.dispose()
     if result.already_loaded:

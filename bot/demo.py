@@ -7,9 +7,12 @@ announcements real people would cause. Used by `tsunagu demo` and the sandbox pa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -204,6 +207,21 @@ async def _loaded(session: AsyncSession) -> bool:
     return await repo.get_organization(session, CHANNEL, demo_key("group", 0)) is not None
 
 
+DEMO_PROGRAMME = Path(__file__).resolve().parents[1] / "examples" / "kawasaki-2017.yaml"
+
+
+async def import_demo_programme(programmes: Any, today: date) -> int:
+    """Import examples/kawasaki-2017.yaml shifted so its first phase is today; its id."""
+    import yaml
+
+    from bot.programmes.schedule import parse_programme
+
+    raw = await asyncio.to_thread(DEMO_PROGRAMME.read_text, encoding="utf-8")
+    spec = parse_programme(yaml.safe_load(raw), shift_to=today)
+    result = await programmes.import_spec(spec, actor="demo")
+    return int(result.programme_id)
+
+
 async def is_loaded(maker: async_sessionmaker[AsyncSession]) -> bool:
     """Whether the demo data is in the database already."""
     async with maker() as session:
@@ -218,6 +236,8 @@ async def load_demo(
     actor: str,
     notify: Callable[[], None] = lambda: None,
     after: Callable[[DemoResult], Awaitable[None]] | None = None,
+    programmes: Any = None,
+    today: date | None = None,
 ) -> DemoResult:
     """Create the demo volunteers and groups, submit and accept the five requests.
 
@@ -229,6 +249,13 @@ async def load_demo(
     async with maker.begin() as session:
         if await _loaded(session):
             return DemoResult(people, already_loaded=True)
+    if programmes is not None:
+        # The Kawasaki 2017 calendar moved to start today; the requests accepted below
+        # join it (bot.programmes.service.Programmes.join_current).
+        await import_demo_programme(programmes, today or date.today())
+        if coordination.programmes is None:
+            coordination.programmes = programmes
+    async with maker.begin() as session:
         for i, row in enumerate(VOLUNTEERS):
             await apply_effect(
                 session,

@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             checkins=checkins,
         )
         if sandbox is not None:
-            sandbox.attach(Services(maker, effects, coordination, dispatcher.notify))
+            sandbox.attach(Services(maker, effects, coordination, dispatcher.notify, programmes))
             await sandbox.reveal_loaded_demo()
         await inbox.start()
         await dispatcher.start()

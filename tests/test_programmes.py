@@ -356,3 +356,21 @@ async def test_the_leader_mirrors_announcements_into_apschedulers_job_store(
         assert f"announcement:{kickoff.id}" not in dict(sched.jobs())
     finally:
         await sched.stop()
+
+
+async def test_a_programme_imported_mid_way_does_not_send_long_past_announcements(
+    rig: Rig,
+) -> None:
+    await rig.follower("U" + "e" * 32)
+    rig.clock.now = tokyo(2026, 12, 5, 9, 0)
+    result = await rig.programmes.import_spec(kawasaki(), actor="test")
+    invite = await rig.announcement("briefing-1", "invite")
+    assert invite.state == "skipped" and invite.detail == {"past_when_written": True}
+    # Past and beyond grace: briefing 1's invitation and reminder, briefing 2's
+    # invitation (28 Nov, 3 days' grace). Later ones stay scheduled.
+    third = await rig.announcement("briefing-3", "invite")  # 8 Dec 10:00
+    assert third.state == "scheduled"
+    assert result.scheduled == 17 - 3
+    assert await rig.programmes.catch_up() == {}
+    # Nothing was missed while running, so coordinators get no "missed" notice.
+    assert await rig.outbox() == []

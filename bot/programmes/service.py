@@ -266,6 +266,16 @@ class Programmes:
             elif row.send_at != at and row.state == "scheduled":
                 result.rescheduled.append(row.id)
             _fill(row, ann_spec, at, now)
+            if (
+                row.state == "scheduled"
+                and row.id is None
+                and not in_grace(at, now, ann_spec.grace_minutes)
+            ):
+                # Written with its time long gone (a programme imported mid-way): it was
+                # never due while we ran, so it is not "missed"; it is simply not sent.
+                row.state = "skipped"
+                row.fired_at = now
+                row.detail = {"past_when_written": True}
             if row.state == "scheduled":
                 result.scheduled += 1
         for gone in existing.values():

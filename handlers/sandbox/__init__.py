@@ -13,8 +13,10 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -54,6 +56,8 @@ class Services:
     effects: EffectContext
     coordination: Coordination
     notify: Callable[[], None]
+    # The programme calendar: the demo imports the Kawasaki 2017 programme into it.
+    programmes: Any = None
 
 
 class Sandbox:
@@ -266,7 +270,13 @@ class Sandbox:
             return JSONResponse({"error": "starting"}, status_code=503)
         s = self.services
         result = await load_demo(
-            s.maker, s.effects, s.coordination, actor=SANDBOX_COORDINATORS[0], notify=s.notify
+            s.maker,
+            s.effects,
+            s.coordination,
+            actor=SANDBOX_COORDINATORS[0],
+            notify=s.notify,
+            programmes=s.programmes,
+            today=datetime.now(ZoneInfo(self.settings.timezone)).date(),
         )
         self._hidden.clear()
         self.changes.bump()
