@@ -92,7 +92,10 @@ def team_card(fake: FakeSlackApi) -> dict[str, Any] | None:
 
 
 def pushes_to(fake: FakeLineApi, user_id: str) -> list[dict[str, Any]]:
-    return [m for body in fake.pushes if body["to"] == user_id for m in body["messages"]]
+    """Messages pushed to one person, alone or as one of a multicast's recipients."""
+    alone = [m for body in fake.pushes if body["to"] == user_id for m in body["messages"]]
+    shared = [m for body in fake.multicasts if user_id in body["to"] for m in body["messages"]]
+    return alone + shared
 
 
 def accepted_request(app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi) -> LineUser:
