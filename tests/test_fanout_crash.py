@@ -45,7 +45,15 @@ def write_fan_out(database_url: str, people: list[str]) -> int:
 class Server:
     """`tsunagu serve` in its own process, so it can be killed like a real one."""
 
-    def __init__(self, database_url: str, line_api: str, workdir: Path, log: Path) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        line_api: str,
+        workdir: Path,
+        log: Path,
+        *,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -60,6 +68,7 @@ class Server:
             "TSUNAGU_OUTBOX_BASE_DELAY": "2",
             "TSUNAGU_OUTBOX_LEASE": str(LEASE),
             "TSUNAGU_LOG_LEVEL": "WARNING",
+            **(extra or {}),
         }
         self._log = log.open("a")
         self.popen = subprocess.Popen(
