@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.budget import Budget
+from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
@@ -31,6 +32,7 @@ from bot.settings import Settings
 from handlers.line import LineChannel
 from handlers.sandbox import Sandbox, Services
 from handlers.slack import SlackChannel
+from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 
@@ -105,13 +107,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else None
         )
         matching.teams = teams
-        checkins = CheckIns(maker, coordination, notify=dispatcher.notify)
+        # The programme calendar's clock: the wall clock, except in the sandbox, whose
+        # page can fast-forward it.
+        calendar = ShiftableClock() if sandbox is not None else utcnow
+        checkins = CheckIns(maker, coordination, notify=dispatcher.notify, clock=calendar)
         programmes = Programmes(
             maker,
             coordination,
             locale=settings.default_locale,
             notify=dispatcher.notify,
             teams=teams,
+            clock=calendar,
         )
         coordination.programmes = programmes
         scheduler = Scheduler(
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             programmes,
             database_url=settings.database_url,
             lease_seconds=settings.scheduler_lease_seconds,
+            calendar_clock=calendar,
             interval_jobs=(
                 # A safety net for rows whose job was never written (e.g. no leader then).
                 IntervalJob("catch-up", 300.0, programmes.catch_up),
@@ -162,7 +169,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             checkins=checkins,
         )
         if sandbox is not None:
-            sandbox.attach(Services(maker, effects, coordination, dispatcher.notify, programmes))
+            sandbox.attach(
+                Services(
+                    maker,
+                    effects,
+                    coordination,
+                    dispatcher.notify,
+                    programmes,
+                    calendar if isinstance(calendar, ShiftableClock) else None,
+                    checkins,
+                    scheduler,
+                )
+            )
             await sandbox.reveal_loaded_demo()
         await inbox.start()
         await dispatcher.start()

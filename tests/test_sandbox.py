@@ -267,6 +267,37 @@ def test_the_demo_button_loads_groups_and_volunteers_through_the_core(database_u
         assert count(database_url, "volunteers") == 18
 
 
+def test_the_demo_programme_and_the_fast_forward_clock(database_url: str) -> None:
+    with SandboxServer(database_url) as server:
+        httpx.post(f"{server.url}/sandbox/api/demo", timeout=60).raise_for_status()
+        # The Kawasaki 2017 programme, moved to start today, and the requests joined it.
+        assert count(database_url, "programmes") == 1
+        assert count(database_url, "projects", "WHERE programme_id = 1") == 5
+        # Announcements long past when it was written are not sent (nor reported missed).
+        past = count(database_url, "announcements", "WHERE state = 'skipped'")
+        scheduled = count(database_url, "announcements", "WHERE state = 'scheduled'")
+        assert past >= 1 and scheduled >= 10
+        before = server.state()["calendar_now"]
+        # Out of range or malformed: a clear 400, the clock does not move.
+        for bad in ({"hours": 0}, {"hours": "soon"}, {"hours": 10**6}):
+            answer = httpx.post(f"{server.url}/sandbox/api/clock", json=bad, timeout=10)
+            assert answer.status_code == 400 and "hours" in answer.json()["error"]
+        assert server.state()["calendar_now"] == before
+        # Four weeks on: everything due on the way goes out, in order, once.
+        moved = httpx.post(f"{server.url}/sandbox/api/clock", json={"hours": 24 * 28}, timeout=120)
+        assert moved.status_code == 200
+        done = moved.json()["done"]
+        assert done.get("sent", 0) >= 1 and not done.get("skipped")
+        assert moved.json()["now"] > before
+        sent = count(database_url, "announcements", "WHERE state = 'sent'")
+        assert sent == done["sent"]
+        assert count(database_url, "announcements", "WHERE state = 'skipped'") == past
+        # The team-formation phase (about 6 weeks after the first briefing) is still ahead.
+        assert count(database_url, "announcements", "WHERE state = 'scheduled'") == (
+            scheduled - sent
+        )
+
+
 def test_tsunagu_demo_loads_once_and_refuses_real_platforms(
     database_url: str,
     tmp_path: Path,

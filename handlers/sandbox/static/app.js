@@ -15,6 +15,8 @@ const TEXT = {
     sent: "Sent.", failed: "The app answered", coordinator: "coordinator", notCoordinator: "not a coordinator",
     commandOnly: "Type a slash command, e.g. /tsunagu help", replies: "replies", edited: "edited", bot: "Tsunagu (bot)",
     dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
+    calendarNow: "Programme time", plusDay: "+1 day", plusWeek: "+1 week",
+    moved: "Programme time is now {now} (sandbox only).",
   },
   ja: {
     sandbox: "サンドボックス", intro: "LINE と Slack をこのアプリが再現します。タップやクリックは本物の署名付きで本物の Webhook に届きます。",
@@ -27,6 +29,8 @@ const TEXT = {
     sent: "送信しました。", failed: "アプリの応答", coordinator: "コーディネーター", notCoordinator: "コーディネーターではない",
     commandOnly: "スラッシュコマンドを入力してください（例: /tsunagu help）", replies: "件の返信", edited: "編集済み", bot: "Tsunagu（ボット）",
     dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
+    calendarNow: "プログラムの時刻", plusDay: "+1日", plusWeek: "+1週間",
+    moved: "プログラムの時刻を {now} に進めました（サンドボックスのみ）。",
   },
 };
 
@@ -107,7 +111,11 @@ async function poll() {
   }
 }
 
-function render() { renderLine(); renderSlack(); }
+function render() {
+  renderLine();
+  renderSlack();
+  if (state && state.calendar_now) $("calendar-now").textContent = state.calendar_now;
+}
 
 // ------------------------------------------------------------------------------- LINE
 
@@ -444,6 +452,16 @@ function wire() {
     } catch (err) { say(String(err.message || err), true); }
     $("demo-load").disabled = false;
   });
+  for (const [id, hours] of [["ff-day", 24], ["ff-week", 24 * 7]]) {
+    $(id).addEventListener("click", async () => {
+      $(id).disabled = true;
+      try {
+        const result = await api("/sandbox/api/clock", { hours });
+        say(t("moved").replace("{now}", result.now));
+      } catch (err) { say(String(err.message || err), true); }
+      $(id).disabled = false;
+    });
+  }
   $("slack-compose").addEventListener("submit", slackCommand);
   $("modal").addEventListener("submit", submitModal);
   $("modal-close").addEventListener("click", () => api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: $("modal").dataset.view }));
