@@ -165,6 +165,20 @@ def expect(locator: Any) -> Any:
     return pw_expect(locator)
 
 
+def set_team_min(database_url: str, n: int) -> None:
+    """Set the one project's minimum team size (what 条件を編集 would save)."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import sync_url
+
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE projects SET team_min = :n"), {"n": n})
+    finally:
+        engine.dispose()
+
+
 def slack_button(page: Any, label: str) -> Any:
     return page.locator("#slack-messages").get_by_role("button", name=label, exact=True).last
 
@@ -249,6 +263,9 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     slack_button(page, "受け付ける").click()
     expect(slack_button(page, "候補を提案")).to_be_visible()
     snap("request-accepted")
+    # One accepted volunteer is enough for this group (a coordinator would set 人数 in
+    # 条件を編集), so the walk reaches the team's own channel.
+    set_team_min(database_url, 1)
     slack_button(page, "候補を提案").click()
     expect(page.locator("#slack-messages")).to_contain_text("チーム案")
     expect(page.locator("#slack-messages")).to_contain_text("佐藤")
@@ -272,9 +289,21 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     expect(page.locator("#slack-messages")).to_contain_text("✅ 承諾")
     snap("volunteer-accepted")
     assert scalar(database_url, "SELECT state FROM matches") == "accepted"
-    assert scalar(database_url, "SELECT status FROM projects") == "recruiting"
+
+    # The group sees the team in LINE and confirms it; the team channel appears in
+    # Slack with its welcome.
+    phone.choose("こども未来塾")
+    expect(phone.quick("このチームで進める")).to_be_visible()
+    phone.tap("このチームで進める")
+    channel = page.locator("#channels").get_by_role("button", name=re.compile("kodomo"))
+    expect(channel).to_be_visible()
+    channel.click()
+    expect(page.locator("#slack-messages")).to_contain_text("こども未来塾")
+    expect(page.locator("#slack-messages")).to_contain_text("佐藤")
+    snap("team-channel-welcome")
+    assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
     shots = sorted(p.name for p in artifacts.glob("*.png"))
-    assert len(shots) == 8, shots
+    assert len(shots) == 9, shots
 
 
 def test_without_chromium_the_browser_tests_skip_with_a_hint_but_fail_in_ci(
