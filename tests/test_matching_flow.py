@@ -4,6 +4,7 @@ approve -> LINE invitation -> accept -> the group confirms the team."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -134,6 +135,17 @@ def test_accept_announces_then_team_card_invite_accept_and_group_confirms(
         lambda: any("ご招待" in m["text"] for m in pushes_to(fake_line, ids["青木 健"])), timeout=10
     )
     invitation = next(m for m in pushes_to(fake_line, ids["青木 健"]) if "ご招待" in m["text"])
+    # At the LINE quota limit an invitation still goes (it expires); a "new project"
+    # notice may wait for budget.
+    rows = [
+        json.loads(raw) if isinstance(raw, str) else raw
+        for (raw,) in query(database_url, "SELECT payload FROM outbox WHERE channel = 'line'")
+    ]
+    urgency = [(r["replies"][0]["text"], r.get("urgent")) for r in rows if r.get("replies")]
+    invites = [flag for text, flag in urgency if "ご招待" in text]
+    notices = [flag for text, flag in urgency if "【新しい募集】" in text]
+    assert invites and all(flag is True for flag in invites)
+    assert notices and all(flag is False for flag in notices)
     assert "こども未来塾" in invitation["text"] and "佐藤" not in invitation["text"]
     labels = [i["action"]["label"] for i in invitation["quickReply"]["items"]]
     assert labels == ["参加する", "辞退する"]

@@ -797,6 +797,7 @@ class Matching:
                 volunteer,
                 [Reply(text, (Choice(button, f"hand|{project.id}", button),))],
                 ("announce", project.id, volunteer.id),
+                urgent=False,
             )
             volunteer.last_announced_at = now
             sent += 1
@@ -963,12 +964,16 @@ class Matching:
         volunteer: Volunteer,
         replies: list[Reply],
         why: tuple[object, ...],
+        *,
+        urgent: bool = True,
     ) -> None:
+        # Invitations, reminders and team news are time-bound: never held back by the
+        # LINE budget. Only "a new project that fits you" may wait (urgent=False).
         await outbox.enqueue(
             session,
             channel=volunteer.channel,
             kind="push",
             target=volunteer.user_key,
-            payload=outbox.replies_payload(replies),
+            payload=outbox.replies_payload(replies, urgent=urgent),
             key=outbox.key_for("match-push", *why),
         )
