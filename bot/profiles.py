@@ -111,10 +111,8 @@ class SessionLookups:
         """A programme phase someone is answering an invitation to."""
         if self._ctx.programmes is None:
             return None
-        info = await self._ctx.programmes.phase_info(self._session, phase_id)
-        if info is None:
-            return None
-        return PhaseStatus(info.phase_id, info.title, info.when, info.open)
+        status: PhaseStatus | None = await self._ctx.programmes.phase_info(self._session, phase_id)
+        return status
 
 
 def answers_of(volunteer: Volunteer) -> dict[str, Any]:

@@ -177,7 +177,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     dispatcher.notify,
                     programmes,
                     calendar if isinstance(calendar, ShiftableClock) else None,
-                    checkins,
                     scheduler,
                 )
             )

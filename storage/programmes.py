@@ -23,6 +23,7 @@ from storage.models import (
     Project,
     Rsvp,
     Volunteer,
+    VolunteerSkill,
 )
 from storage.repo import _insert
 
@@ -182,8 +183,6 @@ async def volunteers_matching(
 
     The filter may name areas (any of), skills (any of) and interests (any of).
     """
-    from storage.models import VolunteerSkill
-
     stmt = select(
         Volunteer.channel,
         Volunteer.user_key,

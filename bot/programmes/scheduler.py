@@ -41,6 +41,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import ShiftableClock
 from bot.programmes.service import Programmes
 from storage import programmes as store
 from storage.base import utcnow
@@ -265,6 +266,26 @@ class Scheduler:
         if written or removed:
             log.info("scheduler: %d jobs written, %d removed", written, removed)
         return written, removed
+
+    async def fast_forward(self, hours: int) -> dict[str, int]:
+        """Move the calendar's clock (a ShiftableClock: the sandbox) forward an hour at a
+        time, firing the announcements and check-ins that fall due on the way; counts."""
+        clock = self.calendar_clock
+        if not isinstance(clock, ShiftableClock):
+            raise TypeError("only a shiftable calendar clock can be moved forward")
+        done: dict[str, int] = {}
+        checkins = self.interval_jobs.get("checkins")
+        for step in range(hours):
+            now = clock.advance(timedelta(hours=1))
+            for outcome, n in (await self.programmes.catch_up(now)).items():
+                done[outcome] = done.get(outcome, 0) + n
+            if checkins is not None and (step % 24 == 23 or step == hours - 1):
+                asked = await checkins.run(now)
+                done["checkins"] = done.get("checkins", 0) + (
+                    asked if isinstance(asked, int) else 0
+                )
+        self.changed()  # jobs move earlier in wall time by the new offset
+        return done
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
         """(job id, next run) of what APScheduler holds (for coordinators and tests)."""

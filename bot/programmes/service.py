@@ -23,6 +23,7 @@ from bot import outbox
 from bot.cards import plain
 from bot.conversation.model import Choice, Reply
 from bot.coordination import Coordination, Outcome
+from bot.dialogue import PhaseStatus
 from bot.i18n import T
 from bot.programmes.schedule import (
     AUDIENCES,
@@ -523,10 +524,8 @@ class Programmes:
         # An invitation to a session open for sign-up carries the answer buttons.
         with_rsvp = phase.rsvp and audience & {"volunteers", "followers"} != set()
 
-        if "team_channels" in audience:
+        if "team_channels" in audience and self.teams is not None:
             for project in await store.team_projects(session, programme.id):
-                if self.teams is None:
-                    continue
                 counts["team_channels"] += 1
                 counts["line"] += await self.teams.team_announce(
                     session,
@@ -610,14 +609,14 @@ class Programmes:
         """Record an answer to a briefing-session invitation (caller's transaction)."""
         await store.put_rsvp(session, phase_id, channel, user_key, answer, self._clock())
 
-    async def phase_info(self, session: AsyncSession, phase_id: int) -> PhaseInfo | None:
+    async def phase_info(self, session: AsyncSession, phase_id: int) -> PhaseStatus | None:
         """What the dialogue needs to answer an RSVP."""
         phase = await store.get_phase(session, phase_id)
         if phase is None:
             return None
         tz = zone(phase.programme.timezone)
         open_ = phase.rsvp and phase.cancelled_at is None and phase.starts_at > self._clock()
-        return PhaseInfo(
+        return PhaseStatus(
             phase.id,
             {"ja": phase.title_ja, "en": phase.title_en},
             {
@@ -712,16 +711,6 @@ class Programmes:
 
     def _local(self, at: datetime, programme: Programme) -> str:
         return at.astimezone(ZoneInfo(programme.timezone)).strftime("%Y-%m-%d %H:%M")
-
-
-@dataclass(frozen=True)
-class PhaseInfo:
-    """A phase as the RSVP answer needs it."""
-
-    phase_id: int
-    title: dict[str, str]
-    when: dict[str, str]
-    open: bool
 
 
 def _phase_title(phase: Phase, locale: str) -> str:
