@@ -15,14 +15,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if workers > 1 and settings.sandbox_enabled:
+        # The sandbox's fake LINE and Slack keep their chats in this process's memory.
+        print("The sandbox runs in one process: TSUNAGU_WORKERS is ignored.", file=sys.stderr)
+        workers = 1
     # The app reads its settings from the environment; it must know the address it is
-    # served on, because the sandbox's SDK clients call back to this same server.
+    # served on, because the sandbox's SDK clients call back to this same server; each
+    # worker process must know how many share the platforms' rate limits.
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
+    os.environ["TSUNAGU_WORKERS"] = str(workers)
+    if workers > 1:
+        from storage.migrate import upgrade
+
+        # Once, before the workers start: they would otherwise race to migrate.
+        upgrade(settings.database_url)
+        print(f"Starting {workers} worker processes on http://{host}:{port}", file=sys.stderr)
     uvicorn.run(
         "handlers.asgi:create_app",
         factory=True,
         host=host,
         port=port,
+        workers=workers if workers > 1 else None,
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
         proxy_headers=False,
@@ -215,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--access-log", action="store_true", help="log every request line")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="server processes sharing the port (default TSUNAGU_WORKERS, 1)",
+    )
 
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "downgrade", "check"])

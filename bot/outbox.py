@@ -249,6 +249,9 @@ class Policy:
     # chat.postMessage also has a workspace-wide limit Slack does not publish ("several
     # hundred a minute"); 300 a minute stays under it. A 429 is retried anyway.
     slack_rate: float = 5.0
+    # This process's part of each platform rate limit: 1/N when N server processes send
+    # (TSUNAGU_WORKERS), so together they stay within the limit.
+    share: float = 1.0
     idle_poll: float = 1.0
     jitter: Callable[[], float] = field(default=random.random)
 
@@ -505,7 +508,7 @@ class Dispatcher:
             if item.channel == "slack":
                 rates.setdefault("post", self.policy.slack_rate)
             rate = rates.get(kind)
-            self._limits[key] = RateLimit(rate) if rate else None
+            self._limits[key] = RateLimit(rate * self.policy.share) if rate else None
         return self._limits[key]
 
     async def _pace(self, item: Item) -> None:

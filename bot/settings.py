@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
     database_url: str = Field(f"sqlite:///{DEFAULT_SQLITE_PATH}", alias="DATABASE_URL")
+    # Server processes sharing the listening socket (`tsunagu serve --workers`): each one
+    # verifies, stores and applies events and sends replies, so N processes use N cores.
+    # The sandbox always runs one (it keeps its fake chats in memory).
+    workers: int = Field(1, ge=1, le=64, alias="TSUNAGU_WORKERS")
 
     line_channel_secret: str = Field("", alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str = Field("", alias="LINE_CHANNEL_ACCESS_TOKEN")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import text
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 base_delay=settings.outbox_base_delay,
                 max_attempts=settings.outbox_max_attempts,
                 lease=settings.outbox_lease,
+                share=1 / settings.workers,
             ),
             budget=budget,
         )
@@ -285,6 +287,8 @@ def _banner(settings: Settings, sandbox: Sandbox | None = None) -> None:
 
     db = async_url(settings.database_url).render_as_string(hide_password=True)
     lines = [f"Tsunagu is up on http://{settings.host}:{settings.port}  (database: {db})"]
+    if settings.workers > 1 and sandbox is None:
+        lines[0] += f"  [worker process {os.getpid()}, one of {settings.workers}]"
     if settings.line_enabled:
         lines.append(
             f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}"

@@ -412,3 +412,31 @@ async def test_slack_posts_waiting_for_their_rate_do_not_hold_back_line_rows(
     multicasts = [q.time for q in fake_line.requests if q.path.endswith("/multicast")]
     assert len(posts) == 8 and max(multicasts) < max(posts)
     assert all(len(fake_line.messages_to(p)) == 1 for p in people)
+
+
+async def test_server_processes_share_the_request_rate(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    """Two server processes (TSUNAGU_WORKERS=2) each send at half of LINE's rate: sending
+    side by side from one database, 40 multicasts go out in about 2 s, none refused by a
+    fake that refuses a 21st call within a second."""
+    import asyncio
+    import time
+
+    fake_line.set_rate_limit("/v2/bot/message/multicast", 20)
+    async with (
+        rig(database_url, fake_line, share=0.5, batch=20) as a,
+        rig(database_url, fake_line, share=0.5, batch=20) as b,
+    ):
+        for r in (a, b):
+            r.dispatcher._transports["line"].rate_limits = {"multicast": 20.0}  # type: ignore[attr-defined]
+        await fan(a, members(40 * 500, "w"), "workers")
+        started = time.monotonic()
+        for _ in range(5):
+            await asyncio.gather(a.dispatcher.run_once(), b.dispatcher.run_once())
+        took = time.monotonic() - started
+        rows = await a.rows()
+    assert [row.status for row in rows] == ["sent"] * 40
+    assert fake_line.counts["multicasts"] == 40
+    assert [q.status for q in fake_line.requests] == [200] * 40
+    assert took > 1.5  # 40 calls within 20 a second, whichever process sent them
