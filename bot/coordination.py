@@ -724,7 +724,9 @@ class Coordination:
             channel=org.channel,
             kind="push",
             target=org.user_key,
-            payload=outbox.replies_payload(replies),
+            # The answer to the group's own request (accepted, a question, declined):
+            # never held back for the LINE message budget.
+            payload=outbox.replies_payload(replies, urgent=True),
             key=outbox.key_for("group-push", *why),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -137,6 +138,14 @@ def test_accept_updates_the_card_and_tells_the_group(
     assert project_status(database_url) == "recruiting"
     audit = query(database_url, "SELECT actor, action FROM audit_log WHERE action='accept'")
     assert audit == [(COORDINATORS[0], "accept")]
+    # The decision answers the group's own request: it goes even at the LINE quota limit.
+    (payload,) = query(
+        database_url,
+        "SELECT payload FROM outbox WHERE channel = 'line' AND target = :who",
+        who=group.user_id,
+    )[0]
+    payload = json.loads(payload) if isinstance(payload, str) else payload
+    assert payload["urgent"] is True
     group.say("相談状況")
     assert "ボランティア募集中" in group.text()
 
