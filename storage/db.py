@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import fcntl
-import os
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -172,67 +169,8 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     return create_async_engine(target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
-class _FileLock:
-    """An exclusive `flock` on a file beside the SQLite database, taken per transaction.
-
-    Server processes sharing one SQLite file (`TSUNAGU_WORKERS`) would otherwise meet in
-    SQLite's busy handler, which polls with sleeps of 1 to 100 ms: two processes writing
-    16-row transactions waited 34 ms at p99 and up to 130 ms that way, against 5 ms
-    queued in the kernel on this lock (bench/README.md). The lock only orders writers:
-    a process that does not take it (another tool) still meets SQLite's own locking.
-    The file is opened per transaction (two system calls), so nothing stays open.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    async def acquire(self) -> None:
-        """Take the lock; wait for it in a thread when another process holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            await self._wait(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-
-    @staticmethod
-    async def _wait(fd: int) -> None:
-        # The waiting thread cannot be interrupted: if the caller gives up (a timeout, a
-        # shutdown), whichever of the two comes second closes the file, which lets go.
-        guard = threading.Lock()
-        state = {"taken": False, "abandoned": False}
-
-        def take() -> None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            finally:
-                with guard:
-                    state["taken"] = True
-                    if state["abandoned"]:
-                        os.close(fd)
-
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, take)
-        except BaseException:
-            with guard:
-                state["abandoned"] = True
-                if state["taken"]:
-                    os.close(fd)
-            raise
-
-    def release(self) -> None:
-        """Let the next process in (closing the file releases the lock)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-
 class _Gated:
-    """`maker.begin()` holding the SQLite write gate (this process's, then the file's)."""
+    """`maker.begin()` holding the process's SQLite write gate for the transaction."""
 
     def __init__(self, maker: GatedSessionMaker, inner: Any) -> None:
         self._maker = maker
@@ -245,16 +183,9 @@ class _Gated:
             raise RuntimeError("nested write transaction in one task")
         await gate.acquire()
         self._maker.owner = asyncio.current_task()
-        lock = self._maker.file_lock
-        locked = False
         try:
-            if lock is not None:
-                await lock.acquire()
-                locked = True
             session: AsyncSession = await self._inner.__aenter__()
         except BaseException:
-            if locked and lock is not None:
-                lock.release()
             self._maker.owner = None
             gate.release()
             raise
@@ -264,8 +195,6 @@ class _Gated:
         try:
             return await self._inner.__aexit__(*exc)
         finally:
-            if self._maker.file_lock is not None:
-                self._maker.file_lock.release()
             self._maker.owner = None
             assert self._maker.gate is not None
             self._maker.gate.release()
@@ -282,8 +211,6 @@ class GatedSessionMaker(async_sessionmaker[AsyncSession]):
 
     gate: asyncio.Lock | None = None
     owner: asyncio.Task[Any] | None = None
-    # For SQLite files: the gate shared with the other processes on the same file.
-    file_lock: _FileLock | None = None
 
     def begin(self) -> Any:
         """Start a write transaction (through the gate on SQLite)."""
@@ -298,7 +225,4 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     maker = GatedSessionMaker(engine, expire_on_commit=False)
     if engine.dialect.name == "sqlite":
         maker.gate = asyncio.Lock()
-        database = engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            maker.file_lock = _FileLock(f"{database}.lock")
     return maker

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
 from storage.base import utcnow
-from storage.db import is_sqlite, make_engine, make_sessionmaker, sync_url
+from storage.db import make_engine, make_sessionmaker, sync_url
 from storage.migrate import alembic_config, check, downgrade, upgrade
 from storage.models import Conversation, InboundEvent, Volunteer, VolunteerSkill
 from tests.support import scalar
@@ -177,18 +177,16 @@ async def test_claim_events_claims_each_once_and_forgets_content(maker: Maker) -
 
 async def test_concurrent_claims_split_the_events(maker: Maker, database_url: str) -> None:
     ids = list((await insert(maker, [event(f"e{i}", n=i) for i in range(200)])).values())
-    # Two engines, as two server processes would have. On PostgreSQL both transactions
-    # are open before either claims. On SQLite they cannot overlap: write transactions
-    # take turns through the process's gate and the file lock all processes share.
-    both_open = None if is_sqlite(database_url) else asyncio.Barrier(2)
+    both_open = asyncio.Barrier(2)
+    # Two engines, as two server processes would have (one process's own write
+    # transactions take turns through its SQLite write gate, so they cannot overlap).
     other_engine = make_engine(database_url)
     other = make_sessionmaker(other_engine)
 
     async def claim_in_own_transaction(m: Maker, order: list[int]) -> set[int]:
         async with m.begin() as session:
             await session.connection()
-            if both_open is not None:
-                await both_open.wait()
+            await both_open.wait()  # both transactions are open before either claims
             return await repo.claim_events(session, order, utcnow())
 
     try:
@@ -201,45 +199,6 @@ async def test_concurrent_claims_split_the_events(maker: Maker, database_url: st
     assert first | second == set(ids)
     async with maker() as session:
         assert await repo.count_events(session, "pending") == 0
-
-
-async def test_sqlite_writers_of_two_processes_take_turns_on_the_file_lock(
-    maker: Maker, database_url: str
-) -> None:
-    """A second process's write transaction waits for the first to commit (queued on
-    the lock file, not polling in SQLite's busy handler) and goes as soon as it does;
-    a waiter that gives up leaves the lock free."""
-    if not is_sqlite(database_url):
-        pytest.skip("the file lock is for SQLite files; PostgreSQL locks rows")
-    other_engine = make_engine(database_url)
-    other = make_sessionmaker(other_engine)
-    order: list[str] = []
-    try:
-        async with maker.begin() as session:
-            await session.execute(delete(InboundEvent))
-            order.append("first writes")
-
-            async def second() -> None:
-                async with other.begin() as session2:
-                    order.append("second writes")
-                    await session2.execute(delete(InboundEvent))
-
-            waiting = asyncio.create_task(second())
-            await asyncio.sleep(0.3)
-            assert order == ["first writes"]  # still waiting, not failed
-            order.append("first commits")
-        await asyncio.wait_for(waiting, 5)
-        assert order == ["first writes", "first commits", "second writes"]
-
-        # Give up while waiting: the lock must not stay taken by the abandoned wait.
-        async with maker.begin() as session:
-            await session.execute(delete(InboundEvent))
-            gives_up = asyncio.create_task(asyncio.wait_for(second(), 0.2))
-            with pytest.raises(TimeoutError):
-                await gives_up
-        await asyncio.wait_for(second(), 5)
-    finally:
-        await other_engine.dispose()
 
 
 # ---------------------------------------------------------------- volunteers
