@@ -199,9 +199,10 @@ class Inbox:
         try:
             new_keys: dict[tuple[str, str], int] = {}
             async with self._maker.begin() as session:
+                conn = await session.connection()
                 for start in range(0, len(rows), BATCH_MAX):
                     chunk = rows[start : start + BATCH_MAX]
-                    new_keys.update(await repo.insert_events(session, chunk))
+                    new_keys.update(await repo.insert_events(conn, chunk))
         except Exception as exc:  # the webhook answers 500 and the platform redelivers
             log.exception("inbox: could not store %d events", len(rows))
             for _, future in batch:
@@ -266,6 +267,9 @@ class Inbox:
         now = self._clock()
         outgoing: list[tuple[Event, list[Reply]]] = []
         async with self._maker.begin() as session:
+            # The batch's own statements are Core: they run on the transaction's
+            # connection, past the ORM's execute layer (see storage/repo.py, Db).
+            conn = await session.connection()
             # Serve people, not single events: take every pending event of the people in
             # this batch, including those another process accepted, so that one person's
             # events are never split between two processors and applied out of order.
@@ -275,12 +279,12 @@ class Inbox:
                 people[ev.channel].add(ev.user_key)
             for channel, user_keys in people.items():
                 rows = await repo.pending_for_users(
-                    session, channel, sorted(user_keys), known=known.keys()
+                    conn, channel, sorted(user_keys), known=known.keys()
                 )
                 for row in rows:
                     if row.id not in known and row.user_key:
                         known[row.id] = _event_of(row)
-            won = await repo.claim_events(session, list(known), now)
+            won = await repo.claim_events(conn, list(known), now)
             groups: dict[tuple[str, str], list[tuple[int, Event]]] = defaultdict(list)
             for row_id, ev in known.items():
                 if row_id in won:
@@ -296,15 +300,15 @@ class Inbox:
             updates: list[dict[str, Any]] = []
             for channel, firsts in by_channel.items():
                 keys = [key for key, _ in firsts]
-                convs = await repo.load_conversations(session, channel, keys)
+                convs = await repo.load_conversations(conn, channel, keys)
                 missing = [
                     (k, self._dialogue.initial_locale(e)) for k, e in firsts if k not in convs
                 ]
                 if missing:
-                    await repo.create_conversations(session, channel, missing)
-                    convs.update(
-                        await repo.load_conversations(session, channel, [k for k, _ in missing])
-                    )
+                    convs.update(await repo.create_conversations(conn, channel, missing))
+                    raced = [k for k, _ in missing if k not in convs]
+                    if raced:  # created by another process since we looked
+                        convs.update(await repo.load_conversations(conn, channel, raced))
                 for key in keys:
                     conv = convs[key]
                     state: dict[str, Any] | None = conv.state
@@ -334,8 +338,11 @@ class Inbox:
                         else:
                             touched = True
                     if forgotten and touched:
-                        await repo.create_conversations(session, channel, [(key, locale)])
-                        conv = (await repo.load_conversations(session, channel, [key]))[key]
+                        created = await repo.create_conversations(conn, channel, [(key, locale)])
+                        conv = (
+                            created.get(key)
+                            or (await repo.load_conversations(conn, channel, [key]))[key]
+                        )
                     if touched or not forgotten:
                         updates.append(
                             {
@@ -346,9 +353,9 @@ class Inbox:
                                 "updated_at": now,
                             }
                         )
-            await repo.save_conversations(session, updates)
-            await repo.set_event_status(session, stale, "stale")
-            await repo.set_event_status(session, failed, "failed")
+            await repo.save_conversations(conn, updates)
+            await repo.set_event_status(conn, stale, "stale")
+            await repo.set_event_status(conn, failed, "failed")
         # Effects may have written outbox rows: let the dispatcher look now.
         if wrote:
             self._on_commit()

@@ -32,7 +32,6 @@ from bot.taxonomy import needs_for_menus
 from storage import programmes as programme_store
 from storage import repo
 from storage.base import utcnow
-from storage.models import Volunteer
 
 ORG_FIELDS = (
     "org_name",
@@ -115,12 +114,13 @@ class SessionLookups:
         return status
 
 
-def answers_of(volunteer: Volunteer) -> dict[str, Any]:
-    """The sign-up answers a saved volunteer corresponds to (to show or edit them)."""
+def answers_of(volunteer: Any, skills: list[str]) -> dict[str, Any]:
+    """The sign-up answers a saved volunteer (row or entity) and their skills correspond
+    to (to show or edit them)."""
     answers: dict[str, Any] = {
         "display_name": volunteer.display_name,
         "area": volunteer.area,
-        "skills": [s.skill for s in volunteer.skills],
+        "skills": skills,
         "occupation": volunteer.occupation,
         "experience_years": volunteer.experience_years,
         "hours_per_week": volunteer.hours_per_week,
@@ -138,18 +138,24 @@ def answers_of(volunteer: Volunteer) -> dict[str, Any]:
 
 async def known_about(session: AsyncSession, channel: str, user_key: str) -> Known:
     """Everything the dialogue may need to know about a person (volunteer and/or group)."""
-    volunteer = await repo.get_volunteer(session, channel, user_key)
+    # Core rows rather than ORM entities, and one round trip for who the person is (see
+    # repo.person): this runs on every follow, role choice and completed sign-up. Core
+    # statements do not flush the session by themselves: flush what is pending first.
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    conn = await session.connection()
+    row = await repo.person(conn, channel, user_key)
     profile = None
-    if volunteer is not None:
-        profile = Profile(answers=answers_of(volunteer), status=volunteer.status)
-    org = await repo.get_organization(session, channel, user_key)
+    if row.volunteer_id is not None:
+        skills = await repo.skills_of(conn, row.volunteer_id)
+        profile = Profile(answers=answers_of(row, skills), status=row.status)
     group = None
-    if org is not None:
-        projects = await repo.projects_of(session, org.id)
-        question = await repo.open_question(session, org.id)
+    if row.organization_id is not None:
+        projects = await repo.requests_of(conn, row.organization_id, limit=10)
+        question = await repo.open_question_of(conn, row.organization_id)
         group = GroupInfo(
-            name=org.name,
-            requests=tuple((p.id, summary_of(p.challenge), p.status) for p in projects[:10]),
+            name=row.organization_name,
+            requests=tuple((p.id, summary_of(p.challenge), p.status) for p in projects),
             open_question=(question.id, question.question) if question else None,
         )
     return Known(volunteer=profile, group=group)
