@@ -155,9 +155,8 @@ class Proc:
         total = _cpu_of(self.pid)
         if math.isnan(total):
             return total
-        for child in _children(self.pid):
-            total += _cpu_of(child)
-        return total
+        # A child that ended between listing and reading counts nothing.
+        return total + sum(c for c in map(_cpu_of, _children(self.pid)) if not math.isnan(c))
 
     def tail(self, lines: int = 25) -> str:
         self._log.flush()
@@ -198,7 +197,7 @@ def _cpu_of(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0 if pid else math.nan
+        return math.nan
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 

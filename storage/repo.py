@@ -791,18 +791,6 @@ async def add_question(
     return row
 
 
-async def open_question(session: AsyncSession, org_id: int) -> ProjectQuestion | None:
-    """The newest unanswered question to this group, if any."""
-    stmt = (
-        select(ProjectQuestion)
-        .join(Project, Project.id == ProjectQuestion.project_id)
-        .where(Project.organization_id == org_id, ProjectQuestion.answer.is_(None))
-        .order_by(ProjectQuestion.id.desc())
-        .limit(1)
-    )
-    return (await session.scalars(stmt)).one_or_none()
-
-
 async def answer_question(
     session: AsyncSession, question_id: int, answer: str, now: datetime
 ) -> ProjectQuestion | None:
