@@ -374,3 +374,83 @@ async def test_a_programme_imported_mid_way_does_not_send_long_past_announcement
     assert await rig.programmes.catch_up() == {}
     # Nothing was missed while running, so coordinators get no "missed" notice.
     assert await rig.outbox() == []
+
+
+async def _listing_and_cli(rig: Rig, database_url: str) -> str:
+    """The schedule as `/tsunagu schedule` renders it, and `tsunagu programme list` in a
+    process of its own on the same database (it must exit 0 and print the same list)."""
+    import asyncio
+    import os
+    import sys
+
+    listing = await rig.programmes.schedule_text("ja")
+    env = {**os.environ, "DATABASE_URL": database_url, "TSUNAGU_SANDBOX": "off"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "programme",
+        "list",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert "DetachedInstanceError" not in err.decode()
+    assert out.decode().strip().splitlines()[0] == listing.splitlines()[0]
+    return listing
+
+
+async def test_schedule_lists_a_programme_in_every_state(rig: Rig, database_url: str) -> None:
+    """No programme, just imported, briefing notices all sent (the state every real
+    programme reaches, which used to crash with DetachedInstanceError), then all sent."""
+    assert "まだプログラムがありません" in await _listing_and_cli(rig, database_url)
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    await rig.follower("U" + "f" * 32)
+    assert "事前説明会" in await _listing_and_cli(rig, database_url)
+    # Every briefing notice (invitations and reminders) goes out on time.
+    async with rig.maker() as session:
+        briefing = (
+            (
+                await session.execute(
+                    select(Announcement)
+                    .join(Phase)
+                    .where(Phase.rsvp.is_(True))
+                    .order_by(Announcement.send_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert briefing
+    for ann in briefing:
+        rig.clock.now = ann.send_at
+        assert await rig.programmes.fire(ann.id) == "sent"
+    listing = await _listing_and_cli(rig, database_url)
+    # The RSVP counts of the briefings are still listed, with their dates.
+    assert "参加" in listing and "2026-12-01 14:00" in listing
+    assert "停止中" not in listing
+    # Everything sent: nothing scheduled, still no crash.
+    async with rig.maker() as session:
+        rest = (
+            await session.execute(
+                select(Announcement.id, Announcement.send_at).where(
+                    Announcement.state == "scheduled"
+                )
+            )
+        ).all()
+    for ann_id, at in sorted(rest, key=lambda r: r[1]):
+        rig.clock.now = at
+        assert await rig.programmes.fire(ann_id) == "sent"
+    assert "2026-12-01 14:00" in await _listing_and_cli(rig, database_url)
+
+
+async def test_notices_past_at_import_are_not_listed_as_missed(rig: Rig) -> None:
+    rig.clock.now = tokyo(2026, 12, 5, 9, 0)
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    invite = await rig.announcement("briefing-1", "invite")
+    assert invite.state == "skipped"
+    listing = await rig.programmes.schedule_text("ja")
+    assert "停止中" not in listing, listing
+    assert f"• #{invite.id} 2026" not in listing

@@ -467,7 +467,13 @@ class Programmes:
                     detail={"late_minutes": late},
                 ):
                     await self._tell_skipped(session, [ann])
-                    log.info("programmes: announcement #%d skipped (%d min late)", ann.id, late)
+                    log.info(
+                        "programmes: announcement #%d skipped due=%s fired=%s (%d min late)",
+                        ann.id,
+                        ann.send_at.isoformat(),
+                        now.isoformat(),
+                        late,
+                    )
                     return "skipped"
                 return "noop"
             # The claim: only one firing moves the row; everyone else writes nothing.
@@ -483,8 +489,17 @@ class Programmes:
             counts = await self._send(session, ann, phase, phase.programme)
             ann.detail = {**(ann.detail or {}), **counts}
             await session.flush()
+            due = ann.send_at
         self._notify()
-        log.info("programmes: announcement #%d sent %s", announcement_id, counts)
+        # Due and actual times on every firing: a late notice says by how much (ids only).
+        log.info(
+            "programmes: announcement #%d sent due=%s fired=%s late=%.1fs %s",
+            announcement_id,
+            due.isoformat(),
+            now.isoformat(),
+            (now - due).total_seconds(),
+            counts,
+        )
         return "sent"
 
     async def catch_up(self, now: datetime | None = None) -> dict[str, int]:
@@ -669,12 +684,24 @@ class Programmes:
         """`/tsunagu schedule`: what is due next, what was missed, and briefing RSVPs."""
         async with self._maker() as session:
             upcoming = await store.upcoming(session, states=("scheduled",), limit=limit)
-            skipped = await store.upcoming(session, states=("skipped",), limit=20)
+            # Only what was missed while running or stopped: a notice already past when
+            # its programme file was imported was never due on this service.
+            skipped = [
+                a
+                for a in await store.upcoming(session, states=("skipped",), limit=200)
+                if not (a.detail or {}).get("past_when_written")
+            ][-20:]
             programmes = await store.list_programmes(session)
+            # Each phase is paired with the programme it was loaded from: a phase whose
+            # announcements have all gone out is not in `upcoming`, so its own
+            # `phase.programme` was never loaded and would lazy-load after the session.
             rsvp_phases = [
-                p for prog in programmes for p in prog.phases if p.rsvp and p.cancelled_at is None
+                (p, prog)
+                for prog in programmes
+                for p in prog.phases
+                if p.rsvp and p.cancelled_at is None
             ]
-            counts = await store.rsvp_counts(session, [p.id for p in rsvp_phases])
+            counts = await store.rsvp_counts(session, [p.id for p, _ in rsvp_phases])
         if not programmes:
             return TXT["no_programmes"](locale)
         lines = [f"*{TXT['schedule_title'](locale)}*"]
@@ -687,14 +714,14 @@ class Programmes:
             lines.extend(self._ann_line(a, locale) for a in skipped)
         if rsvp_phases:
             lines.append(f"\n*{TXT['rsvp_title'](locale)}*")
-            for p in rsvp_phases:
+            for p, prog in rsvp_phases:
                 c = counts.get(p.id, {})
                 lines.append(
                     f"• #{p.id} "
                     + TXT["rsvp_line"](
                         locale,
                         phase=plain(_phase_title(p, locale)),
-                        date=self._local(p.starts_at, p.programme),
+                        date=self._local(p.starts_at, prog),
                         yes=c.get("yes", 0),
                         no=c.get("no", 0),
                     )
