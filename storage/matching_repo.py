@@ -160,3 +160,20 @@ async def changes_since(session: AsyncSession, since: datetime) -> list[Any]:
         ),
     )
     return list((await session.execute(stmt)).all())
+
+
+async def in_play_elsewhere(
+    session: AsyncSession, project_id: int, states: Sequence[str]
+) -> set[int]:
+    """Volunteers holding a match in one of `states` on another recruiting project
+    (proposed, approved or invited there): a proposal leaves them to that team first."""
+    stmt = (
+        select(Match.volunteer_id)
+        .join(Project, Project.id == Match.project_id)
+        .where(
+            Match.project_id != project_id,
+            Match.state.in_(list(states)),
+            Project.status == "recruiting",
+        )
+    )
+    return {int(v) for v in (await session.execute(stmt)).scalars()}

@@ -13,11 +13,13 @@ import pytest
 
 from bot.coordination import Coordination
 from bot.matching.service import Matching
+from storage import repo
 from storage.db import make_engine, make_sessionmaker
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import COORDINATORS, AppServer, LineUser, SlackUser, query
 from tests.test_matching_flow import accepted_request, add_volunteers, team_card
+from tests.test_needs_edit import needs_values, open_needs, submit_needs
 from tests.test_slack_coordination import CHANNEL, card_text
 
 R = TypeVar("R")
@@ -37,7 +39,7 @@ class SecondInstance:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.engine = make_engine(database_url)
-        maker = make_sessionmaker(self.engine)
+        maker = self.maker = make_sessionmaker(self.engine)
         coordination = Coordination(
             maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel="C0COORDS01"
         )
@@ -47,10 +49,28 @@ class SecondInstance:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
     def names(self, database_url: str, project_id: int = 1) -> list[str]:
-        """Who this instance would suggest now, best first."""
-        ids = [s.volunteer_id for s in self.run(self.matching.candidates(project_id, k=10))]
+        """Who this instance's index finds eligible for the project now, best first (those
+        already on the team card included: the card took everyone at Accept)."""
         names = dict(query(database_url, "SELECT id, display_name FROM volunteers"))
-        return [names[i] for i in ids]
+        return [names[s.volunteer_id] for s in self.top(project_id)]
+
+    def reasons(self, database_url: str, name: str, project_id: int = 1) -> str:
+        """This instance's reasons for suggesting one person."""
+        ids = {n: i for i, n in query(database_url, "SELECT id, display_name FROM volunteers")}
+        found = [s for s in self.top(project_id) if s.volunteer_id == ids[name]]
+        return " / ".join(found[0].reasons("ja")) if found else ""
+
+    def top(self, project_id: int) -> list[Any]:
+        async def go() -> list[Any]:
+            live = await self.matching.live.fresh()
+            async with self.maker() as session:
+                project = await repo.get_project(session, project_id)
+                assert project is not None
+                needs = self.matching.needs(project, project.organization)
+                weights = self.matching.weights_for(project)
+            return live.index(weights).top(needs, k=10)
+
+        return self.run(go())
 
     def close(self) -> None:
         self.run(self.engine.dispose())
@@ -86,16 +106,28 @@ def test_a_profile_edit_in_line_changes_the_next_suggestion(
     ids = add_volunteers(database_url, fake_line)
     accepted_request(app, fake_line, fake_slack)  # announcing it built the index
     coord = SlackUser(app, fake_slack, COORDINATORS[0], CHANNEL)
-    coord.click("候補を提案")
     card = fake_slack.wait_for(lambda: team_card(fake_slack), timeout=10)
-    assert "青木" in card_text(card) and "上田" not in card_text(card)
-    # 上田 (Yokohama, online) learns facilitation and says so in LINE.
+    # 上田 (consulting, nice to have) is proposed beside the facilitators, for his skill.
+    assert "青木" in card_text(card) and "ファシリテーション" not in row_of(card, "上田")
+    # He learns facilitation and says so in LINE; saving the needs again recomputes.
     add_skill_in_line(LineUser(app, fake_line, ids["上田 翔"]), "ファシリテーション")
-    coord.click("候補を提案")
+    view = open_needs(coord, fake_slack)
+    submit_needs(coord, view, needs_values(("facilitation",), ("consulting",)))
     card = fake_slack.wait_for(
-        lambda: (m := team_card(fake_slack)) and "上田" in card_text(m) and m, timeout=10
+        lambda: (m := team_card(fake_slack)) and "ファシリテーション" in row_of(m, "上田") and m,
+        timeout=10,
     )
-    assert "ファシリテーションのスキルが一致" in card_text(card)
+    assert "ファシリテーションのスキルが一致" in row_of(card, "上田")
+
+
+def row_of(card: dict[str, Any], name: str) -> str:
+    """One person's row on the team card."""
+    text = card_text(card)
+    at = text.find(f"*{name}*")
+    if at < 0:
+        return ""
+    end = text.find("\n*", at + 1)
+    return text[at : end if end > 0 else len(text)]
 
 
 def test_a_second_instance_sees_changes_made_through_the_first(
@@ -107,7 +139,8 @@ def test_a_second_instance_sees_changes_made_through_the_first(
 ) -> None:
     ids = add_volunteers(database_url, fake_line)
     accepted_request(app, fake_line, fake_slack)
-    assert sorted(second.names(database_url)) == ["石田 真理", "青木 健"]
+    # 上田 holds consulting, a nice-to-have skill here: eligible beside the facilitators.
+    assert sorted(second.names(database_url)) == ["上田 翔", "石田 真理", "青木 健"]
     live = second.matching.live
     assert live.stats["builds"] == 1 and len(live.features) == 4
 
@@ -115,10 +148,11 @@ def test_a_second_instance_sees_changes_made_through_the_first(
     ishida.say("プロフィール")
     ishida.tap("休止")
     assert "休止しました" in ishida.text()
-    assert second.names(database_url) == ["青木 健"]
-
-    add_skill_in_line(LineUser(app, fake_line, ids["上田 翔"]), "ファシリテーション")
     assert sorted(second.names(database_url)) == ["上田 翔", "青木 健"]
+
+    assert "ファシリテーション" not in second.reasons(database_url, "上田 翔")
+    add_skill_in_line(LineUser(app, fake_line, ids["上田 翔"]), "ファシリテーション")
+    assert "ファシリテーション" in second.reasons(database_url, "上田 翔")
 
     aoki = LineUser(app, fake_line, ids["青木 健"])
     aoki.say("退会")

@@ -410,8 +410,12 @@ class ProjectNeeds:
     @property
     def gate(self) -> frozenset[str]:
         """Skills of which a candidate must hold one (unless they raised their hand):
-        the required skills, else the optional ones, else none (everyone passes)."""
-        return self.required or self.optional
+        the required and the optional ones, else none (everyone passes).
+
+        Required skills are covered by the team, not demanded of every member: a
+        writer beside the SNS person is a reason to be on a Facebook-page project. The
+        gate still keeps candidate sets small (holders of a few skills, not everyone)."""
+        return self.required | self.optional
 
 
 def idf_value(holders: int, population: int) -> float:

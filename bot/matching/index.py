@@ -1,7 +1,7 @@
 """Top-k suggestions for a project from an in-memory index of volunteers.
 
 Each volunteer is a row of NumPy columns. An inverted index (skill -> rows) yields
-the candidates: holders of any of the project's gate skills (its required skills),
+the candidates: holders of any of the project's gate skills (required or optional),
 plus everyone who raised their hand for it; the other hard rules are boolean masks.
 Scoring never loops over people in Python: the skill part is computed once per
 distinct skill set (a few thousand among 100,000 people), availability once per

@@ -67,6 +67,51 @@ TXT = {
         "✅ このチームで必要スキルをすべてカバー", "✅ This team covers every required skill"
     ),
     "coverage_missing": T("⚠️ 不足しているスキル: {skills}", "⚠️ Missing skills: {skills}"),
+    "skill_on_offer": T(
+        "⚠️ {skill} はまだチーム案にありません。保有する候補: {names}（「候補を提案」で追加）",
+        "⚠️ {skill} is not on the proposal yet. Eligible holders: {names} "
+        "(add them with Suggest candidates)",
+    ),
+    "skill_taken": T(
+        "⚠️ {skill} を持つ方は全員ほかのチームに参加中です。"
+        "解決策: 「条件を編集」で必要スキルを見直すか、{skill} を持つ方を募ってください。",
+        "⚠️ Everyone holding {skill} is already in another team. To fix: Edit needs "
+        "(review the required skills) or recruit someone with {skill}.",
+    ),
+    "skill_none": T(
+        "⚠️ {skill} を持つ候補がいません（参加条件に合う登録者なし）。"
+        "解決策: 「条件を編集」で必要スキルを見直すか、{skill} を持つ方を募ってください。",
+        "⚠️ No eligible volunteer holds {skill}. To fix: Edit needs (review the "
+        "required skills) or recruit someone with {skill}.",
+    ),
+    "short": T(
+        "⚠️ チーム案は{n}人で、最小人数{lo}人に届きません。",
+        "⚠️ The proposal has {n}, below the minimum team size of {lo}.",
+    ),
+    "short_more": T(
+        "ほかに条件に合う候補が{m}人います（「候補を提案」で追加）。",
+        "{m} more eligible candidates (add them with Suggest candidates).",
+    ),
+    "short_fix": T(
+        "条件に合う候補がほかにいません。解決策: 「条件を編集」で「あれば」のスキルを増やすか"
+        "最小人数を下げる、または募集中の案内への立候補を待ってください。",
+        "No other eligible candidate. To fix: Edit needs (add nice-to-have skills or lower "
+        "the minimum), or wait for volunteers to raise their hand.",
+    ),
+    "below_min_added": T(
+        "👥 承諾 {n}人で最小人数 {lo}人に届かないため、候補を{k}人提案しました。承認してください。",
+        "👥 {n} accepted, below the minimum of {lo}: {k} more proposed. Please approve them.",
+    ),
+    "below_min_waiting": T(
+        "👥 承諾 {n}人で最小人数 {lo}人に届きません。提案中の候補を承認してください。",
+        "👥 {n} accepted, below the minimum of {lo}. Please approve the proposed candidates.",
+    ),
+    "below_min_stuck": T(
+        "⚠️ チームを編成できません: 承諾 {n}人で最小人数 {lo}人に届かず、"
+        "条件に合う候補がいません。{why}",
+        "⚠️ This team cannot be formed: {n} accepted, below the minimum of {lo}, and no other "
+        "eligible candidate. {why}",
+    ),
     "row": T(
         "*{name}*　適合度 {score:.2f}{hand}\n{reasons}",
         "*{name}*  fit {score:.2f}{hand}\n{reasons}",
@@ -139,6 +184,40 @@ TXT = {
     ),
     "hand_button": T("興味あり", "Interested"),
 }
+
+
+# Why `/tsunagu teams` could not staff a project, and what would unblock it.
+UNSTAFFED = {
+    "no_holder": T(
+        "必要スキル {m} を持つ候補がいません。"
+        "→「条件を編集」で必要スキルを見直すか、保有者を募ってください。",
+        "no eligible candidate holds {m}. → Edit needs (review the required skills) or "
+        "recruit a holder.",
+    ),
+    "too_few_candidates": T(
+        "条件に合う候補が最小人数 {lo}人に足りません。→「あれば」のスキルを増やすか最小人数を下げる"
+        "（条件を編集）、または立候補を待ってください。",
+        "fewer eligible candidates than the minimum of {lo}. → Edit needs (add nice-to-have "
+        "skills or lower the minimum), or wait for raised hands.",
+    ),
+    "holders_taken": T(
+        "{m} を持つ候補は全員ほかのチームに入りました。"
+        "→ 保有者をもう一人募るか、必要スキルを見直してください。",
+        "everyone eligible holding {m} went to another team. → Recruit another holder or "
+        "review the required skills.",
+    ),
+    "not_chosen": T(
+        "候補はほかのチームに割り当てられ、最小人数 {lo}人に届きません。→ 候補を増やす"
+        "（「あれば」のスキルを増やす・最小人数を下げる）か、立候補を待ってください。",
+        "its candidates went to other teams, leaving fewer than the minimum of {lo}. → Widen "
+        "the needs (nice-to-have skills, a lower minimum) or wait for raised hands.",
+    ),
+}
+
+
+def _skills_of(features: Mapping[int, VolunteerFeatures], volunteer_id: int) -> frozenset[str]:
+    found = features.get(volunteer_id)
+    return found.skills if found is not None else frozenset()
 
 
 def first_name(name: str) -> str:
@@ -254,10 +333,11 @@ class Matching:
         existing = await repo.project_matches(session, project.id)
         taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
         keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
+        busy = await matching_repo.in_play_elsewhere(session, project.id, OPEN_STATES[:3])
         live = await self.live.fresh()
         needs = self.needs(project, org, exclude=taken)
         top = live.index(self.weights_for(project)).top(needs, k=self.settings.candidates)
-        chosen = self._team(project, needs, keep, top, live.features)
+        chosen = self._team(project, needs, keep, top, live.features, frozenset(busy))
         for s in top:
             if s.volunteer_id in chosen:
                 await self._suggest(session, project.id, s, actor, now)
@@ -293,10 +373,9 @@ class Matching:
                 now=now,
                 detail={"why": "needs_changed"},
             )
-        if suggested:
-            await self._propose(session, project, actor, now)
-        elif await matching_repo.has_message(session, "team_card", project.id):
-            await self._card(session, project, project.organization)
+        # The modal promises it: the suggestions are computed again under the new needs
+        # and the card (posted now if it was not yet) shows them.
+        await self._propose(session, project, actor, now)
 
     async def propose_all(self, actor: str, *, time_limit: float = 10.0) -> Outcome:
         """Team formation for every recruiting project at once: one solve over all of
@@ -384,11 +463,13 @@ class Matching:
                 gap=f"{(solution.gap or 0) * 100:.2f}%",
             )
         ]
+        by_id = {str(p.id): p for p in projects}
         for u in solution.unstaffed:
             missing = join_list([skill_label(k, loc) for k in u.missing_skills], loc) or "-"
+            lo = by_id[u.project].team_min if u.project in by_id else 0
             lines.append(
-                T("• #{id} 編成できず（不足: {m}）", "• #{id} not staffed (missing: {m})")(
-                    loc, id=u.project, m=missing
+                T("• #{id} 編成できず: {why}", "• #{id} not staffed: {why}")(
+                    loc, id=u.project, why=UNSTAFFED[u.reason](loc, m=missing, lo=lo)
                 )
             )
         return Outcome(True, "\n".join(lines))
@@ -398,23 +479,48 @@ class Matching:
         project: Project,
         needs: ProjectNeeds,
         keep: Sequence[tuple[Match, Volunteer]],
-        top: Sequence[Any],
+        top: Sequence[Suggestion],
         features: Mapping[int, VolunteerFeatures],
+        busy: frozenset[int] = frozenset(),
     ) -> set[int]:
         """Choose who to propose: the best team the solver finds among the candidates,
-        those already in play counted in (coverage inside the team, size range)."""
+        those already in play counted in (coverage inside the team, size range). People
+        proposed or invited for another team are left to it unless this team cannot be
+        staffed without them. When no full team exists, the best partial one: a holder of
+        each required skill that has one, then the best-fitting others up to the minimum
+        (the card says what is still missing)."""
         have = len(keep)
-        want_hi = max(0, project.team_max - have)
-        if want_hi == 0 or not top:
+        if project.team_max - have <= 0 or not top:
             return set()
+        free = [s for s in top if s.volunteer_id not in busy]
+        pools = [free, list(top)] if len(free) < len(top) else [list(top)]
+        for pool in pools:
+            if pool:
+                chosen = self._solve_one(project, needs, keep, pool, features)
+                if chosen is not None:
+                    return chosen
+        ranked = free + [s for s in top if s.volunteer_id in busy]
+        return self._best_effort(project, needs, keep, ranked, features)
+
+    def _solve_one(
+        self,
+        project: Project,
+        needs: ProjectNeeds,
+        keep: Sequence[tuple[Match, Volunteer]],
+        top: Sequence[Suggestion],
+        features: Mapping[int, VolunteerFeatures],
+    ) -> set[int] | None:
+        """The solver's team among `top` (None if it cannot staff the project)."""
         none: frozenset[str] = frozenset()
-        skills = {vid: f.skills for vid, f in features.items()}
         kept_ids = [str(v.id) for _, v in keep]
         vols = [
-            teams.Volunteer(id=str(s.volunteer_id), skills=frozenset(skills[s.volunteer_id]))
+            teams.Volunteer(id=str(s.volunteer_id), skills=_skills_of(features, s.volunteer_id))
             for s in top
         ]
-        vols += [teams.Volunteer(id=i, skills=skills.get(int(i), none)) for i in kept_ids]
+        vols += [
+            teams.Volunteer(id=i, skills=features[int(i)].skills if int(i) in features else none)
+            for i in kept_ids
+        ]
         proj = teams.Project(
             id=str(project.id),
             required=frozenset(needs.required),
@@ -428,11 +534,44 @@ class Matching:
             vols, [proj], teams.CandidateEdges.from_ids(vols, [proj], triples)
         )
         solution = teams.solve_teams(problem, time_limit=2.0)
-        chosen = {int(i) for i in solution.assignment.get(proj.id, ())} - {int(i) for i in kept_ids}
-        if not chosen and not solution.assignment:
-            # Cannot be fully staffed yet: still offer the best few so coordinators can act.
-            chosen = {s.volunteer_id for s in top[: max(0, project.team_min - have)]}
-        return chosen
+        if proj.id not in solution.assignment:
+            return None
+        return {int(i) for i in solution.assignment[proj.id]} - {int(i) for i in kept_ids}
+
+    def _best_effort(
+        self,
+        project: Project,
+        needs: ProjectNeeds,
+        keep: Sequence[tuple[Match, Volunteer]],
+        ranked: Sequence[Suggestion],
+        features: Mapping[int, VolunteerFeatures],
+    ) -> set[int]:
+        """A partial team: cover what can be covered, then fill towards the minimum."""
+        covered: set[str] = set()
+        for _, v in keep:
+            covered |= _skills_of(features, v.id)
+        chosen: list[int] = []
+        for skill in sorted(needs.required - covered):
+            if skill in covered:
+                continue
+            holder = next(
+                (
+                    s.volunteer_id
+                    for s in ranked
+                    if s.volunteer_id not in chosen
+                    and skill in _skills_of(features, s.volunteer_id)
+                ),
+                None,
+            )
+            if holder is not None:
+                chosen.append(holder)
+                covered |= _skills_of(features, holder)
+        for s in ranked:
+            if len(keep) + len(chosen) >= max(1, project.team_min):
+                break
+            if s.volunteer_id not in chosen:
+                chosen.append(s.volunteer_id)
+        return set(chosen[: max(0, project.team_max - len(keep))])
 
     async def _suggest(
         self, session: AsyncSession, project_id: int, s: Any, actor: str, now: datetime
@@ -623,8 +762,8 @@ class Matching:
                 reason=reason,
                 detail={"reason": reason} if reason else {},
             )
-            if ok:
-                await self._next_candidate(session, project, "system", now)
+            if ok and not await self._next_candidate(session, project, "system", now):
+                await self._team_ready(session, project, now)
         if ok:
             await self._card(session, project, project.organization)
 
@@ -633,7 +772,10 @@ class Matching:
         rows = await repo.project_matches(session, project.id)
         accepted = [(m, v) for m, v in rows if m.state == "accepted"]
         pending = [m for m, _ in rows if m.state in ("approved", "invited")]
-        if len(accepted) < project.team_min or pending:
+        if pending:
+            return
+        if len(accepted) < project.team_min:
+            await self._below_minimum(session, project, len(accepted), now)
             return
         if not await repo.set_project_status(
             session, project.id, "recruiting", "team_proposed", now
@@ -659,6 +801,25 @@ class Matching:
                 ),
                 key=outbox.key_for("team-proposed", project.id),
             )
+
+    async def _below_minimum(
+        self, session: AsyncSession, project: Project, accepted: int, now: datetime
+    ) -> None:
+        """Everyone invited has answered and the team is still below its minimum: propose
+        more people, or tell the coordinators why nobody can be proposed (never silent)."""
+        rows = await repo.project_matches(session, project.id)
+        loc, lo = self.locale, project.team_min
+        key = ("below-min", project.id, accepted, len(rows))
+        if any(m.state == "suggested" for m, _ in rows):
+            text = TXT["below_min_waiting"](loc, n=accepted, lo=lo)
+        else:
+            chosen, _, _ = await self._propose(session, project, "system", now)
+            if chosen:
+                text = TXT["below_min_added"](loc, n=accepted, lo=lo, k=len(chosen))
+            else:
+                why = " ".join(await self._shortfall(session, project, []))
+                text = TXT["below_min_stuck"](loc, n=accepted, lo=lo, why=why)
+        await self.coordination.note(session, project, text, key)
 
     async def confirm_team(self, session: AsyncSession, project_id: int) -> None:
         """The group agrees: the team is formed and the members hear who to work with."""
@@ -726,6 +887,8 @@ class Matching:
             TXT["hand_thread"](self.locale, name=plain(first_name(volunteer.display_name))),
             ("hand", project_id, volunteer.id),
         )
+        if await matching_repo.has_message(session, "team_card", project_id):
+            await self._card(session, project, project.organization)  # shows the 🙋
 
     async def open_projects_for(
         self, session: AsyncSession, channel: str, user_key: str, locale: str, limit: int
@@ -803,6 +966,9 @@ class Matching:
             sent += 1
             if sent >= self.settings.announce_per_project:
                 break
+        # A first team straight away, so Accept and then Approve all staff it.
+        if project.status == "recruiting":
+            await self._propose(session, project, "system", now)
         return sent
 
     # ---------------------------------------------------------------- the timer
@@ -901,6 +1067,9 @@ class Matching:
         needs = self.needs(project, org)
         covered = frozenset().union(*members) if members else frozenset()
         missing = [s for s in sorted(needs.required) if s not in covered]
+        shortfall: list[str] = []
+        if project.status == "recruiting":
+            shortfall = await self._shortfall(session, project, members)
         coverage = (
             TXT["coverage_ok"](loc)
             if not missing
@@ -908,6 +1077,10 @@ class Matching:
                 loc, skills=join_list([skill_label(s, loc) for s in missing], loc)
             )
         )
+        if missing and shortfall:
+            coverage = "\n".join(shortfall)
+        elif shortfall:
+            coverage = "\n".join([coverage, *shortfall])
         head = TXT["needs"](
             loc,
             req=join_list([skill_label(s, loc) for s in sorted(needs.required)], loc) or "-",
@@ -932,6 +1105,46 @@ class Matching:
             rows=tuple(rows),
             buttons=actions,
         )
+
+    async def _shortfall(
+        self, session: AsyncSession, project: Project, members: Sequence[frozenset[str]]
+    ) -> list[str]:
+        """Why the proposal (members' skill sets) is not yet a team, and what would fix it:
+        a required skill not on it (with who could bring it, or that its holders are all
+        taken, or that nobody eligible holds it), and a size below the minimum."""
+        loc = self.locale
+        org = project.organization
+        rows = await repo.project_matches(session, project.id)
+        on_card = frozenset(v.id for m, v in rows if m.state in OPEN_STATES)
+        live = await self.live.fresh()
+        needs = self.needs(project, org, exclude=on_card)
+        pool = live.index(self.weights_for(project)).top(needs, k=50)
+        covered = frozenset().union(*members) if members else frozenset()
+        lines = []
+        for skill in sorted(needs.required - covered):
+            holders = [s for s in pool if skill in _skills_of(live.features, s.volunteer_id)]
+            name = skill_label(skill, loc)
+            if holders:
+                names = []
+                for s in holders[:3]:
+                    vol = await session.get(Volunteer, s.volunteer_id)
+                    who = first_name(vol.display_name) if vol is not None else "-"
+                    names.append(f"{who}{'🙋' if s.raised_hand else ''}")
+                text = TXT["skill_on_offer"](loc, skill=name, names=plain(join_list(names, loc)))
+            elif any(
+                skill in f.skills and f.active_projects >= f.capacity
+                for f in live.features.values()
+            ):
+                text = TXT["skill_taken"](loc, skill=name)
+            else:
+                text = TXT["skill_none"](loc, skill=name)
+            lines.append(text)
+        size = len(members)
+        if size < project.team_min:
+            more = len(pool)
+            hint = TXT["short_more"](loc, m=more) if more else TXT["short_fix"](loc)
+            lines.append(TXT["short"](loc, n=size, lo=project.team_min) + hint)
+        return lines
 
     async def _card(self, session: AsyncSession, project: Project, org: Organization) -> None:
         """Post the team card the first time, update it in place afterwards."""
