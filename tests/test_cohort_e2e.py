@@ -1,0 +1,203 @@
+"""A whole cohort, played through LINE and Slack only (signed webhooks, the fake
+platforms): six volunteers sign up in LINE, two groups ask for help, and each team is
+formed with Accept and one Approve all, every required skill covered and each team at
+its minimum size. A later request nobody can staff is explained on its card, with what
+would unblock it. Our own data, not the Kawasaki demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fakes.line_api import FakeLineApi
+from tests.fakes.slack_api import FakeSlackApi
+from tests.support import COORDINATORS, AppServer, LineUser, SlackUser, query, scalar
+from tests.test_matching_flow import pushes_to
+from tests.test_slack_coordination import CHANNEL, buttons, card_text
+
+# name, area, skill labels (as tapped), mode
+VOLUNTEERS = [
+    ("佐々木 蓮", "川崎市", ["SNS運用"], "どちらでも"),
+    ("高橋 葵", "川崎市", ["ライティング・編集"], "どちらでも"),
+    ("中村 湊", "横浜市", ["マーケティング・広報"], "オンライン"),
+    ("小林 結衣", "川崎市", ["会計・経理"], "どちらでも"),
+    ("加藤 陽斗", "川崎市", ["税務"], "どちらでも"),
+    ("吉田 凛", "川崎市", ["会計・経理", "税務"], "どちらでも"),
+]
+# group name, menu label, the skill the menu requires
+GROUPS = [
+    ("みなと子ども食堂", "SNS活用", "social_media"),
+    ("さくら台自治会", "会計相談・経理効率化", "accounting"),
+]
+
+
+@pytest.fixture
+def app(slack_app: AppServer) -> AppServer:
+    """Here the app always has Slack."""
+    return slack_app
+
+
+def sign_up(app: AppServer, fake_line: FakeLineApi, name: str, area: str, skills: list[str],
+            mode: str) -> LineUser:  # fmt: skip
+    """A volunteer's Japanese sign-up in LINE, tap by tap."""
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.tap("ボランティアとして登録")
+    user.say(name)
+    user.say(area)
+    user.pick_all(*skills)
+    user.tap("会社員")
+    user.say("5年")
+    user.tap("5時間")
+    user.pick_all("土日祝")
+    user.tap(mode)
+    user.pick_all("福祉（子ども）", "まちづくり")
+    user.tap("同意する")
+    user.tap("この内容で保存")
+    assert "登録が完了しました" in user.text()
+    return user
+
+
+def ask_for_help(app: AppServer, fake_line: FakeLineApi, group: str, menu: str) -> LineUser:
+    """A group's request in LINE, as submit_group_request walks it, with its own menu."""
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.tap("団体として相談")
+    user.say(group)
+    user.tap("任意団体")
+    user.pick_all("福祉（子ども）", "まちづくり")
+    user.say("川崎市")
+    user.say("地域の子どもと高齢者の居場所をつくっています。")
+    user.say("地域のつながり")
+    user.say("広報を手伝う人")
+    user.tap("スキップ")
+    user.say("特になし")
+    user.say("活動を地域にもっと知ってもらい、運営を続けられるようにしたい。")
+    user.pick_all(menu)
+    user.tap("3か月以内")
+    user.tap("どちらでも")
+    user.say("田中 一郎")
+    user.say("代表")
+    user.tap("同意する")
+    user.tap("この内容で相談する")
+    assert "ご相談を受け付けました" in user.text()
+    return user
+
+
+def team_card_of(fake: FakeSlackApi, group: str) -> dict[str, Any] | None:
+    for message in reversed(fake.messages(CHANNEL, replies=False)):
+        if f"チーム案: {group}" in message.get("text", ""):
+            return message
+    return None
+
+
+def members(database_url: str, group: str, states: tuple[str, ...]) -> dict[str, set[str]]:
+    """Volunteer name -> skills, for a group's project's matches in these states."""
+    rows = query(
+        database_url,
+        "SELECT v.display_name, s.skill, m.state FROM matches m "
+        "JOIN volunteers v ON v.id = m.volunteer_id "
+        "JOIN projects p ON p.id = m.project_id "
+        "JOIN organizations o ON o.id = p.organization_id "
+        "LEFT JOIN volunteer_skills s ON s.volunteer_id = v.id "
+        "WHERE o.name = :group",
+        group=group,
+    )
+    out: dict[str, set[str]] = {}
+    for name, skill, state in rows:
+        if state in states:
+            out.setdefault(name, set()).add(skill)
+    return out
+
+
+def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    people = {name: sign_up(app, fake_line, name, area, skills, mode)
+              for name, area, skills, mode in VOLUNTEERS}  # fmt: skip
+    coord = SlackUser(app, fake_slack, COORDINATORS[0], CHANNEL)
+    clicks = 0
+    groups: dict[str, LineUser] = {}
+    for group, menu, required in GROUPS:
+        groups[group] = ask_for_help(app, fake_line, group, menu)
+        fake_slack.wait_for(
+            lambda g=group: any(g in m.get("text", "") and "受け付ける" in buttons(m)
+                                for m in fake_slack.messages(CHANNEL, replies=False)),
+            timeout=10,
+        )  # fmt: skip
+        coord.click("受け付ける")  # click 1: Accept
+        clicks += 1
+        # Accept proposes a first team at once: the required skill and the others to
+        # the minimum, each with a reason to be there.
+        card = fake_slack.wait_for(
+            lambda g=group: (m := team_card_of(fake_slack, g)) and "全員を承認" in buttons(m) and m,
+            timeout=10,
+        )
+        shown = card_text(card)
+        assert "✅ このチームで必要スキルをすべてカバー" in shown, shown
+        assert "最小人数" not in shown
+        proposed = members(database_url, group, ("suggested",))
+        assert len(proposed) >= 2
+        assert any(required in skills for skills in proposed.values())
+        coord.click("全員を承認")  # click 2: Approve all
+        clicks += 1
+        fake_line.wait_for(
+            lambda g=group, n=len(proposed): len(members(database_url, g, ("invited",))) == n,
+            timeout=10,
+        )
+    assert clicks == 2 * len(GROUPS)
+    # Nobody was proposed to both teams.
+    a, b = (set(members(database_url, g, ("invited",))) for g, _, _ in GROUPS)
+    assert a and b and not a & b
+
+    # Every invited volunteer accepts in LINE; each group then sees its team and agrees.
+    invited = {**members(database_url, GROUPS[0][0], ("invited",)),
+               **members(database_url, GROUPS[1][0], ("invited",))}  # fmt: skip
+    for name in invited:
+        person = people[name]
+        person.last = fake_line.wait_for(
+            lambda p=person: [m for m in pushes_to(fake_line, p.user_id) if "ご招待" in m["text"]],
+            timeout=10,
+        )[-1:]
+        person.tap("参加する")
+    for group, _, required in GROUPS:
+        user = groups[group]
+        proposal = fake_line.wait_for(
+            lambda u=user: [m for m in pushes_to(fake_line, u.user_id) if "チーム案" in m["text"]],
+            timeout=10,
+        )
+        user.last = proposal[-1:]
+        user.tap("このチームで進める")
+        team = members(database_url, group, ("accepted",))
+        assert len(team) >= 2
+        assert any(required in skills for skills in team.values())
+    statuses = [row[0] for row in query(database_url, "SELECT status FROM projects")]
+    assert statuses == ["team_formed", "team_formed"]
+    # Each team got its channel and its welcome.
+    fake_slack.wait_for(
+        lambda: scalar(database_url, "SELECT count(team_channel_id) FROM projects") == 2, timeout=15
+    )
+    # The volunteer with no skill any project asks for was never proposed.
+    assert scalar(database_url, "SELECT count(*) FROM matches") == len(a) + len(b)
+
+    # A late request nobody here can staff: its card says why and what would fix it,
+    # and `/tsunagu teams` names the reason too.
+    ask_for_help(app, fake_line, "ひだまり相談室", "法律相談")
+    fake_slack.wait_for(
+        lambda: any("ひだまり相談室" in m.get("text", "") and "受け付ける" in buttons(m)
+                    for m in fake_slack.messages(CHANNEL, replies=False)),
+        timeout=10,
+    )  # fmt: skip
+    coord.click("受け付ける")
+    card = fake_slack.wait_for(lambda: team_card_of(fake_slack, "ひだまり相談室"), timeout=10)
+    shown = card_text(card)
+    assert "法律 を持つ候補がいません" in shown and "条件を編集" in shown, shown
+    assert "最小人数2人に届きません" in shown
+    coord.command("teams")
+    report = fake_slack.wait_for(
+        lambda: [e for e in fake_slack.ephemerals(COORDINATORS[0]) if "編成できず" in e["text"]],
+        timeout=15,
+    )[-1]["text"]
+    assert "法律" in report and "→" in report
+    assert fake_slack.errors == [] and fake_line.errors == []
