@@ -142,8 +142,9 @@ def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
         assert any(required in skills for skills in proposed.values())
         coord.click("全員を承認")  # click 2: Approve all
         clicks += 1
+        size = len(proposed)
         fake_line.wait_for(
-            lambda g=group, n=len(proposed): len(members(database_url, g, ("invited",))) == n,
+            lambda g=group, n=size: len(members(database_url, g, ("invited",))) == n,
             timeout=10,
         )
     assert clicks == 2 * len(GROUPS)
