@@ -160,18 +160,21 @@ async def team_projects(session: AsyncSession, programme_id: int) -> list[Projec
 
 async def team_members(session: AsyncSession, programme_id: int) -> list[Volunteer]:
     """Accepted members of the programme's formed teams (each person once)."""
-    stmt = (
-        select(Volunteer)
-        .join(Match, Match.volunteer_id == Volunteer.id)
+    # DISTINCT on the ids, not the rows: PostgreSQL has no equality for `json` columns.
+    members = (
+        select(Match.volunteer_id)
         .join(Project, Project.id == Match.project_id)
         .where(
             Project.programme_id == programme_id,
             Project.status == "team_formed",
             Match.state == "accepted",
-            Volunteer.status != "inactive",
         )
-        .order_by(Volunteer.id)
         .distinct()
+    )
+    stmt = (
+        select(Volunteer)
+        .where(Volunteer.id.in_(members), Volunteer.status != "inactive")
+        .order_by(Volunteer.id)
     )
     return list((await session.execute(stmt)).scalars())
 
