@@ -362,3 +362,14 @@ async def lease_holder(session: AsyncSession, name: str) -> tuple[str, datetime]
         await session.execute(select(Lease.holder, Lease.expires_at).where(Lease.name == name))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def schedule_stamp(session: AsyncSession) -> tuple[Any, int]:
+    """(latest change, number) of announcement rows: changes when any process (e.g. a CLI
+    import) writes the schedule, so a running leader can notice it within seconds."""
+    row = (
+        await session.execute(
+            select(func.max(Announcement.updated_at), func.count(Announcement.id))
+        )
+    ).one()
+    return row[0], int(row[1])

@@ -454,3 +454,24 @@ async def test_notices_past_at_import_are_not_listed_as_missed(rig: Rig) -> None
     listing = await rig.programmes.schedule_text("ja")
     assert "停止中" not in listing, listing
     assert f"• #{invite.id} 2026" not in listing
+
+
+async def test_an_import_by_another_process_is_mirrored_at_the_next_watch(
+    rig: Rig, database_url: str
+) -> None:
+    """The CLI imports in a process of its own, which cannot wake the server's scheduler
+    directly: the leader's watch (every couple of seconds) sees the rows change and writes
+    the jobs, so a notice due seconds after the import goes on time."""
+    sched = Scheduler(rig.maker, rig.programmes, database_url=database_url, holder="solo")
+    cli = Programmes(rig.maker, rig.programmes.coordination, locale="ja", clock=rig.clock)
+    try:
+        assert await sched.tick(rig.clock.now) is True
+        assert await sched.watch() is False  # nothing changed since the reconcile
+        await cli.import_spec(kawasaki("2030-06-01"), actor="cli")  # not our instance
+        assert sched._dirty is False  # nobody told this process
+        assert await sched.watch() is True
+        ids = [a for a, _ in await rig.programmes.scheduled()]
+        assert ids and {f"announcement:{i}" for i in ids} <= set(dict(sched.jobs()))
+        assert await sched.watch() is False
+    finally:
+        await sched.stop()

@@ -95,6 +95,7 @@ class Scheduler:
         database_url: str,
         lease_seconds: float = 30.0,
         reconcile_seconds: float = 60.0,
+        watch_seconds: float = 2.0,
         interval_jobs: tuple[IntervalJob, ...] = (),
         clock: Callable[[], datetime] = utcnow,
         holder: str | None = None,
@@ -105,6 +106,8 @@ class Scheduler:
         self._url = sync_url(database_url).render_as_string(hide_password=False)
         self.lease_seconds = lease_seconds
         self.reconcile_seconds = reconcile_seconds
+        self.watch_seconds = watch_seconds
+        self._stamp: tuple[Any, int] | None = None
         self.interval_jobs = {job.name: job for job in interval_jobs}
         self.clock = clock
         # The programme calendar's time; ahead of the wall clock only in the sandbox
@@ -151,16 +154,37 @@ class Scheduler:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = 0.0
         while True:
             try:
-                await self.tick()
+                if self._dirty or loop.time() >= next_tick:
+                    await self.tick()
+                    next_tick = loop.time() + self.lease_seconds / 3
+                else:
+                    await self.watch()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("scheduler: round failed")
+            wait = min(self.watch_seconds, self.lease_seconds / 3)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.lease_seconds / 3)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
+
+    async def watch(self) -> bool:
+        """Between lease rounds, the leader looks at the announcement rows (one small
+        query): a change written by another process, such as `tsunagu programme import`,
+        is mirrored at once instead of at the next `reconcile_seconds`. True if it was."""
+        if not self.leading:
+            return False
+        async with self._maker() as session:
+            stamp = await store.schedule_stamp(session)
+        if stamp == self._stamp:
+            return False
+        await self.reconcile()
+        self._last_reconcile = self.clock()
+        return True
 
     async def tick(self, now: datetime | None = None) -> bool:
         """One round: take or renew the lease, start or stop leading, reconcile; True if leading."""
@@ -230,6 +254,9 @@ class Scheduler:
         aps = self._aps
         if aps is None:
             return (0, 0)
+        # Read before the rows: a write landing in between changes it again (see watch).
+        async with self._maker() as session:
+            self._stamp = await store.schedule_stamp(session)
         wanted = {
             f"announcement:{ann_id}": (ann_id, at)
             for ann_id, at in await self.programmes.scheduled()
