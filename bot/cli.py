@@ -143,7 +143,11 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
             except ScheduleError as exc:
                 print(exc.text(locale), file=sys.stderr)
                 return 1
-            result = await programmes.import_spec(spec, actor="cli")
+            try:
+                result = await programmes.import_spec(spec, actor="cli")
+            except ScheduleError as exc:  # e.g. a phase for a project that does not exist
+                print(exc.text(locale), file=sys.stderr)
+                return 1
             print(
                 TXT["imported"](
                     locale,

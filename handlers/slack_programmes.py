@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,14 @@ UI = {
         "Schedule this kind's usual announcements (e.g. 7 days before, the day before at 18:00)",
     ),
     "rsvp_option": T("参加受付（説明会）", "Take sign-ups (briefing session)"),
+    "scope": T("対象", "For"),
+    "scope_all": T("すべてのチーム（プログラム全体）", "Every team (the whole programme)"),
+    "scope_one": T("#{id} {org} のチームだけ", "Only #{id} {org}'s team"),
+    "scope_hint": T(
+        "1チーム向けのフェーズは、そのチームのチャンネルとメンバー、コーディネーターにだけ届きます。",
+        "A phase for one team reaches only that team's channel and members, and the coordinators.",
+    ),
+    "for_team": T("（#{id} のチームのみ）", " (team #{id} only)"),
     "need_date": T("開始日を選んでください。", "Please pick the start date."),
     "bad_end": T("終了は開始より後にしてください。", "The end must be after the start."),
     "bad_url": T(
@@ -190,10 +199,26 @@ def programme_modal(locale: str, channel: str) -> dict[str, Any]:
 
 
 def phase_modal(
-    locale: str, programme: Programme, channel: str, phase: Phase | None = None
+    locale: str,
+    programme: Programme,
+    channel: str,
+    phase: Phase | None = None,
+    teams: Sequence[tuple[int, str]] = (),
 ) -> dict[str, Any]:
-    """The modal to add a phase to a programme, or edit one."""
+    """The modal to add a phase to a programme, or edit one; `teams` are the projects
+    (id, group) a phase can be meant for alone."""
     tz = zone(programme.timezone)
+    everyone = {"text": _text(UI["scope_all"](locale)), "value": "all"}
+    scopes = [everyone] + [
+        {"text": _text(UI["scope_one"](locale, id=i, org=org)), "value": str(i)}
+        for i, org in teams[:99]
+    ]
+    current = phase.project_id if phase is not None else None
+    scope_el: dict[str, Any] = {
+        "type": "static_select",
+        "options": scopes,
+        "initial_option": next((o for o in scopes if o["value"] == str(current)), everyone),
+    }
     kinds = [{"text": _text(label(locale)), "value": key} for key, label in KINDS.items()]
     kind_el: dict[str, Any] = {"type": "static_select", "options": kinds}
     start_date: dict[str, Any] = {"type": "datepicker"}
@@ -247,6 +272,10 @@ def phase_modal(
         "close": _text(UI["cancel"](locale), 24),
         "blocks": [
             _input("kind", UI["kind"](locale), kind_el),
+            {
+                **_input("scope", UI["scope"](locale), scope_el),
+                "hint": _text(UI["scope_hint"](locale), 2000),
+            },
             _input("title_ja", UI["title_ja"](locale), title_ja, optional=True),
             _input("title_en", UI["title_en"](locale), title_en, optional=True),
             _input("start_date", UI["start_date"](locale), start_date),
@@ -287,6 +316,8 @@ def programme_blocks(programmes: list[Programme], locale: str) -> list[dict[str,
                 describe_offset(a, locale) for a in phase.announcements if a.state == "scheduled"
             )
             text = f"#{phase.id} *{plain(title)}* — {when}"
+            if phase.project_id is not None:
+                text += UI["for_team"](locale, id=phase.project_id)
             if phase.place:
                 text += f"\n{plain(phase.place)}"
             if anns:
@@ -375,8 +406,10 @@ def parse_phase_form(
     if errors:
         return None, errors
     options = _value(values, "options") or []
+    scope = _value(values, "scope")
     return (
         {
+            "project": int(scope) if scope and scope.isdigit() else None,
             "kind": kind,
             "title_ja": _value(values, "title_ja") or "",
             "title_en": _value(values, "title_en") or "",
@@ -461,8 +494,10 @@ class ProgrammeUI:
             if programme is None:
                 await slack._tell(who[0], who[1], UI["none"](loc))
                 return
+            teams = await self.programmes.teams_of(programme.id)
             await slack.client.views_open(
-                trigger_id=body["trigger_id"], view=phase_modal(loc, programme, who[1] or "")
+                trigger_id=body["trigger_id"],
+                view=phase_modal(loc, programme, who[1] or "", teams=teams),
             )
 
         @app.action(EDIT_PHASE)
@@ -475,9 +510,10 @@ class ProgrammeUI:
             for programme in await self.programmes.programmes():
                 for phase in programme.phases:
                     if phase.id == phase_id and phase.cancelled_at is None:
+                        teams = await self.programmes.teams_of(programme.id)
                         await slack.client.views_open(
                             trigger_id=body["trigger_id"],
-                            view=phase_modal(loc, programme, who[1] or "", phase),
+                            view=phase_modal(loc, programme, who[1] or "", phase, teams),
                         )
                         return
             await slack._tell(who[0], who[1], UI["cancelled_state"](loc))

@@ -358,6 +358,9 @@ class Phase(Base):
     description_ja: Mapped[str | None] = mapped_column(String(1000))
     description_en: Mapped[str | None] = mapped_column(String(1000))
     rsvp: Mapped[bool] = mapped_column(default=False)
+    # Set for a phase meant for one team (e.g. its own kickoff): its announcements reach
+    # only that project's channel and members, and only its welcome lists it.
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
     # A deleted phase is kept (with its announcements cancelled) so the record stays.
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,6 +18,7 @@ from storage.models import (
     Conversation,
     Lease,
     Match,
+    Organization,
     Phase,
     Programme,
     Project,
@@ -147,19 +148,25 @@ async def move_announcement(
 # ---------------------------------------------------------------- audiences
 
 
-async def team_projects(session: AsyncSession, programme_id: int) -> list[Project]:
-    """Formed teams of a programme."""
+async def team_projects(
+    session: AsyncSession, programme_id: int, project_id: int | None = None
+) -> list[Project]:
+    """Formed teams of a programme (only this project's, when a project is given)."""
+    only = () if project_id is None else (Project.id == project_id,)
     stmt = (
         select(Project)
-        .where(Project.programme_id == programme_id, Project.status == "team_formed")
+        .where(Project.programme_id == programme_id, Project.status == "team_formed", *only)
         .order_by(Project.id)
         .options(selectinload(Project.organization))
     )
     return list((await session.execute(stmt)).scalars())
 
 
-async def team_members(session: AsyncSession, programme_id: int) -> list[Volunteer]:
-    """Accepted members of the programme's formed teams (each person once)."""
+async def team_members(
+    session: AsyncSession, programme_id: int, project_id: int | None = None
+) -> list[Volunteer]:
+    """Accepted members of the programme's formed teams (each person once); of one
+    project's team when a project is given."""
     # DISTINCT on the ids, not the rows: PostgreSQL has no equality for `json` columns.
     members = (
         select(Match.volunteer_id)
@@ -168,6 +175,7 @@ async def team_members(session: AsyncSession, programme_id: int) -> list[Volunte
             Project.programme_id == programme_id,
             Project.status == "team_formed",
             Match.state == "accepted",
+            *(() if project_id is None else (Project.id == project_id,)),
         )
         .distinct()
     )
@@ -373,3 +381,17 @@ async def schedule_stamp(session: AsyncSession) -> tuple[Any, int]:
         )
     ).one()
     return row[0], int(row[1])
+
+
+async def programme_projects(session: AsyncSession, programme_id: int) -> list[tuple[int, str]]:
+    """(project id, group name) of a programme's accepted projects, by id."""
+    stmt = (
+        select(Project.id, Organization.name)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(
+            Project.programme_id == programme_id,
+            Project.status.in_(("recruiting", "team_proposed", "team_formed")),
+        )
+        .order_by(Project.id)
+    )
+    return [(int(i), str(n)) for i, n in (await session.execute(stmt)).all()]

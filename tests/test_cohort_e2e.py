@@ -6,15 +6,28 @@ would unblock it. Our own data, not the Kawasaki demo."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.coordination import Coordination
+from bot.programmes.calendar import calendar_text
+from bot.programmes.schedule import parse_programme
+from bot.programmes.service import Programmes
+from bot.programmes.teams import programme_of
+from storage.base import utcnow
+from storage.models import Project
+from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import COORDINATORS, AppServer, LineUser, SlackUser, query, scalar
 from tests.test_matching_flow import pushes_to
 from tests.test_slack_coordination import CHANNEL, buttons, card_text
+from tests.test_team_channels import run
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 # name, area, skill labels (as tapped), mode
 VOLUNTEERS = [
@@ -90,6 +103,76 @@ def team_card_of(fake: FakeSlackApi, group: str) -> dict[str, Any] | None:
         if f"チーム案: {group}" in message.get("text", ""):
             return message
     return None
+
+
+def import_calendar(database_url: str, project: dict[str, int]) -> None:
+    """The programme file, with one kickoff per team (`project:`), imported in a
+    Programmes of its own (the running app only sees the rows, as after the CLI)."""
+    soon = (utcnow() + timedelta(seconds=8)).astimezone(TOKYO).replace(tzinfo=None)
+    later = soon + timedelta(days=40)
+    phases: list[dict[str, Any]] = [
+        {
+            "key": f"kickoff-{i}",
+            "kind": "kickoff",
+            "project": pid,
+            "title": {"ja": f"キックオフ（{g}）", "en": f"Kickoff ({g})"},
+            "starts": soon.isoformat(timespec="seconds"),
+            "announcements": [
+                {
+                    "key": "start",
+                    "to": ["team_channels", "members"],
+                    "text": {"ja": f"キックオフです（{g}）", "en": f"Kickoff ({g})"},
+                }
+            ],
+        }
+        for i, (g, pid) in enumerate(sorted(project.items()))
+    ]
+    phases.append(
+        {
+            "key": "presentation",
+            "kind": "presentation",
+            "title": {"ja": "成果発表会", "en": "Results presentation"},
+            "starts": later.isoformat(timespec="seconds"),
+            "announcements": [],
+        }
+    )
+    data = {"programme": {"name": "さくら共助 2026", "slug": "sakura2026"}, "phases": phases}
+
+    async def job(maker: Any) -> None:
+        coordination = Coordination(
+            maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel=COORDINATOR_CHANNEL_ID
+        )
+        await Programmes(maker, coordination, locale="ja").import_spec(
+            parse_programme(data), actor="cli"
+        )
+
+    run(database_url, job)
+
+
+def _at(value: Any) -> Any:
+    """A stored time (a datetime, or SQLite's text) as an aware datetime in UTC."""
+    from datetime import UTC, datetime
+
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def team_channel_of(database_url: str, project_id: int) -> str:
+    return str(
+        scalar(database_url, "SELECT team_channel_id FROM projects WHERE id = :p", p=project_id)
+    )
+
+
+def team_calendar(database_url: str, project_id: int) -> str:
+    """The calendar a team's welcome shows (its programme's phases as that team sees them)."""
+
+    async def job(maker: Any) -> str:
+        async with maker() as session:
+            project = await session.get(Project, project_id)
+            programme, phases = await programme_of(session, project)
+            return calendar_text(programme, phases, "ja")
+
+    return str(run(database_url, job))
 
 
 def members(database_url: str, group: str, states: tuple[str, ...]) -> dict[str, set[str]]:
@@ -181,6 +264,37 @@ def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
     )
     # The volunteer with no skill any project asks for was never proposed.
     assert scalar(database_url, "SELECT count(*) FROM matches") == len(a) + len(b)
+
+    # The programme office imports its calendar, as `tsunagu programme import` does from
+    # another process: each team's own kickoff, seconds away, and a presentation for all.
+    # The running server notices the import by itself and each team hears only its own.
+    project = {g: scalar(database_url, "SELECT p.id FROM projects p JOIN organizations o "
+                         "ON o.id = p.organization_id WHERE o.name = :g", g=g)
+               for g, _, _ in GROUPS}  # fmt: skip
+    import_calendar(database_url, project)
+    channels = {g: team_channel_of(database_url, project[g]) for g, _, _ in GROUPS}
+    for group, _, _ in GROUPS:
+        fake_slack.wait_for(
+            lambda g=group: [m for m in fake_slack.messages(channels[g])
+                             if f"キックオフです（{g}）" in m["text"]],
+            timeout=60,
+        )  # fmt: skip
+    # On time: the server mirrored the import within seconds (not at its 60 s reconcile).
+    for fired, due in query(
+        database_url, "SELECT fired_at, send_at FROM announcements WHERE state = 'sent'"
+    ):
+        late = _at(fired) - _at(due)
+        assert late < timedelta(seconds=5), late
+    for group, _, _ in GROUPS:
+        heard = " ".join(m["text"] for m in fake_slack.messages(channels[group]))
+        others = [g for g, _, _ in GROUPS if g != group]
+        assert heard.count(f"キックオフです（{group}）") == 1
+        assert not any(f"キックオフです（{o}）" in heard for o in others)
+        # Its calendar (the one its welcome shows) lists its own kickoff and the shared
+        # presentation, not the other team's kickoff.
+        shown = team_calendar(database_url, project[group])
+        assert f"キックオフ（{group}）" in shown and "成果発表会" in shown
+        assert not any(f"キックオフ（{o}）" in shown for o in others)
 
     # A late request nobody here can staff: its card says why and what would fix it,
     # and `/tsunagu teams` names the reason too.

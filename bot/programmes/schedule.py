@@ -84,6 +84,22 @@ class PhaseSpec:
     description_en: str | None = None
     rsvp: bool = False
     announcements: tuple[AnnouncementSpec, ...] = ()
+    project: int | None = None  # one team's phase (its project id); None: every team
+
+
+# What a phase meant for one team may announce to: its channel, its members, the
+# coordinators and those who signed up for it; never everyone who follows the bot.
+TEAM_AUDIENCES = frozenset({"team_channels", "members", "coordinators", "rsvp_yes"})
+
+
+def for_one_team(announcements: tuple[AnnouncementSpec, ...]) -> tuple[AnnouncementSpec, ...]:
+    """A kind's usual announcements as a one-team phase keeps them (team audiences only)."""
+    kept = []
+    for a in announcements:
+        audience = tuple(x for x in a.audience if x in TEAM_AUDIENCES)
+        if audience:
+            kept.append(replace(a, audience=audience))
+    return tuple(kept)
 
 
 @dataclass(frozen=True)
@@ -446,9 +462,12 @@ def _phase(raw: Any, tz: ZoneInfo, index: int) -> PhaseSpec:
     desc = raw.get("description") or {}
     if isinstance(desc, str):
         desc = {"ja": desc, "en": desc}
+    project = _project(raw, key)
     raw_ann = raw.get("announcements")
     if raw_ann is None:
         announcements = default_announcements(kind)
+        if project is not None:
+            announcements = for_one_team(announcements)
     else:
         announcements = tuple(_announcement(a, key, kind) for a in raw_ann)
         ann_keys = [a.key for a in announcements]
@@ -470,7 +489,39 @@ def _phase(raw: Any, tz: ZoneInfo, index: int) -> PhaseSpec:
         description_en=desc.get("en"),
         rsvp=bool(raw.get("rsvp", kind == "briefing")),
         announcements=announcements,
+        project=project,
     )
+
+
+def _project(raw: dict[str, Any], key: str) -> int | None:
+    """The optional `project:` (or `team:`) of a phase: the id of the one team it is for."""
+    value = raw.get("project", raw.get("team"))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ScheduleError(
+            f"{key}.project は相談（プロジェクト）の番号です（例: project: 12）",
+            f"{key}.project is a project (request) number, e.g. project: 12",
+        )
+    number = int(value)
+    if number < 1:
+        raise ScheduleError(
+            f"{key}.project は1以上の番号です", f"{key}.project must be a number from 1"
+        )
+    for a in raw.get("announcements") or ():
+        wrong = [
+            x
+            for x in _listed(a.get("to") if isinstance(a, dict) else None)
+            if x not in TEAM_AUDIENCES
+        ]
+        if wrong:
+            raise ScheduleError(
+                f"{key}: 1チーム向けのフェーズのお知らせは team_channels, members, coordinators, "
+                f"rsvp_yes にだけ送れます（{', '.join(map(str, wrong))}）",
+                f"{key}: a phase for one team announces only to team_channels, members, "
+                f"coordinators or rsvp_yes (not {', '.join(map(str, wrong))})",
+            )
+    return number
 
 
 def _announcement(raw: Any, phase_key: str, kind: str) -> AnnouncementSpec:
@@ -546,3 +597,10 @@ def _str(value: Any, where: str) -> str:
     if value is None or not str(value).strip():
         raise ScheduleError(f"{where} が必要です", f"{where} is required")
     return str(value).strip()
+
+
+def _listed(value: Any) -> list[Any]:
+    """A YAML value that may be one item or a list of them, as a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]

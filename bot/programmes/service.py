@@ -31,8 +31,10 @@ from bot.programmes.schedule import (
     AnnouncementSpec,
     PhaseSpec,
     ProgrammeSpec,
+    ScheduleError,
     default_announcements,
     describe_offset,
+    for_one_team,
     in_grace,
     phase_fields,
     render,
@@ -186,6 +188,8 @@ class Programmes:
             programme.menus = list(spec.menus)
             programme.version += 1
         result = ImportResult(programme.id)
+        for phase_spec in spec.phases:
+            await self._check_scope(session, programme, phase_spec)
         by_key = {p.key: p for p in programme.phases}
         for phase_spec in spec.phases:
             existing = by_key.pop(phase_spec.key, None)
@@ -215,6 +219,27 @@ class Programmes:
         )
         return result
 
+    async def _check_scope(
+        self, session: AsyncSession, programme: Programme, spec: PhaseSpec
+    ) -> None:
+        """A phase for one team names a project of this programme; a project in no
+        programme yet joins this one (the office meant it), one in another is refused."""
+        if spec.project is None:
+            return
+        project = await session.get(Project, spec.project)
+        if project is None:
+            raise ScheduleError(
+                f"{spec.key}.project: 相談 #{spec.project} はありません",
+                f"{spec.key}.project: there is no project #{spec.project}",
+            )
+        if project.programme_id is None:
+            project.programme_id = programme.id
+        elif project.programme_id != programme.id:
+            raise ScheduleError(
+                f"{spec.key}.project: 相談 #{spec.project} は別のプログラムに入っています",
+                f"{spec.key}.project: project #{spec.project} belongs to another programme",
+            )
+
     async def _put_phase(
         self,
         session: AsyncSession,
@@ -239,6 +264,7 @@ class Programmes:
         phase.description_ja = spec.description_ja
         phase.description_en = spec.description_en
         phase.rsvp = spec.rsvp
+        phase.project_id = spec.project
         phase.cancelled_at = None
         phase.updated_at = now
         await session.flush()
@@ -317,6 +343,12 @@ class Programmes:
                 spec = replace(spec, key=phase.key, announcements=wanted)
             elif any(p.key == spec.key for p in programme.phases):
                 spec = replace(spec, key=f"{spec.key}-{len(programme.phases) + 1}")
+            if spec.project is not None:
+                spec = replace(spec, announcements=for_one_team(spec.announcements))
+                try:
+                    await self._check_scope(session, programme, spec)
+                except ScheduleError as exc:
+                    return Outcome(False, exc.text(self.locale))
             result = ImportResult(programme.id)
             saved = await self._put_phase(session, programme, phase, spec, now, result)
             await repo.audit(
@@ -540,7 +572,7 @@ class Programmes:
         with_rsvp = phase.rsvp and audience & {"volunteers", "followers"} != set()
 
         if "team_channels" in audience and self.teams is not None:
-            for project in await store.team_projects(session, programme.id):
+            for project in await store.team_projects(session, programme.id, phase.project_id):
                 counts["team_channels"] += 1
                 counts["line"] += await self.teams.team_announce(
                     session,
@@ -559,7 +591,7 @@ class Programmes:
             )
             counts["coordinators"] += 1
         if "members" in audience:
-            for v in await store.team_members(session, programme.id):
+            for v in await store.team_members(session, programme.id, phase.project_id):
                 line_targets[v.locale][v.user_key] = v.channel
         if "volunteers" in audience:
             for channel, user_key, locale in await store.volunteers_matching(
@@ -675,6 +707,12 @@ class Programmes:
 
     # ---------------------------------------------------------------- what coordinators see
 
+    async def teams_of(self, programme_id: int) -> list[tuple[int, str]]:
+        """(project id, group name) of the programme's accepted projects: the teams a
+        phase can be meant for."""
+        async with self._maker() as session:
+            return await store.programme_projects(session, programme_id)
+
     async def programmes(self) -> list[Programme]:
         """Every programme with phases and announcements (newest first)."""
         async with self._maker() as session:
@@ -784,11 +822,15 @@ def phase_spec(
     rsvp: bool | None = None,
     key: str | None = None,
     reminders: tuple[str, ...] | None = None,
+    project: int | None = None,
 ) -> PhaseSpec:
-    """A phase from the Slack modal's fields, with its kind's default announcements."""
+    """A phase from the Slack modal's fields, with its kind's default announcements (to
+    the team's own audiences only when the phase is for one team)."""
     defaults = default_announcements(kind)
     if reminders is not None:
         defaults = tuple(a for a in defaults if a.key in reminders)
+    if project is not None:
+        defaults = for_one_team(defaults)
     return PhaseSpec(
         key=key or kind.replace("_", "-"),
         kind=kind if kind in KINDS else "other",
@@ -802,4 +844,5 @@ def phase_spec(
         description_en=description,
         rsvp=kind == "briefing" if rsvp is None else rsvp,
         announcements=defaults,
+        project=project,
     )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -267,14 +267,20 @@ async def unlinked_members(session: AsyncSession, project_id: int) -> list[Volun
 async def programme_of(
     session: AsyncSession, project: Project
 ) -> tuple[Programme | None, list[Phase]]:
-    """A project's programme and its phases in date order (None and [] without one)."""
+    """A project's programme and its phases in date order (None and [] without one): the
+    programme-wide phases and this team's own, never another team's."""
     if project.programme_id is None:
         return None, []
     programme = await session.get(Programme, project.programme_id)
     if programme is None:
         return None, []
     phases = await session.scalars(
-        select(Phase).where(Phase.programme_id == programme.id).order_by(Phase.starts_at, Phase.id)
+        select(Phase)
+        .where(
+            Phase.programme_id == programme.id,
+            or_(Phase.project_id.is_(None), Phase.project_id == project.id),
+        )
+        .order_by(Phase.starts_at, Phase.id)
     )
     return programme, list(phases)
 
