@@ -18,9 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.coordination import Coordination
 from bot.programmes.schedule import parse_programme
 from bot.programmes.scheduler import Scheduler
-from bot.programmes.service import Programmes
+from bot.programmes.service import Programmes, phase_spec
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Announcement, AuditEntry, Conversation, OutboxMessage, Phase, Rsvp
+from storage.models import (
+    Announcement,
+    AuditEntry,
+    Conversation,
+    Organization,
+    OutboxMessage,
+    Phase,
+    Project,
+    Rsvp,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kawasaki-2017.yaml"
 COORD = "C0COORD001"
@@ -475,3 +484,84 @@ async def test_an_import_by_another_process_is_mirrored_at_the_next_watch(
         assert await sched.watch() is False
     finally:
         await sched.stop()
+
+
+async def test_the_phase_modal_offers_each_team_and_saves_the_scope(rig: Rig) -> None:
+    """The Slack phase modal's 'For' select lists the programme's teams; the form's value
+    becomes the phase's project, whose usual announcements keep team audiences only."""
+    from handlers.slack_programmes import parse_phase_form, phase_modal
+
+    await rig.programmes.import_spec(kawasaki(), actor="test")
+    async with rig.maker.begin() as session:
+        org = Organization(
+            channel="line",
+            user_key="U" + "9" * 32,
+            name="みなと子ども食堂",
+            locale="ja",
+            kind="voluntary",
+            fields=["children"],
+            area="川崎市",
+            activity="子ども食堂",
+            contact_name="田中",
+            contact_role="代表",
+            consent_version="2026-11",
+            consented_at=rig.clock.now,
+        )
+        session.add(org)
+        await session.flush()
+        project = Project(
+            organization_id=org.id,
+            challenge="SNSを始めたい",
+            status="recruiting",
+            menus=["social_media"],
+            period="within_3m",
+            mode="either",
+        )
+        session.add(project)
+        await session.flush()
+        project.programme_id = 1
+        project_id = project.id
+    [programme] = await rig.programmes.programmes()
+    teams = await rig.programmes.teams_of(programme.id)
+    assert teams == [(project_id, "みなと子ども食堂")]
+    view = phase_modal("ja", programme, "C1", teams=teams)
+    scope = next(b for b in view["blocks"] if b["block_id"] == "scope")
+    labels = [o["text"]["text"] for o in scope["element"]["options"]]
+    assert labels == [
+        "すべてのチーム（プログラム全体）",
+        f"#{project_id} みなと子ども食堂 のチームだけ",
+    ]
+    values = {
+        "kind": {"v": {"type": "static_select", "selected_option": {"value": "report"}}},
+        "scope": {"v": {"type": "static_select", "selected_option": {"value": str(project_id)}}},
+        "start_date": {"v": {"type": "datepicker", "selected_date": "2027-02-01"}},
+        "start_time": {"v": {"type": "timepicker", "selected_time": "10:00"}},
+        "options": {"v": {"type": "checkboxes", "selected_options": [{"value": "defaults"}]}},
+    }
+    fields, errors = parse_phase_form(values, programme, "ja")
+    assert errors == {} and fields is not None and fields["project"] == project_id
+    outcome = await rig.programmes.save_phase(programme.id, phase_spec(**fields), "U0COORD")
+    assert outcome.ok
+    async with rig.maker() as session:
+        phase = (
+            await session.execute(select(Phase).where(Phase.project_id == project_id))
+        ).scalar_one()
+        anns = (
+            (await session.execute(select(Announcement).where(Announcement.phase_id == phase.id)))
+            .scalars()
+            .all()
+        )
+    # A report's usual notices go to volunteers and coordinators: for one team, only the
+    # coordinators remain.
+    assert anns and all(a.audience == ["coordinators"] for a in anns)
+    # Listed with its scope, and the edit modal opens on it.
+    [programme] = await rig.programmes.programmes()
+    saved = next(p for p in programme.phases if p.id == phase.id)
+    again = phase_modal("en", programme, "C1", saved, teams)
+    scope = next(b for b in again["blocks"] if b["block_id"] == "scope")
+    assert scope["element"]["initial_option"]["value"] == str(project_id)
+    # A project of no programme, or one that does not exist, is refused politely.
+    bad = await rig.programmes.save_phase(
+        programme.id, phase_spec(**{**fields, "project": 999}), "U0COORD"
+    )
+    assert not bad.ok and "#999" in bad.message

@@ -12,6 +12,7 @@ import yaml
 from bot.programmes.schedule import (
     DEFAULT_ANNOUNCEMENTS,
     KINDS,
+    TEAM_AUDIENCES,
     ScheduleError,
     describe_offset,
     in_grace,
@@ -239,6 +240,27 @@ def test_shift_to_moves_every_date_by_the_same_days_keeping_local_times() -> Non
             },
             "unique",
         ),
+        (
+            {"phases": [{"key": "a", "starts": "2026-01-02 10:00", "project": "A団体"}]},
+            "project (request) number",
+        ),
+        (
+            {"phases": [{"key": "a", "starts": "2026-01-02 10:00", "team": 0}]},
+            "from 1",
+        ),
+        (
+            {
+                "phases": [
+                    {
+                        "key": "a",
+                        "starts": "2026-01-02 10:00",
+                        "project": 3,
+                        "announcements": [{"key": "x", "to": "followers", "text": "hi"}],
+                    }
+                ]
+            },
+            "announces only to team_channels",
+        ),
     ],
 )
 def test_bad_programme_files_are_explained(change: dict[str, object], words: str) -> None:
@@ -251,3 +273,21 @@ def test_bad_programme_files_are_explained(change: dict[str, object], words: str
         parse_programme(data)
     assert words in caught.value.text("en")
     assert caught.value.text("ja") != caught.value.text("en")
+
+
+def test_a_phase_for_one_team_keeps_only_team_audiences() -> None:
+    data = {
+        "programme": {"name": "テスト", "slug": "test"},
+        "phases": [
+            {"key": "kickoff-a", "kind": "kickoff", "starts": "2026-12-01 13:00", "team": 12},
+            {"key": "kickoff", "kind": "kickoff", "starts": "2026-12-02 13:00"},
+            {"key": "report", "kind": "report", "starts": "2027-01-10 10:00", "project": "7"},
+        ],
+    }
+    one, shared, report = parse_programme(data).phases
+    assert (one.project, shared.project, report.project) == (12, None, 7)
+    assert one.announcements and [a.key for a in one.announcements] == [
+        a.key for a in shared.announcements
+    ]
+    for phase in (one, report):
+        assert all(set(a.audience) <= TEAM_AUDIENCES for a in phase.announcements)
