@@ -1000,7 +1000,8 @@ class Matching:
                             [Reply(TXT["expired_you"](volunteer.locale, org=org))],
                             ("expired", match.id),
                         )
-                        await self._next_candidate(session, project, "system", now)
+                        if not await self._next_candidate(session, project, "system", now):
+                            await self._team_ready(session, project, now)  # never silent
                         await self._card(session, project, project.organization)
                 elif match.reminded_at is None:
                     match.reminded_at = now
@@ -1116,6 +1117,8 @@ class Matching:
         org = project.organization
         rows = await repo.project_matches(session, project.id)
         on_card = frozenset(v.id for m, v in rows if m.state in OPEN_STATES)
+        # Raised hands as this transaction sees them (one may be raised in it right now).
+        hands = frozenset(v.id for m, v in rows if m.raised_hand)
         live = await self.live.fresh()
         needs = self.needs(project, org, exclude=on_card)
         pool = live.index(self.weights_for(project)).top(needs, k=50)
@@ -1129,7 +1132,8 @@ class Matching:
                 for s in holders[:3]:
                     vol = await session.get(Volunteer, s.volunteer_id)
                     who = first_name(vol.display_name) if vol is not None else "-"
-                    names.append(f"{who}{'🙋' if s.raised_hand else ''}")
+                    hand = s.raised_hand or s.volunteer_id in hands
+                    names.append(f"{who}{'🙋' if hand else ''}")
                 text = TXT["skill_on_offer"](loc, skill=name, names=plain(join_list(names, loc)))
             elif any(
                 skill in f.skills and f.active_projects >= f.capacity
