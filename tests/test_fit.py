@@ -174,6 +174,12 @@ def test_passing_the_rules() -> None:
     hand = person(skills=frozenset({"web"}), raised_hands=frozenset({7}))
     assert eligible(hand, project()) == (True, "ok")
     assert eligible(replace(hand, status="paused"), project()) == (False, "paused")
+    # ... with an interest in the group's field: a raised hand alone is no reason
+    assert eligible(replace(hand, interests=frozenset({"environment"})), project()) == (
+        False,
+        "no_skill",
+    )
+    assert eligible(replace(hand, interests=frozenset()), project(fields=frozenset()))[0]
     # no required skills: the optional ones gate; none at all: everyone passes
     assert eligible(person(), project(required=frozenset(), optional=frozenset({"web"})))[1] == (
         "no_skill"

@@ -517,9 +517,16 @@ def eligible(v: VolunteerFeatures, p: ProjectNeeds) -> tuple[bool, Rule]:
     if not remote and rel == "none":
         return False, "too_far"
     gate = p.gate
-    if gate and p.id not in v.raised_hands and v.skills.isdisjoint(gate):
+    if gate and v.skills.isdisjoint(gate) and not (p.id in v.raised_hands and interest_fits(v, p)):
+        # No reason to be on the team: neither a skill it asks for nor a raised hand
+        # with an interest in the group's field.
         return False, "no_skill"
     return True, "ok"
+
+
+def interest_fits(v: VolunteerFeatures, p: ProjectNeeds) -> bool:
+    """The volunteer cares about the group's field (or the group named none)."""
+    return not p.fields or not v.interests.isdisjoint(p.fields)
 
 
 # ---- the score -----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Each volunteer is a row of NumPy columns. An inverted index (skill -> rows) yields
 the candidates: holders of any of the project's gate skills (required or optional),
-plus everyone who raised their hand for it; the other hard rules are boolean masks.
+plus everyone who raised their hand for it with an interest in the group's field; the
+other hard rules are boolean masks.
 Scoring never loops over people in Python: the skill part is computed once per
 distinct skill set (a few thousand among 100,000 people), availability once per
 (hours, slots) code, location once per (municipality, mode) code, and each candidate
@@ -348,7 +349,11 @@ class SuggestionIndex:
             mask[:] = True
         raised = self._raised.get(p.id)
         if raised:
-            mask[_rows(raised)] = True
+            # A raised hand is a reason to be there with an interest in the group's field.
+            hands = _rows(raised)
+            if p.fields:
+                hands = hands[self._interest_table(p)[self._iset[hands]] > 0]
+            mask[hands] = True
         for table, key in (
             (self._said_no, p.id),
             (self._members, p.org_id),
