@@ -44,8 +44,9 @@ class DemoResult:
     already_loaded: bool = False
 
 
-# Kawasaki 2017's matched groups and their menus (docs/domain.md; seeds/000). Activities and
-# challenges are written for the demo: the report names the groups and menus only.
+# Kawasaki 2017's matched groups and their menus (docs/domain.md, from the City of
+# Kawasaki's 2017 report). Activities and challenges are written for the demo: the
+# report names the groups and menus only.
 GROUPS: tuple[dict[str, Any], ...] = (
     {
         "org_name": "こども未来塾",
