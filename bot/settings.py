@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
     database_url: str = Field(f"sqlite:///{DEFAULT_SQLITE_PATH}", alias="DATABASE_URL")
+    # The sandbox's own database: DATABASE_URL is never used in the sandbox, so its
+    # made-up people cannot end up among a real programme's.
+    sandbox_database_url: str = Field(
+        f"sqlite:///{SANDBOX_SQLITE_PATH}", alias="TSUNAGU_SANDBOX_DATABASE_URL"
+    )
     # Server processes sharing the listening socket (`tsunagu serve --workers`): each one
     # verifies, stores and applies events and sends replies, so N processes use N cores.
     # The sandbox always runs one (it keeps its fake chats in memory).
@@ -110,8 +115,8 @@ class Settings(BaseSettings):
         self, line_secret: str, line_token: str, slack_token: str, slack_secret: str
     ) -> Settings:
         """These settings as the sandbox runs them: its own credentials, its own fake
-        platforms on this server, the sandbox workspace, and a database of its own
-        unless DATABASE_URL was given."""
+        platforms on this server, the sandbox workspace, and its own database
+        (TSUNAGU_SANDBOX_DATABASE_URL, never DATABASE_URL)."""
         update: dict[str, object] = {
             "line_channel_secret": line_secret,
             "line_channel_access_token": line_token,
@@ -121,9 +126,8 @@ class Settings(BaseSettings):
             "slack_api_base_url": f"{self.public_url}/sandbox/slack-api/",
             "slack_coordinator_channel": SANDBOX_COORDINATOR_CHANNEL,
             "slack_coordinator_ids": ",".join(SANDBOX_COORDINATORS),
+            "database_url": self.sandbox_database_url,
         }
-        if "database_url" not in self.model_fields_set:
-            update["database_url"] = f"sqlite:///{SANDBOX_SQLITE_PATH}"
         return self.model_copy(update=update)
 
     def disabled_channels(self) -> list[tuple[str, str]]:

@@ -239,7 +239,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             {
                 "status": "ok",
                 "database": "ok",
-                "channels": {"line": settings.line_enabled, "slack": settings.slack_enabled},
+                # In the sandbox the app plays both platforms: nothing reaches LINE or Slack.
+                "channels": {"line": "sandbox", "slack": "sandbox"}
+                if sandbox is not None
+                else {"line": settings.line_enabled, "slack": settings.slack_enabled},
                 "sandbox": sandbox is not None,
             }
         )
@@ -289,11 +292,15 @@ def _banner(settings: Settings, sandbox: Sandbox | None = None) -> None:
     lines = [f"Tsunagu is up on http://{settings.host}:{settings.port}  (database: {db})"]
     if settings.workers > 1 and sandbox is None:
         lines[0] += f"  [worker process {os.getpid()}, one of {settings.workers}]"
-    if settings.line_enabled:
+    if sandbox is not None:
+        # Generated credentials and fake platforms on this server: say so, not "enabled".
+        lines.append("  LINE: sandbox (played by this app at /sandbox/line-api)")
+        lines.append("  Slack: sandbox (played by this app at /sandbox/slack-api)")
+    elif settings.line_enabled:
         lines.append(
             f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}"
         )
-    if settings.slack_enabled:
+    if settings.slack_enabled and sandbox is None:
         where = settings.slack_coordinator_channel or "none (SLACK_COORDINATOR_CHANNEL unset)"
         lines.append(f"  Slack: enabled, POST /slack/events, coordinator channel {where}")
     for name, why in settings.disabled_channels():
