@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 
 from bot.settings import Settings
 
@@ -25,23 +27,37 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # worker process must know how many share the platforms' rate limits.
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
     os.environ["TSUNAGU_WORKERS"] = str(workers)
+    metrics_dir = None
     if workers > 1:
         from storage.migrate import upgrade
 
         # Once, before the workers start: they would otherwise race to migrate.
         upgrade(settings.database_url)
         print(f"Starting {workers} worker processes on http://{host}:{port}", file=sys.stderr)
-    uvicorn.run(
-        "handlers.asgi:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if workers > 1 else None,
-        log_level=settings.log_level.lower(),
-        access_log=args.access_log,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics adds up the workers' counts from files in this folder (fresh per run).
+            metrics_dir = tempfile.mkdtemp(prefix="tsunagu-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    # Behind a reverse proxy: trust its X-Forwarded-For/-Proto from these addresses only.
+    proxies = settings.forwarded_allow_ips.strip()
+    try:
+        uvicorn.run(
+            "handlers.asgi:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            log_level=settings.log_level.lower(),
+            # JSON logs: uvicorn's own records go through the app's JSON handler too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+            access_log=args.access_log,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Locale = Literal["ja", "en"]
 SandboxMode = Literal["auto", "on", "off"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_SQLITE_PATH = Path("var") / "tsunagu.sqlite3"
 # The sandbox keeps its made-up people and messages apart from a real programme's data.
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     # verifies, stores and applies events and sends replies, so N processes use N cores.
     # The sandbox always runs one (it keeps its fake chats in memory).
     workers: int = Field(1, ge=1, le=64, alias="TSUNAGU_WORKERS")
+    # Behind a reverse proxy (HTTPS ends there): the addresses whose X-Forwarded-For and
+    # X-Forwarded-Proto headers are believed (comma-separated IPs or networks, "*" for
+    # any). Empty: the headers are ignored.
+    forwarded_allow_ips: str = Field("", alias="TSUNAGU_FORWARDED_ALLOW_IPS")
 
     line_channel_secret: str = Field("", alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str = Field("", alias="LINE_CHANNEL_ACCESS_TOKEN")
@@ -53,6 +58,8 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Tokyo", alias="TSUNAGU_TIMEZONE")
     default_locale: Locale = Field("ja", alias="TSUNAGU_DEFAULT_LOCALE")
     log_level: str = Field("INFO", alias="TSUNAGU_LOG_LEVEL")
+    # text: one readable line per record; json: one JSON object per line, for log stores.
+    log_format: LogFormat = Field("text", alias="TSUNAGU_LOG_FORMAT")
     privacy_notice_version: str = Field("2026-11", alias="TSUNAGU_PRIVACY_NOTICE_VERSION")
     # After this many hours of silence a typed answer is not taken as the answer to an
     # old question: the bot says where the person left off and asks again.
