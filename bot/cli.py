@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 
+from bot.progress import Progress
 from bot.settings import Settings
 
 
@@ -159,7 +160,8 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
             except ScheduleError as exc:
                 print(exc.text(locale), file=sys.stderr)
                 return 1
-            result = await programmes.import_spec(spec, actor="cli")
+            with Progress("importing") as progress:
+                result = await programmes.import_spec(spec, actor="cli", progress=progress)
             print(
                 TXT["imported"](
                     locale,
@@ -214,14 +216,16 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         programmes = Programmes(maker, coordination, locale=settings.default_locale)
         effects = EffectContext(settings.privacy_notice_version, coordination, matching, programmes)
         actor = SANDBOX_COORDINATORS[0] if settings.sandbox_enabled else "demo"
-        result = await load_demo(
-            maker,
-            effects,
-            coordination,
-            actor=actor,
-            programmes=programmes,
-            today=datetime.now(ZoneInfo(settings.timezone)).date(),
-        )
+        with Progress("loading demo") as progress:
+            result = await load_demo(
+                maker,
+                effects,
+                coordination,
+                actor=actor,
+                programmes=programmes,
+                today=datetime.now(ZoneInfo(settings.timezone)).date(),
+                progress=progress,
+            )
     finally:
         await engine.dispose()
     if result.already_loaded:
