@@ -240,6 +240,32 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _slack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from bot.slack_manifest import manifest_yaml, request_url
+
+    url = (args.url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        # Slack only sends requests to public HTTPS addresses.
+        print(
+            "--url takes the public HTTPS address of this server, e.g. https://tsunagu.example.org",
+            file=sys.stderr,
+        )
+        return 2
+    text = manifest_yaml(url, args.name)
+    if args.out == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: Slack will send events, button clicks and /tsunagu to {request_url(url)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tsunagu` console command."""
     parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
@@ -281,7 +307,17 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="load even with real LINE/Slack credentials set"
     )
 
+    slack = sub.add_parser("slack", help="the Slack app: write its manifest")
+    slack.add_argument("action", choices=["manifest"])
+    slack.add_argument("--url", required=True, help="this server's public address, https://HOST")
+    slack.add_argument("--name", default="Tsunagu", help="the app's name in Slack")
+    slack.add_argument(
+        "--out", default="slack/manifest.yml", help="where to write it (- for stdout)"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "slack":
+        return _slack(args)  # needs no settings or database
     settings = Settings()
     if settings.sandbox_enabled and args.command != "serve":
         # The other commands work on what the sandbox server works on: its database and
