@@ -267,6 +267,8 @@ class FakeSlackApi:
         post_rate_limits: tuple[float, float] | None = None,
     ) -> None:
         self.token = token
+        # The bot scopes granted to the token (the manifest's); tests may add more.
+        self.scopes: set[str] = set(SCOPES.split(","))
         self.latency = latency
         self.host = host
         self.port = port
@@ -789,7 +791,7 @@ class FakeSlackApi:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         answer.headers.setdefault("X-Slack-Req-Id", secrets.token_hex(16))
-        answer.headers.setdefault("X-OAuth-Scopes", SCOPES)
+        answer.headers.setdefault("X-OAuth-Scopes", ",".join(sorted(self.scopes)))
         return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
     @staticmethod
@@ -850,10 +852,10 @@ class FakeSlackApi:
         if problem is not None:
             return _Answer(200, {"ok": False, "error": problem}, reason=problem)
         needed = METHOD_SCOPES.get(method, ())
-        granted = set(SCOPES.split(","))
-        if needed and not granted.intersection(needed):
+        if needed and not self.scopes.intersection(needed):
             body = {"ok": False, "error": "missing_scope", "needed": ",".join(needed)}
-            return _Answer(200, {**body, "provided": SCOPES}, reason=f"missing_scope {method}")
+            provided = ",".join(sorted(self.scopes))
+            return _Answer(200, {**body, "provided": provided}, reason=f"missing_scope {method}")
         try:
             result = handler(args)
         except _Fail as fail:
