@@ -39,6 +39,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             # /metrics adds up the workers' counts from files in this folder (fresh per run).
             metrics_dir = tempfile.mkdtemp(prefix="tsunagu-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if settings.log_format == "json":
+        from bot.logs import configure_logging
+
+        # The supervisor of several workers logs too: in JSON like everything else.
+        configure_logging(settings.log_level, "json")
     # Behind a reverse proxy: trust its X-Forwarded-For/-Proto from these addresses only.
     proxies = settings.forwarded_allow_ips.strip()
     try:
