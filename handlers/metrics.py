@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -66,10 +67,19 @@ SCHEDULER_LEADER = Gauge(
 )
 
 
+# Labelled children, looked up once (a lookup takes the metric's lock each time).
+_EVENT_CHILDREN: dict[tuple[str, str], Any] = {}
+_LATENCY_CHILDREN: dict[str, Any] = {}
+
+
 def count_events(platform: str, types: Iterable[str]) -> None:
     """Count webhook events of a platform by their type."""
     for kind in types:
-        WEBHOOK_EVENTS.labels(platform, kind or "unknown").inc()
+        key = (platform, kind or "unknown")
+        child = _EVENT_CHILDREN.get(key)
+        if child is None:
+            child = _EVENT_CHILDREN[key] = WEBHOOK_EVENTS.labels(*key)
+        child.inc()
 
 
 def slack_request_type(body: dict[str, object]) -> str:
@@ -93,7 +103,10 @@ class Timer:
 
     def done(self) -> None:
         """Record the time since the timer was made."""
-        WEBHOOK_LATENCY.labels(self._platform).observe(time.perf_counter() - self._start)
+        child = _LATENCY_CHILDREN.get(self._platform)
+        if child is None:
+            child = _LATENCY_CHILDREN[self._platform] = WEBHOOK_LATENCY.labels(self._platform)
+        child.observe(time.perf_counter() - self._start)
 
 
 @dataclass
