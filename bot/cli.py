@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 
+from bot.progress import Progress
 from bot.settings import Settings
 
 
@@ -25,23 +28,42 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # worker process must know how many share the platforms' rate limits.
     os.environ["HOST"], os.environ["PORT"] = host, str(port)
     os.environ["TSUNAGU_WORKERS"] = str(workers)
+    metrics_dir = None
     if workers > 1:
         from storage.migrate import upgrade
 
         # Once, before the workers start: they would otherwise race to migrate.
         upgrade(settings.database_url)
         print(f"Starting {workers} worker processes on http://{host}:{port}", file=sys.stderr)
-    uvicorn.run(
-        "handlers.asgi:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if workers > 1 else None,
-        log_level=settings.log_level.lower(),
-        access_log=args.access_log,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics adds up the workers' counts from files in this folder (fresh per run).
+            metrics_dir = tempfile.mkdtemp(prefix="tsunagu-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if settings.log_format == "json":
+        from bot.logs import configure_logging
+
+        # The supervisor of several workers logs too: in JSON like everything else.
+        configure_logging(settings.log_level, "json")
+    # Behind a reverse proxy: trust its X-Forwarded-For/-Proto from these addresses only.
+    proxies = settings.forwarded_allow_ips.strip()
+    try:
+        uvicorn.run(
+            "handlers.asgi:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            log_level=settings.log_level.lower(),
+            # JSON logs: uvicorn's own records go through the app's JSON handler too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+            access_log=args.access_log,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -144,7 +166,8 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
                 print(exc.text(locale), file=sys.stderr)
                 return 1
             try:
-                result = await programmes.import_spec(spec, actor="cli")
+                with Progress("importing") as progress:
+                    result = await programmes.import_spec(spec, actor="cli", progress=progress)
             except ScheduleError as exc:  # e.g. a phase for a project that does not exist
                 print(exc.text(locale), file=sys.stderr)
                 return 1
@@ -202,14 +225,16 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         programmes = Programmes(maker, coordination, locale=settings.default_locale)
         effects = EffectContext(settings.privacy_notice_version, coordination, matching, programmes)
         actor = SANDBOX_COORDINATORS[0] if settings.sandbox_enabled else "demo"
-        result = await load_demo(
-            maker,
-            effects,
-            coordination,
-            actor=actor,
-            programmes=programmes,
-            today=datetime.now(ZoneInfo(settings.timezone)).date(),
-        )
+        with Progress("loading demo") as progress:
+            result = await load_demo(
+                maker,
+                effects,
+                coordination,
+                actor=actor,
+                programmes=programmes,
+                today=datetime.now(ZoneInfo(settings.timezone)).date(),
+                progress=progress,
+            )
     finally:
         await engine.dispose()
     if result.already_loaded:
@@ -221,6 +246,32 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             f"Loaded {groups} groups with {len(result.projects)} accepted requests and "
             f"{volunteers} volunteers. Their messages go out when the server runs (make run)."
         )
+    return 0
+
+
+def _slack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from bot.slack_manifest import manifest_yaml, request_url
+
+    url = (args.url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        # Slack only sends requests to public HTTPS addresses.
+        print(
+            "--url takes the public HTTPS address of this server, e.g. https://tsunagu.example.org",
+            file=sys.stderr,
+        )
+        return 2
+    text = manifest_yaml(url, args.name)
+    if args.out == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: Slack will send events, button clicks and /tsunagu to {request_url(url)}")
     return 0
 
 
@@ -265,7 +316,17 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="load even with real LINE/Slack credentials set"
     )
 
+    slack = sub.add_parser("slack", help="the Slack app: write its manifest")
+    slack.add_argument("action", choices=["manifest"])
+    slack.add_argument("--url", required=True, help="this server's public address, https://HOST")
+    slack.add_argument("--name", default="Tsunagu", help="the app's name in Slack")
+    slack.add_argument(
+        "--out", default="slack/manifest.yml", help="where to write it (- for stdout)"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "slack":
+        return _slack(args)  # needs no settings or database
     settings = Settings()
     if settings.sandbox_enabled and args.command != "serve":
         # The other commands work on what the sandbox server works on: its database and

@@ -44,8 +44,9 @@ class DemoResult:
     already_loaded: bool = False
 
 
-# Kawasaki 2017's matched groups and their menus (docs/domain.md; seeds/000). Activities and
-# challenges are written for the demo: the report names the groups and menus only.
+# Kawasaki 2017's matched groups and their menus (docs/domain.md, from the City of
+# Kawasaki's 2017 report). Activities and challenges are written for the demo: the
+# report names the groups and menus only.
 GROUPS: tuple[dict[str, Any], ...] = (
     {
         "org_name": "こども未来塾",
@@ -238,6 +239,7 @@ async def load_demo(
     after: Callable[[DemoResult], Awaitable[None]] | None = None,
     programmes: Any = None,
     today: date | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> DemoResult:
     """Create the demo volunteers and groups, submit and accept the five requests.
 
@@ -249,12 +251,23 @@ async def load_demo(
     async with maker.begin() as session:
         if await _loaded(session):
             return DemoResult(people, already_loaded=True)
+    # Steps: the programme, each volunteer, each group, each request accepted.
+    total = (1 if programmes is not None else 0) + len(VOLUNTEERS) + 2 * len(GROUPS)
+    done = 0
+
+    def step(what: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, what)
+
     if programmes is not None:
         # The Kawasaki 2017 calendar moved to start today; the requests accepted below
         # join it (bot.programmes.service.Programmes.join_current).
         await import_demo_programme(programmes, today or date.today())
         if coordination.programmes is None:
             coordination.programmes = programmes
+        step("programme")
     async with maker.begin() as session:
         for i, row in enumerate(VOLUNTEERS):
             await apply_effect(
@@ -265,11 +278,13 @@ async def load_demo(
                 SaveVolunteer(_volunteer_answers(row)),
                 effects,
             )
+            step("volunteers")
         for i, group in enumerate(GROUPS):
             answers = {"needs_things": None, "needs_money": None, "needs_people": None, **group}
             await apply_effect(
                 session, CHANNEL, demo_key("group", i), "ja", SubmitRequest(answers), effects
             )
+            step("groups")
     notify()
     result = DemoResult(people)
     async with maker() as session:
@@ -279,6 +294,7 @@ async def load_demo(
                 result.projects += [p.id for p in await repo.projects_of(session, org.id)]
     for project_id in result.projects:
         await coordination.accept(project_id, actor)
+        step("accepting requests")
     if after is not None:
         await after(result)
     return result

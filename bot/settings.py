@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Locale = Literal["ja", "en"]
 SandboxMode = Literal["auto", "on", "off"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_SQLITE_PATH = Path("var") / "tsunagu.sqlite3"
 # The sandbox keeps its made-up people and messages apart from a real programme's data.
@@ -30,10 +31,19 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
     database_url: str = Field(f"sqlite:///{DEFAULT_SQLITE_PATH}", alias="DATABASE_URL")
+    # The sandbox's own database: DATABASE_URL is never used in the sandbox, so its
+    # made-up people cannot end up among a real programme's.
+    sandbox_database_url: str = Field(
+        f"sqlite:///{SANDBOX_SQLITE_PATH}", alias="TSUNAGU_SANDBOX_DATABASE_URL"
+    )
     # Server processes sharing the listening socket (`tsunagu serve --workers`): each one
     # verifies, stores and applies events and sends replies, so N processes use N cores.
     # The sandbox always runs one (it keeps its fake chats in memory).
     workers: int = Field(1, ge=1, le=64, alias="TSUNAGU_WORKERS")
+    # Behind a reverse proxy (HTTPS ends there): the addresses whose X-Forwarded-For and
+    # X-Forwarded-Proto headers are believed (comma-separated IPs or networks, "*" for
+    # any). Empty: the headers are ignored.
+    forwarded_allow_ips: str = Field("", alias="TSUNAGU_FORWARDED_ALLOW_IPS")
 
     line_channel_secret: str = Field("", alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str = Field("", alias="LINE_CHANNEL_ACCESS_TOKEN")
@@ -48,6 +58,8 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Tokyo", alias="TSUNAGU_TIMEZONE")
     default_locale: Locale = Field("ja", alias="TSUNAGU_DEFAULT_LOCALE")
     log_level: str = Field("INFO", alias="TSUNAGU_LOG_LEVEL")
+    # text: one readable line per record; json: one JSON object per line, for log stores.
+    log_format: LogFormat = Field("text", alias="TSUNAGU_LOG_FORMAT")
     privacy_notice_version: str = Field("2026-11", alias="TSUNAGU_PRIVACY_NOTICE_VERSION")
     # After this many hours of silence a typed answer is not taken as the answer to an
     # old question: the bot says where the person left off and asks again.
@@ -110,8 +122,8 @@ class Settings(BaseSettings):
         self, line_secret: str, line_token: str, slack_token: str, slack_secret: str
     ) -> Settings:
         """These settings as the sandbox runs them: its own credentials, its own fake
-        platforms on this server, the sandbox workspace, and a database of its own
-        unless DATABASE_URL was given."""
+        platforms on this server, the sandbox workspace, and its own database
+        (TSUNAGU_SANDBOX_DATABASE_URL, never DATABASE_URL)."""
         update: dict[str, object] = {
             "line_channel_secret": line_secret,
             "line_channel_access_token": line_token,
@@ -121,9 +133,8 @@ class Settings(BaseSettings):
             "slack_api_base_url": f"{self.public_url}/sandbox/slack-api/",
             "slack_coordinator_channel": SANDBOX_COORDINATOR_CHANNEL,
             "slack_coordinator_ids": ",".join(SANDBOX_COORDINATORS),
+            "database_url": self.sandbox_database_url,
         }
-        if "database_url" not in self.model_fields_set:
-            update["database_url"] = f"sqlite:///{SANDBOX_SQLITE_PATH}"
         return self.model_copy(update=update)
 
     def disabled_channels(self) -> list[tuple[str, str]]:

@@ -8,9 +8,10 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -30,12 +31,14 @@ from bot.programmes.scheduler import IntervalJob, Scheduler
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels, TeamSettings
 from bot.settings import Settings
+from handlers import metrics
 from handlers.line import LineChannel
 from handlers.sandbox import Sandbox, Services
 from handlers.slack import SlackChannel
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
+from storage.repo import outbox_counts
 
 log = logging.getLogger("tsunagu")
 
@@ -47,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sandbox = Sandbox(settings) if settings.sandbox_enabled else None
     if sandbox is not None:
         settings = sandbox.settings
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     state: dict[str, object] = {}
 
     @contextlib.asynccontextmanager
@@ -159,8 +162,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if slack is not None:
             transports["slack"] = slack
             slack.budget = budget
+            # Counts each verified Slack request by type for /metrics.
+            slack.app.use(_count_slack_request)
         state.update(
             engine=engine,
+            maker=maker,
+            budget=budget,
             line=line,
             slack=slack,
             inbox=inbox,
@@ -188,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.scheduler_enabled:
             await scheduler.start()
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
+        leader = asyncio.create_task(_every(5.0, _leader_gauge(scheduler)), name="leader-gauge")
         _banner(settings, sandbox)
         _settle_garbage_collector()
         try:
@@ -199,7 +207,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if sandbox is not None:
                 sandbox.close()
             timer.cancel()
-            await asyncio.gather(timer, return_exceptions=True)
+            leader.cancel()
+            await asyncio.gather(timer, leader, return_exceptions=True)
+            metrics.process_exited()
             await scheduler.stop()
             await inbox.stop()
             await dispatcher.stop()
@@ -214,7 +224,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "LINE is not configured: set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN",
                 status_code=503,
             )
-        return await line.webhook(request)
+        timer = metrics.Timer("line")
+        try:
+            return await line.webhook(request)
+        finally:
+            timer.done()
 
     async def slack_events(request: Request) -> Response:
         slack = state.get("slack")
@@ -223,7 +237,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
                 status_code=503,
             )
-        return await slack.handle(request)
+        timer = metrics.Timer("slack")
+        try:
+            return await slack.handle(request)
+        finally:
+            timer.done()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        maker, budget = state.get("maker"), state.get("budget")
+        snapshot = metrics.Snapshot()
+        if isinstance(maker, async_sessionmaker):
+            try:
+                async with maker() as session:
+                    snapshot.outbox = await outbox_counts(session)
+            except Exception as exc:
+                log.warning("metrics: database did not answer (%s)", type(exc).__name__)
+                return PlainTextResponse("database unreachable", status_code=503)
+        if isinstance(budget, Budget) and budget.reader is not None:
+            quota = await budget.quota()
+            if quota is not None:
+                snapshot.line_budget_used = quota.used
+                snapshot.line_budget_limit = quota.limit
+        scheduler = state.get("scheduler")
+        if isinstance(scheduler, Scheduler):
+            metrics.SCHEDULER_LEADER.set(1 if scheduler.leading else 0)
+        return metrics.response(snapshot)
 
     async def healthz(request: Request) -> Response:
         engine = state.get("engine")
@@ -239,7 +277,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             {
                 "status": "ok",
                 "database": "ok",
-                "channels": {"line": settings.line_enabled, "slack": settings.slack_enabled},
+                # In the sandbox the app plays both platforms: nothing reaches LINE or Slack.
+                "channels": {"line": "sandbox", "slack": "sandbox"}
+                if sandbox is not None
+                else {"line": settings.line_enabled, "slack": settings.slack_enabled},
                 "sandbox": sandbox is not None,
             }
         )
@@ -249,6 +290,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/line/webhook", line_webhook, methods=["POST"]),
         Route("/slack/events", slack_events, methods=["POST"]),
     ]
@@ -272,6 +314,21 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(10_000, middle, old)
 
 
+async def _count_slack_request(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
+    """Bolt middleware (after Bolt's signature check): count the request for /metrics."""
+    metrics.count_events("slack", [metrics.slack_request_type(body)])
+    await next()
+
+
+def _leader_gauge(scheduler: Scheduler) -> Callable[[], Awaitable[None]]:
+    """A job that keeps this process's scheduler-leader gauge current."""
+
+    async def job() -> None:
+        metrics.SCHEDULER_LEADER.set(1 if scheduler.leading else 0)
+
+    return job
+
+
 async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
     """Run a job now and then (invitation reminders and expiry); a failure is logged."""
     while True:
@@ -289,11 +346,15 @@ def _banner(settings: Settings, sandbox: Sandbox | None = None) -> None:
     lines = [f"Tsunagu is up on http://{settings.host}:{settings.port}  (database: {db})"]
     if settings.workers > 1 and sandbox is None:
         lines[0] += f"  [worker process {os.getpid()}, one of {settings.workers}]"
-    if settings.line_enabled:
+    if sandbox is not None:
+        # Generated credentials and fake platforms on this server: say so, not "enabled".
+        lines.append("  LINE: sandbox (played by this app at /sandbox/line-api)")
+        lines.append("  Slack: sandbox (played by this app at /sandbox/slack-api)")
+    elif settings.line_enabled:
         lines.append(
             f"  LINE: enabled, webhook POST /line/webhook, API {settings.line_api_base_url}"
         )
-    if settings.slack_enabled:
+    if settings.slack_enabled and sandbox is None:
         where = settings.slack_coordinator_channel or "none (SLACK_COORDINATOR_CHANNEL unset)"
         lines.append(f"  Slack: enabled, POST /slack/events, coordinator channel {where}")
     for name, why in settings.disabled_channels():

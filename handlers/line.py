@@ -49,6 +49,7 @@ from bot.outbox import (
     replies_from,
 )
 from bot.settings import Settings
+from handlers import metrics
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ class LineChannel:
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("line: signed webhook with a malformed body rejected")
             return PlainTextResponse("malformed body", status_code=400)
+        metrics.count_events("line", (getattr(ev, "type", None) or "unknown" for ev in events))
         neutral = [e for e in (translate(ev) for ev in events) if e is not None]
         try:
             await self._inbox.submit(neutral)

@@ -27,6 +27,8 @@ def make_settings(database_url: str, line_api: str | None = None, **extra: Any) 
     """Settings for a test app: nothing read from a .env file."""
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
+        # The sandbox never uses DATABASE_URL; its test servers use the test database too.
+        "TSUNAGU_SANDBOX_DATABASE_URL": database_url,
         "LINE_CHANNEL_SECRET": SECRET if line_api else "",
         "LINE_CHANNEL_ACCESS_TOKEN": TOKEN if line_api else "",
         "LINE_API_BASE_URL": line_api or "http://127.0.0.1:9",

@@ -5,6 +5,8 @@ demo data loaded through the core (from the page's button and from `tsunagu demo
 from __future__ import annotations
 
 import json
+import logging
+import re
 import socket
 import threading
 import time
@@ -39,6 +41,8 @@ from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld
 from tests.browser.server import SandboxServer
 from tests.support import AppServer, scalar
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 # ---------------------------------------------------------------- when the sandbox is on
 
 
@@ -62,19 +66,57 @@ def test_sandbox_is_on_without_credentials_and_off_with_them(
         settings(TSUNAGU_SANDBOX="maybe")
 
 
-def test_sandboxed_settings_use_their_own_database_unless_one_is_given(
+def test_sandboxed_settings_use_their_own_database_never_the_real_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for name in ("DATABASE_URL", "TSUNAGU_SANDBOX_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     played = settings(PORT="8123", LINE_CHANNEL_SECRET="real").sandboxed("ls", "lt", "st", "ss")
     assert played.database_url == f"sqlite:///{SANDBOX_SQLITE_PATH}"
     assert played.line_channel_secret == "ls" and played.slack_bot_token == "st"
     assert played.line_api_base_url == "http://127.0.0.1:8123/sandbox/line-api"
     assert played.slack_api_base_url == "http://127.0.0.1:8123/sandbox/slack-api/"
     assert played.slack_coordinator_channel == SANDBOX_COORDINATOR_CHANNEL
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///elsewhere.sqlite3")
+    # A real programme's database (as a filled-in .env gives it) is never the sandbox's.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://tsunagu@db:5432/programme")
+    real = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert real.sandboxed("a", "b", "c", "d").database_url == f"sqlite:///{SANDBOX_SQLITE_PATH}"
+    # Only its own setting moves the sandbox's database.
+    monkeypatch.setenv("TSUNAGU_SANDBOX_DATABASE_URL", "sqlite:///elsewhere.sqlite3")
     given = Settings(_env_file=None).sandboxed("a", "b", "c", "d")  # type: ignore[call-arg]
     assert given.database_url == "sqlite:///elsewhere.sqlite3"
+
+
+def test_env_example_keeps_the_sandbox_out_of_the_real_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cp .env.example .env`, as the README says, then fill in the real database."""
+    for name in Settings.model_fields.values():
+        monkeypatch.delenv(str(name.alias), raising=False)
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(example, encoding="utf-8")
+    copied = Settings()
+    assert copied.sandbox_enabled  # no credentials yet: the sandbox is on
+    assert copied.sandboxed("a", "b", "c", "d").database_url == f"sqlite:///{SANDBOX_SQLITE_PATH}"
+    # The operator fills in the programme's database and keeps the sandbox on.
+    filled = example.replace(
+        "# DATABASE_URL=", "DATABASE_URL=postgresql://tsunagu@db/programme\n# was: "
+    )
+    assert filled != example
+    (tmp_path / ".env").write_text(filled + "\nTSUNAGU_SANDBOX=on\n", encoding="utf-8")
+    real = Settings()
+    assert real.database_url == "postgresql://tsunagu@db/programme"
+    assert real.sandboxed("a", "b", "c", "d").database_url == f"sqlite:///{SANDBOX_SQLITE_PATH}"
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    names = {str(field.alias) for field in Settings.model_fields.values()}
+    assert names - listed == set()
+    # Besides the app's settings, only what compose.yaml reads for PostgreSQL and Caddy.
+    assert listed - names == {"POSTGRES_PASSWORD", "TSUNAGU_DOMAIN"}
 
 
 def test_without_credentials_the_app_serves_the_sandbox_page_and_checks_signatures(
@@ -85,7 +127,9 @@ def test_without_credentials_the_app_serves_the_sandbox_page_and_checks_signatur
         assert page.status_code == 200 and "Tsunagu sandbox" in page.text
         assert httpx.get(server.url + "/sandbox/static/app.js").status_code == 200
         health = httpx.get(server.url + "/healthz").json()
-        assert health["sandbox"] is True and health["channels"] == {"line": True, "slack": True}
+        # Nothing reaches the real LINE or Slack: the health check says so.
+        assert health["sandbox"] is True
+        assert health["channels"] == {"line": "sandbox", "slack": "sandbox"}
         # The webhooks still verify signatures with the SDKs.
         assert httpx.post(server.url + "/line/webhook", content=b"{}").status_code == 401
         unsigned = httpx.post(server.url + "/slack/events", content=b"command=/tsunagu")
@@ -306,6 +350,7 @@ def test_tsunagu_demo_loads_once_and_refuses_real_platforms(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env from the working copy
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TSUNAGU_SANDBOX_DATABASE_URL", database_url)
     monkeypatch.setenv("LINE_CHANNEL_SECRET", "real-secret")
     monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "real-token")
     assert cli(["demo"]) == 2
@@ -466,3 +511,14 @@ def test_fake_slack_answers_the_sdk_like_the_web_api(
         with pytest.raises(SlackApiError) as failed:
             call()
         assert failed.value.response["error"] == error
+
+
+def test_the_start_banner_says_sandbox_not_enabled(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tsunagu")
+    with SandboxServer(database_url, TSUNAGU_LOG_LEVEL="INFO"):
+        banner = [r.getMessage() for r in caplog.records if r.name == "tsunagu"]
+    assert "  LINE: sandbox (played by this app at /sandbox/line-api)" in banner
+    assert "  Slack: sandbox (played by this app at /sandbox/slack-api)" in banner
+    assert not [line for line in banner if "enabled" in line or "disabled" in line]

@@ -169,7 +169,7 @@ def test_the_sandbox_serves_in_one_process(tmp_path: Path) -> None:
             "TSUNAGU_SANDBOX": "on",
             "TSUNAGU_SCHEDULER": "false",
             "TSUNAGU_LOG_LEVEL": "WARNING",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'sandbox.sqlite3'}",
+            "TSUNAGU_SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'sandbox.sqlite3'}",
         }
         log = tmp_path / "sandbox.log"
         with log.open("w") as out:

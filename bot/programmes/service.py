@@ -155,15 +155,26 @@ class Programmes:
 
     # ---------------------------------------------------------------- import and edit
 
-    async def import_spec(self, spec: ProgrammeSpec, actor: str) -> ImportResult:
-        """Create or update a programme from a definition (phases matched by key)."""
+    async def import_spec(
+        self,
+        spec: ProgrammeSpec,
+        actor: str,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ImportResult:
+        """Create or update a programme from a definition (phases matched by key).
+
+        `progress(done, total, step)` is called after each phase is written."""
         async with self._maker.begin() as session:
-            result = await self.apply_spec(session, spec, actor)
+            result = await self.apply_spec(session, spec, actor, progress)
         self.on_change()
         return result
 
     async def apply_spec(
-        self, session: AsyncSession, spec: ProgrammeSpec, actor: str
+        self,
+        session: AsyncSession,
+        spec: ProgrammeSpec,
+        actor: str,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> ImportResult:
         """Apply a definition in the caller's transaction; phases missing from it are cancelled."""
         now = self._clock()
@@ -198,6 +209,8 @@ class Programmes:
             else:
                 result.updated += 1
             await self._put_phase(session, programme, existing, phase_spec, now, result)
+            if progress is not None:
+                progress(result.added + result.updated, len(spec.phases), "phases")
         for leftover in by_key.values():
             if leftover.cancelled_at is None:
                 result.cancelled += 1

@@ -1,6 +1,6 @@
 """Check JSON against LINE's own OpenAPI files and the limits only LINE's docs state.
 
-The specs live in ``../shared/openapi/line/`` beside the repository root. They are
+The specs are LINE's own files, kept in the repository under ``specs/line/``. They are
 OpenAPI 3.0, whose polymorphic objects (``Message``, ``Action``, ``Event``, ...)
 are described with a ``discriminator``. A generic validator ignores that keyword,
 so ``{"type": "text"}`` without ``text`` would pass. We therefore rewrite each
@@ -28,8 +28,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The specs are shared between repositories, so they sit beside the repo, not in it.
-SPEC_DIR = REPO_ROOT.parent / "shared" / "openapi" / "line"
+# LINE's files (Apache-2.0, licence and origin beside them), kept in the repository.
+SPEC_DIR = REPO_ROOT / "specs" / "line"
 
 SpecName = Literal["messaging", "webhook"]
 _SPEC_FILES: dict[str, str] = {"messaging": "messaging-api.yml", "webhook": "webhook.yml"}

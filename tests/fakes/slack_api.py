@@ -40,6 +40,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from bot.slack_manifest import bot_scopes
+
 from ..slack_requests import (
     API_APP_ID,
     BOT_ID,
@@ -51,12 +53,26 @@ from ..slack_requests import (
 from .block_kit import MAX_MESSAGE_TEXT, Problem, block_elements, message_problems, view_problems
 
 DEFAULT_TOKEN = "xoxb-test-token"
-# What auth.test and every answer report in X-OAuth-Scopes: the scopes Tsunagu's manifest asks for.
-SCOPES = (
-    "app_mentions:read,channels:join,channels:manage,channels:read,chat:write,"
-    "chat:write.public,commands,groups:read,groups:write,im:write,team:read,"
-    "usergroups:read,users:read"
-)
+# The scopes the app is granted: exactly what its manifest asks for (`tsunagu slack
+# manifest`), reported in X-OAuth-Scopes; a method needing another is refused.
+SCOPES = ",".join(bot_scopes())
+
+# The bot scopes each method accepts (any one of them), from Slack's method documentation,
+# kept here independently of the app's own table so that a scope the manifest forgot
+# shows up as Slack's `missing_scope` error in whichever test calls the method.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "conversations.create": ("channels:manage", "groups:write", "im:write", "mpim:write"),
+    "conversations.invite": ("channels:manage", "groups:write", "im:write", "mpim:write"),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "conversations.list": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "conversations.join": ("channels:join",),
+    "users.info": ("users:read",),
+    "usergroups.users.list": ("usergroups:read",),
+    "team.info": ("team:read",),
+}
 
 _CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 _TRIGGER_ID = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
@@ -251,6 +267,8 @@ class FakeSlackApi:
         post_rate_limits: tuple[float, float] | None = None,
     ) -> None:
         self.token = token
+        # The bot scopes granted to the token (the manifest's); tests may add more.
+        self.scopes: set[str] = set(SCOPES.split(","))
         self.latency = latency
         self.host = host
         self.port = port
@@ -773,7 +791,7 @@ class FakeSlackApi:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         answer.headers.setdefault("X-Slack-Req-Id", secrets.token_hex(16))
-        answer.headers.setdefault("X-OAuth-Scopes", SCOPES)
+        answer.headers.setdefault("X-OAuth-Scopes", ",".join(sorted(self.scopes)))
         return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
     @staticmethod
@@ -833,6 +851,11 @@ class FakeSlackApi:
             return _Answer(200, {"ok": False, "error": "invalid_auth"}, reason="wrong token")
         if problem is not None:
             return _Answer(200, {"ok": False, "error": problem}, reason=problem)
+        needed = METHOD_SCOPES.get(method, ())
+        if needed and not self.scopes.intersection(needed):
+            body = {"ok": False, "error": "missing_scope", "needed": ",".join(needed)}
+            provided = ",".join(sorted(self.scopes))
+            return _Answer(200, {**body, "provided": provided}, reason=f"missing_scope {method}")
         try:
             result = handler(args)
         except _Fail as fail:

@@ -517,8 +517,19 @@ async def test_invite_with_force_skips_the_invalid_and_private_channels_are_list
     assert [c["id"] for c in listed["channels"] if c["name"] == team["name"]] == [team["id"]]
 
 
+async def test_a_method_outside_the_granted_scopes_is_refused(fake: FakeSlackApi) -> None:
+    api = client(fake)
+    fake.scopes.discard("chat:write")
+    refused = await slack_error(api.chat_postMessage(channel=HANAKO, text="hi"))
+    assert refused.response["error"] == "missing_scope"
+    assert refused.response["needed"] == "chat:write"
+    assert "chat:write" not in refused.response.headers["x-oauth-scopes"]
+
+
 async def test_users_usergroups_team_permalink_ephemeral_and_dm(fake: FakeSlackApi) -> None:
     api = client(fake)
+    # The fake answers more than the app calls today; grant those methods' scopes here.
+    fake.scopes |= {"users:read", "team:read"}
     fake.add_usergroup("S0COORDS01", [HANAKO])
     user = (await api.users_info(user=HANAKO, include_locale=True))["user"]
     assert (user["id"], user["name"], user["is_admin"], user["locale"]) == (
