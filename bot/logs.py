@@ -1,22 +1,106 @@
-"""Logging set-up. Log ids and event types, never names, free text or LINE ids."""
+"""Logging set-up. Log ids and event types, never names, free text or LINE ids.
+
+Our own code logs ids and event types only. Libraries are less careful: slack_bolt
+logs whole request bodies (a bad signature, an unhandled request), SQLAlchemy puts
+statement parameters in its exception texts, and an exception's text can hold any
+value it was raised about. Every record that reaches a handler set up here passes
+through `PrivacyFilter`, which keeps the record but drops those parts.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# Libraries that log statement parameters or request bodies at debug or info level.
+LIBRARIES = ("aiosqlite", "sqlalchemy", "linebot", "slack_bolt", "slack_sdk", "psycopg")
+
+# A LINE user, group or room id: U/C/R and 32 hex digits.
+_LINE_ID = re.compile(r"\b[UCR][0-9a-f]{32}\b")
+# What follows "body:" (slack_bolt's "(signature: …, timestamp: …, body: …)") or a
+# request body dumped in an "Unhandled request (…)" warning.
+_BODY = re.compile(r"(\bbody\b\s*[:=]\s*).*", re.IGNORECASE | re.DOTALL)
+_UNHANDLED = re.compile(r"(Unhandled request\s*)\(.*", re.DOTALL)
+# SQLAlchemy's "[parameters: …]" (and a statement's literal values in "[SQL: …]").
+_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\s*$|\s*\n|\s*\(Background)", re.DOTALL)
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+# Japanese phone numbers (090-1234-5678, 03 1234 5678, +81 90…); not dates or ids.
+_PHONE = re.compile(r"(?<![\w-])(?:\+81[- ]?|0)\d{1,4}[- ]?\d{1,4}[- ]?\d{4}(?![\w-])")
+# Key = value pairs of form-encoded bodies (Slack's payload=…, text=…).
+_FORM = re.compile(r"\b(payload|text|user_name|response_url|trigger_id)=[^&\s]*")
+
+
+def ref(value: str) -> str:
+    """A stable, short, one-way reference to an id (e.g. a LINE user id) for logs."""
+    return "ref:" + hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+
+
+def scrub(text: str) -> str:
+    """Text with request bodies, SQL parameters, LINE ids, e-mails and phones removed."""
+    text = _UNHANDLED.sub(r"\1(body withheld)", text)
+    text = _BODY.sub(r"\1(withheld)", text)
+    text = _PARAMETERS.sub("[parameters withheld]", text)
+    text = _SQL_PARAMETERS.sub("[parameters withheld]", text)
+    text = _FORM.sub(r"\1=(withheld)", text)
+    text = _LINE_ID.sub(lambda m: ref(m.group(0)), text)
+    text = _EMAIL.sub("(e-mail withheld)", text)
+    return _PHONE.sub("(number withheld)", text)
+
+
+class PrivacyFilter(logging.Filter):
+    """Rewrite a record so that what is written holds no body, parameter or LINE id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_tsunagu_scrubbed", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's bad format string: keep the template only
+            message = str(record.msg)
+        record.msg, record.args = scrub(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            # The traceback's last line is the exception's text (SQLAlchemy puts the
+            # parameters there): format it once, scrubbed; formatters reuse exc_text.
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        record._tsunagu_scrubbed = True
+        return True
+
+
+def private_handler(handler: logging.Handler) -> logging.Handler:
+    """The handler with the privacy filter and our format (idempotent)."""
+    if not any(isinstance(f, PrivacyFilter) for f in handler.filters):
+        handler.addFilter(PrivacyFilter())
+    handler.setFormatter(logging.Formatter(FORMAT))
+    return handler
+
+
+def quiet_libraries() -> None:
+    """Keep library loggers (and their children made so far) at warning or above.
+
+    slack_bolt gives each of its classes its own logger ("slack_bolt.RequestVerification")
+    and sets that logger's level from the root's when the app is built; a level set
+    on "slack_bolt" alone is then overridden by the child's own level. Children are
+    set here too, and the Slack adapter builds Bolt with a base logger at warning.
+    """
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".", 1)[0] in LIBRARIES:
+            logger.setLevel(max(logger.level, logging.WARNING))
+
 
 def configure_logging(level: str = "INFO") -> None:
-    """Send logs to stderr once, at the level given."""
+    """Send logs to stderr once, at the level given, through the privacy filter."""
     root = logging.getLogger()
     if not any(getattr(h, "_tsunagu", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler = private_handler(logging.StreamHandler())
         handler._tsunagu = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
-    # Libraries that log statement parameters or request bodies at debug level would
-    # put names, messages and LINE ids in the log: they stay at warning whatever our level.
-    for name in ("aiosqlite", "sqlalchemy", "linebot", "slack_bolt", "slack_sdk", "psycopg"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_libraries()

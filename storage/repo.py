@@ -216,6 +216,15 @@ async def insert_events(db: Db, rows: Sequence[dict[str, Any]]) -> dict[tuple[st
     return {(channel, event_id): row_id for channel, event_id, row_id in result}
 
 
+async def forget_event(session: AsyncSession, channel: str, event_id: str) -> None:
+    """Remove an event's record (its id counts as new again)."""
+    await session.execute(
+        delete(InboundEvent).where(
+            InboundEvent.channel == channel, InboundEvent.event_id == event_id
+        )
+    )
+
+
 async def pending_for_users(
     db: Db, channel: str, user_keys: Sequence[str], known: Iterable[int] = ()
 ) -> list[Row[Any]]:
