@@ -228,10 +228,14 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
             pool_size=pool_size,
             max_overflow=10,
             module=_OneTripDBAPI(aiosqlite, sqlite3),
+            # A failed statement's text must not carry its values (names, LINE ids).
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 class _Gated:
