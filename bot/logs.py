@@ -41,14 +41,24 @@ def ref(value: str) -> str:
 
 def scrub(text: str) -> str:
     """Text with request bodies, SQL parameters, LINE ids, e-mails and phones removed."""
-    text = _UNHANDLED.sub(r"\1(body withheld)", text)
-    text = _BODY.sub(r"\1(withheld)", text)
-    text = _PARAMETERS.sub("[parameters withheld]", text)
-    text = _SQL_PARAMETERS.sub("[parameters withheld]", text)
-    text = _FORM.sub(r"\1=(withheld)", text)
-    text = _LINE_ID.sub(lambda m: ref(m.group(0)), text)
-    text = _EMAIL.sub("(e-mail withheld)", text)
-    return _PHONE.sub("(number withheld)", text)
+    # Each pattern runs only where a plain substring says it could match: most records
+    # ("outbox: sent line push #12") pass through at the cost of a few `in` tests.
+    if "Unhandled request" in text:
+        text = _UNHANDLED.sub(r"\1(body withheld)", text)
+    if "body" in text or "Body" in text or "BODY" in text:
+        text = _BODY.sub(r"\1(withheld)", text)
+    if "[parameters: " in text:
+        text = _PARAMETERS.sub("[parameters withheld]", text)
+        text = _SQL_PARAMETERS.sub("[parameters withheld]", text)
+    if "=" in text:
+        text = _FORM.sub(r"\1=(withheld)", text)
+    if len(text) >= 33:
+        text = _LINE_ID.sub(lambda m: ref(m.group(0)), text)
+    if "@" in text:
+        text = _EMAIL.sub("(e-mail withheld)", text)
+    if "0" in text or "+81" in text:
+        text = _PHONE.sub("(number withheld)", text)
+    return text
 
 
 class PrivacyFilter(logging.Filter):

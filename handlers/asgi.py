@@ -280,7 +280,9 @@ async def bounded_request(request: Request, limit: int) -> Request | Response:
     the body that was read, so the channel adapters and the SDKs read it as usual.
     """
     declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > limit):
+    if declared and not (declared.isascii() and declared.isdigit()):
+        return PlainTextResponse("malformed Content-Length", status_code=400)
+    if declared and int(declared) > limit:
         log.warning("webhook: body of %s bytes refused by size", declared[:20])
         return PlainTextResponse("request body too large", status_code=413)
     chunks: list[bytes] = []

@@ -13,8 +13,10 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -529,7 +531,15 @@ async def scrub_outbox(
     # Longest first, so a name is blanked whole before a part of it is looked for.
     ordered = sorted(set(strings), key=len, reverse=True)
     needles = [user_key, *ordered]
-    rows = await session.execute(select(OutboxMessage.id, OutboxMessage.payload))
+    # Found in SQL first (the payload's JSON text holds a string as it is, or escaped
+    # as \uXXXX on SQLite), so a deletion does not read the whole outbox into Python.
+    forms = {f for n in needles for f in (n, json.dumps(n)[1:-1])}
+    as_text = cast(OutboxMessage.payload, Text)
+    rows = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.payload).where(
+            or_(*(as_text.contains(f, autoescape=True) for f in forms))
+        )
+    )
     for row_id, payload in rows.all():
         text = json.dumps(payload, ensure_ascii=False)
         if not any(n in text for n in needles):
