@@ -51,6 +51,25 @@ def file_leaks(database_url: str, secrets: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+def app_pragma(database_url: str, name: str) -> Any:
+    """A PRAGMA's value on a connection made the way the app makes them."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    async def read() -> Any:
+        engine = make_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def sign_up_with_contact_details(user: LineUser, fake: FakeLineApi) -> None:
     """A sign-up whose summary reply fails and falls back to a push through the outbox."""
     user.follow()
@@ -117,6 +136,8 @@ def test_deletion_leaves_no_personal_string_in_tables_or_file_bytes(
     if is_sqlite(database_url):
         fake_line.wait_for(lambda: not file_leaks(database_url, secrets) or None, timeout=10)
         assert file_leaks(database_url, secrets) == []
+        # Deleted rows are zeroed whatever SQLite's compiled-in default (Debian's is on).
+        assert app_pragma(database_url, "secure_delete") == 1
     # The other volunteer is untouched, and the app carries on (as with someone new).
     assert query(database_url, "SELECT display_name FROM volunteers") == [("鈴木 次郎",)]
     user.say("こんにちは")
