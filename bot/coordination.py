@@ -461,6 +461,18 @@ class Coordination:
             at=self.local(project.decided_at),
         )
 
+    async def record_refusal(self, actor: str, kind: str, what: str) -> None:
+        """Audit an action, modal or command refused to someone who is not a coordinator."""
+        async with self._maker.begin() as session:
+            await repo.audit(
+                session,
+                actor=actor,
+                action="refused",
+                subject_type=kind[:24],
+                subject_id=None,
+                detail={"what": what},
+            )
+
     async def can_ask(self, project_id: int) -> Outcome:
         """Whether a question can still be asked (before opening the modal)."""
         async with self._maker() as session:

@@ -135,6 +135,11 @@ class Inbox:
             )
         return bool(new)
 
+    async def forget(self, channel: str, event_id: str) -> None:
+        """Undo seen_once: the same id counts as new again (e.g. a modal sent back)."""
+        async with self._maker.begin() as session:
+            await repo.forget_event(session, channel, event_id[:64])
+
     async def submit(self, events: Sequence[Event]) -> int:
         """Durably accept events (deduplicated by id); return how many were new."""
         if self._closing:

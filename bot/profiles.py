@@ -32,6 +32,7 @@ from bot.taxonomy import needs_for_menus
 from storage import programmes as programme_store
 from storage import repo
 from storage.base import utcnow
+from storage.db import wipe_after_commit
 
 ORG_FIELDS = (
     "org_name",
@@ -198,10 +199,15 @@ async def apply_effect(
         if ctx.teams is not None:
             await ctx.teams.request_code(session, channel, user_key)
     elif isinstance(effect, DeleteUserData):
+        # What they typed is read first: it is blanked wherever a message still holds it.
+        typed = await repo.personal_strings(session, channel, user_key)
         await programme_store.forget_rsvps(session, channel, user_key)
         volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)
         org_id = await repo.forget_organization_contact(session, channel, user_key)
         await repo.delete_conversation(session, channel, user_key)
+        await repo.scrub_outbox(session, channel, user_key, typed)
+        # Deleted text must not stay in the database file's free pages or its WAL.
+        wipe_after_commit(session)
         await repo.audit(
             session,
             actor="self",

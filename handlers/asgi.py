@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from bot.budget import Budget
 from bot.clock import ShiftableClock
@@ -41,6 +42,11 @@ from storage.migrate import upgrade
 from storage.repo import outbox_counts
 
 log = logging.getLogger("tsunagu")
+
+# The largest webhook body accepted (LINE and Slack). LINE batches events in one body and
+# a Slack modal's state is at most a few hundred kilobytes; anything larger is refused
+# by its size (413) before it is parsed.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -224,9 +230,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "LINE is not configured: set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN",
                 status_code=503,
             )
+        bounded = await bounded_request(request, MAX_BODY_BYTES)
+        if isinstance(bounded, Response):
+            return bounded
         timer = metrics.Timer("line")
         try:
-            return await line.webhook(request)
+            return await line.webhook(bounded)
         finally:
             timer.done()
 
@@ -237,9 +246,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
                 status_code=503,
             )
+        bounded = await bounded_request(request, MAX_BODY_BYTES)
+        if isinstance(bounded, Response):
+            return bounded
         timer = metrics.Timer("slack")
         try:
-            return await slack.handle(request)
+            return await slack.handle(bounded)
         finally:
             timer.done()
 
@@ -300,6 +312,40 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else [Route("/", index, methods=["GET"]), *routes],
         lifespan=lifespan,
     )
+
+
+async def bounded_request(request: Request, limit: int) -> Request | Response:
+    """The request with its body read, or 413 once the body passes `limit` bytes.
+
+    A declared Content-Length over the limit is refused before a byte is read; a body
+    without one (chunked) is read only up to the limit. The request handed on replays
+    the body that was read, so the channel adapters and the SDKs read it as usual.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared and not (declared.isascii() and declared.isdigit()):
+        return PlainTextResponse("malformed Content-Length", status_code=400)
+    if declared and int(declared) > limit:
+        log.warning("webhook: body of %s bytes refused by size", declared[:20])
+        return PlainTextResponse("request body too large", status_code=413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            log.warning("webhook: body over %d bytes refused by size", limit)
+            return PlainTextResponse("request body too large", status_code=413)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, replay)
 
 
 def _settle_garbage_collector() -> None:

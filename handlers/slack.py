@@ -6,18 +6,22 @@ Listeners only translate: who clicked what on which project, then call the core
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from bot.budget import Budget
 from bot.cards import Button, Card
@@ -369,6 +373,60 @@ def parse_needs(view: dict[str, Any]) -> NeedsForm | None:
     )
 
 
+def once_key(body: dict[str, Any]) -> tuple[str, str] | None:
+    """What identifies one Slack request's effect, hashed to fit an event id, and its kind.
+
+    An event: its event_id (also on every retry). A click: who clicked which action on
+    which message at which action_ts. A modal submission: the view's id and hash and the
+    values submitted. A command: its trigger_id. None for what has no effect to repeat.
+    """
+    kind = str(body.get("type") or "")
+    parts: list[str]
+    if kind == "event_callback" and body.get("event_id"):
+        # Kept as it is (no hash): events recorded before this change keep their keys.
+        event_kind = str((body.get("event") or {}).get("type", "event"))[:24]
+        return str(body["event_id"])[:64], event_kind
+    if kind == "block_actions":
+        actions = body.get("actions") or [{}]
+        action = actions[0] if isinstance(actions[0], dict) else {}
+        container = body.get("container") or {}
+        parts = [
+            str((body.get("user") or {}).get("id", "")),
+            str(action.get("action_id", "")),
+            str(action.get("action_ts", "")),
+            str(container.get("message_ts") or container.get("view_id") or ""),
+            str(body.get("trigger_id", "")),
+        ]
+    elif kind == "view_submission":
+        view = body.get("view") or {}
+        values = (view.get("state") or {}).get("values") or {}
+        parts = [
+            str(view.get("id", "")),
+            str(view.get("hash", "")),
+            json.dumps(values, sort_keys=True, ensure_ascii=False),
+        ]
+    elif body.get("command") and body.get("trigger_id"):
+        kind = "command"
+        parts = [str(body["trigger_id"])]
+    else:
+        return None
+    digest = hashlib.sha256("\x1f".join([kind, *parts]).encode("utf-8")).hexdigest()
+    return digest, kind
+
+
+class _ForgetOnErrors(AsyncAck):
+    """Bolt's ack; an answer with field errors first forgets the submission's key."""
+
+    def __init__(self, forget: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._forget = forget
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        if kwargs.get("response_action") == "errors":
+            await self._forget()
+        return await super().__call__(*args, **kwargs)
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -396,9 +454,13 @@ class SlackChannel:
         self.client = AsyncWebClient(
             token=settings.slack_bot_token, base_url=settings.slack_api_base_url
         )
+        self._verifier = SignatureVerifier(settings.slack_signing_secret)
         self.app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
             client=self.client,
+            # Bolt gives each of its parts a logger levelled like this one (warning): its
+            # info records (a failed signature with the whole body) are never made.
+            logger=logging.getLogger("slack_bolt"),
             # Listeners ack first and keep working after the 200 has gone.
             process_before_response=False,
             raise_error_for_unhandled_request=False,
@@ -420,8 +482,32 @@ class SlackChannel:
         self.programme_ui = ProgrammeUI(self, programmes) if programmes is not None else None
 
     async def handle(self, request: Request) -> Response:
-        """Hand a request from Slack to Bolt (it verifies the signature)."""
-        return await self.handler.handle(request)
+        """Refuse what cannot be a request from Slack, then hand it to Bolt.
+
+        The gate answers 4xx before anything is parsed: a timestamp that is not a number,
+        a body that is not UTF-8, a signature the SDK's verifier does not accept. Bolt
+        verifies the signature again and routes what passes.
+        """
+        body = await request.body()
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+            log.warning("slack: request without a valid timestamp refused")
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            text = body.decode("utf-8")  # Slack signs and sends UTF-8 only
+        except UnicodeDecodeError:
+            log.warning("slack: request with a body that is not UTF-8 refused")
+            return JSONResponse({"error": "malformed body"}, status_code=400)
+        if not signature or not self._verifier.is_valid(text, timestamp, signature):
+            log.warning("slack: request with a bad signature refused")
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            return await self.handler.handle(request)
+        except (ValueError, TypeError, KeyError) as exc:
+            # Bolt parses the (signed) body before its own error handling runs.
+            log.warning("slack: signed request with a malformed body (%s)", type(exc).__name__)
+            return JSONResponse({"error": "malformed body"}, status_code=400)
 
     # ---------------------------------------------------------------- who may act
 
@@ -445,8 +531,26 @@ class SlackChannel:
             self._members = (time.monotonic(), members)
         return user_id in members
 
-    async def _refuse(self, user_id: str, channel_id: str | None) -> None:
+    async def _refuse(self, user_id: str, channel_id: str | None, body: dict[str, Any]) -> None:
+        """Tell a non-coordinator politely, and write the refusal to the audit log."""
+        await self._record_refusal(user_id, body)
         await self._tell(user_id, channel_id, TXT["refused"](self.locale))
+
+    async def _record_refusal(self, user_id: str, body: dict[str, Any]) -> None:
+        """Who tried what (the action, modal or command; never what was typed), and when."""
+        kind = str(body.get("type") or "")
+        if kind == "block_actions":
+            what = str(((body.get("actions") or [{}])[0] or {}).get("action_id", ""))
+        elif kind == "view_submission":
+            what = str((body.get("view") or {}).get("callback_id", ""))
+        else:
+            kind = "command"
+            words = str(body.get("text") or "").split()
+            what = f"{body.get('command', '')} {words[0].lower() if words else 'help'}"
+        try:
+            await self.coordination.record_refusal(user_id, kind, what[:64])
+        except Exception:  # the refusal itself must still be answered
+            log.exception("slack: could not audit a refusal")
 
     async def _tell(self, user_id: str, channel_id: str | None, text: str) -> None:
         """Say something only this person sees: ephemeral in the channel, else a DM."""
@@ -469,14 +573,23 @@ class SlackChannel:
         app = self.app
 
         @app.middleware
-        async def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:
-            # Slack retries an event it thinks we missed (X-Slack-Retry-Num); the event id
-            # is recorded once, so a retry or a repeated id has no second effect.
-            event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-            if event_id:
-                kind = str((body.get("event") or {}).get("type", "event"))[:24]
-                if not await self.inbox.seen_once("slack", str(event_id), kind):
+        async def once_per_event(
+            body: dict[str, Any], context: AsyncBoltContext, next: Any
+        ) -> BoltResponse | None:
+            # Slack retries an event it thinks we missed (X-Slack-Retry-Num), and a signed
+            # request replayed within its 5 minutes passes the signature check: each event,
+            # click, modal submission and command is recorded once by what identifies it,
+            # so a retry or a replay has no second effect (it is acknowledged, nothing more).
+            once = once_key(body)
+            if once is not None:
+                key, kind = once
+                if not await self.inbox.seen_once("slack", key, kind):
+                    log.info("slack: repeated %s acknowledged without effect", kind)
                     return BoltResponse(status=200, body="")
+                if kind == "view_submission":
+                    # A modal answered with field errors stays open: the same values may
+                    # be sent again after all, so the key is given back.
+                    context["ack"] = _ForgetOnErrors(lambda: self.inbox.forget("slack", key))
             await next()
             return None
 
@@ -485,7 +598,7 @@ class SlackChannel:
             await ack()
             user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
             if not await self.is_coordinator(user):
-                await self._refuse(user, channel)
+                await self._refuse(user, channel, body)
                 return
             outcome = await self.coordination.accept(_project_id(body["actions"][0]["value"]), user)
             if not outcome.ok:
@@ -494,7 +607,7 @@ class SlackChannel:
         async def open_modal(body: dict[str, Any], callback_id: str, kind: str) -> None:
             user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
             if not await self.is_coordinator(user):
-                await self._refuse(user, channel)
+                await self._refuse(user, channel, body)
                 return
             project_id = _project_id(body["actions"][0]["value"])
             check = await self.coordination.can_ask(project_id)
@@ -535,7 +648,7 @@ class SlackChannel:
             await ack()
             project_text, _, channel = str(view.get("private_metadata", "")).partition("|")
             if not await self.is_coordinator(user):
-                await self._refuse(user, channel or None)
+                await self._refuse(user, channel or None, body)
                 return
             project_id = int(project_text)
             if view.get("callback_id") == ASK_VIEW:
@@ -553,7 +666,7 @@ class SlackChannel:
             await ack()
             user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
             if not await self.is_coordinator(user):
-                await self._refuse(user, channel)
+                await self._refuse(user, channel, body)
                 return
             found = await self.coordination.needs_form(_project_id(body["actions"][0]["value"]))
             if isinstance(found, Outcome):
@@ -572,7 +685,7 @@ class SlackChannel:
             form = parse_needs(view)
             if form is None or not await self.is_coordinator(user):
                 await ack()
-                await self._refuse(user, channel)
+                await self._refuse(user, channel, body)
                 return
             errors = check_needs(form, self.locale)
             if errors:
@@ -591,7 +704,7 @@ class SlackChannel:
             await ack()
             user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
             if not await self.is_coordinator(user):
-                await self._refuse(user, channel)
+                await self._refuse(user, channel, body)
                 return
             if self.matching is None:
                 return
@@ -636,7 +749,7 @@ class SlackChannel:
             reason = str(values.get(INPUT_BLOCK, {}).get(INPUT_ACTION, {}).get("value") or "")
             value, _, channel = str(view.get("private_metadata", "")).partition("|")
             if not await self.is_coordinator(user) or self.matching is None:
-                await self._refuse(user, channel or None)
+                await self._refuse(user, channel or None, body)
                 return
             match_id, _, version = value.partition(":")
             outcome = await self.matching.act(
@@ -665,6 +778,7 @@ class SlackChannel:
                     await answer(MODAL["team_help"](loc))
                 else:
                     await answer(TXT["refused"](loc))
+                    await self._record_refusal(user, body)
                 return
             if verb == "projects":
                 await answer(await self.coordination.projects_text())
@@ -743,6 +857,7 @@ class SlackChannel:
             return await self.teams.add_note(channel, user, raw[len(words[0]) :])
         if len(words) > 1 and words[1].lstrip("#").isdigit():
             if not await self.is_coordinator(user):
+                await self._record_refusal(user, body)
                 return TXT["refused"](self.locale)
             return await self.teams.log_text(int(words[1].lstrip("#")))
         project_id = await self.teams.project_in(channel)

@@ -468,7 +468,7 @@ class ProgrammeUI:
         async def allowed(body: dict[str, Any]) -> tuple[str, str | None] | None:
             user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
             if not await slack.is_coordinator(user):
-                await slack._refuse(user, channel)
+                await slack._refuse(user, channel, body)
                 return None
             return user, channel
 
@@ -549,7 +549,7 @@ class ProgrammeUI:
                 return
             if not await slack.is_coordinator(user):
                 await ack()
-                await slack._refuse(user, view.get("private_metadata") or None)
+                await slack._refuse(user, view.get("private_metadata") or None, body)
                 return
             await ack()
             await self.programmes.import_spec(
@@ -579,7 +579,7 @@ class ProgrammeUI:
                 return
             if not await slack.is_coordinator(user):
                 await ack()
-                await slack._refuse(user, channel or None)
+                await slack._refuse(user, channel or None, body)
                 return
             await ack()
             spec = phase_spec(**fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are overwritten with zeros, not left readable in free pages (a person's
+    # data deleted on request must not stay in the file's bytes); see wipe_after_commit.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+_WIPES: set[asyncio.Task[None]] = set()
+
+
+def checkpoint(path: str, attempts: int = 5) -> bool:
+    """Copy the WAL into the database file and truncate it to zero bytes.
+
+    The WAL keeps earlier versions of pages (deleted text among them) until it is
+    overwritten; a truncating checkpoint removes them. A reader holding an old snapshot
+    makes it busy: it is tried again a few times. True when the WAL was emptied.
+    """
+    for _ in range(attempts):
+        conn = sqlite3.connect(path, timeout=10)
+        try:
+            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.close()
+        if not busy:
+            return True
+    return False
+
+
+def wipe_after_commit(session: AsyncSession) -> None:
+    """On SQLite, once this session's transaction commits, checkpoint and truncate the WAL
+    (in a thread) so that text the transaction deleted leaves no copy in the file's
+    bytes. Nothing to do on PostgreSQL (its files are not the application's to read)."""
+    bind = session.sync_session.get_bind()
+    url = bind.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = str(url.database)
+    loop = asyncio.get_running_loop()
+
+    def committed(_session: Any) -> None:
+        task = loop.create_task(_wipe(path))
+        _WIPES.add(task)
+        task.add_done_callback(_WIPES.discard)
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
+
+
+async def _wipe(path: str) -> None:
+    if not await asyncio.to_thread(checkpoint, path):
+        logging.getLogger(__name__).warning("sqlite: WAL still in use; checkpoint deferred")
 
 
 def _run_on(
@@ -179,10 +228,14 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
             pool_size=pool_size,
             max_overflow=10,
             module=_OneTripDBAPI(aiosqlite, sqlite3),
+            # A failed statement's text must not carry its values (names, LINE ids).
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 class _Gated:

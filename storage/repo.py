@@ -3,6 +3,8 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,8 +13,10 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -214,6 +218,15 @@ async def insert_events(db: Db, rows: Sequence[dict[str, Any]]) -> dict[tuple[st
         )
     result = await (await _conn(db)).execute(stmt, list(rows))
     return {(channel, event_id): row_id for channel, event_id, row_id in result}
+
+
+async def forget_event(session: AsyncSession, channel: str, event_id: str) -> None:
+    """Remove an event's record (its id counts as new again)."""
+    await session.execute(
+        delete(InboundEvent).where(
+            InboundEvent.channel == channel, InboundEvent.event_id == event_id
+        )
+    )
 
 
 async def pending_for_users(
@@ -442,6 +455,102 @@ async def count_volunteers(session: AsyncSession, status: str | None = None) -> 
     if status is not None:
         stmt = stmt.where(Volunteer.status == status)
     return int((await session.execute(stmt)).scalar_one())
+
+
+# ---------------------------------------------------------------- deletion
+
+# Strings a person typed that can be told from the flows' own keys and choice values
+# (lowercase identifiers and numbers): names, places, free text, phones and e-mails.
+_KEYLIKE = re.compile(r"[a-z0-9_.:/-]*")
+_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+|\+?\d[\d -]{8,}\d")
+
+
+def _typed_strings(node: Any, out: set[str]) -> None:
+    if isinstance(node, str):
+        text = node.strip()
+        if len(text) >= 2 and (not _KEYLIKE.fullmatch(text) or _CONTACT.search(text)):
+            out.add(text)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _typed_strings(value, out)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            _typed_strings(value, out)
+
+
+async def personal_strings(session: AsyncSession, channel: str, user_key: str) -> set[str]:
+    """What a person told us in their own words: profile texts, the group contact's name
+    and role, and the free text in their conversation state (answers being typed)."""
+    found: set[str] = set()
+    volunteer = await get_volunteer(session, channel, user_key)
+    if volunteer is not None:
+        for text in (volunteer.display_name, volunteer.area, volunteer.skills_other):
+            if text and len(text.strip()) >= 2:
+                found.add(text.strip())
+    org = await get_organization(session, channel, user_key)
+    if org is not None:
+        for text in (org.contact_name, org.contact_role):
+            if text and len(text.strip()) >= 2:
+                found.add(text.strip())
+    state = await session.scalar(
+        select(Conversation.state).where(
+            Conversation.channel == channel, Conversation.user_key == user_key
+        )
+    )
+    _typed_strings(state, found)
+    return found
+
+
+def _without(node: Any, strings: Sequence[str], user_key: str) -> Any:
+    """A JSON value with every occurrence of these strings blanked and the id removed."""
+    if isinstance(node, str):
+        if node == user_key:
+            return None
+        for text in strings:
+            node = node.replace(text, "—")
+        return node
+    if isinstance(node, dict):
+        return {k: _without(v, strings, user_key) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without(v, strings, user_key) for v in node if v != user_key]
+    return node
+
+
+async def scrub_outbox(
+    session: AsyncSession, channel: str, user_key: str, strings: Iterable[str]
+) -> int:
+    """Remove a person from the outbox: their own messages (sent, waiting or dead) go,
+    and in every other message (a multicast, a card about them) their id and the
+    strings they typed are blanked. Returns how many rows were touched."""
+    deleted = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.channel == channel, OutboxMessage.target == user_key
+        )
+    )
+    touched = int(getattr(deleted, "rowcount", 0) or 0)
+    # Longest first, so a name is blanked whole before a part of it is looked for.
+    ordered = sorted(set(strings), key=len, reverse=True)
+    needles = [user_key, *ordered]
+    # Found in SQL first (the payload's JSON text holds a string as it is, or escaped
+    # as \uXXXX on SQLite), so a deletion does not read the whole outbox into Python.
+    forms = {f for n in needles for f in (n, json.dumps(n)[1:-1])}
+    as_text = cast(OutboxMessage.payload, Text)
+    rows = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.payload).where(
+            or_(*(as_text.contains(f, autoescape=True) for f in forms))
+        )
+    )
+    for row_id, payload in rows.all():
+        text = json.dumps(payload, ensure_ascii=False)
+        if not any(n in text for n in needles):
+            continue
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(payload=_without(payload, ordered, user_key))
+        )
+        touched += 1
+    return touched
 
 
 # ---------------------------------------------------------------- outbox

@@ -3,7 +3,9 @@ LINE API, the app served over HTTP."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.logs import scrub
 from storage.base import Base
 from storage.db import sync_url
 from storage.migrate import upgrade
@@ -36,6 +39,73 @@ os.environ["NO_PROXY"] = ",".join(
 os.environ["no_proxy"] = os.environ["NO_PROXY"]
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+
+# What the test personas tell the bot: names, places, free text, contact details. None of
+# it, and no LINE user id, may appear in any log record of the whole run.
+PERSONAL = (
+    "山田 花子",
+    "山田花子",
+    "佐藤 一郎",
+    "鈴木 次郎",
+    "こども未来塾",
+    "中原区",
+    "放課後の子どもたちに学習の場",
+    "地域の大学生ボランティア",
+    "活動の目的や優先順位を整理して",
+    "参加する子どもは何人くらいですか",
+    "毎週15人ほどです",
+    "中原区の公民館です",
+    "今期の対象地域外のため",
+    "料理教室の運営",
+    "090-1234-5678",
+    "hanako.yamada@example.jp",
+    "秘密の質問",
+)
+LINE_ID = re.compile(r"\b[UCR][0-9a-f]{32}\b")
+# Loggers of the test's own fakes (not part of the app): their records are not the app's.
+NOT_THE_APP = ("tests", "aiohttp.access", "aiohttp.server", "aiohttp.web")
+
+
+class RunLog(logging.Handler):
+    """Every record of the run, as the app's log would hold it: our own messages as they
+    are, library records and exception texts through the app's privacy filter."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.findings: list[str] = []
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(NOT_THE_APP):
+            return
+        self.count += 1
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        if not record.name.startswith(OURS):
+            message = scrub(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            message += "\n" + scrub(logging.Formatter().formatException(record.exc_info))
+        found = [p for p in PERSONAL if p in message] + LINE_ID.findall(message)
+        if found:
+            self.findings.append(f"{record.name} {record.levelname}: {found}: {message[:300]}")
+
+
+OURS = ("tsunagu", "bot", "handlers", "storage")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_log() -> Iterator[RunLog]:
+    """Capture the whole run's logs; the session fails if any holds personal data."""
+    handler = RunLog()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+    assert not handler.findings, "personal data in the logs:\n" + "\n".join(handler.findings)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -34,7 +34,8 @@ def make_settings(database_url: str, line_api: str | None = None, **extra: Any) 
         "LINE_API_BASE_URL": line_api or "http://127.0.0.1:9",
         "SLACK_BOT_TOKEN": "",
         "SLACK_SIGNING_SECRET": "",
-        "TSUNAGU_LOG_LEVEL": "WARNING",
+        # The level the app runs at: the whole run's logs are checked for personal data.
+        "TSUNAGU_LOG_LEVEL": "INFO",
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,0 +1,162 @@
+"""退会 leaves nothing behind: no personal string in any table (SQLite and PostgreSQL) nor
+in the SQLite file's bytes (main file and WAL), through the real app over HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, inspect
+
+from storage.db import is_sqlite, sync_url
+from tests import line_events as le
+from tests.fakes.line_api import FakeLineApi
+from tests.support import AppServer, LineUser, query
+
+NAME, AREA = "山田 花子", "川崎市 中原区"
+PHONE, EMAIL = "090-1234-5678", "hanako.yamada@example.jp"
+OTHER_SKILL = f"料理教室の運営 電話 {PHONE} メール {EMAIL}"
+
+
+def forms(secret: str) -> list[str]:
+    """The ways a string can be stored: as it is, and escaped inside JSON text."""
+    return list(dict.fromkeys([secret, json.dumps(secret)[1:-1]]))
+
+
+def table_leaks(database_url: str, secrets: list[str]) -> list[tuple[str, str]]:
+    """(table, secret) for every secret found in any column of any table."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        tables = inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    found = []
+    for table in tables:
+        rows = query(database_url, f"SELECT * FROM {table}")
+        dump = "\n".join(repr(tuple(row)) for row in rows)
+        found += [(table, s) for s in secrets if any(f in dump for f in forms(s))]
+    return found
+
+
+def file_leaks(database_url: str, secrets: list[str]) -> list[tuple[str, str]]:
+    """(file, secret) for every secret in the SQLite file's bytes or its WAL's."""
+    path = Path(sync_url(database_url).database or "")
+    found = []
+    for file in (path, path.with_name(path.name + "-wal")):
+        data = file.read_bytes() if file.exists() else b""
+        found += [
+            (file.name, s) for s in secrets if any(f.encode("utf-8") in data for f in forms(s))
+        ]
+    return found
+
+
+def app_pragma(database_url: str, name: str) -> Any:
+    """A PRAGMA's value on a connection made the way the app makes them."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    async def read() -> Any:
+        engine = make_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def sign_up_with_contact_details(user: LineUser, fake: FakeLineApi) -> None:
+    """A sign-up whose summary reply fails and falls back to a push through the outbox."""
+    user.follow()
+    user.tap("ボランティアとして登録")
+    user.say(NAME)
+    user.say(AREA)
+    user.pick_all("会計・経理", "その他")
+    assert "その他" in user.text()
+    user.say(OTHER_SKILL)
+    user.tap("会社員")
+    user.say("10年")
+    user.tap("5時間")
+    user.pick_all("土日祝")
+    user.tap("どちらでも")
+    user.pick_all("環境")
+    assert "個人情報" in user.text()
+    # LINE answers 500 to the reply carrying the summary: it goes out as a push.
+    fake.fail_next(1, 500, path_prefix="/v2/bot/message/reply")
+    consent = next(i for i in user.quick_replies() if i["action"]["label"] == "同意する")
+    user.send(le.postback(user.user_id, user.token(), consent["action"]["data"]), wait=False)
+    pushed = fake.wait_for(
+        lambda: [m for b in fake.pushes if b["to"] == user.user_id for m in b["messages"]] or None,
+        timeout=10,
+    )
+    user.last = pushed
+    assert NAME in user.text() and PHONE in user.text()
+    user.tap("この内容で保存")
+    assert "登録" in user.text()
+
+
+def sign_up_other(user: LineUser) -> None:
+    user.follow()
+    user.tap("ボランティアとして登録")
+    user.say("鈴木 次郎")
+    user.say("八王子市")
+    user.pick_all("会計・経理")
+    user.tap("学生")
+    user.tap("0年")
+    user.tap("2時間")
+    user.pick_all("平日夜")
+    user.tap("オンライン")
+    user.pick_all("まちづくり")
+    user.tap("同意する")
+    user.tap("この内容で保存")
+
+
+def test_deletion_leaves_no_personal_string_in_tables_or_file_bytes(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    other = LineUser(app, fake_line)
+    sign_up_other(other)
+    user = LineUser(app, fake_line)
+    sign_up_with_contact_details(user, fake_line)
+    secrets = [user.user_id, NAME, AREA, PHONE, EMAIL, "料理教室の運営"]
+    # The fallback push holds the person's id, name, phone and e-mail.
+    outbox: list[Any] = query(database_url, "SELECT target, payload FROM outbox")
+    assert any(row[0] == user.user_id and PHONE in str(row[1]) for row in outbox)
+    assert table_leaks(database_url, secrets)  # they are there before
+
+    user.say("退会")
+    user.tap("削除する")
+    assert "すべて削除しました" in user.text()
+    assert fake_line.wait_for(lambda: not table_leaks(database_url, secrets) or None, timeout=10)
+    if is_sqlite(database_url):
+        fake_line.wait_for(lambda: not file_leaks(database_url, secrets) or None, timeout=10)
+        assert file_leaks(database_url, secrets) == []
+        # Deleted rows are zeroed whatever SQLite's compiled-in default (Debian's is on).
+        assert app_pragma(database_url, "secure_delete") == 1
+    # The other volunteer is untouched, and the app carries on (as with someone new).
+    assert query(database_url, "SELECT display_name FROM volunteers") == [("鈴木 次郎",)]
+    user.say("こんにちは")
+    assert "友だち追加ありがとうございます" in user.text()
+
+
+def test_a_group_contact_who_leaves_is_blanked_in_cards_and_messages(
+    slack_app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    from tests.support import submit_group_request
+
+    group = LineUser(slack_app, fake_line)
+    submit_group_request(group)
+    secrets = [group.user_id, "佐藤 一郎"]
+    assert table_leaks(database_url, secrets)  # the card to Slack names the contact
+    group.say("退会")
+    group.tap("削除する")
+    assert fake_line.wait_for(lambda: not table_leaks(database_url, secrets) or None, timeout=10)
+    if is_sqlite(database_url):
+        fake_line.wait_for(lambda: not file_leaks(database_url, secrets) or None, timeout=10)
+    # The group's request stays on record for the programme office.
+    assert query(database_url, "SELECT name FROM organizations") == [("こども未来塾",)]
