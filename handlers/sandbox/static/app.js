@@ -17,6 +17,8 @@ const TEXT = {
     dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
     calendarNow: "Programme time", plusDay: "+1 day", plusWeek: "+1 week",
     moved: "Programme time is now {now} (sandbox only).",
+    choose: "Choose…", unsupported: "The sandbox cannot draw this element", optional: "optional",
+    required: "Please fill in this field.", invalid: "Please give a valid value",
   },
   ja: {
     sandbox: "サンドボックス", intro: "LINE と Slack をこのアプリが再現します。タップやクリックは本物の署名付きで本物の Webhook に届きます。",
@@ -31,6 +33,8 @@ const TEXT = {
     dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
     calendarNow: "プログラムの時刻", plusDay: "+1日", plusWeek: "+1週間",
     moved: "プログラムの時刻を {now} に進めました（サンドボックスのみ）。",
+    choose: "選択してください…", unsupported: "サンドボックスでは表示できない要素です", optional: "任意",
+    required: "この項目を入力してください。", invalid: "正しい値を入力してください",
   },
 };
 
@@ -269,6 +273,8 @@ function slackButton(element, context) {
     type: "button", class: element.style || undefined, text: element.text.text,
     disabled: !context, "data-key": context ? `${context.ts}|${element.action_id}|${element.value || ""}` : undefined,
     onclick: async () => {
+      // A button with a confirm object asks first, as Slack does.
+      if (element.confirm && !(await confirmDialog(element.confirm))) return;
       try {
         await deliver(await api("/sandbox/api/slack/request", {
           type: "block_actions", user: ui.slackUser, channel: context.channel, ts: context.ts,
@@ -279,6 +285,28 @@ function slackButton(element, context) {
   });
 }
 
+// Slack's confirmation dialog for a button with a `confirm` object.
+function confirmDialog(confirm) {
+  return new Promise((resolve) => {
+    const dialog = $("confirm");
+    $("confirm-title").textContent = plainText(confirm.title);
+    $("confirm-text").textContent = plainText(confirm.text);
+    $("confirm-yes").textContent = plainText(confirm.confirm) || "OK";
+    $("confirm-no").textContent = plainText(confirm.deny) || t("cancel");
+    $("confirm-yes").classList.toggle("danger", confirm.style === "danger");
+    const done = (answer) => {
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      resolve(answer);
+    };
+    $("confirm-yes").onclick = () => done(true);
+    $("confirm-no").onclick = () => done(false);
+    dialog.onclose = () => done(false);
+    dialog.showModal();
+    $("confirm-no").focus();
+  });
+}
+
 function renderSlack() {
   const slack = state.slack;
   if (!person(ui.slackUser)) ui.slackUser = slack.people.length ? slack.people[0].id : "";
@@ -286,7 +314,7 @@ function renderSlack() {
   const signature = slack.people.map((p) => p.id).join() + ui.lang;
   if (users.dataset.options !== signature) {
     users.replaceChildren(...slack.people.map((p) => el("option", {
-      value: p.id, text: `${p.real_name} (@${p.name}) — ${p.is_coordinator ? t("coordinator") : t("notCoordinator")}`,
+      value: p.id, text: `${p.real_name} (@${p.name}) — ${p.is_coordinator ? t("coordinator") : t("notCoordinator")}, Slack ${p.locale}`,
     })));
     users.dataset.options = signature;
   }
@@ -324,7 +352,7 @@ function renderMessages(messages, ephemerals) {
       return el("li", { class: "msg ephemeral" },
         el("div", { class: "who", text: t("bot") }, el("small", { text: t("onlyYou") })),
         e.command ? el("div", { class: "block-context", text: e.command }) : null,
-        ...(e.blocks.length ? renderBlocks(e.blocks, null) : [el("div", { class: "mrkdwn", html: mrkdwn(e.text) })]));
+        ...(e.blocks.length ? renderBlocks(e.blocks, { channel: ui.channel, ts: e.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(e.text) })]));
     }
     const m = item.m;
     const li = el("li", { class: "msg", "data-ts": m.ts },
@@ -346,7 +374,87 @@ function renderMessages(messages, ephemerals) {
   if (again) again.focus();
 }
 
-// A modal opened by the bot (views.open) for the chosen Slack user.
+// A modal opened by the bot (views.open) for the chosen Slack user. Each input block is
+// drawn as the element Slack would show (selects, multi-selects, numbers, dates, times,
+// checkboxes, radio buttons, text), with its initial value; submitting sends what the
+// form holds by block and action id, and the sandbox builds Slack's view state from it.
+function optionsOf(element) {
+  const options = [...(element.options || [])];
+  for (const group of element.option_groups || []) options.push(...(group.options || []));
+  return options;
+}
+
+function plainText(text) { return (text && text.text) || ""; }
+
+function inputElement(block, id) {
+  const element = block.element || {};
+  const common = { id, "data-block": block.block_id, "data-action": element.action_id, "data-type": element.type, "aria-describedby": `${id}-error ${id}-hint` };
+  const required = !block.optional;
+  const placeholder = plainText(element.placeholder) || undefined;
+  switch (element.type) {
+    case "plain_text_input": {
+      const attrs = { ...common, name: id, maxlength: element.max_length, minlength: element.min_length, required, placeholder };
+      const node = element.multiline ? el("textarea", { ...attrs, rows: 4 }) : el("input", { ...attrs, type: "text" });
+      node.value = element.initial_value || "";
+      return node;
+    }
+    case "number_input": {
+      const node = el("input", { ...common, name: id, type: "number", inputmode: element.is_decimal_allowed ? "decimal" : "numeric",
+        step: element.is_decimal_allowed ? "any" : "1", min: element.min_value, max: element.max_value, required, placeholder });
+      node.value = element.initial_value || "";
+      return node;
+    }
+    case "datepicker": {
+      const node = el("input", { ...common, name: id, type: "date", required });
+      node.value = element.initial_date || "";
+      return node;
+    }
+    case "timepicker": {
+      const node = el("input", { ...common, name: id, type: "time", required });
+      node.value = element.initial_time || "";
+      return node;
+    }
+    case "static_select": {
+      const chosen = element.initial_option ? element.initial_option.value : "";
+      const node = el("select", { ...common, name: id, required },
+        el("option", { value: "", text: placeholder || t("choose") }),
+        ...optionsOf(element).map((o) => el("option", { value: o.value, text: plainText(o.text) })));
+      node.value = chosen;
+      return node;
+    }
+    case "multi_static_select":
+    case "checkboxes":
+    case "radio_buttons": {
+      // A group of boxes: every option visible and reachable by keyboard and label.
+      const multi = element.type !== "radio_buttons";
+      const initial = new Set(multi ? (element.initial_options || []).map((o) => o.value)
+        : element.initial_option ? [element.initial_option.value] : []);
+      const group = el("fieldset", { ...common, class: `choices ${element.type}`, "aria-required": required ? "true" : "false", tabindex: "-1" },
+        el("legend", { text: plainText(block.label) }));
+      for (const option of optionsOf(element)) {
+        const box = el("input", { type: multi ? "checkbox" : "radio", name: id, value: option.value });
+        box.checked = initial.has(option.value);
+        group.append(el("label", {}, box, el("span", { text: plainText(option.text) })));
+      }
+      return group;
+    }
+    default:
+      return el("div", { ...common, class: "error", text: `${t("unsupported")}: ${element.type}` });
+  }
+}
+
+function inputValue(node) {
+  const type = node.dataset.type;
+  if (type === "multi_static_select" || type === "checkboxes") {
+    return [...node.querySelectorAll("input:checked")].map((box) => box.value);
+  }
+  if (type === "radio_buttons") {
+    const box = node.querySelector("input:checked");
+    return box ? box.value : "";
+  }
+  return node.value === undefined ? "" : node.value;
+}
+
 function renderModal() {
   const views = state.slack.views[ui.slackUser] || [];
   const view = views[views.length - 1];
@@ -369,15 +477,19 @@ function renderModal() {
   for (const block of view.blocks || []) {
     if (block.type !== "input") { body.append(...renderBlocks([block], null)); continue; }
     const id = `in-${block.block_id}-${block.element.action_id}`;
-    const attrs = { id, name: id, "data-block": block.block_id, "data-action": block.element.action_id, "aria-required": block.optional ? "false" : "true", maxlength: block.element.max_length, "aria-describedby": `${id}-error` };
-    body.append(
-      el("label", { for: id, text: block.label.text }),
-      block.element.multiline ? el("textarea", { ...attrs, rows: 4 }) : el("input", attrs),
-      el("div", { id: `${id}-error`, class: "error", role: "alert" }));
+    const field = inputElement(block, id);
+    const grouped = field.tagName === "FIELDSET";
+    const optional = block.optional ? el("small", { class: "optional", text: ` (${t("optional")})` }) : null;
+    if (grouped && optional) field.querySelector("legend").append(optional);
+    body.append(el("div", { class: "input-block" },
+      grouped ? null : el("label", { for: id }, plainText(block.label), optional),
+      field,
+      el("div", { id: `${id}-hint`, class: "hint", text: plainText(block.hint) }),
+      el("div", { id: `${id}-error`, class: "error", role: "alert" })));
   }
   $("modal").dataset.view = view.id;
   backdrop.hidden = false;
-  const first = body.querySelector("textarea, input");
+  const first = body.querySelector("textarea, input, select");
   (first || $("modal-close")).focus();
 }
 
@@ -385,21 +497,49 @@ async function submitModal(event) {
   event.preventDefault();
   const viewId = $("modal").dataset.view;
   const values = {};
-  for (const input of $("modal-body").querySelectorAll("[data-block]")) {
-    values[input.dataset.block] = { ...(values[input.dataset.block] || {}), [input.dataset.action]: input.value };
+  const fields = [...$("modal-body").querySelectorAll("[data-block]")];
+  for (const node of fields) {
+    values[node.dataset.block] = { ...(values[node.dataset.block] || {}), [node.dataset.action]: inputValue(node) };
+    $(`${node.id}-error`).textContent = "";
+    node.removeAttribute("aria-invalid");
   }
+  // Slack's client asks for a required choice before sending (text fields: the browser).
+  const problem = (node) => {
+    if (node.getAttribute("aria-required") === "true" && inputValue(node).length === 0) return t("required");
+    if (node.required && !String(node.value || "").trim()) return t("required");
+    if (node.checkValidity && !node.checkValidity()) {
+      const range = [node.min, node.max].some(Boolean) ? ` (${node.min || "…"}–${node.max || "…"})` : "";
+      return t("invalid") + range;
+    }
+    return "";
+  };
+  const missing = fields.find((node) => problem(node));
+  if (missing) {
+    $(`${missing.id}-error`).textContent = problem(missing);
+    missing.setAttribute("aria-invalid", "true");
+    (missing.querySelector("input") || missing).focus();
+    return;
+  }
+  const submit = $("modal-submit");
+  submit.disabled = true;
   try {
     const answer = await deliver(await api("/sandbox/api/slack/request", { type: "view_submission", user: ui.slackUser, view_id: viewId, values }));
     const parsed = answer ? JSON.parse(answer) : {};
     if (parsed.response_action === "errors") {
+      let first = null;
       for (const [block, message] of Object.entries(parsed.errors || {})) {
         const input = $("modal-body").querySelector(`[data-block="${block}"]`);
-        if (input) { $(`${input.id}-error`).textContent = message; input.setAttribute("aria-invalid", "true"); input.focus(); }
+        if (input) {
+          $(`${input.id}-error`).textContent = message;
+          input.setAttribute("aria-invalid", "true");
+          first = first || input;
+        }
       }
+      if (first) (first.querySelector("input") || first).focus();
       return;
     }
     await api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: viewId });
-  } catch (err) { say(String(err.message || err), true); }
+  } catch (err) { say(String(err.message || err), true); } finally { submit.disabled = false; }
 }
 
 async function slackCommand(event) {
