@@ -42,10 +42,10 @@ from bot.programmes.teams import CREATE_CHANNEL, INVITE, TeamChannels, team_proj
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.settings import Settings
 from bot.taxonomy import LANGUAGES, MODES, SKILLS
+from handlers.slack_locale import SlackLocales
 from handlers.slack_programmes import HELP as PROGRAMME_HELP
 from handlers.slack_programmes import VERBS as PROGRAMME_VERBS
 from handlers.slack_programmes import ProgrammeUI
-from handlers.slack_locale import SlackLocales
 
 log = logging.getLogger(__name__)
 
