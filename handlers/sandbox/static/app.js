@@ -17,6 +17,12 @@ const TEXT = {
     dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
     calendarNow: "Programme time", plusDay: "+1 day", plusWeek: "+1 week",
     moved: "Programme time is now {now} (sandbox only).",
+    nothingDue: "Nothing was due on the way.",
+    doneSent: "{n} announcement(s) sent", doneSkipped: "{n} skipped (too late to send)", doneCheckins: "{n} weekly check-in(s) asked",
+    demoLoading: "Loading demo data… the cards appear in Slack as the coordinators accept the requests.",
+    startLine: "Start here: “Load demo data” at the top fills both sides, or open “New persona” and tap “Add friend” to talk to the bot as a volunteer or a group.",
+    startSlack: "Requests and team proposals from LINE appear here as cards. Type /tsunagu help below for the commands.",
+    moving: "Moving the programme time forward…",
     choose: "Choose…", unsupported: "The sandbox cannot draw this element", optional: "optional",
     required: "Please fill in this field.", invalid: "Please give a valid value",
   },
@@ -33,6 +39,12 @@ const TEXT = {
     dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
     calendarNow: "プログラムの時刻", plusDay: "+1日", plusWeek: "+1週間",
     moved: "プログラムの時刻を {now} に進めました（サンドボックスのみ）。",
+    nothingDue: "途中で予定されていたものはありませんでした。",
+    doneSent: "お知らせ {n} 件を送信", doneSkipped: "{n} 件は送信期限切れ", doneCheckins: "週次チェックイン {n} 件",
+    demoLoading: "デモデータを読み込んでいます… コーディネーターが相談を受け付けると Slack にカードが届きます。",
+    startLine: "はじめに: 上の「デモデータを読み込む」で両側に例が入ります。または「新しい人物」を作って「友だち追加」を押すと、ボランティアや団体としてボットと話せます。",
+    startSlack: "LINE からの相談やチーム案がここにカードで届きます。下に /tsunagu help と入力するとコマンドの一覧が出ます。",
+    moving: "プログラムの時刻を進めています…",
     choose: "選択してください…", unsupported: "サンドボックスでは表示できない要素です", optional: "任意",
     required: "この項目を入力してください。", invalid: "正しい値を入力してください",
   },
@@ -50,6 +62,7 @@ let lineKey = "";
 let slackKey = "";
 let modalKey = "";
 let opener = null;  // where focus returns when a modal closes
+let waiters = [];  // checks that wait for the next state (see until)
 
 function t(key) { return (TEXT[ui.lang] || TEXT.en)[key] || TEXT.en[key] || key; }
 
@@ -109,6 +122,9 @@ async function poll() {
       state = await response.json();
       since = state.version;
       render();
+      const waiting = waiters;
+      waiters = [];
+      waiting.forEach((look) => look());
     } catch (err) {
       await new Promise((resolve) => setTimeout(resolve, 1000));  // server restarting
     }
@@ -142,14 +158,14 @@ function renderLine() {
   lineKey = key;
   const log = $("line-chat");
   // Entries never change once sent: append the new ones so a screen reader hears only those.
-  if (log.dataset.persona === ui.persona + ui.lang && Number(log.dataset.count) <= chat.length) {
+  if (log.dataset.persona === ui.persona + ui.lang && Number(log.dataset.count) <= chat.length && !log.querySelector(".hint")) {
     log.append(...chat.slice(Number(log.dataset.count)).map(renderEntry));
   } else {
     log.replaceChildren(...chat.map(renderEntry));
   }
   log.dataset.persona = ui.persona + ui.lang;
   log.dataset.count = String(chat.length);
-  log.scrollTop = log.scrollHeight;
+  if (!chat.length) log.replaceChildren(el("li", { class: "hint", text: t("startLine") }));
   const last = chat[chat.length - 1];
   const quick = $("quick-replies");
   quick.replaceChildren();
@@ -159,6 +175,8 @@ function renderLine() {
       quick.append(actionButton(item.action));
     }
   }
+  // Scrolled once the quick-reply bar has its height, so it never covers the last bubble.
+  log.scrollTop = log.scrollHeight;
   $("follow").disabled = !ui.persona;
   $("line-text").disabled = !ui.persona;
 }
@@ -345,11 +363,12 @@ function renderMessages(messages, ephemerals) {
   const list = $("slack-messages");
   // Keep keyboard focus on a button that is drawn again (a card updated in place).
   const follow = list.dataset.channel !== ui.channel || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const before = list.dataset.channel === ui.channel ? new Set((list.dataset.seen || "").split(",")) : null;
   const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.key : "";
   list.replaceChildren(...items.map((item) => {
     if (item.e) {
       const e = item.e;
-      return el("li", { class: "msg ephemeral" },
+      return el("li", { class: "msg ephemeral", "data-ts": e.ts },
         el("div", { class: "who", text: t("bot") }, el("small", { text: t("onlyYou") })),
         e.command ? el("div", { class: "block-context", text: e.command }) : null,
         ...(e.blocks.length ? renderBlocks(e.blocks, { channel: ui.channel, ts: e.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(e.text) })]));
@@ -367,9 +386,14 @@ function renderMessages(messages, ephemerals) {
     }
     return li;
   }));
-  // Stay where the reader is, unless they were following the newest messages.
-  if (follow) list.scrollTop = list.scrollHeight;
+  if (!items.length) list.append(el("li", { class: "hint", text: t("startSlack") }));
+  // A new card or private answer is brought into view (as Slack jumps to what you just
+  // caused); otherwise stay where the reader is, unless they were following the newest.
+  const fresh = before ? [...list.querySelectorAll(":scope > li[data-ts]")].filter((li) => !before.has(li.dataset.ts)) : [];
+  if (fresh.length) fresh[fresh.length - 1].scrollIntoView({ block: "nearest" });
+  else if (follow) list.scrollTop = list.scrollHeight;
   list.dataset.channel = ui.channel;
+  list.dataset.seen = items.map((item) => item.ts).join(",");
   const again = focused && [...list.querySelectorAll("button[data-key]")].find((b) => b.dataset.key === focused);
   if (again) again.focus();
 }
@@ -559,6 +583,33 @@ async function slackCommand(event) {
 
 // ------------------------------------------------------------------------------- wiring
 
+function cardCount() {
+  if (!state) return 0;
+  const messages = state.slack.messages[state.coordinator_channel] || [];
+  return messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts).length;
+}
+
+// Resolves once check() holds for a state the poll brought (or rejects after ms).
+function until(check, ms) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    (function look() {
+      if (check()) resolve();
+      else if (Date.now() - started > ms) reject(new Error("timeout"));
+      else waiters.push(look);
+    })();
+  });
+}
+
+// What moving the programme time sent on the way.
+function doneText(done) {
+  const parts = [];
+  if (done.sent) parts.push(t("doneSent").replace("{n}", done.sent));
+  if (done.skipped) parts.push(t("doneSkipped").replace("{n}", done.skipped));
+  if (done.checkins) parts.push(t("doneCheckins").replace("{n}", done.checkins));
+  return parts.length ? parts.join(ui.lang === "ja" ? "、" : ", ") + (ui.lang === "ja" ? "。" : ".") : t("nothingDue");
+}
+
 function wire() {
   $("ui-lang").addEventListener("change", (e) => { ui.lang = e.target.value; localStorage.setItem("sandbox.lang", ui.lang); applyLanguage(); });
   $("persona").addEventListener("change", (e) => { ui.persona = e.target.value; localStorage.setItem("sandbox.persona", ui.persona); lineKey = ""; render(); });
@@ -586,8 +637,11 @@ function wire() {
   });
   $("demo-load").addEventListener("click", async () => {
     $("demo-load").disabled = true;
+    say(t("demoLoading"));
     try {
       const result = await api("/sandbox/api/demo");
+      // Said only once the coordinators' cards are here to see.
+      await until(() => cardCount() >= result.projects, 60000);
       say(result.already_loaded ? t("demoThere") : t("demoLoaded"));
     } catch (err) { say(String(err.message || err), true); }
     $("demo-load").disabled = false;
@@ -595,15 +649,23 @@ function wire() {
   for (const [id, hours] of [["ff-day", 24], ["ff-week", 24 * 7]]) {
     $(id).addEventListener("click", async () => {
       $(id).disabled = true;
+      say(t("moving"));
       try {
         const result = await api("/sandbox/api/clock", { hours });
-        say(t("moved").replace("{now}", result.now));
+        say(`${t("moved").replace("{now}", result.now)} ${doneText(result.done || {})}`);
       } catch (err) { say(String(err.message || err), true); }
       $(id).disabled = false;
     });
   }
   $("slack-compose").addEventListener("submit", slackCommand);
   $("modal").addEventListener("submit", submitModal);
+  // An error under a field goes once the field is changed.
+  $("modal-body").addEventListener("input", (e) => {
+    const field = e.target.closest("[data-block]");
+    if (!field || field.getAttribute("aria-invalid") !== "true") return;
+    field.removeAttribute("aria-invalid");
+    $(`${field.id}-error`).textContent = "";
+  });
   $("modal-close").addEventListener("click", () => api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: $("modal").dataset.view }));
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("modal-backdrop").hidden) $("modal-close").click(); });
 }
