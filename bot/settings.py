@@ -82,11 +82,38 @@ class Settings(BaseSettings):
     # Team channels: the workspace invite link sent with each member's Slack link code,
     # and how many days a link code stays valid.
     slack_invite_url: str = Field("", alias="SLACK_INVITE_URL")
+    # The language of messages everyone in a channel reads (cards, team channel posts):
+    # `CHANNEL_ID=ja|en` pairs separated by commas; the key `teams` sets every team
+    # channel. Unlisted channels use TSUNAGU_DEFAULT_LOCALE. Private answers and modals
+    # follow each person's own Slack language instead (users.info locale).
+    slack_channel_locales: str = Field("", alias="SLACK_CHANNEL_LOCALES")
     link_code_days: int = Field(14, alias="TSUNAGU_LINK_CODE_DAYS")
     # Sandbox: fake LINE and Slack served by this app, with a page that plays both.
     # auto = on when neither LINE nor Slack credentials are set; on = always (real
     # credentials are then ignored); off = never.
     sandbox: SandboxMode = Field("auto", alias="TSUNAGU_SANDBOX")
+
+    @field_validator("slack_channel_locales")
+    @classmethod
+    def _channel_locales(cls, value: str) -> str:
+        for pair in value.split(","):
+            if not pair.strip():
+                continue
+            channel, _, locale = pair.partition("=")
+            if not channel.strip() or locale.strip() not in ("ja", "en"):
+                raise ValueError(
+                    "SLACK_CHANNEL_LOCALES is CHANNEL=ja|en pairs separated by commas, "
+                    f"not {pair.strip()!r}"
+                )
+        return value
+
+    def channel_locale(self, channel: str) -> str:
+        """The language of shared messages in a Slack channel (or `teams`: team channels)."""
+        for pair in self.slack_channel_locales.split(","):
+            key, _, locale = pair.partition("=")
+            if key.strip() and key.strip().lstrip("#") == channel.lstrip("#"):
+                return locale.strip()
+        return self.default_locale
 
     @field_validator("line_api_base_url", "slack_api_base_url")
     @classmethod

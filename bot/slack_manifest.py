@@ -29,6 +29,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.list": ("channels:read", "groups:read"),
     # Coordinators named by a user group (SLACK_COORDINATOR_IDS=S...).
     "usergroups.users.list": ("usergroups:read",),
+    # Each person's Slack language (include_locale), for what only they read.
+    "users.info": ("users:read",),
 }
 
 # Bot events the app subscribes to, and the scope each needs.

@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
         )
         transports: dict[str, Transport] = {}
+        coordinator_locale = settings.channel_locale(settings.slack_coordinator_channel)
         # The LINE message budget; its quota reader is the LINE adapter, set below.
         budget = Budget(
             maker,
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             coordinator_channel=settings.slack_coordinator_channel
             if settings.slack_enabled
             else "",
-            locale=settings.default_locale,
+            # Its notes go to the coordinator channel, in that channel's language.
+            locale=coordinator_locale,
         )
         dispatcher = Dispatcher(
             maker,
@@ -91,7 +93,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         coordination = Coordination(
             maker,
-            locale=settings.default_locale,
+            # Cards and notes everyone in the coordinator channel reads.
+            locale=coordinator_locale,
             timezone=settings.timezone,
             # Without Slack there is nowhere to post cards; requests still get stored.
             coordinator_channel=settings.slack_coordinator_channel
@@ -107,7 +110,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 maker,
                 TeamSettings.from_ids(
                     settings.slack_coordinator_ids,
-                    locale=settings.default_locale,
+                    # What team channels read (SLACK_CHANNEL_LOCALES key `teams`).
+                    locale=settings.channel_locale("teams"),
                     invite_url=settings.slack_invite_url,
                     code_days=settings.link_code_days,
                     timezone=settings.timezone,

@@ -46,6 +46,7 @@ from bot.programmes.teams import CREATE_CHANNEL, INVITE, TeamChannels, team_proj
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.settings import Settings
 from bot.taxonomy import LANGUAGES, MODES, SKILLS
+from handlers.slack_locale import SlackLocales
 from handlers.slack_programmes import HELP as PROGRAMME_HELP
 from handlers.slack_programmes import VERBS as PROGRAMME_VERBS
 from handlers.slack_programmes import ProgrammeUI
@@ -455,6 +456,8 @@ class SlackChannel:
             token=settings.slack_bot_token, base_url=settings.slack_api_base_url
         )
         self._verifier = SignatureVerifier(settings.slack_signing_secret)
+        # Each person reads their own Slack language; each channel its setting.
+        self.locales = SlackLocales(self.client, settings.default_locale, settings.channel_locale)
         self.app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
             client=self.client,
@@ -531,10 +534,15 @@ class SlackChannel:
             self._members = (time.monotonic(), members)
         return user_id in members
 
+    async def locale_of(self, user_id: str, channel_id: str | None = None) -> str:
+        """The language of what only this person reads (answers, modals)."""
+        return await self.locales.of_user(user_id, channel_id)
+
     async def _refuse(self, user_id: str, channel_id: str | None, body: dict[str, Any]) -> None:
         """Tell a non-coordinator politely, and write the refusal to the audit log."""
         await self._record_refusal(user_id, body)
-        await self._tell(user_id, channel_id, TXT["refused"](self.locale))
+        loc = await self.locale_of(user_id, channel_id)
+        await self._tell(user_id, channel_id, TXT["refused"](loc))
 
     async def _record_refusal(self, user_id: str, body: dict[str, Any]) -> None:
         """Who tried what (the action, modal or command; never what was typed), and when."""
@@ -614,7 +622,7 @@ class SlackChannel:
             if not check.ok:
                 await self._tell(user, channel, check.message)
                 return
-            loc = self.locale
+            loc = await self.locale_of(user, channel)
             view = render_text_modal(
                 callback_id,
                 f"{project_id}|{channel or ''}",
@@ -641,9 +649,8 @@ class SlackChannel:
             values = view.get("state", {}).get("values", {})
             text = str(values.get(INPUT_BLOCK, {}).get(INPUT_ACTION, {}).get("value") or "").strip()
             if not text:
-                await ack(
-                    response_action="errors", errors={INPUT_BLOCK: MODAL["empty"](self.locale)}
-                )
+                loc = await self.locale_of(user)
+                await ack(response_action="errors", errors={INPUT_BLOCK: MODAL["empty"](loc)})
                 return
             await ack()
             project_text, _, channel = str(view.get("private_metadata", "")).partition("|")
@@ -675,7 +682,7 @@ class SlackChannel:
             # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
             await self.client.views_open(
                 trigger_id=body["trigger_id"],
-                view=render_needs_modal(found, channel or "", self.locale),
+                view=render_needs_modal(found, channel or "", await self.locale_of(user, channel)),
             )
 
         @app.view(NEEDS_VIEW)
@@ -687,7 +694,7 @@ class SlackChannel:
                 await ack()
                 await self._refuse(user, channel, body)
                 return
-            errors = check_needs(form, self.locale)
+            errors = check_needs(form, await self.locale_of(user, channel))
             if errors:
                 # Shown under each field; the modal stays open with what was typed.
                 await ack(
@@ -717,15 +724,16 @@ class SlackChannel:
                 outcome = await self.matching.approve_all(int(value), user)
             elif action["action_id"] == REJECT:
                 # The reason (optional) teaches the ranking; asked in a modal.
+                loc = await self.locale_of(user, channel)
                 await self.client.views_open(
                     trigger_id=body["trigger_id"],
                     view=render_text_modal(
                         REJECT_VIEW,
                         f"{value}|{channel or ''}",
-                        MODAL["reject_title"](self.locale),
-                        MODAL["reject_label"](self.locale),
-                        MODAL["reject"](self.locale),
-                        MODAL["cancel"](self.locale),
+                        MODAL["reject_title"](loc),
+                        MODAL["reject_label"](loc),
+                        MODAL["reject"](loc),
+                        MODAL["cancel"](loc),
                         optional=True,
                     ),
                 )
@@ -761,7 +769,7 @@ class SlackChannel:
         @app.command("/tsunagu")
         async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
             user = body.get("user_id", "")
-            loc = self.locale
+            loc = await self.locale_of(user, body.get("channel_id"))
 
             async def answer(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
                 # Shown only to the person who typed the command.
@@ -771,7 +779,7 @@ class SlackChannel:
             verb = words[0].lower() if words else "help"
             if verb in ("link", "progress", "log") and self.teams is not None:
                 # Team commands: for volunteers as well as coordinators.
-                await answer(await self.team_command(verb, words, body))
+                await answer(await self.team_command(verb, words, body, loc))
                 return
             if not await self.is_coordinator(user):
                 if verb == "help" and self.teams is not None:
@@ -804,7 +812,7 @@ class SlackChannel:
             elif verb == "outbox":
                 await answer(await self.coordination.outbox_text())
             elif verb in PROGRAMME_VERBS and self.programme_ui is not None:
-                text, blocks = await self.programme_ui.command(verb, words, user, body)
+                text, blocks = await self.programme_ui.command(verb, words, user, body, loc)
                 await answer(text, blocks)
             elif verb == "quota" and self.budget is not None:
                 await answer(await self.budget.text(loc))
@@ -841,11 +849,13 @@ class SlackChannel:
             await self.coordination.reply_in_thread(
                 str(event.get("channel", "")),
                 str(event.get("ts", "")),
-                MODAL["help"](self.locale),
+                MODAL["help"](self.locales.of_channel(str(event.get("channel", "")))),
                 key=str(body.get("event_id", "")),
             )
 
-    async def team_command(self, verb: str, words: list[str], body: dict[str, Any]) -> str:
+    async def team_command(
+        self, verb: str, words: list[str], body: dict[str, Any], loc: str
+    ) -> str:
         """`/tsunagu link CODE`, `progress TEXT` and `log [ID]`: the answer to show."""
         assert self.teams is not None
         user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
@@ -858,11 +868,11 @@ class SlackChannel:
         if len(words) > 1 and words[1].lstrip("#").isdigit():
             if not await self.is_coordinator(user):
                 await self._record_refusal(user, body)
-                return TXT["refused"](self.locale)
+                return TXT["refused"](loc)
             return await self.teams.log_text(int(words[1].lstrip("#")))
         project_id = await self.teams.project_in(channel)
         if project_id is None:
-            return TEAM_TXT["not_team_channel"](self.locale)
+            return TEAM_TXT["not_team_channel"](loc)
         return await self.teams.log_text(project_id)
 
     # ---------------------------------------------------------------- outbox transport

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt.async_app import AsyncAck
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 
 from bot.cards import plain
 from bot.i18n import T
@@ -431,14 +431,13 @@ class ProgrammeUI:
     def __init__(self, slack: SlackChannel, programmes: Programmes) -> None:
         self.slack = slack
         self.programmes = programmes
-        self.locale = slack.locale
         self._register()
 
     async def command(
-        self, verb: str, words: list[str], user: str, body: dict[str, Any]
+        self, verb: str, words: list[str], user: str, body: dict[str, Any], loc: str
     ) -> tuple[str, list[dict[str, Any]] | None]:
-        """Answer `/tsunagu VERB ...` (the caller checked the coordinator); (text, blocks)."""
-        loc = self.locale
+        """Answer `/tsunagu VERB ...` in the locale `loc` (the caller checked the
+        coordinator); (text, blocks)."""
         if verb in ("programme", "program"):
             items = await self.programmes.programmes()
             return UI["title"](loc), programme_blocks(items, loc)
@@ -463,14 +462,14 @@ class ProgrammeUI:
     def _register(self) -> None:
         app = self.slack.app
         slack = self.slack
-        loc = self.locale
 
-        async def allowed(body: dict[str, Any]) -> tuple[str, str | None] | None:
+        async def allowed(body: dict[str, Any]) -> tuple[str, str | None, str] | None:
+            """(user, channel, the user's locale) for a coordinator; else refused."""
             user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
             if not await slack.is_coordinator(user):
                 await slack._refuse(user, channel, body)
                 return None
-            return user, channel
+            return user, channel, await slack.locale_of(user, channel)
 
         @app.action(NEW_PROGRAMME)
         async def on_new(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -479,7 +478,7 @@ class ProgrammeUI:
             if who is None:
                 return
             await slack.client.views_open(
-                trigger_id=body["trigger_id"], view=programme_modal(loc, who[1] or "")
+                trigger_id=body["trigger_id"], view=programme_modal(who[2], who[1] or "")
             )
 
         @app.action(ADD_PHASE)
@@ -492,12 +491,12 @@ class ProgrammeUI:
             items = {p.id: p for p in await self.programmes.programmes()}
             programme = items.get(programme_id)
             if programme is None:
-                await slack._tell(who[0], who[1], UI["none"](loc))
+                await slack._tell(who[0], who[1], UI["none"](who[2]))
                 return
             teams = await self.programmes.teams_of(programme.id)
             await slack.client.views_open(
                 trigger_id=body["trigger_id"],
-                view=phase_modal(loc, programme, who[1] or "", teams=teams),
+                view=phase_modal(who[2], programme, who[1] or "", teams=teams),
             )
 
         @app.action(EDIT_PHASE)
@@ -513,23 +512,33 @@ class ProgrammeUI:
                         teams = await self.programmes.teams_of(programme.id)
                         await slack.client.views_open(
                             trigger_id=body["trigger_id"],
-                            view=phase_modal(loc, programme, who[1] or "", phase, teams),
+                            view=phase_modal(who[2], programme, who[1] or "", phase, teams),
                         )
                         return
-            await slack._tell(who[0], who[1], UI["cancelled_state"](loc))
+            await slack._tell(who[0], who[1], UI["cancelled_state"](who[2]))
 
         @app.action(DELETE_PHASE)
-        async def on_delete(ack: AsyncAck, body: dict[str, Any]) -> None:
+        async def on_delete(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
             await ack()
             who = await allowed(body)
             if who is None:
                 return
             outcome = await self.programmes.delete_phase(int(body["actions"][0]["value"]), who[0])
+            if body.get("response_url") and (body.get("container") or {}).get("is_ephemeral"):
+                # The private list the button was on is drawn again without the phase,
+                # with what happened on top (as Slack replaces an ephemeral message).
+                blocks = programme_blocks(await self.programmes.programmes(), who[2])
+                note = {"type": "section", "text": {"type": "mrkdwn", "text": outcome.message}}
+                await respond(
+                    text=outcome.message, blocks=[note, *blocks][:50], replace_original=True
+                )
+                return
             await slack._tell(who[0], who[1], outcome.message)
 
         @app.view(PROGRAMME_VIEW)
         async def on_programme(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
             user = body["user"]["id"]
+            loc = await slack.locale_of(user)
             values = view.get("state", {}).get("values", {})
             name, slug = _value(values, "name") or "", (_value(values, "slug") or "").lower()
             tz_name = _value(values, "timezone") or "Asia/Tokyo"
@@ -565,6 +574,7 @@ class ProgrammeUI:
             programme_text, phase_text, channel = (
                 [*str(view.get("private_metadata", "")).split("|"), "", "", ""]
             )[:3]
+            loc = await slack.locale_of(user, channel or None)
             items = {p.id: p for p in await self.programmes.programmes()}
             programme = items.get(int(programme_text or 0))
             if programme is None:

@@ -522,3 +522,177 @@ def test_the_start_banner_says_sandbox_not_enabled(
     assert "  LINE: sandbox (played by this app at /sandbox/line-api)" in banner
     assert "  Slack: sandbox (played by this app at /sandbox/slack-api)" in banner
     assert not [line for line in banner if "enabled" in line or "disabled" in line]
+
+
+# ---------------------------------------------------------------- modals and ephemerals
+
+
+def test_modal_state_is_built_as_slack_sends_it_and_parses_back() -> None:
+    from bot.coordination import NeedsForm
+    from handlers.sandbox.slack_api import view_state
+    from handlers.slack import parse_needs, render_needs_modal
+
+    form = NeedsForm(1, 3, ("facilitation",), (), 2, 4, 5, "online", ())
+    view = render_needs_modal(form, "C1", "ja")
+    # Nothing touched: every element holds its initial value, empty ones are null.
+    untouched = view_state(view, {})
+    assert untouched["needs_required"]["value"] == {
+        "type": "multi_static_select",
+        "selected_options": view["blocks"][1]["element"]["initial_options"],
+    }
+    assert untouched["needs_optional"]["value"] == {
+        "type": "multi_static_select",
+        "selected_options": [],
+    }
+    assert untouched["needs_team_min"]["value"] == {"type": "number_input", "value": "2"}
+    assert untouched["needs_mode"]["value"]["selected_option"]["value"] == "online"
+    view["state"] = {"values": untouched}
+    assert parse_needs(view) == form
+    # Changed in the page: option objects come from the view itself.
+    changed = view_state(
+        view,
+        {
+            "needs_required": {"value": ["facilitation", "web"]},
+            "needs_team_min": {"value": "1"},
+            "needs_hours": {"value": ""},
+            "needs_mode": {"value": "in_person"},
+        },
+    )
+    view["state"] = {"values": changed}
+    parsed = parse_needs(view)
+    assert parsed is not None
+    assert parsed.required == ("facilitation", "web") and parsed.team_min == 1
+    assert parsed.hours_per_week is None and parsed.mode == "in_person"
+    assert changed["needs_hours"]["value"] == {"type": "number_input", "value": None}
+    # What Slack's client would never send is refused.
+    for bad in (
+        {"needs_mode": {"value": "by-pigeon"}},
+        {"needs_team_min": {"value": "11"}},
+        {"needs_team_min": {"value": "1.5"}},
+    ):
+        with pytest.raises(LookupError):
+            view_state(view, bad)
+
+
+def _ephemeral(state: dict[str, Any], user: str, label: str) -> tuple[str, dict[str, Any]] | None:
+    """The newest ephemeral of this user with a button labelled `label`: (ts, button)."""
+    for shown in reversed(state["slack"]["ephemerals"]):
+        if shown["user"] != user:
+            continue
+        for block in shown["blocks"]:
+            for element in block.get("elements", []):
+                if element.get("type") == "button" and element["text"]["text"] == label:
+                    return str(shown["ts"]), element
+    return None
+
+
+def test_the_programme_editor_works_from_ephemeral_messages(database_url: str) -> None:
+    aoi, ken, channel = "U0SANDCOOR1", "U0SANDCOOR2", SANDBOX_COORDINATOR_CHANNEL
+    with SandboxServer(database_url) as server:
+
+        def command(user: str, text: str) -> None:
+            answer = server.deliver(
+                "/sandbox/api/slack/request",
+                {"type": "command", "user": user, "channel": channel, "text": text},
+            )
+            assert answer.status_code == 200
+            httpx.post(
+                f"{server.url}/sandbox/api/slack/answer",
+                json={
+                    "user": user,
+                    "channel": channel,
+                    "command": f"/tsunagu {text}",
+                    "answer": answer.json(),
+                },
+                timeout=10,
+            ).raise_for_status()
+
+        def click(user: str, label: str) -> None:
+            ts, button = server.wait_for(lambda s: _ephemeral(s, user, label))
+            answer = server.deliver(
+                "/sandbox/api/slack/request",
+                {
+                    "type": "block_actions",
+                    "user": user,
+                    "channel": channel,
+                    "ts": ts,
+                    "action_id": button["action_id"],
+                    "value": button["value"],
+                },
+            )
+            assert answer.status_code == 200
+
+        def submit(user: str, values: dict[str, Any]) -> httpx.Response:
+            view = server.wait_for(lambda s: (s["slack"]["views"].get(user) or [None])[-1])
+            answer = server.deliver(
+                "/sandbox/api/slack/request",
+                {"type": "view_submission", "user": user, "view_id": view["id"], "values": values},
+            )
+            httpx.post(
+                f"{server.url}/sandbox/api/slack/close",
+                json={"user": user, "view_id": view["id"]},
+                timeout=10,
+            )
+            return answer
+
+        # Ken reads Slack in English, Aoi in Japanese: each gets their own language.
+        command(ken, "programme")
+        command(aoi, "programme")
+        assert server.wait_for(lambda s: _ephemeral(s, ken, "New programme"))
+        click(aoi, "新しいプログラム")
+        view = server.wait_for(lambda s: (s["slack"]["views"].get(aoi) or [None])[-1])
+        assert view["title"]["text"] == "新しいプログラム"
+        # The time zone is left as drawn (its initial value is what Slack sends).
+        answer = submit(aoi, {"name": {"v": "川崎 2026"}, "slug": {"v": "kawasaki2026"}})
+        assert answer.status_code == 200 and answer.text == ""
+        server.wait_for(lambda s: count(database_url, "programmes") == 1)
+        assert scalar(database_url, "SELECT timezone FROM programmes") == "Asia/Tokyo"
+
+        command(aoi, "programme")
+        click(aoi, "フェーズを追加")
+        answer = submit(
+            aoi,
+            {
+                "kind": {"v": "briefing"},
+                "title_ja": {"v": "事前説明会"},
+                "start_date": {"v": "2027-01-20"},
+                "start_time": {"v": "18:30"},
+                "options": {"v": ["defaults", "rsvp"]},
+            },
+        )
+        assert answer.status_code == 200 and answer.text == ""
+        server.wait_for(lambda s: count(database_url, "phases") == 1)
+        assert scalar(database_url, "SELECT kind FROM phases") == "briefing"
+        assert scalar(database_url, "SELECT rsvp FROM phases") in (1, True)
+
+        # Delete from the private list: Slack's confirm, then the list is drawn again
+        # through the response_url, without the phase and with what happened on top.
+        command(aoi, "programme")
+        click(aoi, "削除")
+        state = server.wait_for(
+            lambda s: (
+                any(
+                    "削除し" in (e["text"] or "") and e["user"] == aoi
+                    for e in s["slack"]["ephemerals"]
+                )
+                and s
+            )
+        )
+        replaced = next(e for e in state["slack"]["ephemerals"] if "削除し" in e["text"])
+        assert "#1" not in json.dumps(replaced["blocks"], ensure_ascii=False)
+        assert scalar(database_url, "SELECT cancelled_at IS NOT NULL FROM phases") in (1, True)
+        # A button of someone else's ephemeral, or an option not offered, is refused.
+        ts, button = server.wait_for(lambda s: _ephemeral(s, ken, "New programme"))
+        foreign = httpx.post(
+            f"{server.url}/sandbox/api/slack/request",
+            json={
+                "type": "block_actions",
+                "user": aoi,
+                "channel": channel,
+                "ts": ts,
+                "action_id": button["action_id"],
+                "value": button["value"],
+            },
+            timeout=10,
+        )
+        assert foreign.status_code == 400

@@ -391,3 +391,46 @@ def test_group_follow_and_unfollow_do_not_break_requests(
     group.send(le.follow(group.user_id, group.token()))
     assert "おかえりなさい、こども未来塾さん" in group.text()
     assert "相談状況" in group.labels()
+
+
+def test_each_reader_gets_answers_and_modals_in_their_own_slack_language(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    # The second coordinator and an outsider read Slack in English.
+    fake_slack.add_user(COORDINATORS[1], "ken", locale="en-US")
+    fake_slack.add_user(OUTSIDER, OUTSIDER.lower(), locale="en-GB")
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    card = wait_card(fake_slack)
+    # The card everyone in the channel reads stays in the channel's language.
+    assert "新しい相談" in card_text(card)
+    english, japanese = coordinator(app, fake_slack, 1), coordinator(app, fake_slack, 0)
+    assert "/tsunagu commands" in english.command("help").json()["text"]
+    assert "/tsunagu の使い方" in japanese.command("help").json()["text"]
+    assert "I don't know" in english.command("dance").json()["text"]
+    SlackUser(app, fake_slack, OUTSIDER, CHANNEL).click("受け付ける")
+    refusal = fake_slack.wait_for(lambda: fake_slack.ephemerals(OUTSIDER), timeout=10)
+    assert "coordinator" in refusal[0]["text"].lower()
+    # The modal opens in the clicker's language.
+    english.click("質問する")
+    opened = fake_slack.wait_for(lambda: fake_slack.calls("views.open"), timeout=10)
+    assert opened[-1].args["view"]["title"]["text"] == "Ask the group"
+    # Each person's language is asked once and cached.
+    looked_up = [c.args.get("user") for c in fake_slack.calls("users.info")]
+    assert looked_up.count(COORDINATORS[1]) == 1
+
+
+def test_slack_locales_map_slack_languages_and_fall_back_to_the_channel() -> None:
+    from bot.settings import Settings
+    from handlers.slack_locale import from_slack
+
+    assert from_slack("ja-JP", "en") == "ja" and from_slack("en-GB", "ja") == "en"
+    assert from_slack("fr-FR", "ja") == "en" and from_slack(None, "ja") == "ja"
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, SLACK_CHANNEL_LOCALES="C0COORD=en, teams=ja", TSUNAGU_DEFAULT_LOCALE="ja"
+    )
+    assert settings.channel_locale("C0COORD") == "en"
+    assert settings.channel_locale("teams") == "ja"
+    assert settings.channel_locale("C0OTHER") == "ja"
+    with pytest.raises(ValueError, match="SLACK_CHANNEL_LOCALES"):
+        Settings(_env_file=None, SLACK_CHANNEL_LOCALES="C0COORD=fr")  # type: ignore[call-arg]

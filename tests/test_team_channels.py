@@ -392,6 +392,8 @@ def test_link_codes_from_line_bad_expired_used_and_taken(
     aoki.say("Slack連携")
     assert "別のメッセージでお送りします" in aoki.text()
     code = code_for(fake_line, ids["青木 健"])
+    fake_slack.add_user(AOKI, "aoki")
+    fake_slack.add_user(ISHIDA, "ishida")
     slack = in_channel(app, fake_slack, AOKI, CHANNEL)
 
     bad = slack.command("link ZZZZ2222").json()["text"]

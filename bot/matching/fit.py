@@ -722,6 +722,13 @@ _COMPONENT_LABELS: dict[str, T] = {
 }
 _TOTAL = T("合計", "Total")
 
+
+def component_label(name: str, locale: str) -> str:
+    """A fit component's name for coordinators (the key itself if it is not one)."""
+    label = _COMPONENT_LABELS.get(name)
+    return label(locale) if label is not None else name
+
+
 _SLOT_WORDS: dict[str, T] = {
     "weekday_day": T("平日昼", "weekday daytimes"),
     "weekday_evening": T("平日夜", "weekday evenings"),

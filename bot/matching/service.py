@@ -26,9 +26,11 @@ from bot.i18n import T, join_list
 from bot.matching import teams
 from bot.matching.fit import (
     DEFAULT_WEIGHTS,
+    RAISED_HAND,
     FitWeights,
     ProjectNeeds,
     VolunteerFeatures,
+    component_label,
     eligible,
     reasons,
     score,
@@ -113,10 +115,13 @@ TXT = {
         "eligible candidate. {why}",
     ),
     "row": T(
-        "*{name}*　適合度 {score:.2f}{hand}\n{reasons}",
-        "*{name}*  fit {score:.2f}{hand}\n{reasons}",
+        "*{name}*　適合度 {score:.0%}{hand}\n{reasons}",
+        "*{name}*  fit {score:.0%}{hand}\n{reasons}",
     ),
-    "hand": T("　🙋 立候補", "  🙋 raised hand"),
+    # The bonus of a raised hand lifts the ranking, not the fit: shown beside it.
+    "hand": T(
+        "　🙋 立候補（順位に +{bonus:.2f}）", "  🙋 raised hand (+{bonus:.2f} in the ranking)"
+    ),
     "state_suggested": T("提案中", "proposed"),
     "state_invited": T("招待中（{until}まで）", "invited (until {until})"),
     "state_accepted": T("✅ 承諾", "✅ accepted"),
@@ -1043,17 +1048,24 @@ class Matching:
                 held = frozenset(s.skill for s in volunteer.skills)
                 members.append(with_languages(held, frozenset(volunteer.languages)))
             why = match.breakdown.get(f"reasons_{loc}") or []
+            numbers = {
+                k: float(v)
+                for k, v in match.breakdown.items()
+                if isinstance(v, float | int) and not isinstance(v, bool)
+            }
+            bonus = numbers.get(RAISED_HAND, 0.0)
             text = TXT["row"](
                 loc,
                 name=plain(first_name(volunteer.display_name)),
-                score=match.score,
-                hand=TXT["hand"](loc) if match.raised_hand else "",
+                # The fit proper is at most 1 (weights sum to 1); the bonus is apart.
+                score=min(1.0, max(0.0, float(match.score or 0.0) - bonus)),
+                hand=TXT["hand"](loc, bonus=bonus) if match.raised_hand else "",
                 reasons=plain(" / ".join(why)),
             )
             parts = [
-                f"{k} {v:.2f}"
-                for k, v in match.breakdown.items()
-                if isinstance(v, float | int) and k != "total"
+                f"{component_label(k, loc)} {v:.2f}"
+                for k, v in numbers.items()
+                if k not in ("total", RAISED_HAND)
             ]
             context = f"{self._state(match)}　|　{' / '.join(parts)}"
             buttons: tuple[Button, ...] = ()

@@ -74,14 +74,17 @@ class Sandbox:
         self.settings = settings.sandboxed(line_secret, line_token, slack_token, slack_secret)
         self.changes = Changes()
         self.line = LineWorld(line_token, line_secret, self.changes)
-        self.slack = SlackWorld(slack_token, slack_secret, self.changes)
+        self.slack = SlackWorld(
+            slack_token, slack_secret, self.changes, self.settings.slack_api_base_url
+        )
         self.services: Services | None = None
         self._workspace()
 
     def _workspace(self) -> None:
         people = (
             SlackPerson(SANDBOX_COORDINATORS[0], "aoi", "Aoi Mori", True),
-            SlackPerson(SANDBOX_COORDINATORS[1], "ken", "Ken Ito", True),
+            # Ken reads Slack in English: his private answers and modals are English.
+            SlackPerson(SANDBOX_COORDINATORS[1], "ken", "Ken Ito", True, "en-US"),
             SlackPerson(SANDBOX_MEMBER, "yuki", "Yuki Sato", False),
         )
         for person in people:

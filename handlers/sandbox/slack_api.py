@@ -27,6 +27,7 @@ from handlers.sandbox.changes import Changes
 
 TEAM_ID, TEAM_DOMAIN, TEAM_NAME = "T0SANDBOX1", "tsunagu-sandbox", "Tsunagu Sandbox"
 API_APP_ID, BOT_USER_ID, BOT_ID = "A0SANDBOX1", "U0SANDBOT1", "B0SANDBOT1"
+RESPONSE_URL_USES = 5
 CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,79}$")
 
 
@@ -38,6 +39,8 @@ class SlackPerson:
     name: str
     real_name: str
     is_coordinator: bool = False
+    # The language the person chose in Slack (users.info with include_locale).
+    locale: str = "ja-JP"
 
 
 @dataclass
@@ -55,8 +58,13 @@ class Channel:
 class SlackWorld:
     """The fake Slack: people, channels, messages, ephemerals and open modals."""
 
-    def __init__(self, token: str, signing_secret: str, changes: Changes) -> None:
+    def __init__(
+        self, token: str, signing_secret: str, changes: Changes, base_url: str = ""
+    ) -> None:
         self.token = token
+        # Where the app reaches this fake (response_urls point here too).
+        self.base_url = base_url.rstrip("/")
+        self._responses: dict[str, dict[str, Any]] = {}
         self.changes = changes
         self.verifier = SignatureVerifier(signing_secret)
         self.people: dict[str, SlackPerson] = {}
@@ -108,7 +116,10 @@ class SlackWorld:
 
     def routes(self) -> list[Route]:
         """One route for every Web API method (mounted under /sandbox/slack-api)."""
-        return [Route("/{method}", self._call, methods=["GET", "POST"])]
+        return [
+            Route("/respond/{key}", self._respond, methods=["POST"]),
+            Route("/{method}", self._call, methods=["GET", "POST"]),
+        ]
 
     async def _params(self, request: Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query_params)
@@ -332,21 +343,22 @@ class SlackWorld:
         return {"members": channel.members, "response_metadata": {"next_cursor": ""}}
 
     def api_users_info(self, params: dict[str, Any]) -> dict[str, Any] | str:
-        """users.info."""
+        """users.info (the locale only with include_locale, as in Slack)."""
         person = self.people.get(str(params.get("user", "")))
         if person is None:
             return "user_not_found"
-        return {
-            "user": {
-                "id": person.id,
-                "team_id": TEAM_ID,
-                "name": person.name,
-                "real_name": person.real_name,
-                "is_bot": False,
-                "tz": "Asia/Tokyo",
-                "profile": {"display_name": person.name, "real_name": person.real_name},
-            }
+        user: dict[str, Any] = {
+            "id": person.id,
+            "team_id": TEAM_ID,
+            "name": person.name,
+            "real_name": person.real_name,
+            "is_bot": False,
+            "tz": "Asia/Tokyo",
+            "profile": {"display_name": person.name, "real_name": person.real_name},
         }
+        if str(params.get("include_locale", "")).lower() in ("1", "true"):
+            user["locale"] = person.locale
+        return {"user": user}
 
     def api_usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any] | str:
         """usergroups.users.list."""
@@ -376,16 +388,28 @@ class SlackWorld:
     def block_action(
         self, user_id: str, channel_id: str, ts: str, action_id: str, value: str
     ) -> tuple[str, dict[str, str]]:
-        """The signed block_actions request for a button click on a message."""
+        """The signed block_actions request for a button click on a message, or on an
+        ephemeral message of this user (Slack then sends no `message`, only the container;
+        its response_url is how the app answers or replaces that message)."""
         if user_id not in self.people:
             raise LookupError("unknown user")
         message = next((m for m in self.messages.get(channel_id, []) if m["ts"] == ts), None)
-        if message is None:
+        ephemeral = next(
+            (
+                e
+                for e in self.ephemerals
+                if e["ts"] == ts and e["user"] == user_id and e["channel"] == channel_id
+            ),
+            None,
+        )
+        shown = message or ephemeral
+        if shown is None:
             raise LookupError("unknown message")
         block_id: str = ""
         element: dict[str, Any] | None = None
-        for block in message.get("blocks", []):
-            for candidate in block.get("elements", []):
+        for block in shown.get("blocks", []):
+            accessory = block.get("accessory")
+            for candidate in [*block.get("elements", []), *([accessory] if accessory else [])]:
                 if candidate.get("action_id") == action_id and candidate.get("value") == value:
                     block_id, element = str(block.get("block_id", "")), candidate
         if element is None:
@@ -400,16 +424,15 @@ class SlackWorld:
                 "type": "message",
                 "message_ts": ts,
                 "channel_id": channel_id,
-                "is_ephemeral": False,
+                "is_ephemeral": message is None,
             },
             "trigger_id": self.new_trigger(user_id),
             "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": channel_id, "name": channel.name},
-            "message": copy.deepcopy(message),
             "state": {"values": {}},
-            "response_url": "https://hooks.slack.com/actions/sandbox",
+            "response_url": self._response_url(user_id, channel_id, ts, message is None),
             "actions": [
                 {
                     "action_id": action_id,
@@ -418,29 +441,98 @@ class SlackWorld:
                     "value": value,
                     "type": "button",
                     "action_ts": self._ts(),
+                    **({"style": element["style"]} if element.get("style") else {}),
                 }
             ],
         }
+        if message is not None:
+            payload["message"] = copy.deepcopy(message)
         body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
         return body, self._signed(body, "application/x-www-form-urlencoded")
 
+    # ---------------------------------------------------------------- response_url
+
+    def _response_url(self, user_id: str, channel_id: str, ts: str, ephemeral: bool) -> str:
+        key = secrets.token_urlsafe(16)
+        self._responses[key] = {
+            "user": user_id,
+            "channel": channel_id,
+            "ts": ts,
+            "ephemeral": ephemeral,
+            "uses": 0,
+        }
+        return f"{self.base_url}/respond/{key}"
+
+    async def _respond(self, request: Request) -> Response:
+        """A POST to a response_url: a new message for the clicker (ephemeral unless
+        response_type is in_channel), or the original replaced or deleted; at most five
+        uses, as in Slack."""
+        target = self._responses.get(request.path_params["key"])
+        if target is None:
+            return Response("no_such_url", status_code=404)
+        if target["uses"] >= RESPONSE_URL_USES:
+            return Response("used_too_often", status_code=404)
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return Response("invalid_payload", status_code=400)
+        if not isinstance(body, dict):
+            return Response("invalid_payload", status_code=400)
+        target["uses"] += 1
+        user, channel, ts = target["user"], target["channel"], target["ts"]
+        if target["ephemeral"]:
+            mine = [
+                e
+                for e in self.ephemerals
+                if not (e["ts"] == ts and e["user"] == user and e["channel"] == channel)
+            ]
+            if body.get("delete_original"):
+                self.ephemerals = mine
+            elif body.get("replace_original"):
+                for shown in self.ephemerals:
+                    if shown["ts"] == ts and shown["user"] == user:
+                        shown["text"] = str(body.get("text") or "")
+                        shown["blocks"] = body.get("blocks") or []
+        elif body.get("delete_original"):
+            self.messages[channel] = [m for m in self.messages[channel] if m["ts"] != ts]
+        elif body.get("replace_original"):
+            try:
+                self.api_chat_update({**body, "channel": channel, "ts": ts})
+            except _ApiError as exc:
+                return Response(exc.error, status_code=400)
+        if not body.get("delete_original") and not body.get("replace_original"):
+            if body.get("response_type") == "in_channel":
+                try:
+                    self.api_chat_postMessage({**body, "channel": channel})
+                except _ApiError as exc:
+                    return Response(exc.error, status_code=400)
+            else:
+                self.ephemerals.append(
+                    {
+                        "channel": channel,
+                        "user": user,
+                        "ts": self._ts(),
+                        "text": str(body.get("text") or ""),
+                        "blocks": body.get("blocks") or [],
+                    }
+                )
+        self.changes.bump()
+        return Response("ok", media_type="text/html")
+
     def view_submission(
-        self, user_id: str, view_id: str, values: dict[str, dict[str, str]]
+        self, user_id: str, view_id: str, values: dict[str, dict[str, Any]]
     ) -> tuple[str, dict[str, str]]:
-        """The signed view_submission request for an open modal with its inputs filled."""
+        """The signed view_submission request for an open modal with its inputs filled.
+
+        `values` holds what the page's form holds, by block and action id: a string for a
+        text, number, date or time, an option value for a select or radio button, a list
+        of option values for a multi-select or checkboxes. The state is built as Slack's
+        client sends it, from the view's own elements (option objects, nulls for empty)."""
         view = next((v for v in self.views.get(user_id, []) if v["id"] == view_id), None)
         if view is None:
             raise LookupError("no such view")
         submitted = copy.deepcopy(view)
-        submitted["state"] = {
-            "values": {
-                block: {
-                    action: {"type": "plain_text_input", "value": value}
-                    for action, value in actions.items()
-                }
-                for block, actions in values.items()
-            }
-        }
+        submitted["state"] = {"values": view_state(view, values)}
         payload: dict[str, Any] = {
             "type": "view_submission",
             "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
@@ -516,6 +608,99 @@ class SlackWorld:
             "ephemerals": self.ephemerals,
             "views": self.views,
         }
+
+
+TEXT_ELEMENTS = ("plain_text_input", "number_input", "email_text_input", "url_text_input")
+SINGLE_CHOICE = ("static_select", "radio_buttons")
+MULTI_CHOICE = ("multi_static_select", "checkboxes")
+
+
+def _all_options(element: dict[str, Any]) -> list[dict[str, Any]]:
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options += group.get("options") or []
+    return options
+
+
+def _option(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    """The view's own option object for a value (what Slack puts in the state)."""
+    for option in _all_options(element):
+        if option.get("value") == value:
+            return copy.deepcopy(option)
+    raise LookupError(f"no option {value!r} in {element.get('action_id')!r}")
+
+
+def _number(element: dict[str, Any], text: str) -> str:
+    """Slack's client refuses a number outside the element's rules before sending."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise LookupError(f"not a number in {element.get('action_id')!r}") from None
+    if not element.get("is_decimal_allowed") and not number.is_integer():
+        raise LookupError(f"a whole number is needed in {element.get('action_id')!r}")
+    low, high = element.get("min_value"), element.get("max_value")
+    if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+        raise LookupError(f"number out of range in {element.get('action_id')!r}")
+    return text
+
+
+def element_state(element: dict[str, Any], given: Any) -> dict[str, Any]:
+    """One element's entry in view.state.values, as Slack sends it."""
+    kind = str(element.get("type") or "")
+    out: dict[str, Any] = {"type": kind}
+    if kind in TEXT_ELEMENTS:
+        text = str(given) if given not in (None, "") else ""
+        if kind == "number_input" and text:
+            text = _number(element, text.strip())
+        out["value"] = text or None
+    elif kind == "datepicker":
+        date = str(given or "")
+        if date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            raise LookupError("a date is YYYY-MM-DD")
+        out["selected_date"] = date or None
+    elif kind == "timepicker":
+        clock = str(given or "")
+        if clock and not re.fullmatch(r"\d{2}:\d{2}", clock):
+            raise LookupError("a time is HH:mm")
+        out["selected_time"] = clock or None
+    elif kind in SINGLE_CHOICE:
+        out["selected_option"] = _option(element, given) if given not in (None, "") else None
+    elif kind in MULTI_CHOICE:
+        chosen = given if isinstance(given, list) else ([] if given in (None, "") else [given])
+        out["selected_options"] = [_option(element, v) for v in chosen]
+    else:
+        raise LookupError(f"the sandbox cannot submit a {kind!r} element")
+    return out
+
+
+def _initial(element: dict[str, Any]) -> Any:
+    """What an untouched element holds (its initial value or options)."""
+    kind = element.get("type")
+    if kind in TEXT_ELEMENTS:
+        return element.get("initial_value")
+    if kind == "datepicker":
+        return element.get("initial_date")
+    if kind == "timepicker":
+        return element.get("initial_time")
+    if kind in SINGLE_CHOICE:
+        return (element.get("initial_option") or {}).get("value")
+    if kind in MULTI_CHOICE:
+        return [o.get("value") for o in element.get("initial_options") or []]
+    return None
+
+
+def view_state(view: dict[str, Any], values: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """view.state.values for every input block of the view: what the page sent, or the
+    element's initial value where the page sent nothing for it."""
+    state: dict[str, Any] = {}
+    for block in view.get("blocks") or []:
+        element = block.get("element") if block.get("type") == "input" else None
+        if not isinstance(element, dict):
+            continue
+        block_id, action_id = str(block.get("block_id", "")), str(element.get("action_id", ""))
+        given = (values.get(block_id) or {}).get(action_id, _initial(element))
+        state[block_id] = {action_id: element_state(element, given)}
+    return state
 
 
 class _ApiError(Exception):

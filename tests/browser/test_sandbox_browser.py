@@ -109,7 +109,7 @@ class Phone:
 
     def new_persona(self, name: str, kind: str, language: str) -> None:
         page = self.page
-        page.get_by_text("New persona").click()
+        page.get_by_text("New persona", exact=True).click()
         form = page.locator("#persona-form")
         form.get_by_label("Name").fill(name)
         form.get_by_label(kind.capitalize()).check()
@@ -165,18 +165,16 @@ def expect(locator: Any) -> Any:
     return pw_expect(locator)
 
 
-def set_team_min(database_url: str, n: int) -> None:
-    """Set the one project's minimum team size (what 条件を編集 would save)."""
-    from sqlalchemy import create_engine, text
+def wait_value(database_url: str, sql: str, wanted: Any, timeout_s: float = 20.0) -> bool:
+    """The app saves after it answered the page: wait until the row shows it."""
+    import time
 
-    from storage.db import sync_url
-
-    engine = create_engine(sync_url(database_url))
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE projects SET team_min = :n"), {"n": n})
-    finally:
-        engine.dispose()
+    deadline = time.monotonic() + timeout_s
+    while scalar(database_url, sql) != wanted:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{sql} never became {wanted!r}")
+        time.sleep(0.05)
+    return True
 
 
 def slack_button(page: Any, label: str) -> Any:
@@ -263,9 +261,31 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     slack_button(page, "受け付ける").click()
     expect(slack_button(page, "候補を提案")).to_be_visible()
     snap("request-accepted")
-    # One accepted volunteer is enough for this group (a coordinator would set 人数 in
-    # 条件を編集), so the walk reaches the team's own channel.
-    set_team_min(database_url, 1)
+    # The coordinator edits the needs in the modal, as in Slack: the skills are chips
+    # (multi-select) with the group's choices already on, the sizes are number inputs,
+    # the mode a select. One volunteer is enough for this group, so the walk reaches
+    # the team's own channel.
+    slack_button(page, "条件を編集").click()
+    expect(dialog).to_be_visible()
+    required = dialog.get_by_role("group", name=re.compile("必要スキル"))
+    assert required.get_by_role("checkbox", checked=True).count() >= 1
+    size = dialog.get_by_label("最小人数（1〜10）")
+    expect(size).to_have_attribute("type", "number")
+    assert size.input_value() != ""
+    mode = dialog.get_by_label("実施の形")
+    assert mode.evaluate("node => node.tagName") == "SELECT"
+    # Out of range: refused in the modal, as Slack's client refuses it.
+    size.fill("0")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog.get_by_role("alert").filter(has_text="1–10")).to_be_visible()
+    size.fill("1")
+    dialog.get_by_role("group", name=re.compile("あれば良いスキル")).get_by_label("Web制作").check()
+    mode.select_option(label="オンライン")
+    snap("edit-needs-modal")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog).to_be_hidden()
+    assert wait_value(database_url, "SELECT team_min FROM projects", 1)
+    assert scalar(database_url, "SELECT mode FROM projects") == "online"
     slack_button(page, "候補を提案").click()
     expect(page.locator("#slack-messages")).to_contain_text("チーム案")
     expect(page.locator("#slack-messages")).to_contain_text("佐藤")
@@ -301,9 +321,102 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     expect(page.locator("#slack-messages")).to_contain_text("こども未来塾")
     expect(page.locator("#slack-messages")).to_contain_text("佐藤")
     snap("team-channel-welcome")
+    # The last bubble stays above the quick-reply bar (scrolled after the bar is drawn).
+    last = page.locator("#line-chat > li").last.bounding_box()
+    bar = page.locator("#quick-replies").bounding_box()
+    assert last is not None and bar is not None and last["y"] + last["height"] <= bar["y"] + 1
     assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
     shots = sorted(p.name for p in artifacts.glob("*.png"))
-    assert len(shots) == 9, shots
+    assert len(shots) == 10, shots
+
+
+def test_programme_editor_from_private_messages_in_the_browser(
+    page: Any, artifacts: Path, database_url: str
+) -> None:
+    shot = iter(range(1, 100))
+
+    def snap(step: str) -> None:
+        page.screenshot(path=str(artifacts / f"{next(shot):02d}-{step}.png"), full_page=True)
+
+    def command(text: str) -> None:
+        before = page.locator(".msg.ephemeral").count()
+        page.get_by_label("Slash command").fill(text)
+        page.get_by_label("Slash command").press("Enter")
+        expect(page.locator(".msg.ephemeral")).to_have_count(before + 1)
+
+    # The first screen says where to start.
+    expect(page.locator("#line-chat .hint")).to_contain_text("Load demo data")
+    expect(page.locator("#slack-messages .hint")).to_contain_text("/tsunagu help")
+    page.set_viewport_size({"width": 390, "height": 844})
+    snap("first-screen-390px")
+    box = page.locator("#ff-week").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    users = page.get_by_label("Slack user")
+    users.select_option(label=users.locator("option", has_text="Aoi").inner_text())
+    dialog = page.get_by_role("dialog")
+
+    # A programme is created from the button of the private answer.
+    command("/tsunagu programme")
+    slack_button(page, "新しいプログラム").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("タイムゾーン")).to_have_value("Asia/Tokyo")
+    dialog.get_by_label("プログラム名").fill("川崎 2027")
+    dialog.get_by_label(re.compile("短い英字名")).fill("kawasaki2027")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("川崎 2027")
+
+    # A phase: kind from a select, date and time pickers, checkboxes.
+    command("/tsunagu programme")
+    slack_button(page, "フェーズを追加").click()
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("種類", exact=True).select_option(label="事前説明会")
+    dialog.get_by_label("名前（日本語・任意）").fill("事前説明会")
+    expect(dialog.get_by_label("開始日")).to_have_attribute("type", "date")
+    dialog.get_by_label("開始日").fill("2027-01-20")
+    dialog.get_by_label("開始時刻").fill("18:30")
+    dialog.get_by_label("参加受付（説明会）").check()
+    snap("phase-modal")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("事前説明会")
+    assert wait_value(database_url, "SELECT count(*) FROM phases", 1)
+
+    # Edit it from a fresh list: the modal opens with what was saved.
+    command("/tsunagu programme")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("2027-01-20 18:30")
+    slack_button(page, "編集").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("開始日")).to_have_value("2027-01-20")
+    expect(dialog.get_by_label("開始時刻")).to_have_value("18:30")
+    expect(dialog.get_by_label("種類", exact=True)).to_have_value("briefing")
+    expect(dialog.get_by_label("参加受付（説明会）")).to_be_checked()
+    dialog.get_by_label("開始時刻").fill("19:00")
+    snap("phase-edit-modal")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog).to_be_hidden()
+    command("/tsunagu programme")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("2027-01-20 19:00")
+    snap("phase-edited")
+
+    # Delete asks first (Slack's confirm); the private list is then drawn again.
+    slack_button(page, "削除").click()
+    confirm = page.get_by_role("dialog", name="削除")
+    expect(confirm).to_be_visible()
+    snap("delete-confirm")
+    confirm.get_by_role("button", name="削除する").click()
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("削除し")
+    expect(page.locator(".msg.ephemeral").last).to_contain_text("フェーズはまだありません")
+    snap("phase-deleted")
+
+    # Ken reads Slack in English: his private answers are English.
+    users.select_option(label=users.locator("option", has_text="Ken").inner_text())
+    command("/tsunagu programme")
+    expect(slack_button(page, "New programme")).to_be_visible()
+    snap("english-coordinator")
+    assert len(list(artifacts.glob("*.png"))) == 7
 
 
 def test_without_chromium_the_browser_tests_skip_with_a_hint_but_fail_in_ci(

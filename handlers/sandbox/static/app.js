@@ -17,6 +17,14 @@ const TEXT = {
     dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
     calendarNow: "Programme time", plusDay: "+1 day", plusWeek: "+1 week",
     moved: "Programme time is now {now} (sandbox only).",
+    nothingDue: "Nothing was due on the way.",
+    doneSent: "{n} announcement(s) sent", doneSkipped: "{n} skipped (too late to send)", doneCheckins: "{n} weekly check-in(s) asked",
+    demoLoading: "Loading demo data… the cards appear in Slack as the coordinators accept the requests.",
+    startLine: "Start here: “Load demo data” at the top fills both sides, or open “New persona” and tap “Add friend” to talk to the bot as a volunteer or a group.",
+    startSlack: "Requests and team proposals from LINE appear here as cards. Type /tsunagu help below for the commands.",
+    moving: "Moving the programme time forward…",
+    choose: "Choose…", unsupported: "The sandbox cannot draw this element", optional: "optional",
+    required: "Please fill in this field.", invalid: "Please give a valid value",
   },
   ja: {
     sandbox: "サンドボックス", intro: "LINE と Slack をこのアプリが再現します。タップやクリックは本物の署名付きで本物の Webhook に届きます。",
@@ -31,6 +39,14 @@ const TEXT = {
     dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
     calendarNow: "プログラムの時刻", plusDay: "+1日", plusWeek: "+1週間",
     moved: "プログラムの時刻を {now} に進めました（サンドボックスのみ）。",
+    nothingDue: "途中で予定されていたものはありませんでした。",
+    doneSent: "お知らせ {n} 件を送信", doneSkipped: "{n} 件は送信期限切れ", doneCheckins: "週次チェックイン {n} 件",
+    demoLoading: "デモデータを読み込んでいます… コーディネーターが相談を受け付けると Slack にカードが届きます。",
+    startLine: "はじめに: 上の「デモデータを読み込む」で両側に例が入ります。または「新しい人物」を作って「友だち追加」を押すと、ボランティアや団体としてボットと話せます。",
+    startSlack: "LINE からの相談やチーム案がここにカードで届きます。下に /tsunagu help と入力するとコマンドの一覧が出ます。",
+    moving: "プログラムの時刻を進めています…",
+    choose: "選択してください…", unsupported: "サンドボックスでは表示できない要素です", optional: "任意",
+    required: "この項目を入力してください。", invalid: "正しい値を入力してください",
   },
 };
 
@@ -46,6 +62,7 @@ let lineKey = "";
 let slackKey = "";
 let modalKey = "";
 let opener = null;  // where focus returns when a modal closes
+let waiters = [];  // checks that wait for the next state (see until)
 
 function t(key) { return (TEXT[ui.lang] || TEXT.en)[key] || TEXT.en[key] || key; }
 
@@ -105,6 +122,9 @@ async function poll() {
       state = await response.json();
       since = state.version;
       render();
+      const waiting = waiters;
+      waiters = [];
+      waiting.forEach((look) => look());
     } catch (err) {
       await new Promise((resolve) => setTimeout(resolve, 1000));  // server restarting
     }
@@ -138,14 +158,14 @@ function renderLine() {
   lineKey = key;
   const log = $("line-chat");
   // Entries never change once sent: append the new ones so a screen reader hears only those.
-  if (log.dataset.persona === ui.persona + ui.lang && Number(log.dataset.count) <= chat.length) {
+  if (log.dataset.persona === ui.persona + ui.lang && Number(log.dataset.count) <= chat.length && !log.querySelector(".hint")) {
     log.append(...chat.slice(Number(log.dataset.count)).map(renderEntry));
   } else {
     log.replaceChildren(...chat.map(renderEntry));
   }
   log.dataset.persona = ui.persona + ui.lang;
   log.dataset.count = String(chat.length);
-  log.scrollTop = log.scrollHeight;
+  if (!chat.length) log.replaceChildren(el("li", { class: "hint", text: t("startLine") }));
   const last = chat[chat.length - 1];
   const quick = $("quick-replies");
   quick.replaceChildren();
@@ -155,6 +175,8 @@ function renderLine() {
       quick.append(actionButton(item.action));
     }
   }
+  // Scrolled once the quick-reply bar has its height, so it never covers the last bubble.
+  log.scrollTop = log.scrollHeight;
   $("follow").disabled = !ui.persona;
   $("line-text").disabled = !ui.persona;
 }
@@ -269,6 +291,8 @@ function slackButton(element, context) {
     type: "button", class: element.style || undefined, text: element.text.text,
     disabled: !context, "data-key": context ? `${context.ts}|${element.action_id}|${element.value || ""}` : undefined,
     onclick: async () => {
+      // A button with a confirm object asks first, as Slack does.
+      if (element.confirm && !(await confirmDialog(element.confirm))) return;
       try {
         await deliver(await api("/sandbox/api/slack/request", {
           type: "block_actions", user: ui.slackUser, channel: context.channel, ts: context.ts,
@@ -279,6 +303,28 @@ function slackButton(element, context) {
   });
 }
 
+// Slack's confirmation dialog for a button with a `confirm` object.
+function confirmDialog(confirm) {
+  return new Promise((resolve) => {
+    const dialog = $("confirm");
+    $("confirm-title").textContent = plainText(confirm.title);
+    $("confirm-text").textContent = plainText(confirm.text);
+    $("confirm-yes").textContent = plainText(confirm.confirm) || "OK";
+    $("confirm-no").textContent = plainText(confirm.deny) || t("cancel");
+    $("confirm-yes").classList.toggle("danger", confirm.style === "danger");
+    const done = (answer) => {
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      resolve(answer);
+    };
+    $("confirm-yes").onclick = () => done(true);
+    $("confirm-no").onclick = () => done(false);
+    dialog.onclose = () => done(false);
+    dialog.showModal();
+    $("confirm-no").focus();
+  });
+}
+
 function renderSlack() {
   const slack = state.slack;
   if (!person(ui.slackUser)) ui.slackUser = slack.people.length ? slack.people[0].id : "";
@@ -286,7 +332,7 @@ function renderSlack() {
   const signature = slack.people.map((p) => p.id).join() + ui.lang;
   if (users.dataset.options !== signature) {
     users.replaceChildren(...slack.people.map((p) => el("option", {
-      value: p.id, text: `${p.real_name} (@${p.name}) — ${p.is_coordinator ? t("coordinator") : t("notCoordinator")}`,
+      value: p.id, text: `${p.real_name} (@${p.name}) — ${p.is_coordinator ? t("coordinator") : t("notCoordinator")}, Slack ${p.locale}`,
     })));
     users.dataset.options = signature;
   }
@@ -317,14 +363,15 @@ function renderMessages(messages, ephemerals) {
   const list = $("slack-messages");
   // Keep keyboard focus on a button that is drawn again (a card updated in place).
   const follow = list.dataset.channel !== ui.channel || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const before = list.dataset.channel === ui.channel ? new Set((list.dataset.seen || "").split(",")) : null;
   const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.key : "";
   list.replaceChildren(...items.map((item) => {
     if (item.e) {
       const e = item.e;
-      return el("li", { class: "msg ephemeral" },
+      return el("li", { class: "msg ephemeral", "data-ts": e.ts },
         el("div", { class: "who", text: t("bot") }, el("small", { text: t("onlyYou") })),
         e.command ? el("div", { class: "block-context", text: e.command }) : null,
-        ...(e.blocks.length ? renderBlocks(e.blocks, null) : [el("div", { class: "mrkdwn", html: mrkdwn(e.text) })]));
+        ...(e.blocks.length ? renderBlocks(e.blocks, { channel: ui.channel, ts: e.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(e.text) })]));
     }
     const m = item.m;
     const li = el("li", { class: "msg", "data-ts": m.ts },
@@ -339,14 +386,99 @@ function renderMessages(messages, ephemerals) {
     }
     return li;
   }));
-  // Stay where the reader is, unless they were following the newest messages.
-  if (follow) list.scrollTop = list.scrollHeight;
+  if (!items.length) list.append(el("li", { class: "hint", text: t("startSlack") }));
+  // A new card or private answer is brought into view (as Slack jumps to what you just
+  // caused); otherwise stay where the reader is, unless they were following the newest.
+  const fresh = before ? [...list.querySelectorAll(":scope > li[data-ts]")].filter((li) => !before.has(li.dataset.ts)) : [];
+  if (fresh.length) fresh[fresh.length - 1].scrollIntoView({ block: "nearest" });
+  else if (follow) list.scrollTop = list.scrollHeight;
   list.dataset.channel = ui.channel;
+  list.dataset.seen = items.map((item) => item.ts).join(",");
   const again = focused && [...list.querySelectorAll("button[data-key]")].find((b) => b.dataset.key === focused);
   if (again) again.focus();
 }
 
-// A modal opened by the bot (views.open) for the chosen Slack user.
+// A modal opened by the bot (views.open) for the chosen Slack user. Each input block is
+// drawn as the element Slack would show (selects, multi-selects, numbers, dates, times,
+// checkboxes, radio buttons, text), with its initial value; submitting sends what the
+// form holds by block and action id, and the sandbox builds Slack's view state from it.
+function optionsOf(element) {
+  const options = [...(element.options || [])];
+  for (const group of element.option_groups || []) options.push(...(group.options || []));
+  return options;
+}
+
+function plainText(text) { return (text && text.text) || ""; }
+
+function inputElement(block, id) {
+  const element = block.element || {};
+  const common = { id, "data-block": block.block_id, "data-action": element.action_id, "data-type": element.type, "aria-describedby": `${id}-error ${id}-hint` };
+  const required = !block.optional;
+  const placeholder = plainText(element.placeholder) || undefined;
+  switch (element.type) {
+    case "plain_text_input": {
+      const attrs = { ...common, name: id, maxlength: element.max_length, minlength: element.min_length, required, placeholder };
+      const node = element.multiline ? el("textarea", { ...attrs, rows: 4 }) : el("input", { ...attrs, type: "text" });
+      node.value = element.initial_value || "";
+      return node;
+    }
+    case "number_input": {
+      const node = el("input", { ...common, name: id, type: "number", inputmode: element.is_decimal_allowed ? "decimal" : "numeric",
+        step: element.is_decimal_allowed ? "any" : "1", min: element.min_value, max: element.max_value, required, placeholder });
+      node.value = element.initial_value || "";
+      return node;
+    }
+    case "datepicker": {
+      const node = el("input", { ...common, name: id, type: "date", required });
+      node.value = element.initial_date || "";
+      return node;
+    }
+    case "timepicker": {
+      const node = el("input", { ...common, name: id, type: "time", required });
+      node.value = element.initial_time || "";
+      return node;
+    }
+    case "static_select": {
+      const chosen = element.initial_option ? element.initial_option.value : "";
+      const node = el("select", { ...common, name: id, required },
+        el("option", { value: "", text: placeholder || t("choose") }),
+        ...optionsOf(element).map((o) => el("option", { value: o.value, text: plainText(o.text) })));
+      node.value = chosen;
+      return node;
+    }
+    case "multi_static_select":
+    case "checkboxes":
+    case "radio_buttons": {
+      // A group of boxes: every option visible and reachable by keyboard and label.
+      const multi = element.type !== "radio_buttons";
+      const initial = new Set(multi ? (element.initial_options || []).map((o) => o.value)
+        : element.initial_option ? [element.initial_option.value] : []);
+      const group = el("fieldset", { ...common, class: `choices ${element.type}`, "aria-required": required ? "true" : "false", tabindex: "-1" },
+        el("legend", { text: plainText(block.label) }));
+      for (const option of optionsOf(element)) {
+        const box = el("input", { type: multi ? "checkbox" : "radio", name: id, value: option.value });
+        box.checked = initial.has(option.value);
+        group.append(el("label", {}, box, el("span", { text: plainText(option.text) })));
+      }
+      return group;
+    }
+    default:
+      return el("div", { ...common, class: "error", text: `${t("unsupported")}: ${element.type}` });
+  }
+}
+
+function inputValue(node) {
+  const type = node.dataset.type;
+  if (type === "multi_static_select" || type === "checkboxes") {
+    return [...node.querySelectorAll("input:checked")].map((box) => box.value);
+  }
+  if (type === "radio_buttons") {
+    const box = node.querySelector("input:checked");
+    return box ? box.value : "";
+  }
+  return node.value === undefined ? "" : node.value;
+}
+
 function renderModal() {
   const views = state.slack.views[ui.slackUser] || [];
   const view = views[views.length - 1];
@@ -369,15 +501,19 @@ function renderModal() {
   for (const block of view.blocks || []) {
     if (block.type !== "input") { body.append(...renderBlocks([block], null)); continue; }
     const id = `in-${block.block_id}-${block.element.action_id}`;
-    const attrs = { id, name: id, "data-block": block.block_id, "data-action": block.element.action_id, "aria-required": block.optional ? "false" : "true", maxlength: block.element.max_length, "aria-describedby": `${id}-error` };
-    body.append(
-      el("label", { for: id, text: block.label.text }),
-      block.element.multiline ? el("textarea", { ...attrs, rows: 4 }) : el("input", attrs),
-      el("div", { id: `${id}-error`, class: "error", role: "alert" }));
+    const field = inputElement(block, id);
+    const grouped = field.tagName === "FIELDSET";
+    const optional = block.optional ? el("small", { class: "optional", text: ` (${t("optional")})` }) : null;
+    if (grouped && optional) field.querySelector("legend").append(optional);
+    body.append(el("div", { class: "input-block" },
+      grouped ? null : el("label", { for: id }, plainText(block.label), optional),
+      field,
+      el("div", { id: `${id}-hint`, class: "hint", text: plainText(block.hint) }),
+      el("div", { id: `${id}-error`, class: "error", role: "alert" })));
   }
   $("modal").dataset.view = view.id;
   backdrop.hidden = false;
-  const first = body.querySelector("textarea, input");
+  const first = body.querySelector("textarea, input, select");
   (first || $("modal-close")).focus();
 }
 
@@ -385,21 +521,49 @@ async function submitModal(event) {
   event.preventDefault();
   const viewId = $("modal").dataset.view;
   const values = {};
-  for (const input of $("modal-body").querySelectorAll("[data-block]")) {
-    values[input.dataset.block] = { ...(values[input.dataset.block] || {}), [input.dataset.action]: input.value };
+  const fields = [...$("modal-body").querySelectorAll("[data-block]")];
+  for (const node of fields) {
+    values[node.dataset.block] = { ...(values[node.dataset.block] || {}), [node.dataset.action]: inputValue(node) };
+    $(`${node.id}-error`).textContent = "";
+    node.removeAttribute("aria-invalid");
   }
+  // Slack's client asks for a required choice before sending (text fields: the browser).
+  const problem = (node) => {
+    if (node.getAttribute("aria-required") === "true" && inputValue(node).length === 0) return t("required");
+    if (node.required && !String(node.value || "").trim()) return t("required");
+    if (node.checkValidity && !node.checkValidity()) {
+      const range = [node.min, node.max].some(Boolean) ? ` (${node.min || "…"}–${node.max || "…"})` : "";
+      return t("invalid") + range;
+    }
+    return "";
+  };
+  const missing = fields.find((node) => problem(node));
+  if (missing) {
+    $(`${missing.id}-error`).textContent = problem(missing);
+    missing.setAttribute("aria-invalid", "true");
+    (missing.querySelector("input") || missing).focus();
+    return;
+  }
+  const submit = $("modal-submit");
+  submit.disabled = true;
   try {
     const answer = await deliver(await api("/sandbox/api/slack/request", { type: "view_submission", user: ui.slackUser, view_id: viewId, values }));
     const parsed = answer ? JSON.parse(answer) : {};
     if (parsed.response_action === "errors") {
+      let first = null;
       for (const [block, message] of Object.entries(parsed.errors || {})) {
         const input = $("modal-body").querySelector(`[data-block="${block}"]`);
-        if (input) { $(`${input.id}-error`).textContent = message; input.setAttribute("aria-invalid", "true"); input.focus(); }
+        if (input) {
+          $(`${input.id}-error`).textContent = message;
+          input.setAttribute("aria-invalid", "true");
+          first = first || input;
+        }
       }
+      if (first) (first.querySelector("input") || first).focus();
       return;
     }
     await api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: viewId });
-  } catch (err) { say(String(err.message || err), true); }
+  } catch (err) { say(String(err.message || err), true); } finally { submit.disabled = false; }
 }
 
 async function slackCommand(event) {
@@ -418,6 +582,33 @@ async function slackCommand(event) {
 }
 
 // ------------------------------------------------------------------------------- wiring
+
+function cardCount() {
+  if (!state) return 0;
+  const messages = state.slack.messages[state.coordinator_channel] || [];
+  return messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts).length;
+}
+
+// Resolves once check() holds for a state the poll brought (or rejects after ms).
+function until(check, ms) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    (function look() {
+      if (check()) resolve();
+      else if (Date.now() - started > ms) reject(new Error("timeout"));
+      else waiters.push(look);
+    })();
+  });
+}
+
+// What moving the programme time sent on the way.
+function doneText(done) {
+  const parts = [];
+  if (done.sent) parts.push(t("doneSent").replace("{n}", done.sent));
+  if (done.skipped) parts.push(t("doneSkipped").replace("{n}", done.skipped));
+  if (done.checkins) parts.push(t("doneCheckins").replace("{n}", done.checkins));
+  return parts.length ? parts.join(ui.lang === "ja" ? "、" : ", ") + (ui.lang === "ja" ? "。" : ".") : t("nothingDue");
+}
 
 function wire() {
   $("ui-lang").addEventListener("change", (e) => { ui.lang = e.target.value; localStorage.setItem("sandbox.lang", ui.lang); applyLanguage(); });
@@ -446,8 +637,11 @@ function wire() {
   });
   $("demo-load").addEventListener("click", async () => {
     $("demo-load").disabled = true;
+    say(t("demoLoading"));
     try {
       const result = await api("/sandbox/api/demo");
+      // Said only once the coordinators' cards are here to see.
+      await until(() => cardCount() >= result.projects, 60000);
       say(result.already_loaded ? t("demoThere") : t("demoLoaded"));
     } catch (err) { say(String(err.message || err), true); }
     $("demo-load").disabled = false;
@@ -455,15 +649,23 @@ function wire() {
   for (const [id, hours] of [["ff-day", 24], ["ff-week", 24 * 7]]) {
     $(id).addEventListener("click", async () => {
       $(id).disabled = true;
+      say(t("moving"));
       try {
         const result = await api("/sandbox/api/clock", { hours });
-        say(t("moved").replace("{now}", result.now));
+        say(`${t("moved").replace("{now}", result.now)} ${doneText(result.done || {})}`);
       } catch (err) { say(String(err.message || err), true); }
       $(id).disabled = false;
     });
   }
   $("slack-compose").addEventListener("submit", slackCommand);
   $("modal").addEventListener("submit", submitModal);
+  // An error under a field goes once the field is changed.
+  $("modal-body").addEventListener("input", (e) => {
+    const field = e.target.closest("[data-block]");
+    if (!field || field.getAttribute("aria-invalid") !== "true") return;
+    field.removeAttribute("aria-invalid");
+    $(`${field.id}-error`).textContent = "";
+  });
   $("modal-close").addEventListener("click", () => api("/sandbox/api/slack/close", { user: ui.slackUser, view_id: $("modal").dataset.view }));
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("modal-backdrop").hidden) $("modal-close").click(); });
 }
