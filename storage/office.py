@@ -47,6 +47,10 @@ DELIVERED = ("delivered", "completed")
 COMPLETED = ("completed",)
 ON_TEAM = ("accepted",)
 BATCH = 2000
+# A match is on a team. Wrapped in coalesce so that SQLite's planner (it has no
+# statistics) does not pick the index on state, which matches most rows, over the
+# programme's or the projects' own index: 5 to 10 times faster on 100,000 volunteers.
+_ON_TEAM = func.coalesce(_M.state, "").in_(ON_TEAM)
 
 
 async def programme_id(session: AsyncSession, slug: str) -> int | None:
@@ -57,12 +61,10 @@ async def programme_id(session: AsyncSession, slug: str) -> int | None:
 
 def _team_volunteers(programme: int | None) -> Select[Any]:
     """Volunteer ids on a team (an accepted match), in a programme or anywhere."""
-    stmt = select(_M.volunteer_id).where(_M.state.in_(ON_TEAM))
-    if programme is not None:
-        stmt = stmt.join(Project.__table__, _P.id == _M.project_id).where(
-            _P.programme_id == programme
-        )
-    return stmt
+    if programme is None:
+        return select(_M.volunteer_id).where(_M.state.in_(ON_TEAM))
+    mine = select(_P.id).where(_P.programme_id == programme)
+    return select(_M.volunteer_id).where(_M.project_id.in_(mine), _ON_TEAM)
 
 
 def _programme_volunteers(programme: int) -> Any:
@@ -202,7 +204,7 @@ async def project_batches(
         found = await session.execute(
             select(_M.project_id, _V.id, _V.display_name)
             .join(Volunteer.__table__, _V.id == _M.volunteer_id)
-            .where(_M.project_id.in_(ids), _M.state.in_(ON_TEAM))
+            .where(_M.project_id.in_(ids), _ON_TEAM)
             .order_by(_M.project_id, _M.id)
         )
         for pid, vid, name in found:
@@ -305,11 +307,21 @@ async def feedback_batches(
 
 async def followers(session: AsyncSession) -> int:
     """People who have talked to the bot in LINE and not blocked it."""
-    inactive = select(_V.user_key).where(_V.channel == "line", _V.status == "inactive")
-    stmt = select(func.count()).where(
-        Conversation.channel == "line", Conversation.user_key.not_in(inactive)
+    # Two index-only counts: everyone with a conversation, less the volunteers among them
+    # who blocked the bot (NOT IN over 100,000 rows is several times slower).
+    total = await session.scalar(
+        select(func.count()).select_from(Conversation).where(Conversation.channel == "line")
     )
-    return int(await session.scalar(stmt) or 0)
+    blocked = await session.scalar(
+        select(func.count())
+        .select_from(Volunteer.__table__)
+        .join(
+            Conversation.__table__,
+            and_(Conversation.channel == _V.channel, Conversation.user_key == _V.user_key),
+        )
+        .where(_V.channel == "line", _V.status == "inactive")
+    )
+    return int(total or 0) - int(blocked or 0)
 
 
 async def reached(session: AsyncSession, programme: int) -> tuple[int, int]:
@@ -324,22 +336,17 @@ async def reached(session: AsyncSession, programme: int) -> tuple[int, int]:
         select(_V.channel, _V.user_key)
         .join(Match.__table__, _M.volunteer_id == _V.id)
         .join(Project.__table__, _P.id == _M.project_id)
-        .where(_P.programme_id == programme, _M.state.in_(ON_TEAM))
+        .where(_P.programme_id == programme, _ON_TEAM)
     )
     people = union(rsvp_people, team_people).subquery()
-    total = int(await session.scalar(select(func.count()).select_from(people)) or 0)
-    volunteers = int(
-        await session.scalar(
-            select(func.count())
-            .select_from(people)
-            .join(
-                Volunteer.__table__,
-                and_(_V.channel == people.c.channel, _V.user_key == people.c.user_key),
-            )
+    stmt = select(func.count(), func.count(_V.id)).select_from(
+        people.outerjoin(
+            Volunteer.__table__,
+            and_(_V.channel == people.c.channel, _V.user_key == people.c.user_key),
         )
-        or 0
     )
-    return total, volunteers
+    total, volunteers = (await session.execute(stmt)).one()
+    return int(total), int(volunteers)
 
 
 async def count_volunteers(session: AsyncSession) -> int:
@@ -363,10 +370,12 @@ async def participants(session: AsyncSession, programme: int | None) -> int:
 
 async def companies(session: AsyncSession, programme: int | None) -> int:
     """Distinct employers (as typed, case and spaces aside) of the volunteers on teams."""
-    sub = _team_volunteers(programme).subquery()
+    sub = _team_volunteers(programme).distinct().subquery()
     name = func.lower(func.trim(_V.employer))
-    stmt = select(func.count(distinct(name))).where(
-        _V.id.in_(select(sub.c[0])), _V.employer.is_not(None), func.trim(_V.employer) != ""
+    stmt = (
+        select(func.count(distinct(name)))
+        .select_from(sub.join(Volunteer.__table__, _V.id == sub.c[0]))
+        .where(_V.employer.is_not(None), func.trim(_V.employer) != "")
     )
     return int(await session.scalar(stmt) or 0)
 
@@ -379,16 +388,22 @@ async def breakdown(
     col = _V[column]
     stmt = select(col, func.count()).group_by(col)
     if on_team:
-        sub = _team_volunteers(programme).subquery()
-        stmt = stmt.where(_V.id.in_(select(sub.c[0])))
+        sub = _team_volunteers(programme).distinct().subquery()
+        stmt = stmt.select_from(sub.join(Volunteer.__table__, _V.id == sub.c[0]))
     return {key if key is None else str(key): int(n) for key, n in await session.execute(stmt)}
 
 
 async def sector_counts(session: AsyncSession, programme: int | None) -> dict[str | None, int]:
     """Groups by sector (those with a project in the programme, or all)."""
-    stmt = select(_O.sector, func.count()).group_by(_O.sector)
-    if programme is not None:
-        stmt = stmt.where(exists().where(_P.organization_id == _O.id, _P.programme_id == programme))
+    if programme is None:
+        stmt = select(_O.sector, func.count()).group_by(_O.sector)
+    else:
+        stmt = (
+            select(_O.sector, func.count(distinct(_O.id)))
+            .join(Project.__table__, _P.organization_id == _O.id)
+            .where(_P.programme_id == programme)
+            .group_by(_O.sector)
+        )
     return {key: int(n) for key, n in await session.execute(stmt)}
 
 
@@ -419,7 +434,7 @@ async def team_sizes(session: AsyncSession, project_ids: Sequence[int]) -> dict[
         return {}
     stmt = (
         select(_M.project_id, func.count())
-        .where(_M.project_id.in_(project_ids), _M.state.in_(ON_TEAM))
+        .where(_M.project_id.in_(project_ids), _ON_TEAM)
         .group_by(_M.project_id)
     )
     return {pid: int(n) for pid, n in await session.execute(stmt)}
@@ -454,9 +469,11 @@ async def needing_action(
 ) -> list[Row[Any]]:
     """Projects waiting on the office, oldest first: a request without a decision, a team
     proposal the group has not confirmed, or a red check-in on the latest week."""
-    latest = (
-        select(_C.project_id, func.max(_C.week).label("week")).group_by(_C.project_id).subquery()
-    )
+    latest_stmt = select(_C.project_id, func.max(_C.week).label("week")).group_by(_C.project_id)
+    if programme is not None:
+        mine = select(_P.id).where(_P.programme_id == programme)
+        latest_stmt = latest_stmt.where(_C.project_id.in_(mine))
+    latest = latest_stmt.subquery()
     red = (
         select(_C.project_id)
         .join(latest, and_(latest.c.project_id == _C.project_id, latest.c.week == _C.week))

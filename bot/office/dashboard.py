@@ -88,9 +88,13 @@ def _sum(counts: dict[str, int], states: tuple[str, ...]) -> int:
     return sum(n for s, n in counts.items() if s in states)
 
 
-async def funnel(session: AsyncSession, programme: int | None) -> tuple[Stage, ...]:
-    """The funnel for a programme (people it reached and its projects) or all time."""
-    counts = await store.project_status_counts(session, programme)
+async def funnel(
+    session: AsyncSession, programme: int | None, counts: dict[str, int] | None = None
+) -> tuple[Stage, ...]:
+    """The funnel for a programme (people it reached and its projects) or all time;
+    `counts` are its projects by state when the caller has them already."""
+    if counts is None:
+        counts = await store.project_status_counts(session, programme)
     if programme is None:
         followers = await store.followers(session)
         volunteers = await store.count_volunteers(session)
@@ -108,14 +112,17 @@ async def funnel(session: AsyncSession, programme: int | None) -> tuple[Stage, .
     return tuple(Stage(k, label, values[k]) for k, label in FUNNEL.items())
 
 
-async def actuals(session: AsyncSession, programme: int) -> dict[str, int | None]:
+async def actuals(
+    session: AsyncSession, programme: int, counts: dict[str, int] | None = None
+) -> dict[str, int | None]:
     """What a programme achieved, per TARGET_KINDS key (None: not recorded yet).
 
     participants: volunteers on its teams; companies: their distinct employers;
     consultations: requests from groups in it; applications: those accepted;
     teams: projects whose team formed; hours: not recorded until hours are logged.
     """
-    counts = await store.project_status_counts(session, programme)
+    if counts is None:
+        counts = await store.project_status_counts(session, programme)
     return {
         "participants": await store.participants(session, programme),
         "companies": await store.companies(session, programme),
@@ -126,12 +133,14 @@ async def actuals(session: AsyncSession, programme: int) -> dict[str, int | None
     }
 
 
-async def targets(session: AsyncSession, programme: int) -> tuple[TargetLine, ...]:
+async def targets(
+    session: AsyncSession, programme: int, counts: dict[str, int] | None = None
+) -> tuple[TargetLine, ...]:
     """A programme's targets against its actuals, in TARGET_KINDS order; kinds without a
     target are listed too (target None), so the office sees what it could aim for."""
     row = await store.programme_row(session, programme)
     goal = dict(row.targets or {})
-    done = await actuals(session, programme)
+    done = await actuals(session, programme, counts)
     return tuple(TargetLine(k, label, goal.get(k), done[k]) for k, label in TARGET_KINDS.items())
 
 
@@ -144,10 +153,10 @@ async def dashboard(
         programme = await store.running_programme(session, now)
     name = None
     lines: tuple[TargetLine, ...] = ()
+    counts = await store.project_status_counts(session, programme)
     if programme is not None:
         name = str((await store.programme_row(session, programme)).name)
-        lines = await targets(session, programme)
-    counts = await store.project_status_counts(session, programme)
+        lines = await targets(session, programme, counts)
     order = list(PROJECT_STATES)
     by_state = tuple(
         (s, PROJECT_STATES.get(s, T(s, s)), n)
@@ -166,7 +175,7 @@ async def dashboard(
     return Dashboard(
         programme_id=programme,
         programme_name=name,
-        funnel=await funnel(session, programme) if programme is not None else (),
+        funnel=await funnel(session, programme, counts) if programme is not None else (),
         funnel_all_time=await funnel(session, None),
         by_state=by_state,
         actions=tuple(items),
