@@ -303,6 +303,10 @@ def test_targets_against_actuals_and_the_funnel(demo: dict[str, Any], database_u
         database_url, "SELECT count(*) FROM conversations WHERE channel = 'line'"
     )
     assert [(a.project_id, a.reason) for a in explicit.actions] == [(demo["project"], "red")]
+    # The next announcements of the demo programme's calendar, soonest first.
+    sends = [a.send_at for a in explicit.upcoming]
+    assert sends == sorted(sends) and len(sends) == 5
+    assert {a.programme for a in explicit.upcoming} == {"プロボノチャレンジKAWASAKI 2017"}
     assert dict((s, n) for s, _label, n in explicit.by_state) == {
         "recruiting": 4,
         "team_formed": 1,

@@ -13,6 +13,7 @@ from bot.i18n import T
 from bot.office.labels import PROJECT_STATES
 from bot.programmes.schedule import TARGET_KINDS
 from storage import office as store
+from storage import programmes as programme_store
 
 # The funnel, in order: who the bot reached, who signed up, and how far requests went.
 FUNNEL: dict[str, T] = {
@@ -70,6 +71,17 @@ class ActionItem:
 
 
 @dataclass(frozen=True)
+class NextAnnouncement:
+    """An announcement still to go out."""
+
+    announcement_id: int
+    send_at: datetime
+    programme: str
+    phase: T
+    audience: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """What a coordinator's dashboard shows."""
 
@@ -82,6 +94,7 @@ class Dashboard:
     targets: tuple[TargetLine, ...]
     dead_letters: int
     sectors: dict[str | None, int] = field(default_factory=dict)
+    upcoming: tuple[NextAnnouncement, ...] = ()
 
 
 def _sum(counts: dict[str, int], states: tuple[str, ...]) -> int:
@@ -172,6 +185,16 @@ async def dashboard(
         if r.id in red and r.status not in ("submitted", "team_proposed"):
             reason = "red"
         items.append(ActionItem(r.id, reason, ACTIONS[reason], r.name, r.status, r.updated_at))
+    upcoming = tuple(
+        NextAnnouncement(
+            a.id,
+            a.send_at,
+            a.phase.programme.name,
+            T(a.phase.title_ja, a.phase.title_en),
+            tuple(a.audience),
+        )
+        for a in await programme_store.upcoming(session, states=("scheduled",), limit=5)
+    )
     return Dashboard(
         programme_id=programme,
         programme_name=name,
@@ -182,4 +205,5 @@ async def dashboard(
         targets=lines,
         dead_letters=await store.dead_letters(session),
         sectors=await store.sector_counts(session, programme),
+        upcoming=upcoming,
     )
