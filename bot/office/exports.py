@@ -337,9 +337,12 @@ ALL = "all"
 
 def safe(value: Any) -> Any:
     """A cell value a spreadsheet shows as text: strings that would start a formula get
-    a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    a leading apostrophe; an empty string is no value (XLSX then writes no cell)."""
+    if isinstance(value, str):
+        if not value:
+            return None
+        if value.startswith(_FORMULA_START):
+            return "'" + value
     return value
 
 
