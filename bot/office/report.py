@@ -153,6 +153,15 @@ def _areas(
     return tuple(rows)
 
 
+def _as_choice(counts: dict[str | None, int]) -> dict[str | None, int]:
+    """Counts keyed by a stored boolean (as text), keyed by COMPANY_PROGRAMME's yes/no."""
+    out: dict[str | None, int] = {}
+    for key, n in counts.items():
+        choice = None if key is None else ("yes" if key in ("1", "True", "true") else "no")
+        out[choice] = out.get(choice, 0) + n
+    return out
+
+
 async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
     """The report's numbers for one programme, from the database."""
     programme = await store.programme_id(session, slug)
@@ -186,16 +195,7 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
     age = await split("age_band")
     area = await split("area")
     company = await split("via_company")
-    via = (
-        {
-            ("yes" if k in ("1", "True", "true") else "no" if k is not None else None): n
-            for k, n in company[0].items()
-        },
-        {
-            ("yes" if k in ("1", "True", "true") else "no" if k is not None else None): n
-            for k, n in company[1].items()
-        },
-    )
+    via = (_as_choice(company[0]), _as_choice(company[1]))
     employers = await store.breakdown(session, "employer", programme, on_team=True)
     sectors = await store.sector_counts(session, programme)
     checkins = await store.checkin_counts(session, programme)
