@@ -61,6 +61,8 @@ SCRIPT: tuple[tuple[str, str | None], ...] = (
     ("postback", "f|volunteer|skills|t|web"),
     ("postback", "f|volunteer|skills|d"),
     ("postback", "f|volunteer|occupation|c|employee"),
+    ("postback", "f|volunteer|employer|s"),
+    ("postback", "f|volunteer|age_band|c|30s"),
     ("postback", "f|volunteer|experience_years|c|5"),
     ("postback", "f|volunteer|hours_per_week|c|3"),
     ("postback", "f|volunteer|availability|t|weekend"),

@@ -1,4 +1,5 @@
-"""The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list, demo."""
+"""The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list, demo,
+export and report."""
 
 from __future__ import annotations
 
@@ -275,6 +276,53 @@ def _slack(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _office(args: argparse.Namespace, settings: Settings) -> int:
+    """`tsunagu export …` and `tsunagu report …`: files for the programme office."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from bot.office.exports import ALL, ExportError, export
+    from bot.office.report import write_report
+    from storage.db import make_engine, make_sessionmaker
+    from storage.migrate import upgrade
+
+    locale = args.lang or settings.default_locale
+    stamp = datetime.now().strftime("%Y%m%d-%H%M")
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = make_engine(settings.database_url)
+    maker = make_sessionmaker(engine)
+    try:
+        if args.command == "export":
+            fmt = args.format
+            suffix = "zip" if args.kind == ALL and fmt == "csv" else fmt
+            scope = f"-{args.programme}" if args.programme else ""
+            out = Path(args.out or f"tsunagu-{args.kind}{scope}-{stamp}.{suffix}")
+            result = await export(
+                maker,
+                args.kind,
+                out,
+                fmt=fmt,
+                programme=args.programme,
+                personal=args.personal,
+                locale=locale,
+                timezone=settings.timezone,
+            )
+            counts = ", ".join(f"{k} {n}" for k, n in result.rows.items())
+            print(f"{out} ({counts})")
+        else:
+            out = Path(args.out or f"tsunagu-report-{args.programme}-{stamp}.xlsx")
+            data = await write_report(maker, args.programme, out, locale=locale)
+            print(out)
+            for chart in data.charts:
+                print(chart)
+    except ExportError as exc:
+        print(exc.text(locale), file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tsunagu` console command."""
     parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
@@ -324,6 +372,25 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default="slack/manifest.yml", help="where to write it (- for stdout)"
     )
 
+    from bot.office.exports import ALL, FORMATS, KINDS
+
+    export = sub.add_parser("export", help="export volunteers, groups, projects, … as CSV or XLSX")
+    export.add_argument("kind", choices=[*KINDS, ALL])
+    export.add_argument("--programme", metavar="SLUG", help="only what one programme concerns")
+    export.add_argument("--format", choices=FORMATS, default="xlsx")
+    export.add_argument("--out", metavar="PATH", help="the file to write (default: a dated name)")
+    export.add_argument(
+        "--personal",
+        action="store_true",
+        help="include names and contact people (for coordinators only)",
+    )
+    export.add_argument("--lang", choices=["ja", "en"], help="column headers' language")
+
+    report = sub.add_parser("report", help="a programme's impact report (XLSX and PNG charts)")
+    report.add_argument("programme", metavar="PROGRAMME", help="the programme's slug")
+    report.add_argument("--out", metavar="PATH", help="the workbook to write")
+    report.add_argument("--lang", choices=["ja", "en"])
+
     args = parser.parse_args(argv)
     if args.command == "slack":
         return _slack(args)  # needs no settings or database
@@ -343,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_programme(args, settings))
     if args.command == "demo":
         return asyncio.run(_demo(args, settings))
+    if args.command in ("export", "report"):
+        return asyncio.run(_office(args, settings))
     parser.error(f"unknown command {args.command}")
     return 2
 

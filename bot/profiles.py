@@ -37,6 +37,7 @@ from storage.db import wipe_after_commit
 ORG_FIELDS = (
     "org_name",
     "org_kind",
+    "org_sector",
     "org_fields",
     "org_area",
     "activity",
@@ -134,6 +135,12 @@ def answers_of(volunteer: Any, skills: list[str]) -> dict[str, Any]:
         answers["skills_other"] = volunteer.skills_other
     if volunteer.languages:
         answers["languages"] = list(volunteer.languages)
+    # Optional answers: None (skipped) is an answer too, so an edit does not ask again.
+    answers["employer"] = volunteer.employer
+    answers["via_company"] = (
+        None if volunteer.via_company is None else ("yes" if volunteer.via_company else "no")
+    )
+    answers["age_band"] = volunteer.age_band
     return answers
 
 
@@ -239,7 +246,13 @@ async def _save_volunteer(
         "interests": list(a["interests"]),
         "skills_other": a.get("skills_other"),
         "languages": list(a.get("languages") or []),
+        "age_band": a.get("age_band"),
+        "employer": a.get("employer"),
+        "via_company": None if a.get("via_company") is None else a.get("via_company") == "yes",
     }
+    if not fields["employer"]:
+        # The company programme question follows the employer; without one it means nothing.
+        fields["via_company"] = None
     if existing is None:
         # Consent is recorded with its time and the notice version it was given to.
         fields["consent_version"] = ctx.notice_version
@@ -261,6 +274,7 @@ async def _submit_request(
             "locale": locale,
             "name": a["org_name"],
             "kind": a["org_kind"],
+            "sector": a.get("org_sector"),
             "fields": list(a["org_fields"]),
             "area": a["org_area"],
             "activity": a["activity"],

@@ -146,6 +146,40 @@ INTERESTS: tuple[Option, ...] = (
     Option("other", T("その他", "Other"), ("そのほか",)),
 )
 
+# Age bands, as programme offices report who took part (Kawasaki: 20代 to 60代以上).
+AGE_BANDS: tuple[Option, ...] = (
+    Option("under20", T("10代", "Under 20"), ("10代以下", "10代", "teens")),
+    Option("20s", T("20代", "20s"), ("20", "20代", "twenties")),
+    Option("30s", T("30代", "30s"), ("30", "30代", "thirties")),
+    Option("40s", T("40代", "40s"), ("40", "40代", "forties")),
+    Option("50s", T("50代", "50s"), ("50", "50代", "fifties")),
+    Option("60plus", T("60代以上", "60 or over"), ("60", "60代", "70代", "60s", "70s", "over 60")),
+)
+
+# Sectors of organisations (Sendai counts companies and sectors).
+SECTORS: tuple[Option, ...] = (
+    Option("company", T("企業", "Company"), ("会社", "株式会社", "business")),
+    Option("government", T("行政", "Government"), ("市役所", "役所", "自治体", "public")),
+    Option("school", T("学校", "School"), ("小学校", "中学校", "高校", "pta")),
+    Option(
+        "neighbourhood",
+        T("町内会・自治会", "Neighbourhood assoc."),
+        ("町内会", "自治会", "町会", "neighborhood"),
+    ),
+    Option("npo", T("NPO・市民活動", "NPO/civic group"), ("npo", "市民活動", "任意団体")),
+    Option("university", T("大学", "University"), ("大学", "college")),
+)
+
+# Whether a volunteer comes through their employer's programme (企業からの参加).
+COMPANY_PROGRAMME: tuple[Option, ...] = (
+    Option(
+        "yes",
+        T("会社の制度で参加", "Via my employer"),
+        ("はい", "yes", "会社の制度", "企業派遣", "company"),
+    ),
+    Option("no", T("個人で参加", "On my own"), ("いいえ", "no", "個人")),
+)
+
 AGREE_OPTIONS: tuple[Option, ...] = (
     Option("agree", T("同意する", "I agree"), ("同意", "同意します", "はい", "yes", "agree")),
     Option("disagree", T("同意しない", "I do not agree"), ("いいえ", "no", "disagree")),

@@ -75,6 +75,11 @@ class Volunteer(Base):
     interests: Mapped[list[str]]
     skills_other: Mapped[str | None] = mapped_column(String(200))
     languages: Mapped[list[str]]
+    # Optional (programme offices report by them): AGE_BANDS key, the employer's name as
+    # typed, and whether they come through their employer's programme (Sendai).
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    employer: Mapped[str | None] = mapped_column(String(80))
+    via_company: Mapped[bool | None]
     # active | paused (no invitations) | inactive (unfollowed in LINE)
     status: Mapped[str] = mapped_column(String(10), default="active", index=True)
     consent_version: Mapped[str] = mapped_column(String(20))
@@ -126,6 +131,8 @@ class Organization(Base):
     locale: Mapped[str] = mapped_column(String(5))
     name: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(24))
+    # SECTORS key (company, government, school, ...); None for groups that did not say.
+    sector: Mapped[str | None] = mapped_column(String(16))
     fields: Mapped[list[str]]
     area: Mapped[str] = mapped_column(String(100))
     activity: Mapped[str] = mapped_column(String(500))
@@ -324,6 +331,8 @@ class Programme(Base):
     description: Mapped[str | None] = mapped_column(String(1000))
     # The support menus (チャレンジメニュー) this cohort offers, taxonomy keys.
     menus: Mapped[list[str]] = mapped_column(default=list)
+    # What the office aims for: {"participants": 30, "companies": 20, ...} (TARGET_KINDS).
+    targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -143,6 +143,9 @@ _PERSON: Select[Any] = select(
     _VOLUNTEERS.c.interests,
     _VOLUNTEERS.c.skills_other,
     _VOLUNTEERS.c.languages,
+    _VOLUNTEERS.c.age_band,
+    _VOLUNTEERS.c.employer,
+    _VOLUNTEERS.c.via_company,
     _ORGANIZATIONS.c.id.label("organization_id"),
     _ORGANIZATIONS.c.name.label("organization_name"),
 ).select_from(

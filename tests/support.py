@@ -289,6 +289,8 @@ def submit_group_request(user: LineUser, *, challenge: str = "") -> None:
     assert "団体名" in user.text()
     user.say("こども未来塾")
     user.tap("任意団体")
+    assert "セクター" in user.text()
+    user.tap("NPO・市民活動")
     user.pick_all("福祉（子ども）", "子育て")
     user.say("川崎市")
     user.say("放課後の子どもたちに学習の場を提供しています。")

@@ -122,7 +122,10 @@ SIGN_UP_JA: list[Line] = [
     ("完了", ["翻訳・通訳できる言語"]),
     ("英語, ベトナム語", ["選択中: 英語、ベトナム語"]),
     ("完了", ["現在のご職業は？", "[1] 会社員"]),
-    (1, ["実務経験はおよそ何年", "[5] 10年"]),
+    (1, ["お勤め先の会社・団体名", "スキップ"]),
+    ("川崎電機株式会社", ["勤務先の制度", "[1] 会社の制度で参加", "[2] 個人で参加"]),
+    (1, ["年代を教えてください", "[4] 40代"]),
+    ("40代", ["実務経験はおよそ何年", "[5] 10年"]),
     (5, ["1週間に活動できるのは何時間", "[4] 5時間"]),
     (4, ["活動しやすい時間帯は？", "[3] 土日祝"]),
     (3, ["選択中: 土日祝", "[3] ✓ 土日祝", "[4] 完了 ✔"]),
@@ -139,6 +142,9 @@ SIGN_UP_JA: list[Line] = [
             "・スキル: 会計・経理、翻訳・通訳",
             "・翻訳の言語: 英語、ベトナム語",
             "・ご職業: 会社員",
+            "・勤務先: 川崎電機株式会社",
+            "・参加の経路: 会社の制度で参加",
+            "・年代: 40代",
             "・経験年数: 10年",
             "・活動時間/週: 5時間",
             "・活動できる時間帯: 土日祝",
@@ -163,6 +169,8 @@ async def test_sign_up_in_japanese(database_url: str) -> None:
     assert [s.skill for s in volunteer.skills] == ["accounting", "translation"]
     assert volunteer.languages == ["en", "vi"]
     assert (volunteer.occupation, volunteer.experience_years) == ("employee", 10)
+    assert (volunteer.employer, volunteer.via_company) == ("川崎電機株式会社", True)
+    assert volunteer.age_band == "40s"
     assert (volunteer.hours_per_week, volunteer.availability) == (5, ["weekend"])
     assert (volunteer.mode, volunteer.interests) == ("either", ["children", "environment"])
     assert (volunteer.locale, volunteer.status) == ("ja", "active")
@@ -182,7 +190,9 @@ async def test_sign_up_in_english(database_url: str) -> None:
                 ("Done", ["Which languages can you translate"]),
                 ("Vietnamese", ["Selected: Vietnamese"]),
                 ("done", ["What do you do at present?", "[2] Self-employed"]),
-                ("freelance", ["how many years of experience", "[4] 5 years"]),
+                # No employer question for the self-employed; the age band is optional.
+                ("freelance", ["which age band are you in?", "Skip"]),
+                ("skip", ["how many years of experience", "[4] 5 years"]),
                 ("7 years", ["How many hours a week", "[3] 3 hours"]),
                 (3, ["When are you usually available?"]),
                 ("Weekday evenings, Weekends", ["Selected: Weekday evenings, Weekends"]),
@@ -214,6 +224,7 @@ async def test_sign_up_in_english(database_url: str) -> None:
     assert volunteer.languages == ["vi"]
     assert volunteer.availability == ["weekday_evening", "weekend"]
     assert (volunteer.occupation, volunteer.mode) == ("self_employed", "online")
+    assert (volunteer.employer, volunteer.via_company, volunteer.age_band) == (None, None, None)
 
 
 async def test_back_and_cancel_mid_way(database_url: str) -> None:
@@ -305,7 +316,10 @@ async def test_bad_answers_get_a_polite_retry(database_url: str) -> None:
                 ),
                 # a number beyond the numbered choices is typed text, not a tap
                 ("42", ["「42」は選択肢にありません", "現在のご職業は？"]),
-                (1, ["実務経験はおよそ何年"]),
+                (1, ["お勤め先の会社・団体名"]),
+                ("スキップ", ["年代を教えてください"]),
+                ("90代", ["「90代」は選択肢にありません", "年代を教えてください"]),
+                ("なし", ["実務経験はおよそ何年"]),
                 # out of range
                 ("99", ["0から60までの数字でお願いします。", "実務経験はおよそ何年"]),
                 # not a number
@@ -422,7 +436,9 @@ async def test_a_conversation_survives_a_restart(database_url: str) -> None:
                     ["前回の続きから再開します", "活かせるスキル", "選択中: 会計・経理、法律"],
                 ),
                 ("完了", ["現在のご職業は？"]),
-                ("会社員", ["実務経験"]),
+                ("会社員", ["お勤め先"]),
+                ("スキップ", ["年代"]),
+                ("30代", ["実務経験"]),
                 ("10", ["何時間"]),
                 ("5時間", ["時間帯"]),
                 ("土日", ["選択中: 土日祝"]),
@@ -493,7 +509,9 @@ async def test_english_units_are_singular_for_one(database_url: str) -> None:
                 ("Yokohama", ["Which skills"]),
                 ("Accounting", ["Selected: Accounting"]),
                 ("Done", ["What do you do at present?"]),
-                (1, ["[1] 0 years  [2] 1 year  [3] 3 years"]),
+                (1, ["Which company or organisation", "[1] Skip"]),
+                (1, ["which age band", "[1] Under 20", "[6] 60 or over", "[7] Skip"]),
+                ("60s", ["[1] 0 years  [2] 1 year  [3] 3 years"]),
                 (2, ["[1] 1 hour  [2] 2 hours"]),
             ]
         )

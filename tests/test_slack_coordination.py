@@ -115,8 +115,10 @@ def test_group_request_reaches_coordinators_as_a_card(
         assert expected in shown
     assert buttons(card) == ["受け付ける", "質問する", "見送る", "条件を編集"]
     assert project_status(database_url) == "submitted"
-    org = query(database_url, "SELECT name, kind, contact_name, consent_version FROM organizations")
-    assert org == [("こども未来塾", "voluntary", "佐藤 一郎", "2026-11")]
+    org = query(
+        database_url, "SELECT name, kind, sector, contact_name, consent_version FROM organizations"
+    )
+    assert org == [("こども未来塾", "voluntary", "npo", "佐藤 一郎", "2026-11")]
     assert fake_slack.errors == [] and fake_line.errors == []
     group.tap("相談状況")
     assert "事務局で確認中" in group.text()

@@ -28,6 +28,8 @@ def sign_up_translator(app: AppServer, fake_line: FakeLineApi, name: str, langua
     person.pick_all("翻訳・通訳")
     person.pick_all(language)
     person.tap("会社員")
+    person.tap("スキップ")
+    person.tap("スキップ")
     person.say("5")
     person.tap("5時間")
     person.pick_all("土日祝")
@@ -44,6 +46,7 @@ def ask_for_translation(group: LineUser) -> None:
     group.tap("団体として相談")
     group.say("多文化カフェ")
     group.tap("任意団体")
+    group.tap("スキップ")  # the sector is optional
     group.pick_all("国際・多文化共生")
     group.say("川崎市")
     group.say("外国にルーツのある家族の交流の場を運営しています。")

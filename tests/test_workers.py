@@ -88,6 +88,8 @@ def sign_up(user: LineUser, n: int) -> None:
     user.say("川崎市 中原区")
     user.pick_all("会計・経理")
     user.tap("会社員")
+    user.tap("スキップ")
+    user.tap("スキップ")
     user.say(f"{n}年")
     user.tap("5時間")
     user.pick_all("土日祝")

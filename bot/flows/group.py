@@ -5,7 +5,16 @@ from __future__ import annotations
 from bot.conversation.fields import ChoiceField, ConsentField, MultiChoiceField, TextField
 from bot.conversation.flow import Flow, Includes, Step
 from bot.i18n import T
-from bot.taxonomy import AGREE_OPTIONS, INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS
+from bot.taxonomy import (
+    AGREE_OPTIONS,
+    INTERESTS,
+    LANGUAGES,
+    MENUS,
+    MODES,
+    ORG_KINDS,
+    PERIODS,
+    SECTORS,
+)
 
 GROUP_NOTICE = T(
     ja=(
@@ -36,6 +45,16 @@ ORG_STEPS = (
         prompt=T("団体の種類は？", "What kind of group is it?"),
         label=T("団体の種類", "Kind"),
         field=ChoiceField(options=ORG_KINDS),
+    ),
+    Step(
+        key="org_sector",
+        prompt=T(
+            "団体の分野（セクター）はどれに近いですか？（わからなければ「スキップ」）",
+            "Which sector is your group closest to? (Or tap Skip.)",
+        ),
+        label=T("セクター", "Sector"),
+        field=ChoiceField(options=SECTORS),
+        optional=True,
     ),
     Step(
         key="org_fields",
@@ -201,11 +220,11 @@ CONTACT_STEPS = (
     ),
 )
 
-# Version 2 asks for the languages of a translation request; conversations in progress
-# resume at the first question still unanswered.
+# Version 2 asks for the languages of a translation request, version 3 the sector;
+# conversations in progress resume at the first question still unanswered.
 GROUP_FLOW = Flow(
     id="group",
-    version=2,
+    version=3,
     title=T("団体からのご相談", "Request from a group"),
     intro=T(
         ja=(

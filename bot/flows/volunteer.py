@@ -9,11 +9,13 @@ from bot.conversation.fields import (
     NumberField,
     TextField,
 )
-from bot.conversation.flow import Flow, Includes, Step
+from bot.conversation.flow import AnyOf, Equals, Flow, Includes, Not, Step
 from bot.i18n import T
 from bot.taxonomy import (
+    AGE_BANDS,
     AGREE_OPTIONS,
     AVAILABILITY,
+    COMPANY_PROGRAMME,
     INTERESTS,
     LANGUAGES,
     MODES,
@@ -40,18 +42,20 @@ PRIVACY_NOTICE = T(
     ),
 )
 
+# Version 2 adds the optional age band, employer and company-programme questions;
+# conversations in progress resume at the first question still unanswered.
 VOLUNTEER_FLOW = Flow(
     id="volunteer",
-    version=1,
+    version=2,
     title=T("ボランティア登録", "Volunteer sign-up"),
     intro=T(
         ja=(
-            "ボランティア（プロボノワーカー）登録を始めます。質問は12個ほど、3分ほどで終わります。"
+            "ボランティア（プロボノワーカー）登録を始めます。質問は15個ほど、4分ほどで終わります。"
             "途中で「戻る」でひとつ前へ、「やめる」で中止できます。"
             "中断しても、次に話しかけたときに続きから再開できます。"
         ),
         en=(
-            "Let's sign you up as a pro bono volunteer. About 12 questions, 3 minutes. "
+            "Let's sign you up as a pro bono volunteer. About 15 questions, 4 minutes. "
             "Send “back” to go to the previous question or “cancel” to stop. "
             "If you leave, we'll pick up where you left off."
         ),
@@ -111,6 +115,39 @@ VOLUNTEER_FLOW = Flow(
             prompt=T(ja="現在のご職業は？", en="What do you do at present?"),
             label=T("ご職業", "Occupation"),
             field=ChoiceField(options=OCCUPATIONS),
+        ),
+        Step(
+            key="employer",
+            prompt=T(
+                ja="お勤め先の会社・団体名を教えてください（任意です。なければ「スキップ」）。",
+                en="Which company or organisation do you work for? (Optional: or tap Skip.)",
+            ),
+            label=T("勤務先", "Employer"),
+            field=TextField(max_len=80),
+            when=AnyOf((Equals("occupation", "employee"), Equals("occupation", "public_sector"))),
+            optional=True,
+        ),
+        Step(
+            key="via_company",
+            prompt=T(
+                ja="勤務先の制度（企業のプロボノ・社会貢献プログラム）を通じての参加ですか？",
+                en="Are you taking part through your employer's programme "
+                "(a company pro bono or volunteering scheme)?",
+            ),
+            label=T("参加の経路", "Taking part"),
+            field=ChoiceField(options=COMPANY_PROGRAMME),
+            when=Not(Equals("employer", None)),
+            optional=True,
+        ),
+        Step(
+            key="age_band",
+            prompt=T(
+                ja="差し支えなければ、年代を教えてください（任意です。なければ「スキップ」）。",
+                en="If you don't mind, which age band are you in? (Optional: or tap Skip.)",
+            ),
+            label=T("年代", "Age band"),
+            field=ChoiceField(options=AGE_BANDS),
+            optional=True,
         ),
         Step(
             key="experience_years",

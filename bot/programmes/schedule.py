@@ -37,6 +37,16 @@ AUDIENCES: dict[str, T] = {
     "rsvp_yes": T("参加予定の方（LINE）", "people attending (LINE)"),
 }
 
+# What a programme may set targets for (Sendai reports targets against actuals).
+TARGET_KINDS: dict[str, T] = {
+    "participants": T("プロボノ参加者", "Pro bono participants"),
+    "companies": T("参加企業", "Companies"),
+    "consultations": T("相談件数", "Consultations"),
+    "applications": T("支援決定件数", "Applications accepted"),
+    "teams": T("チーム数", "Teams"),
+    "hours": T("活動時間", "Hours"),
+}
+
 # How long after its time a missed announcement may still go out, by audience kind:
 # a reminder to a team is still useful hours late; a "tomorrow" notice is not.
 DEFAULT_GRACE_MINUTES = 6 * 60
@@ -112,6 +122,8 @@ class ProgrammeSpec:
     description: str | None = None
     menus: tuple[str, ...] = ()
     phases: tuple[PhaseSpec, ...] = ()
+    # TARGET_KINDS key -> a whole number the office aims for.
+    targets: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- when
@@ -391,6 +403,7 @@ def parse_programme(data: Any, *, shift_to: date | None = None) -> ProgrammeSpec
     tz_name = str(head.get("timezone") or "Asia/Tokyo")
     tz = zone(tz_name)
     menus = tuple(str(m) for m in (data.get("menus") or head.get("menus") or ()))
+    targets = parse_targets(data.get("targets", head.get("targets")))
     raw_phases = data.get("phases") or []
     if not isinstance(raw_phases, list) or not raw_phases:
         raise ScheduleError("phases: が空です", "'phases:' must list at least one phase")
@@ -409,7 +422,41 @@ def parse_programme(data: Any, *, shift_to: date | None = None) -> ProgrammeSpec
         description=head.get("description"),
         menus=menus,
         phases=tuple(phases),
+        targets=targets,
     )
+
+
+def parse_targets(raw: Any) -> dict[str, int]:
+    """A programme's targets ({kind: whole number >= 0}); ScheduleError (ja/en) if not."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ScheduleError(
+            "targets: は「種類: 数」の形で書いてください（例: participants: 30）",
+            "targets: write 'kind: number' pairs (e.g. participants: 30)",
+        )
+    out: dict[str, int] = {}
+    for key, value in raw.items():
+        kind = str(key)
+        if kind not in TARGET_KINDS:
+            raise ScheduleError(
+                f"targets: 不明な目標の種類 {kind}（{', '.join(TARGET_KINDS)}）",
+                f"targets: unknown kind {kind} ({', '.join(TARGET_KINDS)})",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            number = None
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                number = None
+        if number is None or number < 0:
+            raise ScheduleError(
+                f"targets.{kind}: 0以上の整数で書いてください（{value}）",
+                f"targets.{kind}: write a whole number, 0 or more ({value})",
+            )
+        out[kind] = number
+    return out
 
 
 def zone(name: str) -> ZoneInfo:

@@ -186,6 +186,7 @@ class Programmes:
                 timezone=spec.timezone,
                 description=spec.description,
                 menus=list(spec.menus),
+                targets=dict(spec.targets),
                 created_at=now,
                 updated_at=now,
             )
@@ -197,6 +198,7 @@ class Programmes:
             programme.timezone = spec.timezone
             programme.description = spec.description
             programme.menus = list(spec.menus)
+            programme.targets = dict(spec.targets)
             programme.version += 1
         result = ImportResult(programme.id)
         for phase_spec in spec.phases:

@@ -1,0 +1,65 @@
+"""Readable values for the office's tables: option labels, project states, dates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.conversation.fields import Option
+from bot.i18n import T
+from bot.taxonomy import label
+
+# Every project state, as it stands and as issue #13 extends it.
+PROJECT_STATES: dict[str, T] = {
+    "submitted": T("審査待ち", "Awaiting review"),
+    "recruiting": T("募集中", "Recruiting"),
+    "team_proposed": T("チーム提案中", "Team proposed"),
+    "team_formed": T("チーム結成", "Team formed"),
+    "agreed": T("合意済み", "Agreed"),
+    "delivered": T("納品済み", "Delivered"),
+    "completed": T("完了", "Completed"),
+    "declined": T("見送り", "Declined"),
+    "withdrawn": T("取り下げ", "Withdrawn"),
+    "paused": T("一時停止", "Paused"),
+    "cancelled": T("中止", "Cancelled"),
+}
+NOT_GIVEN = T("未回答", "Not given")
+VOLUNTEER_STATES: dict[str, T] = {
+    "active": T("活動中", "Active"),
+    "paused": T("休止中", "Paused"),
+    "inactive": T("ブロック済み", "Unfollowed"),
+}
+
+
+def state_label(status: str, locale: str) -> str:
+    """A project state's label (the key itself if unknown)."""
+    text = PROJECT_STATES.get(status)
+    return text(locale) if text else status
+
+
+def one(options: tuple[Option, ...], key: Any, locale: str) -> str:
+    """One option's label; empty for no answer."""
+    return "" if key is None else label(options, str(key), locale)
+
+
+def many(options: tuple[Option, ...], keys: Any, locale: str) -> str:
+    """Several options' labels joined in the reader's way."""
+    return joined([label(options, str(k), locale) for k in keys or ()], locale)
+
+
+def joined(items: list[str], locale: str) -> str:
+    """Items joined with 、 (ja) or , (en)."""
+    return ("、" if locale == "ja" else ", ").join(items)
+
+
+def local(at: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """A stored UTC time as a naive local time (what a spreadsheet shows)."""
+    return None if at is None else at.astimezone(tz).replace(tzinfo=None, microsecond=0)
+
+
+def yes_no(value: bool | None, locale: str) -> str:
+    """はい/いいえ (Yes/No), empty for no answer."""
+    if value is None:
+        return ""
+    return T("はい", "Yes")(locale) if value else T("いいえ", "No")(locale)
