@@ -38,7 +38,7 @@ PERSONAL = ("お名前", "勤務先", "担当者名", "チームメンバー", "
 async def _setup(database_url: str) -> dict[str, Any]:
     """After `tsunagu demo`: one team formed with an employer and age bands, briefing
     answers, two check-ins, one volunteer and one group contact who deleted their data."""
-    from sqlalchemy import select
+    from sqlalchemy import delete, select
 
     eng = make_engine(database_url)
     maker = make_sessionmaker(eng)
@@ -50,6 +50,8 @@ async def _setup(database_url: str) -> dict[str, Any]:
             vols[0].employer, vols[0].via_company, vols[0].age_band = "川崎電機", True, "40s"
             vols[1].employer, vols[1].via_company, vols[1].age_band = "川崎電機 ", False, "30s"
             vols[2].age_band = "60plus"
+            # Accept proposed a first team; this test sets the team it checks itself.
+            await s.execute(delete(Match).where(Match.project_id == project.id))
             for v in vols[:2]:
                 s.add(Match(project_id=project.id, volunteer_id=v.id, state="accepted"))
             s.add(Match(project_id=project.id, volunteer_id=vols[2].id, state="declined"))
@@ -81,6 +83,8 @@ def demo(
 ) -> Iterator[dict[str, Any]]:
     monkeypatch.chdir(tmp_path)  # no .env from the working copy
     monkeypatch.setenv("DATABASE_URL", database_url)
+    # The sandbox's commands work on the sandbox's own database, never DATABASE_URL.
+    monkeypatch.setenv("TSUNAGU_SANDBOX_DATABASE_URL", database_url)
     monkeypatch.setenv("TSUNAGU_SANDBOX", "on")
     assert cli(["demo"]) == 0
     facts = asyncio.run(_setup(database_url))
