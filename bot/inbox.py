@@ -66,8 +66,12 @@ class Inbox:
         effects: EffectContext,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
+        ingest: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._maker = maker
+        # Accepting events (what the webhook's 200 waits for) may run on its own small
+        # pool, so that nothing else the process does can leave it without a connection.
+        self._ingest = ingest or maker
         self._dialogue = dialogue
         self._effects = effects
         self._on_commit = on_commit
@@ -117,7 +121,7 @@ class Inbox:
 
     async def seen_once(self, channel: str, event_id: str, kind: str) -> bool:
         """Record an event handled outside the inbox; True the first time, False after."""
-        async with self._maker.begin() as session:
+        async with self._ingest.begin() as session:
             new = await repo.insert_events(
                 session,
                 [
@@ -198,7 +202,7 @@ class Inbox:
         ]
         try:
             new_keys: dict[tuple[str, str], int] = {}
-            async with self._maker.begin() as session:
+            async with self._ingest.begin() as session:
                 conn = await session.connection()
                 for start in range(0, len(rows), BATCH_MAX):
                     chunk = rows[start : start + BATCH_MAX]

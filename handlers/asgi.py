@@ -34,10 +34,13 @@ from handlers.line import LineChannel
 from handlers.sandbox import Sandbox, Services
 from handlers.slack import SlackChannel
 from storage.base import utcnow
-from storage.db import make_engine, make_sessionmaker
+from storage.db import is_sqlite, make_engine, make_sessionmaker
 from storage.migrate import upgrade
 
 log = logging.getLogger("tsunagu")
+
+# Connections kept for accepting webhooks and answering /healthz (PostgreSQL).
+INGEST_POOL = 3
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -55,6 +58,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
         maker = make_sessionmaker(engine)
+        # The webhooks' acknowledgements and /healthz get their own small pool on
+        # PostgreSQL: whatever holds the main pool's connections (a storm of clicks, a
+        # long matching solve) cannot make LINE wait for its 200. One connection serves
+        # the inbox's group-committing writer, one Slack's event dedupe and one /healthz.
+        # SQLite keeps one engine: its writers must share the process's write gate.
+        ingest_engine = (
+            engine
+            if is_sqlite(settings.database_url)
+            else make_engine(settings.database_url, pool_size=INGEST_POOL, max_overflow=1)
+        )
+        ingest = make_sessionmaker(ingest_engine) if ingest_engine is not engine else maker
         dialogue = Dialogue(
             default_locale=settings.default_locale,
             resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
@@ -138,7 +152,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         effects = EffectContext(
             settings.privacy_notice_version, coordination, matching, programmes, teams=teams
         )
-        inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify)
+        inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify, ingest=ingest)
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
         slack = (
             SlackChannel(
@@ -160,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             transports["slack"] = slack
             slack.budget = budget
         state.update(
-            engine=engine,
+            engine=ingest_engine,
             line=line,
             slack=slack,
             inbox=inbox,
@@ -206,6 +220,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if line is not None:
                 await line.close()
             await engine.dispose()
+            if ingest_engine is not engine:
+                await ingest_engine.dispose()
 
     async def line_webhook(request: Request) -> Response:
         line = state.get("line")

@@ -20,9 +20,11 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -779,6 +781,38 @@ async def decide_project(
         execution_options={"synchronize_session": False},
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class RowBusy(Exception):
+    """The row is locked by another transaction right now; end this one and try later."""
+
+
+# PostgreSQL's SQLSTATE for a lock that NOWAIT (or lock_timeout) could not take.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+async def lock_project_nowait(session: AsyncSession, project_id: int) -> None:
+    """Lock a project's row for this transaction, or raise RowBusy at once if it is taken.
+
+    PostgreSQL only (`FOR UPDATE NOWAIT`): a transaction never waits on the row while
+    holding a pooled connection. SQLite has one writer at a time (the process's write
+    gate and its busy timeout), so there is nothing to take.
+    """
+    if _dialect(session) != "postgresql":
+        return
+    stmt = select(Project.id).where(Project.id == project_id).with_for_update(nowait=True)
+    try:
+        await session.execute(stmt)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise RowBusy(str(project_id)) from exc
+        raise
+
+
+async def bound_lock_waits(session: AsyncSession, seconds: float) -> None:
+    """Make any row-lock wait later in this transaction fail after `seconds` (PostgreSQL)."""
+    if _dialect(session) == "postgresql":
+        await session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
 
 
 async def add_question(

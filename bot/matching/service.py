@@ -195,7 +195,7 @@ class Matching:
             rows = await repo.project_matches(session, project.id)
             taken = frozenset(v.id for m, v in rows if m.state not in RESTING)
             needs = self.needs(project, project.organization, exclude=taken)
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         return live.index(self.weights_for(project)).top(needs, k=k)
 
     def needs(
@@ -254,7 +254,7 @@ class Matching:
         existing = await repo.project_matches(session, project.id)
         taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
         keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         needs = self.needs(project, org, exclude=taken)
         top = live.index(self.weights_for(project)).top(needs, k=self.settings.candidates)
         chosen = self._team(project, needs, keep, top, live.features)
@@ -309,7 +309,7 @@ class Matching:
                 return Outcome(
                     False, T("募集中の相談はありません。", "No project is recruiting.")(loc)
                 )
-            live = await self.live.fresh()
+            live = await self.live.fresh(session)
             features = live.features
             edges: list[tuple[str, str, int]] = []
             tprojects: list[teams.Project] = []
@@ -580,7 +580,7 @@ class Matching:
             return False
         existing = await repo.project_matches(session, project.id)
         taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         index = live.index(self.weights_for(project))
         top = index.top(self.needs(project, project.organization, exclude=taken), k=1)
         if not top:
@@ -734,7 +734,7 @@ class Matching:
         volunteer = await repo.get_volunteer(session, channel, user_key)
         if volunteer is None:
             return []
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         mine = live.features.get(volunteer.id)
         if mine is None:
             # Not in the shared view yet (e.g. saved in this very transaction): read it here.
@@ -773,7 +773,7 @@ class Matching:
         """Tell the best-fitting volunteers about a project that starts recruiting
         (a bounded number, at most one such message per person per week)."""
         now = self._clock()
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         needs = self.needs(project, project.organization)
         index = live.index(self.weights_for(project))
         sent = 0
