@@ -45,6 +45,8 @@ BATCH_MAX = 500
 # 16 rather than 64 since a batch's own statements got cheap: at 500 events/s, ack p99
 # 744 ms vs 2,247 ms in the same (heavily shared) benchmark run, bench/README.md.
 PROCESS_BATCH = 16
+# Tries of an event on its own (after its batch failed) before it is set aside as failed.
+ALONE_ATTEMPTS = 3
 APOLOGY = T(
     ja="申し訳ありません。処理中にエラーが起きました。お手数ですが、もう一度送ってください。",
     en="Sorry, something went wrong on our side. Please send that again.",
@@ -207,7 +209,14 @@ class Inbox:
                 for start in range(0, len(rows), BATCH_MAX):
                     chunk = rows[start : start + BATCH_MAX]
                     new_keys.update(await repo.insert_events(conn, chunk))
-        except Exception as exc:  # the webhook answers 500 and the platform redelivers
+        except Exception as exc:
+            if len(batch) > 1:
+                # One request's events must not fail another's: write each on its own.
+                log.warning("inbox: storing %d requests together failed; one by one", len(batch))
+                for one in batch:
+                    await self._write([one])
+                return
+            # The webhook answers 500 and the platform redelivers.
             log.exception("inbox: could not store %d events", len(rows))
             for _, future in batch:
                 if not future.done():
@@ -239,11 +248,34 @@ class Inbox:
                     await self._process(batch)
                 except Exception:
                     # The transaction rolled back: the events are still pending in the
-                    # database. Try again shortly rather than lose them.
-                    log.exception("inbox: batch of %d events failed; retrying", len(batch))
-                    self._queue[:0] = batch
-                    await asyncio.sleep(1.0)
+                    # database. One event must not hold back the others: each is tried
+                    # on its own (and set aside if it alone keeps failing).
+                    log.exception("inbox: batch of %d events failed; one by one", len(batch))
+                    for item in batch:
+                        await self._process_alone(item)
             self._idle.set()
+
+    async def _process_alone(self, item: tuple[int, Event]) -> None:
+        """Apply one event in its own transaction; set it aside if that keeps failing."""
+        row_id, ev = item
+        for attempt in range(ALONE_ATTEMPTS):
+            try:
+                await self._process([item])
+                return
+            except Exception:
+                log.exception("inbox: event %s (%s) failed alone", ev.event_id, ev.kind)
+                await asyncio.sleep(1.0 * (attempt + 1))
+        try:
+            async with self._maker.begin() as session:
+                await repo.set_event_status(await session.connection(), [row_id], "failed")
+        except Exception:
+            # The database itself is failing, not this event: keep it for later.
+            log.exception("inbox: could not set event %s aside; retrying later", ev.event_id)
+            self._queue.append(item)
+            await asyncio.sleep(1.0)
+            return
+        log.error("inbox: event %s (%s) set aside as failed", ev.event_id, ev.kind)
+        self._send(ev, [Reply(APOLOGY(self._dialogue.initial_locale(ev)))])
 
     async def _enrich(self, batch: list[tuple[int, Event]]) -> list[tuple[int, Event]]:
         todo = [

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -37,7 +38,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.budget import Quota
 from bot.conversation.model import Reply
-from bot.events import Event
+from bot.events import Event, clean_text
 from bot.inbox import Inbox, InboxClosed
 from bot.outbox import (
     Dispatcher,
@@ -93,16 +94,22 @@ def translate(event: Any) -> Event | None:
     if isinstance(event, UnfollowEvent):
         return Event(kind="unfollow", **base)
     if isinstance(event, PostbackEvent):
-        return Event(kind="postback", data=event.postback.data, **base)
+        return Event(kind="postback", data=clean_text(event.postback.data or ""), **base)
     if isinstance(event, MessageEvent):
         message = event.message
         if isinstance(message, TextMessageContent):
-            return Event(kind="text", text=message.text, **base)
+            return Event(kind="text", text=clean_text(message.text or ""), **base)
         for cls, kind in _MEDIA:
             if isinstance(message, cls):
                 return Event(kind="media", media=kind, **base)
         return Event(kind="media", media="file", **base)
     return None
+
+
+def _loggable_id(event_id: str) -> str:
+    """An event id for the log: at most 64 plain characters (a refused id may be anything)."""
+    kept = "".join(c if c.isascii() and c.isalnum() else "?" for c in event_id[:64])
+    return kept + (f"…(+{len(event_id) - 64})" if len(event_id) > 64 else "")
 
 
 class _JsonReady(dict[str, Any]):
@@ -251,7 +258,24 @@ class LineChannel:
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("line: signed webhook with a malformed body rejected")
             return PlainTextResponse("malformed body", status_code=400)
-        neutral = [e for e in (translate(ev) for ev in events) if e is not None]
+        neutral: list[Event] = []
+        refused = 0
+        now_ms = int(time.time() * 1000)
+        for ev in events:
+            event = translate(ev)
+            if event is None:
+                continue
+            problem = event.problem(now_ms)
+            if problem is None:
+                neutral.append(event)
+                continue
+            # Refused alone: the other events of the body are stored and answered. LINE
+            # redelivers a whole body when the answer is not 2xx, and this event would be
+            # refused again every time, so it is dropped here (and logged by id).
+            refused += 1
+            log.warning("line: event %s refused (%s)", _loggable_id(event.event_id), problem)
+        if refused and not neutral:
+            return PlainTextResponse("invalid event", status_code=400)
         try:
             await self._inbox.submit(neutral)
         except InboxClosed:

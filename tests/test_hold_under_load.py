@@ -242,3 +242,92 @@ def test_clicks_split_between_two_processes_decide_once(
     assert scalar(database_url, "SELECT count(*) FROM audit_log WHERE action='accept'") == 1
     fake_line.wait_for(lambda: outbox_settled(database_url), timeout=10)
     assert len(_pushes_to(fake_line, group.user_id)) == 1
+
+
+# ---------------------------------------------------------------- a poison event
+
+
+def _poisoned(user: LineUser, how: str) -> dict[str, Any]:
+    """A signed-worthy LINE event from this user with one field the core cannot store."""
+    event = le.follow(user.user_id, user.token())
+    if how == "timestamp":
+        event["timestamp"] = 2**63
+    elif how == "event id":
+        event["webhookEventId"] = "01" + "X" * 80
+    elif how == "future":
+        event["timestamp"] = int(time.time() * 1000) + 400 * 24 * 3600 * 1000
+    elif how == "user id":
+        event["source"]["userId"] = "U" + "f" * 90
+    return event
+
+
+POISONS = ("timestamp", "event id", "future", "user id")
+
+
+def test_a_poison_event_fails_alone_beside_ordinary_ones(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    ordinary = [LineUser(app, fake_line) for _ in range(12)]
+    poisoned = [LineUser(app, fake_line) for _ in POISONS]
+    # One body mixing them, and at the same moment bodies of only ordinary events and
+    # bodies of only a poison event each.
+    mixed = [le.follow(ordinary[0].user_id, ordinary[0].token())]
+    mixed += [_poisoned(u, how) for u, how in zip(poisoned, POISONS, strict=True)]
+    mixed += [le.follow(ordinary[1].user_id, ordinary[1].token())]
+    bodies = [mixed]
+    bodies += [[le.follow(u.user_id, u.token())] for u in ordinary[2:]]
+    alone = [LineUser(app, fake_line) for _ in POISONS]
+    bodies += [[_poisoned(u, how)] for u, how in zip(alone, POISONS, strict=True)]
+
+    async def send_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
+
+            async def post(events: list[dict[str, Any]]) -> int:
+                # Not le.payload: it refuses to build what LINE's schema forbids.
+                body = json.dumps(
+                    {"destination": le.BOT_USER_ID, "events": events}, ensure_ascii=False
+                ).encode()
+                response = await client.post(
+                    "/line/webhook", content=body, headers=le.webhook_headers(body, SECRET)
+                )
+                return response.status_code
+
+            return await asyncio.gather(*(post(b) for b in bodies))
+
+    codes = asyncio.run(send_all())
+    # The mixed body and the ordinary ones are accepted; a body of one poison event is
+    # refused (400), and LINE would not redeliver it forever.
+    assert codes == [200] * (1 + len(ordinary) - 2) + [400] * len(POISONS)
+    for user in ordinary:  # every ordinary event was applied and answered
+        fake_line.wait_for(lambda u=user: fake_line.messages_to(u.user_id), timeout=10)
+    assert scalar(database_url, "SELECT count(*) FROM inbound_events") == len(ordinary)
+    assert scalar(database_url, "SELECT count(*) FROM inbound_events WHERE status <> 'done'") == 0
+    for user in poisoned + alone:
+        assert not fake_line.messages_to(user.user_id)
+    stored = {r[0] for r in query(database_url, "SELECT user_key FROM conversations")}
+    assert stored == {u.user_id for u in ordinary}
+
+
+def test_text_the_databases_cannot_store_is_cleaned_not_fatal(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.tap("ボランティアとして登録")
+    token = user.token()
+    event = le.text(user.user_id, token, "山田 花子")
+    event["message"]["text"] = "山田\x00 花子\ud800"  # NUL and a lone surrogate, escaped in JSON
+    body = json.dumps({"destination": le.BOT_USER_ID, "events": [event]}).encode()
+    response = httpx.post(
+        f"{app.url}/line/webhook", content=body, headers=le.webhook_headers(body, SECRET)
+    )
+    assert response.status_code == 200
+    reply = fake_line.wait_for(
+        lambda: next((r for r in fake_line.replies if r["replyToken"] == token), None)
+    )
+    # The conversation moved on to the next question, with the name stored clean.
+    assert "市区町村" in reply["messages"][0]["text"]
+    state = scalar(database_url, "SELECT state FROM conversations")
+    state = json.loads(state) if isinstance(state, str) else state
+    assert state["flow"]["answers"]["display_name"] == "山田 花子\ufffd"
+    assert scalar(database_url, "SELECT count(*) FROM inbound_events WHERE status <> 'done'") == 0
