@@ -46,7 +46,6 @@ from bot.outbox import (
     PermanentError,
     QuotaExceeded,
     TransientError,
-    key_for,
     replies_from,
 )
 from bot.settings import Settings
@@ -218,7 +217,7 @@ class LineChannel:
         self._api = AsyncMessagingApi(self._client)
         self._inbox = inbox
         self._dispatcher = dispatcher
-        inbox.register(CHANNEL, self.send, enrich=self._with_language)
+        inbox.register(CHANNEL, self.send, enrich=self._with_language, durable=True)
 
     async def close(self) -> None:
         """Close the HTTP sessions."""
@@ -300,36 +299,29 @@ class LineChannel:
             return event
         return replace(event, language=language)
 
-    async def send(self, event: Event, replies: list[Reply]) -> None:
-        """Reply with the event's token; if that fails, push through the outbox instead."""
+    async def send(self, event: Event, replies: list[Reply]) -> bool:
+        """Reply with the event's token; False if that did not deliver (the inbox then has
+        the outbox push the replies, with a retry key, in order behind anything waiting)."""
         messages = render_line_messages(replies)
         if not messages:
-            return
-        if event.reply_token:
-            try:
-                await self._post(
-                    "/v2/bot/message/reply",
-                    {"replyToken": event.reply_token, "messages": messages},
-                )
-                return
-            except ApiException as exc:
-                if 400 < exc.status < 500 and exc.status != 429:
-                    log.warning("line: reply refused (%d) for event %s", exc.status, event.event_id)
-                    return
-                # 400 is an expired or used token; 429/5xx did not deliver.
-                log.info(
-                    "line: reply failed (%d) for event %s; pushing", exc.status, event.event_id
-                )
-            except (ClientError, TimeoutError, OSError) as exc:
-                log.info("line: reply failed (%s); pushing", type(exc).__name__)
-        # The key is derived from the event: the push is written once and LINE's retry key
-        # makes a resend harmless.
-        await self._dispatcher.push(
-            channel=CHANNEL,
-            target=event.user_key,
-            replies=replies,
-            key=key_for("reply-fallback", event.event_id),
-        )
+            return True
+        if not event.reply_token:
+            return False
+        try:
+            await self._post(
+                "/v2/bot/message/reply",
+                {"replyToken": event.reply_token, "messages": messages},
+            )
+            return True
+        except ApiException as exc:
+            if 400 < exc.status < 500 and exc.status != 429:
+                log.warning("line: reply refused (%d) for event %s", exc.status, event.event_id)
+                return True
+            # 400 is an expired or used token; 429/5xx did not deliver.
+            log.info("line: reply failed (%d) for event %s; pushing", exc.status, event.event_id)
+        except (ClientError, TimeoutError, OSError) as exc:
+            log.info("line: reply failed (%s); pushing", type(exc).__name__)
+        return False
 
     async def deliver(self, item: Item) -> dict[str, Any]:
         """Send one outbox push or multicast to LINE with the item's retry key."""
