@@ -195,7 +195,7 @@ class Matching:
             rows = await repo.project_matches(session, project.id)
             taken = frozenset(v.id for m, v in rows if m.state not in RESTING)
             needs = self.needs(project, project.organization, exclude=taken)
-        live = await self.live.fresh(session)
+        live = await self.live.fresh()  # the session above is closed; no lock is held
         return live.index(self.weights_for(project)).top(needs, k=k)
 
     def needs(
