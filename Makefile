@@ -22,7 +22,7 @@ run: $(STAMP)  ## start the bot (migrates the database first)
 test: $(STAMP)  ## run the suite but the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP)  ## run only the slow tests (e.g. the webhook fuzzer)
+test-slow: $(STAMP)  ## run only the slow tests (kill tests, browser, workers, the webhook fuzzer)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 chat: $(STAMP)  ## talk to the bot in the terminal

@@ -7,7 +7,10 @@ group, Slack card update) written to the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +27,8 @@ from storage import matching_repo, repo
 from storage.base import utcnow
 from storage.models import Organization, Project
 
+log = logging.getLogger(__name__)
+
 ACCEPT, ASK, DECLINE = "project_accept", "project_ask", "project_decline"
 EDIT_NEEDS = "project_edit_needs"
 # Statuses in which coordinators may still change what a project needs.
@@ -36,6 +41,40 @@ STATUS = {
     "recruiting": T("受付済み・ボランティア募集中", "accepted, recruiting volunteers"),
     "declined": T("見送り", "declined"),
 }
+
+# The longest a click waits for its turn on a request (another click deciding it).
+DECIDE_WAIT_S = 2.0
+
+
+class Turns:
+    """Per-key asyncio locks that disappear when nobody holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: int, wait_s: float) -> AsyncIterator[bool]:
+        """Wait up to `wait_s` seconds for this key's turn; yields False if it did not come."""
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        got = False
+        try:
+            try:
+                async with asyncio.timeout(wait_s):
+                    await lock.acquire()
+                got = True
+            except TimeoutError:
+                pass
+            yield got
+        finally:
+            if got:
+                lock.release()
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
 
 TXT = {
     "card_title": T("新しい相談: {org}", "New request: {org}"),
@@ -65,6 +104,12 @@ TXT = {
     "already": T(
         "この相談はすでに {who} が{what}しています（{at}）。",
         "This request was already {what} by {who} ({at}).",
+    ),
+    "busy": T(
+        "別のコーディネーターがいまこの相談 #{id} を処理しています。"
+        "結果はまもなくカードに表示されます。",
+        "Another coordinator is deciding request #{id} right now. "
+        "The card will show the result in a moment.",
     ),
     "what_recruiting": T("受付", "accepted"),
     "what_declined": T("見送り", "declined"),
@@ -299,6 +344,7 @@ class Coordination:
         # puts them in the programme that is running.
         self.matching: Any = None
         self.programmes: Any = None
+        self._turns = Turns()
 
     def local(self, at: datetime | None) -> str:
         """A UTC time as the programme's local time."""
@@ -410,8 +456,39 @@ class Coordination:
     async def _decide(
         self, project_id: int, actor: str, to_status: str, reason: str | None
     ) -> Outcome:
+        # Clicks on one request in this process take turns on an asyncio lock, holding no
+        # database connection while they wait; across processes the row is taken with
+        # NOWAIT, and a click that finds it taken lets its connection go and looks again
+        # shortly. Every wait ends within DECIDE_WAIT_S with the decision, "already
+        # decided" or "being decided right now" (issue #16: 100 clicks emptied the pool).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DECIDE_WAIT_S
+        async with self._turns.turn(project_id, DECIDE_WAIT_S) as mine:
+            if not mine:
+                return Outcome(False, TXT["busy"](self.locale, id=project_id))
+            pause = 0.02
+            while True:
+                try:
+                    return await self._decide_once(project_id, actor, to_status, reason)
+                except repo.RowBusy:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        log.info(
+                            "coordination: project %d busy; click answered as busy", project_id
+                        )
+                        return Outcome(False, TXT["busy"](self.locale, id=project_id))
+                    await asyncio.sleep(min(pause, left))
+                    pause = min(pause * 2, 0.2)
+
+    async def _decide_once(
+        self, project_id: int, actor: str, to_status: str, reason: str | None
+    ) -> Outcome:
         now = self._clock()
         async with self._maker.begin() as session:
+            await repo.lock_project_nowait(session, project_id)
+            # Whatever else the winner touches (the group, volunteers it announces to) is
+            # waited for at most this long; the transaction then fails instead of hanging.
+            await repo.bound_lock_waits(session, DECIDE_WAIT_S)
             won = await repo.decide_project(
                 session,
                 project_id,

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
@@ -26,6 +26,7 @@ from bot.conversation.model import Reply
 from bot.dialogue import Dialogue
 from bot.events import Event
 from bot.i18n import T
+from bot.outbox import key_for, replies_payload
 from bot.profiles import EffectContext, SessionLookups, apply_effect
 from storage import repo
 from storage.base import utcnow
@@ -33,7 +34,9 @@ from storage.models import InboundEvent
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[Event, list[Reply]], Awaitable[None]]
+# Sends an event's replies right away; False if they were not delivered (the inbox then
+# hands them to the outbox as a push), True or None if they were (or cannot ever be).
+Sender = Callable[[Event, list[Reply]], Awaitable[bool | None]]
 # Adds what the platform knows about a new person (e.g. their language) before a follow
 # is applied; runs outside any transaction, with a short time limit.
 Enricher = Callable[[Event], Awaitable[Event]]
@@ -45,6 +48,8 @@ BATCH_MAX = 500
 # 16 rather than 64 since a batch's own statements got cheap: at 500 events/s, ack p99
 # 744 ms vs 2,247 ms in the same (heavily shared) benchmark run, bench/README.md.
 PROCESS_BATCH = 16
+# Tries of an event on its own (after its batch failed) before it is set aside as failed.
+ALONE_ATTEMPTS = 3
 APOLOGY = T(
     ja="申し訳ありません。処理中にエラーが起きました。お手数ですが、もう一度送ってください。",
     en="Sorry, something went wrong on our side. Please send that again.",
@@ -66,13 +71,28 @@ class Inbox:
         effects: EffectContext,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] = lambda: None,
+        ingest: async_sessionmaker[AsyncSession] | None = None,
+        hold_s: float = 60.0,
     ) -> None:
         self._maker = maker
+        # Accepting events (what the webhook's 200 waits for) may run on its own small
+        # pool, so that nothing else the process does can leave it without a connection.
+        self._ingest = ingest or maker
         self._dialogue = dialogue
         self._effects = effects
         self._on_commit = on_commit
         self._clock = clock
         self._senders: dict[str, Sender] = {}
+        # Channels whose replies are written to the outbox with the change (see _process).
+        self._durable: set[str] = set()
+        self._hold = timedelta(seconds=hold_s)
+        # Held replies sent (or not) since the last settle, by key; and per person, the
+        # settle that made a reply of theirs a pending push (None: not yet committed).
+        self._sent: list[str] = []
+        self._unsent: list[tuple[tuple[str, str], str]] = []
+        self._settles = 0
+        self._fell_back: dict[tuple[str, str], int | None] = {}
+        self._settler: asyncio.Task[None] | None = None
         self._enrichers: dict[str, Enricher] = {}
         self._writes: list[tuple[list[Event], asyncio.Future[int]]] = []
         self._write_wake = asyncio.Event()
@@ -80,13 +100,26 @@ class Inbox:
         self._process_wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._tails: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._tails: dict[tuple[str, str], asyncio.Task[bool]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._closing = False
 
-    def register(self, channel: str, sender: Sender, enrich: Enricher | None = None) -> None:
-        """Route replies for events of this channel to the sender."""
+    def register(
+        self,
+        channel: str,
+        sender: Sender,
+        enrich: Enricher | None = None,
+        *,
+        durable: bool = False,
+    ) -> None:
+        """Route replies for events of this channel to the sender.
+
+        `durable`: the channel's outbox transport can push what the sender could not
+        deliver; its replies are then written with the change they answer.
+        """
         self._senders[channel] = sender
+        if durable:
+            self._durable.add(channel)
         if enrich is not None:
             self._enrichers[channel] = enrich
 
@@ -117,7 +150,7 @@ class Inbox:
 
     async def seen_once(self, channel: str, event_id: str, kind: str) -> bool:
         """Record an event handled outside the inbox; True the first time, False after."""
-        async with self._maker.begin() as session:
+        async with self._ingest.begin() as session:
             new = await repo.insert_events(
                 session,
                 [
@@ -160,7 +193,12 @@ class Inbox:
             tails = list(self._tails.values())
             if tails:
                 await asyncio.gather(*tails, return_exceptions=True)
-            if not (self._writes or self._queue or self._tails) and self._idle.is_set():
+            if self._settler is not None:
+                await asyncio.gather(self._settler, return_exceptions=True)
+            if (
+                not (self._writes or self._queue or self._tails or self._sent or self._unsent)
+                and self._idle.is_set()
+            ):
                 return
 
     async def stop(self) -> None:
@@ -203,12 +241,19 @@ class Inbox:
         ]
         try:
             new_keys: dict[tuple[str, str], int] = {}
-            async with self._maker.begin() as session:
+            async with self._ingest.begin() as session:
                 conn = await session.connection()
                 for start in range(0, len(rows), BATCH_MAX):
                     chunk = rows[start : start + BATCH_MAX]
                     new_keys.update(await repo.insert_events(conn, chunk))
-        except Exception as exc:  # the webhook answers 500 and the platform redelivers
+        except Exception as exc:
+            if len(batch) > 1:
+                # One request's events must not fail another's: write each on its own.
+                log.warning("inbox: storing %d requests together failed; one by one", len(batch))
+                for one in batch:
+                    await self._write([one])
+                return
+            # The webhook answers 500 and the platform redelivers.
             log.exception("inbox: could not store %d events", len(rows))
             for _, future in batch:
                 if not future.done():
@@ -240,11 +285,34 @@ class Inbox:
                     await self._process(batch)
                 except Exception:
                     # The transaction rolled back: the events are still pending in the
-                    # database. Try again shortly rather than lose them.
-                    log.exception("inbox: batch of %d events failed; retrying", len(batch))
-                    self._queue[:0] = batch
-                    await asyncio.sleep(1.0)
+                    # database. One event must not hold back the others: each is tried
+                    # on its own (and set aside if it alone keeps failing).
+                    log.exception("inbox: batch of %d events failed; one by one", len(batch))
+                    for item in batch:
+                        await self._process_alone(item)
             self._idle.set()
+
+    async def _process_alone(self, item: tuple[int, Event]) -> None:
+        """Apply one event in its own transaction; set it aside if that keeps failing."""
+        row_id, ev = item
+        for attempt in range(ALONE_ATTEMPTS):
+            try:
+                await self._process([item])
+                return
+            except Exception:
+                log.exception("inbox: event %s (%s) failed alone", ev.event_id, ev.kind)
+                await asyncio.sleep(1.0 * (attempt + 1))
+        try:
+            async with self._maker.begin() as session:
+                await repo.set_event_status(await session.connection(), [row_id], "failed")
+        except Exception:
+            # The database itself is failing, not this event: keep it for later.
+            log.exception("inbox: could not set event %s aside; retrying later", ev.event_id)
+            self._queue.append(item)
+            await asyncio.sleep(1.0)
+            return
+        log.error("inbox: event %s (%s) set aside as failed", ev.event_id, ev.kind)
+        self._send(ev, [Reply(APOLOGY(self._dialogue.initial_locale(ev)))], None, self._settles)
 
     async def _enrich(self, batch: list[tuple[int, Event]]) -> list[tuple[int, Event]]:
         todo = [
@@ -271,6 +339,8 @@ class Inbox:
         batch = await self._enrich(batch)
         now = self._clock()
         outgoing: list[tuple[Event, list[Reply]]] = []
+        # Settles committed before this batch looked at the outbox (see _send_after).
+        looked = self._settles
         async with self._maker.begin() as session:
             # The batch's own statements are Core: they run on the transaction's
             # connection, past the ORM's execute layer (see storage/repo.py, Db).
@@ -299,6 +369,14 @@ class Inbox:
                 items.sort(key=lambda item: (item[1].occurred_ms, item[0]))
                 by_channel[channel].append((key, items[0][1]))
 
+            # People with a message waiting in the outbox (a retry, a push not yet sent):
+            # their replies queue behind it instead of overtaking it with a reply token.
+            waiting: set[tuple[str, str]] = set()
+            for channel in self._durable & by_channel.keys():
+                targets = [key for key, _ in by_channel[channel]]
+                waiting |= {
+                    (channel, t) for t in await repo.targets_waiting(conn, channel, targets)
+                }
             stale: list[int] = []
             failed: list[int] = []
             wrote = False
@@ -358,14 +436,23 @@ class Inbox:
                                 "updated_at": now,
                             }
                         )
+            reply_rows = self._reply_rows(outgoing, waiting, now)
+            await repo.add_replies(conn, [row for row, _ in reply_rows])
+            wrote = wrote or any(not direct for _, direct in reply_rows)
             await repo.save_conversations(conn, updates)
             await repo.set_event_status(conn, stale, "stale")
             await repo.set_event_status(conn, failed, "failed")
         # Effects may have written outbox rows: let the dispatcher look now.
         if wrote:
             self._on_commit()
-        for ev, replies in outgoing:
-            self._send(ev, replies)
+        written = iter(reply_rows)
+        for ev, said in outgoing:
+            if ev.channel not in self._durable or not said:
+                self._send(ev, said, None, looked)
+                continue
+            reply_row, direct = next(written)
+            if direct:
+                self._send(ev, said, reply_row["key"], looked)
 
     async def _apply(
         self, session: AsyncSession, ev: Event, state: dict[str, Any] | None, locale: str
@@ -384,31 +471,120 @@ class Inbox:
 
     # ---------------------------------------------------------------- replying
 
-    def _send(self, ev: Event, replies: list[Reply]) -> None:
+    def _reply_rows(
+        self,
+        outgoing: list[tuple[Event, list[Reply]]],
+        waiting: set[tuple[str, str]],
+        now: datetime,
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """Outbox rows for the replies of durable channels, and whether each goes direct.
+
+        A reply is held (sent right after the commit with the reply token) unless its
+        person has a message waiting in the outbox: then it is a push behind that one.
+        """
+        rows: list[tuple[dict[str, Any], bool]] = []
+        for ev, replies in outgoing:
+            if ev.channel not in self._durable or not replies:
+                continue
+            direct = (ev.channel, ev.user_key) not in waiting
+            row = {
+                "channel": ev.channel,
+                "kind": "push",
+                "target": ev.user_key,
+                "payload": replies_payload(replies, urgent=True),
+                "key": key_for("reply", ev.channel, ev.event_id),
+                "ref_type": None,
+                "ref_id": None,
+                "status": repo.HELD if direct else "pending",
+                "attempts": 0,
+                "due_at": now + self._hold if direct else now,
+                "last_error": None,
+                "created_at": now,
+                "sent_at": None,
+            }
+            rows.append((row, direct))
+        return rows
+
+    def _send(self, ev: Event, replies: list[Reply], key: str | None, looked: int) -> None:
         sender = self._senders.get(ev.channel)
         if sender is None or not replies:
             return
-        key = (ev.channel, ev.user_key)
-        previous = self._tails.get(key)
-        task = asyncio.create_task(self._send_after(previous, sender, ev, replies))
-        self._tails[key] = task
+        person = (ev.channel, ev.user_key)
+        previous = self._tails.get(person)
+        task = asyncio.create_task(self._send_after(previous, sender, ev, replies, key, looked))
+        self._tails[person] = task
 
-        def _forget(done: asyncio.Task[None]) -> None:
-            if self._tails.get(key) is done:
-                del self._tails[key]
+        def _forget(done: asyncio.Task[bool]) -> None:
+            if self._tails.get(person) is done:
+                del self._tails[person]
 
         task.add_done_callback(_forget)
 
-    @staticmethod
     async def _send_after(
-        previous: asyncio.Task[None] | None, sender: Sender, ev: Event, replies: list[Reply]
-    ) -> None:
+        self,
+        previous: asyncio.Task[bool] | None,
+        sender: Sender,
+        ev: Event,
+        replies: list[Reply],
+        key: str | None,
+        looked: int,
+    ) -> bool:
+        """Send after the person's previous replies; settle the held row by `key`."""
         if previous is not None:
             await asyncio.wait([previous])
+        person = (ev.channel, ev.user_key)
+        if key is not None and person in self._fell_back:
+            mark = self._fell_back[person]
+            if mark is None or mark > looked:
+                # An earlier reply of theirs became a push that this batch did not see
+                # waiting: go behind it rather than overtake it with the reply token.
+                self._settle(person, key, delivered=False)
+                return False
+            del self._fell_back[person]  # this batch saw it (and queued behind it)
         try:
-            await sender(ev, replies)
+            delivered = await sender(ev, replies) is not False
         except Exception:
             log.exception("inbox: sending replies for event %s failed", ev.event_id)
+            delivered = False
+        if key is not None:
+            self._settle(person, key, delivered=delivered)
+        return delivered
+
+    # ---------------------------------------------------------------- settling
+
+    def _settle(self, person: tuple[str, str], key: str, *, delivered: bool) -> None:
+        if delivered:
+            self._sent.append(key)
+        else:
+            self._unsent.append((person, key))
+            self._fell_back[person] = None
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._settle_loop(), name="inbox-settle")
+
+    async def _settle_loop(self) -> None:
+        """Record what happened to held replies: sent, or pushes due now (one transaction
+        for all that finished meanwhile)."""
+        while self._sent or self._unsent:
+            sent, self._sent = self._sent, []
+            unsent, self._unsent = self._unsent, []
+            try:
+                async with self._maker.begin() as session:
+                    await repo.settle_replies(
+                        await session.connection(), sent, [k for _, k in unsent], self._clock()
+                    )
+            except Exception:
+                # Not lost: a held row whose lease runs out is pushed by the dispatcher.
+                log.exception("inbox: could not settle %d replies", len(sent) + len(unsent))
+                self._sent[:0], self._unsent[:0] = sent, unsent
+                await asyncio.sleep(1.0)
+                continue
+            self._settles += 1
+            still = {p for p, _ in self._unsent}
+            for person, _ in unsent:
+                if person not in still:
+                    self._fell_back[person] = self._settles
+            if unsent:
+                self._on_commit()
 
 
 def _event_of(row: InboundEvent | Row[Any]) -> Event:

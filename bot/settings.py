@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     # a message is dead (shown to coordinators by `/tsunagu outbox`).
     outbox_base_delay: float = Field(1.0, alias="TSUNAGU_OUTBOX_BASE_DELAY")
     outbox_max_attempts: int = Field(8, alias="TSUNAGU_OUTBOX_MAX_ATTEMPTS")
-    # Seconds a dispatcher holds a claimed message; after a crash mid-send another
-    # process (or the restarted one) sends it again after this, with the same retry key.
+    # Seconds a dispatcher holds a claimed message (and the inbox a reply it is about to
+    # send); after a crash another process (or the restarted one) sends it after this,
+    # with the same retry key.
     outbox_lease: float = Field(60.0, alias="TSUNAGU_OUTBOX_LEASE")
 
     # Scheduler: the process holding this lease runs the programme calendar; another

@@ -37,7 +37,7 @@ from handlers.line import LineChannel
 from handlers.sandbox import Sandbox, Services
 from handlers.slack import SlackChannel
 from storage.base import utcnow
-from storage.db import make_engine, make_sessionmaker
+from storage.db import is_sqlite, make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.repo import outbox_counts
 
@@ -47,6 +47,8 @@ log = logging.getLogger("tsunagu")
 # a Slack modal's state is at most a few hundred kilobytes; anything larger is refused
 # by its size (413) before it is parsed.
 MAX_BODY_BYTES = 1024 * 1024
+# Connections kept for accepting webhooks and answering /healthz (PostgreSQL).
+INGEST_POOL = 3
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -64,6 +66,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
         maker = make_sessionmaker(engine)
+        # The webhooks' acknowledgements and /healthz get their own small pool on
+        # PostgreSQL: whatever holds the main pool's connections (a storm of clicks, a
+        # long matching solve) cannot make LINE wait for its 200. One connection serves
+        # the inbox's group-committing writer, one Slack's event dedupe and one /healthz.
+        # SQLite keeps one engine: its writers must share the process's write gate.
+        ingest_engine = (
+            engine
+            if is_sqlite(settings.database_url)
+            else make_engine(settings.database_url, pool_size=INGEST_POOL, max_overflow=1)
+        )
+        ingest = make_sessionmaker(ingest_engine) if ingest_engine is not engine else maker
         dialogue = Dialogue(
             default_locale=settings.default_locale,
             resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
@@ -151,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         effects = EffectContext(
             settings.privacy_notice_version, coordination, matching, programmes, teams=teams
         )
-        inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify)
+        inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify, ingest=ingest)
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
         slack = (
             SlackChannel(
@@ -178,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             engine=engine,
             maker=maker,
             budget=budget,
+            engine=ingest_engine,
             line=line,
             slack=slack,
             inbox=inbox,
@@ -226,6 +240,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if line is not None:
                 await line.close()
             await engine.dispose()
+            if ingest_engine is not engine:
+                await ingest_engine.dispose()
 
     async def line_webhook(request: Request) -> Response:
         line = state.get("line")

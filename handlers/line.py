@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -37,7 +38,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.budget import Quota
 from bot.conversation.model import Reply
-from bot.events import Event
+from bot.events import Event, clean_text
 from bot.inbox import Inbox, InboxClosed
 from bot.outbox import (
     Dispatcher,
@@ -45,7 +46,6 @@ from bot.outbox import (
     PermanentError,
     QuotaExceeded,
     TransientError,
-    key_for,
     replies_from,
 )
 from bot.settings import Settings
@@ -94,16 +94,22 @@ def translate(event: Any) -> Event | None:
     if isinstance(event, UnfollowEvent):
         return Event(kind="unfollow", **base)
     if isinstance(event, PostbackEvent):
-        return Event(kind="postback", data=event.postback.data, **base)
+        return Event(kind="postback", data=clean_text(event.postback.data or ""), **base)
     if isinstance(event, MessageEvent):
         message = event.message
         if isinstance(message, TextMessageContent):
-            return Event(kind="text", text=message.text, **base)
+            return Event(kind="text", text=clean_text(message.text or ""), **base)
         for cls, kind in _MEDIA:
             if isinstance(message, cls):
                 return Event(kind="media", media=kind, **base)
         return Event(kind="media", media="file", **base)
     return None
+
+
+def _loggable_id(event_id: str) -> str:
+    """An event id for the log: at most 64 plain characters (a refused id may be anything)."""
+    kept = "".join(c if c.isascii() and c.isalnum() else "?" for c in event_id[:64])
+    return kept + (f"…(+{len(event_id) - 64})" if len(event_id) > 64 else "")
 
 
 class _JsonReady(dict[str, Any]):
@@ -212,7 +218,7 @@ class LineChannel:
         self._api = AsyncMessagingApi(self._client)
         self._inbox = inbox
         self._dispatcher = dispatcher
-        inbox.register(CHANNEL, self.send, enrich=self._with_language)
+        inbox.register(CHANNEL, self.send, enrich=self._with_language, durable=True)
 
     async def close(self) -> None:
         """Close the HTTP sessions."""
@@ -253,7 +259,24 @@ class LineChannel:
             log.warning("line: signed webhook with a malformed body rejected")
             return PlainTextResponse("malformed body", status_code=400)
         metrics.count_events("line", (getattr(ev, "type", None) or "unknown" for ev in events))
-        neutral = [e for e in (translate(ev) for ev in events) if e is not None]
+        neutral: list[Event] = []
+        refused = 0
+        now_ms = int(time.time() * 1000)
+        for ev in events:
+            event = translate(ev)
+            if event is None:
+                continue
+            problem = event.problem(now_ms)
+            if problem is None:
+                neutral.append(event)
+                continue
+            # Refused alone: the other events of the body are stored and answered. LINE
+            # redelivers a whole body when the answer is not 2xx, and this event would be
+            # refused again every time, so it is dropped here (and logged by id).
+            refused += 1
+            log.warning("line: event %s refused (%s)", _loggable_id(event.event_id), problem)
+        if refused and not neutral:
+            return PlainTextResponse("invalid event", status_code=400)
         try:
             await self._inbox.submit(neutral)
         except InboxClosed:
@@ -278,36 +301,29 @@ class LineChannel:
             return event
         return replace(event, language=language)
 
-    async def send(self, event: Event, replies: list[Reply]) -> None:
-        """Reply with the event's token; if that fails, push through the outbox instead."""
+    async def send(self, event: Event, replies: list[Reply]) -> bool:
+        """Reply with the event's token; False if that did not deliver (the inbox then has
+        the outbox push the replies, with a retry key, in order behind anything waiting)."""
         messages = render_line_messages(replies)
         if not messages:
-            return
-        if event.reply_token:
-            try:
-                await self._post(
-                    "/v2/bot/message/reply",
-                    {"replyToken": event.reply_token, "messages": messages},
-                )
-                return
-            except ApiException as exc:
-                if 400 < exc.status < 500 and exc.status != 429:
-                    log.warning("line: reply refused (%d) for event %s", exc.status, event.event_id)
-                    return
-                # 400 is an expired or used token; 429/5xx did not deliver.
-                log.info(
-                    "line: reply failed (%d) for event %s; pushing", exc.status, event.event_id
-                )
-            except (ClientError, TimeoutError, OSError) as exc:
-                log.info("line: reply failed (%s); pushing", type(exc).__name__)
-        # The key is derived from the event: the push is written once and LINE's retry key
-        # makes a resend harmless.
-        await self._dispatcher.push(
-            channel=CHANNEL,
-            target=event.user_key,
-            replies=replies,
-            key=key_for("reply-fallback", event.event_id),
-        )
+            return True
+        if not event.reply_token:
+            return False
+        try:
+            await self._post(
+                "/v2/bot/message/reply",
+                {"replyToken": event.reply_token, "messages": messages},
+            )
+            return True
+        except ApiException as exc:
+            if 400 < exc.status < 500 and exc.status != 429:
+                log.warning("line: reply refused (%d) for event %s", exc.status, event.event_id)
+                return True
+            # 400 is an expired or used token; 429/5xx did not deliver.
+            log.info("line: reply failed (%d) for event %s; pushing", exc.status, event.event_id)
+        except (ClientError, TimeoutError, OSError) as exc:
+            log.info("line: reply failed (%s); pushing", type(exc).__name__)
+        return False
 
     async def deliver(self, item: Item) -> dict[str, Any]:
         """Send one outbox push or multicast to LINE with the item's retry key."""

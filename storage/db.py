@@ -218,7 +218,7 @@ class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return _OneTripConnection(self, adapted._connection)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> AsyncEngine:
     """Build the async engine for the URL, with SQLite tuned for one writer."""
     ensure_sqlite_dir(url)
     target = async_url(url)
@@ -226,7 +226,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         engine = create_async_engine(
             target,
             pool_size=pool_size,
-            max_overflow=10,
+            max_overflow=max_overflow,
             module=_OneTripDBAPI(aiosqlite, sqlite3),
             # A failed statement's text must not carry its values (names, LINE ids).
             hide_parameters=True,
@@ -234,7 +234,11 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        target, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+        target,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 

@@ -247,7 +247,9 @@ class OutboxMessage(Base):
     """A push to LINE or a post to Slack, written with the change that causes it.
 
     The dispatcher sends it with retries; `key` makes a retried send idempotent
-    (LINE's X-Line-Retry-Key). status: pending -> sent | dead (after max attempts).
+    (LINE's X-Line-Retry-Key). status: pending -> sent | dead (after max attempts);
+    deferred (waiting for budget); held (an inbox reply its process is sending with the
+    reply token, until `due_at`: see storage.repo.HELD).
     """
 
     __tablename__ = "outbox"

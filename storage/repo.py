@@ -22,11 +22,12 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
-    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -52,6 +53,7 @@ _SKILLS: Table = VolunteerSkill.__table__  # type: ignore[assignment]
 _ORGANIZATIONS: Table = Organization.__table__  # type: ignore[assignment]
 _PROJECTS: Table = Project.__table__  # type: ignore[assignment]
 _QUESTIONS: Table = ProjectQuestion.__table__  # type: ignore[assignment]
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 
 # Where a function takes `Db`, the inbox hands it the session's connection (asked for
 # once per batch): a Core statement run through Session.execute still passes the ORM's
@@ -592,6 +594,60 @@ async def add_outbox(
     await session.execute(stmt)
 
 
+# An inbox reply written with the change that caused it and sent right after the commit:
+# "held" while the process that applied the event sends it with the reply token (until
+# `due_at`, a lease), then "sent"; if that process fails or dies it becomes an ordinary
+# pending push. A held row holds back later messages to the same person.
+HELD = "held"
+_UNSENT = ("pending", "sending", HELD)
+
+
+async def add_replies(db: Db, rows: Sequence[dict[str, Any]]) -> None:
+    """Write inbox replies as outbox rows in one statement (a repeated key is kept)."""
+    if not rows:
+        return
+    stmt = _INSERTS.get(("replies", _dialect(db)))
+    if stmt is None:
+        stmt = _INSERTS[("replies", _dialect(db))] = _insert(db, _OUTBOX).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+    await (await _conn(db)).execute(stmt, list(rows))
+
+
+async def targets_waiting(db: Db, channel: str, targets: Sequence[str]) -> set[str]:
+    """Which of these targets have a message waiting to be sent or retried (not held)."""
+    if not targets:
+        return set()
+    stmt = (
+        select(_OUTBOX.c.target)
+        .where(
+            _OUTBOX.c.channel == channel,
+            _OUTBOX.c.target.in_(list(targets)),
+            _OUTBOX.c.status.in_(("pending", "sending")),
+        )
+        .distinct()
+    )
+    return set((await (await _conn(db)).execute(stmt)).scalars())
+
+
+async def settle_replies(db: Db, sent: Sequence[str], unsent: Sequence[str], now: datetime) -> None:
+    """Held replies by key: delivered ones are sent (their text dropped), the others
+    become pushes due now. Rows no longer held (a lease ran out) are left alone."""
+    conn = await _conn(db)
+    if sent:
+        await conn.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.key.in_(list(sent)), _OUTBOX.c.status == HELD)
+            .values(status="sent", sent_at=now, payload={})
+        )
+    if unsent:
+        await conn.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.key.in_(list(unsent)), _OUTBOX.c.status == HELD)
+            .values(status="pending", due_at=now)
+        )
+
+
 async def claim_outbox(
     session: AsyncSession, now: datetime, lease_until: datetime, limit: int
 ) -> list[OutboxMessage]:
@@ -602,12 +658,13 @@ async def claim_outbox(
     another dispatcher are skipped.
     """
     older = aliased(OutboxMessage)
-    waiting = or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending")
+    # Held rows are claimable once their lease is over: the process sending them died.
+    waiting = OutboxMessage.status.in_(_UNSENT)
     blocked = exists().where(
         older.channel == OutboxMessage.channel,
         older.target == OutboxMessage.target,
         older.id < OutboxMessage.id,
-        or_(older.status == "pending", older.status == "sending"),
+        older.status.in_(_UNSENT),
     )
     ids = (
         select(OutboxMessage.id)
@@ -631,10 +688,7 @@ async def outbox_due(session: AsyncSession, now: datetime) -> bool:
     """True if some message is due (a cheap read before taking the write lock)."""
     stmt = (
         select(OutboxMessage.id)
-        .where(
-            or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
-            OutboxMessage.due_at <= now,
-        )
+        .where(OutboxMessage.status.in_(_UNSENT), OutboxMessage.due_at <= now)
         .limit(1)
     )
     return (await session.execute(stmt)).first() is not None
@@ -891,6 +945,38 @@ async def decide_project(
         execution_options={"synchronize_session": False},
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class RowBusy(Exception):
+    """The row is locked by another transaction right now; end this one and try later."""
+
+
+# PostgreSQL's SQLSTATE for a lock that NOWAIT (or lock_timeout) could not take.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+async def lock_project_nowait(session: AsyncSession, project_id: int) -> None:
+    """Lock a project's row for this transaction, or raise RowBusy at once if it is taken.
+
+    PostgreSQL only (`FOR UPDATE NOWAIT`): a transaction never waits on the row while
+    holding a pooled connection. SQLite has one writer at a time (the process's write
+    gate and its busy timeout), so there is nothing to take.
+    """
+    if _dialect(session) != "postgresql":
+        return
+    stmt = select(Project.id).where(Project.id == project_id).with_for_update(nowait=True)
+    try:
+        await session.execute(stmt)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise RowBusy(str(project_id)) from exc
+        raise
+
+
+async def bound_lock_waits(session: AsyncSession, seconds: float) -> None:
+    """Make any row-lock wait later in this transaction fail after `seconds` (PostgreSQL)."""
+    if _dialect(session) == "postgresql":
+        await session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
 
 
 async def add_question(

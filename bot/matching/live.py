@@ -36,9 +36,11 @@ enters the shared cache. Inside one process, calls are serialised by an asyncio 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,14 +182,20 @@ class LiveIndex:
             self._indexes.move_to_end(weights)
         return found
 
-    async def fresh(self) -> LiveIndex:
-        """Bring the features and indexes up to date with the database; returns self."""
+    async def fresh(self, session: AsyncSession | None = None) -> LiveIndex:
+        """Bring the features and indexes up to date with the database; returns self.
+
+        A caller inside a transaction passes its session: the reads then run on the
+        connection it already holds. Opening a second pooled session there would wait for
+        a free connection while the caller's row locks block everyone else (100 clicks of
+        one Accept on PostgreSQL emptied the pool that way, issue #16).
+        """
         async with self._lock:
             now = self._clock()
             if self._built_for is None or abs(now - self._built_for) > self._rebuild_every:
-                await self._build(now)
+                await self._build(now, session)
             else:
-                await self._refresh(now)
+                await self._refresh(now, session)
         return self
 
     def forget(self) -> None:
@@ -196,9 +204,9 @@ class LiveIndex:
         self._indexes.clear()
         self._features = {}
 
-    async def _build(self, now: datetime) -> None:
+    async def _build(self, now: datetime, given: AsyncSession | None) -> None:
         look = self._wall()
-        async with self._maker() as session:
+        async with self._session(given) as session:
             self._features = await load_features(session, now=now, window_days=self._window_days)
         weights = list(self._indexes) or [DEFAULT_WEIGHTS]
         self._indexes.clear()
@@ -209,10 +217,14 @@ class LiveIndex:
         self._seen.clear()
         self.stats["builds"] += 1
 
-    async def _refresh(self, now: datetime) -> None:
+    def _session(self, given: AsyncSession | None) -> AbstractAsyncContextManager[AsyncSession]:
+        """The caller's session if it has one (left open), else a new one of our own."""
+        return contextlib.nullcontext(given) if given is not None else self._maker()
+
+    async def _refresh(self, now: datetime, given: AsyncSession | None) -> None:
         assert self._since is not None
         look = self._wall()
-        async with self._maker() as session:
+        async with self._session(given) as session:
             rows = await matching_repo.changes_since(session, self._since)
             fresh = [r for r in rows if self._seen.get((r[0], r[1])) != r[2]]
             if fresh:

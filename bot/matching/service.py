@@ -279,7 +279,7 @@ class Matching:
             rows = await repo.project_matches(session, project.id)
             taken = frozenset(v.id for m, v in rows if m.state not in RESTING)
             needs = self.needs(project, project.organization, exclude=taken)
-        live = await self.live.fresh()
+        live = await self.live.fresh()  # the session above is closed; no lock is held
         return live.index(self.weights_for(project)).top(needs, k=k)
 
     def needs(
@@ -339,7 +339,7 @@ class Matching:
         taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
         keep = [(m, v) for m, v in existing if m.state in OPEN_STATES]
         busy = await matching_repo.in_play_elsewhere(session, project.id, OPEN_STATES[:3])
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         needs = self.needs(project, org, exclude=taken)
         top = live.index(self.weights_for(project)).top(needs, k=self.settings.candidates)
         chosen = self._team(project, needs, keep, top, live.features, frozenset(busy))
@@ -393,7 +393,7 @@ class Matching:
                 return Outcome(
                     False, T("募集中の相談はありません。", "No project is recruiting.")(loc)
                 )
-            live = await self.live.fresh()
+            live = await self.live.fresh(session)
             features = live.features
             edges: list[tuple[str, str, int]] = []
             tprojects: list[teams.Project] = []
@@ -724,7 +724,7 @@ class Matching:
             return False
         existing = await repo.project_matches(session, project.id)
         taken = frozenset(v.id for m, v in existing if m.state not in RESTING)
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         index = live.index(self.weights_for(project))
         top = index.top(self.needs(project, project.organization, exclude=taken), k=1)
         if not top:
@@ -902,7 +902,7 @@ class Matching:
         volunteer = await repo.get_volunteer(session, channel, user_key)
         if volunteer is None:
             return []
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         mine = live.features.get(volunteer.id)
         if mine is None:
             # Not in the shared view yet (e.g. saved in this very transaction): read it here.
@@ -941,7 +941,7 @@ class Matching:
         """Tell the best-fitting volunteers about a project that starts recruiting
         (a bounded number, at most one such message per person per week)."""
         now = self._clock()
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         needs = self.needs(project, project.organization)
         index = live.index(self.weights_for(project))
         sent = 0
@@ -1131,7 +1131,7 @@ class Matching:
         on_card = frozenset(v.id for m, v in rows if m.state in OPEN_STATES)
         # Raised hands as this transaction sees them (one may be raised in it right now).
         hands = frozenset(v.id for m, v in rows if m.raised_hand)
-        live = await self.live.fresh()
+        live = await self.live.fresh(session)
         needs = self.needs(project, org, exclude=on_card)
         pool = live.index(self.weights_for(project)).top(needs, k=50)
         covered = frozenset().union(*members) if members else frozenset()

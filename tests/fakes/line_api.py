@@ -118,9 +118,13 @@ class FakeLineApi:
         bot_display_name: str = "Tsunagu",
         rate_limits: dict[str, float] | None = None,
         quota: int | None = None,
+        arrival_latency: float = 0.0,
     ) -> None:
         self.access_token = access_token
         self.latency = latency
+        # Seconds before a request counts as received (a slow network on the way in): a
+        # client killed meanwhile has sent nothing, as far as LINE knows.
+        self.arrival_latency = arrival_latency
         self.host = host
         self.port = port
         # Full schema validation costs ~0.3 ms a request; benchmarks may turn it off.
@@ -433,6 +437,10 @@ class FakeLineApi:
         if request.path.startswith("/__fake/"):
             return await self._control(request)
         raw = await request.read()
+        if self.arrival_latency > 0:
+            await asyncio.sleep(self.arrival_latency)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the client is gone: nothing arrived
         body: Any = None
         bad_json = False
         if raw:
