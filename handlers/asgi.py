@@ -188,10 +188,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Counts each verified Slack request by type for /metrics.
             slack.app.use(_count_slack_request)
         state.update(
-            engine=engine,
+            engine=ingest_engine,
             maker=maker,
             budget=budget,
-            engine=ingest_engine,
             line=line,
             slack=slack,
             inbox=inbox,
