@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench chat clean
+.PHONY: run test test-slow lint fmt bench chat clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Tsunagu needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start the bot (migrates the database first)
 	$(BIN)/tsunagu serve
 
-test: $(STAMP)  ## run the whole suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP)  ## the suite without the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## the slow tests: killed and restarted processes, several processes, the browser
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 chat: $(STAMP)  ## talk to the bot in the terminal
 	$(BIN)/tsunagu chat

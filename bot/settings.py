@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Seconds a dispatcher holds a claimed message; after a crash mid-send another
     # process (or the restarted one) sends it again after this, with the same retry key.
     outbox_lease: float = Field(60.0, alias="TSUNAGU_OUTBOX_LEASE")
+    # Seconds between two posts in one Slack channel (Slack allows about one a second
+    # per channel); the tests run with a small pace so team channels fill quickly.
+    slack_pace: float = Field(1.0, ge=0, alias="TSUNAGU_SLACK_PACE")
 
     # Scheduler: the process holding this lease runs the programme calendar; another
     # takes over within about this many seconds after the holder dies.

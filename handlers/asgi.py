@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,8 +41,14 @@ from storage.migrate import upgrade
 log = logging.getLogger("tsunagu")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the app; on start it migrates the database and starts the inbox."""
+def create_app(
+    settings: Settings | None = None, *, calendar_clock: ShiftableClock | None = None
+) -> Starlette:
+    """Build the app; on start it migrates the database and starts the inbox.
+
+    `calendar_clock` is the programme calendar's time when the caller wants to move it
+    (the tests); otherwise it is the wall clock, or in the sandbox a clock its page moves.
+    """
     settings = settings or Settings()
     # Sandbox mode: generated credentials, fake LINE and Slack served by this same app.
     sandbox = Sandbox(settings) if settings.sandbox_enabled else None
@@ -76,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 base_delay=settings.outbox_base_delay,
                 max_attempts=settings.outbox_max_attempts,
                 lease=settings.outbox_lease,
+                slack_pace=settings.slack_pace,
                 share=1 / settings.workers,
             ),
             budget=budget,
@@ -111,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         matching.teams = teams
         # The programme calendar's clock: the wall clock, except in the sandbox, whose
         # page can fast-forward it.
-        calendar = ShiftableClock() if sandbox is not None else utcnow
+        calendar: Callable[[], datetime] = calendar_clock or (
+            ShiftableClock() if sandbox is not None else utcnow
+        )
         checkins = CheckIns(maker, coordination, notify=dispatcher.notify, clock=calendar)
         programmes = Programmes(
             maker,
@@ -169,7 +179,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             scheduler=scheduler,
             teams=teams,
             checkins=checkins,
+            loop=asyncio.get_running_loop(),
         )
+        # The running services, for whoever holds the app in this process (the tests
+        # wait on the inbox and outbox through them instead of sleeping).
+        app.state.services = state
         if sandbox is not None:
             sandbox.attach(
                 Services(

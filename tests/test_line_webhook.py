@@ -29,7 +29,7 @@ def test_missing_or_bad_signature_is_refused_and_nothing_is_stored(
         timeout=5,
     )
     assert tampered.status_code == 401
-    time.sleep(0.2)
+    app.settle()
     assert scalar(database_url, "SELECT count(*) FROM inbound_events") == 0
     assert scalar(database_url, "SELECT count(*) FROM conversations") == 0
     assert fake_line.requests == []
@@ -67,7 +67,7 @@ def test_redelivered_event_takes_effect_once(
     again = le.redelivered(event)
     assert user.post([again]).status_code == 200
     assert user.post([event, event]).status_code == 200  # the same id twice in one body
-    time.sleep(0.3)
+    app.settle()
     token = event["replyToken"]
     assert sum(1 for r in fake_line.replies if r["replyToken"] == token) == 1
     assert scalar(database_url, "SELECT count(*) FROM inbound_events") == 2
@@ -121,7 +121,7 @@ def test_group_chat_events_are_ignored(
     event = le.text(user.user_id, user.token(), "hello")
     event["source"] = {"type": "group", "groupId": "C" + "0" * 32, "userId": user.user_id}
     assert user.post([event]).status_code == 200
-    time.sleep(0.2)
+    app.settle()
     assert fake_line.replies == []
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -299,7 +298,7 @@ def test_open_projects_and_raising_a_hand(
     assert scalar(database_url, "SELECT raised_hand FROM matches") in (1, True)
     person.say("募集中")
     assert "✓" in person.text()
-    time.sleep(0.2)
+    app.settle()
     coord = SlackUser(app, fake_slack, COORDINATORS[0], CHANNEL)
     coord.click("候補を提案")
     card = fake_slack.wait_for(lambda: team_card(fake_slack), timeout=10)

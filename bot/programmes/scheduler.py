@@ -119,6 +119,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._dirty = True
         self._last_reconcile: datetime | None = None
+        self._offset_written = self._calendar_offset()
         programmes.on_change = self.changed
 
     # ---------------------------------------------------------------- life cycle
@@ -181,6 +182,7 @@ class Scheduler:
             await self._stop_aps()
         if self.leading and (
             self._dirty
+            or self._calendar_offset() != self._offset_written
             or self._last_reconcile is None
             or (now - self._last_reconcile).total_seconds() >= self.reconcile_seconds
         ):
@@ -230,8 +232,10 @@ class Scheduler:
         aps = self._aps
         if aps is None:
             return (0, 0)
+        # Announcements are due in calendar time; APScheduler runs on the wall clock.
+        offset = self._offset_written = self._calendar_offset()
         wanted = {
-            f"announcement:{ann_id}": (ann_id, at)
+            f"announcement:{ann_id}": (ann_id, at - offset)
             for ann_id, at in await self.programmes.scheduled()
         }
 
@@ -266,6 +270,12 @@ class Scheduler:
         if written or removed:
             log.info("scheduler: %d jobs written, %d removed", written, removed)
         return written, removed
+
+    def _calendar_offset(self) -> timedelta:
+        """How far the calendar's clock runs ahead of the wall clock (0 but in the
+        sandbox and the tests, whose ShiftableClock is moved forward)."""
+        clock = self.calendar_clock
+        return clock.offset if isinstance(clock, ShiftableClock) else timedelta(0)
 
     async def fast_forward(self, hours: int) -> dict[str, int]:
         """Move the calendar's clock (a ShiftableClock: the sandbox) forward an hour at a
