@@ -42,12 +42,18 @@ log = logging.getLogger("tsunagu")
 
 
 def create_app(
-    settings: Settings | None = None, *, calendar_clock: ShiftableClock | None = None
+    settings: Settings | None = None,
+    *,
+    calendar_clock: ShiftableClock | None = None,
+    freeze_gc: bool = True,
 ) -> Starlette:
     """Build the app; on start it migrates the database and starts the inbox.
 
     `calendar_clock` is the programme calendar's time when the caller wants to move it
     (the tests); otherwise it is the wall clock, or in the sandbox a clock its page moves.
+    `freeze_gc=False` leaves the garbage collector alone: for a process that starts many
+    short-lived apps (the tests), where each start's full collection costs more than
+    freezing saves.
     """
     settings = settings or Settings()
     # Sandbox mode: generated credentials, fake LINE and Slack served by this same app.
@@ -84,6 +90,7 @@ def create_app(
                 max_attempts=settings.outbox_max_attempts,
                 lease=settings.outbox_lease,
                 slack_pace=settings.slack_pace,
+                idle_poll=settings.outbox_poll,
                 share=1 / settings.workers,
             ),
             budget=budget,
@@ -203,13 +210,15 @@ def create_app(
             await scheduler.start()
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
         _banner(settings, sandbox)
-        _settle_garbage_collector()
+        if freeze_gc:
+            _settle_garbage_collector()
         try:
             yield
         finally:
             # What was frozen may become garbage now (e.g. apps started one after another
             # in one process, as the tests do): hand it back to the collector.
-            gc.unfreeze()
+            if freeze_gc:
+                gc.unfreeze()
             if sandbox is not None:
                 sandbox.close()
             timer.cancel()
@@ -276,10 +285,10 @@ def create_app(
 
 def _settle_garbage_collector() -> None:
     """Keep the cycle collector off the objects every process holds for its lifetime."""
-    # The modules, SQLAlchemy and SDK models loaded at start are ~270,000 tracked objects;
-    # every full collection walked them all, which was a quarter of the webhook's CPU
-    # time under load (bench/README.md). Frozen, collections see only what requests make,
-    # and a larger first generation runs them less often.
+    # The modules, SQLAlchemy and SDK models loaded at start are hundreds of thousands of
+    # tracked objects; every full collection walked them all, a large part of the
+    # webhook's CPU time under load (bench/README.md). Frozen, collections see only what
+    # requests make, and a larger first generation runs them less often.
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()

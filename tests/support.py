@@ -39,6 +39,9 @@ def make_settings(database_url: str, line_api: str | None = None, **extra: Any) 
         # Slack's one-post-a-second pace per channel, shortened: the order of posts,
         # which the pace keeps, is what the tests check (test_outbox checks the pace).
         "TSUNAGU_SLACK_PACE": "0.01",
+        # Rows a test writes from its own engine (a job run with a fixed clock) are
+        # picked up by the app's outbox at its next look: look often.
+        "TSUNAGU_OUTBOX_POLL": "0.05",
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -48,12 +51,18 @@ class AppServer:
     """The real app under uvicorn in a thread, on a free port of 127.0.0.1.
 
     `clock`, if given, is the programme calendar's time: a test moves it forward with
-    `clock.advance(...)` instead of waiting for real time to pass.
+    `clock.advance(...)` instead of waiting for real time to pass. `freeze_gc` is off by
+    default: a long-lived server freezes what it loaded at start (after a full
+    collection), which in a test process starting hundreds of apps cost ~0.2 s of CPU
+    per start; tests/test_line_webhook.py checks the server's default.
     """
 
-    def __init__(self, settings: Settings, *, clock: ShiftableClock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: ShiftableClock | None = None, freeze_gc: bool = False
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        self.freeze_gc = freeze_gc
         self._app: Any = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -65,7 +74,7 @@ class AppServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        self._app = create_app(self.settings, calendar_clock=self.clock)
+        self._app = create_app(self.settings, calendar_clock=self.clock, freeze_gc=self.freeze_gc)
         config = uvicorn.Config(
             self._app,
             lifespan="on",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 
@@ -138,3 +139,18 @@ def test_without_line_credentials_the_server_starts_and_says_why(database_url: s
         response = httpx.post(f"{server.url}/line/webhook", content=b"{}")
         assert response.status_code == 503
         assert "LINE_CHANNEL_SECRET" in response.text
+
+
+def test_a_server_freezes_what_it_loaded_at_start_and_hands_it_back_at_stop(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    """The server's default (create_app(freeze_gc=True)): the collector leaves alone the
+    objects loaded at start while it serves; after a stop they may be collected again."""
+    assert gc.get_freeze_count() == 0
+    settings = make_settings(database_url, fake_line.base_url)
+    with AppServer(settings, freeze_gc=True) as app:
+        assert gc.get_freeze_count() > 100_000
+        assert gc.get_threshold()[0] == 10_000
+        user = LineUser(app, fake_line)
+        assert user.follow()
+    assert gc.get_freeze_count() == 0
