@@ -211,7 +211,7 @@ def create_app(
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
         _banner(settings, sandbox)
         if freeze_gc:
-            _settle_garbage_collector()
+            settle_garbage_collector()
         try:
             yield
         finally:
@@ -283,7 +283,7 @@ def create_app(
     )
 
 
-def _settle_garbage_collector() -> None:
+def settle_garbage_collector() -> None:
     """Keep the cycle collector off the objects every process holds for its lifetime."""
     # The modules, SQLAlchemy and SDK models loaded at start are hundreds of thousands of
     # tracked objects; every full collection walked them all, a large part of the

@@ -54,7 +54,8 @@ class AppServer:
     `clock.advance(...)` instead of waiting for real time to pass. `freeze_gc` is off by
     default: a long-lived server freezes what it loaded at start (after a full
     collection), which in a test process starting hundreds of apps cost ~0.2 s of CPU
-    per start; tests/test_line_webhook.py checks the server's default.
+    per start; conftest freezes once for the whole run instead, and
+    tests/test_line_webhook.py checks the server's default.
     """
 
     def __init__(

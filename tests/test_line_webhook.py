@@ -142,11 +142,11 @@ def test_without_line_credentials_the_server_starts_and_says_why(database_url: s
 
 
 def test_a_server_freezes_what_it_loaded_at_start_and_hands_it_back_at_stop(
-    database_url: str, fake_line: FakeLineApi
+    database_url: str, fake_line: FakeLineApi, gc_frozen_by_the_session: None
 ) -> None:
     """The server's default (create_app(freeze_gc=True)): the collector leaves alone the
     objects loaded at start while it serves; after a stop they may be collected again."""
-    assert gc.get_freeze_count() == 0
+    gc.unfreeze()  # the session's freeze (conftest), put back after the test
     settings = make_settings(database_url, fake_line.base_url)
     with AppServer(settings, freeze_gc=True) as app:
         assert gc.get_freeze_count() > 100_000
