@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start the bot (migrates the database first)
 	$(BIN)/tsunagu serve
 
-test: $(STAMP)  ## run the suite but the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+test: $(STAMP)  ## the suite without the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP)  ## run only the slow tests (kill tests, browser, workers, the webhook fuzzer)
+test-slow: $(STAMP)  ## the slow tests: killed and restarted processes, several processes, the browser, the webhook fuzzer
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 chat: $(STAMP)  ## talk to the bot in the terminal

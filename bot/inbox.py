@@ -45,8 +45,8 @@ ENRICH_TIMEOUT_S = 2.0
 BATCH_MAX = 500
 # Events applied in one transaction: small enough that the webhook's insert (which
 # the 200 waits for) never queues long behind the processor on SQLite's write gate.
-# 16 rather than 64 since a batch's own statements got cheap: at 500 events/s, ack p99
-# 744 ms vs 2,247 ms in the same (heavily shared) benchmark run, bench/README.md.
+# 16 rather than 64 since a batch's own statements got cheap (measured: bench/README.md,
+# "Figures behind choices in the code").
 PROCESS_BATCH = 16
 # Tries of an event on its own (after its batch failed) before it is set aside as failed.
 ALONE_ATTEMPTS = 3

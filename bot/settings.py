@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # send); after a crash another process (or the restarted one) sends it after this,
     # with the same retry key.
     outbox_lease: float = Field(60.0, alias="TSUNAGU_OUTBOX_LEASE")
+    # Seconds between two posts in one Slack channel (Slack allows about one a second
+    # per channel); the tests run with a small pace so team channels fill quickly.
+    slack_pace: float = Field(1.0, ge=0, alias="TSUNAGU_SLACK_PACE")
+    # Seconds between the outbox's looks for messages it was not told about: written by
+    # another process (a CLI import, another server process) or a retry falling due.
+    outbox_poll: float = Field(1.0, gt=0, alias="TSUNAGU_OUTBOX_POLL")
 
     # Scheduler: the process holding this lease runs the programme calendar; another
     # takes over within about this many seconds after the holder dies.

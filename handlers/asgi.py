@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -51,8 +52,20 @@ MAX_BODY_BYTES = 1024 * 1024
 INGEST_POOL = 3
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the app; on start it migrates the database and starts the inbox."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    calendar_clock: ShiftableClock | None = None,
+    freeze_gc: bool = True,
+) -> Starlette:
+    """Build the app; on start it migrates the database and starts the inbox.
+
+    `calendar_clock` is the programme calendar's time when the caller wants to move it
+    (the tests); otherwise it is the wall clock, or in the sandbox a clock its page moves.
+    `freeze_gc=False` leaves the garbage collector alone: for a process that starts many
+    short-lived apps (the tests), where each start's full collection costs more than
+    freezing saves.
+    """
     settings = settings or Settings()
     # Sandbox mode: generated credentials, fake LINE and Slack served by this same app.
     sandbox = Sandbox(settings) if settings.sandbox_enabled else None
@@ -100,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 base_delay=settings.outbox_base_delay,
                 max_attempts=settings.outbox_max_attempts,
                 lease=settings.outbox_lease,
+                slack_pace=settings.slack_pace,
+                idle_poll=settings.outbox_poll,
                 share=1 / settings.workers,
             ),
             budget=budget,
@@ -137,7 +152,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         matching.teams = teams
         # The programme calendar's clock: the wall clock, except in the sandbox, whose
         # page can fast-forward it.
-        calendar = ShiftableClock() if sandbox is not None else utcnow
+        calendar: Callable[[], datetime] = calendar_clock or (
+            ShiftableClock() if sandbox is not None else utcnow
+        )
         checkins = CheckIns(maker, coordination, notify=dispatcher.notify, clock=calendar)
         programmes = Programmes(
             maker,
@@ -199,7 +216,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             scheduler=scheduler,
             teams=teams,
             checkins=checkins,
+            loop=asyncio.get_running_loop(),
         )
+        # The running services, for whoever holds the app in this process (the tests
+        # wait on the inbox and outbox through them instead of sleeping).
+        app.state.services = state
         if sandbox is not None:
             sandbox.attach(
                 Services(
@@ -220,13 +241,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
         leader = asyncio.create_task(_every(5.0, _leader_gauge(scheduler)), name="leader-gauge")
         _banner(settings, sandbox)
-        _settle_garbage_collector()
+        if freeze_gc:
+            settle_garbage_collector()
         try:
             yield
         finally:
             # What was frozen may become garbage now (e.g. apps started one after another
             # in one process, as the tests do): hand it back to the collector.
-            gc.unfreeze()
+            if freeze_gc:
+                gc.unfreeze()
             if sandbox is not None:
                 sandbox.close()
             timer.cancel()
@@ -367,12 +390,12 @@ async def bounded_request(request: Request, limit: int) -> Request | Response:
     return Request(request.scope, replay)
 
 
-def _settle_garbage_collector() -> None:
+def settle_garbage_collector() -> None:
     """Keep the cycle collector off the objects every process holds for its lifetime."""
-    # The modules, SQLAlchemy and SDK models loaded at start are ~270,000 tracked objects;
-    # every full collection walked them all, which was a quarter of the webhook's CPU
-    # time under load (bench/README.md). Frozen, collections see only what requests make,
-    # and a larger first generation runs them less often.
+    # The modules, SQLAlchemy and SDK models loaded at start are hundreds of thousands of
+    # tracked objects; every full collection walked them all, a large part of the
+    # webhook's CPU time under load (bench/README.md). Frozen, collections see only what
+    # requests make, and a larger first generation runs them less often.
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()

@@ -194,8 +194,8 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = _OneTripCursor
 
     # The pool rolls back every connection it gets back, also after a commit: a trip to
-    # the database thread for nothing, once per transaction (~10 % of the inbox's trips in
-    # bench/webhook_cpu.py). sqlite3 itself skips a COMMIT or ROLLBACK outside a
+    # the database thread for nothing, once per transaction (counted with
+    # bench/webhook_cpu.py: bench/README.md). sqlite3 itself skips a COMMIT or ROLLBACK outside a
     # transaction; checking its flag here skips the trip too.
     def _idle(self) -> bool:
         raw = self._connection._connection  # the sqlite3.Connection; None once closed

@@ -58,7 +58,7 @@ _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 
 # Where a function takes `Db`, the inbox hands it the session's connection (asked for
 # once per batch): a Core statement run through Session.execute still passes the ORM's
-# execute layer, ~0.05-0.1 ms of CPU per statement on the benchmark machine. Tests and
+# execute layer, CPU time per statement (bench/README.md). Tests and
 # other callers may pass the session; the statement then runs on its connection.
 Db = AsyncSession | AsyncConnection
 
@@ -74,7 +74,7 @@ def _param(column: Any, name: str | None = None) -> Any:
 
 
 # The inbox's per-batch statements, built once: building a statement and its cache key
-# cost more CPU (~200 µs each on the benchmark machine) than running it, and these run
+# cost more CPU than running it (bench/README.md), and these run
 # for every batch. Core on the tables, not the ORM entities, for the same reason.
 _PENDING_IDS = (
     select(_EVENTS.c.id)
@@ -130,8 +130,8 @@ _SET_STATUS = (
 )
 # What the dialogue knows about a person, in one round trip whatever they are: the
 # volunteer row and the group they are the contact of, both outer-joined to one row.
-# It runs on every follow, role choice and completed sign-up; as two ORM entity loads
-# it was ~2 % of the webhook's CPU time (bench/README.md).
+# It runs on every follow, role choice and completed sign-up, where two ORM entity loads
+# cost measurably more CPU (bench/README.md).
 _ONE_ROW = select(literal_column("1").label("one")).subquery("one")
 _PERSON: Select[Any] = select(
     _VOLUNTEERS.c.id.label("volunteer_id"),

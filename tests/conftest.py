@@ -3,6 +3,7 @@ LINE API, the app served over HTTP."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.logs import scrub
+from handlers.asgi import settle_garbage_collector
 from storage.base import Base
 from storage.db import sync_url
 from storage.migrate import upgrade
@@ -113,6 +115,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     if PG_URL:
         return f"database: PostgreSQL ({sync_url(PG_URL).render_as_string(hide_password=True)})"
     return "database: SQLite (set TEST_DATABASE_URL for PostgreSQL)"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what the whole run holds (modules, test modules, SDK models) once, as a
+    server does at start: the apps the tests start leave the collector alone, and its
+    full collections walk only what tests make (measured: less CPU than a freeze per
+    app start, or none)."""
+    settle_garbage_collector()
+
+
+@pytest.fixture
+def gc_frozen_by_the_session() -> Iterator[None]:
+    """For a test that starts an app which freezes and unfreezes the collector itself:
+    the session's freeze is put back afterwards."""
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            settle_garbage_collector()
 
 
 @pytest.fixture(scope="session")

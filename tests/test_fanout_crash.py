@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.conversation.model import Reply
 from bot.outbox import fan_out
@@ -105,6 +106,10 @@ class Server:
                 self.popen.kill()
                 self.popen.wait(10)
         self._log.close()
+
+
+# A server process killed mid-send and started again: slow by nature (make test-slow).
+pytestmark = pytest.mark.slow
 
 
 def statuses(database_url: str) -> list[str]:

@@ -94,6 +94,9 @@ def test_refused_reply_token_falls_back_to_one_push(database_url: str) -> None:
         push = fake.pushes[0]
         assert push["to"] == user.user_id
         assert "友だち追加ありがとうございます" in push["messages"][0]["text"]
+        # The fake records the request once it has answered it (after the push itself):
+        # wait for the app to be idle, then count.
+        app.settle()
         sent = [r for r in fake.requests if r.path == "/v2/bot/message/push"]
         assert len(sent) == 1
         assert sent[0].headers.get("x-line-retry-key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 
@@ -29,7 +30,7 @@ def test_missing_or_bad_signature_is_refused_and_nothing_is_stored(
         timeout=5,
     )
     assert tampered.status_code == 401
-    time.sleep(0.2)
+    app.settle()
     assert scalar(database_url, "SELECT count(*) FROM inbound_events") == 0
     assert scalar(database_url, "SELECT count(*) FROM conversations") == 0
     assert fake_line.requests == []
@@ -67,7 +68,7 @@ def test_redelivered_event_takes_effect_once(
     again = le.redelivered(event)
     assert user.post([again]).status_code == 200
     assert user.post([event, event]).status_code == 200  # the same id twice in one body
-    time.sleep(0.3)
+    app.settle()
     token = event["replyToken"]
     assert sum(1 for r in fake_line.replies if r["replyToken"] == token) == 1
     assert scalar(database_url, "SELECT count(*) FROM inbound_events") == 2
@@ -121,7 +122,7 @@ def test_group_chat_events_are_ignored(
     event = le.text(user.user_id, user.token(), "hello")
     event["source"] = {"type": "group", "groupId": "C" + "0" * 32, "userId": user.user_id}
     assert user.post([event]).status_code == 200
-    time.sleep(0.2)
+    app.settle()
     assert fake_line.replies == []
 
 
@@ -138,3 +139,18 @@ def test_without_line_credentials_the_server_starts_and_says_why(database_url: s
         response = httpx.post(f"{server.url}/line/webhook", content=b"{}")
         assert response.status_code == 503
         assert "LINE_CHANNEL_SECRET" in response.text
+
+
+def test_a_server_freezes_what_it_loaded_at_start_and_hands_it_back_at_stop(
+    database_url: str, fake_line: FakeLineApi, gc_frozen_by_the_session: None
+) -> None:
+    """The server's default (create_app(freeze_gc=True)): the collector leaves alone the
+    objects loaded at start while it serves; after a stop they may be collected again."""
+    gc.unfreeze()  # the session's freeze (conftest), put back after the test
+    settings = make_settings(database_url, fake_line.base_url)
+    with AppServer(settings, freeze_gc=True) as app:
+        assert gc.get_freeze_count() > 100_000
+        assert gc.get_threshold()[0] == 10_000
+        user = LineUser(app, fake_line)
+        assert user.follow()
+    assert gc.get_freeze_count() == 0

@@ -440,3 +440,64 @@ async def test_server_processes_share_the_request_rate(
     assert fake_line.counts["multicasts"] == 40
     assert [q.status for q in fake_line.requests] == [200] * 40
     assert took > 1.5  # 40 calls within 20 a second, whichever process sent them
+
+
+async def test_slack_posts_to_one_channel_keep_the_pace_and_other_channels_do_not_wait(
+    database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    """Posts to one Slack channel go out in order, at least `slack_pace` seconds apart
+    (TSUNAGU_SLACK_PACE, one a second by default); another channel's post does not wait
+    behind them."""
+    from bot.coordination import Coordination
+    from bot.settings import Settings
+    from handlers.slack import SlackChannel
+    from tests.support import SLACK_SECRET, SLACK_TOKEN
+
+    assert Settings(_env_file=None).slack_pace == 1.0  # type: ignore[call-arg]
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+        TSUNAGU_SLACK_PACE="0.5",
+    )
+    busy, quiet = fake_slack.add_channel("team-busy"), fake_slack.add_channel("team-quiet")
+    engine = make_engine(database_url)
+    maker = make_sessionmaker(engine)
+    dispatcher = Dispatcher(
+        maker, {}, policy=Policy(slack_pace=settings.slack_pace, idle_poll=0.05)
+    )
+    inbox = Inbox(maker, Dialogue(), effects=EffectContext("2026-11"))
+    coordination = Coordination(maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel="")
+    dispatcher._transports["slack"] = SlackChannel(settings, coordination, inbox)
+    try:
+        async with maker.begin() as session:
+            for i, (channel, text) in enumerate(
+                [(busy, "一"), (busy, "二"), (busy, "三"), (quiet, "四")]
+            ):
+                await enqueue(
+                    session,
+                    channel="slack",
+                    kind="post",
+                    target=channel,
+                    payload={"text": text},
+                    key=key_for("pace", i),
+                )
+        await dispatcher.start()
+        await fake_slack.wait_for_async(
+            lambda: len(fake_slack.messages(busy)) == 3 and fake_slack.messages(quiet), timeout=20
+        )
+    finally:
+        await dispatcher.stop()
+        await engine.dispose()
+    assert [m["text"] for m in fake_slack.messages(busy)] == ["一", "二", "三"]
+    # The pace is kept between the dispatcher's sends; arrival times at the fake differ
+    # from them by the requests' latency, hence the margin.
+    sent = {
+        q.args.get("text"): q.time
+        for q in fake_slack.requests
+        if q.path.endswith("chat.postMessage")
+    }
+    assert sent["二"] - sent["一"] >= 0.4 and sent["三"] - sent["二"] >= 0.4
+    assert sent["四"] < sent["三"]

@@ -1,6 +1,7 @@
-"""End to end with the real scheduler: a programme imported for the near future, a team
-formed through LINE and Slack, and the kickoff announcement fired by APScheduler on the
-lease holder reaching the team channel and, in LINE, the member who has not linked Slack.
+"""End to end with the real scheduler: a programme imported for tomorrow, a team formed
+through LINE and Slack, the calendar's clock moved to a second before the kickoff, and
+the kickoff announcement fired by APScheduler on the lease holder reaching the team
+channel and, in LINE, the member who has not linked Slack.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.programmes.schedule import parse_programme
 from bot.programmes.service import Programmes
@@ -31,14 +33,15 @@ from tests.test_matching_flow import pushes_to
 from tests.test_team_channels import ISHIDA, form_team, run, team_channel
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-# Long enough for the team to be formed first, even on a loaded machine.
-LEAD_SECONDS = 60
+# The kickoff is a day ahead: the team is formed long before it, however loaded the
+# machine; then the test moves the calendar's clock instead of waiting.
+LEAD = timedelta(days=1)
 
 
-def import_programme(database_url: str) -> Any:
-    """Import a programme whose kickoff starts LEAD_SECONDS from now, as `tsunagu
-    programme import` would (another process: the running app only sees the rows)."""
-    kickoff = (utcnow() + timedelta(seconds=LEAD_SECONDS)).astimezone(TOKYO)
+def import_programme(database_url: str, kickoff: Any) -> Any:
+    """Import a programme whose kickoff starts at `kickoff`, as `tsunagu programme
+    import` would (another process: the running app only sees the rows)."""
+    kickoff = kickoff.astimezone(TOKYO)
     data = {
         "programme": {"name": "川崎プロボノ e2e", "slug": "kawasaki-e2e"},
         "phases": [
@@ -82,7 +85,10 @@ def import_programme(database_url: str) -> Any:
 def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
     database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi
 ) -> None:
-    assert import_programme(database_url) == 1
+    # Whole seconds: the calendar file has no smaller unit.
+    kickoff = (utcnow() + LEAD).replace(microsecond=0)
+    assert import_programme(database_url, kickoff) == 1
+    clock = ShiftableClock()
     settings = make_settings(
         database_url,
         fake_line.base_url,
@@ -95,7 +101,7 @@ def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
         TSUNAGU_SCHEDULER_LEASE_SECONDS="3",
     )
     fake_slack.add_user(ISHIDA, "ishida")
-    with AppServer(settings) as app:
+    with AppServer(settings, clock=clock) as app:
         # The app took the lease and mirrored the announcement into APScheduler's store.
         fake_slack.wait_for(
             lambda: scalar(database_url, "SELECT count(*) FROM apscheduler_jobs") >= 1,
@@ -108,12 +114,18 @@ def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
         assert scalar(database_url, "SELECT count(*) FROM projects WHERE programme_id=1") == 1
         assert scalar(database_url, "SELECT state FROM announcements") == "scheduled"
         channel = team_channel(fake_slack, database_url)
+        assert not [
+            m for m in fake_slack.messages(channel) if "よろしくお願いします！" in m["text"]
+        ]
 
+        # A second before the kickoff: the scheduler moves its job to one wall-clock
+        # second from now, and APScheduler fires it.
+        clock.advance(kickoff - clock() - timedelta(seconds=1))
         posted = fake_slack.wait_for(
             lambda: [
                 m for m in fake_slack.messages(channel) if "よろしくお願いします！" in m["text"]
             ],
-            timeout=LEAD_SECONDS + 60,
+            timeout=20,
         )
         assert "川崎市役所" in posted[0]["text"] and "Let's go!" in posted[0]["text"]
         line_copy = fake_line.wait_for(

@@ -367,6 +367,35 @@ async def test_the_leader_mirrors_announcements_into_apschedulers_job_store(
         await sched.stop()
 
 
+async def test_jobs_run_earlier_in_wall_time_when_the_calendar_clock_is_moved_forward(
+    rig: Rig, database_url: str
+) -> None:
+    """A calendar clock moved ahead (the sandbox's fast-forward, the tests): the leader
+    rewrites each job at its calendar time minus the offset, at its next round."""
+    from bot.clock import ShiftableClock
+
+    await rig.programmes.import_spec(kawasaki("2030-06-01"), actor="test")
+    calendar = ShiftableClock()
+    sched = Scheduler(
+        rig.maker,
+        rig.programmes,
+        database_url=database_url,
+        holder="solo",
+        calendar_clock=calendar,
+    )
+    try:
+        assert await sched.tick(rig.clock.now) is True
+        due = dict(await rig.programmes.scheduled())
+        before = dict(sched.jobs())
+        assert all(before[f"announcement:{i}"] == at for i, at in due.items())
+        calendar.advance(timedelta(days=100))
+        await sched.tick(rig.clock.now + timedelta(seconds=1))
+        after = dict(sched.jobs())
+        assert all(after[f"announcement:{i}"] == at - timedelta(days=100) for i, at in due.items())
+    finally:
+        await sched.stop()
+
+
 async def test_a_programme_imported_mid_way_does_not_send_long_past_announcements(
     rig: Rig,
 ) -> None:

@@ -25,7 +25,8 @@ from tests.fakes.line_api import FakeLineApi
 from tests.support import TOKEN, query, scalar
 from tests.test_fanout_crash import Server
 
-pytestmark = pytest.mark.postgres
+# Several server processes, one killed: slow by nature (make test-slow).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 LEASE = 3.0
 PEOPLE = [f"U{n:032x}" for n in range(1, 41)]

@@ -217,7 +217,7 @@ def test_empty_modal_gets_an_error_not_a_message(
     response = coord.submit("   ")
     assert response.status_code == 200
     assert response.json()["response_action"] == "errors"
-    time.sleep(0.3)
+    app.settle()
     assert group_pushes(fake_line, group) == []
 
 
@@ -291,7 +291,7 @@ def test_two_coordinators_at_once_exactly_one_decision_wins(
     )
     assert len(told) == 1 and "すでに" in told[0]["text"]
     fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=10)
-    time.sleep(0.3)
+    app.settle()
     assert len(group_pushes(fake_line, group)) == 1
     assert scalar(database_url, "SELECT count(*) FROM audit_log WHERE action='accept'") == 1
     winner = scalar(database_url, "SELECT decided_by FROM projects")
@@ -329,7 +329,7 @@ def test_a_retried_event_has_no_second_effect(app: AppServer, fake_slack: FakeSl
     assert coord.post(body, headers=sr.retry_headers(1)).status_code == 200
     assert coord.post(body, headers=sr.retry_headers(2, "http_error")).status_code == 200
     fake_slack.wait_for(lambda: fake_slack.thread(CHANNEL, ts)[1:] or None, timeout=10)
-    time.sleep(0.5)
+    app.settle()
     replies = fake_slack.thread(CHANNEL, ts)[1:]
     assert len(replies) == 1 and "/tsunagu" in replies[0]["text"]
 
@@ -375,13 +375,13 @@ def test_slack_and_line_failures_are_retried_with_exactly_one_delivery(
     group = LineUser(app, fake_line)
     submit_group_request(group)
     wait_card(fake_slack)
-    time.sleep(0.3)
+    app.settle()
     assert len(fake_slack.messages(CHANNEL)) == 1
     fake_line.fail_next(1, status=500, path_prefix="/v2/bot/message/push")
     fake_line.fail_next(1, status=429, path_prefix="/v2/bot/message/push")
     coordinator(app, fake_slack).click("受け付ける")
     fake_line.wait_for(lambda: group_pushes(fake_line, group), timeout=15)
-    time.sleep(0.3)
+    app.settle()
     assert len(group_pushes(fake_line, group)) == 1
     assert scalar(database_url, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
     assert scalar(database_url, "SELECT max(attempts) FROM outbox") >= 3

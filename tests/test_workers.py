@@ -160,6 +160,7 @@ def test_two_worker_processes_apply_each_event_once_in_order(
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_the_sandbox_serves_in_one_process(tmp_path: Path) -> None:
     """The sandbox keeps its fake chats in memory: --workers is set aside, and said so."""
     with httpx.Client() as client:

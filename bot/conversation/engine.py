@@ -106,8 +106,8 @@ class FlowState:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for storage."""
-        # By hand rather than dataclasses.asdict, whose recursive deep copy was ~5 % of a
-        # webhook event's CPU time (bench/README.md). Answers hold scalars and lists of
+        # By hand rather than dataclasses.asdict, whose recursive deep copy was a visible
+        # part of a webhook event's CPU time (bench/README.md). Answers hold scalars and lists of
         # strings; the lists are copied so the stored data never aliases this state.
         return {
             "flow": self.flow,

@@ -122,6 +122,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._dirty = True
         self._last_reconcile: datetime | None = None
+        self._offset_written = self._calendar_offset()
         programmes.on_change = self.changed
 
     # ---------------------------------------------------------------- life cycle
@@ -205,6 +206,7 @@ class Scheduler:
             await self._stop_aps()
         if self.leading and (
             self._dirty
+            or self._calendar_offset() != self._offset_written
             or self._last_reconcile is None
             or (now - self._last_reconcile).total_seconds() >= self.reconcile_seconds
         ):
@@ -257,8 +259,10 @@ class Scheduler:
         # Read before the rows: a write landing in between changes it again (see watch).
         async with self._maker() as session:
             self._stamp = await store.schedule_stamp(session)
+        # Announcements are due in calendar time; APScheduler runs on the wall clock.
+        offset = self._offset_written = self._calendar_offset()
         wanted = {
-            f"announcement:{ann_id}": (ann_id, at)
+            f"announcement:{ann_id}": (ann_id, at - offset)
             for ann_id, at in await self.programmes.scheduled()
         }
 
@@ -293,6 +297,12 @@ class Scheduler:
         if written or removed:
             log.info("scheduler: %d jobs written, %d removed", written, removed)
         return written, removed
+
+    def _calendar_offset(self) -> timedelta:
+        """How far the calendar's clock runs ahead of the wall clock (0 but in the
+        sandbox and the tests, whose ShiftableClock is moved forward)."""
+        clock = self.calendar_clock
+        return clock.offset if isinstance(clock, ShiftableClock) else timedelta(0)
 
     async def fast_forward(self, hours: int) -> dict[str, int]:
         """Move the calendar's clock (a ShiftableClock: the sandbox) forward an hour at a

@@ -41,7 +41,10 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Serve; returns once the app has migrated and listens."""
         config = uvicorn.Config(
-            create_app(self.settings), lifespan="on", log_level="warning", access_log=False
+            create_app(self.settings, freeze_gc=False),
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [self._sock]}, daemon=True)
