@@ -30,6 +30,7 @@ from bot.outbox import key_for, replies_payload
 from bot.profiles import EffectContext, SessionLookups, apply_effect
 from storage import repo
 from storage.base import utcnow
+from storage.db import wipe_if_pending
 from storage.models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -572,6 +573,7 @@ class Inbox:
                     await repo.settle_replies(
                         await session.connection(), sent, [k for _, k in unsent], self._clock()
                     )
+                    wipe_if_pending(session)
             except Exception:
                 # Not lost: a held row whose lease runs out is pushed by the dispatcher.
                 log.exception("inbox: could not settle %d replies", len(sent) + len(unsent))

@@ -98,7 +98,14 @@ def checkpoint(path: str, attempts: int = 5) -> bool:
     return False
 
 
-def wipe_after_commit(session: AsyncSession) -> None:
+# Databases whose deleting transaction also wrote a held reply (the "deleted" answer,
+# addressed to the person who left): that row's LINE id reaches the file through the
+# checkpoint, and is blanked only when the reply is settled. The settling transaction
+# checkpoints once more (`wipe_if_pending`).
+_PENDING: set[str] = set()
+
+
+def wipe_after_commit(session: AsyncSession, *, again_on_settle: bool = True) -> None:
     """On SQLite, once this session's transaction commits, checkpoint and truncate the WAL
     (in a thread) so that text the transaction deleted leaves no copy in the file's
     bytes. Nothing to do on PostgreSQL (its files are not the application's to read)."""
@@ -108,6 +115,8 @@ def wipe_after_commit(session: AsyncSession) -> None:
         return
     path = str(url.database)
     loop = asyncio.get_running_loop()
+    if again_on_settle:
+        _PENDING.add(path)
 
     def committed(_session: Any) -> None:
         task = loop.create_task(_wipe(path))
@@ -115,6 +124,15 @@ def wipe_after_commit(session: AsyncSession) -> None:
         task.add_done_callback(_WIPES.discard)
 
     event.listen(session.sync_session, "after_commit", committed, once=True)
+
+
+def wipe_if_pending(session: AsyncSession) -> None:
+    """After a deletion, the next transaction that settles held replies checkpoints too."""
+    url = session.sync_session.get_bind().engine.url
+    path = str(url.database)
+    if path in _PENDING:
+        _PENDING.discard(path)
+        wipe_after_commit(session, again_on_settle=False)
 
 
 async def _wipe(path: str) -> None:

@@ -632,14 +632,16 @@ async def targets_waiting(db: Db, channel: str, targets: Sequence[str]) -> set[s
 
 
 async def settle_replies(db: Db, sent: Sequence[str], unsent: Sequence[str], now: datetime) -> None:
-    """Held replies by key: delivered ones are sent (their text dropped), the others
-    become pushes due now. Rows no longer held (a lease ran out) are left alone."""
+    """Held replies by key: delivered ones are sent (their text and recipient dropped:
+    nothing needs them once LINE has the reply, and a reply to someone who just deleted
+    their data must not keep their LINE id), the others become pushes due now. Rows no
+    longer held (a lease ran out) are left alone."""
     conn = await _conn(db)
     if sent:
         await conn.execute(
             update(_OUTBOX)
             .where(_OUTBOX.c.key.in_(list(sent)), _OUTBOX.c.status == HELD)
-            .values(status="sent", sent_at=now, payload={})
+            .values(status="sent", sent_at=now, payload={}, target="")
         )
     if unsent:
         await conn.execute(

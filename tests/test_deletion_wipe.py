@@ -80,6 +80,8 @@ def sign_up_with_contact_details(user: LineUser, fake: FakeLineApi) -> None:
     assert "その他" in user.text()
     user.say(OTHER_SKILL)
     user.tap("会社員")
+    user.tap("スキップ")  # employer
+    user.tap("スキップ")  # age band
     user.say("10年")
     user.tap("5時間")
     user.pick_all("土日祝")
@@ -107,6 +109,7 @@ def sign_up_other(user: LineUser) -> None:
     user.say("八王子市")
     user.pick_all("会計・経理")
     user.tap("学生")
+    user.tap("20代")
     user.tap("0年")
     user.tap("2時間")
     user.pick_all("平日夜")
