@@ -289,14 +289,27 @@ def test_the_demo_button_loads_groups_and_volunteers_through_the_core(database_u
         assert count(database_url, "organizations") == 5
         assert count(database_url, "projects", "WHERE status = 'recruiting'") == 5
         assert count(database_url, "audit_log", "WHERE action = 'accept'") == 5
-        # Five cards reach the coordinators, each updated to accepted with 候補を提案.
+
+        # Five request cards reach the coordinators, each updated to accepted with 候補を提案,
+        # and Accept proposes a first team for each: five team cards with 全員を承認.
+        def requests(s: dict[str, Any]) -> list[dict[str, Any]]:
+            return [c for c in cards(s) if c["text"].startswith("新しい相談")]
+
+        def proposals(s: dict[str, Any]) -> list[dict[str, Any]]:
+            return [c for c in cards(s) if c["text"].startswith("チーム案")]
+
         state = server.wait_for(
             lambda s: (
-                len(cards(s)) == 5 and all("候補を提案" in buttons(c) for c in cards(s)) and s
+                len(requests(s)) == 5
+                and all("候補を提案" in buttons(c) for c in requests(s))
+                and len(proposals(s)) == 5
+                and all("全員を承認" in buttons(c) for c in proposals(s))
+                and len(cards(s)) == 10
+                and s
             ),
             timeout=60,
         )
-        titles = " ".join(c["text"] for c in cards(state))
+        titles = " ".join(c["text"] for c in requests(state))
         for group in (
             "こども未来塾",
             "シェアドッグスクール",
