@@ -249,7 +249,11 @@ def in_channel(app: AppServer, fake: FakeSlackApi, user: str, channel: str) -> S
 def test_channel_names_are_readable_ascii_with_a_stable_suffix() -> None:
     assert channel_name("kawasaki2017", "ひなた", 12) == "kawasaki2017-hinata-p12"
     assert channel_name(None, "キッチン・まっちゃ", 3) == "tsunagu-kitchin-matcha-p3"
-    assert channel_name("kawasaki2017", "未来塾", 7) == "kawasaki2017-team-p7"  # kanji only
+    # Kanji are read (pykakasi), scripts kept apart as words.
+    assert channel_name("kawasaki2017", "未来塾", 7) == "kawasaki2017-miraijuku-p7"
+    assert channel_name("kawasaki2017", "こども未来塾", 1) == "kawasaki2017-kodomo-miraijuku-p1"
+    assert channel_name("k", "じもたんkids", 2) == "k-jimotan-kids-p2"
+    assert channel_name("k", "☆★", 4) == "k-team-p4"  # nothing readable
     assert slugify("Café de Kawasaki!") == "cafe-de-kawasaki"
     long = channel_name("x" * 40, "あ" * 200, 123456)
     assert len(long) <= 80 and long.endswith("-p123456") and re.fullmatch(r"[a-z0-9-]+", long)
@@ -277,9 +281,9 @@ def test_calendar_text_in_both_languages_with_local_dates() -> None:
         ),
     ]
     ja = calendar_text(programme, phases, "ja")
-    assert "2026-12-05（土） 01:00–03:00 キックオフ（川崎市役所）" in ja
+    assert "2026年12月5日(土) 01:00–03:00 キックオフ（川崎市役所）" in ja
     assert "取り消し" not in ja
-    assert "Sat 2026-12-05 01:00–03:00 Kickoff (川崎市役所)" in calendar_text(
+    assert "Sat, Dec 5, 2026 01:00–03:00 Kickoff (川崎市役所)" in calendar_text(
         programme, phases, "en"
     )
     assert "キックオフ" in calendar_text(None, [], "ja")
@@ -296,7 +300,7 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
     ids = form_team(app, fake_line, fake_slack, database_url, linked={"石田 真理": ISHIDA})
     channel = team_channel(fake_slack, database_url)
     info = fake_slack.channel(channel)
-    assert info["name"] == "kawasaki2017-kodomo-p1"
+    assert info["name"] == "kawasaki2017-kodomo-miraijuku-p1"
     assert scalar(database_url, "SELECT team_channel_name FROM projects") == info["name"]
     # Coordinators (listed and via the user group) and the linked member; not the others.
     members = fake_slack.wait_for(
@@ -317,7 +321,7 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
         f"石田 <@{ISHIDA}>",
         "ファシリテーション",
         "川崎プロボノ 2017 の日程",
-        "2026-12-05（土） 10:00 キックオフ（川崎市役所）",
+        "2026年12月5日(土) 10:00 キックオフ（川崎市役所）",
     ):
         assert expected in text, expected
     assert "青木 健" not in text  # first names only
@@ -435,7 +439,7 @@ def test_existing_channel_is_reused_and_weekly_checkins_flag_coordinators(
 ) -> None:
     fake_slack.add_user(ISHIDA, "ishida")
     # A channel of that name exists already (e.g. a retry after a crash): it is reused.
-    existing = fake_slack.add_channel("kawasaki2017-kodomo-p1", members=[COORDINATORS[0]])
+    existing = fake_slack.add_channel("kawasaki2017-kodomo-miraijuku-p1", members=[COORDINATORS[0]])
     form_team(app, fake_line, fake_slack, database_url, linked={"石田 真理": ISHIDA})
     channel = team_channel(fake_slack, database_url)
     assert channel == existing
