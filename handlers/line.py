@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.budget import Quota
-from bot.conversation.model import Reply
+from bot.conversation.model import Choice, Panel, Reply
 from bot.events import Event
 from bot.inbox import Inbox, InboxClosed
 from bot.outbox import (
@@ -140,40 +140,147 @@ def _clip_label(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
-def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
-    """Neutral replies as LINE text message objects within LINE's limits.
+# Flex: LINE's documented limits (the OpenAPI file does not state them) and our look.
+MAX_ALT_TEXT = 400
+MAX_BUBBLES = 12
+MAX_FLEX_TEXT = 1000  # a bubble is at most 30 KB of JSON; long free text is clipped
+MAX_FIELD_VALUE = 300
+ACCENTS = {
+    "summary": "#2E7D6B",
+    "invitation": "#D9653B",
+    "proposal": "#3B6FD9",
+    "project": "#6B4FBB",
+    "announcement": "#B5832F",
+    "info": "#4A5A6A",
+}
 
-    At most 5 messages: earlier texts are joined when there are more. LINE shows quick
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip() or "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _postback(choice: Choice) -> dict[str, Any]:
+    return {
+        "type": "postback",
+        "label": _clip_label(choice.label),
+        "data": choice.data,
+        "displayText": choice.display or choice.label,
+    }
+
+
+def _flex_text(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "text", "text": _clip(text, MAX_FLEX_TEXT), "wrap": True, **style}
+
+
+def render_bubble(panel: Panel, *, size: str = "mega") -> dict[str, Any]:
+    """One neutral panel as a flex bubble: a coloured header, the rows, the buttons."""
+    accent = ACCENTS.get(panel.kind, ACCENTS["info"])
+    body: list[dict[str, Any]] = []
+    if panel.body:
+        body.append(_flex_text(panel.body, size="sm", color="#1F2933"))
+    if panel.fields:
+        rows = [
+            {
+                "type": "box",
+                "layout": "baseline",
+                "spacing": "sm",
+                "contents": [
+                    _flex_text(label, size="xs", color="#7B8794", flex=2),
+                    _flex_text(_clip(value, MAX_FIELD_VALUE), size="sm", color="#1F2933", flex=5),
+                ],
+            }
+            for label, value in panel.fields
+        ]
+        body.append({"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows})
+    if panel.note:
+        body.append(_flex_text(panel.note, size="xs", color="#7B8794"))
+    bubble: dict[str, Any] = {
+        "type": "bubble",
+        "size": size,
+        "header": {
+            "type": "box",
+            "layout": "vertical",
+            "backgroundColor": accent,
+            "paddingAll": "lg",
+            "contents": [_flex_text(panel.title, weight="bold", color="#FFFFFF", size="md")],
+        },
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "md",
+            "contents": body or [_flex_text(panel.title, size="sm")],
+        },
+    }
+    if panel.buttons:
+        bubble["footer"] = {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "sm",
+            "contents": [
+                {
+                    "type": "button",
+                    "style": "primary" if i == 0 else "secondary",
+                    "color": accent if i == 0 else "#E4E7EB",
+                    "height": "sm",
+                    "action": _postback(choice),
+                }
+                for i, choice in enumerate(panel.buttons)
+            ],
+        }
+    return bubble
+
+
+def render_flex(reply: Reply) -> dict[str, Any]:
+    """A reply with panels as a flex message: one bubble, or a carousel of up to 12.
+
+    The reply's text is the alternative text (notifications, the chat list, old clients).
+    """
+    panels = reply.panels[:MAX_BUBBLES]
+    if len(panels) == 1:
+        contents = render_bubble(panels[0])
+    else:
+        contents = {
+            "type": "carousel",
+            "contents": [render_bubble(p, size="kilo") for p in panels],
+        }
+    return {"type": "flex", "altText": _clip(reply.text, MAX_ALT_TEXT), "contents": contents}
+
+
+def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
+    """Neutral replies as LINE message objects within LINE's limits.
+
+    Text replies become text messages, replies with panels flex messages. At most 5
+    messages: neighbouring texts are joined first when there are more. LINE shows quick
     replies only on the last message, so the last choices offered go there. Plain JSON
     objects (as messaging-api.yml defines them) rather than SDK models: building the
     SDK's pydantic models was the largest CPU cost of a reply (see bench/README.md).
     """
     if not replies:
         return []
-    texts = [r.text for r in replies if r.text]
-    if len(texts) > MAX_MESSAGES:
-        head = len(texts) - MAX_MESSAGES + 1
-        texts = ["\n\n".join(texts[:head]), *texts[head:]]
+    # Each item: the text of a text message, or a reply drawn as flex.
+    items: list[str | Reply] = [r if r.panels else r.text for r in replies if r.text or r.panels]
+    while len(items) > MAX_MESSAGES:
+        for i in range(len(items) - 1):
+            if isinstance(items[i], str) and isinstance(items[i + 1], str):
+                items[i : i + 2] = [f"{items[i]}\n\n{items[i + 1]}"]
+                break
+        else:  # no two texts side by side: the earliest card is read as its text
+            first = next(i for i, item in enumerate(items) if isinstance(item, Reply))
+            item = items[first]
+            assert isinstance(item, Reply)
+            items[first] = item.text
     choices = next((r.choices for r in reversed(replies) if r.choices), ())
-    messages: list[dict[str, Any]] = []
-    for i, text in enumerate(texts):
-        message: dict[str, Any] = {"type": "text", "text": _clip_text(text)}
-        if i == len(texts) - 1 and choices:
-            message["quickReply"] = {
-                "items": [
-                    {
-                        "type": "action",
-                        "action": {
-                            "type": "postback",
-                            "label": _clip_label(c.label),
-                            "data": c.data,
-                            "displayText": c.display or c.label,
-                        },
-                    }
-                    for c in choices[:MAX_QUICK_REPLIES]
-                ]
-            }
-        messages.append(message)
+    messages: list[dict[str, Any]] = [
+        render_flex(item) if isinstance(item, Reply) else {"type": "text", "text": _clip_text(item)}
+        for item in items
+    ]
+    if messages and choices:
+        messages[-1]["quickReply"] = {
+            "items": [
+                {"type": "action", "action": _postback(c)} for c in choices[:MAX_QUICK_REPLIES]
+            ]
+        }
     return messages
 
 

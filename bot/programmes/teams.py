@@ -166,7 +166,7 @@ def _kakasi() -> Any:
     """pykakasi's converter (its dictionaries load once, on first use)."""
     import pykakasi
 
-    return pykakasi.kakasi()
+    return pykakasi.kakasi()  # type: ignore[no-untyped-call]
 
 
 def romanise(text: str) -> str:

@@ -54,6 +54,12 @@ MAX_CAROUSEL_ACTIONS = 3
 MAX_CAROUSEL_TEXT = 120
 MAX_CAROUSEL_TEXT_WITH_HEADER = 60
 MAX_MULTICAST_TO = 500
+# Flex: at most 12 bubbles in a carousel, 30 KB of JSON a bubble and 50 KB a carousel.
+# The alternative text is held to the template messages' 400 characters: never laxer
+# than LINE, whichever of its pages one reads.
+MAX_FLEX_BUBBLES = 12
+MAX_BUBBLE_BYTES = 30_000
+MAX_CAROUSEL_BYTES = 50_000
 
 
 class Problem(NamedTuple):
@@ -365,6 +371,46 @@ def _template_problems(template: Any, path: list[str | int]) -> Iterator[Problem
                 )
 
 
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _flex_problems(container: Any, path: list[str | int]) -> Iterator[Problem]:
+    """LINE's documented flex limits: bubbles, sizes, and no empty text components."""
+    if not isinstance(container, dict):
+        return
+    if container.get("type") == "carousel":
+        bubbles = container.get("contents")
+        if isinstance(bubbles, list):
+            if not 1 <= len(bubbles) <= MAX_FLEX_BUBBLES:
+                yield Problem(
+                    property_path([*path, "contents"]),
+                    f"must have 1 to {MAX_FLEX_BUBBLES} bubbles (got {len(bubbles)})",
+                )
+            if _json_bytes(container) > MAX_CAROUSEL_BYTES:
+                yield Problem(property_path(path), f"must be at most {MAX_CAROUSEL_BYTES} bytes")
+            for i, bubble in enumerate(bubbles):
+                yield from _flex_problems(bubble, [*path, "contents", i])
+        return
+    if container.get("type") == "bubble" and _json_bytes(container) > MAX_BUBBLE_BYTES:
+        yield Problem(property_path(path), f"must be at most {MAX_BUBBLE_BYTES} bytes")
+
+    def walk(node: Any, where: list[str | int]) -> Iterator[Problem]:
+        if isinstance(node, dict):
+            if node.get("type") == "text" and not node.get("contents"):
+                text = node.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    yield Problem(property_path([*where, "text"]), "must be a non-empty string")
+            for key, value in node.items():
+                if key != "action" and isinstance(value, dict | list):
+                    yield from walk(value, [*where, key])
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, [*where, i])
+
+    yield from walk(container, path)
+
+
 def _message_problems(message: Any, path: list[str | int]) -> Iterator[Problem]:
     if not isinstance(message, dict):
         return
@@ -378,6 +424,11 @@ def _message_problems(message: Any, path: list[str | int]) -> Iterator[Problem]:
     if kind == "template":
         yield from _too_long(message.get("altText"), MAX_ALT_TEXT, [*path, "altText"])
         yield from _template_problems(message.get("template"), [*path, "template"])
+    if kind == "flex":
+        yield from _too_long(message.get("altText"), MAX_ALT_TEXT, [*path, "altText"])
+        if isinstance(message.get("altText"), str) and not message["altText"].strip():
+            yield Problem(property_path([*path, "altText"]), "must not be empty")
+        yield from _flex_problems(message.get("contents"), [*path, "contents"])
     quick = message.get("quickReply")
     items = quick.get("items") if isinstance(quick, dict) else None
     if isinstance(items, list):
