@@ -496,6 +496,14 @@ class Dialogue:
         self.default_locale = default_locale
         self.resume_after_ms = resume_after_ms
 
+    @staticmethod
+    def answer_takes_a_while(event: Event) -> bool:
+        """True if answering this event needs a matching run (open projects): worth a
+        loading animation in the chat while it is prepared."""
+        if event.kind == "postback":
+            return event.data == "m|open"
+        return event.kind == "text" and _menu_word(fold(event.text or "")) == "open"
+
     def initial_locale(self, event: Event) -> str:
         """The locale of a new conversation: the platform's language when known."""
         if event.language and event.language.lower().startswith("en"):

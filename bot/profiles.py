@@ -60,6 +60,8 @@ class EffectContext:
     programmes: Any = None
     # Team channels and Slack linking (bot.programmes.teams.TeamChannels); None without Slack.
     teams: Any = None
+    # LINE rich menus per state (bot.richmenu.RichMenus); None where LINE is off.
+    rich_menus: Any = None
 
 
 class SessionLookups:

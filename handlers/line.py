@@ -17,6 +17,7 @@ from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
     Configuration,
+    ShowLoadingAnimationRequest,
 )
 from linebot.v3.webhooks import (
     AudioMessageContent,
@@ -35,8 +36,10 @@ from linebot.v3.webhooks import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from bot import richmenu
 from bot.budget import Quota
 from bot.conversation.model import Choice, Panel, Reply
+from bot.dialogue import Dialogue
 from bot.events import Event
 from bot.inbox import Inbox, InboxClosed
 from bot.outbox import (
@@ -49,6 +52,7 @@ from bot.outbox import (
     replies_from,
 )
 from bot.settings import Settings
+from handlers.richmenu import link as link_menu
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,9 @@ MAX_QUICK_REPLIES = 13
 # never hold the webhook answer longer than this.
 PROFILE_TIMEOUT_S = 1.5
 QUOTA_TIMEOUT_S = 5.0
+# The loading animation: shown until the answer arrives, at most this long (5-60, by 5).
+LOADING_SECONDS = 20
+LOADING_TIMEOUT_S = 2.0
 # LINE's documented request limits per channel (requests a second).
 RATE_LIMITS = {"push": 2000.0, "multicast": 200.0}
 _SEND_PATHS = {"push": "/v2/bot/message/push", "multicast": "/v2/bot/message/multicast"}
@@ -144,6 +151,8 @@ def _clip_label(label: str) -> str:
 MAX_ALT_TEXT = 400
 MAX_BUBBLES = 12
 MAX_FLEX_TEXT = 1000  # a bubble is at most 30 KB of JSON; long free text is clipped
+MAX_CAROUSEL_TEXT = 300
+MAX_CAROUSEL_BYTES = 48_000  # LINE's limit is 50 KB; some room for the message around it
 MAX_FIELD_VALUE = 300
 ACCENTS = {
     "summary": "#2E7D6B",
@@ -169,12 +178,17 @@ def _postback(choice: Choice) -> dict[str, Any]:
     }
 
 
-def _flex_text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "text", "text": _clip(text, MAX_FLEX_TEXT), "wrap": True, **style}
+def render_bubble(
+    panel: Panel, *, size: str = "mega", limit: int = MAX_FLEX_TEXT
+) -> dict[str, Any]:
+    """One neutral panel as a flex bubble: a coloured header, the rows, the buttons.
 
+    Each text is clipped to `limit` characters (a bubble is at most 30 KB of JSON).
+    """
 
-def render_bubble(panel: Panel, *, size: str = "mega") -> dict[str, Any]:
-    """One neutral panel as a flex bubble: a coloured header, the rows, the buttons."""
+    def _flex_text(text: str, **style: Any) -> dict[str, Any]:
+        return {"type": "text", "text": _clip(text, limit), "wrap": True, **style}
+
     accent = ACCENTS.get(panel.kind, ACCENTS["info"])
     body: list[dict[str, Any]] = []
     if panel.body:
@@ -187,7 +201,12 @@ def render_bubble(panel: Panel, *, size: str = "mega") -> dict[str, Any]:
                 "spacing": "sm",
                 "contents": [
                     _flex_text(label, size="xs", color="#7B8794", flex=2),
-                    _flex_text(_clip(value, MAX_FIELD_VALUE), size="sm", color="#1F2933", flex=5),
+                    _flex_text(
+                        _clip(value, min(limit, MAX_FIELD_VALUE)),
+                        size="sm",
+                        color="#1F2933",
+                        flex=5,
+                    ),
                 ],
             }
             for label, value in panel.fields
@@ -237,14 +256,20 @@ def render_flex(reply: Reply) -> dict[str, Any]:
     The reply's text is the alternative text (notifications, the chat list, old clients).
     """
     panels = reply.panels[:MAX_BUBBLES]
+    contents: dict[str, Any]
     if len(panels) == 1:
         contents = render_bubble(panels[0])
     else:
-        contents = {
-            "type": "carousel",
-            "contents": [render_bubble(p, size="kilo") for p in panels],
-        }
+        bubbles = [render_bubble(p, size="kilo", limit=MAX_CAROUSEL_TEXT) for p in panels]
+        # A carousel is at most 50 KB: leave out the last bubbles rather than be refused.
+        while len(bubbles) > 1 and _json_size(bubbles) > MAX_CAROUSEL_BYTES:
+            bubbles.pop()
+        contents = {"type": "carousel", "contents": bubbles}
     return {"type": "flex", "altText": _clip(reply.text, MAX_ALT_TEXT), "contents": contents}
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
@@ -284,6 +309,15 @@ def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
     return messages
 
 
+def _failure(exc: ApiException) -> TransientError | PermanentError:
+    """A refused call as the outbox's error: 429 and 5xx are retried, other errors not."""
+    if exc.status == 429 or exc.status >= 500:
+        headers = exc.headers or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after")
+        return TransientError(f"line {exc.status}", float(retry_after) if retry_after else None)
+    return PermanentError(f"line {exc.status}")
+
+
 def _monthly_limit(exc: ApiException) -> bool:
     """True if a 429 says the plan's monthly message quota is used up (not a rate limit)."""
     body = exc.body
@@ -318,10 +352,13 @@ class LineChannel:
         self._api = AsyncMessagingApi(self._client)
         self._inbox = inbox
         self._dispatcher = dispatcher
+        self._background: set[asyncio.Task[None]] = set()
         inbox.register(CHANNEL, self.send, enrich=self._with_language)
 
     async def close(self) -> None:
         """Close the HTTP sessions."""
+        for task in list(self._background):
+            task.cancel()
         await self._default_session.close()
         await self._client.close()
 
@@ -365,7 +402,32 @@ class LineChannel:
             return PlainTextResponse("shutting down", status_code=503)
         except Exception:
             return PlainTextResponse("could not store events", status_code=500)
+        for event in neutral:
+            # translate() keeps one-on-one chats only: the animation exists only there.
+            if not event.redelivery and Dialogue.answer_takes_a_while(event):
+                task = asyncio.create_task(self._show_loading(event))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return JSONResponse({})
+
+    async def _show_loading(self, event: Event) -> None:
+        """The loading animation in the person's chat while a slow answer is prepared.
+
+        Never in the reply's way: it runs beside it, and a failure is only logged.
+        """
+        try:
+            await asyncio.wait_for(
+                self._api.show_loading_animation(
+                    ShowLoadingAnimationRequest(
+                        chatId=event.user_key, loadingSeconds=LOADING_SECONDS
+                    )
+                ),
+                timeout=LOADING_TIMEOUT_S,
+            )
+        except (ApiException, ClientError, TimeoutError, OSError) as exc:
+            log.info(
+                "line: no loading animation for event %s (%s)", event.event_id, type(exc).__name__
+            )
 
     async def _with_language(self, event: Event) -> Event:
         """A follow event with the person's LINE language, when LINE tells us."""
@@ -415,7 +477,17 @@ class LineChannel:
         )
 
     async def deliver(self, item: Item) -> dict[str, Any]:
-        """Send one outbox push or multicast to LINE with the item's retry key."""
+        """Send one outbox push or multicast to LINE with the item's retry key, or link
+        one person's rich menu."""
+        if item.kind == richmenu.KIND:
+            try:
+                if not await link_menu(self._api, item.target, item.payload.get("menu")):
+                    log.info("line: no rich menu %s yet (run tsunagu line richmenu)", item.id)
+            except ApiException as exc:
+                raise _failure(exc) from exc
+            except (ClientError, TimeoutError, OSError) as exc:
+                raise TransientError(f"line network {type(exc).__name__}") from exc
+            return {}
         path = _SEND_PATHS.get(item.kind)
         if path is None:
             raise PermanentError(f"line cannot send {item.kind}")
@@ -428,13 +500,7 @@ class LineChannel:
                 return {}
             if _monthly_limit(exc):
                 raise QuotaExceeded(f"line {exc.status}") from exc
-            if exc.status == 429 or exc.status >= 500:
-                headers = exc.headers or {}
-                retry_after = headers.get("Retry-After") or headers.get("retry-after")
-                raise TransientError(
-                    f"line {exc.status}", float(retry_after) if retry_after else None
-                ) from exc
-            raise PermanentError(f"line {exc.status}") from exc
+            raise _failure(exc) from exc
         except (ClientError, TimeoutError, OSError) as exc:
             raise TransientError(f"line network {type(exc).__name__}") from exc
         return {}

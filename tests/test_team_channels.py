@@ -42,6 +42,7 @@ from tests.support import (
     SlackUser,
     make_settings,
     query,
+    said,
     scalar,
 )
 from tests.test_matching_flow import accepted_request, add_volunteers, pushes_to, team_card
@@ -186,7 +187,7 @@ def form_team(
     ]
     for name in invited:
         invites = fake_line.wait_for(
-            lambda n=name: [m for m in pushes_to(fake_line, ids[n]) if "ご招待" in m["text"]],
+            lambda n=name: [m for m in pushes_to(fake_line, ids[n]) if "ご招待" in said(m)],
             timeout=10,
         )
         person = LineUser(app, fake_line, ids[name])
@@ -197,7 +198,7 @@ def form_team(
             person.tap("辞退する")
             person.say("今月は忙しいため")
     proposal = fake_line.wait_for(
-        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in m["text"]],
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in said(m)],
         timeout=10,
     )[0]
     group.last = [proposal]
@@ -230,7 +231,7 @@ def team_channel(fake: FakeSlackApi, database_url: str) -> str:
 def code_for(fake_line: FakeLineApi, user_id: str) -> str:
     """The newest link code pushed to this LINE user."""
     texts = fake_line.wait_for(
-        lambda: [m["text"] for m in pushes_to(fake_line, user_id) if CODE.search(m["text"])],
+        lambda: [said(m) for m in pushes_to(fake_line, user_id) if CODE.search(said(m))],
         timeout=10,
     )
     found = CODE.search(texts[-1])
@@ -327,7 +328,7 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
     assert "青木 健" not in text  # first names only
     # The unlinked member gets a code (and no code for the linked one).
     code = code_for(fake_line, ids["青木 健"])
-    assert not any(CODE.search(m["text"]) for m in pushes_to(fake_line, ids["石田 真理"]))
+    assert not any(CODE.search(said(m)) for m in pushes_to(fake_line, ids["石田 真理"]))
     assert len(code) == 8 and not set(code) & set("01OIL")
 
     # The programme's announcement to team channels, fired as the scheduler would: it
@@ -344,10 +345,10 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
 
     assert run(database_url, fire) == "sent"
     fake_line.wait_for(
-        lambda: any("明日はキックオフ" in m["text"] for m in pushes_to(fake_line, ids["青木 健"])),
+        lambda: any("明日はキックオフ" in said(m) for m in pushes_to(fake_line, ids["青木 健"])),
         timeout=10,
     )
-    assert not any("キックオフです" in m["text"] for m in pushes_to(fake_line, ids["石田 真理"]))
+    assert not any("キックオフです" in said(m) for m in pushes_to(fake_line, ids["石田 真理"]))
     posted = fake_slack.wait_for(
         lambda: [m for m in fake_slack.messages(channel) if "明日はキックオフ" in m["text"]],
         timeout=10,

@@ -195,6 +195,9 @@ class Matching:
         # Set by the composition root: opens the team's channel when a team is formed
         # (bot.programmes.teams.TeamChannels); None where Slack is off.
         self.teams: Any = None
+        # Set by the composition root: LINE rich menus (bot.richmenu.RichMenus), so a new
+        # team member gets the team menu; None where LINE is off.
+        self.rich_menus: Any = None
         # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
         self.live = LiveIndex(
             maker, clock=clock, window_days=self.settings.weights.recent_window_days
@@ -717,6 +720,10 @@ class Matching:
                 volunteer.locale, org=org.name, contact=org.contact_name, role=org.contact_role
             )
             await self._push(session, volunteer, [Reply(text)], ("formed", match.id))
+            if self.rich_menus is not None:  # now a team member: the team menu
+                await self.rich_menus.sync(
+                    session, volunteer.channel, volunteer.user_key, volunteer.locale, now
+                )
         await repo.audit(
             session,
             actor="group",

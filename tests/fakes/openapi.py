@@ -478,6 +478,65 @@ def limit_problems(schema_name: str, body: Any) -> list[Problem]:
     return problems
 
 
+# --- rich menus: LINE's documented limits beyond the schema ----------------------------
+
+MAX_RICH_MENU_AREAS = 20
+MAX_RICH_MENU_LABEL = 20
+MIN_RICH_MENU_WIDTH, MAX_RICH_MENU_WIDTH, MIN_RICH_MENU_HEIGHT = 800, 2500, 250
+MIN_RICH_MENU_RATIO = 1.45
+
+
+def rich_menu_problems(body: dict[str, Any]) -> list[Problem]:
+    """A rich menu object's size, areas (within the image) and action labels."""
+    problems: list[Problem] = []
+    size = body.get("size")
+    if not isinstance(size, dict):
+        return [Problem("size", "must be specified")]
+    width, height = size.get("width"), size.get("height")
+    if not isinstance(width, int) or not isinstance(height, int):
+        return [Problem("size", "must have integer width and height")]
+    if not MIN_RICH_MENU_WIDTH <= width <= MAX_RICH_MENU_WIDTH:
+        problems.append(Problem("size.width", "must be between 800 and 2500"))
+    if height < MIN_RICH_MENU_HEIGHT or width / height < MIN_RICH_MENU_RATIO:
+        problems.append(Problem("size.height", "must be at least 250 and width/height >= 1.45"))
+    areas = body.get("areas")
+    if not isinstance(areas, list) or not 1 <= len(areas) <= MAX_RICH_MENU_AREAS:
+        problems.append(Problem("areas", f"must have 1 to {MAX_RICH_MENU_AREAS} areas"))
+        return problems
+    for i, area in enumerate(areas):
+        bounds = area.get("bounds") if isinstance(area, dict) else None
+        if not isinstance(bounds, dict):
+            continue
+        x, y = bounds.get("x", 0), bounds.get("y", 0)
+        w, h = bounds.get("width", 0), bounds.get("height", 0)
+        if x < 0 or y < 0 or x + w > width or y + h > height:
+            problems.append(Problem(f"areas[{i}].bounds", "must lie within the image"))
+        action = area.get("action") or {}
+        problems.extend(
+            _too_long(action.get("label"), MAX_RICH_MENU_LABEL, ["areas", i, "action", "label"])
+        )
+        problems.extend(_too_long(action.get("text"), 300, ["areas", i, "action", "text"]))
+    return problems
+
+
+def image_problem(image: bytes, content_type: str, size: dict[str, int]) -> str | None:
+    """Why LINE would refuse this rich menu image, or None: its format and exact size."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(BytesIO(image)) as picture:
+            fmt, dims = picture.format, picture.size
+    except (UnidentifiedImageError, OSError):
+        return "the image cannot be read"
+    if {"image/png": "PNG", "image/jpeg": "JPEG"}.get(content_type) != fmt:
+        return f"the image is {fmt}, not {content_type}"
+    if dims != (size["width"], size["height"]):
+        return f"image size {dims} differs from the rich menu size"
+    return None
+
+
 # --- public entry points -------------------------------------------------------------
 
 
