@@ -212,6 +212,12 @@ async def apply_effect(
             subject_id=None,
             detail={"volunteer": volunteer_deleted, "organization_id": org_id},
         )
+    if ctx.rich_menus is not None and isinstance(
+        effect, SaveVolunteer | SubmitRequest | DeleteUserData
+    ):
+        # Who the person is may have changed (also for data loaded without a chat, e.g. the
+        # demo): their LINE rich menu follows.
+        await ctx.rich_menus.sync(session, channel, user_key, locale, utcnow())
 
 
 async def _save_volunteer(

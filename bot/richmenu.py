@@ -29,6 +29,8 @@ from storage.models import Match, Organization, Project, RichMenuLink, Volunteer
 log = logging.getLogger(__name__)
 
 CHANNEL = "line"
+# In a menu label: where the drawn label may break onto a second line (between words).
+BREAK = "\u200b"
 KIND = "richmenu"
 STATES = ("guest", "volunteer", "group", "member")
 # Projects whose accepted volunteers are a team.
@@ -64,15 +66,15 @@ _HELP = MenuButton(T("ヘルプ", "Help"), T("ヘルプ", "help"))
 _LANG = MenuButton(T("English", "日本語"), T("English", "日本語"), plain="Japanese")
 _PROFILE = MenuButton(T("プロフィール", "Profile"), T("プロフィール", "profile"))
 _OPEN = MenuButton(T("募集中", "Open projects"), T("募集中", "open projects"))
-_EDIT = MenuButton(T("登録内容の変更", "Edit profile"), T("変更", "edit"))
+_EDIT = MenuButton(T("登録内容の\u200b変更", "Edit profile"), T("変更", "edit"))
 
 MENUS: dict[str, MenuSpec] = {
     "guest": MenuSpec(
         "guest",
         1,
         (
-            MenuButton(T("ボランティア登録", "Sign up"), T("ボランティア登録", "sign up")),
-            MenuButton(T("団体として相談", "Ask as a group"), T("団体として相談", "group")),
+            MenuButton(T("ボランティア\u200b登録", "Sign up"), T("ボランティア登録", "sign up")),
+            MenuButton(T("団体として\u200b相談", "Ask as a group"), T("団体として相談", "group")),
             _HELP,
             _LANG,
         ),

@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 )
             )
             await sandbox.reveal_loaded_demo()
+            sandbox.start_rich_menus()
         await inbox.start()
         await dispatcher.start()
         if settings.scheduler_enabled:

@@ -13,6 +13,7 @@ menu of the default language becomes the account's default menu.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import sys
@@ -38,7 +39,7 @@ from linebot.v3.messaging import (
 )
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.richmenu import MENUS, MenuButton, MenuSpec, RichMenus, alias, all_aliases, version
+from bot.richmenu import BREAK, MENUS, MenuButton, MenuSpec, RichMenus, alias, all_aliases, version
 from bot.settings import Settings
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -75,9 +76,14 @@ class Fonts:
 
     def load(self, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         """The font at this pixel size (Pillow's own font when there is no file)."""
-        if self.path is None:
-            return ImageFont.load_default(size)
-        return ImageFont.truetype(self.path, size, index=0)  # index 0 of Noto's .ttc is JP
+        return _font(self.path, size)
+
+
+@functools.cache
+def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if path is None:
+        return ImageFont.load_default(size)
+    return ImageFont.truetype(path, size, index=0)  # index 0 of Noto's .ttc is JP
 
 
 def find_fonts(preferred: str | None = None) -> Fonts:
@@ -109,23 +115,33 @@ def drawn_label(button: MenuButton, locale: str, fonts: Fonts) -> str:
 def _fit(
     pen: ImageDraw.ImageDraw, label: str, fonts: Fonts, room: int
 ) -> tuple[str, ImageFont.FreeTypeFont | ImageFont.ImageFont]:
-    """The label (on two lines if need be) at the largest size that fits `room` pixels."""
+    """The label at the largest size that fits `room` pixels: on one line if it fits at a
+    readable size, else on two lines broken where the longer line is shortest."""
+    hints = [i for i, c in enumerate(label) if c == BREAK]
+    label = label.replace(BREAK, "")
     size = 150
-    while size > 96:
+    while size >= 110:
         font = fonts.load(size)
         if pen.textlength(label, font=font) <= room:
             return label, font
-        size -= 6
-    if " " in label:  # two lines, broken at the space nearest the middle
-        spaces = [i for i, c in enumerate(label) if c == " "]
-        cut = min(spaces, key=lambda i: abs(i - len(label) / 2))
-        label = label[:cut] + "\n" + label[cut + 1 :]
-        size = 130
+        size -= 5
+    probe = fonts.load(100)
+
+    def longest(cut: int) -> float:
+        head, tail = label[:cut].rstrip(), label[cut:].lstrip()
+        return max(pen.textlength(head, font=probe), pen.textlength(tail, font=probe))
+
+    # Where the label says a line may break (between words), else anywhere.
+    cuts = [i - n for n, i in enumerate(hints)] or list(range(1, len(label)))
+    if cuts:
+        cut = min(cuts, key=longest)
+        label = label[:cut].rstrip() + "\n" + label[cut:].lstrip()
+    size = 140
     while size > 40:
         font = fonts.load(size)
         if max(pen.textlength(line, font=font) for line in label.split("\n")) <= room:
             break
-        size -= 6
+        size -= 5
     return label, fonts.load(size)
 
 
@@ -147,6 +163,7 @@ def cells(spec: MenuSpec) -> list[tuple[int, int, int, int]]:
     return out
 
 
+@functools.cache  # the same menu in the same font is the same picture (sandbox restarts)
 def draw(spec: MenuSpec, locale: str, fonts: Fonts) -> bytes:
     """The menu's image as PNG: one rounded button per area, its label centred."""
     width, height = size_of(spec)
@@ -169,7 +186,8 @@ def draw(spec: MenuSpec, locale: str, fonts: Fonts) -> bytes:
             spacing=24,
         )
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    # Flat colours compress well even at the fastest level (~60-100 KB; LINE allows 1 MB).
+    image.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -184,7 +202,9 @@ def request_for(spec: MenuSpec, locale: str) -> RichMenuRequest:
         areas=[
             RichMenuArea(
                 bounds=RichMenuBounds(x=x, y=y, width=w, height=h),
-                action=MessageAction(label=button.label(locale)[:20], text=button.text(locale)),
+                action=MessageAction(
+                    label=button.label(locale).replace(BREAK, "")[:20], text=button.text(locale)
+                ),
             )
             for (x, y, w, h), button in zip(cells(spec), spec.buttons, strict=True)
         ],
