@@ -52,7 +52,7 @@ from bot.outbox import (
     replies_from,
 )
 from bot.settings import Settings
-from handlers.richmenu import link as link_menu
+from handlers.richmenu import Linker
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +350,7 @@ class LineChannel:
         )
         self._default_session = default_session
         self._api = AsyncMessagingApi(self._client)
+        self._menus = Linker(self._api)
         self._inbox = inbox
         self._dispatcher = dispatcher
         self._background: set[asyncio.Task[None]] = set()
@@ -481,9 +482,13 @@ class LineChannel:
         one person's rich menu."""
         if item.kind == richmenu.KIND:
             try:
-                if not await link_menu(self._api, item.target, item.payload.get("menu")):
+                if not await self._menus.link(item.target, item.payload.get("menu")):
                     log.info("line: no rich menu %s yet (run tsunagu line richmenu)", item.id)
             except ApiException as exc:
+                # A refused link may be a menu replaced a moment ago: read the aliases
+                # again and retry once before calling it permanent.
+                if 400 <= exc.status < 500 and exc.status != 429 and item.attempts <= 1:
+                    raise TransientError(f"line {exc.status}") from exc
                 raise _failure(exc) from exc
             except (ClientError, TimeoutError, OSError) as exc:
                 raise TransientError(f"line network {type(exc).__name__}") from exc

@@ -17,6 +17,7 @@ import functools
 import io
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ WIDTH = 2500
 ROW_HEIGHT = 843  # one row: 2500x843; two rows: 2500x1686
 NAME_PREFIX = "tsunagu:"
 BULK_LINK_MAX = 500
+ALIAS_TTL_S = 60.0
 # Fonts with Japanese glyphs, looked for in this order (Debian's fonts-noto-cjk first).
 CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
@@ -287,23 +289,47 @@ def deploy(
     return DeployReport(lines, fonts)
 
 
-async def link(api: AsyncMessagingApi, user_id: str, menu: str | None) -> bool:
-    """Link one person to the menu of this alias (None: unlink, the default applies).
+class Linker:
+    """Links people's rich menus for the outbox, knowing the aliases from LINE's list.
 
-    Returns False when the alias does not exist (`tsunagu line richmenu` was never run):
-    there is nothing to link, which is not an error. Raises ApiException otherwise.
+    The list is read once a minute at most (an alias moves only when
+    `tsunagu line richmenu` runs, and that relinks people itself). Before the menus
+    exist the list is empty and linking is skipped; that is not an error.
     """
-    if menu is None:
-        await api.unlink_rich_menu_id_from_user(user_id)
-        return True
-    try:
-        target = await api.get_rich_menu_alias(menu)
-    except ApiException as exc:
-        if exc.status == 404:
+
+    def __init__(self, api: AsyncMessagingApi, clock: Callable[[], float] = time.monotonic):
+        self._api = api
+        self._clock = clock
+        self._aliases: dict[str, str] = {}
+        self._read_at: float | None = None
+
+    async def _menu_id(self, alias: str) -> str | None:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at > ALIAS_TTL_S or alias not in self._aliases:
+            listed = await self._api.get_rich_menu_alias_list()
+            self._aliases = {a.rich_menu_alias_id: a.rich_menu_id for a in listed.aliases}
+            self._read_at = now
+        return self._aliases.get(alias)
+
+    async def link(self, user_id: str, menu: str | None) -> bool:
+        """Link one person to the menu of this alias (None: unlink, the default applies).
+
+        Returns False when there is no such alias (the menus were never made). Raises
+        ApiException when LINE refuses; a refused link forgets the aliases read, so a
+        retry reads them again.
+        """
+        if menu is None:
+            await self._api.unlink_rich_menu_id_from_user(user_id)
+            return True
+        menu_id = await self._menu_id(menu)
+        if menu_id is None:
             return False
-        raise
-    await api.link_rich_menu_id_to_user(user_id, target.rich_menu_id)
-    return True
+        try:
+            await self._api.link_rich_menu_id_to_user(user_id, menu_id)
+        except ApiException:
+            self._read_at = None  # the menu may have just been replaced
+            raise
+        return True
 
 
 def describe(report: DeployReport) -> str:

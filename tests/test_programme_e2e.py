@@ -25,6 +25,7 @@ from tests.support import (
     SLACK_TOKEN,
     AppServer,
     make_settings,
+    said,
     scalar,
 )
 from tests.test_matching_flow import pushes_to
@@ -120,18 +121,14 @@ def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
             lambda: [
                 m
                 for m in pushes_to(fake_line, ids["青木 健"])
-                if "よろしくお願いします！" in m["text"]
+                if "よろしくお願いします！" in said(m)
             ],
             timeout=20,
         )
-        assert (
-            "キックオフミーティング" in line_copy[0]["text"] or "キックオフ" in line_copy[0]["text"]
-        )
+        assert "キックオフミーティング" in said(line_copy[0]) or "キックオフ" in said(line_copy[0])
         # The linked member reads it in Slack only.
         assert not [
-            m
-            for m in pushes_to(fake_line, ids["石田 真理"])
-            if "よろしくお願いします！" in m["text"]
+            m for m in pushes_to(fake_line, ids["石田 真理"]) if "よろしくお願いします！" in said(m)
         ]
 
     async def state(maker: Any) -> tuple[str, dict[str, Any]]:
@@ -147,11 +144,7 @@ def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
     )
     assert (
         len(
-            [
-                m
-                for m in pushes_to(fake_line, ids["青木 健"])
-                if "よろしくお願いします！" in m["text"]
-            ]
+            [m for m in pushes_to(fake_line, ids["青木 健"]) if "よろしくお願いします！" in said(m)]
         )
         == 1
     )

@@ -21,6 +21,7 @@ class Panel:
     a small note and its own buttons. Several panels in one reply are a carousel.
 
     `kind` picks the accent (summary, invitation, proposal, project, announcement).
+    The kickoff agreement will be one more kind once it exists (a later issue).
     """
 
     title: str
