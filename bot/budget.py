@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import T
+from bot.i18n import T, month_text, short_when_text
 from storage import repo
 from storage.base import utcnow
 
@@ -293,10 +293,7 @@ class Budget:
             self._notify()
 
     def _local(self, when: datetime, locale: str | None = None) -> str:
-        local = when.astimezone(self._tz)
-        if (locale or self._locale) == "en":
-            return local.strftime("%-d %b %H:%M")
-        return f"{local.month}月{local.day}日 {local:%H:%M}"
+        return short_when_text(when.astimezone(self._tz), locale or self._locale)
 
     async def text(self, locale: str | None = None) -> str:
         """`/tsunagu quota`: this month's use, what is left, and what waits for budget."""
@@ -304,7 +301,7 @@ class Budget:
         estimate = await self.quota()
         now = self._clock()
         local = now.astimezone(self._tz)
-        month = f"{local.year}年{local.month}月" if loc == "ja" else local.strftime("%B %Y")
+        month = month_text(local, loc)
         lines = [TXT["title"](loc, month=month)]
         if estimate is None:
             lines.append(TXT["unknown"](loc))

@@ -1,10 +1,11 @@
 """The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list, demo,
-export and report."""
+export, report, slack manifest and line richmenu."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import shutil
 import sys
@@ -391,10 +392,26 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", metavar="PATH", help="the workbook to write")
     report.add_argument("--lang", choices=["ja", "en"])
 
+    line = sub.add_parser("line", help="set up the LINE official account")
+    line.add_argument("action", choices=["richmenu"], help="richmenu: create or update the menus")
+    line.add_argument("--font", metavar="FILE", help="a font with Japanese glyphs for the labels")
+
     args = parser.parse_args(argv)
     if args.command == "slack":
         return _slack(args)  # needs no settings or database
     settings = Settings()
+    if args.command == "line":
+        if settings.sandbox_enabled or not settings.line_enabled:
+            print(
+                "tsunagu line richmenu needs LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN "
+                "(the sandbox makes its own menus when it starts).",
+                file=sys.stderr,
+            )
+            return 2
+        # The LINE calls live in handlers/ (the core imports no SDK); like `serve`, the
+        # command reaches them by name.
+        richmenu = importlib.import_module("handlers.richmenu")
+        return int(richmenu.run_cli(settings, font=args.font))
     if settings.sandbox_enabled and args.command != "serve":
         # The other commands work on what the sandbox server works on: its database and
         # its coordinator channel. They never call LINE or Slack, so the credentials are

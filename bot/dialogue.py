@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.conversation import engine
 from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
-from bot.conversation.model import Choice, PostbackIn, Reply, TextIn, UserInput
+from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, UserInput
 from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
@@ -388,6 +388,7 @@ TXT = {
         "You are paused, so we are not showing projects. Send “resume” to turn it back on.",
     ),
     "hand_label": T("#{id} に興味あり", "Interested #{id}"),
+    "hand_raised": T("✓ 興味ありと伝えました", "✓ You said you're interested"),
     "hand_done": T(
         "「{org}」のプロジェクトに興味ありと伝えました。コーディネーターからの連絡をお待ちください。",
         "We've told the coordinators you're interested in {org}'s project. They'll be in touch.",
@@ -494,6 +495,14 @@ class Dialogue:
     def __init__(self, *, default_locale: str = "ja", resume_after_ms: int = 6 * 3600 * 1000):
         self.default_locale = default_locale
         self.resume_after_ms = resume_after_ms
+
+    @staticmethod
+    def answer_takes_a_while(event: Event) -> bool:
+        """True if answering this event needs a matching run (open projects): worth a
+        loading animation in the chat while it is prepared."""
+        if event.kind == "postback":
+            return event.data == "m|open"
+        return event.kind == "text" and _menu_word(fold(event.text or "")) == "open"
 
     def initial_locale(self, event: Event) -> str:
         """The locale of a new conversation: the platform's language when known."""
@@ -861,16 +870,31 @@ class Dialogue:
                 result.replies.append(Reply(TXT["open_none"](loc)))
             else:
                 lines = [TXT["open_head"](loc)]
-                choices = []
+                choices: list[Choice] = []
+                cards = []
                 for p in projects:
                     mark = " ✓" if p.raised else ""
                     lines.append(f"\n#{p.project_id} {p.org_name}{mark}\n{p.summary}")
                     if p.reasons:
                         lines.append(" / ".join(p.reasons))
+                    button: tuple[Choice, ...] = ()
                     if not p.raised:
                         label = TXT["hand_label"](loc, id=p.project_id)
-                        choices.append(Choice(label, f"hand|{p.project_id}", label))
-                result.replies.append(Reply("\n".join(lines), tuple(choices)))
+                        button = (Choice(label, f"hand|{p.project_id}", label),)
+                        choices.extend(button)
+                    notes = [" / ".join(p.reasons)] if p.reasons else []
+                    if p.raised:
+                        notes.append(TXT["hand_raised"](loc))
+                    cards.append(
+                        Panel(
+                            title=f"#{p.project_id} {p.org_name}",
+                            kind="project",
+                            body=p.summary,
+                            note="\n".join(notes) or None,
+                            buttons=button,
+                        )
+                    )
+                result.replies.append(Reply("\n".join(lines), tuple(choices), tuple(cards)))
                 return
         result.replies.extend(self._menu_for(conv, known))
 

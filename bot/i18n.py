@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from babel.dates import format_skeleton
 
 LOCALES = ("ja", "en")
 
@@ -34,3 +37,35 @@ def fold(text: str) -> str:
 def join_list(items: list[str], locale: str) -> str:
     """Join items the way each language lists them."""
     return ("、" if locale == "ja" else ", ").join(items)
+
+
+# Dates and times come from CLDR through Babel, so each language reads its own way
+# (2026年12月5日(土) / Sat, Dec 5, 2026). Times are on the 24-hour clock in both
+# languages: programme calendars are written that way and the two must agree.
+def day_text(at: datetime, locale: str, *, year: bool = True) -> str:
+    """A local date with its weekday, in the reader's language."""
+    return format_skeleton("yMMMEd" if year else "MMMEd", at, locale=_babel(locale))
+
+
+def clock_text(at: datetime) -> str:
+    """A local time of day, 24-hour (13:05)."""
+    return f"{at:%H:%M}"
+
+
+def when_text(at: datetime, locale: str, *, year: bool = True) -> str:
+    """A local date with weekday and time of day."""
+    return f"{day_text(at, locale, year=year)} {clock_text(at)}"
+
+
+def short_when_text(at: datetime, locale: str) -> str:
+    """A local date without year or weekday, and the time (12月5日 13:05 / Dec 5 13:05)."""
+    return f"{format_skeleton('MMMd', at, locale=_babel(locale))} {clock_text(at)}"
+
+
+def month_text(at: datetime, locale: str) -> str:
+    """A month and year (2026年12月 / December 2026)."""
+    return format_skeleton("yMMMM", at, locale=_babel(locale))
+
+
+def _babel(locale: str) -> str:
+    return "en" if locale == "en" else "ja"

@@ -460,7 +460,12 @@ class Inbox:
     ) -> Any:
         lookups = SessionLookups(session, ev.channel, ev.user_key, self._effects)
         result = await self._dialogue.handle(state, locale, ev, lookups)
-        if result.effects:
+        menus = self._effects.rich_menus
+        # Who the person is (or their language) may have changed: their rich menu follows.
+        resync = menus is not None and (
+            bool(result.effects) or result.locale != locale or ev.kind == "follow"
+        )
+        if result.effects or resync:
             # A savepoint: if writing fails, this person's state and data stay as they were
             # and the rest of the batch still commits.
             async with session.begin_nested():
@@ -468,6 +473,8 @@ class Inbox:
                     await apply_effect(
                         session, ev.channel, ev.user_key, result.locale, effect, self._effects
                     )
+                if menus is not None and resync:
+                    await menus.sync(session, ev.channel, ev.user_key, result.locale, self._clock())
         return result
 
     # ---------------------------------------------------------------- replying

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.conversation.model import Reply
+from bot.conversation.model import Choice, Panel, Reply
 from storage import repo
 from storage.base import utcnow
 
@@ -113,26 +113,52 @@ def replies_payload(replies: list[Reply], *, urgent: bool = False) -> dict[str, 
     """Neutral replies as plain data for a LINE push row (`urgent`: never held for budget)."""
     return {
         "urgent": urgent,
-        "replies": [
-            {
-                "text": r.text,
-                "choices": [
-                    {"label": c.label, "data": c.data, "display": c.display} for c in r.choices
-                ],
-            }
-            for r in replies
-        ],
+        "replies": [_reply_data(r) for r in replies],
     }
+
+
+def _choice_data(c: Choice) -> dict[str, Any]:
+    return {"label": c.label, "data": c.data, "display": c.display}
+
+
+def _choice(c: dict[str, Any]) -> Choice:
+    return Choice(c["label"], c["data"], c.get("display"))
+
+
+def _reply_data(r: Reply) -> dict[str, Any]:
+    data: dict[str, Any] = {"text": r.text, "choices": [_choice_data(c) for c in r.choices]}
+    if r.panels:  # only when there are some: most rows are plain text
+        data["panels"] = [
+            {
+                "title": p.title,
+                "kind": p.kind,
+                "fields": [list(f) for f in p.fields],
+                "body": p.body,
+                "note": p.note,
+                "buttons": [_choice_data(c) for c in p.buttons],
+            }
+            for p in r.panels
+        ]
+    return data
 
 
 def replies_from(payload: dict[str, Any]) -> list[Reply]:
     """Plain data back to neutral replies (for the LINE transport)."""
-    from bot.conversation.model import Choice
-
     return [
         Reply(
             r["text"],
-            tuple(Choice(c["label"], c["data"], c.get("display")) for c in r.get("choices", [])),
+            tuple(_choice(c) for c in r.get("choices", [])),
+            tuple(
+                Panel(
+                    title=p["title"],
+                    kind=p.get("kind", "info"),
+                    fields=tuple((str(a), str(b)) for a, b in p.get("fields", ())),
+                    body=p.get("body"),
+                    note=p.get("note"),
+                    buttons=tuple(_choice(c) for c in p.get("buttons", ())),
+                )
+                for p in r.get("panels", ())
+            ),
         )
         for r in payload.get("replies", [])
     ]

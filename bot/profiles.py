@@ -62,6 +62,8 @@ class EffectContext:
     programmes: Any = None
     # Team channels and Slack linking (bot.programmes.teams.TeamChannels); None without Slack.
     teams: Any = None
+    # LINE rich menus per state (bot.richmenu.RichMenus); None where LINE is off.
+    rich_menus: Any = None
 
 
 class SessionLookups:
@@ -223,6 +225,12 @@ async def apply_effect(
             subject_id=None,
             detail={"volunteer": volunteer_deleted, "organization_id": org_id},
         )
+    if ctx.rich_menus is not None and isinstance(
+        effect, SaveVolunteer | SubmitRequest | DeleteUserData
+    ):
+        # Who the person is may have changed (also for data loaded without a chat, e.g. the
+        # demo): their LINE rich menu follows.
+        await ctx.rich_menus.sync(session, channel, user_key, locale, utcnow())
 
 
 async def _save_volunteer(

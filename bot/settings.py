@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     line_channel_secret: str = Field("", alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str = Field("", alias="LINE_CHANNEL_ACCESS_TOKEN")
     line_api_base_url: str = Field("https://api.line.me", alias="LINE_API_BASE_URL")
+    # Rich menu images go to LINE's data host; empty: api-data.line.me for the real API,
+    # else the same base URL as the API (a fake serves both).
+    line_data_api_base_url: str = Field("", alias="LINE_DATA_API_BASE_URL")
 
     slack_bot_token: str = Field("", alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str = Field("", alias="SLACK_SIGNING_SECRET")
@@ -126,6 +129,15 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @property
+    def line_data_url(self) -> str:
+        """Where rich menu images are uploaded (LINE's api-data host)."""
+        if self.line_data_api_base_url.strip():
+            return self.line_data_api_base_url.strip().rstrip("/")
+        if self.line_api_base_url.rstrip("/") == "https://api.line.me":
+            return "https://api-data.line.me"
+        return self.line_api_base_url.rstrip("/")
 
     @property
     def line_enabled(self) -> bool:

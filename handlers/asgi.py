@@ -32,6 +32,7 @@ from bot.programmes.checkins import CheckIns
 from bot.programmes.scheduler import IntervalJob, Scheduler
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels, TeamSettings
+from bot.richmenu import RichMenus
 from bot.settings import Settings
 from handlers import metrics
 from handlers.line import LineChannel
@@ -178,8 +179,15 @@ def create_app(
                 IntervalJob("checkins", 3600.0, checkins.run_checkins),
             ),
         )
+        rich_menus = RichMenus(settings.default_locale) if settings.line_enabled else None
+        matching.rich_menus = rich_menus
         effects = EffectContext(
-            settings.privacy_notice_version, coordination, matching, programmes, teams=teams
+            settings.privacy_notice_version,
+            coordination,
+            matching,
+            programmes,
+            teams=teams,
+            rich_menus=rich_menus,
         )
         inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify, ingest=ingest)
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
@@ -234,6 +242,7 @@ def create_app(
                 )
             )
             await sandbox.reveal_loaded_demo()
+            sandbox.start_rich_menus()
         await inbox.start()
         await dispatcher.start()
         if settings.scheduler_enabled:

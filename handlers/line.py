@@ -18,6 +18,7 @@ from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
     Configuration,
+    ShowLoadingAnimationRequest,
 )
 from linebot.v3.webhooks import (
     AudioMessageContent,
@@ -36,8 +37,10 @@ from linebot.v3.webhooks import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from bot import richmenu
 from bot.budget import Quota
-from bot.conversation.model import Reply
+from bot.conversation.model import Choice, Panel, Reply
+from bot.dialogue import Dialogue
 from bot.events import Event, clean_text
 from bot.inbox import Inbox, InboxClosed
 from bot.outbox import (
@@ -50,6 +53,7 @@ from bot.outbox import (
 )
 from bot.settings import Settings
 from handlers import metrics
+from handlers.richmenu import Linker
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,9 @@ MAX_QUICK_REPLIES = 13
 # never hold the webhook answer longer than this.
 PROFILE_TIMEOUT_S = 1.5
 QUOTA_TIMEOUT_S = 5.0
+# The loading animation: shown until the answer arrives, at most this long (5-60, by 5).
+LOADING_SECONDS = 20
+LOADING_TIMEOUT_S = 2.0
 # LINE's documented request limits per channel (requests a second).
 RATE_LIMITS = {"push": 2000.0, "multicast": 200.0}
 _SEND_PATHS = {"push": "/v2/bot/message/push", "multicast": "/v2/bot/message/multicast"}
@@ -147,41 +154,175 @@ def _clip_label(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
-def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
-    """Neutral replies as LINE text message objects within LINE's limits.
+# Flex: LINE's documented limits (the OpenAPI file does not state them) and our look.
+MAX_ALT_TEXT = 400
+MAX_BUBBLES = 12
+MAX_FLEX_TEXT = 1000  # a bubble is at most 30 KB of JSON; long free text is clipped
+MAX_CAROUSEL_TEXT = 300
+MAX_CAROUSEL_BYTES = 48_000  # LINE's limit is 50 KB; some room for the message around it
+MAX_FIELD_VALUE = 300
+ACCENTS = {
+    "summary": "#2E7D6B",
+    "invitation": "#D9653B",
+    "proposal": "#3B6FD9",
+    "project": "#6B4FBB",
+    "announcement": "#B5832F",
+    "info": "#4A5A6A",
+}
 
-    At most 5 messages: earlier texts are joined when there are more. LINE shows quick
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip() or "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _postback(choice: Choice) -> dict[str, Any]:
+    return {
+        "type": "postback",
+        "label": _clip_label(choice.label),
+        "data": choice.data,
+        "displayText": choice.display or choice.label,
+    }
+
+
+def render_bubble(
+    panel: Panel, *, size: str = "mega", limit: int = MAX_FLEX_TEXT
+) -> dict[str, Any]:
+    """One neutral panel as a flex bubble: a coloured header, the rows, the buttons.
+
+    Each text is clipped to `limit` characters (a bubble is at most 30 KB of JSON).
+    """
+
+    def _flex_text(text: str, **style: Any) -> dict[str, Any]:
+        return {"type": "text", "text": _clip(text, limit), "wrap": True, **style}
+
+    accent = ACCENTS.get(panel.kind, ACCENTS["info"])
+    body: list[dict[str, Any]] = []
+    if panel.body:
+        body.append(_flex_text(panel.body, size="sm", color="#1F2933"))
+    if panel.fields:
+        rows = [
+            {
+                "type": "box",
+                "layout": "baseline",
+                "spacing": "sm",
+                "contents": [
+                    _flex_text(label, size="xs", color="#7B8794", flex=2),
+                    _flex_text(
+                        _clip(value, min(limit, MAX_FIELD_VALUE)),
+                        size="sm",
+                        color="#1F2933",
+                        flex=5,
+                    ),
+                ],
+            }
+            for label, value in panel.fields
+        ]
+        body.append({"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows})
+    if panel.note:
+        body.append(_flex_text(panel.note, size="xs", color="#7B8794"))
+    bubble: dict[str, Any] = {
+        "type": "bubble",
+        "size": size,
+        "header": {
+            "type": "box",
+            "layout": "vertical",
+            "backgroundColor": accent,
+            "paddingAll": "lg",
+            "contents": [_flex_text(panel.title, weight="bold", color="#FFFFFF", size="md")],
+        },
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "md",
+            "contents": body or [_flex_text(panel.title, size="sm")],
+        },
+    }
+    if panel.buttons:
+        bubble["footer"] = {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "sm",
+            "contents": [
+                {
+                    "type": "button",
+                    "style": "primary" if i == 0 else "secondary",
+                    "color": accent if i == 0 else "#E4E7EB",
+                    "height": "sm",
+                    "action": _postback(choice),
+                }
+                for i, choice in enumerate(panel.buttons)
+            ],
+        }
+    return bubble
+
+
+def render_flex(reply: Reply) -> dict[str, Any]:
+    """A reply with panels as a flex message: one bubble, or a carousel of up to 12.
+
+    The reply's text is the alternative text (notifications, the chat list, old clients).
+    """
+    panels = reply.panels[:MAX_BUBBLES]
+    contents: dict[str, Any]
+    if len(panels) == 1:
+        contents = render_bubble(panels[0])
+    else:
+        bubbles = [render_bubble(p, size="kilo", limit=MAX_CAROUSEL_TEXT) for p in panels]
+        # A carousel is at most 50 KB: leave out the last bubbles rather than be refused.
+        while len(bubbles) > 1 and _json_size(bubbles) > MAX_CAROUSEL_BYTES:
+            bubbles.pop()
+        contents = {"type": "carousel", "contents": bubbles}
+    return {"type": "flex", "altText": _clip(reply.text, MAX_ALT_TEXT), "contents": contents}
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def render_line_messages(replies: list[Reply]) -> list[dict[str, Any]]:
+    """Neutral replies as LINE message objects within LINE's limits.
+
+    Text replies become text messages, replies with panels flex messages. At most 5
+    messages: neighbouring texts are joined first when there are more. LINE shows quick
     replies only on the last message, so the last choices offered go there. Plain JSON
     objects (as messaging-api.yml defines them) rather than SDK models: building the
     SDK's pydantic models was the largest CPU cost of a reply (see bench/README.md).
     """
     if not replies:
         return []
-    texts = [r.text for r in replies if r.text]
-    if len(texts) > MAX_MESSAGES:
-        head = len(texts) - MAX_MESSAGES + 1
-        texts = ["\n\n".join(texts[:head]), *texts[head:]]
+    # Each item: the text of a text message, or a reply drawn as flex.
+    items: list[str | Reply] = [r if r.panels else r.text for r in replies if r.text or r.panels]
+    while len(items) > MAX_MESSAGES:
+        for i in range(len(items) - 1):
+            if isinstance(items[i], str) and isinstance(items[i + 1], str):
+                items[i : i + 2] = [f"{items[i]}\n\n{items[i + 1]}"]
+                break
+        else:  # no two texts side by side: the earliest card is read as its text
+            first = next(i for i, item in enumerate(items) if isinstance(item, Reply))
+            item = items[first]
+            assert isinstance(item, Reply)
+            items[first] = item.text
     choices = next((r.choices for r in reversed(replies) if r.choices), ())
-    messages: list[dict[str, Any]] = []
-    for i, text in enumerate(texts):
-        message: dict[str, Any] = {"type": "text", "text": _clip_text(text)}
-        if i == len(texts) - 1 and choices:
-            message["quickReply"] = {
-                "items": [
-                    {
-                        "type": "action",
-                        "action": {
-                            "type": "postback",
-                            "label": _clip_label(c.label),
-                            "data": c.data,
-                            "displayText": c.display or c.label,
-                        },
-                    }
-                    for c in choices[:MAX_QUICK_REPLIES]
-                ]
-            }
-        messages.append(message)
+    messages: list[dict[str, Any]] = [
+        render_flex(item) if isinstance(item, Reply) else {"type": "text", "text": _clip_text(item)}
+        for item in items
+    ]
+    if messages and choices:
+        messages[-1]["quickReply"] = {
+            "items": [
+                {"type": "action", "action": _postback(c)} for c in choices[:MAX_QUICK_REPLIES]
+            ]
+        }
     return messages
+
+
+def _failure(exc: ApiException) -> TransientError | PermanentError:
+    """A refused call as the outbox's error: 429 and 5xx are retried, other errors not."""
+    if exc.status == 429 or exc.status >= 500:
+        headers = exc.headers or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after")
+        return TransientError(f"line {exc.status}", float(retry_after) if retry_after else None)
+    return PermanentError(f"line {exc.status}")
 
 
 def _monthly_limit(exc: ApiException) -> bool:
@@ -216,12 +357,16 @@ class LineChannel:
         )
         self._default_session = default_session
         self._api = AsyncMessagingApi(self._client)
+        self._menus = Linker(self._api)
         self._inbox = inbox
         self._dispatcher = dispatcher
+        self._background: set[asyncio.Task[None]] = set()
         inbox.register(CHANNEL, self.send, enrich=self._with_language, durable=True)
 
     async def close(self) -> None:
         """Close the HTTP sessions."""
+        for task in list(self._background):
+            task.cancel()
         await self._default_session.close()
         await self._client.close()
 
@@ -283,7 +428,32 @@ class LineChannel:
             return PlainTextResponse("shutting down", status_code=503)
         except Exception:
             return PlainTextResponse("could not store events", status_code=500)
+        for event in neutral:
+            # translate() keeps one-on-one chats only: the animation exists only there.
+            if not event.redelivery and Dialogue.answer_takes_a_while(event):
+                task = asyncio.create_task(self._show_loading(event))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return JSONResponse({})
+
+    async def _show_loading(self, event: Event) -> None:
+        """The loading animation in the person's chat while a slow answer is prepared.
+
+        Never in the reply's way: it runs beside it, and a failure is only logged.
+        """
+        try:
+            await asyncio.wait_for(
+                self._api.show_loading_animation(
+                    ShowLoadingAnimationRequest(
+                        chatId=event.user_key, loadingSeconds=LOADING_SECONDS
+                    )
+                ),
+                timeout=LOADING_TIMEOUT_S,
+            )
+        except (ApiException, ClientError, TimeoutError, OSError) as exc:
+            log.info(
+                "line: no loading animation for event %s (%s)", event.event_id, type(exc).__name__
+            )
 
     async def _with_language(self, event: Event) -> Event:
         """A follow event with the person's LINE language, when LINE tells us."""
@@ -326,7 +496,21 @@ class LineChannel:
         return False
 
     async def deliver(self, item: Item) -> dict[str, Any]:
-        """Send one outbox push or multicast to LINE with the item's retry key."""
+        """Send one outbox push or multicast to LINE with the item's retry key, or link
+        one person's rich menu."""
+        if item.kind == richmenu.KIND:
+            try:
+                if not await self._menus.link(item.target, item.payload.get("menu")):
+                    log.info("line: no rich menu %s yet (run tsunagu line richmenu)", item.id)
+            except ApiException as exc:
+                # A refused link may be a menu replaced a moment ago: read the aliases
+                # again and retry once before calling it permanent.
+                if 400 <= exc.status < 500 and exc.status != 429 and item.attempts <= 1:
+                    raise TransientError(f"line {exc.status}") from exc
+                raise _failure(exc) from exc
+            except (ClientError, TimeoutError, OSError) as exc:
+                raise TransientError(f"line network {type(exc).__name__}") from exc
+            return {}
         path = _SEND_PATHS.get(item.kind)
         if path is None:
             raise PermanentError(f"line cannot send {item.kind}")
@@ -339,13 +523,7 @@ class LineChannel:
                 return {}
             if _monthly_limit(exc):
                 raise QuotaExceeded(f"line {exc.status}") from exc
-            if exc.status == 429 or exc.status >= 500:
-                headers = exc.headers or {}
-                retry_after = headers.get("Retry-After") or headers.get("retry-after")
-                raise TransientError(
-                    f"line {exc.status}", float(retry_after) if retry_after else None
-                ) from exc
-            raise PermanentError(f"line {exc.status}") from exc
+            raise _failure(exc) from exc
         except (ClientError, TimeoutError, OSError) as exc:
             raise TransientError(f"line network {type(exc).__name__}") from exc
         return {}

@@ -507,6 +507,23 @@ class Lease(Base):
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RichMenuLink(Base):
+    """The rich menu last linked to a LINE user (an alias such as ``volunteer-ja``).
+
+    Only people whose menu is not the default have a row: the default needs no link,
+    so someone who deletes their data is left with none.
+    """
+
+    __tablename__ = "rich_menu_links"
+    __table_args__ = (UniqueConstraint("channel", "user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(64))
+    menu: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 @event.listens_for(Session, "before_flush")
 def _touch_volunteers(session: Session, _context: Any, _instances: Any) -> None:
     """A volunteer whose skills (a child table) changed counts as updated: matching's

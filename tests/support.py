@@ -138,6 +138,11 @@ class AppServer:
         self.stop()
 
 
+def said(message: dict[str, Any]) -> str:
+    """What a LINE message says in words: its text, or a flex message's alternative text."""
+    return str(message.get("text") or message.get("altText") or "")
+
+
 class LineUser:
     """A person in LINE: sends signed webhooks to the app, reads the bot's messages."""
 
@@ -214,8 +219,8 @@ class LineUser:
     # -- reading
 
     def texts(self) -> list[str]:
-        """The texts of the bot's last reply."""
-        return [m["text"] for m in self.last if m.get("type") == "text"]
+        """The texts of the bot's last reply (a flex message by its alternative text)."""
+        return [said(m) for m in self.last if m.get("type") in ("text", "flex")]
 
     def text(self) -> str:
         """All texts of the last reply, joined."""

@@ -145,7 +145,7 @@ async def test_at_the_limit_non_urgent_waits_until_next_month_and_is_not_lost(
         assert "12月1日 00:00" in coordinators[0].payload["text"]
         text = await r.budget.text("en")
         assert "1,000 of 1,000 (100 %), 0 left" in text
-        assert "4 message(s) to 602 recipient(s), sent from 1 Dec 00:00" in text
+        assert "4 message(s) to 602 recipient(s), sent from Dec 1 00:00" in text
         # Still November: nothing goes.
         r.clock.now = DECEMBER_JST - timedelta(seconds=60)
         await r.dispatcher.run_once()

@@ -24,6 +24,7 @@ from tests.support import (
     LineUser,
     SlackUser,
     query,
+    said,
     scalar,
     submit_group_request,
 )
@@ -117,7 +118,7 @@ def test_accept_announces_then_team_card_invite_accept_and_group_confirms(
     group = accepted_request(app, fake_line, fake_slack)
     # The best-fitting volunteers hear about the new project, once.
     fake_line.wait_for(lambda: pushes_to(fake_line, ids["青木 健"]), timeout=10)
-    assert "【新しい募集】こども未来塾" in pushes_to(fake_line, ids["青木 健"])[0]["text"]
+    assert "【新しい募集】こども未来塾" in said(pushes_to(fake_line, ids["青木 健"])[0])
     assert pushes_to(fake_line, ids["江藤 梓"]) == []  # no facilitation skill: not a fit
 
     coord = SlackUser(app, fake_slack, COORDINATORS[0], CHANNEL)
@@ -131,9 +132,9 @@ def test_accept_announces_then_team_card_invite_accept_and_group_confirms(
 
     coord.click("全員を承認")
     fake_line.wait_for(
-        lambda: any("ご招待" in m["text"] for m in pushes_to(fake_line, ids["青木 健"])), timeout=10
+        lambda: any("ご招待" in said(m) for m in pushes_to(fake_line, ids["青木 健"])), timeout=10
     )
-    invitation = next(m for m in pushes_to(fake_line, ids["青木 健"]) if "ご招待" in m["text"])
+    invitation = next(m for m in pushes_to(fake_line, ids["青木 健"]) if "ご招待" in said(m))
     # At the LINE quota limit an invitation still goes (it expires); a "new project"
     # notice may wait for budget.
     rows = [
@@ -145,7 +146,7 @@ def test_accept_announces_then_team_card_invite_accept_and_group_confirms(
     notices = [flag for text, flag in urgency if "【新しい募集】" in text]
     assert invites and all(flag is True for flag in invites)
     assert notices and all(flag is False for flag in notices)
-    assert "こども未来塾" in invitation["text"] and "佐藤" not in invitation["text"]
+    assert "こども未来塾" in said(invitation) and "佐藤" not in said(invitation)
     labels = [i["action"]["label"] for i in invitation["quickReply"]["items"]]
     assert labels == ["参加する", "辞退する"]
 
@@ -156,35 +157,35 @@ def test_accept_announces_then_team_card_invite_accept_and_group_confirms(
     assert len(invited) >= 2
     for name in ("青木 健", "石田 真理"):
         person = LineUser(app, fake_line, ids[name])
-        person.last = [m for m in pushes_to(fake_line, ids[name]) if "ご招待" in m["text"]][-1:]
+        person.last = [m for m in pushes_to(fake_line, ids[name]) if "ご招待" in said(m)][-1:]
         person.tap("参加する")
         assert "参加を承諾しました" in person.text()
     others = scalar(database_url, "SELECT count(*) FROM matches WHERE state='invited'")
     for name in ("上田 翔",):
         if others:
             person = LineUser(app, fake_line, ids[name])
-            person.last = [m for m in pushes_to(fake_line, ids[name]) if "ご招待" in m["text"]][-1:]
+            person.last = [m for m in pushes_to(fake_line, ids[name]) if "ご招待" in said(m)][-1:]
             person.tap("辞退する")
             person.say("今月は忙しいため")
             assert "辞退を承りました" in person.text()
     # The team is complete: the group is shown first names and skills only.
     proposal = fake_line.wait_for(
-        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in m["text"]],
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in said(m)],
         timeout=10,
     )[0]
-    assert "青木" in proposal["text"] and "青木 健" not in proposal["text"]
+    assert "青木" in said(proposal) and "青木 健" not in said(proposal)
     group.last = [proposal]
     group.tap("このチームで進める")
     assert "チーム結成です" in group.text()
     assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
     fake_line.wait_for(
         lambda: any(
-            "チームが結成されました" in m["text"] for m in pushes_to(fake_line, ids["青木 健"])
+            "チームが結成されました" in said(m) for m in pushes_to(fake_line, ids["青木 健"])
         ),
         timeout=10,
     )
-    formed = next(m for m in pushes_to(fake_line, ids["青木 健"]) if "結成" in m["text"])
-    assert "佐藤 一郎" in formed["text"]  # contact details only now, after both agreed
+    formed = next(m for m in pushes_to(fake_line, ids["青木 健"]) if "結成" in said(m))
+    assert "佐藤 一郎" in said(formed)  # contact details only now, after both agreed
     history = query(
         database_url,
         "SELECT e.state FROM match_events e JOIN matches m ON m.id = e.match_id "
@@ -234,7 +235,7 @@ def test_non_coordinator_and_two_coordinators_on_one_candidate(
         lambda: fake_slack.ephemerals(COORDINATORS[0]) + fake_slack.ephemerals(COORDINATORS[1]),
         timeout=10,
     )
-    assert len(told) == 1 and "すでに" in told[0]["text"]
+    assert len(told) == 1 and "すでに" in said(told[0])
     match_id = int(a.value.split(":")[0])
     state = scalar(database_url, f"SELECT state FROM matches WHERE id={match_id}")
     assert state in ("invited", "rejected")
@@ -271,12 +272,12 @@ def test_invitation_reminder_then_expiry_proposes_the_next_candidate(
     assert asyncio.run(run_job(invited_at + timedelta(days=6, hours=2))) == (0, 0)  # once
     assert asyncio.run(run_job(invited_at + timedelta(days=7, minutes=1))) == (0, 1)
     name = next(
-        n for n, u in ids.items() if any("ご招待" in m["text"] for m in pushes_to(fake_line, u))
+        n for n, u in ids.items() if any("ご招待" in said(m) for m in pushes_to(fake_line, u))
     )
     fake_line.wait_for(
-        lambda: any("期限切れ" in m["text"] for m in pushes_to(fake_line, ids[name])), timeout=15
+        lambda: any("期限切れ" in said(m) for m in pushes_to(fake_line, ids[name])), timeout=15
     )
-    texts = [m["text"] for m in pushes_to(fake_line, ids[name])]
+    texts = [said(m) for m in pushes_to(fake_line, ids[name])]
     assert any("【リマインド】" in t for t in texts)
     states = dict(query(database_url, "SELECT state, count(*) FROM matches GROUP BY state"))
     assert states.get("expired") == 1

@@ -27,6 +27,7 @@ from tests.support import (
     SLACK_TOKEN,
     AppServer,
     make_settings,
+    said,
     scalar,
 )
 from tests.test_matching_flow import pushes_to
@@ -132,18 +133,14 @@ def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
             lambda: [
                 m
                 for m in pushes_to(fake_line, ids["青木 健"])
-                if "よろしくお願いします！" in m["text"]
+                if "よろしくお願いします！" in said(m)
             ],
             timeout=20,
         )
-        assert (
-            "キックオフミーティング" in line_copy[0]["text"] or "キックオフ" in line_copy[0]["text"]
-        )
+        assert "キックオフミーティング" in said(line_copy[0]) or "キックオフ" in said(line_copy[0])
         # The linked member reads it in Slack only.
         assert not [
-            m
-            for m in pushes_to(fake_line, ids["石田 真理"])
-            if "よろしくお願いします！" in m["text"]
+            m for m in pushes_to(fake_line, ids["石田 真理"]) if "よろしくお願いします！" in said(m)
         ]
 
     async def state(maker: Any) -> tuple[str, dict[str, Any]]:
@@ -159,11 +156,7 @@ def test_kickoff_announcement_reaches_the_team_channel_and_unlinked_members(
     )
     assert (
         len(
-            [
-                m
-                for m in pushes_to(fake_line, ids["青木 健"])
-                if "よろしくお願いします！" in m["text"]
-            ]
+            [m for m in pushes_to(fake_line, ids["青木 健"]) if "よろしくお願いします！" in said(m)]
         )
         == 1
     )

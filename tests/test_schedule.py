@@ -138,7 +138,7 @@ def test_render_fills_fields_and_drops_empty_lines() -> None:
         locale="en",
     )
     assert render("{date} {time} {place} {unknown}", en) == (
-        "Sat 30 Sep 2017 13:00 https://meet.example/abc {unknown}"
+        "Sat, Sep 30 13:00 https://meet.example/abc {unknown}"
     )
 
 

@@ -22,7 +22,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import Conversation
 from tests.conftest import PG_URL
 from tests.fakes.line_api import FakeLineApi
-from tests.support import TOKEN, query, scalar
+from tests.support import TOKEN, query, said, scalar
 from tests.test_fanout_crash import Server
 
 # Several server processes, one killed: slow by nature (make test-slow).
@@ -153,7 +153,7 @@ def test_the_scheduler_moves_to_another_process_and_nothing_is_sent_twice(
                 if server.popen.poll() is None:
                     server.stop()
     received = Counter(
-        (to, m["text"].split()[0])
+        (to, said(m).split()[0])
         for body in [*fake.multicasts, *fake.pushes]
         for to in (body["to"] if isinstance(body["to"], list) else [body["to"]])
         for m in body["messages"]

@@ -42,6 +42,7 @@ from tests.support import (
     SlackUser,
     make_settings,
     query,
+    said,
     scalar,
 )
 from tests.test_matching_flow import accepted_request, add_volunteers, pushes_to, team_card
@@ -186,7 +187,7 @@ def form_team(
     ]
     for name in invited:
         invites = fake_line.wait_for(
-            lambda n=name: [m for m in pushes_to(fake_line, ids[n]) if "ご招待" in m["text"]],
+            lambda n=name: [m for m in pushes_to(fake_line, ids[n]) if "ご招待" in said(m)],
             timeout=10,
         )
         person = LineUser(app, fake_line, ids[name])
@@ -197,7 +198,7 @@ def form_team(
             person.tap("辞退する")
             person.say("今月は忙しいため")
     proposal = fake_line.wait_for(
-        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in m["text"]],
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in said(m)],
         timeout=10,
     )[0]
     group.last = [proposal]
@@ -230,7 +231,7 @@ def team_channel(fake: FakeSlackApi, database_url: str) -> str:
 def code_for(fake_line: FakeLineApi, user_id: str) -> str:
     """The newest link code pushed to this LINE user."""
     texts = fake_line.wait_for(
-        lambda: [m["text"] for m in pushes_to(fake_line, user_id) if CODE.search(m["text"])],
+        lambda: [said(m) for m in pushes_to(fake_line, user_id) if CODE.search(said(m))],
         timeout=10,
     )
     found = CODE.search(texts[-1])
@@ -249,7 +250,11 @@ def in_channel(app: AppServer, fake: FakeSlackApi, user: str, channel: str) -> S
 def test_channel_names_are_readable_ascii_with_a_stable_suffix() -> None:
     assert channel_name("kawasaki2017", "ひなた", 12) == "kawasaki2017-hinata-p12"
     assert channel_name(None, "キッチン・まっちゃ", 3) == "tsunagu-kitchin-matcha-p3"
-    assert channel_name("kawasaki2017", "未来塾", 7) == "kawasaki2017-team-p7"  # kanji only
+    # Kanji are read (pykakasi), scripts kept apart as words.
+    assert channel_name("kawasaki2017", "未来塾", 7) == "kawasaki2017-miraijuku-p7"
+    assert channel_name("kawasaki2017", "こども未来塾", 1) == "kawasaki2017-kodomo-miraijuku-p1"
+    assert channel_name("k", "じもたんkids", 2) == "k-jimotan-kids-p2"
+    assert channel_name("k", "☆★", 4) == "k-team-p4"  # nothing readable
     assert slugify("Café de Kawasaki!") == "cafe-de-kawasaki"
     long = channel_name("x" * 40, "あ" * 200, 123456)
     assert len(long) <= 80 and long.endswith("-p123456") and re.fullmatch(r"[a-z0-9-]+", long)
@@ -277,9 +282,9 @@ def test_calendar_text_in_both_languages_with_local_dates() -> None:
         ),
     ]
     ja = calendar_text(programme, phases, "ja")
-    assert "2026-12-05（土） 01:00–03:00 キックオフ（川崎市役所）" in ja
+    assert "2026年12月5日(土) 01:00–03:00 キックオフ（川崎市役所）" in ja
     assert "取り消し" not in ja
-    assert "Sat 2026-12-05 01:00–03:00 Kickoff (川崎市役所)" in calendar_text(
+    assert "Sat, Dec 5, 2026 01:00–03:00 Kickoff (川崎市役所)" in calendar_text(
         programme, phases, "en"
     )
     assert "キックオフ" in calendar_text(None, [], "ja")
@@ -296,7 +301,7 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
     ids = form_team(app, fake_line, fake_slack, database_url, linked={"石田 真理": ISHIDA})
     channel = team_channel(fake_slack, database_url)
     info = fake_slack.channel(channel)
-    assert info["name"] == "kawasaki2017-kodomo-p1"
+    assert info["name"] == "kawasaki2017-kodomo-miraijuku-p1"
     assert scalar(database_url, "SELECT team_channel_name FROM projects") == info["name"]
     # Coordinators (listed and via the user group) and the linked member; not the others.
     members = fake_slack.wait_for(
@@ -317,13 +322,13 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
         f"石田 <@{ISHIDA}>",
         "ファシリテーション",
         "川崎プロボノ 2017 の日程",
-        "2026-12-05（土） 10:00 キックオフ（川崎市役所）",
+        "2026年12月5日(土) 10:00 キックオフ（川崎市役所）",
     ):
         assert expected in text, expected
     assert "青木 健" not in text  # first names only
     # The unlinked member gets a code (and no code for the linked one).
     code = code_for(fake_line, ids["青木 健"])
-    assert not any(CODE.search(m["text"]) for m in pushes_to(fake_line, ids["石田 真理"]))
+    assert not any(CODE.search(said(m)) for m in pushes_to(fake_line, ids["石田 真理"]))
     assert len(code) == 8 and not set(code) & set("01OIL")
 
     # The programme's announcement to team channels, fired as the scheduler would: it
@@ -340,10 +345,10 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
 
     assert run(database_url, fire) == "sent"
     fake_line.wait_for(
-        lambda: any("明日はキックオフ" in m["text"] for m in pushes_to(fake_line, ids["青木 健"])),
+        lambda: any("明日はキックオフ" in said(m) for m in pushes_to(fake_line, ids["青木 健"])),
         timeout=10,
     )
-    assert not any("キックオフです" in m["text"] for m in pushes_to(fake_line, ids["石田 真理"]))
+    assert not any("キックオフです" in said(m) for m in pushes_to(fake_line, ids["石田 真理"]))
     posted = fake_slack.wait_for(
         lambda: [m for m in fake_slack.messages(channel) if "明日はキックオフ" in m["text"]],
         timeout=10,
@@ -437,7 +442,7 @@ def test_existing_channel_is_reused_and_weekly_checkins_flag_coordinators(
 ) -> None:
     fake_slack.add_user(ISHIDA, "ishida")
     # A channel of that name exists already (e.g. a retry after a crash): it is reused.
-    existing = fake_slack.add_channel("kawasaki2017-kodomo-p1", members=[COORDINATORS[0]])
+    existing = fake_slack.add_channel("kawasaki2017-kodomo-miraijuku-p1", members=[COORDINATORS[0]])
     form_team(app, fake_line, fake_slack, database_url, linked={"石田 真理": ISHIDA})
     channel = team_channel(fake_slack, database_url)
     assert channel == existing

@@ -18,7 +18,7 @@ from bot.conversation.fields import (
     NumberField,
 )
 from bot.conversation.flow import Flow, Step
-from bot.conversation.model import Choice, MediaIn, PostbackIn, Reply, TextIn, UserInput
+from bot.conversation.model import Choice, MediaIn, Panel, PostbackIn, Reply, TextIn, UserInput
 from bot.i18n import T, fold
 
 MAX_CHOICES = 13  # LINE quick reply items
@@ -474,12 +474,14 @@ def _paged(
 
 def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
     lines = [TXT["summary_head"](locale, title=flow.title(locale))]
+    fields: list[tuple[str, str]] = []
     for step in _applicable(flow, state.answers):
         if not step.summarised:
             continue
         value = state.answers.get(step.key)
         shown = "-" if value is None else step.field.display(value, locale)
         lines.append(f"・{step.label(locale)}: {shown}")
+        fields.append((step.label(locale), shown))
     lines.append("")
     lines.append(flow.confirm_prompt(locale))
     base = f"f|{flow.id}|{CONFIRM}"
@@ -488,7 +490,14 @@ def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
         Choice(TXT["edit"](locale), f"{base}|e", TXT["edit"](locale)),
         Choice(TXT["cancel"](locale), "g|cancel", TXT["cancel"](locale)),
     )
-    return Reply("\n".join(lines), choices)
+    panel = Panel(
+        title=flow.title(locale),
+        kind="summary",
+        fields=tuple(fields),
+        note=flow.confirm_prompt(locale),
+        buttons=choices,
+    )
+    return Reply("\n".join(lines), choices, (panel,))
 
 
 def _edit_menu(flow: Flow, state: FlowState, locale: str) -> Reply:

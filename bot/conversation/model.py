@@ -16,11 +16,33 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class Panel:
+    """A card a chat can draw (in LINE a flex bubble): a title, label/value rows, a body,
+    a small note and its own buttons. Several panels in one reply are a carousel.
+
+    `kind` picks the accent (summary, invitation, proposal, project, announcement).
+    The kickoff agreement will be one more kind once it exists (a later issue).
+    """
+
+    title: str
+    kind: str = "info"
+    fields: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+    note: str | None = None
+    buttons: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """One message from the bot, optionally with choices (LINE quick replies)."""
+    """One message from the bot, optionally with choices (LINE quick replies).
+
+    `text` is always complete: the console shows it, and LINE uses it as the flex
+    message's alternative text when the reply also has `panels`.
+    """
 
     text: str
     choices: tuple[Choice, ...] = field(default=())
+    panels: tuple[Panel, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,16 @@ ROLES = (
     Option(
         "volunteer",
         T("ボランティアとして登録", "Join as a volunteer"),
-        ("ボランティア", "プロボノ", "プロボノワーカー", "volunteer", "登録"),
+        # The rich menu's ボランティア登録 / sign up sends these.
+        (
+            "ボランティア",
+            "プロボノ",
+            "プロボノワーカー",
+            "volunteer",
+            "登録",
+            "ボランティア登録",
+            "sign up",
+        ),
     ),
     Option(
         "group",

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
 from bot.cards import Button, Card, CardRow, plain
-from bot.conversation.model import Choice, Reply
+from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
 from bot.dialogue import OpenProject
-from bot.i18n import T, join_list
+from bot.i18n import T, join_list, when_text
 from bot.matching import teams
 from bot.matching.fit import (
     DEFAULT_WEIGHTS,
@@ -156,6 +156,22 @@ TXT = {
         "Please answer by {until}. Will you join? (Contact details are shared once both "
         "sides agree.)",
     ),
+    # The invitation's card (a LINE flex bubble); the text above is its alternative text.
+    "inv_title": T("プロボノ参加のご招待", "Invitation to a pro bono project"),
+    "inv_group": T("団体", "Group"),
+    "inv_challenge": T("課題", "Challenge"),
+    "inv_menus": T("支援メニュー", "Support"),
+    "inv_expected": T("想定する活動", "Expected"),
+    "inv_expected_value": T("週{hours}時間ほど・{mode}", "about {hours} h a week, {mode}"),
+    "inv_until": T("回答期限", "Answer by"),
+    "inv_note": T(
+        "チームがそろったらキックオフの日程をご案内します。団体の連絡先は双方の合意後にお伝えします。",
+        "We'll share the kickoff date once the team is complete. Contact details are "
+        "shared once both sides agree.",
+    ),
+    "team_title": T("チーム案のご確認", "Your proposed team"),
+    "team_ask": T("このチームで進めてよろしいですか？", "Shall we go ahead with this team?"),
+    "announce_title": T("新しい募集", "New project"),
     "inv_yes": T("参加する", "Join"),
     "inv_no": T("辞退する", "Decline"),
     "reminder": T(
@@ -263,6 +279,9 @@ class Matching:
         # Set by the composition root: opens the team's channel when a team is formed
         # (bot.programmes.teams.TeamChannels); None where Slack is off.
         self.teams: Any = None
+        # Set by the composition root: LINE rich menus (bot.richmenu.RichMenus), so a new
+        # team member gets the team menu; None where LINE is off.
+        self.rich_menus: Any = None
         # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
         self.live = LiveIndex(
             maker, clock=clock, window_days=self.settings.weights.recent_window_days
@@ -693,27 +712,38 @@ class Matching:
         assert volunteer is not None
         org = project.organization
         loc = volunteer.locale
+        challenge = summary_of(project.challenge, 120)
+        menus = join_list([label(MENUS, m, loc) for m in project.menus], loc)
+        mode = label(MODES, project.mode, loc)
+        answer_by = when_text(until.astimezone(self.coordination.tz), loc)
         text = TXT["invite"](
             loc,
             org=org.name,
-            challenge=summary_of(project.challenge, 120),
-            menus=join_list([label(MENUS, m, loc) for m in project.menus], loc),
+            challenge=challenge,
+            menus=menus,
             hours=project.hours_per_week,
-            mode=label(MODES, project.mode, loc),
-            until=self.coordination.local(until),
+            mode=mode,
+            until=answer_by,
         )
         yes, no = TXT["inv_yes"](loc), TXT["inv_no"](loc)
-        await self._push(
-            session,
-            volunteer,
-            [
-                Reply(
-                    text,
-                    (Choice(yes, f"inv|{match.id}|y", yes), Choice(no, f"inv|{match.id}|n", no)),
-                )
-            ],
-            ("invite", match.id),
+        buttons = (Choice(yes, f"inv|{match.id}|y", yes), Choice(no, f"inv|{match.id}|n", no))
+        card = Panel(
+            title=TXT["inv_title"](loc),
+            kind="invitation",
+            fields=(
+                (TXT["inv_group"](loc), org.name),
+                (TXT["inv_challenge"](loc), challenge),
+                (TXT["inv_menus"](loc), menus),
+                (
+                    TXT["inv_expected"](loc),
+                    TXT["inv_expected_value"](loc, hours=project.hours_per_week, mode=mode),
+                ),
+                (TXT["inv_until"](loc), answer_by),
+            ),
+            note=TXT["inv_note"](loc),
+            buttons=buttons,
         )
+        await self._push(session, volunteer, [Reply(text, buttons, (card,))], ("invite", match.id))
         return True
 
     async def _next_candidate(
@@ -788,22 +818,33 @@ class Matching:
             return
         org = project.organization
         loc = org.locale
-        members = "\n".join(
-            f"・{first_name(v.display_name)}"
-            f"（{join_list([label(SKILLS, s.skill, loc) for s in v.skills], loc)}）"
+        people = [
+            (
+                first_name(v.display_name),
+                join_list([label(SKILLS, s.skill, loc) for s in v.skills], loc),
+            )
             for _, v in accepted
-        )
-        text = TXT["team_for_group"](loc, summary=summary_of(project.challenge), members=members)
+        ]
+        members = "\n".join(f"・{name}（{skills}）" for name, skills in people)
+        summary = summary_of(project.challenge)
+        text = TXT["team_for_group"](loc, summary=summary, members=members)
         ok = TXT["team_ok"](loc)
+        buttons = (Choice(ok, f"team|{project.id}|ok", ok),)
+        card = Panel(
+            title=TXT["team_title"](loc),
+            kind="proposal",
+            body=summary,
+            fields=tuple((name, skills or "-") for name, skills in people),
+            note=TXT["team_ask"](loc),
+            buttons=buttons,
+        )
         if not org.user_key.startswith("deleted:"):
             await outbox.enqueue(
                 session,
                 channel=org.channel,
                 kind="push",
                 target=org.user_key,
-                payload=outbox.replies_payload(
-                    [Reply(text, (Choice(ok, f"team|{project.id}|ok", ok),))]
-                ),
+                payload=outbox.replies_payload([Reply(text, buttons, (card,))]),
                 key=outbox.key_for("team-proposed", project.id),
             )
 
@@ -845,6 +886,10 @@ class Matching:
                 volunteer.locale, org=org.name, contact=org.contact_name, role=org.contact_role
             )
             await self._push(session, volunteer, [Reply(text)], ("formed", match.id))
+            if self.rich_menus is not None:  # now a team member: the team menu
+                await self.rich_menus.sync(
+                    session, volunteer.channel, volunteer.user_key, volunteer.locale, now
+                )
         await repo.audit(
             session,
             actor="group",
@@ -954,16 +999,23 @@ class Matching:
                 continue
             loc = volunteer.locale
             button = TXT["hand_button"](loc)
+            challenge = summary_of(project.challenge, 80)
+            reasons = " / ".join(s.reasons(loc))
             text = TXT["announce"](
-                loc,
-                org=project.organization.name,
-                challenge=summary_of(project.challenge, 80),
-                reasons=" / ".join(s.reasons(loc)),
+                loc, org=project.organization.name, challenge=challenge, reasons=reasons
+            )
+            buttons = (Choice(button, f"hand|{project.id}", button),)
+            card = Panel(
+                title=f"{TXT['announce_title'](loc)}: {project.organization.name}",
+                kind="project",
+                body=challenge,
+                note=reasons or None,
+                buttons=buttons,
             )
             await self._push(
                 session,
                 volunteer,
-                [Reply(text, (Choice(button, f"hand|{project.id}", button),))],
+                [Reply(text, buttons, (card,))],
                 ("announce", project.id, volunteer.id),
                 urgent=False,
             )

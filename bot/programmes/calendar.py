@@ -6,11 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.i18n import T
+from bot.i18n import T, day_text, when_text
 from storage.models import Phase, Programme
-
-WEEKDAYS_JA = "月火水木金土日"
-WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 TXT = {
     "head": T("📅 {name} の日程", "📅 {name}: the calendar"),
@@ -32,11 +29,7 @@ def zone(name: str | None) -> ZoneInfo:
 def local_when(at: datetime, tz: ZoneInfo, locale: str, *, with_time: bool = True) -> str:
     """A stored UTC time as a local date (with weekday) and time."""
     local = at.astimezone(tz) if at.tzinfo else at.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
-    if locale == "en":
-        text = f"{WEEKDAYS_EN[local.weekday()]} {local:%Y-%m-%d}"
-    else:
-        text = f"{local:%Y-%m-%d}（{WEEKDAYS_JA[local.weekday()]}）"
-    return f"{text} {local:%H:%M}" if with_time else text
+    return when_text(local, locale) if with_time else day_text(local, locale)
 
 
 def calendar_text(programme: Programme | None, phases: Sequence[Phase], locale: str) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.i18n import T
+from bot.i18n import T, day_text
 
 # Phase kinds, in programme order (docs/domain.md).
 KINDS: dict[str, T] = {
@@ -357,11 +357,7 @@ def phase_fields(
 ) -> dict[str, str]:
     """The values an announcement template may use, in the reader's language."""
     local = starts_at.astimezone(tz)
-    weekday = ("月", "火", "水", "木", "金", "土", "日")[local.weekday()]
-    if locale == "ja":
-        day = f"{local.month}月{local.day}日({weekday})"
-    else:
-        day = local.strftime("%a %d %b %Y")
+    day = day_text(local, locale, year=False)
     until = ""
     if ends_at is not None:
         end_local = ends_at.astimezone(tz)

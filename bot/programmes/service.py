@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
 from bot.cards import plain
-from bot.conversation.model import Choice, Reply
+from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import Coordination, Outcome
 from bot.dialogue import PhaseStatus
 from bot.i18n import T
@@ -71,6 +71,8 @@ TXT = {
     "rsvp_line": T(
         "{phase}（{date}）: 参加 {yes} / 不参加 {no}", "{phase} ({date}): {yes} coming / {no} not"
     ),
+    "card_when": T("日時", "When"),
+    "card_where": T("場所", "Where"),
     "rsvp_yes": T("参加する", "I'll come"),
     "rsvp_no": T("参加しない", "Can't come"),
     "phase_saved": T(
@@ -564,9 +566,8 @@ class Programmes:
     ) -> dict[str, int]:
         tz = zone(programme.timezone)
 
-        def text(locale: str) -> str:
-            template = ann.text_en if locale == "en" else ann.text_ja
-            fields = phase_fields(
+        def fields_for(locale: str) -> dict[str, str]:
+            return phase_fields(
                 programme=programme.name,
                 title=phase.title_en if locale == "en" else phase.title_ja,
                 starts_at=phase.starts_at,
@@ -577,7 +578,25 @@ class Programmes:
                 description=phase.description_en if locale == "en" else phase.description_ja,
                 locale=locale,
             )
-            return render(template, fields)
+
+        def text(locale: str) -> str:
+            template = ann.text_en if locale == "en" else ann.text_ja
+            return render(template, fields_for(locale))
+
+        def card(locale: str, buttons: tuple[Choice, ...]) -> Panel:
+            """The announcement as a card: the phase, when and where, the message."""
+            f = fields_for(locale)
+            return Panel(
+                title=f["phase"],
+                kind="announcement",
+                fields=(
+                    (TXT["card_when"](locale), f"{f['date']} {f['time']}"),
+                    (TXT["card_where"](locale), f["place"]),
+                ),
+                body=text(locale),
+                note=f["programme"],
+                buttons=buttons,
+            )
 
         key = f"announcement:{ann.id}"
         counts: dict[str, int] = defaultdict(int)
@@ -639,7 +658,7 @@ class Programmes:
                     session,
                     channel=channel,
                     targets=recipients,
-                    replies=[Reply(text(locale), choices)],
+                    replies=[Reply(text(locale), choices, (card(locale, choices),))],
                     key=f"{key}:{locale}:{channel}",
                     urgent=False,
                 )

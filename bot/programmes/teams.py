@@ -9,6 +9,7 @@ exists; the first row of every team is the one that creates the channel.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import unicodedata
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -148,62 +150,43 @@ def team_project(target: str) -> int | None:
     return int(rest) if rest.isdigit() else None
 
 
-_KANA = {
-    **dict.fromkeys("あぁ", "a"), **dict.fromkeys("いぃ", "i"), **dict.fromkeys("うぅ", "u"),
-    **dict.fromkeys("えぇ", "e"), **dict.fromkeys("おぉ", "o"),
-    "か": "ka", "き": "ki", "く": "ku", "け": "ke", "こ": "ko",
-    "が": "ga", "ぎ": "gi", "ぐ": "gu", "げ": "ge", "ご": "go",
-    "さ": "sa", "し": "shi", "す": "su", "せ": "se", "そ": "so",
-    "ざ": "za", "じ": "ji", "ず": "zu", "ぜ": "ze", "ぞ": "zo",
-    "た": "ta", "ち": "chi", "つ": "tsu", "て": "te", "と": "to",
-    "だ": "da", "ぢ": "ji", "づ": "zu", "で": "de", "ど": "do",
-    "な": "na", "に": "ni", "ぬ": "nu", "ね": "ne", "の": "no",
-    "は": "ha", "ひ": "hi", "ふ": "fu", "へ": "he", "ほ": "ho",
-    "ば": "ba", "び": "bi", "ぶ": "bu", "べ": "be", "ぼ": "bo",
-    "ぱ": "pa", "ぴ": "pi", "ぷ": "pu", "ぺ": "pe", "ぽ": "po",
-    "ま": "ma", "み": "mi", "む": "mu", "め": "me", "も": "mo",
-    **dict.fromkeys("やゃ", "ya"), **dict.fromkeys("ゆゅ", "yu"), **dict.fromkeys("よょ", "yo"),
-    "ら": "ra", "り": "ri", "る": "ru", "れ": "re", "ろ": "ro",
-    "わ": "wa", "を": "o", "ん": "n", "ゔ": "vu",
-}  # fmt: skip
-_YOON = {"ゃ": "a", "ゅ": "u", "ょ": "o"}
+def _script(text: str) -> str:
+    """The writing system of a piece: kanji, kana or other (Latin, digits, signs)."""
+    for c in text:
+        name = unicodedata.name(c, "")
+        if name.startswith("CJK"):
+            return "kanji"
+        if name.startswith(("HIRAGANA", "KATAKANA")):
+            return "kana"
+    return "other"
+
+
+@functools.cache
+def _kakasi() -> Any:
+    """pykakasi's converter (its dictionaries load once, on first use)."""
+    import pykakasi
+
+    return pykakasi.kakasi()  # type: ignore[no-untyped-call]
 
 
 def romanise(text: str) -> str:
-    """Kana to Hepburn-like romaji; other letters as ASCII where they have one, else a space.
+    """Japanese as Hepburn romaji (pykakasi reads kanji too); other letters as ASCII.
 
-    Kanji have no reading without a dictionary, so they are dropped (the id suffix keeps
-    the name unique; coordinators see the group's name in the welcome).
+    Pieces in different scripts are kept apart by a space (こども未来塾 -> "kodomo miraijuku"),
+    so the channel name reads as words; letters without an ASCII form become spaces.
     """
     text = unicodedata.normalize("NFKC", text)
-    # Katakana to hiragana: the same table serves both.
-    chars = [chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text]
     out: list[str] = []
-    double = False
-    for i, c in enumerate(chars):
-        nxt = chars[i + 1] if i + 1 < len(chars) else ""
-        if c == "っ":
-            double = True
-            continue
-        if c == "ー":
-            continue  # a long vowel: the vowel is already there
-        if c in _YOON and out and out[-1].endswith("i") and out[-1] != "i":
-            base = out.pop()[:-1]
-            out.append(base + ("" if base.endswith(("sh", "ch", "j")) else "y") + _YOON[c])
-            continue
-        if c in _KANA:
-            roma = _KANA[c]
-            if double and roma[0] not in "aiueon":
-                roma = ("t" if roma.startswith("ch") else roma[0]) + roma
-            double = False
-            # ん before a vowel or y reads apart (kin'en): a hyphen keeps it readable.
-            out.append(
-                roma + ("-" if c == "ん" and nxt and _KANA.get(nxt, "x")[0] in "aiueoy" else "")
-            )
-            continue
-        double = False
-        ascii_ = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
-        out.append(ascii_ if ascii_ else " ")
+    previous = ""
+    for piece in _kakasi().convert(text):
+        orig, roma = piece["orig"], piece["hepburn"]
+        script = _script(orig)
+        if out and script != previous:
+            out.append(" ")
+        previous = script
+        for c in roma:
+            ascii_ = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
+            out.append(ascii_ if ascii_.isalnum() else " ")
     return "".join(out)
 
 

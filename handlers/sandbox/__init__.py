@@ -9,6 +9,7 @@ sandbox signs it and the page POSTs it to /line/webhook or /slack/events.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, MessagingApiBlob
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -27,12 +29,14 @@ from starlette.staticfiles import StaticFiles
 from bot.coordination import Coordination
 from bot.demo import demo_people, is_loaded, load_demo
 from bot.profiles import EffectContext
+from bot.richmenu import RichMenus, all_aliases
 from bot.settings import (
     SANDBOX_COORDINATOR_CHANNEL,
     SANDBOX_COORDINATORS,
     SANDBOX_MEMBER,
     Settings,
 )
+from handlers.richmenu import deploy, find_fonts
 from handlers.sandbox.changes import Changes
 from handlers.sandbox.line_api import LineWorld
 from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld
@@ -43,6 +47,9 @@ STATIC = Path(__file__).parent / "static"
 # A page's long poll is answered within this time even when nothing changed: a server
 # being stopped waits for requests in flight, so they must stay short.
 POLL_TIMEOUT_S = 3.0
+# Making the rich menus waits for the server to answer: tries, and the pause between.
+MENU_ATTEMPTS = 100
+MENU_RETRY_S = 0.1
 POLL_SLICE_S = 0.5
 KINDS = ("volunteer", "group")
 LANGUAGES = ("ja", "en")
@@ -78,6 +85,7 @@ class Sandbox:
             slack_token, slack_secret, self.changes, self.settings.slack_api_base_url
         )
         self.services: Services | None = None
+        self._menus_task: asyncio.Task[None] | None = None
         self._workspace()
 
     def _workspace(self) -> None:
@@ -109,6 +117,48 @@ class Sandbox:
     def close(self) -> None:
         """Release long-polling pages (the server is stopping)."""
         self.changes.close()
+        if self._menus_task is not None:
+            self._menus_task.cancel()
+
+    def start_rich_menus(self) -> None:
+        """Make the rich menus in the sandbox's LINE, as `tsunagu line richmenu` would, once
+        the server answers (the SDK's calls come back to this same server)."""
+        self._menus_task = asyncio.create_task(self._install_rich_menus(), name="rich-menus")
+
+    async def _install_rich_menus(self) -> None:
+        linked: dict[str, list[str]] = {}
+        if self.services is not None:
+            menus = RichMenus(self.settings.default_locale)
+            async with self.services.maker() as session:
+                linked = {name: await menus.linked(session, name) for name, _, _ in all_aliases()}
+        settings = self.settings
+
+        def deploy_once() -> None:
+            config = Configuration(
+                host=settings.line_api_base_url, access_token=settings.line_channel_access_token
+            )
+            data = Configuration(
+                host=settings.line_data_url, access_token=settings.line_channel_access_token
+            )
+            with ApiClient(config) as client, ApiClient(data) as data_client:
+                deploy(
+                    MessagingApi(client),
+                    MessagingApiBlob(data_client),
+                    default_locale=settings.default_locale,
+                    fonts=find_fonts(),
+                    linked=lambda name: linked.get(name, ()),
+                )
+
+        for attempt in range(MENU_ATTEMPTS):
+            try:
+                await asyncio.to_thread(deploy_once)
+                log.info("sandbox: rich menus ready")
+                return
+            except Exception as exc:  # the server is not listening yet, most likely
+                if attempt == MENU_ATTEMPTS - 1:
+                    log.warning("sandbox: rich menus not made (%s)", type(exc).__name__)
+                    return
+                await asyncio.sleep(MENU_RETRY_S)
 
     def banner(self) -> list[str]:
         """The start-up lines that say where the sandbox is."""
@@ -133,6 +183,7 @@ class Sandbox:
             Route("/sandbox/api/state", self.state, methods=["GET"]),
             Route("/sandbox/api/line/personas", self.add_persona, methods=["POST"]),
             Route("/sandbox/api/line/webhook", self.line_webhook, methods=["POST"]),
+            Route("/sandbox/api/line/richmenu/{menu_id}", self.menu_image, methods=["GET"]),
             Route("/sandbox/api/slack/request", self.slack_request, methods=["POST"]),
             Route("/sandbox/api/slack/close", self.slack_close, methods=["POST"]),
             Route("/sandbox/api/slack/answer", self.slack_answer, methods=["POST"]),
@@ -143,6 +194,14 @@ class Sandbox:
     async def index(self, request: Request) -> Response:
         """The sandbox page."""
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def menu_image(self, request: Request) -> Response:
+        """A rich menu's image, for the phone in the page."""
+        found = self.line.menu_images.get(request.path_params["menu_id"])
+        if found is None:
+            return JSONResponse({"error": "no such menu"}, status_code=404)
+        content_type, image = found
+        return Response(image, media_type=content_type, headers={"Cache-Control": "max-age=3600"})
 
     async def state(self, request: Request) -> Response:
         """Everything the page shows; waits (long poll) until it differs from ?since=."""

@@ -211,7 +211,7 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     phone.tap("どちらでも")
     phone.pick_all("福祉（子ども）")
     phone.tap("同意する")
-    assert "・お名前: 佐藤 花子" in phone.last_text()
+    assert "お名前\n佐藤 花子" in phone.last_text()  # the summary card's rows
     phone.tap("この内容で保存")
     assert "登録が完了しました" in phone.last_text()
     snap("volunteer-signed-up")

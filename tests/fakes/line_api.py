@@ -31,11 +31,26 @@ from typing import Any
 from aiohttp import web
 
 from ..line_events import BOT_USER_ID
-from .openapi import Problem, request_problems, warm_up
+from .openapi import (
+    Problem,
+    image_problem,
+    request_problems,
+    rich_menu_problems,
+    schema_problems,
+    warm_up,
+)
 
 DEFAULT_TOKEN = "test-token"
 
 _PROFILE_PATH = re.compile(r"^/v2/bot/profile/([^/]+)$")
+_RICH_MENU = re.compile(r"^/v2/bot/richmenu/(richmenu-[0-9a-f]{32})$")
+_RICH_MENU_CONTENT = re.compile(r"^/v2/bot/richmenu/([^/]+)/content$")
+_RICH_MENU_ALIAS = re.compile(r"^/v2/bot/richmenu/alias/(?!list$)([^/]+)$")
+_DEFAULT_RICH_MENU = re.compile(r"^/v2/bot/user/all/richmenu/([^/]+)$")
+_USER_RICH_MENU = re.compile(r"^/v2/bot/user/(?!all/)([^/]+)/richmenu(?:/([^/]+))?$")
+_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+MAX_RICH_MENUS = 1000
+MAX_RICH_MENU_IMAGE = 1024 * 1024
 _SEND_SCHEMAS = {
     "/v2/bot/message/reply": "ReplyMessageRequest",
     "/v2/bot/message/push": "PushMessageRequest",
@@ -156,6 +171,12 @@ class FakeLineApi:
         self._used_tokens: set[str] = set()
         self._retry_keys: dict[str, tuple[str, Any]] = {}
         self._faults: list[_Fault] = []
+        # Rich menus: id -> the menu object as LINE answers it; id -> (content type, image).
+        self._rich_menus: dict[str, dict[str, Any]] = {}
+        self._rich_menu_images: dict[str, tuple[str, bytes]] = {}
+        self._rich_menu_aliases: dict[str, str] = {}
+        self._default_rich_menu: str | None = None
+        self._user_rich_menus: dict[str, str] = {}
         self._message_ids = 600_000_000_000_000_000
         self._reset_recordings()
         for path, rate in (rate_limits or {}).items():
@@ -172,6 +193,8 @@ class FakeLineApi:
         self._multicasts: list[dict[str, Any]] = []
         self._deliveries: list[tuple[str | None, dict[str, Any]]] = []
         self._reply_times: list[dict[str, Any]] = []
+        self._loadings: list[dict[str, Any]] = []
+        self._menu_counts = dict.fromkeys(("created", "links", "unlinks"), 0)
         self._push_times: list[dict[str, Any]] = []
         self._counts = dict.fromkeys(
             ("requests", "replies", "pushes", "multicasts", "errors", "injected", "duplicates"), 0
@@ -443,7 +466,9 @@ class FakeLineApi:
                 return web.Response(status=499)  # the client is gone: nothing arrived
         body: Any = None
         bad_json = False
-        if raw:
+        if request.method == "POST" and _RICH_MENU_CONTENT.match(request.path):
+            body = raw  # an image, not JSON
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -455,6 +480,8 @@ class FakeLineApi:
         self._record(request.method, request.path, headers, body, answer, received)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        if isinstance(answer.body, bytes):  # a rich menu's image
+            return web.Response(body=answer.body, status=answer.status, headers=answer.headers)
         return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
     def _process(
@@ -514,6 +541,10 @@ class FakeLineApi:
                     reason="body is not a JSON object",
                 )
             return self._send(path, headers, body)
+        if path.startswith(("/v2/bot/richmenu", "/v2/bot/user/")) and not _PROFILE_PATH.match(path):
+            return self._rich_menu_route(method, path, headers, body, bad_json)
+        if method == "POST" and path == "/v2/bot/chat/loading/start":
+            return self._loading(body, bad_json)
         if method == "GET":
             match = _PROFILE_PATH.match(path)
             if match:
@@ -530,6 +561,252 @@ class FakeLineApi:
             if path == "/v2/bot/info":
                 return _Answer(200, dict(self.bot_info))
         return _Answer(404, {"message": "Not found"}, reason=f"no such endpoint: {method} {path}")
+
+    # --- rich menus (messaging-api.yml, "/v2/bot/richmenu*" and "/v2/bot/user/*/richmenu")
+
+    def _json_problems(self, schema: str, body: Any, bad_json: bool) -> _Answer | None:
+        if bad_json or not isinstance(body, dict):
+            return self._invalid([Problem("", "must be a JSON object")])
+        problems = schema_problems("messaging", schema, body) if self.validate else []
+        if schema == "RichMenuRequest":
+            problems += rich_menu_problems(body)
+        return self._invalid(problems) if problems else None
+
+    def _rich_menu_route(
+        self, method: str, path: str, headers: dict[str, str], body: Any, bad_json: bool
+    ) -> _Answer:
+        with self._lock:
+            return self._rich_menu_locked(method, path, headers, body, bad_json)
+
+    def _rich_menu_locked(
+        self, method: str, path: str, headers: dict[str, str], body: Any, bad_json: bool
+    ) -> _Answer:
+        menus, aliases = self._rich_menus, self._rich_menu_aliases
+        not_found = _Answer(404, {"message": "Not found"}, reason=f"not found: {method} {path}")
+
+        def usable(menu_id: str) -> _Answer | None:
+            if menu_id not in menus:
+                return _Answer(400, {"message": "richmenu not found"}, reason="no such menu")
+            if menu_id not in self._rich_menu_images:
+                # LINE: a rich menu without an image cannot be used.
+                return _Answer(
+                    400,
+                    {"message": "must upload richmenu image before applying it to user"},
+                    reason="menu has no image",
+                )
+            return None
+
+        if path in ("/v2/bot/richmenu", "/v2/bot/richmenu/validate") and method == "POST":
+            bad = self._json_problems("RichMenuRequest", body, bad_json)
+            if bad is not None:
+                return bad
+            if path.endswith("validate"):
+                return _Answer(200, {})
+            if len(menus) >= MAX_RICH_MENUS:
+                return _Answer(400, {"message": "richmenu limit exceeded"}, reason="1000 menus")
+            menu_id = "richmenu-" + secrets.token_hex(16)
+            menus[menu_id] = {"richMenuId": menu_id, **body}
+            self._menu_counts["created"] += 1
+            return _Answer(200, {"richMenuId": menu_id})
+        if path == "/v2/bot/richmenu/list" and method == "GET":
+            return _Answer(200, {"richmenus": [dict(m) for m in menus.values()]})
+        if path == "/v2/bot/richmenu/alias/list" and method == "GET":
+            return _Answer(
+                200,
+                {"aliases": [{"richMenuAliasId": a, "richMenuId": m} for a, m in aliases.items()]},
+            )
+        if path == "/v2/bot/richmenu/alias" and method == "POST":
+            bad = self._json_problems("CreateRichMenuAliasRequest", body, bad_json)
+            if bad is not None:
+                return bad
+            if body["richMenuAliasId"] in aliases:
+                return _Answer(
+                    400, {"message": "conflict richmenu alias id"}, reason="alias exists"
+                )
+            refused = usable(body["richMenuId"])
+            if refused is not None:
+                return refused
+            aliases[body["richMenuAliasId"]] = body["richMenuId"]
+            return _Answer(200, {})
+        if path == "/v2/bot/richmenu/bulk/link" and method == "POST":
+            bad = self._json_problems("RichMenuBulkLinkRequest", body, bad_json)
+            if bad is not None:
+                return bad
+            refused = usable(body["richMenuId"])
+            if refused is not None:
+                return refused
+            for user_id in body["userIds"]:
+                self._user_rich_menus[user_id] = body["richMenuId"]
+            return _Answer(202, {})
+        match = _RICH_MENU_ALIAS.match(path)
+        if match:
+            name = match.group(1)
+            if method == "GET":
+                if name not in aliases:
+                    return not_found
+                return _Answer(200, {"richMenuAliasId": name, "richMenuId": aliases[name]})
+            if method == "POST":
+                bad = self._json_problems("UpdateRichMenuAliasRequest", body, bad_json)
+                if bad is not None:
+                    return bad
+                if name not in aliases:
+                    return _Answer(400, {"message": "richmenu alias not found"}, reason="no alias")
+                refused = usable(body["richMenuId"])
+                if refused is not None:
+                    return refused
+                aliases[name] = body["richMenuId"]
+                return _Answer(200, {})
+            if method == "DELETE":
+                if aliases.pop(name, None) is None:
+                    return _Answer(400, {"message": "richmenu alias not found"}, reason="no alias")
+                return _Answer(200, {})
+        match = _RICH_MENU_CONTENT.match(path)
+        if match:
+            menu_id = match.group(1)
+            if menu_id not in menus:
+                return not_found
+            if method == "GET":
+                if menu_id not in self._rich_menu_images:
+                    return not_found
+                content_type, image = self._rich_menu_images[menu_id]
+                return _Answer(200, image, {"Content-Type": content_type})
+            if method == "POST":
+                return self._rich_menu_image(menu_id, headers, body)
+        match = _RICH_MENU.match(path)
+        if match:
+            menu_id = match.group(1)
+            if menu_id not in menus:
+                return not_found
+            if method == "GET":
+                return _Answer(200, dict(menus[menu_id]))
+            if method == "DELETE":
+                del menus[menu_id]
+                self._rich_menu_images.pop(menu_id, None)
+                self._user_rich_menus = {
+                    u: m for u, m in self._user_rich_menus.items() if m != menu_id
+                }
+                if self._default_rich_menu == menu_id:
+                    self._default_rich_menu = None
+                return _Answer(200, {})
+        if path == "/v2/bot/user/all/richmenu":
+            if method == "GET":
+                if self._default_rich_menu is None:
+                    return _Answer(404, {"message": "no default richmenu"}, reason="no default")
+                return _Answer(200, {"richMenuId": self._default_rich_menu})
+            if method == "DELETE":
+                self._default_rich_menu = None
+                return _Answer(200, {})
+        match = _DEFAULT_RICH_MENU.match(path)
+        if match and method == "POST":
+            refused = usable(match.group(1))
+            if refused is not None:
+                return refused
+            self._default_rich_menu = match.group(1)
+            return _Answer(200, {})
+        match = _USER_RICH_MENU.match(path)
+        if match:
+            user_id, menu_id = match.group(1), match.group(2)
+            if not _USER_ID.match(user_id):
+                return _Answer(400, {"message": "The value for the 'userId' parameter is invalid"})
+            if menu_id is None and method == "GET":
+                linked = self._user_rich_menus.get(user_id)
+                if linked is None:
+                    return _Answer(404, {"message": "the user has no richmenu"}, reason="none")
+                return _Answer(200, {"richMenuId": linked})
+            if menu_id is None and method == "DELETE":
+                self._user_rich_menus.pop(user_id, None)
+                self._menu_counts["unlinks"] += 1
+                return _Answer(200, {})
+            if menu_id is not None and method == "POST":
+                refused = usable(menu_id)
+                if refused is not None:
+                    return refused
+                self._user_rich_menus[user_id] = menu_id
+                self._menu_counts["links"] += 1
+                return _Answer(200, {})
+        return _Answer(404, {"message": "Not found"}, reason=f"no such endpoint: {method} {path}")
+
+    def _rich_menu_image(self, menu_id: str, headers: dict[str, str], body: Any) -> _Answer:
+        """Upload a menu's image: once, JPEG or PNG, at most 1 MB, exactly the menu's size."""
+        content_type = headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in ("image/jpeg", "image/png"):
+            return _Answer(415, {"message": "Unsupported Media Type"}, reason=content_type)
+        if menu_id in self._rich_menu_images:
+            return _Answer(
+                400,
+                {"message": "An image has already been uploaded to the richmenu"},
+                reason="image already uploaded",
+            )
+        if not isinstance(body, bytes) or not body:
+            return _Answer(400, {"message": "image is empty"}, reason="no image")
+        if len(body) > MAX_RICH_MENU_IMAGE:
+            return _Answer(413, {"message": "Request Entity Too Large"}, reason="image > 1 MB")
+        problem = image_problem(body, content_type, self._rich_menus[menu_id]["size"])
+        if problem is not None:
+            return _Answer(400, {"message": problem}, reason=problem)
+        self._rich_menu_images[menu_id] = (content_type, body)
+        return _Answer(200, {})
+
+    def _loading(self, body: Any, bad_json: bool) -> _Answer:
+        """`chat/loading/start`: one user's chat shows the loading animation."""
+        if bad_json or not isinstance(body, dict):
+            return self._invalid([Problem("", "must be a JSON object")])
+        problems = schema_problems("messaging", "ShowLoadingAnimationRequest", body)
+        seconds = body.get("loadingSeconds", 20)
+        if isinstance(seconds, int) and seconds % 5:
+            problems.append(Problem("loadingSeconds", "must be a multiple of 5"))
+        chat = body.get("chatId")
+        if isinstance(chat, str) and not _USER_ID.match(chat):
+            # Only one-on-one chats show it: a group or room id is refused.
+            problems.append(Problem("chatId", "must be the user ID of a one-on-one chat"))
+        if problems:
+            return self._invalid(problems)
+        with self._lock:
+            self._loadings.append({"chatId": chat, "loadingSeconds": seconds, "at": time.time()})
+        return _Answer(202, {})
+
+    # --- what tests read about rich menus and loading animations
+
+    def rich_menus(self) -> dict[str, dict[str, Any]]:
+        """The menus by id, as LINE would list them."""
+        with self._lock:
+            return {k: dict(v) for k, v in self._rich_menus.items()}
+
+    def rich_menu_aliases(self) -> dict[str, str]:
+        """Alias id -> menu id."""
+        with self._lock:
+            return dict(self._rich_menu_aliases)
+
+    def rich_menu_image(self, menu_id: str) -> tuple[str, bytes] | None:
+        """A menu's uploaded (content type, image), if any."""
+        with self._lock:
+            return self._rich_menu_images.get(menu_id)
+
+    def default_rich_menu(self) -> str | None:
+        """The account's default menu id."""
+        with self._lock:
+            return self._default_rich_menu
+
+    def rich_menu_of(self, user_id: str) -> str | None:
+        """The menu linked to one user (None: the default applies)."""
+        with self._lock:
+            return self._user_rich_menus.get(user_id)
+
+    def alias_of(self, user_id: str) -> str | None:
+        """The alias of the menu a user sees (their own, else the default)."""
+        with self._lock:
+            menu = self._user_rich_menus.get(user_id, self._default_rich_menu)
+            return next((a for a, m in self._rich_menu_aliases.items() if m == menu), None)
+
+    def rich_menu_counts(self) -> dict[str, int]:
+        """Menus created, links and unlinks made."""
+        with self._lock:
+            return dict(self._menu_counts)
+
+    def loadings(self) -> list[dict[str, Any]]:
+        """Every accepted `chat/loading/start`, in order."""
+        with self._lock:
+            return list(self._loadings)
 
     def _profile(self, user_id: str) -> _Answer:
         with self._lock:

@@ -54,6 +54,12 @@ MAX_CAROUSEL_ACTIONS = 3
 MAX_CAROUSEL_TEXT = 120
 MAX_CAROUSEL_TEXT_WITH_HEADER = 60
 MAX_MULTICAST_TO = 500
+# Flex: at most 12 bubbles in a carousel, 30 KB of JSON a bubble and 50 KB a carousel.
+# The alternative text is held to the template messages' 400 characters: never laxer
+# than LINE, whichever of its pages one reads.
+MAX_FLEX_BUBBLES = 12
+MAX_BUBBLE_BYTES = 30_000
+MAX_CAROUSEL_BYTES = 50_000
 
 
 class Problem(NamedTuple):
@@ -365,6 +371,46 @@ def _template_problems(template: Any, path: list[str | int]) -> Iterator[Problem
                 )
 
 
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _flex_problems(container: Any, path: list[str | int]) -> Iterator[Problem]:
+    """LINE's documented flex limits: bubbles, sizes, and no empty text components."""
+    if not isinstance(container, dict):
+        return
+    if container.get("type") == "carousel":
+        bubbles = container.get("contents")
+        if isinstance(bubbles, list):
+            if not 1 <= len(bubbles) <= MAX_FLEX_BUBBLES:
+                yield Problem(
+                    property_path([*path, "contents"]),
+                    f"must have 1 to {MAX_FLEX_BUBBLES} bubbles (got {len(bubbles)})",
+                )
+            if _json_bytes(container) > MAX_CAROUSEL_BYTES:
+                yield Problem(property_path(path), f"must be at most {MAX_CAROUSEL_BYTES} bytes")
+            for i, bubble in enumerate(bubbles):
+                yield from _flex_problems(bubble, [*path, "contents", i])
+        return
+    if container.get("type") == "bubble" and _json_bytes(container) > MAX_BUBBLE_BYTES:
+        yield Problem(property_path(path), f"must be at most {MAX_BUBBLE_BYTES} bytes")
+
+    def walk(node: Any, where: list[str | int]) -> Iterator[Problem]:
+        if isinstance(node, dict):
+            if node.get("type") == "text" and not node.get("contents"):
+                text = node.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    yield Problem(property_path([*where, "text"]), "must be a non-empty string")
+            for key, value in node.items():
+                if key != "action" and isinstance(value, dict | list):
+                    yield from walk(value, [*where, key])
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, [*where, i])
+
+    yield from walk(container, path)
+
+
 def _message_problems(message: Any, path: list[str | int]) -> Iterator[Problem]:
     if not isinstance(message, dict):
         return
@@ -378,6 +424,11 @@ def _message_problems(message: Any, path: list[str | int]) -> Iterator[Problem]:
     if kind == "template":
         yield from _too_long(message.get("altText"), MAX_ALT_TEXT, [*path, "altText"])
         yield from _template_problems(message.get("template"), [*path, "template"])
+    if kind == "flex":
+        yield from _too_long(message.get("altText"), MAX_ALT_TEXT, [*path, "altText"])
+        if isinstance(message.get("altText"), str) and not message["altText"].strip():
+            yield Problem(property_path([*path, "altText"]), "must not be empty")
+        yield from _flex_problems(message.get("contents"), [*path, "contents"])
     quick = message.get("quickReply")
     items = quick.get("items") if isinstance(quick, dict) else None
     if isinstance(items, list):
@@ -425,6 +476,65 @@ def limit_problems(schema_name: str, body: Any) -> list[Problem]:
                 Problem("to", f"must have 1 to {MAX_MULTICAST_TO} recipients (got {len(to)})")
             )
     return problems
+
+
+# --- rich menus: LINE's documented limits beyond the schema ----------------------------
+
+MAX_RICH_MENU_AREAS = 20
+MAX_RICH_MENU_LABEL = 20
+MIN_RICH_MENU_WIDTH, MAX_RICH_MENU_WIDTH, MIN_RICH_MENU_HEIGHT = 800, 2500, 250
+MIN_RICH_MENU_RATIO = 1.45
+
+
+def rich_menu_problems(body: dict[str, Any]) -> list[Problem]:
+    """A rich menu object's size, areas (within the image) and action labels."""
+    problems: list[Problem] = []
+    size = body.get("size")
+    if not isinstance(size, dict):
+        return [Problem("size", "must be specified")]
+    width, height = size.get("width"), size.get("height")
+    if not isinstance(width, int) or not isinstance(height, int):
+        return [Problem("size", "must have integer width and height")]
+    if not MIN_RICH_MENU_WIDTH <= width <= MAX_RICH_MENU_WIDTH:
+        problems.append(Problem("size.width", "must be between 800 and 2500"))
+    if height < MIN_RICH_MENU_HEIGHT or width / height < MIN_RICH_MENU_RATIO:
+        problems.append(Problem("size.height", "must be at least 250 and width/height >= 1.45"))
+    areas = body.get("areas")
+    if not isinstance(areas, list) or not 1 <= len(areas) <= MAX_RICH_MENU_AREAS:
+        problems.append(Problem("areas", f"must have 1 to {MAX_RICH_MENU_AREAS} areas"))
+        return problems
+    for i, area in enumerate(areas):
+        bounds = area.get("bounds") if isinstance(area, dict) else None
+        if not isinstance(bounds, dict):
+            continue
+        x, y = bounds.get("x", 0), bounds.get("y", 0)
+        w, h = bounds.get("width", 0), bounds.get("height", 0)
+        if x < 0 or y < 0 or x + w > width or y + h > height:
+            problems.append(Problem(f"areas[{i}].bounds", "must lie within the image"))
+        action = area.get("action") or {}
+        problems.extend(
+            _too_long(action.get("label"), MAX_RICH_MENU_LABEL, ["areas", i, "action", "label"])
+        )
+        problems.extend(_too_long(action.get("text"), 300, ["areas", i, "action", "text"]))
+    return problems
+
+
+def image_problem(image: bytes, content_type: str, size: dict[str, int]) -> str | None:
+    """Why LINE would refuse this rich menu image, or None: its format and exact size."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(BytesIO(image)) as picture:
+            fmt, dims = picture.format, picture.size
+    except (UnidentifiedImageError, OSError):
+        return "the image cannot be read"
+    if {"image/png": "PNG", "image/jpeg": "JPEG"}.get(content_type) != fmt:
+        return f"the image is {fmt}, not {content_type}"
+    if dims != (size["width"], size["height"]):
+        return f"image size {dims} differs from the rich menu size"
+    return None
 
 
 # --- public entry points -------------------------------------------------------------

@@ -25,6 +25,7 @@ const TEXT = {
     moving: "Moving the programme time forward…",
     choose: "Choose…", unsupported: "The sandbox cannot draw this element", optional: "optional",
     required: "Please fill in this field.", invalid: "Please give a valid value",
+    loading: "Tsunagu is preparing an answer",
   },
   ja: {
     sandbox: "サンドボックス", intro: "LINE と Slack をこのアプリが再現します。タップやクリックは本物の署名付きで本物の Webhook に届きます。",
@@ -47,6 +48,7 @@ const TEXT = {
     moving: "プログラムの時刻を進めています…",
     choose: "選択してください…", unsupported: "サンドボックスでは表示できない要素です", optional: "任意",
     required: "この項目を入力してください。", invalid: "正しい値を入力してください",
+    loading: "Tsunagu が回答を準備しています",
   },
 };
 
@@ -152,6 +154,12 @@ function renderLine() {
     select.dataset.options = options + ui.lang;
   }
   select.value = ui.persona;
+  renderRichMenu();
+  // LINE's loading animation while the bot prepares a slow answer.
+  const busy = (state.line.loading || []).includes(ui.persona);
+  const dots = $("line-loading");
+  if (busy && !dots) $("line-chat").after(el("div", { id: "line-loading", class: "loading-dots", role: "status", "aria-label": t("loading"), text: "• • •" }));
+  else if (!busy && dots) dots.remove();
   const chat = state.line.chats[ui.persona] || [];
   const key = `${ui.persona}:${chat.length}:${chat.length ? chat[chat.length - 1].id : 0}:${ui.lang}`;
   if (key === lineKey) return;
@@ -220,19 +228,79 @@ function renderLineMessage(message, via) {
     return card;
   }
   if (message.type === "flex") {
-    const card = el("div", { class: "card", role: "group", "aria-label": message.altText || "flex" });
-    const actions = el("div", { class: "actions" });
-    (function walk(node) {
-      if (!node || typeof node !== "object") return;
-      if (node.type === "text" && node.text) card.append(el("div", { text: node.text }));
-      if (node.type === "button" && node.action) actions.append(actionButton(node.action));
-      for (const key of ["header", "hero", "body", "footer"]) walk(node[key]);
-      for (const child of node.contents || []) walk(child);
-    })(message.contents);
-    card.append(actions);
-    return card;
+    // A bubble, or a carousel of bubbles side by side, drawn from the flex JSON.
+    const contents = message.contents || {};
+    const bubbles = contents.type === "carousel" ? contents.contents || [] : [contents];
+    const row = el("div", { class: "flex", role: "group", "aria-label": message.altText || "flex" });
+    for (const bubble of bubbles) row.append(flexBubble(bubble));
+    return row;
   }
   return el("div", { class: "bubble", text: `[${message.type}] ${message.altText || ""}` });
+}
+
+function flexBubble(bubble) {
+  const card = el("div", { class: `flex-bubble ${bubble.size || ""}` });
+  for (const part of ["header", "hero", "body", "footer"]) {
+    const block = bubble[part];
+    if (!block) continue;
+    const node = flexNode(block);
+    node.classList.add("flex-block");
+    if (block.backgroundColor) node.style.background = block.backgroundColor;
+    card.append(node);
+  }
+  return card;
+}
+
+function flexNode(node) {
+  if (node.type === "box") {
+    const box = el("div", { class: `flex-box ${node.layout || "vertical"}` });
+    for (const child of node.contents || []) box.append(flexNode(child));
+    return box;
+  }
+  if (node.type === "text") {
+    const text = el("div", { class: `flex-text ${node.size || ""} ${node.weight || ""}`, text: node.text || "" });
+    if (node.color) text.style.color = node.color;
+    if (node.flex) text.style.flex = String(node.flex);
+    return text;
+  }
+  if (node.type === "button") {
+    const button = actionButton(node.action || {});
+    button.classList.add("flex-button", node.style || "link");
+    if (node.style === "primary") { button.style.background = node.color || "#17c950"; button.style.color = "#fff"; }
+    else if (node.style === "secondary") button.style.background = node.color || "#dcdfe5";
+    return button;
+  }
+  if (node.type === "separator") return el("hr");
+  return el("span");
+}
+
+// The rich menu LINE shows under the chat: the image, with a button over each area.
+function renderRichMenu() {
+  const menu = (state.line.menus || {})[ui.persona];
+  const box = $("rich-menu");
+  box.hidden = !menu;
+  if (!menu) return;
+  const key = `${menu.id}:${ui.lang}`;
+  const areas = $("rich-menu-areas");
+  $("rich-menu-bar").textContent = `${menu.chatBarText} ${areas.hidden ? "▲" : "▼"}`;
+  if (areas.dataset.key === key) return;
+  areas.dataset.key = key;
+  areas.dataset.alias = menu.alias || "";
+  areas.setAttribute("aria-label", menu.chatBarText || "Rich menu");
+  areas.style.backgroundImage = `url(${menu.image})`;
+  areas.style.aspectRatio = `${menu.size.width} / ${menu.size.height}`;
+  const pct = (v, of) => `${(100 * v) / of}%`;
+  areas.replaceChildren(...menu.areas.map((area) => {
+    const b = area.bounds;
+    const button = actionButton(area.action);
+    button.setAttribute("aria-label", area.action.label || area.action.text || "");
+    button.textContent = "";
+    Object.assign(button.style, {
+      left: pct(b.x, menu.size.width), top: pct(b.y, menu.size.height),
+      width: pct(b.width, menu.size.width), height: pct(b.height, menu.size.height),
+    });
+    return button;
+  }));
 }
 
 function actionButton(action) {
@@ -615,6 +683,12 @@ function wire() {
   $("persona").addEventListener("change", (e) => { ui.persona = e.target.value; localStorage.setItem("sandbox.persona", ui.persona); lineKey = ""; render(); });
   $("slack-user").addEventListener("change", (e) => { ui.slackUser = e.target.value; localStorage.setItem("sandbox.slackUser", ui.slackUser); slackKey = modalKey = ""; render(); });
   $("follow").addEventListener("click", () => lineSend({ type: "follow" }));
+  $("rich-menu-bar").addEventListener("click", () => {
+    const areas = $("rich-menu-areas");
+    areas.hidden = !areas.hidden;
+    $("rich-menu-bar").setAttribute("aria-expanded", String(!areas.hidden));
+    renderRichMenu();
+  });
   $("line-compose").addEventListener("submit", (e) => {
     e.preventDefault();
     const input = $("line-text");
