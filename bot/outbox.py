@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.conversation.model import Choice, Panel, Reply
 from storage import repo
 from storage.base import utcnow
+from storage.db import wipe_if_pending
 
 if TYPE_CHECKING:
     from bot.budget import Budget
@@ -498,6 +499,7 @@ class Dispatcher:
                 budget.settle(admission, sent=sent)
         async with self._maker.begin() as session:
             await repo.mark_outbox_sent(session, item.id, self._clock())
+            wipe_if_pending(session)
             if item.kind == "post" and item.ref_type and item.ref_id and result.get("ts"):
                 await repo.record_message_ref(
                     session,

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +99,12 @@ def checkpoint(path: str, attempts: int = 5) -> bool:
     return False
 
 
-# Databases whose deleting transaction also wrote a held reply (the "deleted" answer,
-# addressed to the person who left): that row's LINE id reaches the file through the
-# checkpoint, and is blanked only when the reply is settled. The settling transaction
-# checkpoints once more (`wipe_if_pending`).
-_PENDING: set[str] = set()
+# Databases where data was deleted a moment ago. The deleting transaction itself writes
+# what still needs the person's LINE id (the "deleted" answer, the switch back to the
+# guest rich menu); those rows give it up once sent, and the transactions that record
+# that (`wipe_if_pending`) checkpoint the WAL again, for a minute after the deletion.
+_PENDING: dict[str, float] = {}
+PENDING_SECONDS = 60.0
 
 
 def wipe_after_commit(session: AsyncSession, *, again_on_settle: bool = True) -> None:
@@ -116,7 +118,7 @@ def wipe_after_commit(session: AsyncSession, *, again_on_settle: bool = True) ->
     path = str(url.database)
     loop = asyncio.get_running_loop()
     if again_on_settle:
-        _PENDING.add(path)
+        _PENDING[path] = time.monotonic() + PENDING_SECONDS
 
     def committed(_session: Any) -> None:
         task = loop.create_task(_wipe(path))
@@ -127,12 +129,18 @@ def wipe_after_commit(session: AsyncSession, *, again_on_settle: bool = True) ->
 
 
 def wipe_if_pending(session: AsyncSession) -> None:
-    """After a deletion, the next transaction that settles held replies checkpoints too."""
-    url = session.sync_session.get_bind().engine.url
-    path = str(url.database)
-    if path in _PENDING:
-        _PENDING.discard(path)
-        wipe_after_commit(session, again_on_settle=False)
+    """Within a minute of a deletion, checkpoint once this transaction commits too (it
+    records a delivery that gave up a LINE id)."""
+    if not _PENDING:
+        return
+    path = str(session.sync_session.get_bind().engine.url.database)
+    deadline = _PENDING.get(path)
+    if deadline is None:
+        return
+    if time.monotonic() > deadline:
+        _PENDING.pop(path, None)
+        return
+    wipe_after_commit(session, again_on_settle=False)
 
 
 async def _wipe(path: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -625,6 +626,9 @@ async def targets_waiting(db: Db, channel: str, targets: Sequence[str]) -> set[s
             _OUTBOX.c.channel == channel,
             _OUTBOX.c.target.in_(list(targets)),
             _OUTBOX.c.status.in_(("pending", "sending")),
+            # Messages only: a rich menu link waiting for the person is no message a
+            # reply could overtake (the reply token must not be given up for it).
+            _OUTBOX.c.kind != "richmenu",
         )
         .distinct()
     )
@@ -702,7 +706,13 @@ async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime)
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id)
-        .values(status="sent", sent_at=now, last_error=None),
+        # A rich menu switch needs the LINE id only until it is done.
+        .values(
+            status="sent",
+            sent_at=now,
+            last_error=None,
+            target=case((OutboxMessage.kind == "richmenu", ""), else_=OutboxMessage.target),
+        ),
         execution_options={"synchronize_session": False},
     )
 

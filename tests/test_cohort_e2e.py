@@ -22,7 +22,7 @@ from storage.models import Project
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
-from tests.support import COORDINATORS, AppServer, LineUser, SlackUser, query, scalar
+from tests.support import COORDINATORS, AppServer, LineUser, SlackUser, query, said, scalar
 from tests.test_matching_flow import pushes_to
 from tests.test_slack_coordination import CHANNEL, buttons, card_text
 from tests.test_team_channels import run
@@ -244,14 +244,14 @@ def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
     for name in invited:
         person = people[name]
         person.last = fake_line.wait_for(
-            lambda p=person: [m for m in pushes_to(fake_line, p.user_id) if "ご招待" in m["text"]],
+            lambda p=person: [m for m in pushes_to(fake_line, p.user_id) if "ご招待" in said(m)],
             timeout=10,
         )[-1:]
         person.tap("参加する")
     for group, _, required in GROUPS:
         user = groups[group]
         proposal = fake_line.wait_for(
-            lambda u=user: [m for m in pushes_to(fake_line, u.user_id) if "チーム案" in m["text"]],
+            lambda u=user: [m for m in pushes_to(fake_line, u.user_id) if "チーム案" in said(m)],
             timeout=10,
         )
         user.last = proposal[-1:]

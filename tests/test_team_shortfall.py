@@ -14,6 +14,7 @@ from tests.support import (
     AppServer,
     LineUser,
     SlackUser,
+    said,
     scalar,
     submit_group_request,
 )
@@ -32,7 +33,7 @@ def app(slack_app: AppServer) -> AppServer:
 
 def accept_invitation(app: AppServer, fake_line: FakeLineApi, person: LineUser) -> None:
     person.last = fake_line.wait_for(
-        lambda: [m for m in pushes_to(fake_line, person.user_id) if "ご招待" in m["text"]],
+        lambda: [m for m in pushes_to(fake_line, person.user_id) if "ご招待" in said(m)],
         timeout=10,
     )[-1:]
     person.tap("参加する")
@@ -96,8 +97,8 @@ def test_a_short_team_is_explained_and_a_raised_hand_completes_it(
     coord.click("全員を承認")
     accept_invitation(app, fake_line, hayashi)
     proposal = fake_line.wait_for(
-        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in m["text"]],
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in said(m)],
         timeout=10,
     )[0]
-    assert "森" in proposal["text"] and "林" in proposal["text"]
+    assert "森" in said(proposal) and "林" in said(proposal)
     assert fake_slack.errors == [] and fake_line.errors == []
