@@ -95,6 +95,8 @@ def test_rich_menu_switches_and_flex_messages_render_in_the_sandbox(
     phone.say("川崎市中原区")
     phone.pick_all("ファシリテーション")
     phone.tap("会社員")
+    phone.tap("スキップ")  # employer
+    phone.tap("30代")
     phone.say("10年")
     phone.tap("5時間")
     phone.pick_all("土日祝")
