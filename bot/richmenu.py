@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.i18n import LOCALES, T
+from storage import repo
 from storage.models import Match, Organization, Project, RichMenuLink, Volunteer
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "line"
 # In a menu label: where the drawn label may break onto a second line (between words).
 BREAK = "\u200b"
-KIND = "richmenu"
+KIND = repo.RICHMENU
 STATES = ("guest", "volunteer", "group", "member")
 # Projects whose accepted volunteers are a team.
 TEAM_STATUSES = ("team_formed",)

@@ -602,6 +602,10 @@ async def add_outbox(
 # pending push. A held row holds back later messages to the same person.
 HELD = "held"
 _UNSENT = ("pending", "sending", HELD)
+# Outbox rows that are not messages a person reads: a rich menu switch. They keep their
+# own order per person, never hold back a message (nor a message them), and give up the
+# LINE id once done.
+RICHMENU = "richmenu"
 
 
 async def add_replies(db: Db, rows: Sequence[dict[str, Any]]) -> None:
@@ -628,7 +632,7 @@ async def targets_waiting(db: Db, channel: str, targets: Sequence[str]) -> set[s
             _OUTBOX.c.status.in_(("pending", "sending")),
             # Messages only: a rich menu link waiting for the person is no message a
             # reply could overtake (the reply token must not be given up for it).
-            _OUTBOX.c.kind != "richmenu",
+            _OUTBOX.c.kind != RICHMENU,
         )
         .distinct()
     )
@@ -672,6 +676,8 @@ async def claim_outbox(
         older.target == OutboxMessage.target,
         older.id < OutboxMessage.id,
         older.status.in_(_UNSENT),
+        # Messages wait for messages, menu switches for menu switches.
+        (older.kind == RICHMENU) == (OutboxMessage.kind == RICHMENU),
     )
     ids = (
         select(OutboxMessage.id)
@@ -711,7 +717,7 @@ async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime)
             status="sent",
             sent_at=now,
             last_error=None,
-            target=case((OutboxMessage.kind == "richmenu", ""), else_=OutboxMessage.target),
+            target=case((OutboxMessage.kind == RICHMENU, ""), else_=OutboxMessage.target),
         ),
         execution_options={"synchronize_session": False},
     )

@@ -304,3 +304,45 @@ async def test_one_process_write_transactions_take_turns(maker: Maker) -> None:
         with pytest.raises(RuntimeError, match="nested write transaction"):
             async with maker.begin():
                 pass
+
+
+async def test_menu_switches_and_messages_keep_separate_turns(maker: Maker) -> None:
+    """A rich menu switch waiting for a person holds back the next switch, never a message;
+    once sent it gives up the LINE id, a message keeps its recipient."""
+    from storage.models import OutboxMessage
+
+    now = utcnow()
+    rows = [
+        ("richmenu", {"menu": "volunteer"}),
+        ("push", {"messages": [{"type": "text", "text": "hi"}]}),
+        ("richmenu", {"menu": "member"}),
+        ("push", {"messages": [{"type": "text", "text": "again"}]}),
+    ]
+    async with maker.begin() as session:
+        for n, (kind, payload) in enumerate(rows):
+            session.add(
+                OutboxMessage(
+                    channel="line",
+                    kind=kind,
+                    target="U1",
+                    payload=payload,
+                    key=f"turns-{n}",
+                    due_at=now,
+                )
+            )
+    async with maker.begin() as session:
+        claimed = await repo.claim_outbox(session, now, now + timedelta(seconds=30), 10)
+    # The first of each stream goes; the second of each waits behind its own kind.
+    assert [(r.kind, r.key) for r in claimed] == [("richmenu", "turns-0"), ("push", "turns-1")]
+    async with maker.begin() as session:
+        for row in claimed:
+            await repo.mark_outbox_sent(session, row.id, now)
+    async with maker() as session:
+        sent = dict(
+            (await session.execute(
+                select(OutboxMessage.key, OutboxMessage.target).where(
+                    OutboxMessage.status == "sent"
+                )
+            )).all()
+        )  # fmt: skip
+    assert sent == {"turns-0": "", "turns-1": "U1"}
