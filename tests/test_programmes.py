@@ -518,7 +518,7 @@ async def test_an_import_by_another_process_is_mirrored_at_the_next_watch(
 async def test_the_phase_modal_offers_each_team_and_saves_the_scope(rig: Rig) -> None:
     """The Slack phase modal's 'For' select lists the programme's teams; the form's value
     becomes the phase's project, whose usual announcements keep team audiences only."""
-    from handlers.slack_programmes import parse_phase_form, phase_modal
+    from handlers.slack.programmes import parse_phase_form, phase_modal
 
     await rig.programmes.import_spec(kawasaki(), actor="test")
     async with rig.maker.begin() as session:

@@ -1,5 +1,6 @@
-"""Slack UI for the programme calendar: `/tsunagu programme | schedule | attendance |
-assign | cancel`, and the modals to create a programme and to add, edit or delete phases.
+"""Slack UI for the programme calendar: the listing `/tsunagu programme` shows (the
+verbs themselves are in bot.commands), and the modals to create a programme and to add,
+edit or delete phases.
 
 Listeners only translate Block Kit in and out; the work is bot.programmes.service.
 """
@@ -10,9 +11,9 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.cards import plain
 from bot.i18n import T
@@ -21,17 +22,17 @@ from bot.programmes.schedule import (
     ProgrammeSpec,
     ScheduleError,
     describe_offset,
+    is_slug,
     zone,
 )
 from bot.programmes.service import Programmes, phase_spec
+from handlers.slack.gate import CoordinatorGate
 from storage.models import Phase, Programme
-
-if TYPE_CHECKING:
-    from handlers.slack import SlackChannel
 
 log = logging.getLogger(__name__)
 
-VERBS = ("programme", "program", "schedule", "attendance", "assign", "cancel")
+Body = dict[str, Any]
+
 NEW_PROGRAMME, ADD_PHASE, EDIT_PHASE, DELETE_PHASE = (
     "programme_new",
     "phase_add",
@@ -108,35 +109,9 @@ UI = {
     ),
     "phases_none": T("フェーズはまだありません。", "No phases yet."),
     "menus": T("メニュー", "Menus"),
-    "usage_attendance": T(
-        "使い方: `/tsunagu attendance フェーズ番号`（番号は `/tsunagu schedule` に出ます）",
-        "Usage: `/tsunagu attendance PHASE_ID` (ids are shown by `/tsunagu schedule`)",
-    ),
-    "usage_assign": T(
-        "使い方: `/tsunagu assign 相談番号 プログラム名（英字）`",
-        "Usage: `/tsunagu assign PROJECT_ID PROGRAMME_SLUG`",
-    ),
-    "usage_cancel": T(
-        "使い方: `/tsunagu cancel お知らせ番号`（番号は `/tsunagu schedule` に出ます）",
-        "Usage: `/tsunagu cancel ANNOUNCEMENT_ID` (ids are shown by `/tsunagu schedule`)",
-    ),
     "cancelled_state": T("（削除済み）", "(deleted)"),
 }
 
-HELP = T(
-    "• `/tsunagu programme` プログラムとフェーズの一覧・作成・編集\n"
-    "• `/tsunagu schedule` 送信予定のお知らせ、送れなかったもの、説明会の出欠\n"
-    "• `/tsunagu attendance 3` フェーズ #3（説明会）の出欠一覧\n"
-    "• `/tsunagu assign 12 kawasaki2017` 相談 #12 をプログラムに入れる\n"
-    "• `/tsunagu cancel 5` お知らせ #5 を取り消す",
-    "• `/tsunagu programme` list, create and edit programmes and their phases\n"
-    "• `/tsunagu schedule` scheduled announcements, missed ones, briefing RSVPs\n"
-    "• `/tsunagu attendance 3` RSVPs for phase #3 (a briefing session)\n"
-    "• `/tsunagu assign 12 kawasaki2017` put project #12 in a programme\n"
-    "• `/tsunagu cancel 5` cancel announcement #5",
-)
-
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,23}$")
 _URL = re.compile(r"^https?://\S+$")
 
 
@@ -426,177 +401,145 @@ def parse_phase_form(
 
 
 class ProgrammeUI:
-    """Registers the programme listeners on the Slack app and answers its commands."""
+    """The programme editor: its buttons and modals, registered on the Slack app."""
 
-    def __init__(self, slack: SlackChannel, programmes: Programmes) -> None:
-        self.slack = slack
+    def __init__(self, app: AsyncApp, gate: CoordinatorGate, programmes: Programmes) -> None:
+        self.gate = gate
+        self.client = gate.client
         self.programmes = programmes
-        self._register()
+        app.action(NEW_PROGRAMME)(self._on_new)
+        app.action(ADD_PHASE)(self._on_add)
+        app.action(EDIT_PHASE)(self._on_edit)
+        app.action(DELETE_PHASE)(self._on_delete)
+        app.view(PROGRAMME_VIEW)(self._on_programme)
+        app.view(PHASE_VIEW)(self._on_phase)
 
-    async def command(
-        self, verb: str, words: list[str], user: str, body: dict[str, Any], loc: str
-    ) -> tuple[str, list[dict[str, Any]] | None]:
-        """Answer `/tsunagu VERB ...` in the locale `loc` (the caller checked the
-        coordinator); (text, blocks)."""
-        if verb in ("programme", "program"):
-            items = await self.programmes.programmes()
-            return UI["title"](loc), programme_blocks(items, loc)
-        if verb == "schedule":
-            return await self.programmes.schedule_text(loc), None
-        if verb == "attendance":
-            if len(words) < 2 or not words[1].lstrip("#").isdigit():
-                return UI["usage_attendance"](loc), None
-            return await self.programmes.attendance_text(int(words[1].lstrip("#")), loc), None
-        if verb == "assign":
-            if len(words) < 3 or not words[1].lstrip("#").isdigit():
-                return UI["usage_assign"](loc), None
-            outcome = await self.programmes.assign(int(words[1].lstrip("#")), words[2], user)
-            return outcome.message, None
-        if verb == "cancel":
-            if len(words) < 2 or not words[1].lstrip("#").isdigit():
-                return UI["usage_cancel"](loc), None
-            outcome = await self.programmes.cancel_announcement(int(words[1].lstrip("#")), user)
-            return outcome.message, None
-        return "", None
+    async def _allowed(self, body: Body) -> tuple[str, str | None, str] | None:
+        """(user, channel, the user's locale) for a coordinator; else refused."""
+        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+        if not await self.gate.is_coordinator(user):
+            await self.gate.refuse(user, channel, body)
+            return None
+        return user, channel, await self.gate.locale_of(user, channel)
 
-    def _register(self) -> None:
-        app = self.slack.app
-        slack = self.slack
+    async def _on_new(self, ack: AsyncAck, body: Body) -> None:
+        await ack()
+        who = await self._allowed(body)
+        if who is None:
+            return
+        await self.client.views_open(
+            trigger_id=body["trigger_id"], view=programme_modal(who[2], who[1] or "")
+        )
 
-        async def allowed(body: dict[str, Any]) -> tuple[str, str | None, str] | None:
-            """(user, channel, the user's locale) for a coordinator; else refused."""
-            user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
-            if not await slack.is_coordinator(user):
-                await slack._refuse(user, channel, body)
-                return None
-            return user, channel, await slack.locale_of(user, channel)
+    async def _on_add(self, ack: AsyncAck, body: Body) -> None:
+        await ack()
+        who = await self._allowed(body)
+        if who is None:
+            return
+        programme_id = int(body["actions"][0]["value"])
+        items = {p.id: p for p in await self.programmes.programmes()}
+        programme = items.get(programme_id)
+        if programme is None:
+            await self.gate.tell(who[0], who[1], UI["none"](who[2]))
+            return
+        teams = await self.programmes.teams_of(programme.id)
+        await self.client.views_open(
+            trigger_id=body["trigger_id"],
+            view=phase_modal(who[2], programme, who[1] or "", teams=teams),
+        )
 
-        @app.action(NEW_PROGRAMME)
-        async def on_new(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_edit(self, ack: AsyncAck, body: Body) -> None:
+        await ack()
+        who = await self._allowed(body)
+        if who is None:
+            return
+        phase_id = int(body["actions"][0]["value"])
+        for programme in await self.programmes.programmes():
+            for phase in programme.phases:
+                if phase.id == phase_id and phase.cancelled_at is None:
+                    teams = await self.programmes.teams_of(programme.id)
+                    await self.client.views_open(
+                        trigger_id=body["trigger_id"],
+                        view=phase_modal(who[2], programme, who[1] or "", phase, teams),
+                    )
+                    return
+        await self.gate.tell(who[0], who[1], UI["cancelled_state"](who[2]))
+
+    async def _on_delete(self, ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
+        await ack()
+        who = await self._allowed(body)
+        if who is None:
+            return
+        outcome = await self.programmes.delete_phase(int(body["actions"][0]["value"]), who[0])
+        if body.get("response_url") and (body.get("container") or {}).get("is_ephemeral"):
+            # The private list the button was on is drawn again without the phase,
+            # with what happened on top (as Slack replaces an ephemeral message).
+            blocks = programme_blocks(await self.programmes.programmes(), who[2])
+            note = {"type": "section", "text": {"type": "mrkdwn", "text": outcome.message}}
+            await respond(text=outcome.message, blocks=[note, *blocks][:50], replace_original=True)
+            return
+        await self.gate.tell(who[0], who[1], outcome.message)
+
+    async def _programme_errors(self, values: Body, loc: str) -> dict[str, str]:
+        """What is wrong with a new programme's name, short name and time zone, by block."""
+        name, slug = _value(values, "name") or "", (_value(values, "slug") or "").lower()
+        errors: dict[str, str] = {}
+        if not name:
+            errors["name"] = UI["empty"](loc)
+        if not is_slug(slug):
+            errors["slug"] = UI["bad_slug"](loc)
+        try:
+            zone(_value(values, "timezone") or "Asia/Tokyo")
+        except ScheduleError as exc:
+            errors["timezone"] = exc.text(loc)
+        if not errors and any(p.slug == slug for p in await self.programmes.programmes()):
+            errors["slug"] = UI["slug_taken"](loc)
+        return errors
+
+    async def _on_programme(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        user = body["user"]["id"]
+        loc = await self.gate.locale_of(user)
+        values = view.get("state", {}).get("values", {})
+        errors = await self._programme_errors(values, loc)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        channel = view.get("private_metadata") or None
+        await ack()
+        if not await self.gate.is_coordinator(user):
+            await self.gate.refuse(user, channel, body)
+            return
+        name, slug = _value(values, "name"), _value(values, "slug").lower()
+        tz_name = _value(values, "timezone") or "Asia/Tokyo"
+        await self.programmes.import_spec(
+            ProgrammeSpec(name=name, slug=slug, timezone=tz_name), actor=user
+        )
+        await self.gate.tell(user, channel, UI["created"](loc, name=plain(name)))
+
+    async def _on_phase(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        user = body["user"]["id"]
+        programme_text, phase_text, channel = (
+            [*str(view.get("private_metadata", "")).split("|"), "", "", ""]
+        )[:3]
+        loc = await self.gate.locale_of(user, channel or None)
+        items = {p.id: p for p in await self.programmes.programmes()}
+        programme = items.get(int(programme_text or 0))
+        if programme is None:
             await ack()
-            who = await allowed(body)
-            if who is None:
-                return
-            await slack.client.views_open(
-                trigger_id=body["trigger_id"], view=programme_modal(who[2], who[1] or "")
-            )
-
-        @app.action(ADD_PHASE)
-        async def on_add(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            who = await allowed(body)
-            if who is None:
-                return
-            programme_id = int(body["actions"][0]["value"])
-            items = {p.id: p for p in await self.programmes.programmes()}
-            programme = items.get(programme_id)
-            if programme is None:
-                await slack._tell(who[0], who[1], UI["none"](who[2]))
-                return
-            teams = await self.programmes.teams_of(programme.id)
-            await slack.client.views_open(
-                trigger_id=body["trigger_id"],
-                view=phase_modal(who[2], programme, who[1] or "", teams=teams),
-            )
-
-        @app.action(EDIT_PHASE)
-        async def on_edit(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            who = await allowed(body)
-            if who is None:
-                return
-            phase_id = int(body["actions"][0]["value"])
-            for programme in await self.programmes.programmes():
-                for phase in programme.phases:
-                    if phase.id == phase_id and phase.cancelled_at is None:
-                        teams = await self.programmes.teams_of(programme.id)
-                        await slack.client.views_open(
-                            trigger_id=body["trigger_id"],
-                            view=phase_modal(who[2], programme, who[1] or "", phase, teams),
-                        )
-                        return
-            await slack._tell(who[0], who[1], UI["cancelled_state"](who[2]))
-
-        @app.action(DELETE_PHASE)
-        async def on_delete(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-            await ack()
-            who = await allowed(body)
-            if who is None:
-                return
-            outcome = await self.programmes.delete_phase(int(body["actions"][0]["value"]), who[0])
-            if body.get("response_url") and (body.get("container") or {}).get("is_ephemeral"):
-                # The private list the button was on is drawn again without the phase,
-                # with what happened on top (as Slack replaces an ephemeral message).
-                blocks = programme_blocks(await self.programmes.programmes(), who[2])
-                note = {"type": "section", "text": {"type": "mrkdwn", "text": outcome.message}}
-                await respond(
-                    text=outcome.message, blocks=[note, *blocks][:50], replace_original=True
-                )
-                return
-            await slack._tell(who[0], who[1], outcome.message)
-
-        @app.view(PROGRAMME_VIEW)
-        async def on_programme(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-            user = body["user"]["id"]
-            loc = await slack.locale_of(user)
-            values = view.get("state", {}).get("values", {})
-            name, slug = _value(values, "name") or "", (_value(values, "slug") or "").lower()
-            tz_name = _value(values, "timezone") or "Asia/Tokyo"
-            errors: dict[str, str] = {}
-            if not name:
-                errors["name"] = UI["empty"](loc)
-            if not _SLUG.match(slug):
-                errors["slug"] = UI["bad_slug"](loc)
-            try:
-                zone(tz_name)
-            except ScheduleError as exc:
-                errors["timezone"] = exc.text(loc)
-            if not errors and any(p.slug == slug for p in await self.programmes.programmes()):
-                errors["slug"] = UI["slug_taken"](loc)
-            if errors:
-                await ack(response_action="errors", errors=errors)
-                return
-            if not await slack.is_coordinator(user):
-                await ack()
-                await slack._refuse(user, view.get("private_metadata") or None, body)
-                return
-            await ack()
-            await self.programmes.import_spec(
-                ProgrammeSpec(name=name, slug=slug, timezone=tz_name), actor=user
-            )
-            await slack._tell(
-                user, view.get("private_metadata") or None, UI["created"](loc, name=plain(name))
-            )
-
-        @app.view(PHASE_VIEW)
-        async def on_phase(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-            user = body["user"]["id"]
-            programme_text, phase_text, channel = (
-                [*str(view.get("private_metadata", "")).split("|"), "", "", ""]
-            )[:3]
-            loc = await slack.locale_of(user, channel or None)
-            items = {p.id: p for p in await self.programmes.programmes()}
-            programme = items.get(int(programme_text or 0))
-            if programme is None:
-                await ack()
-                await slack._tell(user, channel or None, UI["none"](loc))
-                return
-            fields, errors = parse_phase_form(
-                view.get("state", {}).get("values", {}), programme, loc
-            )
-            if errors or fields is None:
-                await ack(response_action="errors", errors=errors)
-                return
-            if not await slack.is_coordinator(user):
-                await ack()
-                await slack._refuse(user, channel or None, body)
-                return
-            await ack()
-            spec = phase_spec(**fields)
-            outcome = await self.programmes.save_phase(
-                programme.id,
-                spec,
-                user,
-                phase_id=int(phase_text) if phase_text else None,
-            )
-            await slack._tell(user, channel or None, outcome.message)
+            await self.gate.tell(user, channel or None, UI["none"](loc))
+            return
+        fields, errors = parse_phase_form(view.get("state", {}).get("values", {}), programme, loc)
+        if errors or fields is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        if not await self.gate.is_coordinator(user):
+            await self.gate.refuse(user, channel or None, body)
+            return
+        outcome = await self.programmes.save_phase(
+            programme.id,
+            phase_spec(**fields),
+            user,
+            phase_id=int(phase_text) if phase_text else None,
+        )
+        await self.gate.tell(user, channel or None, outcome.message)
