@@ -486,7 +486,9 @@ class Commands:
         loc = request.locale
         if request.args:
             named = self.find(request.args[0])
-            if named is not None and (request.coordinator or named.role is not Role.COORDINATOR):
+            if named is not None and named.role is Role.COORDINATOR and not request.coordinator:
+                return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+            if named is not None:
                 return CommandReply(self.verb_help(named, loc))
             return CommandReply(self.unknown(request.args[0], loc, coordinator=request.coordinator))
         text = self.help_text(loc, coordinator=request.coordinator)
