@@ -22,7 +22,7 @@ from bot.matching.service import Matching
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.programmes.teams import TeamChannels
-from storage.models import Programme
+from bot.programmes.views import ProgrammeView, programme_view
 
 PREFIX = "/tsunagu"
 
@@ -86,7 +86,7 @@ class CommandReply:
 
     text: str
     card: Card | None = None
-    programmes: tuple[Programme, ...] | None = None
+    programmes: tuple[ProgrammeView, ...] | None = None
     later: Callable[[], Awaitable[str]] | None = None
     refused: bool = False
 
@@ -207,7 +207,8 @@ async def _quota(c: Commands, r: CommandRequest) -> CommandReply:
 
 async def _programme(c: Commands, r: CommandRequest) -> CommandReply:
     items = await _programmes(c).programmes()
-    return CommandReply(TXT["programmes"](r.locale), programmes=tuple(items))
+    views = tuple(programme_view(p) for p in items)
+    return CommandReply(TXT["programmes"](r.locale), programmes=views)
 
 
 async def _schedule(c: Commands, r: CommandRequest) -> CommandReply:

@@ -133,6 +133,6 @@ def render_command(reply: CommandReply) -> str:
         return reply.card.fallback
     if reply.programmes is not None:
         lines = [reply.text]
-        lines += [f"  {p.slug}  {p.name}  ({len(p.phases)})" for p in reply.programmes]
+        lines += [f"  {p.slug}  {p.name}  ({len(p.live)})" for p in reply.programmes]
         return "\n".join(lines)
     return reply.text

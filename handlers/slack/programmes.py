@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -26,8 +26,8 @@ from bot.programmes.schedule import (
     zone,
 )
 from bot.programmes.service import Programmes, phase_spec
+from bot.programmes.views import PhaseView, ProgrammeView, programme_view
 from handlers.slack.gate import CoordinatorGate
-from storage.models import Phase, Programme
 
 log = logging.getLogger(__name__)
 
@@ -173,99 +173,146 @@ def programme_modal(locale: str, channel: str) -> dict[str, Any]:
     }
 
 
-def phase_modal(
-    locale: str,
-    programme: Programme,
-    channel: str,
-    phase: Phase | None = None,
-    teams: Sequence[tuple[int, str]] = (),
+def _scope_select(
+    locale: str, phase: PhaseView | None, teams: Sequence[tuple[int, str]]
 ) -> dict[str, Any]:
-    """The modal to add a phase to a programme, or edit one; `teams` are the projects
-    (id, group) a phase can be meant for alone."""
-    tz = zone(programme.timezone)
+    """Whom a phase is for: the whole programme, or one of its teams."""
     everyone = {"text": _text(UI["scope_all"](locale)), "value": "all"}
     scopes = [everyone] + [
         {"text": _text(UI["scope_one"](locale, id=i, org=org)), "value": str(i)}
         for i, org in teams[:99]
     ]
     current = phase.project_id if phase is not None else None
-    scope_el: dict[str, Any] = {
+    return {
         "type": "static_select",
         "options": scopes,
         "initial_option": next((o for o in scopes if o["value"] == str(current)), everyone),
     }
+
+
+def _phase_elements(locale: str, phase: PhaseView | None, tz: tzinfo) -> dict[str, dict[str, Any]]:
+    """The phase modal's input elements by block id, filled from `phase` when editing."""
+    text = {"type": "plain_text_input"}
     kinds = [{"text": _text(label(locale)), "value": key} for key, label in KINDS.items()]
-    kind_el: dict[str, Any] = {"type": "static_select", "options": kinds}
-    start_date: dict[str, Any] = {"type": "datepicker"}
-    start_time: dict[str, Any] = {"type": "timepicker", "initial_time": "10:00"}
-    end_date: dict[str, Any] = {"type": "datepicker"}
-    end_time: dict[str, Any] = {"type": "timepicker"}
-    title_ja: dict[str, Any] = {"type": "plain_text_input", "max_length": 120}
-    title_en: dict[str, Any] = {"type": "plain_text_input", "max_length": 120}
-    place: dict[str, Any] = {"type": "plain_text_input", "max_length": 200}
-    url: dict[str, Any] = {"type": "plain_text_input", "max_length": 300}
-    desc: dict[str, Any] = {"type": "plain_text_input", "multiline": True, "max_length": 1000}
     options = [
         {"text": _text(UI["defaults_option"](locale)), "value": "defaults"},
         {"text": _text(UI["rsvp_option"](locale)), "value": "rsvp"},
     ]
-    checks: dict[str, Any] = {"type": "checkboxes", "options": options}
+    el: dict[str, dict[str, Any]] = {
+        "kind": {"type": "static_select", "options": kinds, "initial_option": kinds[0]},
+        "start_date": {"type": "datepicker"},
+        "start_time": {"type": "timepicker", "initial_time": "10:00"},
+        "end_date": {"type": "datepicker"},
+        "end_time": {"type": "timepicker"},
+        "title_ja": {**text, "max_length": 120},
+        "title_en": {**text, "max_length": 120},
+        "place": {**text, "max_length": 200},
+        "url": {**text, "max_length": 300},
+        "description": {**text, "multiline": True, "max_length": 1000},
+        "options": {"type": "checkboxes", "options": options, "initial_options": [options[0]]},
+    }
     if phase is None:
-        kind_el["initial_option"] = kinds[0]
-        checks["initial_options"] = [options[0]]
-    else:
-        kind_el["initial_option"] = next(k for k in kinds if k["value"] == phase.kind)
-        local = phase.starts_at.astimezone(tz)
-        start_date["initial_date"] = local.strftime("%Y-%m-%d")
-        start_time["initial_time"] = local.strftime("%H:%M")
-        if phase.ends_at is not None:
-            end_local = phase.ends_at.astimezone(tz)
-            end_date["initial_date"] = end_local.strftime("%Y-%m-%d")
-            end_time["initial_time"] = end_local.strftime("%H:%M")
-        for element, value in (
-            (title_ja, phase.title_ja),
-            (title_en, phase.title_en),
-            (place, phase.place),
-            (url, phase.url),
-            (desc, phase.description_ja if locale == "ja" else phase.description_en),
-        ):
-            if value:
-                element["initial_value"] = value
-        live = [a for a in phase.announcements if a.state != "cancelled"]
-        initial = [options[0]] if live else []
-        if phase.rsvp:
-            initial.append(options[1])
-        if initial:
-            checks["initial_options"] = initial
-    meta = f"{programme.id}|{phase.id if phase else ''}|{channel}"
+        return el
+    el["kind"]["initial_option"] = next(k for k in kinds if k["value"] == phase.kind)
+    for prefix, at in (("start", phase.starts_at), ("end", phase.ends_at)):
+        if at is not None:
+            local = at.astimezone(tz)
+            el[f"{prefix}_date"]["initial_date"] = local.strftime("%Y-%m-%d")
+            el[f"{prefix}_time"]["initial_time"] = local.strftime("%H:%M")
+    for block, value in (
+        ("title_ja", phase.title_ja),
+        ("title_en", phase.title_en),
+        ("place", phase.place),
+        ("url", phase.url),
+        ("description", phase.description(locale)),
+    ):
+        if value:
+            el[block]["initial_value"] = value
+    initial = ([options[0]] if phase.announces else []) + ([options[1]] if phase.rsvp else [])
+    el["options"].pop("initial_options")
+    if initial:
+        el["options"]["initial_options"] = initial
+    return el
+
+
+# The phase modal's blocks, in order: (block id, label, may be left empty).
+PHASE_BLOCKS = (
+    ("kind", "kind", False),
+    ("title_ja", "title_ja", True),
+    ("title_en", "title_en", True),
+    ("start_date", "start_date", False),
+    ("start_time", "start_time", False),
+    ("end_date", "end_date", True),
+    ("end_time", "end_time", True),
+    ("place", "place", True),
+    ("url", "url", True),
+    ("description", "description", True),
+    ("options", "defaults", True),
+)
+
+
+def phase_modal(
+    locale: str,
+    programme: ProgrammeView,
+    channel: str,
+    phase: PhaseView | None = None,
+    teams: Sequence[tuple[int, str]] = (),
+) -> dict[str, Any]:
+    """The modal to add a phase to a programme, or edit one; `teams` are the projects
+    (id, group) a phase can be meant for alone."""
+    el = _phase_elements(locale, phase, zone(programme.timezone))
+    blocks = [
+        _input(block, UI[label](locale), el[block], optional=optional)
+        for block, label, optional in PHASE_BLOCKS
+    ]
+    scope = {
+        **_input("scope", UI["scope"](locale), _scope_select(locale, phase, teams)),
+        "hint": _text(UI["scope_hint"](locale), 2000),
+    }
+    blocks.insert(1, scope)
     return {
         "type": "modal",
         "callback_id": PHASE_VIEW,
-        "private_metadata": meta,
+        "private_metadata": f"{programme.id}|{phase.id if phase else ''}|{channel}",
         "title": _text(UI["phase_modal"](locale), 24),
         "submit": _text(UI["save"](locale), 24),
         "close": _text(UI["cancel"](locale), 24),
-        "blocks": [
-            _input("kind", UI["kind"](locale), kind_el),
-            {
-                **_input("scope", UI["scope"](locale), scope_el),
-                "hint": _text(UI["scope_hint"](locale), 2000),
-            },
-            _input("title_ja", UI["title_ja"](locale), title_ja, optional=True),
-            _input("title_en", UI["title_en"](locale), title_en, optional=True),
-            _input("start_date", UI["start_date"](locale), start_date),
-            _input("start_time", UI["start_time"](locale), start_time),
-            _input("end_date", UI["end_date"](locale), end_date, optional=True),
-            _input("end_time", UI["end_time"](locale), end_time, optional=True),
-            _input("place", UI["place"](locale), place, optional=True),
-            _input("url", UI["url"](locale), url, optional=True),
-            _input("description", UI["description"](locale), desc, optional=True),
-            _input("options", UI["defaults"](locale), checks, optional=True),
-        ],
+        "blocks": blocks,
     }
 
 
-def programme_blocks(programmes: list[Programme], locale: str) -> list[dict[str, Any]]:
+def _button(action_id: str, label: str, value: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "text": _text(label), "value": value, **extra}
+
+
+def _phase_blocks(phase: PhaseView, tz: tzinfo, locale: str) -> list[dict[str, Any]]:
+    """One phase of the listing: what, when, where, its announcements; edit and delete."""
+    when = phase.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    text = f"#{phase.id} *{plain(phase.title(locale))}* — {when}"
+    if phase.project_id is not None:
+        text += UI["for_team"](locale, id=phase.project_id)
+    if phase.place:
+        text += f"\n{plain(phase.place)}"
+    anns = ", ".join(describe_offset(a, locale) for a in phase.scheduled)
+    if anns:
+        text += f"\n📣 {anns}"
+    confirm = {
+        "title": _text(UI["delete"](locale), 100),
+        "text": _text(UI["confirm_delete"](locale), 300),
+        "confirm": _text(UI["yes_delete"](locale), 30),
+        "deny": _text(UI["cancel"](locale), 30),
+    }
+    buttons = [
+        _button(EDIT_PHASE, UI["edit"](locale), str(phase.id)),
+        _button(DELETE_PHASE, UI["delete"](locale), str(phase.id), style="danger", confirm=confirm),
+    ]
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {"type": "actions", "elements": buttons},
+    ]
+
+
+def programme_blocks(programmes: Sequence[ProgrammeView], locale: str) -> list[dict[str, Any]]:
     """`/tsunagu programme`: each programme with its phases and their buttons."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _text(UI["title"](locale), 150)},
@@ -276,87 +323,21 @@ def programme_blocks(programmes: list[Programme], locale: str) -> list[dict[str,
         tz = zone(programme.timezone)
         head = f"*{plain(programme.name)}*  `{programme.slug}`  ({programme.timezone})"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head}})
-        live = [p for p in programme.phases if p.cancelled_at is None]
-        if not live:
-            blocks.append(
-                {
-                    "type": "context",
-                    "elements": [{"type": "mrkdwn", "text": UI["phases_none"](locale)}],
-                }
-            )
-        for phase in live[:12]:
-            title = phase.title_en if locale == "en" else phase.title_ja
-            when = phase.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-            anns = ", ".join(
-                describe_offset(a, locale) for a in phase.announcements if a.state == "scheduled"
-            )
-            text = f"#{phase.id} *{plain(title)}* — {when}"
-            if phase.project_id is not None:
-                text += UI["for_team"](locale, id=phase.project_id)
-            if phase.place:
-                text += f"\n{plain(phase.place)}"
-            if anns:
-                text += f"\n📣 {anns}"
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
-            blocks.append(
-                {
-                    "type": "actions",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "action_id": EDIT_PHASE,
-                            "text": _text(UI["edit"](locale)),
-                            "value": str(phase.id),
-                        },
-                        {
-                            "type": "button",
-                            "action_id": DELETE_PHASE,
-                            "text": _text(UI["delete"](locale)),
-                            "value": str(phase.id),
-                            "style": "danger",
-                            "confirm": {
-                                "title": _text(UI["delete"](locale), 100),
-                                "text": _text(UI["confirm_delete"](locale), 300),
-                                "confirm": _text(UI["yes_delete"](locale), 30),
-                                "deny": _text(UI["cancel"](locale), 30),
-                            },
-                        },
-                    ],
-                }
-            )
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": ADD_PHASE,
-                        "text": _text(UI["add_phase"](locale)),
-                        "value": str(programme.id),
-                        "style": "primary",
-                    }
-                ],
-            }
-        )
+        if not programme.live:
+            none = {"type": "mrkdwn", "text": UI["phases_none"](locale)}
+            blocks.append({"type": "context", "elements": [none]})
+        for phase in programme.live[:12]:
+            blocks += _phase_blocks(phase, tz, locale)
+        add = _button(ADD_PHASE, UI["add_phase"](locale), str(programme.id), style="primary")
+        blocks.append({"type": "actions", "elements": [add]})
         blocks.append({"type": "divider"})
-    blocks.append(
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": NEW_PROGRAMME,
-                    "text": _text(UI["new"](locale)),
-                    "value": "new",
-                }
-            ],
-        }
-    )
+    new = _button(NEW_PROGRAMME, UI["new"](locale), "new")
+    blocks.append({"type": "actions", "elements": [new]})
     return blocks[:50]
 
 
 def parse_phase_form(
-    values: dict[str, Any], programme: Programme, locale: str
+    values: dict[str, Any], programme: ProgrammeView, locale: str
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The phase modal's values as phase_spec arguments, or errors by block id."""
     errors: dict[str, str] = {}
@@ -414,6 +395,9 @@ class ProgrammeUI:
         app.view(PROGRAMME_VIEW)(self._on_programme)
         app.view(PHASE_VIEW)(self._on_phase)
 
+    async def _views(self) -> list[ProgrammeView]:
+        return [programme_view(p) for p in await self.programmes.programmes()]
+
     async def _allowed(self, body: Body) -> tuple[str, str | None, str] | None:
         """(user, channel, the user's locale) for a coordinator; else refused."""
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
@@ -437,8 +421,7 @@ class ProgrammeUI:
         if who is None:
             return
         programme_id = int(body["actions"][0]["value"])
-        items = {p.id: p for p in await self.programmes.programmes()}
-        programme = items.get(programme_id)
+        programme = next((p for p in await self._views() if p.id == programme_id), None)
         if programme is None:
             await self.gate.tell(who[0], who[1], UI["none"](who[2]))
             return
@@ -454,15 +437,15 @@ class ProgrammeUI:
         if who is None:
             return
         phase_id = int(body["actions"][0]["value"])
-        for programme in await self.programmes.programmes():
-            for phase in programme.phases:
-                if phase.id == phase_id and phase.cancelled_at is None:
-                    teams = await self.programmes.teams_of(programme.id)
-                    await self.client.views_open(
-                        trigger_id=body["trigger_id"],
-                        view=phase_modal(who[2], programme, who[1] or "", phase, teams),
-                    )
-                    return
+        for programme in await self._views():
+            phase = programme.phase(phase_id)
+            if phase is not None:
+                teams = await self.programmes.teams_of(programme.id)
+                await self.client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=phase_modal(who[2], programme, who[1] or "", phase, teams),
+                )
+                return
         await self.gate.tell(who[0], who[1], UI["cancelled_state"](who[2]))
 
     async def _on_delete(self, ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
@@ -474,7 +457,7 @@ class ProgrammeUI:
         if body.get("response_url") and (body.get("container") or {}).get("is_ephemeral"):
             # The private list the button was on is drawn again without the phase,
             # with what happened on top (as Slack replaces an ephemeral message).
-            blocks = programme_blocks(await self.programmes.programmes(), who[2])
+            blocks = programme_blocks(await self._views(), who[2])
             note = {"type": "section", "text": {"type": "mrkdwn", "text": outcome.message}}
             await respond(text=outcome.message, blocks=[note, *blocks][:50], replace_original=True)
             return
@@ -522,8 +505,8 @@ class ProgrammeUI:
             [*str(view.get("private_metadata", "")).split("|"), "", "", ""]
         )[:3]
         loc = await self.gate.locale_of(user, channel or None)
-        items = {p.id: p for p in await self.programmes.programmes()}
-        programme = items.get(int(programme_text or 0))
+        wanted = int(programme_text) if programme_text.isdigit() else 0
+        programme = next((p for p in await self._views() if p.id == wanted), None)
         if programme is None:
             await ack()
             await self.gate.tell(user, channel or None, UI["none"](loc))

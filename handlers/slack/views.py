@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.cards import Button, Card
+from bot.conversation.fields import Option
 from bot.coordination import NeedsForm
 from bot.i18n import T
 from bot.taxonomy import LANGUAGES, MODES, SKILLS
@@ -158,56 +159,78 @@ def _option(value: str, text: str) -> dict[str, Any]:
     return {"text": {"type": "plain_text", "text": clip(text, 75)}, "value": value}
 
 
-def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, Any]:
-    """The "Edit needs" modal: skills (multi-selects), team size, hours, mode."""
-    skills = {o.key: _option(o.key, o.label(locale)) for o in SKILLS}
-    languages = {o.key: _option(o.key, o.label(locale)) for o in LANGUAGES}
-    modes = {o.key: _option(o.key, o.label(locale)) for o in MODES}
+def _options(table: tuple[Option, ...], locale: str) -> dict[str, dict[str, Any]]:
+    """A taxonomy (skills, languages, modes) as Block Kit options, by key."""
+    return {o.key: _option(o.key, o.label(locale)) for o in table}
 
-    def pick(
-        block: str, keys: tuple[str, ...], *, optional: bool, table: dict[str, Any] = skills
-    ) -> dict[str, Any]:
-        element: dict[str, Any] = {
-            "type": "multi_static_select",
-            "action_id": NEEDS_ACTION,
-            "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
-            "options": list(table.values()),
-        }
-        chosen = [table[k] for k in keys if k in table]
-        if chosen:
-            element["initial_options"] = chosen
-        return {
-            "type": "input",
-            "block_id": NEEDS_BLOCKS[block],
-            "optional": optional,
-            "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
-            "element": element,
-        }
 
-    def number(block: str, value: int | None, lo: int, hi: int) -> dict[str, Any]:
-        element: dict[str, Any] = {
-            "type": "number_input",
-            "action_id": NEEDS_ACTION,
-            "is_decimal_allowed": False,
-            "min_value": str(lo),
-            "max_value": str(hi),
-        }
-        if value is not None:
-            element["initial_value"] = str(value)
-        return {
-            "type": "input",
-            "block_id": NEEDS_BLOCKS[block],
-            "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
-            "element": element,
-        }
+def _pick(
+    block: str,
+    keys: tuple[str, ...],
+    table: dict[str, dict[str, Any]],
+    locale: str,
+    *,
+    optional: bool,
+) -> dict[str, Any]:
+    """A multi-select input of the needs modal, with what is chosen now."""
+    element: dict[str, Any] = {
+        "type": "multi_static_select",
+        "action_id": NEEDS_ACTION,
+        "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+        "options": list(table.values()),
+    }
+    chosen = [table[k] for k in keys if k in table]
+    if chosen:
+        element["initial_options"] = chosen
+    return {
+        "type": "input",
+        "block_id": NEEDS_BLOCKS[block],
+        "optional": optional,
+        "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+        "element": element,
+    }
 
-    mode: dict[str, Any] = {
+
+def _number(block: str, value: int | None, lo: int, hi: int, locale: str) -> dict[str, Any]:
+    """A whole-number input of the needs modal, between lo and hi."""
+    element: dict[str, Any] = {
+        "type": "number_input",
+        "action_id": NEEDS_ACTION,
+        "is_decimal_allowed": False,
+        "min_value": str(lo),
+        "max_value": str(hi),
+    }
+    if value is not None:
+        element["initial_value"] = str(value)
+    return {
+        "type": "input",
+        "block_id": NEEDS_BLOCKS[block],
+        "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+        "element": element,
+    }
+
+
+def _mode(form: NeedsForm, locale: str) -> dict[str, Any]:
+    modes = _options(MODES, locale)
+    element: dict[str, Any] = {
         "type": "static_select",
         "action_id": NEEDS_ACTION,
         "options": list(modes.values()),
     }
     if form.mode in modes:
-        mode["initial_option"] = modes[form.mode]
+        element["initial_option"] = modes[form.mode]
+    return {
+        "type": "input",
+        "block_id": NEEDS_BLOCKS["mode"],
+        "label": {"type": "plain_text", "text": MODAL["needs_mode"](locale)},
+        "element": element,
+    }
+
+
+def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, Any]:
+    """The "Edit needs" modal: skills (multi-selects), team size, hours, mode."""
+    skills = _options(SKILLS, locale)
+    intro = MODAL["needs_intro"](locale, id=form.project_id)
     return {
         "type": "modal",
         "callback_id": NEEDS_VIEW,
@@ -216,25 +239,14 @@ def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, 
         "submit": {"type": "plain_text", "text": clip(MODAL["needs_save"](locale), 24)},
         "close": {"type": "plain_text", "text": clip(MODAL["cancel"](locale), 24)},
         "blocks": [
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": MODAL["needs_intro"](locale, id=form.project_id),
-                },
-            },
-            pick("required", form.required, optional=False),
-            pick("optional", form.optional, optional=True),
-            number("team_min", form.team_min, 1, 10),
-            number("team_max", form.team_max, 1, 10),
-            number("hours_per_week", form.hours_per_week, 1, 40),
-            {
-                "type": "input",
-                "block_id": NEEDS_BLOCKS["mode"],
-                "label": {"type": "plain_text", "text": MODAL["needs_mode"](locale)},
-                "element": mode,
-            },
-            pick("languages", form.languages, optional=True, table=languages),
+            {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
+            _pick("required", form.required, skills, locale, optional=False),
+            _pick("optional", form.optional, skills, locale, optional=True),
+            _number("team_min", form.team_min, 1, 10, locale),
+            _number("team_max", form.team_max, 1, 10, locale),
+            _number("hours_per_week", form.hours_per_week, 1, 40, locale),
+            _mode(form, locale),
+            _pick("languages", form.languages, _options(LANGUAGES, locale), locale, optional=True),
         ],
     }
 
