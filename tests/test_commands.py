@@ -3,15 +3,18 @@ generated from the table, and Slack and the console answer through it."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.budget import Budget
 from bot.commands import REGISTRY, CommandRequest, Commands, Role, Services
-from bot.console import ConsoleChat
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
@@ -19,6 +22,7 @@ from bot.matching.service import Matching
 from bot.profiles import EffectContext
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
+from handlers.console import ConsoleChat
 from storage.db import make_engine, make_sessionmaker
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import COORDINATORS, OUTSIDER, AppServer, SlackUser
@@ -169,3 +173,29 @@ def test_slack_help_comes_from_the_registry(slack_app: AppServer, fake_slack: Fa
     assert "使い方: `/tsunagu project 12`" in japanese.command("project").json()["text"]
     outsider = SlackUser(slack_app, fake_slack, OUTSIDER, "coordinators")
     assert "コーディネーターのみ" in outsider.command("help projects").json()["text"]
+
+
+def test_tsunagu_chat_takes_commands(database_url: str, tmp_path: Path) -> None:
+    """The real `tsunagu chat`: a /tsunagu line is a command, anything else the dialogue."""
+    tsunagu = Path(sys.executable).parent / "tsunagu"
+    env = {**os.environ, "DATABASE_URL": database_url, "TSUNAGU_LOG_LEVEL": "WARNING"}
+    typed = ["/tsunagu help", "/tsunagu project x", "/tsunagu projects", "1"]
+    done = subprocess.run(
+        [str(tsunagu), "chat", "--user", "office", "--lang", "en"],
+        input="\n".join(typed) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    shown = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert done.returncode == 0, shown
+    for expected in [
+        "*/tsunagu commands*",
+        "• `/tsunagu schedule`",
+        "Usage: `/tsunagu project 12`",
+        "What should we call you?",
+    ]:
+        assert expected in done.stdout, f"missing {expected!r}\n{shown}"

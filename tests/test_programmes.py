@@ -426,7 +426,7 @@ async def _listing_and_cli(rig: Rig, database_url: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "handlers.cli",
         "programme",
         "list",
         env=env,

@@ -85,12 +85,12 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.commands import Commands, Services
-    from bot.console import ConsoleChat, render
     from bot.coordination import Coordination
     from bot.dialogue import Dialogue
     from bot.inbox import Inbox
     from bot.profiles import EffectContext
     from bot.programmes.service import Programmes
+    from handlers.console import ConsoleChat, render
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade
 
