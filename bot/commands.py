@@ -438,13 +438,15 @@ class Commands:
         """Every offered verb, coordinators' first, then those for team members."""
         offered = self.offered(coordinator=coordinator)
         lines: list[str] = []
-        staff = [c for c in offered if c.role is Role.COORDINATOR or c.verb == "help"]
-        team = [c for c in offered if c not in staff]
-        if coordinator and staff:
+        staff = (
+            [c for c in offered if c.role is Role.COORDINATOR or c.verb == "help"]
+            if coordinator
+            else []
+        )
+        team = [c for c in offered if c not in staff and c.verb != "help"]
+        if staff:
             lines.append(TXT["heading"](locale))
             lines += [self._line(c, locale) for c in staff]
-        elif not coordinator:
-            team = [c for c in offered if c.verb != "help"]
         if team:
             lines.append(TXT["team_heading"](locale))
             lines += [self._line(c, locale) for c in team]
