@@ -343,7 +343,14 @@ def start_target(
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(app_root), *filter(None, [env.get("PYTHONPATH")])]
             )
-        default = (sys.executable, "-m", "bot.cli") if app_root else (venv_bin("tsunagu"),)
+        # The command moved from bot/cli.py to handlers/cli.py (issue #12): older trees
+        # are run as they were.
+        module = (
+            "handlers.cli"
+            if app_root and (app_root / "handlers" / "cli.py").exists()
+            else "bot.cli"
+        )
+        default = (sys.executable, "-m", module) if app_root else (venv_bin("tsunagu"),)
         command = tsunagu_cmd or default
         argv = [*command, "serve", "--host", HOST, "--port", str(port)]
         path = "/line/webhook"

@@ -1,6 +1,6 @@
 """Neutral cards for coordinators: what a Slack message shows, without Block Kit.
 
-handlers/slack.py renders them (render_card); the outbox stores them as plain data.
+handlers/slack/views.py renders them (render_card); the outbox stores them as plain data.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.console import CHANNEL, ConsoleChat, render
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
 from bot.profiles import EffectContext
+from handlers.console import CHANNEL, ConsoleChat, render
 from storage import repo
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Volunteer

@@ -79,7 +79,7 @@ def serve(tmp_path: Path, database_url: str, **extra: str) -> tuple[subprocess.P
     }
     with (tmp_path / "server.log").open("ab") as log:
         popen = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--access-log"],
+            [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port), "--access-log"],
             env=env,
             cwd=tmp_path,
             stdout=log,

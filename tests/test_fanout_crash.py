@@ -73,7 +73,7 @@ class Server:
         }
         self._log = log.open("a")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "handlers.cli", "serve", "--port", str(self.port)],
             env=env,
             cwd=workdir,  # no .env file there
             stdout=self._log,

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 import bot.richmenu
-from bot.cli import main
 from bot.richmenu import MENUS, all_aliases
+from handlers.cli import main
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi

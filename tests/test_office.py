@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from bot.cli import main as cli
 from bot.conversation import engine
 from bot.demo import demo_key
 from bot.dialogue import DeleteUserData
@@ -26,6 +25,7 @@ from bot.office import dashboard as office
 from bot.office.exports import KINDS
 from bot.profiles import EffectContext, apply_effect
 from bot.programmes.schedule import ScheduleError, parse_programme, parse_targets
+from handlers.cli import main as cli
 from storage.db import make_engine, make_sessionmaker
 from storage.models import CheckIn, Match, Phase, Programme, Project, Rsvp, Volunteer
 from tests.support import query, scalar

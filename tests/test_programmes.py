@@ -426,7 +426,7 @@ async def _listing_and_cli(rig: Rig, database_url: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "handlers.cli",
         "programme",
         "list",
         env=env,
@@ -518,7 +518,8 @@ async def test_an_import_by_another_process_is_mirrored_at_the_next_watch(
 async def test_the_phase_modal_offers_each_team_and_saves_the_scope(rig: Rig) -> None:
     """The Slack phase modal's 'For' select lists the programme's teams; the form's value
     becomes the phase's project, whose usual announcements keep team audiences only."""
-    from handlers.slack_programmes import parse_phase_form, phase_modal
+    from bot.programmes.views import programme_view
+    from handlers.slack.programmes import parse_phase_form, phase_modal
 
     await rig.programmes.import_spec(kawasaki(), actor="test")
     async with rig.maker.begin() as session:
@@ -550,7 +551,7 @@ async def test_the_phase_modal_offers_each_team_and_saves_the_scope(rig: Rig) ->
         await session.flush()
         project.programme_id = 1
         project_id = project.id
-    [programme] = await rig.programmes.programmes()
+    [programme] = [programme_view(p) for p in await rig.programmes.programmes()]
     teams = await rig.programmes.teams_of(programme.id)
     assert teams == [(project_id, "みなと子ども食堂")]
     view = phase_modal("ja", programme, "C1", teams=teams)
@@ -584,8 +585,8 @@ async def test_the_phase_modal_offers_each_team_and_saves_the_scope(rig: Rig) ->
     # coordinators remain.
     assert anns and all(a.audience == ["coordinators"] for a in anns)
     # Listed with its scope, and the edit modal opens on it.
-    [programme] = await rig.programmes.programmes()
-    saved = next(p for p in programme.phases if p.id == phase.id)
+    [programme] = [programme_view(p) for p in await rig.programmes.programmes()]
+    saved = programme.phase(phase.id)
     again = phase_modal("en", programme, "C1", saved, teams)
     scope = next(b for b in again["blocks"] if b["block_id"] == "scope")
     assert scope["element"]["initial_option"]["value"] == str(project_id)

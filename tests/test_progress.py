@@ -23,7 +23,7 @@ def run_cli(args: list[str], database_url: str, cwd: Path, *, tty: bool) -> tupl
     }
     if not tty:
         done = subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "handlers.cli", *args],
             env=env,
             cwd=cwd,
             capture_output=True,
@@ -35,7 +35,7 @@ def run_cli(args: list[str], database_url: str, cwd: Path, *, tty: bool) -> tupl
     leader, follower = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "handlers.cli", *args],
             env=env,
             cwd=cwd,
             stdout=subprocess.PIPE,

@@ -33,8 +33,8 @@ from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from bot.cli import main as cli
 from bot.settings import SANDBOX_COORDINATOR_CHANNEL, SANDBOX_SQLITE_PATH, Settings
+from handlers.cli import main as cli
 from handlers.sandbox.changes import Changes
 from handlers.sandbox.line_api import LineWorld
 from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld

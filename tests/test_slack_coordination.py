@@ -428,7 +428,7 @@ def test_each_reader_gets_answers_and_modals_in_their_own_slack_language(
 
 def test_slack_locales_map_slack_languages_and_fall_back_to_the_channel() -> None:
     from bot.settings import Settings
-    from handlers.slack_locale import from_slack
+    from handlers.slack.locale import from_slack
 
     assert from_slack("ja-JP", "en") == "ja" and from_slack("en-GB", "ja") == "en"
     assert from_slack("fr-FR", "ja") == "en" and from_slack(None, "ja") == "ja"

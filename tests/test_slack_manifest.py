@@ -10,8 +10,8 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cli import main as cli
 from bot.slack_manifest import EVENT_SCOPES, METHOD_SCOPES, bot_scopes, manifest_yaml
+from handlers.cli import main as cli
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi

@@ -177,7 +177,16 @@ def test_the_sandbox_serves_in_one_process(tmp_path: Path) -> None:
         log = tmp_path / "sandbox.log"
         with log.open("w") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--workers", "2"],
+                [
+                    sys.executable,
+                    "-m",
+                    "handlers.cli",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "2",
+                ],
                 env=env,
                 cwd=tmp_path,
                 stdout=out,

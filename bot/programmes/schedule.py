@@ -53,6 +53,13 @@ DEFAULT_GRACE_MINUTES = 6 * 60
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# A programme's short name: it starts its teams' Slack channel names (teams.channel_name).
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,23}$")
+
+
+def is_slug(text: str) -> bool:
+    """2 to 24 lower-case ASCII letters, digits or hyphens, not starting with a hyphen."""
+    return bool(_SLUG.match(text))
 
 
 class ScheduleError(ValueError):
@@ -392,7 +399,7 @@ def parse_programme(data: Any, *, shift_to: date | None = None) -> ProgrammeSpec
         raise ScheduleError("programme: が必要です", "A 'programme:' section is required")
     name = _str(head.get("name"), "programme.name")
     slug = _str(head.get("slug"), "programme.slug")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,23}", slug):
+    if not is_slug(slug):
         raise ScheduleError(
             "slug は英小文字・数字・- で24文字まで", "slug: lower-case ASCII, digits, '-', max 24"
         )

@@ -1,4 +1,8 @@
-"""The console channel: the same flows, engine and storage, in a terminal (`tsunagu chat`)."""
+"""The console channel: the same flows, engine and storage, in a terminal (`tsunagu chat`).
+
+A line starting with `/tsunagu` is a coordinator's command, answered by the same command
+registry as Slack's slash command (bot.commands); the person at the terminal has the
+database in hand, so acts as a coordinator."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 import time
 import uuid
 
+from bot.commands import PREFIX, CommandReply, CommandRequest, Commands
 from bot.conversation.model import Choice, Reply
 from bot.events import Event
 from bot.inbox import Inbox
@@ -18,8 +23,18 @@ _NUMBER_CHOICE = re.compile(r"\|c\|\d+$")
 class ConsoleChat:
     """One person chatting with the bot through the inbox, as a LINE user would."""
 
-    def __init__(self, inbox: Inbox, user: str = "console-user") -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        user: str = "console-user",
+        *,
+        commands: Commands | None = None,
+        locale: str = "ja",
+    ) -> None:
         self.inbox = inbox
+        self.commands = commands
+        self.locale = locale
+        self.user = user
         self.user_key = f"console:{user}"[:64]
         self.choices: tuple[Choice, ...] = ()
         self._received: list[Reply] = []
@@ -75,6 +90,27 @@ class ConsoleChat:
         offered = ", ".join(c.label for c in self.choices)
         raise LookupError(f"no choice {label!r}; offered: {offered}")
 
+    def is_command(self, text: str) -> bool:
+        """True if `text` is a `/tsunagu` command this console answers."""
+        words = text.split()
+        return self.commands is not None and bool(words) and words[0].lower() == PREFIX
+
+    async def command(self, text: str) -> str:
+        """Answer `/tsunagu VERB ...` through the command registry, as terminal text."""
+        assert self.commands is not None
+        request = CommandRequest.parse(
+            text.strip()[len(PREFIX) :],
+            actor=self.user,
+            locale=self.locale,
+            channel=None,
+            coordinator=True,
+        )
+        reply = await self.commands.run(request)
+        out = [render_command(reply)]
+        if reply.later is not None:
+            out.append(await reply.later())
+        return "\n".join(t for t in out if t)
+
     async def send_media(self, kind: str) -> list[Reply]:
         """Send a sticker, image or other non-text message."""
         return await self._exchange("media", media=kind)
@@ -89,3 +125,14 @@ def render(replies: list[Reply]) -> str:
     if choices:
         out.append("  " + "  ".join(f"[{i}] {c.label}" for i, c in enumerate(choices, 1)))
     return "\n".join(out)
+
+
+def render_command(reply: CommandReply) -> str:
+    """A command's answer as terminal text (a card as its text, programmes one a line)."""
+    if reply.card is not None:
+        return reply.card.fallback
+    if reply.programmes is not None:
+        lines = [reply.text]
+        lines += [f"  {p.slug}  {p.name}  ({len(p.live)})" for p in reply.programmes]
+        return "\n".join(lines)
+    return reply.text

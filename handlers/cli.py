@@ -84,10 +84,13 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.console import ConsoleChat, render
+    from bot.commands import Commands, Services
+    from bot.coordination import Coordination
     from bot.dialogue import Dialogue
     from bot.inbox import Inbox
     from bot.profiles import EffectContext
+    from bot.programmes.service import Programmes
+    from handlers.console import ConsoleChat, render
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade
 
@@ -99,8 +102,18 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
         effects=EffectContext(settings.privacy_notice_version),
     )
     await inbox.start()
-    chat = ConsoleChat(inbox, user=args.user)
-    print("(tsunagu chat: type your answers; a number taps a choice; Ctrl-D to quit)")
+    locale = args.lang or settings.default_locale
+    # Coordinators' commands read the database; with no Slack here, nothing is posted.
+    coordination = Coordination(
+        make_sessionmaker(engine), locale=locale, timezone=settings.timezone, coordinator_channel=""
+    )
+    programmes = Programmes(make_sessionmaker(engine), coordination, locale=locale)
+    commands = Commands(Services(coordination, programmes=programmes))
+    chat = ConsoleChat(inbox, user=args.user, commands=commands, locale=locale)
+    print(
+        "(tsunagu chat: type your answers; a number taps a choice; "
+        "/tsunagu help for coordinators' commands; Ctrl-D to quit)"
+    )
     print(render(await chat.follow()))
     try:
         while True:
@@ -109,6 +122,9 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
             except EOFError:
                 break
             if not line.strip():
+                continue
+            if chat.is_command(line):
+                print(await chat.command(line))
                 continue
             print(render(await chat.say(line)))
     finally:

@@ -1,0 +1,500 @@
+"""The `/tsunagu` commands as a table: verb, who may use it, usage, help (ja/en), handler.
+
+Every channel that takes commands (Slack's slash command, the console) parses a line into
+a `CommandRequest` and calls `Commands.run`; the answer is a neutral `CommandReply` that
+the channel renders. Help, `help VERB` and the answer to an unknown verb are generated
+from `REGISTRY`: adding a verb is one `Command` entry and its handler function.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot.budget import Budget
+from bot.cards import Card
+from bot.coordination import TXT as COORDINATION_TXT
+from bot.coordination import Coordination
+from bot.i18n import T
+from bot.matching.service import Matching
+from bot.programmes.service import Programmes
+from bot.programmes.teams import TXT as TEAM_TXT
+from bot.programmes.teams import TeamChannels
+from bot.programmes.views import ProgrammeView, programme_view
+
+PREFIX = "/tsunagu"
+
+
+class Role(enum.Enum):
+    """Who may use a verb. Team members and anyone pass the gate; the team service
+    itself decides what a person may do in a team channel."""
+
+    COORDINATOR = "coordinator"
+    TEAM = "team"
+    ANYONE = "anyone"
+
+
+@dataclass
+class Services:
+    """The core services commands call; a verb whose service is off is not offered."""
+
+    coordination: Coordination | None = None
+    matching: Matching | None = None
+    programmes: Programmes | None = None
+    teams: TeamChannels | None = None
+    budget: Budget | None = None
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """One typed command: who, the words after the verb, the reader's language, where."""
+
+    actor: str
+    verb: str
+    args: tuple[str, ...]
+    # What followed the verb, its line breaks kept (for `progress` notes).
+    rest: str
+    locale: str
+    channel: str | None
+    coordinator: bool
+
+    @classmethod
+    def parse(
+        cls, text: str, *, actor: str, locale: str, channel: str | None, coordinator: bool
+    ) -> CommandRequest:
+        """`project 12` as a request; an empty line asks for help."""
+        stripped = text.strip()
+        words = stripped.split()
+        verb = words[0].lower() if words else "help"
+        rest = stripped[len(words[0]) :] if words else ""
+        return cls(actor, verb, tuple(words[1:]), rest, locale, channel, coordinator)
+
+    def number(self, i: int = 0) -> int:
+        """The i-th argument as a number (`#12` or `12`); the registry checked it."""
+        return int(self.args[i].lstrip("#"))
+
+
+@dataclass(frozen=True)
+class CommandReply:
+    """What to show the person who typed the command (only them).
+
+    `card` and `programmes` are neutral data each channel renders its own way; `later`
+    is work that takes seconds, run after `text` is shown, its result told privately.
+    `refused` asks the channel to write the refusal to the audit log."""
+
+    text: str
+    card: Card | None = None
+    programmes: tuple[ProgrammeView, ...] | None = None
+    later: Callable[[], Awaitable[str]] | None = None
+    refused: bool = False
+
+
+Handler = Callable[["Commands", CommandRequest], Awaitable[CommandReply]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One verb of `/tsunagu`."""
+
+    verb: str
+    usage: T  # the arguments, e.g. "12" (shown as `/tsunagu verb 12`)
+    help: T
+    handler: Handler
+    role: Role = Role.COORDINATOR
+    aliases: tuple[str, ...] = ()
+    # Services that must be on for the verb to be offered (attribute names of Services).
+    requires: tuple[str, ...] = ("coordination",)
+    # How many leading arguments must be numbers, and how many arguments at least.
+    numbers: int = 0
+    min_args: int = 0
+
+    def usage_line(self, locale: str) -> str:
+        args = self.usage(locale)
+        return f"{PREFIX} {self.verb}" + (f" {args}" if args else "")
+
+    def available(self, services: Services) -> bool:
+        return all(getattr(services, name) is not None for name in self.requires)
+
+    def fits(self, request: CommandRequest) -> bool:
+        """The arguments are enough, and the numbers are numbers."""
+        if len(request.args) < max(self.min_args, self.numbers):
+            return False
+        return all(a.lstrip("#").isdigit() for a in request.args[: self.numbers])
+
+
+TXT = {
+    "heading": T("*/tsunagu の使い方*", "*/tsunagu commands*"),
+    "team_heading": T("*チームのコマンド*（どなたでも）", "*Team commands* (anyone)"),
+    "verb_help": T("`{usage}`\n{help}", "`{usage}`\n{help}"),
+    "aliases": T("（別名: {names}）", "(also: {names})"),
+    "usage": T("使い方: `{usage}`", "Usage: `{usage}`"),
+    "unknown": T(
+        "「{text}」はわかりませんでした。`/tsunagu help` をご覧ください。",
+        "I don't know “{text}”. See `/tsunagu help`.",
+    ),
+    "did_you_mean": T("もしかして: {verbs}", "Did you mean: {verbs}"),
+    "proposed": T(
+        "チーム案をコーディネーターチャンネルに投稿しました。",
+        "The team proposal is posted in the coordinator channel.",
+    ),
+    "forming": T("チーム編成を計算しています…", "Forming teams…"),
+    "programmes": T("プログラム", "Programmes"),
+}
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _coordination(c: Commands) -> Coordination:
+    # The registry offers a verb only when the services it requires are on.
+    assert c.services.coordination is not None
+    return c.services.coordination
+
+
+def _matching(c: Commands) -> Matching:
+    assert c.services.matching is not None
+    return c.services.matching
+
+
+def _programmes(c: Commands) -> Programmes:
+    assert c.services.programmes is not None
+    return c.services.programmes
+
+
+def _teams(c: Commands) -> TeamChannels:
+    assert c.services.teams is not None
+    return c.services.teams
+
+
+async def _projects(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _coordination(c).projects_text())
+
+
+async def _project(c: Commands, r: CommandRequest) -> CommandReply:
+    card = await _coordination(c).card_for(r.number())
+    if card is None:
+        return CommandReply(COORDINATION_TXT["not_found"](r.locale, id=r.args[0]))
+    return CommandReply(card.fallback, card=card)
+
+
+async def _match(c: Commands, r: CommandRequest) -> CommandReply:
+    outcome = await _matching(c).propose(r.number(), r.actor)
+    return CommandReply(outcome.message or TXT["proposed"](r.locale))
+
+
+async def _teams_all(c: Commands, r: CommandRequest) -> CommandReply:
+    async def solve() -> str:
+        return (await _matching(c).propose_all(r.actor)).message
+
+    # A solve can take seconds: acknowledged first, the result told privately.
+    return CommandReply(TXT["forming"](r.locale), later=solve)
+
+
+async def _volunteers(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _coordination(c).volunteers_text())
+
+
+async def _outbox(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _coordination(c).outbox_text())
+
+
+async def _quota(c: Commands, r: CommandRequest) -> CommandReply:
+    assert c.services.budget is not None
+    return CommandReply(await c.services.budget.text(r.locale))
+
+
+async def _programme(c: Commands, r: CommandRequest) -> CommandReply:
+    items = await _programmes(c).programmes()
+    views = tuple(programme_view(p) for p in items)
+    return CommandReply(TXT["programmes"](r.locale), programmes=views)
+
+
+async def _schedule(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _programmes(c).schedule_text(r.locale))
+
+
+async def _attendance(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _programmes(c).attendance_text(r.number(), r.locale))
+
+
+async def _assign(c: Commands, r: CommandRequest) -> CommandReply:
+    outcome = await _programmes(c).assign(r.number(), r.args[1], r.actor)
+    return CommandReply(outcome.message)
+
+
+async def _cancel(c: Commands, r: CommandRequest) -> CommandReply:
+    outcome = await _programmes(c).cancel_announcement(r.number(), r.actor)
+    return CommandReply(outcome.message)
+
+
+async def _link(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _teams(c).link(r.actor, " ".join(r.args)))
+
+
+async def _progress(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _teams(c).add_note(r.channel or "", r.actor, r.rest))
+
+
+async def _log(c: Commands, r: CommandRequest) -> CommandReply:
+    teams = _teams(c)
+    if r.args and r.args[0].lstrip("#").isdigit():
+        # Another team's log, by number: for coordinators.
+        if not r.coordinator:
+            return CommandReply(COORDINATION_TXT["refused"](r.locale), refused=True)
+        return CommandReply(await teams.log_text(r.number()))
+    project_id = await teams.project_in(r.channel or "")
+    if project_id is None:
+        return CommandReply(TEAM_TXT["not_team_channel"](r.locale))
+    return CommandReply(await teams.log_text(project_id))
+
+
+async def _help(c: Commands, r: CommandRequest) -> CommandReply:
+    return c.help_reply(r)
+
+
+NONE = T("", "")
+
+REGISTRY: tuple[Command, ...] = (
+    Command(
+        "projects",
+        NONE,
+        T("相談の一覧（状態と経過日数）", "requests with status and age"),
+        _projects,
+    ),
+    Command(
+        "project",
+        T("12", "12"),
+        T("相談 #12 のカードを表示", "show the card of request #12"),
+        _project,
+        numbers=1,
+    ),
+    Command(
+        "match",
+        T("12", "12"),
+        T(
+            "相談 #12 のチーム案（候補と理由）を作る",
+            "propose a team (candidates with reasons) for #12",
+        ),
+        _match,
+        requires=("matching",),
+        numbers=1,
+    ),
+    Command(
+        "teams",
+        NONE,
+        T(
+            "募集中のすべての相談でチームを一括編成",
+            "form teams for all recruiting projects at once",
+        ),
+        _teams_all,
+        requires=("matching",),
+    ),
+    Command(
+        "volunteers",
+        NONE,
+        T(
+            "ボランティアの人数（スキル・地域・状態別）",
+            "volunteer counts by skill, area and status",
+        ),
+        _volunteers,
+    ),
+    Command(
+        "outbox",
+        NONE,
+        T(
+            "配信状況と送れなかったメッセージ",
+            "delivery status and messages that could not be sent",
+        ),
+        _outbox,
+    ),
+    Command(
+        "quota",
+        NONE,
+        T(
+            "LINE の今月の配信枠（残りと保留中のお知らせ）",
+            "this month's LINE message budget (left, and what waits)",
+        ),
+        _quota,
+        requires=("budget",),
+    ),
+    Command(
+        "programme",
+        NONE,
+        T(
+            "プログラムとフェーズの一覧・作成・編集",
+            "list, create and edit programmes and their phases",
+        ),
+        _programme,
+        aliases=("program",),
+        requires=("programmes",),
+    ),
+    Command(
+        "schedule",
+        NONE,
+        T(
+            "送信予定のお知らせ、送れなかったもの、説明会の出欠",
+            "scheduled announcements, missed ones, briefing RSVPs",
+        ),
+        _schedule,
+        requires=("programmes",),
+    ),
+    Command(
+        "attendance",
+        T("フェーズ番号", "PHASE_ID"),
+        T(
+            "フェーズ（説明会）の出欠一覧（番号は `/tsunagu schedule` に出ます）",
+            "RSVPs for a phase, a briefing session (ids are shown by `/tsunagu schedule`)",
+        ),
+        _attendance,
+        requires=("programmes",),
+        numbers=1,
+    ),
+    Command(
+        "assign",
+        T("相談番号 プログラム名（英字）", "PROJECT_ID PROGRAMME_SLUG"),
+        T("相談をプログラムに入れる（例: `12 kawasaki2017`）", "put a project in a programme"),
+        _assign,
+        requires=("programmes",),
+        numbers=1,
+        min_args=2,
+    ),
+    Command(
+        "cancel",
+        T("お知らせ番号", "ANNOUNCEMENT_ID"),
+        T(
+            "お知らせを取り消す（番号は `/tsunagu schedule` に出ます）",
+            "cancel an announcement (ids are shown by `/tsunagu schedule`)",
+        ),
+        _cancel,
+        requires=("programmes",),
+        numbers=1,
+    ),
+    Command(
+        "help",
+        T("[コマンド]", "[COMMAND]"),
+        T("この説明（コマンド名を付けると詳しく）", "this help (name a command for details)"),
+        _help,
+        role=Role.ANYONE,
+        requires=(),
+    ),
+    Command(
+        "link",
+        T("コード", "CODE"),
+        T(
+            "LINEで届いたコードでSlackとLINEをつなぐ",
+            "link Slack with LINE using the code you got in LINE",
+        ),
+        _link,
+        role=Role.ANYONE,
+        requires=("teams",),
+    ),
+    Command(
+        "progress",
+        T("内容", "TEXT"),
+        T("チームのチャンネルで進捗を記録", "record progress in your team channel"),
+        _progress,
+        role=Role.TEAM,
+        requires=("teams",),
+    ),
+    Command(
+        "log",
+        T("[相談番号]", "[PROJECT_ID]"),
+        T(
+            "チームのチャンネルで記録の一覧（コーディネーターは番号を付けて他のチームも）",
+            "the team's log in its channel (coordinators: any team's, by number)",
+        ),
+        _log,
+        role=Role.TEAM,
+        requires=("teams",),
+    ),
+)
+
+
+@dataclass
+class Commands:
+    """The registry bound to this deployment's services: dispatch and generated help."""
+
+    services: Services
+    registry: tuple[Command, ...] = field(default=REGISTRY)
+
+    def offered(self, *, coordinator: bool = True) -> list[Command]:
+        """The verbs this deployment offers to this person, in the registry's order."""
+        return [
+            c
+            for c in self.registry
+            if c.available(self.services) and (coordinator or c.role is not Role.COORDINATOR)
+        ]
+
+    def find(self, verb: str) -> Command | None:
+        verb = verb.lower()
+        for command in self.offered():
+            if verb == command.verb or verb in command.aliases:
+                return command
+        return None
+
+    def help_text(self, locale: str, *, coordinator: bool = True) -> str:
+        """Every offered verb, coordinators' first, then those for team members."""
+        offered = self.offered(coordinator=coordinator)
+        lines: list[str] = []
+        staff = (
+            [c for c in offered if c.role is Role.COORDINATOR or c.verb == "help"]
+            if coordinator
+            else []
+        )
+        team = [c for c in offered if c not in staff and c.verb != "help"]
+        if staff:
+            lines.append(TXT["heading"](locale))
+            lines += [self._line(c, locale) for c in staff]
+        if team:
+            lines.append(TXT["team_heading"](locale))
+            lines += [self._line(c, locale) for c in team]
+        return "\n".join(lines)
+
+    def verb_help(self, command: Command, locale: str) -> str:
+        text = TXT["verb_help"](locale, usage=command.usage_line(locale), help=command.help(locale))
+        if command.aliases:
+            text += "\n" + TXT["aliases"](locale, names=", ".join(command.aliases))
+        return text
+
+    @staticmethod
+    def _line(command: Command, locale: str) -> str:
+        return f"• `{command.usage_line(locale)}` {command.help(locale)}"
+
+    def unknown(self, typed: str, locale: str, *, coordinator: bool = True) -> str:
+        """The answer to a verb not in the table, with the nearest verbs offered."""
+        text = TXT["unknown"](locale, text=typed[:50])
+        names = [n for c in self.offered(coordinator=coordinator) for n in (c.verb, *c.aliases)]
+        near = difflib.get_close_matches(typed.split()[0].lower() if typed else "", names, n=3)
+        if near:
+            text += "\n" + TXT["did_you_mean"](locale, verbs=", ".join(f"`{v}`" for v in near))
+        return text
+
+    async def run(self, request: CommandRequest) -> CommandReply:
+        """Answer one command: check who may, check the arguments, call the handler."""
+        command = self.find(request.verb)
+        loc = request.locale
+        if command is None or (command.role is Role.COORDINATOR and not request.coordinator):
+            if not request.coordinator:
+                return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+            typed = " ".join((request.verb, *request.args))
+            return CommandReply(self.unknown(typed, loc))
+        if not command.fits(request):
+            return CommandReply(TXT["usage"](loc, usage=command.usage_line(loc)))
+        return await command.handler(self, request)
+
+    def help_reply(self, request: CommandRequest) -> CommandReply:
+        """`help` (what this person may use) or `help VERB`."""
+        loc = request.locale
+        if request.args:
+            named = self.find(request.args[0])
+            if named is not None and named.role is Role.COORDINATOR and not request.coordinator:
+                return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+            if named is not None:
+                return CommandReply(self.verb_help(named, loc))
+            return CommandReply(self.unknown(request.args[0], loc, coordinator=request.coordinator))
+        text = self.help_text(loc, coordinator=request.coordinator)
+        if not text:  # nothing here is for someone who is not a coordinator
+            return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+        return CommandReply(text)

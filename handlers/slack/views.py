@@ -1,0 +1,292 @@
+"""Block Kit views: pure functions from neutral data (cards, forms) to blocks and modals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.cards import Button, Card
+from bot.conversation.fields import Option
+from bot.coordination import NeedsForm
+from bot.i18n import T
+from bot.taxonomy import LANGUAGES, MODES, SKILLS
+
+ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
+NEEDS_VIEW, NEEDS_ACTION = "project_needs", "value"
+# The needs modal's input blocks, by NeedsForm field (errors are reported per block).
+NEEDS_BLOCKS = {
+    "required": "needs_required",
+    "optional": "needs_optional",
+    "team_min": "needs_team_min",
+    "team_max": "needs_team_max",
+    "hours_per_week": "needs_hours",
+    "mode": "needs_mode",
+    "languages": "needs_languages",
+}
+INPUT_BLOCK, INPUT_ACTION = "text_block", "text"
+
+MODAL = {
+    "ask_title": T("団体への質問", "Ask the group"),
+    "ask_label": T("質問（団体にLINEで届きます）", "Question (sent to the group in LINE)"),
+    "decline_title": T("見送りの理由", "Reason to decline"),
+    "decline_label": T(
+        "理由（団体にLINEで丁寧にお伝えします）",
+        "Reason (the group receives it in LINE)",
+    ),
+    "send": T("送信", "Send"),
+    "reject_title": T("候補を見送る", "Reject candidate"),
+    "reject_label": T(
+        "理由（任意。例: 地域が遠い、時間が合わない。次の提案に反映します）",
+        "Reason (optional, e.g. too far, times don't fit; used for the next suggestions)",
+    ),
+    "reject": T("見送る", "Reject"),
+    "decline": T("見送る", "Decline"),
+    "cancel": T("キャンセル", "Cancel"),
+    "empty": T("入力してください。", "Please write something."),
+    "needs_title": T("条件を編集", "Edit needs"),
+    "needs_save": T("保存", "Save"),
+    "needs_intro": T(
+        "相談 #{id} に必要なスキルと体制です。保存すると候補の提案を計算し直します。",
+        "What request #{id} needs. Saving recomputes the suggested candidates.",
+    ),
+    "needs_required": T(
+        "必要スキル（チームの誰かが必ず持つ）", "Required skills (someone must hold each)"
+    ),
+    "needs_optional": T("あれば良いスキル", "Nice-to-have skills"),
+    "needs_team_min": T("最小人数（1〜10）", "Minimum team size (1-10)"),
+    "needs_team_max": T("最大人数（1〜10）", "Maximum team size (1-10)"),
+    "needs_hours_per_week": T("1人あたり週の活動時間（1〜40）", "Hours a week per person (1-40)"),
+    "needs_mode": T("実施の形", "Mode"),
+    "needs_languages": T(
+        "翻訳の言語（翻訳・通訳のスキルを選んだとき）", "Translation languages (with translation)"
+    ),
+    "needs_pick": T("選んでください", "Choose"),
+}
+
+
+def render_card(card: Card) -> list[dict[str, Any]]:
+    """A neutral card as Block Kit blocks (within Slack's limits)."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(card.title, 150)}}
+    ]
+    if card.fields:
+        fields = [
+            {"type": "mrkdwn", "text": clip(f"*{name}*\n{value}", 2000)}
+            for name, value in card.fields[:10]
+        ]
+        blocks.append({"type": "section", "fields": fields})
+    for section in card.sections:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(section, 3000)}})
+    if card.body:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(card.body, 3000)}}
+        )
+    for i, row in enumerate(card.rows[:12]):
+        blocks.append({"type": "divider"})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(row.text, 3000)}})
+        if row.context:
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": clip(row.context, 3000)}],
+                }
+            )
+        if row.buttons:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"row_{i}",
+                    "elements": [_button(b) for b in row.buttons[:5]],
+                }
+            )
+    if card.buttons:
+        elements = [_button(b) for b in card.buttons[:25]]
+        blocks.append({"type": "actions", "block_id": "card_actions", "elements": elements})
+    if card.context:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(card.context, 3000)}]}
+        )
+    return blocks
+
+
+def _button(button: Button) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": clip(button.label, 75)},
+        "action_id": button.action_id,
+        "value": button.value,
+    }
+    if button.style:
+        element["style"] = button.style
+    return element
+
+
+def render_text_modal(
+    callback_id: str,
+    metadata: str,
+    title: str,
+    label: str,
+    submit: str,
+    close: str,
+    *,
+    optional: bool = False,
+) -> dict[str, Any]:
+    """A modal with one multi-line text input."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": clip(title, 24)},
+        "submit": {"type": "plain_text", "text": clip(submit, 24)},
+        "close": {"type": "plain_text", "text": clip(close, 24)},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": INPUT_BLOCK,
+                "optional": optional,
+                "label": {"type": "plain_text", "text": clip(label, 2000)},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "max_length": 1000,
+                },
+            }
+        ],
+    }
+
+
+def _option(value: str, text: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": clip(text, 75)}, "value": value}
+
+
+def _options(table: tuple[Option, ...], locale: str) -> dict[str, dict[str, Any]]:
+    """A taxonomy (skills, languages, modes) as Block Kit options, by key."""
+    return {o.key: _option(o.key, o.label(locale)) for o in table}
+
+
+def _pick(
+    block: str,
+    keys: tuple[str, ...],
+    table: dict[str, dict[str, Any]],
+    locale: str,
+    *,
+    optional: bool,
+) -> dict[str, Any]:
+    """A multi-select input of the needs modal, with what is chosen now."""
+    element: dict[str, Any] = {
+        "type": "multi_static_select",
+        "action_id": NEEDS_ACTION,
+        "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+        "options": list(table.values()),
+    }
+    chosen = [table[k] for k in keys if k in table]
+    if chosen:
+        element["initial_options"] = chosen
+    return {
+        "type": "input",
+        "block_id": NEEDS_BLOCKS[block],
+        "optional": optional,
+        "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+        "element": element,
+    }
+
+
+def _number(block: str, value: int | None, lo: int, hi: int, locale: str) -> dict[str, Any]:
+    """A whole-number input of the needs modal, between lo and hi."""
+    element: dict[str, Any] = {
+        "type": "number_input",
+        "action_id": NEEDS_ACTION,
+        "is_decimal_allowed": False,
+        "min_value": str(lo),
+        "max_value": str(hi),
+    }
+    if value is not None:
+        element["initial_value"] = str(value)
+    return {
+        "type": "input",
+        "block_id": NEEDS_BLOCKS[block],
+        "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+        "element": element,
+    }
+
+
+def _mode(form: NeedsForm, locale: str) -> dict[str, Any]:
+    modes = _options(MODES, locale)
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": NEEDS_ACTION,
+        "options": list(modes.values()),
+    }
+    if form.mode in modes:
+        element["initial_option"] = modes[form.mode]
+    return {
+        "type": "input",
+        "block_id": NEEDS_BLOCKS["mode"],
+        "label": {"type": "plain_text", "text": MODAL["needs_mode"](locale)},
+        "element": element,
+    }
+
+
+def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, Any]:
+    """The "Edit needs" modal: skills (multi-selects), team size, hours, mode."""
+    skills = _options(SKILLS, locale)
+    intro = MODAL["needs_intro"](locale, id=form.project_id)
+    return {
+        "type": "modal",
+        "callback_id": NEEDS_VIEW,
+        "private_metadata": f"{form.project_id}:{form.version}|{channel}",
+        "title": {"type": "plain_text", "text": clip(MODAL["needs_title"](locale), 24)},
+        "submit": {"type": "plain_text", "text": clip(MODAL["needs_save"](locale), 24)},
+        "close": {"type": "plain_text", "text": clip(MODAL["cancel"](locale), 24)},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
+            _pick("required", form.required, skills, locale, optional=False),
+            _pick("optional", form.optional, skills, locale, optional=True),
+            _number("team_min", form.team_min, 1, 10, locale),
+            _number("team_max", form.team_max, 1, 10, locale),
+            _number("hours_per_week", form.hours_per_week, 1, 40, locale),
+            _mode(form, locale),
+            _pick("languages", form.languages, _options(LANGUAGES, locale), locale, optional=True),
+        ],
+    }
+
+
+def parse_needs(view: dict[str, Any]) -> NeedsForm | None:
+    """The needs form from a submitted modal (None if its metadata is not ours)."""
+    values = view.get("state", {}).get("values", {})
+
+    def state(field: str) -> dict[str, Any]:
+        return dict(values.get(NEEDS_BLOCKS[field], {}).get(NEEDS_ACTION) or {})
+
+    def keys(field: str) -> tuple[str, ...]:
+        return tuple(str(o.get("value", "")) for o in state(field).get("selected_options") or [])
+
+    def number(field: str) -> int | None:
+        text = str(state(field).get("value") or "").strip()
+        return int(text) if text.isdigit() else None
+
+    ids, _, _ = str(view.get("private_metadata", "")).partition("|")
+    project, _, version = ids.partition(":")
+    if not project.isdigit() or not version.isdigit():
+        return None
+    mode = state("mode").get("selected_option") or {}
+    return NeedsForm(
+        project_id=int(project),
+        version=int(version),
+        required=keys("required"),
+        optional=keys("optional"),
+        team_min=number("team_min"),
+        team_max=number("team_max"),
+        hours_per_week=number("hours_per_week"),
+        mode=str(mode.get("value", "")),
+        languages=keys("languages"),
+    )
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def project_id_of(value: str) -> int:
+    """`"12:3"` (project id and version on the button) -> 12."""
+    return int(value.split(":", 1)[0])
