@@ -203,7 +203,7 @@ async def load_demo_cases(
     consent, one left a draft); their ids. Projects that already have one are skipped."""
     from datetime import UTC, datetime
 
-    from bot.office.cases import Agreement, Cases, Delivery, Testimonial, load_source
+    from bot.office.cases import Agreement, Cases, Delivery, PublishedFeedback, load_source
     from storage import cases as case_store
 
     cases = Cases(maker)
@@ -226,7 +226,9 @@ async def load_demo_cases(
             delivery=Delivery(note, delivered_at=datetime(2017, 11, 11, 1, 0, tzinfo=UTC))
             if note
             else None,
-            feedback=(Testimonial(voice, str(GROUPS[index]["org_name"]), 5),) if voice else (),
+            feedback=(PublishedFeedback(voice, str(GROUPS[index]["org_name"]), 5),)
+            if voice
+            else (),
             programme="プロボノチャレンジKAWASAKI 2017",
         )
         case_id = await cases.draft(project_id, actor, source=source)

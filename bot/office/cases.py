@@ -160,8 +160,12 @@ class CaseError(ValueError):
     """A case operation refused; the message says why in ja and en."""
 
     def __init__(self, text: T, **fields: Any) -> None:
-        super().__init__(text("en", **fields))
-        self.text = T(text("ja", **fields), text("en", **fields))
+        def filled(locale: str) -> str:
+            values = {k: v(locale) if isinstance(v, T) else v for k, v in fields.items()}
+            return text(locale, **values)
+
+        super().__init__(filled("en"))
+        self.text = T(filled("ja"), filled("en"))
 
 
 # ---------------------------------------------------------------- what a draft is made from
@@ -187,7 +191,7 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Testimonial:
+class PublishedFeedback:
     """Feedback the author agreed to publish: `author` None means anonymously."""
 
     text: str
@@ -218,7 +222,7 @@ class CaseSource:
     timezone: str = "Asia/Tokyo"
     agreement: Agreement | None = None
     delivery: Delivery | None = None
-    feedback: tuple[Testimonial, ...] = ()
+    feedback: tuple[PublishedFeedback, ...] = ()
 
 
 @dataclass
@@ -418,18 +422,16 @@ def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
         if key in TEXTS:
             text = normalise_block(str(value or ""))
             if key in ("title", "area") and not text:
-                raise CaseError(ERRORS["empty"], label=FIELDS[key]("ja"))
+                raise CaseError(ERRORS["empty"], label=FIELDS[key])
             if len(text) > TEXTS[key]:
-                raise CaseError(
-                    ERRORS["long"], label=FIELDS[key]("ja"), max=TEXTS[key], n=len(text)
-                )
+                raise CaseError(ERRORS["long"], label=FIELDS[key], max=TEXTS[key], n=len(text))
             out[key] = text
         elif key == "field":
             found = next(
                 (o.key for o in INTERESTS if o.key == value or o.matches(fold(str(value)))), None
             )
             if found is None:
-                raise CaseError(ERRORS["field"], choices="、".join(o.label.ja for o in INTERESTS))
+                raise CaseError(ERRORS["field"], choices=_choices(INTERESTS))
             out[key] = found
         elif key == "year":
             try:
@@ -448,9 +450,7 @@ def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
             for k, v in value.items():
                 text = normalise_block(str(v or ""))
                 if len(text) > TEXTS[k]:
-                    raise CaseError(
-                        ERRORS["long"], label=FIELDS[k]("en"), max=TEXTS[k], n=len(text)
-                    )
+                    raise CaseError(ERRORS["long"], label=FIELDS[k], max=TEXTS[k], n=len(text))
                 if text:
                     english[k] = text
             out[key] = english
@@ -459,9 +459,12 @@ def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _choices(options: tuple[Option, ...]) -> T:
+    return T("、".join(o.label.ja for o in options), ", ".join(o.label.en for o in options))
+
+
 def _partners(value: Any) -> list[dict[str, str]]:
-    choices = "、".join(o.label.ja for o in PARTNER_KINDS)
-    bad = CaseError(ERRORS["partners"], max=MAX_PARTNERS, choices=choices)
+    bad = CaseError(ERRORS["partners"], max=MAX_PARTNERS, choices=_choices(PARTNER_KINDS))
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) > MAX_PARTNERS:
         raise bad
     out: list[dict[str, str]] = []
@@ -581,7 +584,7 @@ class Cases:
             if version is not None and case.version != version:
                 raise CaseError(ERRORS["changed"], id=case_id)
             if case.status == "withdrawn":
-                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status]("ja"))
+                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status])
             for key, value in checked.items():
                 setattr(case, key, value)
             if "area" in checked:
@@ -618,7 +621,7 @@ class Cases:
                 case = await session.get(Case, case_id)
                 if case is None:
                     raise CaseError(ERRORS["no_case"], id=case_id)
-                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status]("ja"))
+                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status])
             await repo.audit(
                 session, actor=actor, action=action, subject_type="case", subject_id=case_id,
                 detail={"to": step.target},
