@@ -54,10 +54,16 @@ def _serial(value: datetime | date | time) -> float:
 
 
 def _text(value: str) -> str:
-    text = escape(_ILLEGAL.sub("", value))
+    text = _ILLEGAL.sub("", value)
+    if "&" in text or "<" in text or ">" in text:
+        text = escape(text)
     if text != text.strip() or "\n" in text:
         return f'<is><t xml:space="preserve">{text}</t></is>'
     return f"<is><t>{text}</t></is>"
+
+
+_SHORT = 64  # strings up to this long are memoised: labels, areas, states repeat a lot
+_MEMO_SIZE = 50_000
 
 
 class Sheet:
@@ -69,6 +75,7 @@ class Sheet:
         self._row = 0
         self._pending: list[str] = []
         self._letters: list[str] = []
+        self._memo: dict[str, str] = {}
         stream.write(
             b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
@@ -81,6 +88,7 @@ class Sheet:
         row = str(self._row)
         cells: list[str] = []
         letters = self._letters
+        memo = self._memo
         for i, value in enumerate(values):
             if value is None or value == "":
                 continue
@@ -88,7 +96,12 @@ class Sheet:
                 letters.extend(column_letter(j) for j in range(len(letters), i + 1))
             ref = letters[i] + row
             if isinstance(value, str):
-                cells.append(f'<c r="{ref}" t="inlineStr">{_text(value)}</c>')
+                xml = memo.get(value)
+                if xml is None:
+                    xml = _text(value)
+                    if len(value) <= _SHORT and len(memo) < _MEMO_SIZE:
+                        memo[value] = xml
+                cells.append(f'<c r="{ref}" t="inlineStr">{xml}</c>')
             elif isinstance(value, bool):
                 cells.append(f'<c r="{ref}" t="b"><v>{int(value)}</v></c>')
             elif isinstance(value, int | float):
