@@ -580,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"  (same rows as CSV: {csec:.1f} s, {ccpu:.1f} s CPU, peak RSS {crss:.0f} MB:"
-        " the rest is openpyxl writing cells)"
+        " the rest is writing the XLSX)"
     )
     print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     ok = ours <= 0.2 and sec <= 10 and rss <= 300 and ours_search <= 0.05
