@@ -8,6 +8,7 @@ announcements real people would cause. Used by `tsunagu demo` and the sandbox pa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class DemoResult:
 
     people: list[DemoPerson]
     projects: list[int] = field(default_factory=list)
+    cases: list[int] = field(default_factory=list)
     already_loaded: bool = False
 
 
@@ -170,6 +172,76 @@ VOLUNTEERS: tuple[tuple[Any, ...], ...] = (
 # fmt: on
 
 
+# fmt: off
+# Cases for the catalogue, written as Kawasaki 2017's teams might have left them (made up
+# for the demo beyond the groups and menus): (group index, team size, team skills,
+# deliverable, delivery note, testimonial, tips, publish?).
+DEMO_CASES: tuple[tuple[Any, ...], ...] = (
+    (0, 3, ("facilitation", "consulting", "training"),
+     "来年度の運営計画（優先順位つき）",
+     "ワークショップ2回と、スタッフ全員で作った運営計画書（A4 12ページ）",
+     "目的を言葉にできたことで、ボランティアの募集もしやすくなりました。",
+     "最初のヒアリングで全員の思いを聞き、ワークショップの前に論点を共有しておいたこと。",
+     True),
+    (1, 3, ("graphic_design", "copywriting", "photo_video"),
+     "譲渡会のチラシ（A4両面）とポスター（B2）",
+     "チラシ3,000部、ポスター40枚を印刷し、駅と動物病院に掲示",
+     "譲渡会の来場者が前回の倍になり、8頭の家族が決まりました。",
+     "伝えたい相手（初めて犬を迎える家族）を最初に一人の人物像に絞ったこと。",
+     True),
+    (2, 2, ("law", "labour"),
+     "土地の使用と会の規約についての確認メモ",
+     None, None, None, False),
+)
+# fmt: on
+
+
+async def load_demo_cases(
+    maker: async_sessionmaker[AsyncSession], project_ids: list[int], actor: str
+) -> list[int]:
+    """Draft the demo's cases from the demo projects (two published with the group's
+    consent, one left a draft); their ids. Projects that already have one are skipped."""
+    from datetime import UTC, datetime
+
+    from bot.office.cases import Agreement, Cases, Delivery, PublishedFeedback, load_source
+    from storage import cases as case_store
+
+    cases = Cases(maker)
+    made: list[int] = []
+    for index, size, skills, deliverable, note, voice, tips, publish in DEMO_CASES:
+        if index >= len(project_ids):
+            continue
+        project_id = project_ids[index]
+        async with maker() as session:
+            if await case_store.case_for_project(session, project_id) is not None:
+                continue
+            base = await load_source(session, project_id, "Asia/Tokyo")
+        source = dataclasses.replace(
+            base,
+            team_size=size,
+            team_skills=skills,
+            deliverable=deliverable,
+            started=datetime(2017, 9, 30, 1, 0, tzinfo=UTC),
+            agreement=Agreement(deliverable, ends_on=datetime(2017, 11, 11, 1, 0, tzinfo=UTC)),
+            delivery=Delivery(note, delivered_at=datetime(2017, 11, 11, 1, 0, tzinfo=UTC))
+            if note
+            else None,
+            feedback=(PublishedFeedback(voice, str(GROUPS[index]["org_name"]), 5),)
+            if voice
+            else (),
+            programme="プロボノチャレンジKAWASAKI 2017",
+        )
+        case_id = await cases.draft(project_id, actor, source=source)
+        if tips:
+            await cases.edit(case_id, {"tips": tips}, actor)
+        if publish:
+            await cases.ask_consent(case_id, actor)
+            await cases.consent(case_id, True, f"group:{project_id}")
+            await cases.publish(case_id, actor)
+        made.append(case_id)
+    return made
+
+
 def demo_key(kind: str, index: int) -> str:
     """The demo person's LINE-shaped user id (the same on every machine)."""
     return "U" + hashlib.sha256(f"tsunagu-demo-{kind}-{index}".encode()).hexdigest()[:32]
@@ -295,6 +367,7 @@ async def load_demo(
     for project_id in result.projects:
         await coordination.accept(project_id, actor)
         step("accepting requests")
+    result.cases = await load_demo_cases(maker, result.projects, actor)
     if after is not None:
         await after(result)
     return result

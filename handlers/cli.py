@@ -1,5 +1,5 @@
 """The `tsunagu` command: serve, db upgrade/check/downgrade, chat, programme import/list, demo,
-export, report, slack manifest and line richmenu."""
+export, report, cases export/search, slack manifest and line richmenu."""
 
 from __future__ import annotations
 
@@ -340,6 +340,47 @@ async def _office(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _cases(args: argparse.Namespace, settings: Settings) -> int:
+    """`tsunagu cases export|search`: the case catalogue's site and search."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from bot.office.case_site import write_site
+    from bot.office.cases import CaseError, Cases
+    from storage.db import make_engine, make_sessionmaker
+    from storage.migrate import upgrade
+
+    locale = args.lang or settings.default_locale
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = make_engine(settings.database_url)
+    cases = Cases(make_sessionmaker(engine), timezone=settings.timezone)
+    try:
+        if args.action == "export":
+            out = Path(args.out or "tsunagu-cases")
+            published = await cases.published()
+            site = write_site(published, out, timezone=settings.timezone, now=datetime.now(UTC))
+            print(f"{out / 'index.html'} ({site.pages} cases), {site.json_path}")
+            return 0
+        found = await cases.search(
+            " ".join(args.words),
+            area=args.area,
+            field=args.field,
+            year=args.year,
+            drafts=args.drafts,
+            limit=args.limit,
+        )
+    except CaseError as exc:
+        print(exc.text(locale), file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    if not found:
+        print("該当する事例はありません。" if locale == "ja" else "No case matches.")
+    for summary in found:
+        print(summary.line(locale))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tsunagu` console command."""
     parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
@@ -408,6 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", metavar="PATH", help="the workbook to write")
     report.add_argument("--lang", choices=["ja", "en"])
 
+    cases = sub.add_parser("cases", help="the case catalogue: export the site and JSON, search")
+    cases.add_argument("action", choices=["export", "search"])
+    cases.add_argument("words", nargs="*", help="search: words that must all appear")
+    cases.add_argument("--out", metavar="DIR", help="export: the folder (default tsunagu-cases)")
+    cases.add_argument("--area", help="search: only cases in this area (e.g. 八王子市)")
+    cases.add_argument("--field", help="search: only this field (e.g. 環境, environment)")
+    cases.add_argument("--year", type=int, help="search: only this year")
+    cases.add_argument(
+        "--drafts", action="store_true", help="search: every state (for coordinators)"
+    )
+    cases.add_argument("--limit", type=int, default=20, help="search: at most this many")
+    cases.add_argument("--lang", choices=["ja", "en"])
+
     line = sub.add_parser("line", help="set up the LINE official account")
     line.add_argument("action", choices=["richmenu"], help="richmenu: create or update the menus")
     line.add_argument("--font", metavar="FILE", help="a font with Japanese glyphs for the labels")
@@ -445,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_demo(args, settings))
     if args.command in ("export", "report"):
         return asyncio.run(_office(args, settings))
+    if args.command == "cases":
+        return asyncio.run(_cases(args, settings))
     parser.error(f"unknown command {args.command}")
     return 2
 

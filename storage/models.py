@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from storage.base import Base, utcnow
@@ -521,6 +531,53 @@ class RichMenuLink(Base):
     channel: Mapped[str] = mapped_column(String(16))
     user_key: Mapped[str] = mapped_column(String(64))
     menu: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Case(Base):
+    """A collaboration case for the catalogue (Chiba's コラボナビ fields), made from a project.
+
+    status: draft -> consent_asked -> consented -> published, or withdrawn (the group
+    said no, or the office took it down). Texts are Japanese; `en` holds the English of
+    any field (optional, per field). `search_text` is every field in both languages
+    folded for search (NFKC, case, katakana as hiragana, no spaces): see bot.office.cases.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_year", "status", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    title: Mapped[str] = mapped_column(String(120))
+    area: Mapped[str] = mapped_column(String(100))
+    # The municipality the area names (bot.matching.areas.place), for the area filter.
+    area_key: Mapped[str] = mapped_column(String(100), index=True)
+    # INTERESTS key (まちづくり, 福祉, 環境, 教育・文化, ...).
+    field: Mapped[str] = mapped_column(String(24), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    # [{"name": ..., "kind": SECTORS key or "probono"}]
+    partners: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    background: Mapped[str] = mapped_column(String(2000), default="")
+    activities: Mapped[str] = mapped_column(String(2000), default="")
+    outcome: Mapped[str] = mapped_column(String(2000), default="")
+    period: Mapped[str] = mapped_column(String(200), default="")
+    cost: Mapped[str] = mapped_column(String(500), default="")
+    contact: Mapped[str] = mapped_column(String(300), default="")
+    tips: Mapped[str] = mapped_column(String(2000), default="")
+    # {"title": "...", "background": "...", ...}: English where someone wrote it.
+    en: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(64))
+    consent_asked_at: Mapped[datetime | None]
+    consent_answered_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "Last updated" (最終更新日) as the catalogue shows it.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -454,6 +454,21 @@ async def pledged_hours(session: AsyncSession, programme: int | None) -> int:
     return int(await session.scalar(stmt) or 0)
 
 
+async def pledged_hours_by_project(
+    session: AsyncSession, project_ids: Sequence[int]
+) -> dict[int, int]:
+    """The hours a week each project's team members offered, summed per project."""
+    if not project_ids:
+        return {}
+    stmt = (
+        select(_M.project_id, func.coalesce(func.sum(_V.hours_per_week), 0))
+        .join(Volunteer.__table__, _V.id == _M.volunteer_id)
+        .where(_M.project_id.in_(project_ids), _ON_TEAM)
+        .group_by(_M.project_id)
+    )
+    return {int(pid): int(n) for pid, n in await session.execute(stmt)}
+
+
 async def checkin_counts(session: AsyncSession, programme: int | None) -> dict[str, int]:
     """Weekly check-ins by status."""
     stmt = select(_C.status, func.count()).group_by(_C.status)

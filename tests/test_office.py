@@ -434,3 +434,44 @@ def test_report_of_an_unknown_programme_says_so(
 ) -> None:
     assert cli(["report", "nowhere", "--lang", "en"]) == 1
     assert "There is no programme nowhere" in capsys.readouterr().err
+
+
+def test_png_charts_from_the_report_data(demo: dict[str, Any], database_url: str) -> None:
+    from PIL import Image
+
+    from bot.office.charts import all_charts, chart_font
+    from bot.office.report import gather
+
+    async def data(locale: str) -> Any:
+        eng = make_engine(database_url)
+        try:
+            async with make_sessionmaker(eng)() as s:
+                return await gather(s, "kawasaki2017", locale)
+        finally:
+            await eng.dispose()
+
+    # matplotlib-fontja's IPAex Gothic when the machine has no CJK font of its own.
+    assert chart_font()[1]
+    for locale in ("ja", "en"):
+        report = asyncio.run(data(locale))
+        assert dict(report.hours_by_team)[report.results[0].organization] == _count(
+            database_url,
+            "SELECT sum(v.hours_per_week) FROM volunteers v JOIN matches m "
+            "ON m.volunteer_id = v.id WHERE m.state = 'accepted'",
+        )
+        charts = all_charts(report)
+        assert set(charts) == {
+            "targets", "funnel", "occupation", "age_band", "area", "company", "sector",
+            "hours", "feedback",
+        }  # fmt: skip
+        for name, png in charts.items():
+            image = Image.open(io.BytesIO(png))
+            assert image.format == "PNG" and image.size[0] >= 800, name
+
+
+def test_the_report_workbook_carries_png_charts(demo: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "r.xlsx"
+    assert cli(["report", "kawasaki2017", "--out", str(out), "--lang", "en"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        media = [n for n in zf.namelist() if n.startswith("xl/media/")]
+        assert len(media) == 2 and all(zf.read(n).startswith(b"\x89PNG") for n in media)

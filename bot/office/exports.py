@@ -1,8 +1,9 @@
 """Exports for the programme office: volunteers, groups, projects, hours, attendance and
 feedback, as CSV (UTF-8 with BOM, so Excel in Japan opens it) or XLSX.
 
-Rows stream from the database a batch at a time into the file (openpyxl's write-only
-mode), so an export of 100,000 volunteers never holds them all in memory. Columns with
+Rows stream from the database a batch at a time into the file (CSV, or the streaming
+XLSX writer in bot/office/xlsx.py), so an export of 100,000 volunteers never holds them
+all in memory. Columns with
 personal data (names, employers, contact people) are written only when the caller says
 the reader is a coordinator; a deleted person has no row and is never exported.
 """
@@ -441,17 +442,19 @@ async def _xlsx(
     tz: ZoneInfo,
     result: ExportResult,
 ) -> None:
-    from openpyxl import Workbook  # only exports and reports need it
+    from bot.office.xlsx import Workbook
 
-    wb = Workbook(write_only=True)
-    for kind in kinds:
-        columns = kind.visible(personal)
-        ws = wb.create_sheet(kind.title(locale))
-        ws.append([c.header(locale) for c in columns])
-        count = 0
-        async for rows in _rows(session, kind, programme, columns, locale, tz):
-            for row in rows:
-                ws.append(row)
-            count += len(rows)
-        result.rows[kind.key] = count
-    wb.save(out)
+    wb = Workbook(out)
+    try:
+        for kind in kinds:
+            columns = kind.visible(personal)
+            ws = wb.create_sheet(kind.title(locale))
+            ws.append([c.header(locale) for c in columns])
+            count = 0
+            async for rows in _rows(session, kind, programme, columns, locale, tz):
+                for row in rows:
+                    ws.append(row)
+                count += len(rows)
+            result.rows[kind.key] = count
+    finally:
+        wb.save()

@@ -38,14 +38,29 @@ def state_label(status: str, locale: str) -> str:
     return text(locale) if text else status
 
 
+# Labels looked up once per (options, key, locale): exports read millions of them.
+_LABELS: dict[tuple[int, str, str], str] = {}
+
+
+def cached_label(options: tuple[Option, ...], key: str, locale: str) -> str:
+    """An option's label (the key itself if unknown), memoised."""
+    memo = (id(options), key, locale)
+    found = _LABELS.get(memo)
+    if found is None:
+        found = label(options, key, locale)
+        if len(_LABELS) < 10_000:  # keys are taxonomy keys; unknown free text is rare
+            _LABELS[memo] = found
+    return found
+
+
 def one(options: tuple[Option, ...], key: Any, locale: str) -> str:
     """One option's label; empty for no answer."""
-    return "" if key is None else label(options, str(key), locale)
+    return "" if key is None else cached_label(options, str(key), locale)
 
 
 def many(options: tuple[Option, ...], keys: Any, locale: str) -> str:
     """Several options' labels joined in the reader's way."""
-    return joined([label(options, str(k), locale) for k in keys or ()], locale)
+    return joined([cached_label(options, str(k), locale) for k in keys or ()], locale)
 
 
 def joined(items: list[str], locale: str) -> str:

@@ -4,6 +4,7 @@ charts, and the same charts as PNG images (matplotlib) for Slack and the App Hom
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,10 @@ class ReportData:
     sectors: list[tuple[str, int]]
     pledged_hours: int
     checkins: list[tuple[str, int]]
+    # Hours a week offered per team (group name, hours); scores 1-5 with their counts
+    # once feedback is collected (issue #13).
+    hours_by_team: list[tuple[str, int]] = field(default_factory=list)
+    scores: list[tuple[int, int]] = field(default_factory=list)
     charts: list[Path] = field(default_factory=list)
 
 
@@ -199,6 +204,7 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
     employers = await store.breakdown(session, "employer", programme, on_team=True)
     sectors = await store.sector_counts(session, programme)
     checkins = await store.checkin_counts(session, programme)
+    hours_by_project = await store.pledged_hours_by_project(session, [r.id for r in results_rows])
     return ReportData(
         programme=str(row.name),
         slug=slug,
@@ -226,6 +232,7 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
         sectors=[(o.label(locale), sectors.get(o.key, 0)) for o in SECTORS]
         + ([(NOT_GIVEN(locale), sectors[None])] if sectors.get(None) else []),
         pledged_hours=await store.pledged_hours(session, programme),
+        hours_by_team=[(r.organization, hours_by_project.get(r.project_id, 0)) for r in results],
         checkins=[(CHECKIN_LABELS[k](locale), checkins.get(k, 0)) for k in CHECKIN_LABELS],
     )
 
@@ -233,11 +240,21 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
 # ---------------------------------------------------------------- the workbook
 
 
+def _picture(ws: Any, png: bytes, anchor: str) -> None:
+    """A PNG chart placed on a sheet (where the workbook has no chart of its own)."""
+    from openpyxl.drawing.image import Image
+
+    ws.add_image(Image(io.BytesIO(png)), anchor)
+
+
 def write_xlsx(data: ReportData, out: Path) -> None:
-    """The report as an XLSX workbook with bar charts."""
+    """The report as an XLSX workbook: bar charts of its own, and the PNG charts of the
+    sectors and the hours by team."""
     from openpyxl import Workbook
     from openpyxl.chart import BarChart, Reference
     from openpyxl.styles import Font
+
+    from bot.office.charts import hours_png, sectors_png
 
     loc = data.locale
     bold = Font(bold=True)
@@ -352,11 +369,14 @@ def write_xlsx(data: ReportData, out: Path) -> None:
         people.cell(row_at, 2, n)
     people.column_dimensions["A"].width = 24
 
+    _picture(people, sectors_png(data), f"E{1 + len(data.breakdowns) * 15}")
+
     hours = wb.create_sheet(TXT["hours"](loc))
     hours.append([TXT["pledged"](loc), data.pledged_hours])
     hours.append([TXT["worked"](loc), TXT["not_recorded"](loc)])
     hours.append([TXT["hours_note"](loc)])
     hours.column_dimensions["A"].width = 44
+    _picture(hours, hours_png(data), "A6")
 
     feedback = wb.create_sheet(TXT["feedback"](loc))
     feedback.append([TXT["checkins"](loc), TXT["count"](loc)])
@@ -382,67 +402,16 @@ def write_xlsx(data: ReportData, out: Path) -> None:
 # ---------------------------------------------------------------- PNG charts
 
 
-def _font() -> list[str]:
-    """Font families to try: a Noto CJK font when installed (Japanese labels), else the
-    default."""
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for name in ("Noto Sans CJK JP", "Noto Serif CJK JP", "IPAexGothic", "IPAGothic"):
-        if name in names:
-            return [name, "DejaVu Sans"]
-    return ["DejaVu Sans"]
-
-
 def write_pngs(data: ReportData, folder: Path) -> list[Path]:
-    """The report's charts as PNG files in `folder` (targets, funnel, participants)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    """The report's charts (bot/office/charts.py) as PNG files in `folder`."""
+    from bot.office.charts import all_charts
 
     folder.mkdir(parents=True, exist_ok=True)
-    loc = data.locale
-    plt.rcParams["font.family"] = _font()
     paths: list[Path] = []
-
-    def save(fig: Any, name: str) -> None:
+    for name, png in all_charts(data).items():
         path = folder / f"{name}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        path.write_bytes(png)
         paths.append(path)
-
-    lines = [t for t in data.targets if t.target is not None or t.actual is not None]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    labels = [t.label(loc) for t in lines]
-    xs = range(len(lines))
-    ax.bar([x - 0.2 for x in xs], [t.target or 0 for t in lines], 0.4, label=TXT["target"](loc))
-    ax.bar([x + 0.2 for x in xs], [t.actual or 0 for t in lines], 0.4, label=TXT["actual"](loc))
-    ax.set_xticks(list(xs), labels, rotation=20)
-    ax.legend()
-    ax.set_title(TXT["title"](loc, name=data.programme))
-    save(fig, "targets")
-
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    stages = list(reversed(data.funnel))
-    ax.barh([s.label(loc) for s in stages], [s.count for s in stages], color="#3b7dd8")
-    for i, s in enumerate(stages):
-        ax.text(s.count, i, f" {s.count}", va="center")
-    ax.set_title(TXT["funnel"](loc))
-    save(fig, "funnel")
-
-    for b in data.breakdowns:
-        if b.key == "area":
-            continue
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        xs = range(len(b.rows))
-        ax.bar([x - 0.2 for x in xs], [r[1] for r in b.rows], 0.4, label=TXT["on_team"](loc))
-        ax.bar([x + 0.2 for x in xs], [r[2] for r in b.rows], 0.4, label=TXT["registered"](loc))
-        ax.set_xticks(list(xs), [r[0] for r in b.rows], rotation=20)
-        ax.legend()
-        ax.set_title(b.title(loc))
-        save(fig, b.key)
     return paths
 
 

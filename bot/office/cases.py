@@ -1,0 +1,695 @@
+"""The case catalogue (事例集): what a finished project leaves behind, in Chiba's コラボナビ
+fields, drafted from the project, edited and published by coordinators with the group's
+consent, and searchable by free words in Japanese or English.
+
+Platform-neutral: the Slack modal, `/tsunagu cases`, LINE's 事例 and the CLI call these.
+Coordinators' operations assume the caller has checked who acts (as `Coordination` does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.conversation.fields import Option
+from bot.i18n import T, fold, normalise
+from bot.matching.areas import place
+from bot.taxonomy import INTERESTS, MENUS, ORG_KINDS, SECTORS, label, skill_label
+from storage import cases as store
+from storage import repo
+from storage.base import utcnow
+from storage.models import Case
+
+# Chiba's twelve fields, in the catalogue's order (docs/domain.md).
+FIELDS: dict[str, T] = {
+    "title": T("事例名", "Title"),
+    "area": T("地域", "Area"),
+    "field": T("活動分野", "Field"),
+    "partners": T("協働パートナーと種別", "Partners and their kinds"),
+    "background": T("協働までの経緯・背景", "Background"),
+    "activities": T("主な取り組み", "What was done"),
+    "outcome": T("成果", "Outcome"),
+    "period": T("期間", "Period"),
+    "cost": T("事業費と財源", "Cost and funding"),
+    "contact": T("問い合わせ先", "Contact"),
+    "tips": T("コラボのコツ", "Points that made it work"),
+    "updated": T("最終更新日", "Last updated"),
+}
+# Free texts a coordinator writes, with their length limits (the columns' sizes).
+TEXTS: dict[str, int] = {
+    "title": 120,
+    "area": 100,
+    "background": 2000,
+    "activities": 2000,
+    "outcome": 2000,
+    "period": 200,
+    "cost": 500,
+    "contact": 300,
+    "tips": 2000,
+}
+# Chiba's partner kinds (企業/行政/教育/地縁/NPO) are the sectors, and a pro bono team.
+PROBONO = Option("probono", T("プロボノチーム", "Pro bono team"), ("プロボノ", "pro bono"))
+PARTNER_KINDS: tuple[Option, ...] = (*SECTORS, PROBONO)
+MAX_PARTNERS = 10
+
+STATES: dict[str, T] = {
+    "draft": T("下書き", "Draft"),
+    "consent_asked": T("団体の同意待ち", "Waiting for the group's consent"),
+    "consented": T("団体が同意", "Group consented"),
+    "published": T("公開中", "Published"),
+    "withdrawn": T("取り下げ", "Withdrawn"),
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of a case's state: from which states, to which, audited as `action`."""
+
+    action: str
+    sources: frozenset[str]
+    target: str
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("case_ask_consent", frozenset({"draft"}), "consent_asked"),
+        Transition("case_consent_given", frozenset({"consent_asked"}), "consented"),
+        Transition("case_consent_refused", frozenset({"consent_asked"}), "withdrawn"),
+        Transition("case_publish", frozenset({"consented"}), "published"),
+        Transition(
+            "case_withdraw",
+            frozenset({"draft", "consent_asked", "consented", "published"}),
+            "withdrawn",
+        ),
+        Transition("case_reopen", frozenset({"withdrawn"}), "draft"),
+    )
+}
+
+TXT = {
+    "title": T("{group} × {menus}", "{group} × {menus}"),
+    "background": T(
+        "{group}（{kind}）は{activity}\n課題：{challenge}",
+        "{group} ({kind}): {activity}\nChallenge: {challenge}",
+    ),
+    "activities": T(
+        "{menus}について、{size}人のプロボノチーム（{skills}）が支援しました。",
+        "A pro bono team of {size} ({skills}) supported the group with: {menus}.",
+    ),
+    "deliverable": T("成果物：{text}", "Deliverable: {text}"),
+    "scope": T("取り組みの範囲：{text}", "Scope: {text}"),
+    "measures": T("成功の目安：{text}", "Success measures: {text}"),
+    "delivered": T("納品：{text}", "Delivered: {text}"),
+    "period": T("{start}〜{end}", "{start} to {end}"),
+    "period_open": T("{start}〜", "From {start}"),
+    "programme": T("（{name}）", " ({name})"),
+    "cost": T(
+        "プロボノ（専門家ボランティアによる無償の支援）",
+        "Pro bono (professionals volunteering their skills, unpaid)",
+    ),
+    "contact": T("事務局までお問い合わせください。", "Please ask the programme office."),
+    "voice": T("「{text}」（{who}）", '"{text}" ({who})'),
+    "anonymous": T("匿名", "anonymous"),
+    "team": T("プロボノチーム", "Pro bono team"),
+}
+ERRORS = {
+    "no_project": T("プロジェクト #{id} が見つかりません。", "There is no project #{id}."),
+    "exists": T(
+        "プロジェクト #{id} の事例はすでにあります（事例 #{case}）。",
+        "Project #{id} already has a case (case #{case}).",
+    ),
+    "no_case": T("事例 #{id} が見つかりません。", "There is no case #{id}."),
+    "unknown": T("{key} は事例の項目ではありません。", "{key} is not a field of a case."),
+    "empty": T("{label}を入力してください。", "Please fill in: {label}."),
+    "long": T(
+        "{label}は{max}文字以内でお願いします（いま{n}文字です）。",
+        "Please keep {label} within {max} characters (that was {n}).",
+    ),
+    "field": T(
+        "活動分野は次から選んでください：{choices}",
+        "Please choose the field from: {choices}",
+    ),
+    "year": T(
+        "年は 2000〜2100 の数字でお願いします（{value}）。",
+        "The year is a number from 2000 to 2100 ({value}).",
+    ),
+    "partners": T(
+        "協働パートナーは{max}件まで、それぞれ名前と種別（{choices}）でお願いします。",
+        "Up to {max} partners, each with a name and a kind ({choices}).",
+    ),
+    "state": T(
+        "事例 #{id} は「{state}」なので、この操作はできません。",
+        "Case #{id} is {state}, so this cannot be done now.",
+    ),
+    "changed": T(
+        "事例 #{id} は他の人が更新しました。開き直してからもう一度お願いします。",
+        "Someone else updated case #{id}. Please open it again and retry.",
+    ),
+}
+
+
+class CaseError(ValueError):
+    """A case operation refused; the message says why in ja and en."""
+
+    def __init__(self, text: T, **fields: Any) -> None:
+        def filled(locale: str) -> str:
+            values = {k: v(locale) if isinstance(v, T) else v for k, v in fields.items()}
+            return text(locale, **values)
+
+        super().__init__(filled("en"))
+        self.text = T(filled("ja"), filled("en"))
+
+
+# ---------------------------------------------------------------- what a draft is made from
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The kickoff agreement (issue #13): deliverable, scope, success measures, end date."""
+
+    deliverable: str
+    scope: str = ""
+    success_measures: str = ""
+    ends_on: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A recorded delivery (納品) the group confirmed."""
+
+    note: str
+    link: str = ""
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PublishedFeedback:
+    """Feedback the author agreed to publish: `author` None means anonymously."""
+
+    text: str
+    author: str | None
+    score: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseSource:
+    """Everything a draft case is written from, platform- and storage-neutral. The
+    lifecycle's agreement, delivery and published feedback are optional inputs."""
+
+    project_id: int
+    group: str
+    group_kind: str
+    group_sector: str | None
+    area: str
+    fields: tuple[str, ...]
+    activity: str
+    challenge: str
+    menus: tuple[str, ...]
+    menu_other: str | None
+    deliverable: str | None
+    team_size: int
+    team_skills: tuple[str, ...]
+    programme: str | None
+    started: datetime
+    timezone: str = "Asia/Tokyo"
+    agreement: Agreement | None = None
+    delivery: Delivery | None = None
+    feedback: tuple[PublishedFeedback, ...] = ()
+
+
+@dataclass
+class Draft:
+    """A case's fields: Japanese texts, English ones where known."""
+
+    title: str
+    area: str
+    field: str
+    year: int
+    partners: list[dict[str, str]]
+    texts: dict[str, str]
+    en: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _menus(source: CaseSource, locale: str) -> str:
+    names = [label(MENUS, m, locale) for m in source.menus]
+    if source.menu_other:
+        names.append(source.menu_other)
+    return ("、" if locale == "ja" else ", ").join(names)
+
+
+def _lines(source: CaseSource, locale: str, key: str) -> str:
+    """The activities or the outcome, from the team, the agreement, the delivery and
+    the published feedback (whichever exist)."""
+    out: list[str] = []
+    if key == "activities":
+        skills = ("、" if locale == "ja" else ", ").join(
+            skill_label(s, locale) for s in source.team_skills[:6]
+        )
+        out.append(
+            TXT["activities"](
+                locale, menus=_menus(source, locale), size=source.team_size, skills=skills
+            )
+        )
+        if source.agreement and source.agreement.scope:
+            out.append(TXT["scope"](locale, text=source.agreement.scope))
+        return "\n".join(out)
+    deliverable = source.agreement.deliverable if source.agreement else source.deliverable
+    if deliverable:
+        out.append(TXT["deliverable"](locale, text=deliverable))
+    if source.agreement and source.agreement.success_measures:
+        out.append(TXT["measures"](locale, text=source.agreement.success_measures))
+    if source.delivery:
+        out.append(TXT["delivered"](locale, text=source.delivery.note))
+    for voice in source.feedback:
+        who = voice.author or TXT["anonymous"](locale)
+        out.append(TXT["voice"](locale, text=voice.text, who=who))
+    return "\n".join(out)
+
+
+def draft_from(source: CaseSource) -> Draft:
+    """A draft case written from its source; coordinators edit it before publishing."""
+    tz = ZoneInfo(source.timezone)
+    start = source.started.astimezone(tz)
+    end_at = source.agreement.ends_on if source.agreement else None
+    if source.delivery and source.delivery.delivered_at:
+        end_at = source.delivery.delivered_at
+
+    def period(locale: str) -> str:
+        fmt = "%Y年%m月" if locale == "ja" else "%b %Y"
+        text = (
+            TXT["period"](
+                locale, start=start.strftime(fmt), end=end_at.astimezone(tz).strftime(fmt)
+            )
+            if end_at
+            else TXT["period_open"](locale, start=start.strftime(fmt))
+        )
+        if source.programme:
+            text += TXT["programme"](locale, name=source.programme)
+        return text
+
+    def texts(locale: str) -> dict[str, str]:
+        kind = label(ORG_KINDS, source.group_kind, locale)
+        return {
+            "background": TXT["background"](
+                locale,
+                group=source.group,
+                kind=kind,
+                activity=source.activity,
+                challenge=source.challenge,
+            ),
+            "activities": _lines(source, locale, "activities"),
+            "outcome": _lines(source, locale, "outcome"),
+            "period": period(locale),
+            "cost": TXT["cost"](locale),
+            "contact": TXT["contact"](locale),
+            "tips": "",
+        }
+
+    partners = [{"name": source.group, "kind": source.group_sector or "npo"}]
+    partners.append({"name": TXT["team"]("ja"), "kind": PROBONO.key})
+    ja = texts("ja")
+    en = texts("en")
+    # Texts the group wrote stay Japanese: the English only carries what was generated.
+    en = {k: v for k, v in en.items() if k in ("activities", "period", "cost", "contact")}
+    en["title"] = TXT["title"]("en", group=source.group, menus=_menus(source, "en"))
+    fields = [f for f in source.fields if any(o.key == f for o in INTERESTS)]
+    return Draft(
+        title=TXT["title"]("ja", group=source.group, menus=_menus(source, "ja"))[:120],
+        area=source.area,
+        field=fields[0] if fields else "other",
+        year=start.year,
+        partners=partners,
+        texts=ja,
+        en=en,
+    )
+
+
+async def load_source(session: AsyncSession, project_id: int, timezone: str) -> CaseSource:
+    """A project's case source from the database (issue #13 adds agreement, delivery and
+    published feedback here)."""
+    row = await store.project_source(session, project_id)
+    if row is None:
+        raise CaseError(ERRORS["no_project"], id=project_id)
+    size, skills = await store.team_skills(session, project_id)
+    return CaseSource(
+        project_id=row.id,
+        group=row.org_name,
+        group_kind=row.org_kind,
+        group_sector=row.org_sector,
+        area=row.org_area,
+        fields=tuple(row.org_fields or ()),
+        activity=row.org_activity,
+        challenge=row.challenge,
+        menus=tuple(row.menus or ()),
+        menu_other=row.menu_other,
+        deliverable=row.deliverable,
+        team_size=size,
+        team_skills=tuple(skills),
+        programme=row.programme_name,
+        started=row.decided_at or row.created_at,
+        timezone=row.programme_timezone or timezone,
+    )
+
+
+# ---------------------------------------------------------------- search text
+
+
+def fold_search(text: str) -> str:
+    """Text folded for search: NFKC, case-folded, katakana as hiragana, no white space.
+
+    Japanese has no spaces between words, so a word matches anywhere inside the folded
+    text (LIKE '%word%'); カタカナ and ひらがな, full- and half-width, upper and lower
+    case all meet.
+    """
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKC", text).casefold():
+        code = ord(c)
+        if 0x30A1 <= code <= 0x30F6:  # katakana ァ..ヶ -> hiragana ぁ..ゖ
+            out.append(chr(code - 0x60))
+        elif not c.isspace():
+            out.append(c)
+    return "".join(out)
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a search, each folded (full-width spaces separate words too)."""
+    return [w for w in (fold_search(part) for part in normalise(text).split()) if w]
+
+
+# Words that name a field also find the cases of related fields (子育て: children too).
+RELATED_FIELDS: dict[str, str] = {"parenting": "children", "children": "parenting"}
+
+
+def word_fields(words: Sequence[str]) -> dict[str, str]:
+    """For each search word naming a field (label or synonym), the related field whose
+    cases it also finds."""
+    out: dict[str, str] = {}
+    for word in words:
+        for option in INTERESTS:
+            names = [option.label.ja, option.label.en, option.key, *option.synonyms]
+            if option.key in RELATED_FIELDS and any(fold_search(n) == word for n in names):
+                out[word] = RELATED_FIELDS[option.key]
+    return out
+
+
+def search_text(case: Case) -> str:
+    """Everything a case can be found by, in both languages, folded."""
+    parts: list[str] = [case.title, case.area, str(case.year)]
+    parts += [label(INTERESTS, case.field, lo) for lo in ("ja", "en")]
+    for partner in case.partners:
+        parts.append(str(partner.get("name", "")))
+        parts += [label(PARTNER_KINDS, str(partner.get("kind", "")), lo) for lo in ("ja", "en")]
+    parts += [str(getattr(case, key)) for key in TEXTS if key not in ("title", "area")]
+    parts += [str(v) for v in (case.en or {}).values()]
+    return "\x1f".join(fold_search(p) for p in parts if p)
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated, normalised changes; CaseError on the first bad one."""
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in TEXTS:
+            text = normalise_block(str(value or ""))
+            if key in ("title", "area") and not text:
+                raise CaseError(ERRORS["empty"], label=FIELDS[key])
+            if len(text) > TEXTS[key]:
+                raise CaseError(ERRORS["long"], label=FIELDS[key], max=TEXTS[key], n=len(text))
+            out[key] = text
+        elif key == "field":
+            found = next(
+                (o.key for o in INTERESTS if o.key == value or o.matches(fold(str(value)))), None
+            )
+            if found is None:
+                raise CaseError(ERRORS["field"], choices=_choices(INTERESTS))
+            out[key] = found
+        elif key == "year":
+            try:
+                year = int(str(value).strip())
+            except ValueError:
+                raise CaseError(ERRORS["year"], value=value) from None
+            if not 2000 <= year <= 2100:
+                raise CaseError(ERRORS["year"], value=value)
+            out[key] = year
+        elif key == "partners":
+            out[key] = _partners(value)
+        elif key == "en":
+            if not isinstance(value, Mapping) or any(k not in TEXTS for k in value):
+                raise CaseError(ERRORS["unknown"], key="en")
+            english: dict[str, str] = {}
+            for k, v in value.items():
+                text = normalise_block(str(v or ""))
+                if len(text) > TEXTS[k]:
+                    raise CaseError(ERRORS["long"], label=FIELDS[k], max=TEXTS[k], n=len(text))
+                if text:
+                    english[k] = text
+            out[key] = english
+        else:
+            raise CaseError(ERRORS["unknown"], key=key)
+    return out
+
+
+def _choices(options: tuple[Option, ...]) -> T:
+    return T("、".join(o.label.ja for o in options), ", ".join(o.label.en for o in options))
+
+
+def _partners(value: Any) -> list[dict[str, str]]:
+    bad = CaseError(ERRORS["partners"], max=MAX_PARTNERS, choices=_choices(PARTNER_KINDS))
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) > MAX_PARTNERS:
+        raise bad
+    out: list[dict[str, str]] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise bad
+        name = normalise(str(item.get("name") or ""))
+        kind = str(item.get("kind") or "")
+        found = next((o.key for o in PARTNER_KINDS if o.key == kind or o.matches(fold(kind))), None)
+        if not name or len(name) > 80 or found is None:
+            raise bad
+        out.append({"name": name, "kind": found})
+    return out
+
+
+def normalise_block(text: str) -> str:
+    """NFKC and trimmed lines, keeping line breaks (paragraphs of a case's texts)."""
+    lines = [normalise(line) for line in unicodedata.normalize("NFKC", text).splitlines()]
+    return "\n".join(lines).strip()
+
+
+# ---------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One search result."""
+
+    id: int
+    status: str
+    title: str
+    area: str
+    field: str
+    year: int
+    partners: tuple[tuple[str, str], ...]
+    outcome: str
+    updated_at: datetime
+    en: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def line(self, locale: str) -> str:
+        """One line for a list: #id title (area, field, year), in the reader's language."""
+        field_label = label(INTERESTS, self.field, locale)
+        title = localised(self.en, "title", self.title, locale)
+        text = f"#{self.id} {title}（{self.area}・{field_label}・{self.year}）"
+        if locale == "en":
+            text = f"#{self.id} {title} ({self.area}, {field_label}, {self.year})"
+        if self.status != "published":
+            text += f" [{STATES[self.status](locale)}]"
+        return text
+
+
+def localised(case_en: Mapping[str, Any] | None, key: str, ja: str, locale: str) -> str:
+    """A field in the reader's language: the English where written, else the Japanese."""
+    if locale == "en" and case_en and case_en.get(key):
+        return str(case_en[key])
+    return ja
+
+
+class Cases:
+    """The catalogue's operations (drafts, edits, consent, publishing, search)."""
+
+    def __init__(
+        self, maker: async_sessionmaker[AsyncSession], *, timezone: str = "Asia/Tokyo"
+    ) -> None:
+        self.maker = maker
+        self.timezone = timezone
+
+    async def draft(self, project_id: int, actor: str, *, source: CaseSource | None = None) -> int:
+        """Make a draft case from a project (its source read from the database unless
+        given); refused if the project already has one. Returns the case id."""
+        async with self.maker.begin() as session:
+            existing = await store.case_for_project(session, project_id)
+            if existing is not None:
+                raise CaseError(ERRORS["exists"], id=project_id, case=existing.id)
+            src = source or await load_source(session, project_id, self.timezone)
+            d = draft_from(src)
+            case = Case(
+                project_id=project_id,
+                status="draft",
+                title=d.title,
+                area=d.area,
+                area_key=place(d.area).key or fold_search(d.area),
+                field=d.field,
+                year=d.year,
+                partners=d.partners,
+                en=d.en,
+                created_by=actor,
+                **d.texts,
+            )
+            case.search_text = search_text(case)
+            session.add(case)
+            await session.flush()
+            await repo.audit(
+                session, actor=actor, action="case_draft", subject_type="case", subject_id=case.id,
+                detail={"project_id": project_id},
+            )  # fmt: skip
+            return int(case.id)
+
+    async def get(self, case_id: int) -> Case:
+        """One case (any state): for coordinators' editing."""
+        async with self.maker() as session:
+            case = await session.get(Case, case_id)
+            if case is None:
+                raise CaseError(ERRORS["no_case"], id=case_id)
+            return case
+
+    async def edit(
+        self, case_id: int, changes: Mapping[str, Any], actor: str, *, version: int | None = None
+    ) -> Case:
+        """Change fields of a case (checked; `version` refuses a stale edit). A published
+        case stays published: the catalogue is kept up to date (最終更新日 moves)."""
+        checked = _check(changes)
+        async with self.maker.begin() as session:
+            case = await session.get(Case, case_id, with_for_update=True)
+            if case is None:
+                raise CaseError(ERRORS["no_case"], id=case_id)
+            if version is not None and case.version != version:
+                raise CaseError(ERRORS["changed"], id=case_id)
+            if case.status == "withdrawn":
+                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status])
+            for key, value in checked.items():
+                setattr(case, key, value)
+            if "area" in checked:
+                case.area_key = place(case.area).key or fold_search(case.area)
+            case.search_text = search_text(case)
+            case.version += 1
+            case.updated_at = utcnow()
+            await repo.audit(
+                session, actor=actor, action="case_edit", subject_type="case", subject_id=case_id,
+                detail={"fields": sorted(checked)},
+            )  # fmt: skip
+            return case
+
+    async def move(self, case_id: int, action: str, actor: str) -> str:
+        """Apply a transition (`TRANSITIONS` key) if the case is in one of its source
+        states: exactly one of two people acting at once wins. Returns the new state."""
+        step = TRANSITIONS[action]
+        now = utcnow()
+        values: dict[str, Any] = {"status": step.target, "version": Case.version + 1}
+        if step.target == "consent_asked":
+            values["consent_asked_at"] = now
+        if action in ("case_consent_given", "case_consent_refused"):
+            values["consent_answered_at"] = now
+        if step.target == "published":
+            values |= {"published_at": now, "published_by": actor, "updated_at": now}
+        async with self.maker.begin() as session:
+            done = await session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status.in_(step.sources))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(done, "rowcount", 0) != 1:
+                case = await session.get(Case, case_id)
+                if case is None:
+                    raise CaseError(ERRORS["no_case"], id=case_id)
+                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status])
+            await repo.audit(
+                session, actor=actor, action=action, subject_type="case", subject_id=case_id,
+                detail={"to": step.target},
+            )  # fmt: skip
+        return step.target
+
+    async def ask_consent(self, case_id: int, actor: str) -> str:
+        """A coordinator asks the group whether the case may be published."""
+        return await self.move(case_id, "case_ask_consent", actor)
+
+    async def consent(self, case_id: int, given: bool, actor: str) -> str:
+        """The group's answer: consented, or the case is withdrawn."""
+        action = "case_consent_given" if given else "case_consent_refused"
+        return await self.move(case_id, action, actor)
+
+    async def publish(self, case_id: int, actor: str) -> str:
+        """A coordinator publishes a case the group consented to."""
+        return await self.move(case_id, "case_publish", actor)
+
+    async def withdraw(self, case_id: int, actor: str) -> str:
+        """A coordinator (or the group) takes a case down or drops a draft."""
+        return await self.move(case_id, "case_withdraw", actor)
+
+    async def search(
+        self,
+        text: str = "",
+        *,
+        area: str | None = None,
+        field: str | None = None,
+        year: int | None = None,
+        drafts: bool = False,
+        limit: int = 20,
+    ) -> list[CaseSummary]:
+        """Cases matching every word of `text` and the filters; published ones only,
+        unless `drafts` (coordinators see every state)."""
+        field_key = None
+        if field:
+            field_key = _check({"field": field})["field"]
+        area_key = (place(area).key or fold_search(area)) if area else None
+        words = search_words(text)
+        async with self.maker() as session:
+            rows = await store.search(
+                session,
+                words,
+                word_fields=word_fields(words),
+                area_key=area_key,
+                field=field_key,
+                year=year,
+                statuses=None if drafts else store.PUBLIC,
+                limit=limit,
+            )
+        return [
+            CaseSummary(
+                id=r.id,
+                status=r.status,
+                title=r.title,
+                area=r.area,
+                field=r.field,
+                year=r.year,
+                partners=tuple((str(p.get("name")), str(p.get("kind"))) for p in r.partners),
+                outcome=r.outcome,
+                updated_at=r.updated_at,
+                en=dict(r.en or {}),
+            )
+            for r in rows
+        ]
+
+    async def published(self) -> list[Case]:
+        """Every published case (the static site and the JSON)."""
+        async with self.maker() as session:
+            return await store.published(session)
