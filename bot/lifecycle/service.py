@@ -582,12 +582,12 @@ class Lifecycle:
             mine = hours_text(totals.per_volunteer.get(volunteer.id, 0))
             text = TXT["thanks_member"](volunteer.locale, org=org.name, hours=mine)
             await self._push(
-                session, volunteer.channel, volunteer.user_key, text, ("thanks", match.id)
+                session, volunteer.channel, volunteer.user_key, text, ("thanks-member", match.id)
             )
         text = TXT["thanks_group"](
             org.locale, summary=summary_of(project.challenge), hours=totals.hours
         )
-        await self._push_org(session, org, text, ("thanks", project_id))
+        await self._push_org(session, org, text, ("thanks-group", project_id))
         return moved
 
     async def record_feedback(

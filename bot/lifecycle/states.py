@@ -15,8 +15,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from bot.i18n import T
 from storage import repo
@@ -302,28 +304,34 @@ async def transition(
     if row is None:
         return Moved(False, event, project_id, "", refusal=Refusal.UNKNOWN_EVENT)
     await session.flush()
-    current = await session.get(Project, project_id, populate_existing=True)
-    if current is None:
+    found = await _status_version(session, project_id)
+    if found is None:
         return Moved(False, event, project_id, "", refusal=Refusal.NOT_FOUND)
-    before = current.status
+    before, before_version = found
     if role not in row.by:
         return Moved(
-            False, event, project_id, before, before, current.version, (), Refusal.NOT_ALLOWED
+            False, event, project_id, before, before, before_version, (), Refusal.NOT_ALLOWED
         )
     conditions = [Project.id == project_id, Project.status.in_(row.sources)]
     if version is not None:
         conditions.append(Project.version == version)
+    changes = {"status": row.target, "updated_at": now, **(values or {})}
     result = await session.execute(
-        update(Project)
-        .where(*conditions)
-        .values(status=row.target, version=Project.version + 1, updated_at=now, **(values or {})),
+        update(Project).where(*conditions).values(version=Project.version + 1, **changes),
         execution_options={"synchronize_session": False},
     )
-    fresh = await session.get(Project, project_id, populate_existing=True)
-    assert fresh is not None
+    after = await _status_version(session, project_id)
+    assert after is not None
+    status, new_version = after
     if not result.rowcount:  # type: ignore[attr-defined]
-        why = Refusal.WRONG_STATE if fresh.status not in row.sources else Refusal.STALE
-        return Moved(False, event, project_id, fresh.status, before, fresh.version, (), why)
+        why = Refusal.WRONG_STATE if status not in row.sources else Refusal.STALE
+        return Moved(False, event, project_id, status, before, new_version, (), why)
+    # A Project already loaded in this session reads the new values (its relationships
+    # stay loaded: no refresh, which would need lazy loads under asyncio).
+    loaded = session.identity_map.get(identity_key(Project, project_id))
+    if isinstance(loaded, Project):
+        for name, value in {**changes, "version": new_version}.items():
+            set_committed_value(loaded, name, value)
     await repo.audit(
         session,
         actor=actor,
@@ -333,4 +341,14 @@ async def transition(
         detail={"from": before, "to": row.target, "by": role.value, **(detail or {})},
         at=now,
     )
-    return Moved(True, event, project_id, row.target, before, fresh.version, row.tell)
+    return Moved(True, event, project_id, row.target, before, new_version, row.tell)
+
+
+async def _status_version(session: AsyncSession, project_id: int) -> tuple[str, int] | None:
+    """A project's status and version as the database has them now."""
+    found = (
+        await session.execute(
+            select(Project.status, Project.version).where(Project.id == project_id)
+        )
+    ).one_or_none()
+    return None if found is None else (str(found[0]), int(found[1]))
