@@ -364,6 +364,7 @@ class Coordination:
             ),
             (TXT["f_period"](loc), label(PERIODS, project.period, loc)),
             (TXT["f_mode"](loc), label(MODES, project.mode, loc)),
+            (TXT["f_status"](loc), coordinator_label(project.status, loc)),
         )
         sections = [TXT["challenge"](loc, text=plain(project.challenge))]
         sections.append(TXT["activity"](loc, text=plain(org.activity)))
