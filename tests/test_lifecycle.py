@@ -441,3 +441,37 @@ async def test_the_next_cohort_list_and_deletion(rig: Rig) -> None:
         assert totals.per_volunteer == {None: 180}
         notes = list(await session.scalars(select(HoursEntry.note)))
         assert notes == [None]
+
+
+async def test_plain_state_changes_tell_whom_the_table_names(rig: Rig) -> None:
+    member = _volunteer(91, rig.clock, locale="en")
+    org = _org(12, rig.clock)
+    pid = await _project(rig, "agreed", [member], org)
+    async with rig.maker.begin() as session:
+        refused = await rig.life.change_state(session, pid, "pause", role=Role.GROUP, actor="group")
+        assert refused.refusal == Refusal.NOT_ALLOWED
+        paused = await rig.life.change_state(
+            session, pid, "pause", role=Role.COORDINATOR, actor="U0C"
+        )
+        assert paused.ok and paused.status == "paused"
+        withdrawn = await rig.life.change_state(
+            session, pid, "withdraw", role=Role.GROUP, actor="group"
+        )
+        assert withdrawn.refusal == Refusal.WRONG_STATE
+        resumed = await rig.life.change_state(
+            session, pid, "resume_work", role=Role.COORDINATOR, actor="U0C"
+        )
+        assert resumed.ok
+        gone = await rig.life.change_state(session, pid, "withdraw", role=Role.GROUP, actor="group")
+        assert gone.ok and gone.status == "withdrawn"
+    assert await _texts(rig, org.user_key) == [
+        "ご相談「SNSを始めたい」の状況: 一時停止中",
+        "ご相談「SNSを始めたい」の状況: 内容に合意・チームが活動中",
+    ]
+    assert await _texts(rig, member.user_key) == [
+        "団体12's project is now: paused",
+        "団体12's project is now: agreed, work under way",
+        "団体12's project is now: withdrawn by the group",
+    ]
+    assert any("合意済み・活動中 → 団体が取り下げ" in t for t in await _texts(rig, COORDS))
+    assert await _actions(rig, pid) == ["pause", "resume_work", "withdraw"]

@@ -22,7 +22,14 @@ from bot.conversation.model import Reply
 from bot.coordination import Coordination, summary_of
 from bot.i18n import T, join_list
 from bot.lifecycle.records import PUBLISH, Invalid, hours_text, hours_to_minutes
-from bot.lifecycle.states import Moved, Party, Role, transition
+from bot.lifecycle.states import (
+    Moved,
+    Party,
+    Role,
+    coordinator_label,
+    group_label,
+    transition,
+)
 from bot.taxonomy import SKILLS, label
 from storage import repo
 from storage.base import utcnow
@@ -118,7 +125,9 @@ TXT = {
         "Your project “{summary}” is complete. The team gave {hours} hours in all. "
         "If you can, please tell us how it went (1 to 5 and a few words).",
     ),
-    "state_thread": T("🔁 #{id}: {what}", "🔁 #{id}: {what}"),
+    "state_thread": T("🔁 #{id}: {was} → {now}", "🔁 #{id}: {was} → {now}"),
+    "state_group": T("ご相談「{summary}」の状況: {now}", "Your request “{summary}” is now: {now}"),
+    "state_member": T("{org}のプロジェクトの状況: {now}", "{org}'s project is now: {now}"),
 }
 
 
@@ -166,6 +175,48 @@ class Lifecycle:
         self.proposal_days = proposal_days
         self.remind_before = remind_before
         self.locale = coordination.locale
+
+    # ---------------------------------------------------------------- any state change
+
+    async def change_state(
+        self, session: AsyncSession, project_id: int, event: str, *, role: Role, actor: str
+    ) -> Moved:
+        """Apply a plain state change (withdraw, pause, resume, cancel) and tell those the
+        table names, each in their language, with the state as they read it."""
+        moved = await transition(
+            session, project_id, event, role=role, actor=actor, now=self._clock()
+        )
+        if moved.ok:
+            await self.tell(session, moved)
+        return moved
+
+    async def tell(self, session: AsyncSession, moved: Moved) -> None:
+        """Write the messages a transition causes to the parties it names."""
+        project = await repo.get_project(session, moved.project_id)
+        assert project is not None
+        org = project.organization
+        why = ("state", moved.project_id, moved.version)
+        if Party.GROUP in moved.tell:
+            text = TXT["state_group"](
+                org.locale,
+                summary=summary_of(project.challenge),
+                now=group_label(moved.status, org.locale),
+            )
+            await self._push_org(session, org, text, why)
+        if Party.MEMBERS in moved.tell:
+            for match, v in await repo.project_matches(session, moved.project_id):
+                if match.state == "accepted":
+                    now = coordinator_label(moved.status, v.locale)
+                    text = TXT["state_member"](v.locale, org=org.name, now=now)
+                    await self._push(session, v.channel, v.user_key, text, (*why, match.id))
+        if Party.COORDINATORS in moved.tell:
+            text = TXT["state_thread"](
+                self.locale,
+                id=moved.project_id,
+                was=coordinator_label(moved.from_status or "", self.locale),
+                now=coordinator_label(moved.status, self.locale),
+            )
+            await self.coordination.note(session, project, text, why)
 
     # ---------------------------------------------------------------- the team proposal
 
