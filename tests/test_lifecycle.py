@@ -22,6 +22,7 @@ from bot.lifecycle.states import (
     FINAL,
     HOLDING_CAPACITY,
     STATES,
+    TEAM_STATES,
     TRANSITIONS,
     Party,
     Refusal,
@@ -32,6 +33,7 @@ from bot.lifecycle.states import (
     transition,
 )
 from bot.matching.live import load_features
+from storage import programmes as programme_store
 from storage.db import make_engine, make_sessionmaker
 from storage.lifecycle_repo import forget_person
 from storage.models import (
@@ -189,6 +191,8 @@ def test_every_state_has_labels_and_every_transition_names_known_states() -> Non
                 todo.append(row.target)
     assert seen == set(STATES)
     assert "completed" not in HOLDING_CAPACITY and "team_formed" in HOLDING_CAPACITY
+    assert programme_store.TEAM_STATES == TEAM_STATES
+    assert programme_store.ACCEPTED_STATES == HOLDING_CAPACITY
     assert allowed("confirm_team", "team_proposed", Role.GROUP)
     assert not allowed("confirm_team", "team_proposed", Role.COORDINATOR)
     assert coordinator_label("team_formed", "en") == "team formed, preparing the kickoff"

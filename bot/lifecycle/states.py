@@ -237,6 +237,8 @@ TRANSITIONS: Mapping[str, Transition] = {t.event: t for t in _TRANSITIONS}
 # States whose volunteers are busy (matching counts them against capacity).
 HOLDING_CAPACITY: tuple[str, ...] = tuple(s.key for s in _STATES if s.holds_capacity)
 FINAL: tuple[str, ...] = tuple(s.key for s in _STATES if s.final)
+# States in which the project has a formed team: its channel, its menu, its calendar.
+TEAM_STATES: tuple[str, ...] = ("team_formed", "agreed", "delivered")
 
 
 def coordinator_label(status: str, locale: str) -> str:
