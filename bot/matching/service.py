@@ -23,6 +23,7 @@ from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
 from bot.dialogue import OpenProject
 from bot.i18n import T, join_list, when_text
+from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.states import Role, transition
 from bot.matching import teams
 from bot.matching.fit import (
@@ -284,7 +285,7 @@ class Matching:
         self.rich_menus: Any = None
         # Set by the composition root: the project lifecycle (bot.lifecycle.service.Lifecycle),
         # which gives a team proposal its deadline; None leaves proposals open.
-        self.lifecycle: Any = None
+        self.lifecycle: Lifecycle | None = None
         # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
         self.live = LiveIndex(
             maker, clock=clock, window_days=self.settings.weights.recent_window_days
