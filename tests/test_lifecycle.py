@@ -479,3 +479,43 @@ async def test_plain_state_changes_tell_whom_the_table_names(rig: Rig) -> None:
     ]
     assert any("合意済み・活動中 → 団体が取り下げ" in t for t in await _texts(rig, COORDS))
     assert await _actions(rig, pid) == ["pause", "resume_work", "withdraw"]
+
+
+def test_an_existing_database_upgrades_in_place(database_url: str) -> None:
+    """People stored before 0016 keep their rows: one project at a time, contact sharing
+    not asked yet (asked once), not opted out; their projects have no proposal deadline."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import sync_url
+    from storage.migrate import downgrade, upgrade
+
+    downgrade(database_url, "0013")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO volunteers (channel, user_key, locale, display_name, area,"
+                    " occupation, experience_years, hours_per_week, availability, mode,"
+                    " interests, languages, status, consent_version, consented_at,"
+                    " created_at, updated_at) VALUES ('line', 'U-old', 'ja', 'Old Timer',"
+                    " '川崎市', 'employee', 3, 2, '[]', 'either', '[]', '[]', 'active', '1',"
+                    " '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00',"
+                    " '2026-01-01 00:00:00+00:00')"
+                )
+            )
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT capacity, share_contact, contact, next_cohort_opt_out"
+                    " FROM volunteers WHERE user_key = 'U-old'"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    assert (row[0], row[1], row[2], bool(row[3])) == (1, "unknown", None, False)
