@@ -519,7 +519,8 @@ class Coordination:
     def _already(self, project: Project) -> str:
         if project.status == "submitted":
             return TXT["not_open"](self.locale, id=project.id)
-        what = TXT["what_recruiting" if project.status == "recruiting" else "what_declined"]
+        # Declined, or accepted (whatever state the project has reached since).
+        what = TXT["what_declined" if project.status == "declined" else "what_recruiting"]
         return TXT["already"](
             self.locale,
             who=_mention(project.decided_by),
