@@ -519,3 +519,22 @@ def test_an_existing_database_upgrades_in_place(database_url: str) -> None:
     finally:
         engine.dispose()
     assert (row[0], row[1], row[2], bool(row[3])) == (1, "unknown", None, False)
+
+
+async def test_accept_and_decline_go_through_the_table(rig: Rig) -> None:
+    """Coordinators' decisions are the table's accept/decline: one audit row each, and a
+    late click on a project that moved on reads as already accepted."""
+    pid = await _project(rig, "submitted", [], _org(13, rig.clock))
+    assert (await rig.coordination.accept(pid, "U0COORD001")).ok
+    late = await rig.coordination.decline(pid, "U0COORD002", "遅い")
+    assert not late.ok and "受付" in late.message
+    async with rig.maker.begin() as session:
+        await transition(
+            session, pid, "propose_team", role=Role.SYSTEM, actor="system", now=rig.clock()
+        )
+    later = await rig.coordination.accept(pid, "U0COORD002")
+    assert not later.ok and "受付" in later.message and "見送り" not in later.message
+    assert await _actions(rig, pid) == ["accept", "propose_team"]
+    async with rig.maker() as session:
+        project = await session.get(Project, pid)
+        assert project is not None and project.decided_by == "U0COORD001"
