@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -131,6 +132,10 @@ TXT = {
 }
 
 
+PersonType = Literal["volunteer", "organization"]
+AttendanceState = Literal["invited", "rsvp_yes", "rsvp_no", "attended", "absent"]
+
+
 @dataclass(frozen=True, slots=True)
 class Totals:
     """Hours logged on a project: in all and per volunteer (None: deleted people)."""
@@ -148,7 +153,7 @@ class Totals:
 class Invitee:
     """Someone to invite to the next cohort's briefing sessions."""
 
-    person_type: str  # volunteer | organization
+    person_type: PersonType
     person_id: int
     channel: str
     user_key: str
@@ -646,7 +651,7 @@ class Lifecycle:
         session: AsyncSession,
         project_id: int,
         *,
-        author_type: str,
+        author_type: PersonType,
         author_id: int,
         score: int,
         words: str | None,
@@ -680,9 +685,9 @@ class Lifecycle:
         self,
         session: AsyncSession,
         phase_id: int,
-        person_type: str,
+        person_type: PersonType,
         person_id: int,
-        state: str,
+        state: AttendanceState,
         *,
         actor: str,
     ) -> Attendance:
