@@ -22,6 +22,7 @@ from bot import outbox
 from bot.cards import Button, Card, plain
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
+from bot.lifecycle.states import Role, coordinator_label, transition
 from bot.taxonomy import INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
 from storage import matching_repo, repo
 from storage.base import utcnow
@@ -36,11 +37,6 @@ EDITABLE = ("submitted", "recruiting")
 TEAM_LIMITS = (1, 10)
 HOURS_LIMITS = (1, 40)
 
-STATUS = {
-    "submitted": T("審査待ち", "awaiting review"),
-    "recruiting": T("受付済み・ボランティア募集中", "accepted, recruiting volunteers"),
-    "declined": T("見送り", "declined"),
-}
 
 # The longest a click waits for its turn on a request (another click deciding it).
 DECIDE_WAIT_S = 2.0
@@ -368,6 +364,7 @@ class Coordination:
             ),
             (TXT["f_period"](loc), label(PERIODS, project.period, loc)),
             (TXT["f_mode"](loc), label(MODES, project.mode, loc)),
+            (TXT["f_status"](loc), coordinator_label(project.status, loc)),
         )
         sections = [TXT["challenge"](loc, text=plain(project.challenge))]
         sections.append(TXT["activity"](loc, text=plain(org.activity)))
@@ -489,30 +486,22 @@ class Coordination:
             # Whatever else the winner touches (the group, volunteers it announces to) is
             # waited for at most this long; the transaction then fails instead of hanging.
             await repo.bound_lock_waits(session, DECIDE_WAIT_S)
-            won = await repo.decide_project(
+            moved = await transition(
                 session,
                 project_id,
-                from_status="submitted",
-                to_status=to_status,
+                "accept" if to_status == "recruiting" else "decline",
+                role=Role.COORDINATOR,
                 actor=actor,
                 now=now,
-                reason=reason,
+                values={"decided_by": actor, "decided_at": now, "decline_reason": reason},
+                detail={"reason": reason} if reason else {},
             )
             project = await repo.get_project(session, project_id)
             if project is None:
                 return Outcome(False, TXT["not_found"](self.locale, id=project_id))
-            if not won:
+            if not moved.ok:
                 return Outcome(False, self._already(project))
             org = project.organization
-            await repo.audit(
-                session,
-                actor=actor,
-                action="accept" if to_status == "recruiting" else "decline",
-                subject_type="project",
-                subject_id=project.id,
-                detail={"reason": reason} if reason else {},
-                at=now,
-            )
             summary = summary_of(project.challenge)
             if to_status == "recruiting":
                 text = TXT["g_accepted"](org.locale, summary=summary)
@@ -530,7 +519,8 @@ class Coordination:
     def _already(self, project: Project) -> str:
         if project.status == "submitted":
             return TXT["not_open"](self.locale, id=project.id)
-        what = TXT["what_recruiting" if project.status == "recruiting" else "what_declined"]
+        # Declined, or accepted (whatever state the project has reached since).
+        what = TXT["what_declined" if project.status == "declined" else "what_recruiting"]
         return TXT["already"](
             self.locale,
             who=_mention(project.decided_by),
@@ -653,8 +643,7 @@ class Coordination:
             )
 
     def _not_editable(self, project: Project) -> str:
-        status = STATUS.get(project.status)
-        shown = status(self.locale) if status else project.status
+        shown = coordinator_label(project.status, self.locale)
         return TXT["not_editable"](self.locale, id=project.id, status=shown)
 
     async def edit_needs(self, form: NeedsForm, actor: str) -> Outcome:
@@ -740,7 +729,7 @@ class Coordination:
             age = T("{d}日前", "{d} days ago")(loc, d=days)
             lines.append(
                 f"#{p.id} {plain(p.organization.name)} — "
-                f"{STATUS.get(p.status, STATUS['submitted'])(loc)}"
+                f"{coordinator_label(p.status, loc)}"
                 f" — {plain(summary_of(p.challenge, 40))} ({age})"
             )
         return "\n".join(lines)

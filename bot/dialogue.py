@@ -17,6 +17,7 @@ from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.i18n import T, fold, normalise
+from bot.lifecycle.states import group_label
 
 # ---------------------------------------------------------------- effects
 
@@ -199,12 +200,6 @@ class Result:
     # True when the conversation itself is to be deleted (after 退会).
     forget: bool = False
 
-
-REQUEST_STATUS = {
-    "submitted": T("事務局で確認中", "being reviewed"),
-    "recruiting": T("受付済み・ボランティア募集中", "accepted, recruiting volunteers"),
-    "declined": T("今回は見送り", "declined this time"),
-}
 
 # ---------------------------------------------------------------- words and texts
 
@@ -982,7 +977,7 @@ class Dialogue:
             return TXT["no_requests"](loc)
         lines = [TXT["requests_head"](loc, name=known.group.name)]
         for project_id, summary, status in known.group.requests:
-            shown = REQUEST_STATUS.get(status, REQUEST_STATUS["submitted"])(loc)
+            shown = group_label(status, loc)
             lines.append(f"#{project_id} {summary} — {shown}")
         return "\n".join(lines)
 

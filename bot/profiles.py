@@ -33,6 +33,7 @@ from storage import programmes as programme_store
 from storage import repo
 from storage.base import utcnow
 from storage.db import wipe_after_commit
+from storage.lifecycle_repo import forget_person
 
 ORG_FIELDS = (
     "org_name",
@@ -211,6 +212,10 @@ async def apply_effect(
         # What they typed is read first: it is blanked wherever a message still holds it.
         typed = await repo.personal_strings(session, channel, user_key)
         await programme_store.forget_rsvps(session, channel, user_key)
+        # Hours stay in project totals without them; their feedback and attendance go.
+        gone = await repo.get_volunteer(session, channel, user_key)
+        group = await repo.get_organization(session, channel, user_key)
+        await forget_person(session, gone.id if gone else None, group.id if group else None)
         volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)
         org_id = await repo.forget_organization_contact(session, channel, user_key)
         await repo.delete_conversation(session, channel, user_key)

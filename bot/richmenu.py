@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.i18n import LOCALES, T
+from bot.lifecycle.states import TEAM_STATES
 from storage import repo
 from storage.models import Match, Organization, Project, RichMenuLink, Volunteer
 
@@ -35,7 +36,7 @@ BREAK = "\u200b"
 KIND = repo.RICHMENU
 STATES = ("guest", "volunteer", "group", "member")
 # Projects whose accepted volunteers are a team.
-TEAM_STATUSES = ("team_formed",)
+TEAM_STATUSES = TEAM_STATES  # the project has a formed team (bot/lifecycle)
 
 
 @dataclass(frozen=True)

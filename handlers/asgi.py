@@ -24,6 +24,7 @@ from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
+from bot.lifecycle.service import Lifecycle
 from bot.logs import configure_logging
 from bot.matching.service import Matching
 from bot.outbox import Dispatcher, Policy, Transport
@@ -132,6 +133,8 @@ def create_app(
             notify=dispatcher.notify,
         )
         matching = Matching(maker, coordination, notify=dispatcher.notify)
+        lifecycle = Lifecycle(maker, coordination, notify=dispatcher.notify)
+        matching.lifecycle = lifecycle
         coordination.matching = matching
         # Team channels need Slack; without it a formed team is told in LINE only.
         teams = (
@@ -248,6 +251,9 @@ def create_app(
         if settings.scheduler_enabled:
             await scheduler.start()
         timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
+        proposals = asyncio.create_task(
+            _every(60.0, lifecycle.expire_and_remind_proposals), name="team-proposals"
+        )
         leader = asyncio.create_task(_every(5.0, _leader_gauge(scheduler)), name="leader-gauge")
         _banner(settings, sandbox)
         if freeze_gc:
@@ -262,8 +268,9 @@ def create_app(
             if sandbox is not None:
                 sandbox.close()
             timer.cancel()
+            proposals.cancel()
             leader.cancel()
-            await asyncio.gather(timer, leader, return_exceptions=True)
+            await asyncio.gather(timer, proposals, leader, return_exceptions=True)
             metrics.process_exited()
             await scheduler.stop()
             await inbox.stop()

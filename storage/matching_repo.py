@@ -78,6 +78,7 @@ VOLUNTEER_COLUMNS = (
     Volunteer.status,
     Volunteer.consent_version,
     type_coerce(Volunteer.languages, Text),
+    Volunteer.capacity,
 )
 
 

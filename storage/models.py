@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -96,6 +96,16 @@ class Volunteer(Base):
     consented_at: Mapped[datetime]
     # When we last told them about a new project (at most one such message a week).
     last_announced_at: Mapped[datetime | None]
+    # How many projects at a time they take on (matching compares it with their load).
+    capacity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # unknown | yes | no: whether the group of their project may see how to reach them.
+    share_contact: Mapped[str] = mapped_column(
+        String(8), default="unknown", server_default="unknown"
+    )
+    # How to reach them, as they chose to give it (only with share_contact == "yes").
+    contact: Mapped[str | None] = mapped_column(String(200))
+    # True: not to be invited to the next cohort's briefing sessions.
+    next_cohort_opt_out: Mapped[bool] = mapped_column(default=False, server_default="0")
     # The volunteer's Slack account once they linked it with a one-time code.
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -152,6 +162,12 @@ class Organization(Base):
     needs_money: Mapped[str | None] = mapped_column(String(300))
     contact_name: Mapped[str] = mapped_column(String(40))
     contact_role: Mapped[str] = mapped_column(String(40))
+    # unknown | yes | no: whether the team may see the contact's details (asked once).
+    share_contact: Mapped[str] = mapped_column(
+        String(8), default="unknown", server_default="unknown"
+    )
+    contact: Mapped[str | None] = mapped_column(String(200))
+    next_cohort_opt_out: Mapped[bool] = mapped_column(default=False, server_default="0")
     consent_version: Mapped[str] = mapped_column(String(20))
     consented_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -207,8 +223,14 @@ class Project(Base):
     )
     team_channel_id: Mapped[str | None] = mapped_column(String(32))
     team_channel_name: Mapped[str | None] = mapped_column(String(80))
-    # What the team agreed to deliver (成果物), shown in the welcome.
+    # What the team agreed to deliver (成果物), shown in the welcome: the confirmed
+    # agreement's deliverable (bot/lifecycle).
     deliverable: Mapped[str | None] = mapped_column(String(500))
+    # The team proposal shown to the group: when it went out, when the group is reminded,
+    # and when it lapses unanswered (like an invitation).
+    proposal_sent_at: Mapped[datetime | None]
+    proposal_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    proposal_reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
@@ -500,6 +522,112 @@ class ProgressNote(Base):
     author: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(String(2000))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attendance(Base):
+    """Who was invited to a phase, answered, and (as a coordinator records) attended.
+
+    Every phase kind (briefing, orientation, kickoff, presentation, wrap-up) has one row
+    per person: state invited -> rsvp_yes | rsvp_no -> attended | absent.
+    """
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("phase_id", "person_type", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), index=True)
+    person_type: Mapped[str] = mapped_column(String(12))  # volunteer | organization
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    state: Mapped[str] = mapped_column(String(10), default="invited")
+    invited_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    recorded_by: Mapped[str | None] = mapped_column(String(32))
+    recorded_at: Mapped[datetime | None]
+
+
+class Agreement(Base):
+    """One version of a project's kickoff agreement (and of every re-scoping after it).
+
+    status: proposed -> confirmed | change_requested (the group's comment says what).
+    The newest confirmed version is the agreement in force; its deliverable is the
+    project's `deliverable`.
+    """
+
+    __tablename__ = "agreements"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    deliverable: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(1000))
+    success_measures: Mapped[str] = mapped_column(String(1000))
+    meeting_rhythm: Mapped[str] = mapped_column(String(200))
+    end_date: Mapped[date]
+    proposed_by: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    group_comment: Mapped[str | None] = mapped_column(String(1000))
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+
+class HoursEntry(Base):
+    """Time a volunteer gave a project on one day, with a note (kept in minutes)."""
+
+    __tablename__ = "hours_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    # None once the volunteer deleted their data: the hours stay in the project's totals.
+    volunteer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("volunteers.id", ondelete="SET NULL"), index=True
+    )
+    day: Mapped[date]
+    minutes: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """What the team handed over (納品): a link and a note, confirmed by the group."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    link: Mapped[str | None] = mapped_column(String(500))
+    note: Mapped[str] = mapped_column(String(1000))
+    recorded_by: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+
+
+class Feedback(Base):
+    """A volunteer's or the group's words on a finished project, and how to publish them.
+
+    publish: named | anonymous | no. A volunteer's feedback goes with their data when
+    they delete it; a group's loses nothing personal (the group is an organisation).
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("project_id", "author_type", "author_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    author_type: Mapped[str] = mapped_column(String(12))  # volunteer | organization
+    author_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    words: Mapped[str | None] = mapped_column(String(2000))
+    publish: Mapped[str] = mapped_column(String(10), default="no")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Lease(Base):

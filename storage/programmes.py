@@ -30,6 +30,11 @@ from storage.repo import _insert
 
 # ---------------------------------------------------------------- programmes
 
+# The lifecycle's state sets (bot/lifecycle/states.py owns them; storage cannot import the
+# core, and tests/test_lifecycle.py checks these copies agree).
+TEAM_STATES = ("team_formed", "agreed", "delivered")
+ACCEPTED_STATES = ("recruiting", "team_proposed", "team_formed", "agreed", "delivered")
+
 
 async def programme_by_slug(session: AsyncSession, slug: str) -> Programme | None:
     """A programme with its phases and their announcements, by slug."""
@@ -155,7 +160,7 @@ async def team_projects(
     only = () if project_id is None else (Project.id == project_id,)
     stmt = (
         select(Project)
-        .where(Project.programme_id == programme_id, Project.status == "team_formed", *only)
+        .where(Project.programme_id == programme_id, Project.status.in_(TEAM_STATES), *only)
         .order_by(Project.id)
         .options(selectinload(Project.organization))
     )
@@ -173,7 +178,7 @@ async def team_members(
         .join(Project, Project.id == Match.project_id)
         .where(
             Project.programme_id == programme_id,
-            Project.status == "team_formed",
+            Project.status.in_(TEAM_STATES),
             Match.state == "accepted",
             *(() if project_id is None else (Project.id == project_id,)),
         )
@@ -390,7 +395,7 @@ async def programme_projects(session: AsyncSession, programme_id: int) -> list[t
         .join(Organization, Organization.id == Project.organization_id)
         .where(
             Project.programme_id == programme_id,
-            Project.status.in_(("recruiting", "team_proposed", "team_formed")),
+            Project.status.in_(ACCEPTED_STATES),
         )
         .order_by(Project.id)
     )

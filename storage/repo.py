@@ -1032,6 +1032,8 @@ async def forget_organization_contact(
         return None
     org.contact_name = "-"
     org.contact_role = "-"
+    org.contact = None
+    org.share_contact = "unknown"
     # The LINE id goes; a placeholder keeps the unique key and marks the row as unlinked.
     org.user_key = f"deleted:{org.id}"
     await session.flush()

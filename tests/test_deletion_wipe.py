@@ -119,6 +119,98 @@ def sign_up_other(user: LineUser) -> None:
     user.tap("この内容で保存")
 
 
+HOURS_NOTE = "山田さんの個人的な作業メモ"
+FEEDBACK_WORDS = "山田さんの率直な感想"
+
+
+def add_lifecycle_records(database_url: str, user_key: str) -> int:
+    """The volunteer's hours (with a note), feedback and attendance on a project; returns
+    the project's id."""
+    from datetime import date
+
+    from sqlalchemy.orm import Session
+
+    from storage.base import utcnow
+    from storage.models import (
+        Attendance,
+        Feedback,
+        HoursEntry,
+        Organization,
+        Phase,
+        Programme,
+        Project,
+        Volunteer,
+    )
+
+    engine = create_engine(sync_url(database_url))
+    try:
+        with Session(engine) as session, session.begin():
+            volunteer = session.query(Volunteer).filter_by(user_key=user_key).one()
+            org = Organization(
+                channel="line",
+                user_key="U" + "e" * 32,
+                locale="ja",
+                name="記録用の団体",
+                kind="npo",
+                fields=[],
+                area="川崎市",
+                activity="-",
+                contact_name="-",
+                contact_role="-",
+                consent_version="1",
+                consented_at=utcnow(),
+            )
+            programme = Programme(name="2026", slug="c2026")
+            session.add_all([org, programme])
+            session.flush()
+            project = Project(
+                organization_id=org.id,
+                status="completed",
+                challenge="-",
+                menus=[],
+                period="within_3m",
+                mode="either",
+            )
+            phase = Phase(
+                programme_id=programme.id,
+                key="kickoff",
+                kind="kickoff",
+                title_ja="キックオフ",
+                title_en="Kickoff",
+                starts_at=utcnow(),
+            )
+            session.add_all([project, phase])
+            session.flush()
+            session.add_all(
+                [
+                    HoursEntry(
+                        project_id=project.id,
+                        volunteer_id=volunteer.id,
+                        day=date(2026, 11, 1),
+                        minutes=120,
+                        note=HOURS_NOTE,
+                    ),
+                    Feedback(
+                        project_id=project.id,
+                        author_type="volunteer",
+                        author_id=volunteer.id,
+                        score=5,
+                        words=FEEDBACK_WORDS,
+                        publish="named",
+                    ),
+                    Attendance(
+                        phase_id=phase.id,
+                        person_type="volunteer",
+                        person_id=volunteer.id,
+                        state="attended",
+                    ),
+                ]
+            )
+            return int(project.id)
+    finally:
+        engine.dispose()
+
+
 def test_deletion_leaves_no_personal_string_in_tables_or_file_bytes(
     app: AppServer, fake_line: FakeLineApi, database_url: str
 ) -> None:
@@ -126,7 +218,9 @@ def test_deletion_leaves_no_personal_string_in_tables_or_file_bytes(
     sign_up_other(other)
     user = LineUser(app, fake_line)
     sign_up_with_contact_details(user, fake_line)
-    secrets = [user.user_id, NAME, AREA, PHONE, EMAIL, "料理教室の運営"]
+    project_id = add_lifecycle_records(database_url, user.user_id)
+    secrets = [user.user_id, NAME, AREA, PHONE, EMAIL, "料理教室の運営", HOURS_NOTE]
+    secrets.append(FEEDBACK_WORDS)
     # The fallback push holds the person's id, name, phone and e-mail.
     outbox: list[Any] = query(database_url, "SELECT target, payload FROM outbox")
     assert any(row[0] == user.user_id and PHONE in str(row[1]) for row in outbox)
@@ -141,6 +235,11 @@ def test_deletion_leaves_no_personal_string_in_tables_or_file_bytes(
         assert file_leaks(database_url, secrets) == []
         # Deleted rows are zeroed whatever SQLite's compiled-in default (Debian's is on).
         assert app_pragma(database_url, "secure_delete") == 1
+    # Their hours stay in the project's total without them; feedback and attendance go.
+    hours = query(database_url, "SELECT project_id, volunteer_id, minutes, note FROM hours_entries")
+    assert hours == [(project_id, None, 120, None)]
+    assert query(database_url, "SELECT id FROM feedback") == []
+    assert query(database_url, "SELECT id FROM attendance") == []
     # The other volunteer is untouched, and the app carries on (as with someone new).
     assert query(database_url, "SELECT display_name FROM volunteers") == [("鈴木 次郎",)]
     user.say("こんにちは")

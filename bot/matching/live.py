@@ -46,12 +46,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.lifecycle.states import HOLDING_CAPACITY
 from bot.matching.fit import DEFAULT_WEIGHTS, FitWeights, VolunteerFeatures
 from bot.matching.index import SuggestionIndex
 from storage import matching_repo
 from storage.base import utcnow
 
-ACTIVE_PROJECT = ("recruiting", "team_proposed", "team_formed")
+# Projects whose accepted volunteers are busy: the states that hold capacity.
+ACTIVE_PROJECT = HOLDING_CAPACITY
 
 
 async def load_features(
@@ -107,7 +109,7 @@ def features_from_rows(
 
     none: list[Any] = []
     out: dict[int, VolunteerFeatures] = {}
-    for vid, area, mode, slots, hours, interests, years, status, consent, langs in people:
+    for vid, area, mode, slots, hours, interests, years, status, consent, langs, cap in people:
         mine = matches.get(vid, none)
         out[vid] = VolunteerFeatures(
             id=vid,
@@ -119,6 +121,7 @@ def features_from_rows(
             interests=keys(interests),
             experience_years=years,
             active_projects=sum(1 for m in mine if m[2] == "accepted" and m[1] in active),
+            capacity=int(cap or 1),
             status=status,
             consented=bool(consent),
             invited_count=sum(1 for m in mine if m[3] is not None),

@@ -23,6 +23,8 @@ from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
 from bot.dialogue import OpenProject
 from bot.i18n import T, join_list, when_text
+from bot.lifecycle.service import Lifecycle
+from bot.lifecycle.states import Role, transition
 from bot.matching import teams
 from bot.matching.fit import (
     DEFAULT_WEIGHTS,
@@ -48,7 +50,6 @@ OPEN_STATES = ("suggested", "approved", "invited", "accepted")
 # Not (or no longer) on the card: a raised hand waiting, or a suggestion withdrawn
 # because the project's needs changed. Both may be suggested again.
 RESTING = ("interested", "withdrawn")
-ACTIVE_PROJECT = ("recruiting", "team_proposed", "team_formed")
 
 # Words in a coordinator's reject reason, and the fit component the project should
 # weigh more from then on ("teaches the ranking").
@@ -282,6 +283,9 @@ class Matching:
         # Set by the composition root: LINE rich menus (bot.richmenu.RichMenus), so a new
         # team member gets the team menu; None where LINE is off.
         self.rich_menus: Any = None
+        # Set by the composition root: the project lifecycle (bot.lifecycle.service.Lifecycle),
+        # which gives a team proposal its deadline; None leaves proposals open.
+        self.lifecycle: Lifecycle | None = None
         # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
         self.live = LiveIndex(
             maker, clock=clock, window_days=self.settings.weights.recent_window_days
@@ -812,10 +816,13 @@ class Matching:
         if len(accepted) < project.team_min:
             await self._below_minimum(session, project, len(accepted), now)
             return
-        if not await repo.set_project_status(
-            session, project.id, "recruiting", "team_proposed", now
-        ):
+        moved = await transition(
+            session, project.id, "propose_team", role=Role.SYSTEM, actor="system", now=now
+        )
+        if not moved.ok:
             return
+        if self.lifecycle is not None:  # the group answers by a deadline, reminded before
+            await self.lifecycle.proposal_sent(session, project.id, now)
         org = project.organization
         loc = org.locale
         people = [
@@ -870,10 +877,17 @@ class Matching:
     async def confirm_team(self, session: AsyncSession, project_id: int) -> None:
         """The group agrees: the team is formed and the members hear who to work with."""
         now = self._clock()
+        moved = await transition(
+            session,
+            project_id,
+            "confirm_team",
+            role=Role.GROUP,
+            actor="group",
+            now=now,
+            audit_action="team_formed",
+        )
         project = await repo.get_project(session, project_id)
-        if project is None or not await repo.set_project_status(
-            session, project_id, "team_proposed", "team_formed", now
-        ):
+        if project is None or not moved.ok:
             return
         org = project.organization
         members = [
@@ -890,16 +904,10 @@ class Matching:
                 await self.rich_menus.sync(
                     session, volunteer.channel, volunteer.user_key, volunteer.locale, now
                 )
-        await repo.audit(
-            session,
-            actor="group",
-            action="team_formed",
-            subject_type="project",
-            subject_id=project_id,
-            at=now,
-        )
         if self.teams is not None:
             await self.teams.on_team_formed(session, project)
+        if self.lifecycle is not None:  # contacts each side consented to share
+            await self.lifecycle.team_confirmed(session, project_id)
         names = join_list([first_name(v.display_name) for _, v in members], self.locale)
         await self.coordination.note(
             session,

@@ -8,22 +8,11 @@ from zoneinfo import ZoneInfo
 
 from bot.conversation.fields import Option
 from bot.i18n import T
+from bot.lifecycle.states import STATES
 from bot.taxonomy import label
 
-# Every project state, as it stands and as issue #13 extends it.
-PROJECT_STATES: dict[str, T] = {
-    "submitted": T("審査待ち", "Awaiting review"),
-    "recruiting": T("募集中", "Recruiting"),
-    "team_proposed": T("チーム提案中", "Team proposed"),
-    "team_formed": T("チーム結成", "Team formed"),
-    "agreed": T("合意済み", "Agreed"),
-    "delivered": T("納品済み", "Delivered"),
-    "completed": T("完了", "Completed"),
-    "declined": T("見送り", "Declined"),
-    "withdrawn": T("取り下げ", "Withdrawn"),
-    "paused": T("一時停止", "Paused"),
-    "cancelled": T("中止", "Cancelled"),
-}
+# Every project state's short label, from the one state machine (bot/lifecycle).
+PROJECT_STATES: dict[str, T] = {key: state.short for key, state in STATES.items()}
 NOT_GIVEN = T("未回答", "Not given")
 VOLUNTEER_STATES: dict[str, T] = {
     "active": T("活動中", "Active"),

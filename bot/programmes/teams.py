@@ -27,6 +27,7 @@ from bot import outbox
 from bot.cards import Card, plain
 from bot.conversation.model import Reply
 from bot.i18n import T, join_list
+from bot.lifecycle.states import TEAM_STATES
 from bot.programmes.calendar import calendar_text, local_when, zone
 from bot.taxonomy import SKILLS, label
 from storage import repo
@@ -39,7 +40,7 @@ TEAM_PREFIX = "team:"
 # Outbox kinds the Slack transport handles besides post/update/thread.
 CREATE_CHANNEL, INVITE = "channel", "invite"
 # Statuses in which a project has a team (and so a channel).
-TEAM_STATUSES = ("team_formed",)
+TEAM_STATUSES = TEAM_STATES  # the project has a formed team (bot/lifecycle)
 NAME_MAX = 80
 # No 0/O, 1/I/L: a code read off a phone and typed on a laptop.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
