@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot import postback
 from bot.conversation import engine
 from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
 from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, UserInput
@@ -243,6 +244,7 @@ LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
 }
+SKIP = postback.SkipReason().pack()
 YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
 NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
 
@@ -283,6 +285,10 @@ TXT = {
         en="You are already signed up as a volunteer.",
     ),
     "menu": T(ja="ご用件を選んでください。", en="What would you like to do?"),
+    "bad_button": T(
+        ja="すみません、そのボタンは読み取れませんでした。いまのご案内はこちらです。",
+        en="Sorry, that button could not be read. Here is where we were.",
+    ),
     "not_understood": T(
         ja="すみません、うまく受け取れませんでした。下のメニューから選んでください。",
         en="Sorry, I didn't catch that. Please choose from the menu below.",
@@ -501,7 +507,7 @@ class Dialogue:
         """True if answering this event needs a matching run (open projects): worth a
         loading animation in the chat while it is prepared."""
         if event.kind == "postback":
-            return event.data == "m|open"
+            return postback.parse(event.data or "") == postback.Menu("open")
         return event.kind == "text" and _menu_word(fold(event.text or "")) == "open"
 
     def initial_locale(self, event: Event) -> str:
@@ -576,25 +582,31 @@ class Dialogue:
     ) -> None:
         word = fold(inp.text) if isinstance(inp, TextIn) else ""
         data = inp.data if isinstance(inp, PostbackIn) else ""
+        pb = postback.parse(data)
+        if data and pb is None:
+            # Malformed, overlong or foreign button data: say so, and stay where we were.
+            result.replies.append(Reply(TXT["bad_button"](conv.locale)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
 
         # Global everywhere: language and help.
-        new_lang = _language_of(word, data)
+        new_lang = _language_of(word, pb)
         if new_lang is not None:
             conv.locale = new_lang
             result.replies.append(Reply(TXT["lang_set"](new_lang)))
             result.replies.extend(await self._reprompt(conv, load))
             return
-        if word in MENU_WORDS["help"] or data == "m|help":
+        if word in MENU_WORDS["help"] or pb == postback.Menu("help"):
             result.replies.append(Reply(TXT["help"](conv.locale)))
             result.replies.extend(await self._reprompt(conv, load))
             return
 
         if conv.pending == "delete":
-            self._on_delete_answer(conv, result, word, data)
+            self._on_delete_answer(conv, result, word, pb)
             if not result.forget and conv.pending is None:
                 result.replies.extend(await self._reprompt(conv, load))
             return
-        if word in MENU_WORDS["delete"] or data == "m|delete":
+        if word in MENU_WORDS["delete"] or pb == postback.Menu("delete"):
             # Deleting one's data is honoured from anywhere, even mid-question; saying
             # no returns to where the person was.
             conv.pending = "delete"
@@ -602,8 +614,8 @@ class Dialogue:
             return
 
         # A group answering a coordinator's question (after tapping "Answer").
-        if data.startswith("qa|"):
-            conv.pending = "answer:" + data[3:]
+        if isinstance(pb, postback.Question):
+            conv.pending = f"answer:{pb.question_id}"
             result.replies.append(Reply(TXT["answer_prompt"](conv.locale)))
             return
         if conv.pending and conv.pending.startswith("answer:"):
@@ -611,8 +623,8 @@ class Dialogue:
             return
 
         # Matching: invitations, raised hands, a group confirming its team.
-        if data.startswith(("inv|", "hand|", "team|", "rsvp|")):
-            await self._on_matching(conv, result, data, load)
+        if isinstance(pb, postback.MATCHING):
+            await self._on_matching(conv, result, pb, load)
             return
         if conv.pending and conv.pending.startswith("decline:"):
             await self._on_decline_reason(conv, result, inp, word, load)
@@ -635,7 +647,7 @@ class Dialogue:
                 await self._on_completed(conv, result, flow.id, out.completed, load)
             return
 
-        await self._on_menu(conv, result, inp, word, data, load)
+        await self._on_menu(conv, result, inp, word, pb, load)
 
     async def _on_answer(
         self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
@@ -660,32 +672,29 @@ class Dialogue:
         result.replies.append(Reply(TXT["answer_sent"](loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
-    async def _on_matching(self, conv: _Conv, result: Result, data: str, load: KnownLoader) -> None:
+    async def _on_matching(
+        self, conv: _Conv, result: Result, pb: postback.Matching, load: KnownLoader
+    ) -> None:
         loc = conv.locale
-        parts = data.split("|")
-        try:
-            ref = int(parts[1])
-        except (IndexError, ValueError):
-            result.replies.append(Reply(TXT["not_understood"](loc)))
-            result.replies.extend(await self._reprompt(conv, load))
-            return
-        if parts[0] == "inv":
+        if isinstance(pb, postback.Invitation):
+            ref = pb.match_id
             invitation = await load.invitation(ref)
             if invitation is None or invitation.state != "invited":
                 state = invitation.state if invitation else "expired"
                 name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
                 result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
-            elif len(parts) > 2 and parts[2] == "y":
+            elif pb.answer == "yes":
                 result.effects.append(AnswerInvitation(ref, True))
                 result.replies.append(Reply(TXT["inv_accepted"](loc)))
             else:
                 conv.pending = f"decline:{ref}"
                 skip = TXT["inv_skip"](loc)
                 result.replies.append(
-                    Reply(TXT["inv_decline_reason"](loc), (Choice(skip, "inv-skip", skip),))
+                    Reply(TXT["inv_decline_reason"](loc), (Choice(skip, SKIP, skip),))
                 )
                 return
-        elif parts[0] == "hand":
+        elif isinstance(pb, postback.Hand):
+            ref = pb.project_id
             projects = {p.project_id: p for p in await load.open_projects(loc, limit=50)}
             project = projects.get(ref)
             if project is None:
@@ -695,10 +704,10 @@ class Dialogue:
             else:
                 result.effects.append(RaiseHand(ref))
                 result.replies.append(Reply(TXT["hand_done"](loc, org=project.org_name)))
-        elif parts[0] == "rsvp":
+        elif isinstance(pb, postback.Rsvp):
+            ref, answer = pb.phase_id, pb.answer
             phase = await load.phase(ref)
-            answer = parts[2] if len(parts) > 2 and parts[2] in ("yes", "no") else ""
-            if phase is None or not phase.open or not answer:
+            if phase is None or not phase.open:
                 result.replies.append(Reply(TXT["rsvp_closed"](loc)))
             else:
                 result.effects.append(AnswerRsvp(ref, answer))
@@ -706,7 +715,8 @@ class Dialogue:
                     loc, phase=phase.title.get(loc, ""), when=phase.when.get(loc, "")
                 )
                 result.replies.append(Reply(text))
-        elif parts[0] == "team":
+        else:
+            ref = pb.project_id
             team = await load.team(ref)
             if team is None or team.status != "team_proposed":
                 result.replies.append(Reply(TXT["team_not_ready"](loc)))
@@ -721,14 +731,16 @@ class Dialogue:
         loc = conv.locale
         assert conv.pending is not None
         match_id = int(conv.pending.split(":", 1)[1] or 0)
-        if (isinstance(inp, PostbackIn) and inp.data == "inv-skip") or word in SKIP_WORDS:
+        if (
+            isinstance(inp, PostbackIn) and postback.parse(inp.data) == postback.SkipReason()
+        ) or word in SKIP_WORDS:
             reason = None
         elif isinstance(inp, TextIn) and normalise(inp.text):
             reason = normalise(inp.text)[:500]
         else:
             skip = TXT["inv_skip"](loc)
             result.replies.append(
-                Reply(TXT["inv_decline_reason"](loc), (Choice(skip, "inv-skip", skip),))
+                Reply(TXT["inv_decline_reason"](loc), (Choice(skip, SKIP, skip),))
             )
             return
         conv.pending = None
@@ -796,11 +808,11 @@ class Dialogue:
         result: Result,
         inp: UserInput,
         word: str,
-        data: str,
+        pb: postback.Postback | None,
         load: KnownLoader,
     ) -> None:
         loc = conv.locale
-        command = data[2:] if data.startswith("m|") else _menu_word(word)
+        command = pb.command if isinstance(pb, postback.Menu) else _menu_word(word)
         known = await load()
         profile = known.volunteer
         if command is None and known.group and known.group.open_question and word:
@@ -880,7 +892,7 @@ class Dialogue:
                     button: tuple[Choice, ...] = ()
                     if not p.raised:
                         label = TXT["hand_label"](loc, id=p.project_id)
-                        button = (Choice(label, f"hand|{p.project_id}", label),)
+                        button = (Choice(label, postback.Hand(p.project_id).pack(), label),)
                         choices.extend(button)
                     notes = [" / ".join(p.reasons)] if p.reasons else []
                     if p.raised:
@@ -898,15 +910,17 @@ class Dialogue:
                 return
         result.replies.extend(self._menu_for(conv, known))
 
-    def _on_delete_answer(self, conv: _Conv, result: Result, word: str, data: str) -> None:
+    def _on_delete_answer(
+        self, conv: _Conv, result: Result, word: str, pb: postback.Postback | None
+    ) -> None:
         loc = conv.locale
-        if data == "del|yes" or word in YES_WORDS:
+        if pb == postback.Delete("yes") or word in YES_WORDS:
             conv.pending = None
             conv.flow = None
             result.effects.append(DeleteUserData())
             result.replies.append(Reply(TXT["deleted"](loc)))
             result.forget = True
-        elif data == "del|no" or word in NO_WORDS:
+        elif pb == postback.Delete("no") or word in NO_WORDS:
             conv.pending = None
             result.replies.append(Reply(TXT["delete_kept"](loc)))
         else:
@@ -922,9 +936,7 @@ class Dialogue:
             return [Reply(TXT["answer_prompt"](conv.locale))]
         if conv.pending and conv.pending.startswith("decline:"):
             skip = TXT["inv_skip"](conv.locale)
-            return [
-                Reply(TXT["inv_decline_reason"](conv.locale), (Choice(skip, "inv-skip", skip),))
-            ]
+            return [Reply(TXT["inv_decline_reason"](conv.locale), (Choice(skip, SKIP, skip),))]
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
@@ -933,8 +945,10 @@ class Dialogue:
         return Reply(
             TXT["delete_confirm"](loc),
             (
-                Choice(TXT["delete_yes"](loc), "del|yes", TXT["delete_yes"](loc)),
-                Choice(TXT["delete_no"](loc), "del|no", TXT["delete_no"](loc)),
+                Choice(
+                    TXT["delete_yes"](loc), postback.Delete("yes").pack(), TXT["delete_yes"](loc)
+                ),
+                Choice(TXT["delete_no"](loc), postback.Delete("no").pack(), TXT["delete_no"](loc)),
             ),
         )
 
@@ -942,32 +956,32 @@ class Dialogue:
         loc = conv.locale
         lang = "ja" if loc == "en" else "en"
 
-        def item(key: str, data: str) -> Choice:
+        def item(key: str, command: str) -> Choice:
             label = TXT[key](loc)
-            return Choice(label, data, label)
+            return Choice(label, postback.Menu(command).pack(), label)
 
         profile = known.volunteer
         items: list[Choice] = []
         if profile is None:
-            items.append(item("m_signup", "m|signup"))
+            items.append(item("m_signup", "signup"))
         else:
-            items.append(item("m_profile", "m|profile"))
-            items.append(item("m_edit", "m|edit"))
+            items.append(item("m_profile", "profile"))
+            items.append(item("m_edit", "edit"))
             paused = profile.status == "paused"
-            items.append(item("m_resume", "m|resume") if paused else item("m_pause", "m|pause"))
+            items.append(item("m_resume", "resume") if paused else item("m_pause", "pause"))
         if known.group is None:
             # A volunteer who also speaks for a group can still type 「団体」 / "group".
             if profile is None:
-                items.append(item("m_group", "m|group"))
+                items.append(item("m_group", "group"))
         else:
-            items.append(item("m_requests", "m|requests"))
-            items.append(item("m_request", "m|request"))
+            items.append(item("m_requests", "requests"))
+            items.append(item("m_request", "request"))
         if profile is not None or known.group is not None:
-            items.append(item("m_delete", "m|delete"))
+            items.append(item("m_delete", "delete"))
         if profile is not None:
-            items.append(item("m_open", "m|open"))
-        items.append(item("m_help", "m|help"))
-        items.append(Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)))
+            items.append(item("m_open", "open"))
+        items.append(item("m_help", "help"))
+        items.append(Choice(TXT["m_lang"](loc), postback.Language(lang).pack(), TXT["m_lang"](loc)))
         return [Reply(TXT["menu"](loc), tuple(items))]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:
@@ -994,9 +1008,9 @@ def _menu_word(word: str) -> str | None:
     return None
 
 
-def _language_of(word: str, data: str) -> str | None:
-    if data in ("lang|en", "lang|ja"):
-        return data[5:]
+def _language_of(word: str, pb: postback.Postback | None) -> str | None:
+    if isinstance(pb, postback.Language):
+        return pb.lang
     for lang, words in LANG_WORDS.items():
         if word in words:
             return lang

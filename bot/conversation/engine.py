@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot import postback
 from bot.conversation.fields import (
     ChoiceField,
     Invalid,
@@ -22,7 +23,9 @@ from bot.conversation.model import Choice, MediaIn, Panel, PostbackIn, Reply, Te
 from bot.i18n import T, fold
 
 MAX_CHOICES = 13  # LINE quick reply items
-CONFIRM = "~"  # the "step" of the confirmation summary in postback data
+CONFIRM = postback.CONFIRM_STEP  # the "step" of the confirmation summary in postback data
+BACK = postback.Go("back").pack()
+CANCEL = postback.Go("cancel").pack()
 
 
 def _words(*words: str) -> frozenset[str]:
@@ -218,11 +221,8 @@ def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcom
 
 def _command(flow: Flow, state: FlowState, inp: UserInput) -> str | None:
     if isinstance(inp, PostbackIn):
-        if inp.data == "g|back":
-            return "back"
-        if inp.data == "g|cancel":
-            return "cancel"
-        return None
+        pb = postback.parse(inp.data)
+        return pb.command if isinstance(pb, postback.Go) else None
     if isinstance(inp, TextIn):
         word = fold(inp.text)
         if word in BACK_WORDS:
@@ -233,11 +233,15 @@ def _command(flow: Flow, state: FlowState, inp: UserInput) -> str | None:
 
 
 def _parse_postback(flow: Flow, data: str) -> tuple[str, str, str] | None:
-    """Split `f|flow|step|verb|arg`; None when it is not for this flow."""
-    parts = data.split("|", 4)
-    if len(parts) < 4 or parts[0] != "f" or parts[1] != flow.id:
+    """The step, verb and argument of a button of this flow; None for any other data."""
+    pb = postback.parse(data)
+    if not isinstance(pb, postback.FlowAction) or pb.flow != flow.id:
         return None
-    return parts[2], parts[3], parts[4] if len(parts) > 4 else ""
+    return pb.step, pb.verb, pb.arg
+
+
+def _button(flow: Flow, step: str, verb: str, arg: str = "") -> str:
+    return postback.FlowAction(flow.id, step, verb, arg).pack()
 
 
 def _stale(flow: Flow, state: FlowState, locale: str) -> Outcome:
@@ -254,14 +258,14 @@ def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Out
             if parsed is None or parsed[0] != step.key:
                 return _stale(flow, state, locale)
             _, verb, arg = parsed
-            if verb == "p":  # another page of choices
+            if verb == "more":  # another page of choices
                 state.page += 1
                 return Outcome(state, [_ask(flow, state, locale)])
-            if verb == "s" and step.optional:
+            if verb == "skip" and step.optional:
                 return _accept(flow, state, step, None, locale)
-            if verb == "k" and step.key in state.answers:
+            if verb == "keep" and step.key in state.answers:
                 return _accept(flow, state, step, state.answers[step.key], locale)
-            if verb == "t" and isinstance(fld, MultiChoiceField):
+            if verb == "toggle" and isinstance(fld, MultiChoiceField):
                 fld.parse_key(arg)
                 if arg in state.picking:
                     state.picking.remove(arg)
@@ -269,10 +273,10 @@ def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Out
                     state.picking.append(arg)
                 state.picking = [o.key for o in fld.options if o.key in state.picking]
                 return Outcome(state, [_ask(flow, state, locale)])
-            if verb == "d" and isinstance(fld, MultiChoiceField):
+            if verb == "done" and isinstance(fld, MultiChoiceField):
                 fld.check_count(state.picking)
                 return _accept(flow, state, step, list(state.picking), locale)
-            if verb == "c":
+            if verb == "pick":
                 return _accept(flow, state, step, fld.parse_key(arg), locale)
             return _stale(flow, state, locale)
 
@@ -352,13 +356,13 @@ def _on_confirm(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Ou
         if parsed is None or parsed[0] != CONFIRM:
             return _stale(flow, state, locale)
         _, verb, arg = parsed
-        if verb == "y":
+        if verb == "confirm":
             return Outcome(None, [], completed=_final_answers(flow, state))
-        if verb == "e":
+        if verb == "edit":
             state.phase = "edit_menu"
             state.page = 0
             return Outcome(state, [_edit_menu(flow, state, locale)])
-        if verb == "E":
+        if verb == "item":
             return _edit_step(flow, state, arg, locale)
         return _stale(flow, state, locale)
     assert isinstance(inp, TextIn)
@@ -382,12 +386,12 @@ def _on_edit_menu(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> 
         if parsed is None or parsed[0] != CONFIRM:
             return _stale(flow, state, locale)
         _, verb, arg = parsed
-        if verb == "E":
+        if verb == "item":
             return _edit_step(flow, state, arg, locale)
-        if verb == "p":
+        if verb == "more":
             state.page += 1
             return Outcome(state, [_edit_menu(flow, state, locale)])
-        if verb == "y":
+        if verb == "confirm":
             return Outcome(None, [], completed=_final_answers(flow, state))
         return _stale(flow, state, locale)
     assert isinstance(inp, TextIn)
@@ -432,31 +436,36 @@ def _ask(flow: Flow, state: FlowState, locale: str) -> Reply:
 
 def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Choice, ...]:
     fld = step.field
-    base = f"f|{flow.id}|{step.key}"
     options: list[Choice] = []
     fixed: list[Choice] = []
     if isinstance(fld, MultiChoiceField):
         for o in fld.options:
             mark = "✓ " if o.key in state.picking else ""
             label = o.label(locale)
-            options.append(Choice(mark + label, f"{base}|t|{o.key}", label))
-        fixed.append(Choice(TXT["done"](locale), f"{base}|d", TXT["done"](locale)))
+            options.append(Choice(mark + label, _button(flow, step.key, "toggle", o.key), label))
+        fixed.append(
+            Choice(TXT["done"](locale), _button(flow, step.key, "done"), TXT["done"](locale))
+        )
     elif isinstance(fld, ChoiceField):
         for o in fld.options:
             label = o.label(locale)
-            options.append(Choice(label, f"{base}|c|{o.key}", label))
+            options.append(Choice(label, _button(flow, step.key, "pick", o.key), label))
     elif isinstance(fld, NumberField):
         for n in fld.presets:
             label = fld.display(n, locale)
-            options.append(Choice(label, f"{base}|c|{n}", label))
+            options.append(Choice(label, _button(flow, step.key, "pick", str(n)), label))
     answered = state.answers.get(step.key) is not None
     if answered and not isinstance(fld, MultiChoiceField):
-        fixed.append(Choice(TXT["keep"](locale), f"{base}|k", TXT["keep"](locale)))
+        fixed.append(
+            Choice(TXT["keep"](locale), _button(flow, step.key, "keep"), TXT["keep"](locale))
+        )
     if step.optional:
-        fixed.append(Choice(TXT["skip"](locale), f"{base}|s", TXT["skip"](locale)))
+        fixed.append(
+            Choice(TXT["skip"](locale), _button(flow, step.key, "skip"), TXT["skip"](locale))
+        )
     if state.history or state.editing:
-        fixed.append(Choice(TXT["back"](locale), "g|back", TXT["back"](locale)))
-    return _paged(options, fixed, state.page, f"{base}|p", locale)
+        fixed.append(Choice(TXT["back"](locale), BACK, TXT["back"](locale)))
+    return _paged(options, fixed, state.page, _button(flow, step.key, "more"), locale)
 
 
 def _paged(
@@ -484,11 +493,14 @@ def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
         fields.append((step.label(locale), shown))
     lines.append("")
     lines.append(flow.confirm_prompt(locale))
-    base = f"f|{flow.id}|{CONFIRM}"
     choices = (
-        Choice(flow.confirm_label(locale), f"{base}|y", flow.confirm_label(locale)),
-        Choice(TXT["edit"](locale), f"{base}|e", TXT["edit"](locale)),
-        Choice(TXT["cancel"](locale), "g|cancel", TXT["cancel"](locale)),
+        Choice(
+            flow.confirm_label(locale),
+            _button(flow, CONFIRM, "confirm"),
+            flow.confirm_label(locale),
+        ),
+        Choice(TXT["edit"](locale), _button(flow, CONFIRM, "edit"), TXT["edit"](locale)),
+        Choice(TXT["cancel"](locale), CANCEL, TXT["cancel"](locale)),
     )
     panel = Panel(
         title=flow.title(locale),
@@ -501,14 +513,16 @@ def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
 
 
 def _edit_menu(flow: Flow, state: FlowState, locale: str) -> Reply:
-    base = f"f|{flow.id}|{CONFIRM}"
     options = [
-        Choice(s.label(locale), f"{base}|E|{s.key}", s.label(locale))
+        Choice(s.label(locale), _button(flow, CONFIRM, "item", s.key), s.label(locale))
         for s in _applicable(flow, state.answers)
         if s.editable
     ]
-    fixed = [Choice(TXT["back"](locale), "g|back", TXT["back"](locale))]
-    return Reply(TXT["pick_item"](locale), _paged(options, fixed, state.page, f"{base}|p", locale))
+    fixed = [Choice(TXT["back"](locale), BACK, TXT["back"](locale))]
+    return Reply(
+        TXT["pick_item"](locale),
+        _paged(options, fixed, state.page, _button(flow, CONFIRM, "more"), locale),
+    )
 
 
 def summary_lines(flow: Flow, answers: dict[str, Any], locale: str) -> list[str]:
