@@ -17,7 +17,7 @@ from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, Use
 from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
-from bot.i18n import T, fold, normalise
+from bot.i18n import T, Texts, fold, normalise
 
 # ---------------------------------------------------------------- effects
 
@@ -248,8 +248,11 @@ SKIP = postback.SkipReason().pack()
 YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
 NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
 
-TXT = {
-    "greeting": T(
+
+class _Texts(Texts):
+    """What this module says, in Japanese and English (a missing one is a type error)."""
+
+    greeting = T(
         ja=(
             "友だち追加ありがとうございます！「つなぐ」は、スキルを活かして地域の団体を"
             "応援するプロボノ・共助プログラムの窓口です。\n"
@@ -260,16 +263,16 @@ TXT = {
             "with community groups that need them (pro bono / mutual aid).\n"
             "日本語に切り替えるには「日本語」と送ってください。"
         ),
-    ),
-    "welcome_back": T(
+    )
+    welcome_back = T(
         ja="おかえりなさい、{name}さん。",
         en="Welcome back, {name}.",
-    ),
-    "resume": T(
+    )
+    resume = T(
         ja="おかえりなさい！前回の続きから再開します。",
         en="Welcome back! Let's continue where you left off.",
-    ),
-    "signed_up": T(
+    )
+    signed_up = T(
         ja=(
             "登録が完了しました。ありがとうございます！\n"
             "あなたに合う団体のプロジェクトが見つかったら、このLINEでご案内します。"
@@ -278,40 +281,40 @@ TXT = {
             "You're signed up. Thank you!\n"
             "When a group's project fits you, we'll let you know here in LINE."
         ),
-    ),
-    "updated": T(ja="登録内容を更新しました。", en="Your profile has been updated."),
-    "already": T(
+    )
+    updated = T(ja="登録内容を更新しました。", en="Your profile has been updated.")
+    already = T(
         ja="すでにボランティアとして登録済みです。",
         en="You are already signed up as a volunteer.",
-    ),
-    "menu": T(ja="ご用件を選んでください。", en="What would you like to do?"),
-    "bad_button": T(
+    )
+    menu = T(ja="ご用件を選んでください。", en="What would you like to do?")
+    bad_button = T(
         ja="すみません、そのボタンは読み取れませんでした。いまのご案内はこちらです。",
         en="Sorry, that button could not be read. Here is where we were.",
-    ),
-    "not_understood": T(
+    )
+    not_understood = T(
         ja="すみません、うまく受け取れませんでした。下のメニューから選んでください。",
         en="Sorry, I didn't catch that. Please choose from the menu below.",
-    ),
-    "profile_head": T(ja="【あなたの登録内容】", en="[Your profile]"),
-    "status": T(ja="状態: {status}", en="Status: {status}"),
-    "active": T(ja="招待を受け付け中", en="open to invitations"),
-    "paused": T(ja="休止中（招待は届きません）", en="paused (no invitations)"),
-    "not_registered": T(
+    )
+    profile_head = T(ja="【あなたの登録内容】", en="[Your profile]")
+    status = T(ja="状態: {status}", en="Status: {status}")
+    active = T(ja="招待を受け付け中", en="open to invitations")
+    paused = T(ja="休止中（招待は届きません）", en="paused (no invitations)")
+    not_registered = T(
         ja="まだボランティア登録がありません。「登録」と送ると始められます。",
         en="You have not signed up yet. Send “sign up” to start.",
-    ),
-    "paused_now": T(
+    )
+    paused_now = T(
         ja="招待のお届けを休止しました。「再開」と送ればいつでも戻せます。",
         en="Invitations are paused. Send “resume” whenever you want them again.",
-    ),
-    "already_paused": T(ja="すでに休止中です。", en="Already paused."),
-    "resumed": T(
+    )
+    already_paused = T(ja="すでに休止中です。", en="Already paused.")
+    resumed = T(
         ja="招待の受け付けを再開しました。おかえりなさい！",
         en="Invitations are back on. Welcome back!",
-    ),
-    "not_paused": T(ja="休止していません。招待を受け付け中です。", en="You are not paused."),
-    "delete_confirm": T(
+    )
+    not_paused = T(ja="休止していません。招待を受け付け中です。", en="You are not paused.")
+    delete_confirm = T(
         ja=(
             "登録内容（プロフィール・スキル・同意の記録）と会話の記録をすべて削除します。"
             "元には戻せません。削除してよろしいですか？"
@@ -320,14 +323,14 @@ TXT = {
             "This deletes everything we hold about you: your profile, skills, consent "
             "record and our conversation. It cannot be undone. Delete?"
         ),
-    ),
-    "delete_yes": T(ja="削除する", en="Delete"),
-    "delete_no": T(ja="削除しない", en="Keep my data"),
-    "delete_ask_again": T(
+    )
+    delete_yes = T(ja="削除する", en="Delete")
+    delete_no = T(ja="削除しない", en="Keep my data")
+    delete_ask_again = T(
         ja="「削除する」か「削除しない」を選んでください。",
         en="Please choose “Delete” or “Keep my data”.",
-    ),
-    "deleted": T(
+    )
+    deleted = T(
         ja=(
             "お預かりしていたデータをすべて削除しました。ご参加ありがとうございました。"
             "また参加したくなったら、いつでも話しかけてください。"
@@ -336,10 +339,10 @@ TXT = {
             "Everything we held about you has been deleted. Thank you for taking part. "
             "You're welcome back any time: just send a message."
         ),
-    ),
-    "delete_kept": T(ja="削除を取りやめました。", en="Nothing was deleted."),
-    "lang_set": T(ja="日本語でご案内します。", en="I'll continue in English."),
-    "help": T(
+    )
+    delete_kept = T(ja="削除を取りやめました。", en="Nothing was deleted.")
+    lang_set = T(ja="日本語でご案内します。", en="I'll continue in English.")
+    help = T(
         ja=(
             "【使い方】\n"
             "・登録: ボランティア登録を始める\n"
@@ -366,84 +369,84 @@ TXT = {
             "• link slack: get a code to link your team's Slack\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
         ),
-    ),
-    "m_profile": T("プロフィール", "Profile"),
-    "m_edit": T("変更", "Edit"),
-    "m_pause": T("休止", "Pause"),
-    "m_resume": T("再開", "Resume"),
-    "m_delete": T("退会", "Delete my data"),
-    "m_signup": T("ボランティア登録", "Volunteer sign-up"),
-    "m_group": T("団体として相談", "Ask as a group"),
-    "m_help": T("ヘルプ", "Help"),
-    "m_requests": T("相談状況", "My requests"),
-    "m_open": T("募集中のプロジェクト", "Open projects"),
-    "slack_code": T(
+    )
+    m_profile = T("プロフィール", "Profile")
+    m_edit = T("変更", "Edit")
+    m_pause = T("休止", "Pause")
+    m_resume = T("再開", "Resume")
+    m_delete = T("退会", "Delete my data")
+    m_signup = T("ボランティア登録", "Volunteer sign-up")
+    m_group = T("団体として相談", "Ask as a group")
+    m_help = T("ヘルプ", "Help")
+    m_requests = T("相談状況", "My requests")
+    m_open = T("募集中のプロジェクト", "Open projects")
+    slack_code = T(
         "Slack連携のためのコードを、このあと別のメッセージでお送りします。",
         "We'll send you a code to link Slack in a separate message in a moment.",
-    ),
-    "open_head": T(
+    )
+    open_head = T(
         "あなたに合いそうな募集中のプロジェクトです（合う順）:",
         "Recruiting projects that may suit you (best first):",
-    ),
-    "open_none": T(
+    )
+    open_none = T(
         "いま、あなたに合う募集中のプロジェクトはありません。新しい募集があればお知らせします。",
         "No recruiting project fits you right now. We'll let you know when one does.",
-    ),
-    "open_paused": T(
+    )
+    open_paused = T(
         "休止中のため、プロジェクトのご案内を止めています。「再開」で戻せます。",
         "You are paused, so we are not showing projects. Send “resume” to turn it back on.",
-    ),
-    "hand_label": T("#{id} に興味あり", "Interested #{id}"),
-    "hand_raised": T("✓ 興味ありと伝えました", "✓ You said you're interested"),
-    "hand_done": T(
+    )
+    hand_label = T("#{id} に興味あり", "Interested #{id}")
+    hand_raised = T("✓ 興味ありと伝えました", "✓ You said you're interested")
+    hand_done = T(
         "「{org}」のプロジェクトに興味ありと伝えました。コーディネーターからの連絡をお待ちください。",
         "We've told the coordinators you're interested in {org}'s project. They'll be in touch.",
-    ),
-    "hand_again": T("すでに興味ありと伝えてあります。", "You already said you're interested."),
-    "hand_closed": T(
+    )
+    hand_again = T("すでに興味ありと伝えてあります。", "You already said you're interested.")
+    hand_closed = T(
         "このプロジェクトはいま募集していません。", "That project is not recruiting any more."
-    ),
-    "inv_accepted": T(
+    )
+    inv_accepted = T(
         "参加を承諾しました。ありがとうございます！チームがそろったら、このLINEでお知らせします。",
         "You've accepted, thank you! We'll let you know here when the team is complete.",
-    ),
-    "inv_decline_reason": T(
+    )
+    inv_decline_reason = T(
         "差し支えなければ、辞退の理由を教えてください（今後のご案内の参考にします）。",
         "If you like, tell us why (it helps us suggest better projects).",
-    ),
-    "inv_skip": T("理由なしで辞退", "Decline, no reason"),
-    "inv_declined": T(
+    )
+    inv_skip = T("理由なしで辞退", "Decline, no reason")
+    inv_declined = T(
         "辞退を承りました。ご連絡ありがとうございます。またの機会にぜひ！",
         "Thanks for letting us know. We hope to see you on another project!",
-    ),
-    "inv_closed": T(
+    )
+    inv_closed = T(
         "この招待はすでに締め切られています（{state}）。",
         "This invitation is no longer open ({state}).",
-    ),
-    "inv_state_accepted": T("承諾済み", "accepted"),
-    "inv_state_declined": T("辞退済み", "declined"),
-    "inv_state_expired": T("期限切れ", "expired"),
-    "team_confirmed": T(
+    )
+    inv_state_accepted = T("承諾済み", "accepted")
+    inv_state_declined = T("辞退済み", "declined")
+    inv_state_expired = T("期限切れ", "expired")
+    team_confirmed = T(
         "チーム結成です！ありがとうございます。これからの予定はこのLINEとSlackでご案内します。",
         "The team is formed, thank you! We'll share the schedule here and in Slack.",
-    ),
-    "rsvp_yes": T(
+    )
+    rsvp_yes = T(
         "{phase}（{when}）への参加を受け付けました。前日にリマインドをお送りします。",
         "You're on the list for the {phase} ({when}). We'll remind you the day before.",
-    ),
-    "rsvp_no": T(
+    )
+    rsvp_no = T(
         "{phase}（{when}）は不参加で承りました。ご連絡ありがとうございます。",
         "Noted that you can't come to the {phase} ({when}). Thank you for letting us know.",
-    ),
-    "rsvp_closed": T(
+    )
+    rsvp_closed = T(
         "この説明会の受付は終了しました。次の機会にぜひご参加ください。",
         "Sign-up for this session has closed. We hope to see you at the next one.",
-    ),
-    "team_not_ready": T(
+    )
+    team_not_ready = T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
-    ),
-    "m_request": T("新しい相談", "New request"),
-    "request_sent": T(
+    )
+    m_request = T("新しい相談", "New request")
+    request_sent = T(
         ja=(
             "ご相談を受け付けました。ありがとうございます！\n"
             "事務局（コーディネーター）が内容を確認し、このLINEでご連絡します。"
@@ -454,26 +457,28 @@ TXT = {
             "The programme office will review it and get back to you here. "
             "Send “my requests” at any time to see where it stands."
         ),
-    ),
-    "new_request_for": T("{name}として新しいご相談を受け付けます。", "A new request for {name}."),
-    "no_requests": T("まだご相談はありません。", "No requests yet."),
-    "requests_head": T("【{name} のご相談】", "[Requests of {name}]"),
-    "answer_prompt": T(
+    )
+    new_request_for = T("{name}として新しいご相談を受け付けます。", "A new request for {name}.")
+    no_requests = T("まだご相談はありません。", "No requests yet.")
+    requests_head = T("【{name} のご相談】", "[Requests of {name}]")
+    answer_prompt = T(
         "事務局への回答を入力して送ってください（やめる場合は「やめる」）。",
         "Type your answer to the programme office (or “cancel”).",
-    ),
-    "answer_sent": T(
+    )
+    answer_sent = T(
         "回答を事務局に伝えました。ありがとうございます！",
         "Thank you! Your answer has been passed to the programme office.",
-    ),
-    "answer_cancelled": T("回答を取りやめました。", "Answer cancelled."),
-    "answer_text_only": T("回答は文字で送ってください。", "Please send your answer as text."),
-    "answer_too_long": T(
+    )
+    answer_cancelled = T("回答を取りやめました。", "Answer cancelled.")
+    answer_text_only = T("回答は文字で送ってください。", "Please send your answer as text.")
+    answer_too_long = T(
         "2000文字以内でお願いします（いま{n}文字です）。",
         "Please keep it within 2000 characters (that was {n}).",
-    ),
-    "m_lang": T("English", "日本語"),
-}
+    )
+    m_lang = T("English", "日本語")
+
+
+TXT = _Texts
 
 
 # ---------------------------------------------------------------- the router
@@ -562,15 +567,15 @@ class Dialogue:
                 name = str(known.volunteer.answers.get("display_name", ""))
             else:
                 name = known.group.name if known.group else ""
-            result.replies.append(Reply(TXT["welcome_back"](loc, name=name)))
+            result.replies.append(Reply(TXT.welcome_back(loc, name=name)))
             if conv.flow is not None or conv.pending is not None:
-                result.replies.append(Reply(TXT["resume"](loc)))
+                result.replies.append(Reply(TXT.resume(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
-        result.replies.append(Reply(TXT["greeting"](loc)))
+        result.replies.append(Reply(TXT.greeting(loc)))
         if conv.flow is not None or conv.pending is not None:
             # Whatever was in progress (a question, a pending deletion) stays where it was.
-            result.replies.append(Reply(TXT["resume"](loc)))
+            result.replies.append(Reply(TXT.resume(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
         out = engine.start(FLOWS["welcome"], loc)
@@ -585,7 +590,7 @@ class Dialogue:
         pb = postback.parse(data)
         if data and pb is None:
             # Malformed, overlong or foreign button data: say so, and stay where we were.
-            result.replies.append(Reply(TXT["bad_button"](conv.locale)))
+            result.replies.append(Reply(TXT.bad_button(conv.locale)))
             result.replies.extend(await self._reprompt(conv, load))
             return
 
@@ -593,11 +598,11 @@ class Dialogue:
         new_lang = _language_of(word, pb)
         if new_lang is not None:
             conv.locale = new_lang
-            result.replies.append(Reply(TXT["lang_set"](new_lang)))
+            result.replies.append(Reply(TXT.lang_set(new_lang)))
             result.replies.extend(await self._reprompt(conv, load))
             return
         if word in MENU_WORDS["help"] or pb == postback.Menu("help"):
-            result.replies.append(Reply(TXT["help"](conv.locale)))
+            result.replies.append(Reply(TXT.help(conv.locale)))
             result.replies.extend(await self._reprompt(conv, load))
             return
 
@@ -616,7 +621,7 @@ class Dialogue:
         # A group answering a coordinator's question (after tapping "Answer").
         if isinstance(pb, postback.Question):
             conv.pending = f"answer:{pb.question_id}"
-            result.replies.append(Reply(TXT["answer_prompt"](conv.locale)))
+            result.replies.append(Reply(TXT.answer_prompt(conv.locale)))
             return
         if conv.pending and conv.pending.startswith("answer:"):
             await self._on_answer(conv, result, inp, word, load)
@@ -635,7 +640,7 @@ class Dialogue:
             if gap and isinstance(inp, TextIn):
                 # After a long pause a typed line is more likely a new greeting than
                 # the answer to an old question: say where we are and ask again.
-                result.replies.append(Reply(TXT["resume"](conv.locale)))
+                result.replies.append(Reply(TXT.resume(conv.locale)))
                 result.replies.extend(engine.prompt(flow, conv.flow, conv.locale))
                 return
             out = engine.advance(flow, conv.flow, inp, conv.locale)
@@ -656,20 +661,20 @@ class Dialogue:
         assert conv.pending is not None
         if word in CANCEL_WORDS:
             conv.pending = None
-            result.replies.append(Reply(TXT["answer_cancelled"](loc)))
+            result.replies.append(Reply(TXT.answer_cancelled(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
         if not isinstance(inp, TextIn) or not normalise(inp.text):
-            result.replies.append(Reply(TXT["answer_text_only"](loc)))
+            result.replies.append(Reply(TXT.answer_text_only(loc)))
             return
         text = inp.text.strip()
         if len(text) > 2000:
-            result.replies.append(Reply(TXT["answer_too_long"](loc, n=len(text))))
+            result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
             return
         question_id = int(conv.pending.split(":", 1)[1] or 0)
         conv.pending = None
         result.effects.append(AnswerQuestion(question_id, text))
-        result.replies.append(Reply(TXT["answer_sent"](loc)))
+        result.replies.append(Reply(TXT.answer_sent(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_matching(
@@ -681,16 +686,16 @@ class Dialogue:
             invitation = await load.invitation(ref)
             if invitation is None or invitation.state != "invited":
                 state = invitation.state if invitation else "expired"
-                name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
-                result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
+                name = _invitation_state(state)(loc)
+                result.replies.append(Reply(TXT.inv_closed(loc, state=name)))
             elif pb.answer == "yes":
                 result.effects.append(AnswerInvitation(ref, True))
-                result.replies.append(Reply(TXT["inv_accepted"](loc)))
+                result.replies.append(Reply(TXT.inv_accepted(loc)))
             else:
                 conv.pending = f"decline:{ref}"
-                skip = TXT["inv_skip"](loc)
+                skip = TXT.inv_skip(loc)
                 result.replies.append(
-                    Reply(TXT["inv_decline_reason"](loc), (Choice(skip, SKIP, skip),))
+                    Reply(TXT.inv_decline_reason(loc), (Choice(skip, SKIP, skip),))
                 )
                 return
         elif isinstance(pb, postback.Hand):
@@ -698,20 +703,20 @@ class Dialogue:
             projects = {p.project_id: p for p in await load.open_projects(loc, limit=50)}
             project = projects.get(ref)
             if project is None:
-                result.replies.append(Reply(TXT["hand_closed"](loc)))
+                result.replies.append(Reply(TXT.hand_closed(loc)))
             elif project.raised:
-                result.replies.append(Reply(TXT["hand_again"](loc)))
+                result.replies.append(Reply(TXT.hand_again(loc)))
             else:
                 result.effects.append(RaiseHand(ref))
-                result.replies.append(Reply(TXT["hand_done"](loc, org=project.org_name)))
+                result.replies.append(Reply(TXT.hand_done(loc, org=project.org_name)))
         elif isinstance(pb, postback.Rsvp):
             ref, answer = pb.phase_id, pb.answer
             phase = await load.phase(ref)
             if phase is None or not phase.open:
-                result.replies.append(Reply(TXT["rsvp_closed"](loc)))
+                result.replies.append(Reply(TXT.rsvp_closed(loc)))
             else:
                 result.effects.append(AnswerRsvp(ref, answer))
-                text = TXT[f"rsvp_{answer}"](
+                text = (TXT.rsvp_yes if answer == "yes" else TXT.rsvp_no)(
                     loc, phase=phase.title.get(loc, ""), when=phase.when.get(loc, "")
                 )
                 result.replies.append(Reply(text))
@@ -719,10 +724,10 @@ class Dialogue:
             ref = pb.project_id
             team = await load.team(ref)
             if team is None or team.status != "team_proposed":
-                result.replies.append(Reply(TXT["team_not_ready"](loc)))
+                result.replies.append(Reply(TXT.team_not_ready(loc)))
             else:
                 result.effects.append(ConfirmTeam(ref))
-                result.replies.append(Reply(TXT["team_confirmed"](loc)))
+                result.replies.append(Reply(TXT.team_confirmed(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_decline_reason(
@@ -738,20 +743,18 @@ class Dialogue:
         elif isinstance(inp, TextIn) and normalise(inp.text):
             reason = normalise(inp.text)[:500]
         else:
-            skip = TXT["inv_skip"](loc)
-            result.replies.append(
-                Reply(TXT["inv_decline_reason"](loc), (Choice(skip, SKIP, skip),))
-            )
+            skip = TXT.inv_skip(loc)
+            result.replies.append(Reply(TXT.inv_decline_reason(loc), (Choice(skip, SKIP, skip),)))
             return
         conv.pending = None
         invitation = await load.invitation(match_id)
         if invitation is None or invitation.state != "invited":
             state = invitation.state if invitation else "expired"
-            name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
-            result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
+            name = _invitation_state(state)(loc)
+            result.replies.append(Reply(TXT.inv_closed(loc, state=name)))
         else:
             result.effects.append(AnswerInvitation(match_id, False, reason))
-            result.replies.append(Reply(TXT["inv_declined"](loc)))
+            result.replies.append(Reply(TXT.inv_declined(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_completed(
@@ -773,13 +776,13 @@ class Dialogue:
         if flow_id == "volunteer":
             existed = known.volunteer is not None
             result.effects.append(SaveVolunteer(answers))
-            result.replies.append(Reply(TXT["updated" if existed else "signed_up"](loc)))
+            result.replies.append(Reply((TXT.updated if existed else TXT.signed_up)(loc)))
             status = known.volunteer.status if known.volunteer else "active"
             after = Known(Profile(answers, status), known.group)
             result.replies.extend(self._menu_for(conv, after))
         elif flow_id in ("group", "request"):
             result.effects.append(SubmitRequest(answers))
-            result.replies.append(Reply(TXT["request_sent"](loc)))
+            result.replies.append(Reply(TXT.request_sent(loc)))
             name = str(answers.get("org_name") or (known.group.name if known.group else ""))
             after = Known(known.volunteer, known.group or GroupInfo(name))
             result.replies.extend(self._menu_for(conv, after))
@@ -789,13 +792,13 @@ class Dialogue:
         out = engine.start(flow, conv.locale)
         conv.flow = out.state
         if known.group is not None:
-            result.replies.append(Reply(TXT["new_request_for"](conv.locale, name=known.group.name)))
+            result.replies.append(Reply(TXT.new_request_for(conv.locale, name=known.group.name)))
         result.replies.extend(out.replies)
 
     async def _start_signup(self, conv: _Conv, result: Result, load: KnownLoader) -> None:
         known = await load()
         if known.volunteer is not None:
-            result.replies.append(Reply(TXT["already"](conv.locale)))
+            result.replies.append(Reply(TXT.already(conv.locale)))
             result.replies.extend(self._menu_for(conv, known))
             return
         out = engine.start(VOLUNTEER_FLOW, conv.locale)
@@ -831,9 +834,9 @@ class Dialogue:
             result.replies.extend(self._menu_for(conv, known))
         elif command == "slack" and profile is not None:
             result.effects.append(RequestSlackCode())
-            result.replies.append(Reply(TXT["slack_code"](loc)))
+            result.replies.append(Reply(TXT.slack_code(loc)))
         elif command in ("profile", "edit", "pause", "resume", "slack") and profile is None:
-            result.replies.append(Reply(TXT["not_registered"](loc)))
+            result.replies.append(Reply(TXT.not_registered(loc)))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:
             result.replies.append(Reply(self._profile_text(profile, loc)))
@@ -844,28 +847,28 @@ class Dialogue:
             result.replies.extend(out.replies)
         elif command == "pause" and profile is not None:
             if profile.status == "paused":
-                result.replies.append(Reply(TXT["already_paused"](loc)))
+                result.replies.append(Reply(TXT.already_paused(loc)))
             else:
                 result.effects.append(SetVolunteerStatus("paused"))
-                result.replies.append(Reply(TXT["paused_now"](loc)))
+                result.replies.append(Reply(TXT.paused_now(loc)))
                 known = Known(Profile(profile.answers, "paused"), known.group)
             result.replies.extend(self._menu_for(conv, known))
         elif command == "resume" and profile is not None:
             if profile.status != "paused":
-                result.replies.append(Reply(TXT["not_paused"](loc)))
+                result.replies.append(Reply(TXT.not_paused(loc)))
             else:
                 result.effects.append(SetVolunteerStatus("active"))
-                result.replies.append(Reply(TXT["resumed"](loc)))
+                result.replies.append(Reply(TXT.resumed(loc)))
                 known = Known(Profile(profile.answers, "active"), known.group)
             result.replies.extend(self._menu_for(conv, known))
         elif profile is None and known.group is None and conv.flow is None and command is None:
             # Someone we do not know yet (or who deleted their data) says hello.
             out = engine.start(FLOWS["welcome"], loc)
             conv.flow = out.state
-            result.replies.append(Reply(TXT["greeting"](loc)))
+            result.replies.append(Reply(TXT.greeting(loc)))
             result.replies.extend(out.replies)
         else:
-            result.replies.append(Reply(TXT["not_understood"](loc)))
+            result.replies.append(Reply(TXT.not_understood(loc)))
             result.replies.extend(self._menu_for(conv, known))
 
     async def _open_projects(
@@ -873,15 +876,15 @@ class Dialogue:
     ) -> None:
         loc = conv.locale
         if known.volunteer is None:
-            result.replies.append(Reply(TXT["not_registered"](loc)))
+            result.replies.append(Reply(TXT.not_registered(loc)))
         elif known.volunteer.status == "paused":
-            result.replies.append(Reply(TXT["open_paused"](loc)))
+            result.replies.append(Reply(TXT.open_paused(loc)))
         else:
             projects = await load.open_projects(loc, limit=5)
             if not projects:
-                result.replies.append(Reply(TXT["open_none"](loc)))
+                result.replies.append(Reply(TXT.open_none(loc)))
             else:
-                lines = [TXT["open_head"](loc)]
+                lines = [TXT.open_head(loc)]
                 choices: list[Choice] = []
                 cards = []
                 for p in projects:
@@ -891,12 +894,12 @@ class Dialogue:
                         lines.append(" / ".join(p.reasons))
                     button: tuple[Choice, ...] = ()
                     if not p.raised:
-                        label = TXT["hand_label"](loc, id=p.project_id)
+                        label = TXT.hand_label(loc, id=p.project_id)
                         button = (Choice(label, postback.Hand(p.project_id).pack(), label),)
                         choices.extend(button)
                     notes = [" / ".join(p.reasons)] if p.reasons else []
                     if p.raised:
-                        notes.append(TXT["hand_raised"](loc))
+                        notes.append(TXT.hand_raised(loc))
                     cards.append(
                         Panel(
                             title=f"#{p.project_id} {p.org_name}",
@@ -918,13 +921,13 @@ class Dialogue:
             conv.pending = None
             conv.flow = None
             result.effects.append(DeleteUserData())
-            result.replies.append(Reply(TXT["deleted"](loc)))
+            result.replies.append(Reply(TXT.deleted(loc)))
             result.forget = True
         elif pb == postback.Delete("no") or word in NO_WORDS:
             conv.pending = None
-            result.replies.append(Reply(TXT["delete_kept"](loc)))
+            result.replies.append(Reply(TXT.delete_kept(loc)))
         else:
-            result.replies.append(Reply(TXT["delete_ask_again"](loc)))
+            result.replies.append(Reply(TXT.delete_ask_again(loc)))
             result.replies.append(self._delete_question(loc))
 
     # -- rendering helpers
@@ -933,22 +936,20 @@ class Dialogue:
         if conv.pending == "delete":
             return [self._delete_question(conv.locale)]
         if conv.pending and conv.pending.startswith("answer:"):
-            return [Reply(TXT["answer_prompt"](conv.locale))]
+            return [Reply(TXT.answer_prompt(conv.locale))]
         if conv.pending and conv.pending.startswith("decline:"):
-            skip = TXT["inv_skip"](conv.locale)
-            return [Reply(TXT["inv_decline_reason"](conv.locale), (Choice(skip, SKIP, skip),))]
+            skip = TXT.inv_skip(conv.locale)
+            return [Reply(TXT.inv_decline_reason(conv.locale), (Choice(skip, SKIP, skip),))]
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
 
     def _delete_question(self, loc: str) -> Reply:
         return Reply(
-            TXT["delete_confirm"](loc),
+            TXT.delete_confirm(loc),
             (
-                Choice(
-                    TXT["delete_yes"](loc), postback.Delete("yes").pack(), TXT["delete_yes"](loc)
-                ),
-                Choice(TXT["delete_no"](loc), postback.Delete("no").pack(), TXT["delete_no"](loc)),
+                Choice(TXT.delete_yes(loc), postback.Delete("yes").pack(), TXT.delete_yes(loc)),
+                Choice(TXT.delete_no(loc), postback.Delete("no").pack(), TXT.delete_no(loc)),
             ),
         )
 
@@ -956,49 +957,55 @@ class Dialogue:
         loc = conv.locale
         lang = "ja" if loc == "en" else "en"
 
-        def item(key: str, command: str) -> Choice:
-            label = TXT[key](loc)
+        def item(text: T, command: str) -> Choice:
+            label = text(loc)
             return Choice(label, postback.Menu(command).pack(), label)
 
         profile = known.volunteer
         items: list[Choice] = []
         if profile is None:
-            items.append(item("m_signup", "signup"))
+            items.append(item(TXT.m_signup, "signup"))
         else:
-            items.append(item("m_profile", "profile"))
-            items.append(item("m_edit", "edit"))
+            items.append(item(TXT.m_profile, "profile"))
+            items.append(item(TXT.m_edit, "edit"))
             paused = profile.status == "paused"
-            items.append(item("m_resume", "resume") if paused else item("m_pause", "pause"))
+            items.append(item(TXT.m_resume, "resume") if paused else item(TXT.m_pause, "pause"))
         if known.group is None:
             # A volunteer who also speaks for a group can still type 「団体」 / "group".
             if profile is None:
-                items.append(item("m_group", "group"))
+                items.append(item(TXT.m_group, "group"))
         else:
-            items.append(item("m_requests", "requests"))
-            items.append(item("m_request", "request"))
+            items.append(item(TXT.m_requests, "requests"))
+            items.append(item(TXT.m_request, "request"))
         if profile is not None or known.group is not None:
-            items.append(item("m_delete", "delete"))
+            items.append(item(TXT.m_delete, "delete"))
         if profile is not None:
-            items.append(item("m_open", "open"))
-        items.append(item("m_help", "help"))
-        items.append(Choice(TXT["m_lang"](loc), postback.Language(lang).pack(), TXT["m_lang"](loc)))
-        return [Reply(TXT["menu"](loc), tuple(items))]
+            items.append(item(TXT.m_open, "open"))
+        items.append(item(TXT.m_help, "help"))
+        items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
+        return [Reply(TXT.menu(loc), tuple(items))]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:
-        lines = [TXT["profile_head"](loc)]
+        lines = [TXT.profile_head(loc)]
         lines.extend(engine.summary_lines(VOLUNTEER_FLOW, profile.answers, loc))
-        status = TXT["paused"](loc) if profile.status == "paused" else TXT["active"](loc)
-        lines.append(TXT["status"](loc, status=status))
+        status = TXT.paused(loc) if profile.status == "paused" else TXT.active(loc)
+        lines.append(TXT.status(loc, status=status))
         return "\n".join(lines)
 
     def _requests_text(self, known: Known, loc: str) -> str:
         if known.group is None or not known.group.requests:
-            return TXT["no_requests"](loc)
-        lines = [TXT["requests_head"](loc, name=known.group.name)]
+            return TXT.no_requests(loc)
+        lines = [TXT.requests_head(loc, name=known.group.name)]
         for project_id, summary, status in known.group.requests:
             shown = REQUEST_STATUS.get(status, REQUEST_STATUS["submitted"])(loc)
             lines.append(f"#{project_id} {summary} — {shown}")
         return "\n".join(lines)
+
+
+def _invitation_state(state: str) -> T:
+    """The name of an invitation's state (one no longer open to an answer)."""
+    names = {"accepted": TXT.inv_state_accepted, "declined": TXT.inv_state_declined}
+    return names.get(state, TXT.inv_state_expired)
 
 
 def _menu_word(word: str) -> str | None:

@@ -20,7 +20,7 @@ from bot.conversation.fields import (
 )
 from bot.conversation.flow import Flow, Step
 from bot.conversation.model import Choice, MediaIn, Panel, PostbackIn, Reply, TextIn, UserInput
-from bot.i18n import T, fold
+from bot.i18n import T, Texts, fold
 
 MAX_CHOICES = 13  # LINE quick reply items
 CONFIRM = postback.CONFIRM_STEP  # the "step" of the confirmation summary in postback data
@@ -40,47 +40,52 @@ KEEP_WORDS = _words("変更しない", "そのまま", "keep", "no change", "unc
 CONFIRM_WORDS = _words("はい", "登録", "登録する", "確定", "yes", "confirm", "ok", "submit")
 EDIT_WORDS = _words("修正", "修正する", "訂正", "edit", "change", "fix")
 
-TXT = {
-    "back": T(ja="◀ 戻る", en="◀ Back"),
-    "skip": T(ja="スキップ", en="Skip"),
-    "keep": T(ja="変更しない", en="Keep as is"),
-    "done": T(ja="完了 ✔", en="Done ✔"),
-    "more": T(ja="他の選択肢 ▶", en="More ▶"),
-    "edit": T(ja="修正する", en="Edit"),
-    "cancel": T(ja="やめる", en="Cancel"),
-    "picked": T(ja="選択中: {items}", en="Selected: {items}"),
-    "picked_none": T(ja="（まだ選ばれていません）", en="(nothing selected yet)"),
-    "multi_hint": T(
+
+class _Texts(Texts):
+    """What this module says, in Japanese and English (a missing one is a type error)."""
+
+    back = T(ja="◀ 戻る", en="◀ Back")
+    skip = T(ja="スキップ", en="Skip")
+    keep = T(ja="変更しない", en="Keep as is")
+    done = T(ja="完了 ✔", en="Done ✔")
+    more = T(ja="他の選択肢 ▶", en="More ▶")
+    edit = T(ja="修正する", en="Edit")
+    cancel = T(ja="やめる", en="Cancel")
+    picked = T(ja="選択中: {items}", en="Selected: {items}")
+    picked_none = T(ja="（まだ選ばれていません）", en="(nothing selected yet)")
+    multi_hint = T(
         ja="複数選べます。選び終えたら「完了」を押してください。",
         en="You can pick several. Tap Done when finished.",
-    ),
-    "current": T(ja="現在の回答: {value}", en="Current answer: {value}"),
-    "first": T(
+    )
+    current = T(ja="現在の回答: {value}", en="Current answer: {value}")
+    first = T(
         ja="これが最初の質問です。やめる場合は「やめる」と送ってください。",
         en="This is the first question. To stop, send “cancel”.",
-    ),
-    "stale": T(
+    )
+    stale = T(
         ja="そのボタンは前の質問のものです。いまの質問はこちらです。",
         en="That button belongs to an earlier question. Here is the current one.",
-    ),
-    "cancelled": T(
+    )
+    cancelled = T(
         ja="入力を中止しました。ここまでの回答は保存していません。",
         en="Stopped. Nothing you entered so far has been saved.",
-    ),
-    "confirm_or_edit": T(
+    )
+    confirm_or_edit = T(
         ja="「{confirm}」か「修正する」を選んでください。項目名を送るとその項目を直せます。",
         en="Please choose “{confirm}” or “Edit”. Send an item's name to change that item.",
-    ),
-    "pick_item": T(
+    )
+    pick_item = T(
         ja="どの項目を直しますか？",
         en="Which item would you like to change?",
-    ),
-    "media": T(
+    )
+    media = T(
         ja="{what}ありがとうございます。ただ、この質問には文字かボタンで答えてください。",
         en="Thanks for the {what}. For this question, please answer with text or a button.",
-    ),
-    "summary_head": T(ja="【{title}】", en="[{title}]"),
-}
+    )
+    summary_head = T(ja="【{title}】", en="[{title}]")
+
+
+TXT = _Texts
 
 MEDIA_NAMES = {
     "sticker": T(ja="スタンプ", en="sticker"),
@@ -204,14 +209,12 @@ def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcom
     )
     command = _command(flow, state, inp)
     if command == "cancel":
-        return Outcome(None, [Reply(TXT["cancelled"](locale))], cancelled=True)
+        return Outcome(None, [Reply(TXT.cancelled(locale))], cancelled=True)
     if command == "back":
         return _back(flow, state, locale)
     if isinstance(inp, MediaIn):
         what = MEDIA_NAMES.get(inp.kind, MEDIA_NAMES["file"])(locale)
-        return Outcome(
-            state, [Reply(TXT["media"](locale, what=what)), *prompt(flow, state, locale)]
-        )
+        return Outcome(state, [Reply(TXT.media(locale, what=what)), *prompt(flow, state, locale)])
     if state.phase == "confirm":
         return _on_confirm(flow, state, inp, locale)
     if state.phase == "edit_menu":
@@ -245,7 +248,7 @@ def _button(flow: Flow, step: str, verb: str, arg: str = "") -> str:
 
 
 def _stale(flow: Flow, state: FlowState, locale: str) -> Outcome:
-    return Outcome(state, [Reply(TXT["stale"](locale)), *prompt(flow, state, locale)])
+    return Outcome(state, [Reply(TXT.stale(locale)), *prompt(flow, state, locale)])
 
 
 def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
@@ -341,8 +344,8 @@ def _back(flow: Flow, state: FlowState, locale: str) -> Outcome:
     if not state.history:
         if state.phase == "confirm":
             # Editing a saved profile starts at its summary: back there means leave.
-            return Outcome(None, [Reply(TXT["cancelled"](locale))], cancelled=True)
-        return Outcome(state, [Reply(TXT["first"](locale)), *prompt(flow, state, locale)])
+            return Outcome(None, [Reply(TXT.cancelled(locale))], cancelled=True)
+        return Outcome(state, [Reply(TXT.first(locale)), *prompt(flow, state, locale)])
     previous = state.history.pop()
     state.phase = "ask"
     state.step = previous
@@ -376,7 +379,7 @@ def _on_confirm(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Ou
     target = _step_by_label(flow, state, word)
     if target is not None:
         return _edit_step(flow, state, target.key, locale)
-    hint = TXT["confirm_or_edit"](locale, confirm=flow.confirm_label(locale))
+    hint = TXT.confirm_or_edit(locale, confirm=flow.confirm_label(locale))
     return Outcome(state, [Reply(hint), _summary(flow, state, locale)])
 
 
@@ -398,7 +401,7 @@ def _on_edit_menu(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> 
     target = _step_by_label(flow, state, fold(inp.text))
     if target is not None:
         return _edit_step(flow, state, target.key, locale)
-    return Outcome(state, [Reply(TXT["pick_item"](locale)), _edit_menu(flow, state, locale)])
+    return Outcome(state, [Reply(TXT.pick_item(locale)), _edit_menu(flow, state, locale)])
 
 
 def _edit_step(flow: Flow, state: FlowState, key: str, locale: str) -> Outcome:
@@ -423,14 +426,14 @@ def _ask(flow: Flow, state: FlowState, locale: str) -> Reply:
     fld = step.field
     lines = [step.prompt(locale)]
     if isinstance(fld, MultiChoiceField):
-        lines.append(TXT["multi_hint"](locale))
+        lines.append(TXT.multi_hint(locale))
         if state.picking:
-            lines.append(TXT["picked"](locale, items=fld.display(state.picking, locale)))
+            lines.append(TXT.picked(locale, items=fld.display(state.picking, locale)))
         else:
-            lines.append(TXT["picked_none"](locale))
+            lines.append(TXT.picked_none(locale))
     elif step.key in state.answers and state.answers[step.key] is not None:
         shown = fld.display(state.answers[step.key], locale)
-        lines.append(TXT["current"](locale, value=shown))
+        lines.append(TXT.current(locale, value=shown))
     return Reply("\n".join(lines), _choices(flow, step, state, locale))
 
 
@@ -443,9 +446,7 @@ def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Cho
             mark = "✓ " if o.key in state.picking else ""
             label = o.label(locale)
             options.append(Choice(mark + label, _button(flow, step.key, "toggle", o.key), label))
-        fixed.append(
-            Choice(TXT["done"](locale), _button(flow, step.key, "done"), TXT["done"](locale))
-        )
+        fixed.append(Choice(TXT.done(locale), _button(flow, step.key, "done"), TXT.done(locale)))
     elif isinstance(fld, ChoiceField):
         for o in fld.options:
             label = o.label(locale)
@@ -456,15 +457,11 @@ def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Cho
             options.append(Choice(label, _button(flow, step.key, "pick", str(n)), label))
     answered = state.answers.get(step.key) is not None
     if answered and not isinstance(fld, MultiChoiceField):
-        fixed.append(
-            Choice(TXT["keep"](locale), _button(flow, step.key, "keep"), TXT["keep"](locale))
-        )
+        fixed.append(Choice(TXT.keep(locale), _button(flow, step.key, "keep"), TXT.keep(locale)))
     if step.optional:
-        fixed.append(
-            Choice(TXT["skip"](locale), _button(flow, step.key, "skip"), TXT["skip"](locale))
-        )
+        fixed.append(Choice(TXT.skip(locale), _button(flow, step.key, "skip"), TXT.skip(locale)))
     if state.history or state.editing:
-        fixed.append(Choice(TXT["back"](locale), BACK, TXT["back"](locale)))
+        fixed.append(Choice(TXT.back(locale), BACK, TXT.back(locale)))
     return _paged(options, fixed, state.page, _button(flow, step.key, "more"), locale)
 
 
@@ -477,12 +474,12 @@ def _paged(
     pages = math.ceil(len(options) / per_page)
     page %= pages
     shown = options[page * per_page : (page + 1) * per_page]
-    more = Choice(TXT["more"](locale), more_data, TXT["more"](locale))
+    more = Choice(TXT.more(locale), more_data, TXT.more(locale))
     return (*shown, more, *fixed)
 
 
 def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
-    lines = [TXT["summary_head"](locale, title=flow.title(locale))]
+    lines = [TXT.summary_head(locale, title=flow.title(locale))]
     fields: list[tuple[str, str]] = []
     for step in _applicable(flow, state.answers):
         if not step.summarised:
@@ -499,8 +496,8 @@ def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
             _button(flow, CONFIRM, "confirm"),
             flow.confirm_label(locale),
         ),
-        Choice(TXT["edit"](locale), _button(flow, CONFIRM, "edit"), TXT["edit"](locale)),
-        Choice(TXT["cancel"](locale), CANCEL, TXT["cancel"](locale)),
+        Choice(TXT.edit(locale), _button(flow, CONFIRM, "edit"), TXT.edit(locale)),
+        Choice(TXT.cancel(locale), CANCEL, TXT.cancel(locale)),
     )
     panel = Panel(
         title=flow.title(locale),
@@ -518,9 +515,9 @@ def _edit_menu(flow: Flow, state: FlowState, locale: str) -> Reply:
         for s in _applicable(flow, state.answers)
         if s.editable
     ]
-    fixed = [Choice(TXT["back"](locale), BACK, TXT["back"](locale))]
+    fixed = [Choice(TXT.back(locale), BACK, TXT.back(locale))]
     return Reply(
-        TXT["pick_item"](locale),
+        TXT.pick_item(locale),
         _paged(options, fixed, state.page, _button(flow, CONFIRM, "more"), locale),
     )
 
