@@ -594,16 +594,7 @@ class Dialogue:
             result.replies.extend(await self._reprompt(conv, load))
             return
 
-        # Global everywhere: language and help.
-        new_lang = _language_of(word, pb)
-        if new_lang is not None:
-            conv.locale = new_lang
-            result.replies.append(Reply(TXT.lang_set(new_lang)))
-            result.replies.extend(await self._reprompt(conv, load))
-            return
-        if word in MENU_WORDS["help"] or pb == postback.Menu("help"):
-            result.replies.append(Reply(TXT.help(conv.locale)))
-            result.replies.extend(await self._reprompt(conv, load))
+        if await self._on_global(conv, result, word, pb, load):
             return
 
         if conv.pending == "delete":
@@ -636,23 +627,53 @@ class Dialogue:
             return
 
         if conv.flow is not None:
-            flow = FLOWS[conv.flow.flow]
-            if gap and isinstance(inp, TextIn):
-                # After a long pause a typed line is more likely a new greeting than
-                # the answer to an old question: say where we are and ask again.
-                result.replies.append(Reply(TXT.resume(conv.locale)))
-                result.replies.extend(engine.prompt(flow, conv.flow, conv.locale))
-                return
-            out = engine.advance(flow, conv.flow, inp, conv.locale)
-            conv.flow = out.state
-            result.replies.extend(out.replies)
-            if out.cancelled:
-                result.replies.extend(self._menu_for(conv, await load()))
-            elif out.completed is not None:
-                await self._on_completed(conv, result, flow.id, out.completed, load)
+            await self._on_flow(conv, conv.flow, result, inp, gap, load)
             return
-
         await self._on_menu(conv, result, inp, word, pb, load)
+
+    async def _on_global(
+        self,
+        conv: _Conv,
+        result: Result,
+        word: str,
+        pb: postback.Postback | None,
+        load: KnownLoader,
+    ) -> bool:
+        """Language and help, understood everywhere; True when the input was one of them."""
+        new_lang = _language_of(word, pb)
+        if new_lang is not None:
+            conv.locale = new_lang
+            result.replies.append(Reply(TXT.lang_set(new_lang)))
+        elif word in MENU_WORDS["help"] or pb == postback.Menu("help"):
+            result.replies.append(Reply(TXT.help(conv.locale)))
+        else:
+            return False
+        result.replies.extend(await self._reprompt(conv, load))
+        return True
+
+    async def _on_flow(
+        self,
+        conv: _Conv,
+        state: FlowState,
+        result: Result,
+        inp: UserInput,
+        gap: bool,
+        load: KnownLoader,
+    ) -> None:
+        flow = FLOWS[state.flow]
+        if gap and isinstance(inp, TextIn):
+            # After a long pause a typed line is more likely a new greeting than
+            # the answer to an old question: say where we are and ask again.
+            result.replies.append(Reply(TXT.resume(conv.locale)))
+            result.replies.extend(engine.prompt(flow, state, conv.locale))
+            return
+        out = engine.advance(flow, state, inp, conv.locale)
+        conv.flow = out.state
+        result.replies.extend(out.replies)
+        if out.cancelled:
+            result.replies.extend(self._menu_for(conv, await load()))
+        elif out.completed is not None:
+            await self._on_completed(conv, result, flow.id, out.completed, load)
 
     async def _on_answer(
         self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
@@ -845,22 +866,8 @@ class Dialogue:
             out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
             conv.flow = out.state
             result.replies.extend(out.replies)
-        elif command == "pause" and profile is not None:
-            if profile.status == "paused":
-                result.replies.append(Reply(TXT.already_paused(loc)))
-            else:
-                result.effects.append(SetVolunteerStatus("paused"))
-                result.replies.append(Reply(TXT.paused_now(loc)))
-                known = Known(Profile(profile.answers, "paused"), known.group)
-            result.replies.extend(self._menu_for(conv, known))
-        elif command == "resume" and profile is not None:
-            if profile.status != "paused":
-                result.replies.append(Reply(TXT.not_paused(loc)))
-            else:
-                result.effects.append(SetVolunteerStatus("active"))
-                result.replies.append(Reply(TXT.resumed(loc)))
-                known = Known(Profile(profile.answers, "active"), known.group)
-            result.replies.extend(self._menu_for(conv, known))
+        elif command in ("pause", "resume") and profile is not None:
+            self._set_paused(conv, result, known, profile, command == "pause")
         elif profile is None and known.group is None and conv.flow is None and command is None:
             # Someone we do not know yet (or who deleted their data) says hello.
             out = engine.start(FLOWS["welcome"], loc)
@@ -870,6 +877,19 @@ class Dialogue:
         else:
             result.replies.append(Reply(TXT.not_understood(loc)))
             result.replies.extend(self._menu_for(conv, known))
+
+    def _set_paused(
+        self, conv: _Conv, result: Result, known: Known, profile: Profile, pause: bool
+    ) -> None:
+        loc = conv.locale
+        if (profile.status == "paused") == pause:
+            result.replies.append(Reply((TXT.already_paused if pause else TXT.not_paused)(loc)))
+        else:
+            status = "paused" if pause else "active"
+            result.effects.append(SetVolunteerStatus(status))
+            result.replies.append(Reply((TXT.paused_now if pause else TXT.resumed)(loc)))
+            known = Known(Profile(profile.answers, status), known.group)
+        result.replies.extend(self._menu_for(conv, known))
 
     async def _open_projects(
         self, conv: _Conv, result: Result, known: Known, load: KnownLoader
