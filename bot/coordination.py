@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import outbox
+from bot import outbox, postback
 from bot.cards import Button, Card, plain
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
@@ -577,7 +577,7 @@ class Coordination:
             await self._push_group(
                 session,
                 org,
-                [Reply(text, (Choice(answer, f"qa|{row.id}", answer),))],
+                [Reply(text, (Choice(answer, postback.Question(row.id).pack(), answer),))],
                 ("question", row.id),
             )
             await self._thread(

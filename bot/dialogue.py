@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot import postback
 from bot.conversation import engine
 from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
 from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, UserInput
 from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
-from bot.i18n import T, fold, normalise
+from bot.i18n import T, Texts, fold, normalise
 from bot.lifecycle.states import group_label
 
 # ---------------------------------------------------------------- effects
@@ -238,11 +239,15 @@ LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
 }
+SKIP = postback.SkipReason().pack()
 YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
 NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
 
-TXT = {
-    "greeting": T(
+
+class _Texts(Texts):
+    """What this module says, in Japanese and English (a missing one is a type error)."""
+
+    greeting = T(
         ja=(
             "友だち追加ありがとうございます！「つなぐ」は、スキルを活かして地域の団体を"
             "応援するプロボノ・共助プログラムの窓口です。\n"
@@ -253,16 +258,16 @@ TXT = {
             "with community groups that need them (pro bono / mutual aid).\n"
             "日本語に切り替えるには「日本語」と送ってください。"
         ),
-    ),
-    "welcome_back": T(
+    )
+    welcome_back = T(
         ja="おかえりなさい、{name}さん。",
         en="Welcome back, {name}.",
-    ),
-    "resume": T(
+    )
+    resume = T(
         ja="おかえりなさい！前回の続きから再開します。",
         en="Welcome back! Let's continue where you left off.",
-    ),
-    "signed_up": T(
+    )
+    signed_up = T(
         ja=(
             "登録が完了しました。ありがとうございます！\n"
             "あなたに合う団体のプロジェクトが見つかったら、このLINEでご案内します。"
@@ -271,36 +276,40 @@ TXT = {
             "You're signed up. Thank you!\n"
             "When a group's project fits you, we'll let you know here in LINE."
         ),
-    ),
-    "updated": T(ja="登録内容を更新しました。", en="Your profile has been updated."),
-    "already": T(
+    )
+    updated = T(ja="登録内容を更新しました。", en="Your profile has been updated.")
+    already = T(
         ja="すでにボランティアとして登録済みです。",
         en="You are already signed up as a volunteer.",
-    ),
-    "menu": T(ja="ご用件を選んでください。", en="What would you like to do?"),
-    "not_understood": T(
+    )
+    menu = T(ja="ご用件を選んでください。", en="What would you like to do?")
+    bad_button = T(
+        ja="すみません、そのボタンは読み取れませんでした。いまのご案内はこちらです。",
+        en="Sorry, that button could not be read. Here is where we were.",
+    )
+    not_understood = T(
         ja="すみません、うまく受け取れませんでした。下のメニューから選んでください。",
         en="Sorry, I didn't catch that. Please choose from the menu below.",
-    ),
-    "profile_head": T(ja="【あなたの登録内容】", en="[Your profile]"),
-    "status": T(ja="状態: {status}", en="Status: {status}"),
-    "active": T(ja="招待を受け付け中", en="open to invitations"),
-    "paused": T(ja="休止中（招待は届きません）", en="paused (no invitations)"),
-    "not_registered": T(
+    )
+    profile_head = T(ja="【あなたの登録内容】", en="[Your profile]")
+    status = T(ja="状態: {status}", en="Status: {status}")
+    active = T(ja="招待を受け付け中", en="open to invitations")
+    paused = T(ja="休止中（招待は届きません）", en="paused (no invitations)")
+    not_registered = T(
         ja="まだボランティア登録がありません。「登録」と送ると始められます。",
         en="You have not signed up yet. Send “sign up” to start.",
-    ),
-    "paused_now": T(
+    )
+    paused_now = T(
         ja="招待のお届けを休止しました。「再開」と送ればいつでも戻せます。",
         en="Invitations are paused. Send “resume” whenever you want them again.",
-    ),
-    "already_paused": T(ja="すでに休止中です。", en="Already paused."),
-    "resumed": T(
+    )
+    already_paused = T(ja="すでに休止中です。", en="Already paused.")
+    resumed = T(
         ja="招待の受け付けを再開しました。おかえりなさい！",
         en="Invitations are back on. Welcome back!",
-    ),
-    "not_paused": T(ja="休止していません。招待を受け付け中です。", en="You are not paused."),
-    "delete_confirm": T(
+    )
+    not_paused = T(ja="休止していません。招待を受け付け中です。", en="You are not paused.")
+    delete_confirm = T(
         ja=(
             "登録内容（プロフィール・スキル・同意の記録）と会話の記録をすべて削除します。"
             "元には戻せません。削除してよろしいですか？"
@@ -309,14 +318,14 @@ TXT = {
             "This deletes everything we hold about you: your profile, skills, consent "
             "record and our conversation. It cannot be undone. Delete?"
         ),
-    ),
-    "delete_yes": T(ja="削除する", en="Delete"),
-    "delete_no": T(ja="削除しない", en="Keep my data"),
-    "delete_ask_again": T(
+    )
+    delete_yes = T(ja="削除する", en="Delete")
+    delete_no = T(ja="削除しない", en="Keep my data")
+    delete_ask_again = T(
         ja="「削除する」か「削除しない」を選んでください。",
         en="Please choose “Delete” or “Keep my data”.",
-    ),
-    "deleted": T(
+    )
+    deleted = T(
         ja=(
             "お預かりしていたデータをすべて削除しました。ご参加ありがとうございました。"
             "また参加したくなったら、いつでも話しかけてください。"
@@ -325,10 +334,10 @@ TXT = {
             "Everything we held about you has been deleted. Thank you for taking part. "
             "You're welcome back any time: just send a message."
         ),
-    ),
-    "delete_kept": T(ja="削除を取りやめました。", en="Nothing was deleted."),
-    "lang_set": T(ja="日本語でご案内します。", en="I'll continue in English."),
-    "help": T(
+    )
+    delete_kept = T(ja="削除を取りやめました。", en="Nothing was deleted.")
+    lang_set = T(ja="日本語でご案内します。", en="I'll continue in English.")
+    help = T(
         ja=(
             "【使い方】\n"
             "・登録: ボランティア登録を始める\n"
@@ -355,84 +364,84 @@ TXT = {
             "• link slack: get a code to link your team's Slack\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
         ),
-    ),
-    "m_profile": T("プロフィール", "Profile"),
-    "m_edit": T("変更", "Edit"),
-    "m_pause": T("休止", "Pause"),
-    "m_resume": T("再開", "Resume"),
-    "m_delete": T("退会", "Delete my data"),
-    "m_signup": T("ボランティア登録", "Volunteer sign-up"),
-    "m_group": T("団体として相談", "Ask as a group"),
-    "m_help": T("ヘルプ", "Help"),
-    "m_requests": T("相談状況", "My requests"),
-    "m_open": T("募集中のプロジェクト", "Open projects"),
-    "slack_code": T(
+    )
+    m_profile = T("プロフィール", "Profile")
+    m_edit = T("変更", "Edit")
+    m_pause = T("休止", "Pause")
+    m_resume = T("再開", "Resume")
+    m_delete = T("退会", "Delete my data")
+    m_signup = T("ボランティア登録", "Volunteer sign-up")
+    m_group = T("団体として相談", "Ask as a group")
+    m_help = T("ヘルプ", "Help")
+    m_requests = T("相談状況", "My requests")
+    m_open = T("募集中のプロジェクト", "Open projects")
+    slack_code = T(
         "Slack連携のためのコードを、このあと別のメッセージでお送りします。",
         "We'll send you a code to link Slack in a separate message in a moment.",
-    ),
-    "open_head": T(
+    )
+    open_head = T(
         "あなたに合いそうな募集中のプロジェクトです（合う順）:",
         "Recruiting projects that may suit you (best first):",
-    ),
-    "open_none": T(
+    )
+    open_none = T(
         "いま、あなたに合う募集中のプロジェクトはありません。新しい募集があればお知らせします。",
         "No recruiting project fits you right now. We'll let you know when one does.",
-    ),
-    "open_paused": T(
+    )
+    open_paused = T(
         "休止中のため、プロジェクトのご案内を止めています。「再開」で戻せます。",
         "You are paused, so we are not showing projects. Send “resume” to turn it back on.",
-    ),
-    "hand_label": T("#{id} に興味あり", "Interested #{id}"),
-    "hand_raised": T("✓ 興味ありと伝えました", "✓ You said you're interested"),
-    "hand_done": T(
+    )
+    hand_label = T("#{id} に興味あり", "Interested #{id}")
+    hand_raised = T("✓ 興味ありと伝えました", "✓ You said you're interested")
+    hand_done = T(
         "「{org}」のプロジェクトに興味ありと伝えました。コーディネーターからの連絡をお待ちください。",
         "We've told the coordinators you're interested in {org}'s project. They'll be in touch.",
-    ),
-    "hand_again": T("すでに興味ありと伝えてあります。", "You already said you're interested."),
-    "hand_closed": T(
+    )
+    hand_again = T("すでに興味ありと伝えてあります。", "You already said you're interested.")
+    hand_closed = T(
         "このプロジェクトはいま募集していません。", "That project is not recruiting any more."
-    ),
-    "inv_accepted": T(
+    )
+    inv_accepted = T(
         "参加を承諾しました。ありがとうございます！チームがそろったら、このLINEでお知らせします。",
         "You've accepted, thank you! We'll let you know here when the team is complete.",
-    ),
-    "inv_decline_reason": T(
+    )
+    inv_decline_reason = T(
         "差し支えなければ、辞退の理由を教えてください（今後のご案内の参考にします）。",
         "If you like, tell us why (it helps us suggest better projects).",
-    ),
-    "inv_skip": T("理由なしで辞退", "Decline, no reason"),
-    "inv_declined": T(
+    )
+    inv_skip = T("理由なしで辞退", "Decline, no reason")
+    inv_declined = T(
         "辞退を承りました。ご連絡ありがとうございます。またの機会にぜひ！",
         "Thanks for letting us know. We hope to see you on another project!",
-    ),
-    "inv_closed": T(
+    )
+    inv_closed = T(
         "この招待はすでに締め切られています（{state}）。",
         "This invitation is no longer open ({state}).",
-    ),
-    "inv_state_accepted": T("承諾済み", "accepted"),
-    "inv_state_declined": T("辞退済み", "declined"),
-    "inv_state_expired": T("期限切れ", "expired"),
-    "team_confirmed": T(
+    )
+    inv_state_accepted = T("承諾済み", "accepted")
+    inv_state_declined = T("辞退済み", "declined")
+    inv_state_expired = T("期限切れ", "expired")
+    team_confirmed = T(
         "チーム結成です！ありがとうございます。これからの予定はこのLINEとSlackでご案内します。",
         "The team is formed, thank you! We'll share the schedule here and in Slack.",
-    ),
-    "rsvp_yes": T(
+    )
+    rsvp_yes = T(
         "{phase}（{when}）への参加を受け付けました。前日にリマインドをお送りします。",
         "You're on the list for the {phase} ({when}). We'll remind you the day before.",
-    ),
-    "rsvp_no": T(
+    )
+    rsvp_no = T(
         "{phase}（{when}）は不参加で承りました。ご連絡ありがとうございます。",
         "Noted that you can't come to the {phase} ({when}). Thank you for letting us know.",
-    ),
-    "rsvp_closed": T(
+    )
+    rsvp_closed = T(
         "この説明会の受付は終了しました。次の機会にぜひご参加ください。",
         "Sign-up for this session has closed. We hope to see you at the next one.",
-    ),
-    "team_not_ready": T(
+    )
+    team_not_ready = T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
-    ),
-    "m_request": T("新しい相談", "New request"),
-    "request_sent": T(
+    )
+    m_request = T("新しい相談", "New request")
+    request_sent = T(
         ja=(
             "ご相談を受け付けました。ありがとうございます！\n"
             "事務局（コーディネーター）が内容を確認し、このLINEでご連絡します。"
@@ -443,26 +452,28 @@ TXT = {
             "The programme office will review it and get back to you here. "
             "Send “my requests” at any time to see where it stands."
         ),
-    ),
-    "new_request_for": T("{name}として新しいご相談を受け付けます。", "A new request for {name}."),
-    "no_requests": T("まだご相談はありません。", "No requests yet."),
-    "requests_head": T("【{name} のご相談】", "[Requests of {name}]"),
-    "answer_prompt": T(
+    )
+    new_request_for = T("{name}として新しいご相談を受け付けます。", "A new request for {name}.")
+    no_requests = T("まだご相談はありません。", "No requests yet.")
+    requests_head = T("【{name} のご相談】", "[Requests of {name}]")
+    answer_prompt = T(
         "事務局への回答を入力して送ってください（やめる場合は「やめる」）。",
         "Type your answer to the programme office (or “cancel”).",
-    ),
-    "answer_sent": T(
+    )
+    answer_sent = T(
         "回答を事務局に伝えました。ありがとうございます！",
         "Thank you! Your answer has been passed to the programme office.",
-    ),
-    "answer_cancelled": T("回答を取りやめました。", "Answer cancelled."),
-    "answer_text_only": T("回答は文字で送ってください。", "Please send your answer as text."),
-    "answer_too_long": T(
+    )
+    answer_cancelled = T("回答を取りやめました。", "Answer cancelled.")
+    answer_text_only = T("回答は文字で送ってください。", "Please send your answer as text.")
+    answer_too_long = T(
         "2000文字以内でお願いします（いま{n}文字です）。",
         "Please keep it within 2000 characters (that was {n}).",
-    ),
-    "m_lang": T("English", "日本語"),
-}
+    )
+    m_lang = T("English", "日本語")
+
+
+TXT = _Texts
 
 
 # ---------------------------------------------------------------- the router
@@ -496,7 +507,7 @@ class Dialogue:
         """True if answering this event needs a matching run (open projects): worth a
         loading animation in the chat while it is prepared."""
         if event.kind == "postback":
-            return event.data == "m|open"
+            return postback.parse(event.data or "") == postback.Menu("open")
         return event.kind == "text" and _menu_word(fold(event.text or "")) == "open"
 
     def initial_locale(self, event: Event) -> str:
@@ -551,15 +562,15 @@ class Dialogue:
                 name = str(known.volunteer.answers.get("display_name", ""))
             else:
                 name = known.group.name if known.group else ""
-            result.replies.append(Reply(TXT["welcome_back"](loc, name=name)))
+            result.replies.append(Reply(TXT.welcome_back(loc, name=name)))
             if conv.flow is not None or conv.pending is not None:
-                result.replies.append(Reply(TXT["resume"](loc)))
+                result.replies.append(Reply(TXT.resume(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
-        result.replies.append(Reply(TXT["greeting"](loc)))
+        result.replies.append(Reply(TXT.greeting(loc)))
         if conv.flow is not None or conv.pending is not None:
             # Whatever was in progress (a question, a pending deletion) stays where it was.
-            result.replies.append(Reply(TXT["resume"](loc)))
+            result.replies.append(Reply(TXT.resume(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
         out = engine.start(FLOWS["welcome"], loc)
@@ -571,25 +582,22 @@ class Dialogue:
     ) -> None:
         word = fold(inp.text) if isinstance(inp, TextIn) else ""
         data = inp.data if isinstance(inp, PostbackIn) else ""
-
-        # Global everywhere: language and help.
-        new_lang = _language_of(word, data)
-        if new_lang is not None:
-            conv.locale = new_lang
-            result.replies.append(Reply(TXT["lang_set"](new_lang)))
+        pb = postback.parse(data)
+        if data and pb is None:
+            # Malformed, overlong or foreign button data: say so, and stay where we were.
+            result.replies.append(Reply(TXT.bad_button(conv.locale)))
             result.replies.extend(await self._reprompt(conv, load))
             return
-        if word in MENU_WORDS["help"] or data == "m|help":
-            result.replies.append(Reply(TXT["help"](conv.locale)))
-            result.replies.extend(await self._reprompt(conv, load))
+
+        if await self._on_global(conv, result, word, pb, load):
             return
 
         if conv.pending == "delete":
-            self._on_delete_answer(conv, result, word, data)
+            self._on_delete_answer(conv, result, word, pb)
             if not result.forget and conv.pending is None:
                 result.replies.extend(await self._reprompt(conv, load))
             return
-        if word in MENU_WORDS["delete"] or data == "m|delete":
+        if word in MENU_WORDS["delete"] or pb == postback.Menu("delete"):
             # Deleting one's data is honoured from anywhere, even mid-question; saying
             # no returns to where the person was.
             conv.pending = "delete"
@@ -597,40 +605,70 @@ class Dialogue:
             return
 
         # A group answering a coordinator's question (after tapping "Answer").
-        if data.startswith("qa|"):
-            conv.pending = "answer:" + data[3:]
-            result.replies.append(Reply(TXT["answer_prompt"](conv.locale)))
+        if isinstance(pb, postback.Question):
+            conv.pending = f"answer:{pb.question_id}"
+            result.replies.append(Reply(TXT.answer_prompt(conv.locale)))
             return
         if conv.pending and conv.pending.startswith("answer:"):
             await self._on_answer(conv, result, inp, word, load)
             return
 
         # Matching: invitations, raised hands, a group confirming its team.
-        if data.startswith(("inv|", "hand|", "team|", "rsvp|")):
-            await self._on_matching(conv, result, data, load)
+        if isinstance(pb, postback.MATCHING):
+            await self._on_matching(conv, result, pb, load)
             return
         if conv.pending and conv.pending.startswith("decline:"):
             await self._on_decline_reason(conv, result, inp, word, load)
             return
 
         if conv.flow is not None:
-            flow = FLOWS[conv.flow.flow]
-            if gap and isinstance(inp, TextIn):
-                # After a long pause a typed line is more likely a new greeting than
-                # the answer to an old question: say where we are and ask again.
-                result.replies.append(Reply(TXT["resume"](conv.locale)))
-                result.replies.extend(engine.prompt(flow, conv.flow, conv.locale))
-                return
-            out = engine.advance(flow, conv.flow, inp, conv.locale)
-            conv.flow = out.state
-            result.replies.extend(out.replies)
-            if out.cancelled:
-                result.replies.extend(self._menu_for(conv, await load()))
-            elif out.completed is not None:
-                await self._on_completed(conv, result, flow.id, out.completed, load)
+            await self._on_flow(conv, conv.flow, result, inp, gap, load)
             return
+        await self._on_menu(conv, result, inp, word, pb, load)
 
-        await self._on_menu(conv, result, inp, word, data, load)
+    async def _on_global(
+        self,
+        conv: _Conv,
+        result: Result,
+        word: str,
+        pb: postback.Postback | None,
+        load: KnownLoader,
+    ) -> bool:
+        """Language and help, understood everywhere; True when the input was one of them."""
+        new_lang = _language_of(word, pb)
+        if new_lang is not None:
+            conv.locale = new_lang
+            result.replies.append(Reply(TXT.lang_set(new_lang)))
+        elif word in MENU_WORDS["help"] or pb == postback.Menu("help"):
+            result.replies.append(Reply(TXT.help(conv.locale)))
+        else:
+            return False
+        result.replies.extend(await self._reprompt(conv, load))
+        return True
+
+    async def _on_flow(
+        self,
+        conv: _Conv,
+        state: FlowState,
+        result: Result,
+        inp: UserInput,
+        gap: bool,
+        load: KnownLoader,
+    ) -> None:
+        flow = FLOWS[state.flow]
+        if gap and isinstance(inp, TextIn):
+            # After a long pause a typed line is more likely a new greeting than
+            # the answer to an old question: say where we are and ask again.
+            result.replies.append(Reply(TXT.resume(conv.locale)))
+            result.replies.extend(engine.prompt(flow, state, conv.locale))
+            return
+        out = engine.advance(flow, state, inp, conv.locale)
+        conv.flow = out.state
+        result.replies.extend(out.replies)
+        if out.cancelled:
+            result.replies.extend(self._menu_for(conv, await load()))
+        elif out.completed is not None:
+            await self._on_completed(conv, result, flow.id, out.completed, load)
 
     async def _on_answer(
         self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
@@ -639,75 +677,73 @@ class Dialogue:
         assert conv.pending is not None
         if word in CANCEL_WORDS:
             conv.pending = None
-            result.replies.append(Reply(TXT["answer_cancelled"](loc)))
+            result.replies.append(Reply(TXT.answer_cancelled(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
         if not isinstance(inp, TextIn) or not normalise(inp.text):
-            result.replies.append(Reply(TXT["answer_text_only"](loc)))
+            result.replies.append(Reply(TXT.answer_text_only(loc)))
             return
         text = inp.text.strip()
         if len(text) > 2000:
-            result.replies.append(Reply(TXT["answer_too_long"](loc, n=len(text))))
+            result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
             return
         question_id = int(conv.pending.split(":", 1)[1] or 0)
         conv.pending = None
         result.effects.append(AnswerQuestion(question_id, text))
-        result.replies.append(Reply(TXT["answer_sent"](loc)))
+        result.replies.append(Reply(TXT.answer_sent(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
-    async def _on_matching(self, conv: _Conv, result: Result, data: str, load: KnownLoader) -> None:
+    async def _on_matching(
+        self, conv: _Conv, result: Result, pb: postback.Matching, load: KnownLoader
+    ) -> None:
         loc = conv.locale
-        parts = data.split("|")
-        try:
-            ref = int(parts[1])
-        except (IndexError, ValueError):
-            result.replies.append(Reply(TXT["not_understood"](loc)))
-            result.replies.extend(await self._reprompt(conv, load))
-            return
-        if parts[0] == "inv":
+        if isinstance(pb, postback.Invitation):
+            ref = pb.match_id
             invitation = await load.invitation(ref)
             if invitation is None or invitation.state != "invited":
                 state = invitation.state if invitation else "expired"
-                name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
-                result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
-            elif len(parts) > 2 and parts[2] == "y":
+                name = _invitation_state(state)(loc)
+                result.replies.append(Reply(TXT.inv_closed(loc, state=name)))
+            elif pb.answer == "yes":
                 result.effects.append(AnswerInvitation(ref, True))
-                result.replies.append(Reply(TXT["inv_accepted"](loc)))
+                result.replies.append(Reply(TXT.inv_accepted(loc)))
             else:
                 conv.pending = f"decline:{ref}"
-                skip = TXT["inv_skip"](loc)
+                skip = TXT.inv_skip(loc)
                 result.replies.append(
-                    Reply(TXT["inv_decline_reason"](loc), (Choice(skip, "inv-skip", skip),))
+                    Reply(TXT.inv_decline_reason(loc), (Choice(skip, SKIP, skip),))
                 )
                 return
-        elif parts[0] == "hand":
+        elif isinstance(pb, postback.Hand):
+            ref = pb.project_id
             projects = {p.project_id: p for p in await load.open_projects(loc, limit=50)}
             project = projects.get(ref)
             if project is None:
-                result.replies.append(Reply(TXT["hand_closed"](loc)))
+                result.replies.append(Reply(TXT.hand_closed(loc)))
             elif project.raised:
-                result.replies.append(Reply(TXT["hand_again"](loc)))
+                result.replies.append(Reply(TXT.hand_again(loc)))
             else:
                 result.effects.append(RaiseHand(ref))
-                result.replies.append(Reply(TXT["hand_done"](loc, org=project.org_name)))
-        elif parts[0] == "rsvp":
+                result.replies.append(Reply(TXT.hand_done(loc, org=project.org_name)))
+        elif isinstance(pb, postback.Rsvp):
+            ref, answer = pb.phase_id, pb.answer
             phase = await load.phase(ref)
-            answer = parts[2] if len(parts) > 2 and parts[2] in ("yes", "no") else ""
-            if phase is None or not phase.open or not answer:
-                result.replies.append(Reply(TXT["rsvp_closed"](loc)))
+            if phase is None or not phase.open:
+                result.replies.append(Reply(TXT.rsvp_closed(loc)))
             else:
                 result.effects.append(AnswerRsvp(ref, answer))
-                text = TXT[f"rsvp_{answer}"](
+                text = (TXT.rsvp_yes if answer == "yes" else TXT.rsvp_no)(
                     loc, phase=phase.title.get(loc, ""), when=phase.when.get(loc, "")
                 )
                 result.replies.append(Reply(text))
-        elif parts[0] == "team":
+        else:
+            ref = pb.project_id
             team = await load.team(ref)
             if team is None or team.status != "team_proposed":
-                result.replies.append(Reply(TXT["team_not_ready"](loc)))
+                result.replies.append(Reply(TXT.team_not_ready(loc)))
             else:
                 result.effects.append(ConfirmTeam(ref))
-                result.replies.append(Reply(TXT["team_confirmed"](loc)))
+                result.replies.append(Reply(TXT.team_confirmed(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_decline_reason(
@@ -716,25 +752,25 @@ class Dialogue:
         loc = conv.locale
         assert conv.pending is not None
         match_id = int(conv.pending.split(":", 1)[1] or 0)
-        if (isinstance(inp, PostbackIn) and inp.data == "inv-skip") or word in SKIP_WORDS:
+        if (
+            isinstance(inp, PostbackIn) and postback.parse(inp.data) == postback.SkipReason()
+        ) or word in SKIP_WORDS:
             reason = None
         elif isinstance(inp, TextIn) and normalise(inp.text):
             reason = normalise(inp.text)[:500]
         else:
-            skip = TXT["inv_skip"](loc)
-            result.replies.append(
-                Reply(TXT["inv_decline_reason"](loc), (Choice(skip, "inv-skip", skip),))
-            )
+            skip = TXT.inv_skip(loc)
+            result.replies.append(Reply(TXT.inv_decline_reason(loc), (Choice(skip, SKIP, skip),)))
             return
         conv.pending = None
         invitation = await load.invitation(match_id)
         if invitation is None or invitation.state != "invited":
             state = invitation.state if invitation else "expired"
-            name = TXT.get(f"inv_state_{state}", TXT["inv_state_expired"])(loc)
-            result.replies.append(Reply(TXT["inv_closed"](loc, state=name)))
+            name = _invitation_state(state)(loc)
+            result.replies.append(Reply(TXT.inv_closed(loc, state=name)))
         else:
             result.effects.append(AnswerInvitation(match_id, False, reason))
-            result.replies.append(Reply(TXT["inv_declined"](loc)))
+            result.replies.append(Reply(TXT.inv_declined(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_completed(
@@ -756,13 +792,13 @@ class Dialogue:
         if flow_id == "volunteer":
             existed = known.volunteer is not None
             result.effects.append(SaveVolunteer(answers))
-            result.replies.append(Reply(TXT["updated" if existed else "signed_up"](loc)))
+            result.replies.append(Reply((TXT.updated if existed else TXT.signed_up)(loc)))
             status = known.volunteer.status if known.volunteer else "active"
             after = Known(Profile(answers, status), known.group)
             result.replies.extend(self._menu_for(conv, after))
         elif flow_id in ("group", "request"):
             result.effects.append(SubmitRequest(answers))
-            result.replies.append(Reply(TXT["request_sent"](loc)))
+            result.replies.append(Reply(TXT.request_sent(loc)))
             name = str(answers.get("org_name") or (known.group.name if known.group else ""))
             after = Known(known.volunteer, known.group or GroupInfo(name))
             result.replies.extend(self._menu_for(conv, after))
@@ -772,13 +808,13 @@ class Dialogue:
         out = engine.start(flow, conv.locale)
         conv.flow = out.state
         if known.group is not None:
-            result.replies.append(Reply(TXT["new_request_for"](conv.locale, name=known.group.name)))
+            result.replies.append(Reply(TXT.new_request_for(conv.locale, name=known.group.name)))
         result.replies.extend(out.replies)
 
     async def _start_signup(self, conv: _Conv, result: Result, load: KnownLoader) -> None:
         known = await load()
         if known.volunteer is not None:
-            result.replies.append(Reply(TXT["already"](conv.locale)))
+            result.replies.append(Reply(TXT.already(conv.locale)))
             result.replies.extend(self._menu_for(conv, known))
             return
         out = engine.start(VOLUNTEER_FLOW, conv.locale)
@@ -791,11 +827,11 @@ class Dialogue:
         result: Result,
         inp: UserInput,
         word: str,
-        data: str,
+        pb: postback.Postback | None,
         load: KnownLoader,
     ) -> None:
         loc = conv.locale
-        command = data[2:] if data.startswith("m|") else _menu_word(word)
+        command = pb.command if isinstance(pb, postback.Menu) else _menu_word(word)
         known = await load()
         profile = known.volunteer
         if command is None and known.group and known.group.open_question and word:
@@ -814,9 +850,9 @@ class Dialogue:
             result.replies.extend(self._menu_for(conv, known))
         elif command == "slack" and profile is not None:
             result.effects.append(RequestSlackCode())
-            result.replies.append(Reply(TXT["slack_code"](loc)))
+            result.replies.append(Reply(TXT.slack_code(loc)))
         elif command in ("profile", "edit", "pause", "resume", "slack") and profile is None:
-            result.replies.append(Reply(TXT["not_registered"](loc)))
+            result.replies.append(Reply(TXT.not_registered(loc)))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:
             result.replies.append(Reply(self._profile_text(profile, loc)))
@@ -825,46 +861,45 @@ class Dialogue:
             out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
             conv.flow = out.state
             result.replies.extend(out.replies)
-        elif command == "pause" and profile is not None:
-            if profile.status == "paused":
-                result.replies.append(Reply(TXT["already_paused"](loc)))
-            else:
-                result.effects.append(SetVolunteerStatus("paused"))
-                result.replies.append(Reply(TXT["paused_now"](loc)))
-                known = Known(Profile(profile.answers, "paused"), known.group)
-            result.replies.extend(self._menu_for(conv, known))
-        elif command == "resume" and profile is not None:
-            if profile.status != "paused":
-                result.replies.append(Reply(TXT["not_paused"](loc)))
-            else:
-                result.effects.append(SetVolunteerStatus("active"))
-                result.replies.append(Reply(TXT["resumed"](loc)))
-                known = Known(Profile(profile.answers, "active"), known.group)
-            result.replies.extend(self._menu_for(conv, known))
+        elif command in ("pause", "resume") and profile is not None:
+            self._set_paused(conv, result, known, profile, command == "pause")
         elif profile is None and known.group is None and conv.flow is None and command is None:
             # Someone we do not know yet (or who deleted their data) says hello.
             out = engine.start(FLOWS["welcome"], loc)
             conv.flow = out.state
-            result.replies.append(Reply(TXT["greeting"](loc)))
+            result.replies.append(Reply(TXT.greeting(loc)))
             result.replies.extend(out.replies)
         else:
-            result.replies.append(Reply(TXT["not_understood"](loc)))
+            result.replies.append(Reply(TXT.not_understood(loc)))
             result.replies.extend(self._menu_for(conv, known))
+
+    def _set_paused(
+        self, conv: _Conv, result: Result, known: Known, profile: Profile, pause: bool
+    ) -> None:
+        loc = conv.locale
+        if (profile.status == "paused") == pause:
+            result.replies.append(Reply((TXT.already_paused if pause else TXT.not_paused)(loc)))
+        else:
+            status = "paused" if pause else "active"
+            result.effects.append(SetVolunteerStatus(status))
+            result.replies.append(Reply((TXT.paused_now if pause else TXT.resumed)(loc)))
+            known = Known(Profile(profile.answers, status), known.group)
+        result.replies.extend(self._menu_for(conv, known))
 
     async def _open_projects(
         self, conv: _Conv, result: Result, known: Known, load: KnownLoader
     ) -> None:
         loc = conv.locale
         if known.volunteer is None:
-            result.replies.append(Reply(TXT["not_registered"](loc)))
+            result.replies.append(Reply(TXT.not_registered(loc)))
         elif known.volunteer.status == "paused":
-            result.replies.append(Reply(TXT["open_paused"](loc)))
+            result.replies.append(Reply(TXT.open_paused(loc)))
         else:
             projects = await load.open_projects(loc, limit=5)
             if not projects:
-                result.replies.append(Reply(TXT["open_none"](loc)))
+                result.replies.append(Reply(TXT.open_none(loc)))
             else:
-                lines = [TXT["open_head"](loc)]
+                lines = [TXT.open_head(loc)]
                 choices: list[Choice] = []
                 cards = []
                 for p in projects:
@@ -874,12 +909,12 @@ class Dialogue:
                         lines.append(" / ".join(p.reasons))
                     button: tuple[Choice, ...] = ()
                     if not p.raised:
-                        label = TXT["hand_label"](loc, id=p.project_id)
-                        button = (Choice(label, f"hand|{p.project_id}", label),)
+                        label = TXT.hand_label(loc, id=p.project_id)
+                        button = (Choice(label, postback.Hand(p.project_id).pack(), label),)
                         choices.extend(button)
                     notes = [" / ".join(p.reasons)] if p.reasons else []
                     if p.raised:
-                        notes.append(TXT["hand_raised"](loc))
+                        notes.append(TXT.hand_raised(loc))
                     cards.append(
                         Panel(
                             title=f"#{p.project_id} {p.org_name}",
@@ -893,19 +928,21 @@ class Dialogue:
                 return
         result.replies.extend(self._menu_for(conv, known))
 
-    def _on_delete_answer(self, conv: _Conv, result: Result, word: str, data: str) -> None:
+    def _on_delete_answer(
+        self, conv: _Conv, result: Result, word: str, pb: postback.Postback | None
+    ) -> None:
         loc = conv.locale
-        if data == "del|yes" or word in YES_WORDS:
+        if pb == postback.Delete("yes") or word in YES_WORDS:
             conv.pending = None
             conv.flow = None
             result.effects.append(DeleteUserData())
-            result.replies.append(Reply(TXT["deleted"](loc)))
+            result.replies.append(Reply(TXT.deleted(loc)))
             result.forget = True
-        elif data == "del|no" or word in NO_WORDS:
+        elif pb == postback.Delete("no") or word in NO_WORDS:
             conv.pending = None
-            result.replies.append(Reply(TXT["delete_kept"](loc)))
+            result.replies.append(Reply(TXT.delete_kept(loc)))
         else:
-            result.replies.append(Reply(TXT["delete_ask_again"](loc)))
+            result.replies.append(Reply(TXT.delete_ask_again(loc)))
             result.replies.append(self._delete_question(loc))
 
     # -- rendering helpers
@@ -914,22 +951,20 @@ class Dialogue:
         if conv.pending == "delete":
             return [self._delete_question(conv.locale)]
         if conv.pending and conv.pending.startswith("answer:"):
-            return [Reply(TXT["answer_prompt"](conv.locale))]
+            return [Reply(TXT.answer_prompt(conv.locale))]
         if conv.pending and conv.pending.startswith("decline:"):
-            skip = TXT["inv_skip"](conv.locale)
-            return [
-                Reply(TXT["inv_decline_reason"](conv.locale), (Choice(skip, "inv-skip", skip),))
-            ]
+            skip = TXT.inv_skip(conv.locale)
+            return [Reply(TXT.inv_decline_reason(conv.locale), (Choice(skip, SKIP, skip),))]
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
 
     def _delete_question(self, loc: str) -> Reply:
         return Reply(
-            TXT["delete_confirm"](loc),
+            TXT.delete_confirm(loc),
             (
-                Choice(TXT["delete_yes"](loc), "del|yes", TXT["delete_yes"](loc)),
-                Choice(TXT["delete_no"](loc), "del|no", TXT["delete_no"](loc)),
+                Choice(TXT.delete_yes(loc), postback.Delete("yes").pack(), TXT.delete_yes(loc)),
+                Choice(TXT.delete_no(loc), postback.Delete("no").pack(), TXT.delete_no(loc)),
             ),
         )
 
@@ -937,49 +972,55 @@ class Dialogue:
         loc = conv.locale
         lang = "ja" if loc == "en" else "en"
 
-        def item(key: str, data: str) -> Choice:
-            label = TXT[key](loc)
-            return Choice(label, data, label)
+        def item(text: T, command: str) -> Choice:
+            label = text(loc)
+            return Choice(label, postback.Menu(command).pack(), label)
 
         profile = known.volunteer
         items: list[Choice] = []
         if profile is None:
-            items.append(item("m_signup", "m|signup"))
+            items.append(item(TXT.m_signup, "signup"))
         else:
-            items.append(item("m_profile", "m|profile"))
-            items.append(item("m_edit", "m|edit"))
+            items.append(item(TXT.m_profile, "profile"))
+            items.append(item(TXT.m_edit, "edit"))
             paused = profile.status == "paused"
-            items.append(item("m_resume", "m|resume") if paused else item("m_pause", "m|pause"))
+            items.append(item(TXT.m_resume, "resume") if paused else item(TXT.m_pause, "pause"))
         if known.group is None:
             # A volunteer who also speaks for a group can still type 「団体」 / "group".
             if profile is None:
-                items.append(item("m_group", "m|group"))
+                items.append(item(TXT.m_group, "group"))
         else:
-            items.append(item("m_requests", "m|requests"))
-            items.append(item("m_request", "m|request"))
+            items.append(item(TXT.m_requests, "requests"))
+            items.append(item(TXT.m_request, "request"))
         if profile is not None or known.group is not None:
-            items.append(item("m_delete", "m|delete"))
+            items.append(item(TXT.m_delete, "delete"))
         if profile is not None:
-            items.append(item("m_open", "m|open"))
-        items.append(item("m_help", "m|help"))
-        items.append(Choice(TXT["m_lang"](loc), f"lang|{lang}", TXT["m_lang"](loc)))
-        return [Reply(TXT["menu"](loc), tuple(items))]
+            items.append(item(TXT.m_open, "open"))
+        items.append(item(TXT.m_help, "help"))
+        items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
+        return [Reply(TXT.menu(loc), tuple(items))]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:
-        lines = [TXT["profile_head"](loc)]
+        lines = [TXT.profile_head(loc)]
         lines.extend(engine.summary_lines(VOLUNTEER_FLOW, profile.answers, loc))
-        status = TXT["paused"](loc) if profile.status == "paused" else TXT["active"](loc)
-        lines.append(TXT["status"](loc, status=status))
+        status = TXT.paused(loc) if profile.status == "paused" else TXT.active(loc)
+        lines.append(TXT.status(loc, status=status))
         return "\n".join(lines)
 
     def _requests_text(self, known: Known, loc: str) -> str:
         if known.group is None or not known.group.requests:
-            return TXT["no_requests"](loc)
-        lines = [TXT["requests_head"](loc, name=known.group.name)]
+            return TXT.no_requests(loc)
+        lines = [TXT.requests_head(loc, name=known.group.name)]
         for project_id, summary, status in known.group.requests:
             shown = group_label(status, loc)
             lines.append(f"#{project_id} {summary} — {shown}")
         return "\n".join(lines)
+
+
+def _invitation_state(state: str) -> T:
+    """The name of an invitation's state (one no longer open to an answer)."""
+    names = {"accepted": TXT.inv_state_accepted, "declined": TXT.inv_state_declined}
+    return names.get(state, TXT.inv_state_expired)
 
 
 def _menu_word(word: str) -> str | None:
@@ -989,9 +1030,9 @@ def _menu_word(word: str) -> str | None:
     return None
 
 
-def _language_of(word: str, data: str) -> str | None:
-    if data in ("lang|en", "lang|ja"):
-        return data[5:]
+def _language_of(word: str, pb: postback.Postback | None) -> str | None:
+    if isinstance(pb, postback.Language):
+        return pb.lang
     for lang, words in LANG_WORDS.items():
         if word in words:
             return lang

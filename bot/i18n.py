@@ -24,6 +24,20 @@ class T:
         return text.format(**fields) if fields else text
 
 
+class Texts:
+    """A module's texts as class attributes (`TXT.greeting`): mypy refuses a missing one."""
+
+    @classmethod
+    def all(cls) -> dict[str, T]:
+        """Every text by name, for the check that each has Japanese and English."""
+        return {
+            name: value
+            for klass in reversed(cls.__mro__)
+            for name, value in vars(klass).items()
+            if isinstance(value, T)
+        }
+
+
 def normalise(text: str) -> str:
     """NFKC-normalise, trim and fold runs of white space (full- and half-width agree)."""
     return " ".join(unicodedata.normalize("NFKC", text).split())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot import dialogue
 from bot.conversation import engine
 from bot.conversation.engine import FlowState
 from bot.conversation.fields import MAX_OPTION_LABEL, ChoiceField, MultiChoiceField
 from bot.conversation.flow import Flow
 from bot.flows import FLOWS
+from bot.i18n import Texts
 
 ALL = sorted(FLOWS.values(), key=lambda f: f.id)
 
@@ -86,3 +88,11 @@ def test_rendered_choices_fit_line(flow: Flow, locale: str) -> None:
         if isinstance(step.field, ChoiceField | MultiChoiceField):
             for option in step.field.options:
                 assert any(d.endswith(f"|{option.key}") and f"|{step.key}|" in d for d in seen_keys)
+
+
+@pytest.mark.parametrize("texts", [dialogue.TXT, engine.TXT], ids=["dialogue", "engine"])
+def test_every_dialogue_text_has_japanese_and_english(texts: type[Texts]) -> None:
+    found = texts.all()
+    assert len(found) > 10
+    for name, text in found.items():
+        assert text.ja.strip() and text.en.strip(), name

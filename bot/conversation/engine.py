@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot import postback
 from bot.conversation.fields import (
     ChoiceField,
     Invalid,
@@ -19,10 +20,12 @@ from bot.conversation.fields import (
 )
 from bot.conversation.flow import Flow, Step
 from bot.conversation.model import Choice, MediaIn, Panel, PostbackIn, Reply, TextIn, UserInput
-from bot.i18n import T, fold
+from bot.i18n import T, Texts, fold
 
 MAX_CHOICES = 13  # LINE quick reply items
-CONFIRM = "~"  # the "step" of the confirmation summary in postback data
+CONFIRM = postback.CONFIRM_STEP  # the "step" of the confirmation summary in postback data
+BACK = postback.Go("back").pack()
+CANCEL = postback.Go("cancel").pack()
 
 
 def _words(*words: str) -> frozenset[str]:
@@ -37,47 +40,52 @@ KEEP_WORDS = _words("変更しない", "そのまま", "keep", "no change", "unc
 CONFIRM_WORDS = _words("はい", "登録", "登録する", "確定", "yes", "confirm", "ok", "submit")
 EDIT_WORDS = _words("修正", "修正する", "訂正", "edit", "change", "fix")
 
-TXT = {
-    "back": T(ja="◀ 戻る", en="◀ Back"),
-    "skip": T(ja="スキップ", en="Skip"),
-    "keep": T(ja="変更しない", en="Keep as is"),
-    "done": T(ja="完了 ✔", en="Done ✔"),
-    "more": T(ja="他の選択肢 ▶", en="More ▶"),
-    "edit": T(ja="修正する", en="Edit"),
-    "cancel": T(ja="やめる", en="Cancel"),
-    "picked": T(ja="選択中: {items}", en="Selected: {items}"),
-    "picked_none": T(ja="（まだ選ばれていません）", en="(nothing selected yet)"),
-    "multi_hint": T(
+
+class _Texts(Texts):
+    """What this module says, in Japanese and English (a missing one is a type error)."""
+
+    back = T(ja="◀ 戻る", en="◀ Back")
+    skip = T(ja="スキップ", en="Skip")
+    keep = T(ja="変更しない", en="Keep as is")
+    done = T(ja="完了 ✔", en="Done ✔")
+    more = T(ja="他の選択肢 ▶", en="More ▶")
+    edit = T(ja="修正する", en="Edit")
+    cancel = T(ja="やめる", en="Cancel")
+    picked = T(ja="選択中: {items}", en="Selected: {items}")
+    picked_none = T(ja="（まだ選ばれていません）", en="(nothing selected yet)")
+    multi_hint = T(
         ja="複数選べます。選び終えたら「完了」を押してください。",
         en="You can pick several. Tap Done when finished.",
-    ),
-    "current": T(ja="現在の回答: {value}", en="Current answer: {value}"),
-    "first": T(
+    )
+    current = T(ja="現在の回答: {value}", en="Current answer: {value}")
+    first = T(
         ja="これが最初の質問です。やめる場合は「やめる」と送ってください。",
         en="This is the first question. To stop, send “cancel”.",
-    ),
-    "stale": T(
+    )
+    stale = T(
         ja="そのボタンは前の質問のものです。いまの質問はこちらです。",
         en="That button belongs to an earlier question. Here is the current one.",
-    ),
-    "cancelled": T(
+    )
+    cancelled = T(
         ja="入力を中止しました。ここまでの回答は保存していません。",
         en="Stopped. Nothing you entered so far has been saved.",
-    ),
-    "confirm_or_edit": T(
+    )
+    confirm_or_edit = T(
         ja="「{confirm}」か「修正する」を選んでください。項目名を送るとその項目を直せます。",
         en="Please choose “{confirm}” or “Edit”. Send an item's name to change that item.",
-    ),
-    "pick_item": T(
+    )
+    pick_item = T(
         ja="どの項目を直しますか？",
         en="Which item would you like to change?",
-    ),
-    "media": T(
+    )
+    media = T(
         ja="{what}ありがとうございます。ただ、この質問には文字かボタンで答えてください。",
         en="Thanks for the {what}. For this question, please answer with text or a button.",
-    ),
-    "summary_head": T(ja="【{title}】", en="[{title}]"),
-}
+    )
+    summary_head = T(ja="【{title}】", en="[{title}]")
+
+
+TXT = _Texts
 
 MEDIA_NAMES = {
     "sticker": T(ja="スタンプ", en="sticker"),
@@ -201,14 +209,12 @@ def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcom
     )
     command = _command(flow, state, inp)
     if command == "cancel":
-        return Outcome(None, [Reply(TXT["cancelled"](locale))], cancelled=True)
+        return Outcome(None, [Reply(TXT.cancelled(locale))], cancelled=True)
     if command == "back":
         return _back(flow, state, locale)
     if isinstance(inp, MediaIn):
         what = MEDIA_NAMES.get(inp.kind, MEDIA_NAMES["file"])(locale)
-        return Outcome(
-            state, [Reply(TXT["media"](locale, what=what)), *prompt(flow, state, locale)]
-        )
+        return Outcome(state, [Reply(TXT.media(locale, what=what)), *prompt(flow, state, locale)])
     if state.phase == "confirm":
         return _on_confirm(flow, state, inp, locale)
     if state.phase == "edit_menu":
@@ -218,11 +224,8 @@ def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcom
 
 def _command(flow: Flow, state: FlowState, inp: UserInput) -> str | None:
     if isinstance(inp, PostbackIn):
-        if inp.data == "g|back":
-            return "back"
-        if inp.data == "g|cancel":
-            return "cancel"
-        return None
+        pb = postback.parse(inp.data)
+        return pb.command if isinstance(pb, postback.Go) else None
     if isinstance(inp, TextIn):
         word = fold(inp.text)
         if word in BACK_WORDS:
@@ -233,15 +236,19 @@ def _command(flow: Flow, state: FlowState, inp: UserInput) -> str | None:
 
 
 def _parse_postback(flow: Flow, data: str) -> tuple[str, str, str] | None:
-    """Split `f|flow|step|verb|arg`; None when it is not for this flow."""
-    parts = data.split("|", 4)
-    if len(parts) < 4 or parts[0] != "f" or parts[1] != flow.id:
+    """The step, verb and argument of a button of this flow; None for any other data."""
+    pb = postback.parse(data)
+    if not isinstance(pb, postback.FlowAction) or pb.flow != flow.id:
         return None
-    return parts[2], parts[3], parts[4] if len(parts) > 4 else ""
+    return pb.step, pb.verb, pb.arg
+
+
+def _button(flow: Flow, step: str, verb: str, arg: str = "") -> str:
+    return postback.FlowAction(flow.id, step, verb, arg).pack()
 
 
 def _stale(flow: Flow, state: FlowState, locale: str) -> Outcome:
-    return Outcome(state, [Reply(TXT["stale"](locale)), *prompt(flow, state, locale)])
+    return Outcome(state, [Reply(TXT.stale(locale)), *prompt(flow, state, locale)])
 
 
 def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
@@ -254,14 +261,14 @@ def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Out
             if parsed is None or parsed[0] != step.key:
                 return _stale(flow, state, locale)
             _, verb, arg = parsed
-            if verb == "p":  # another page of choices
+            if verb == "more":  # another page of choices
                 state.page += 1
                 return Outcome(state, [_ask(flow, state, locale)])
-            if verb == "s" and step.optional:
+            if verb == "skip" and step.optional:
                 return _accept(flow, state, step, None, locale)
-            if verb == "k" and step.key in state.answers:
+            if verb == "keep" and step.key in state.answers:
                 return _accept(flow, state, step, state.answers[step.key], locale)
-            if verb == "t" and isinstance(fld, MultiChoiceField):
+            if verb == "toggle" and isinstance(fld, MultiChoiceField):
                 fld.parse_key(arg)
                 if arg in state.picking:
                     state.picking.remove(arg)
@@ -269,10 +276,10 @@ def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Out
                     state.picking.append(arg)
                 state.picking = [o.key for o in fld.options if o.key in state.picking]
                 return Outcome(state, [_ask(flow, state, locale)])
-            if verb == "d" and isinstance(fld, MultiChoiceField):
+            if verb == "done" and isinstance(fld, MultiChoiceField):
                 fld.check_count(state.picking)
                 return _accept(flow, state, step, list(state.picking), locale)
-            if verb == "c":
+            if verb == "pick":
                 return _accept(flow, state, step, fld.parse_key(arg), locale)
             return _stale(flow, state, locale)
 
@@ -337,8 +344,8 @@ def _back(flow: Flow, state: FlowState, locale: str) -> Outcome:
     if not state.history:
         if state.phase == "confirm":
             # Editing a saved profile starts at its summary: back there means leave.
-            return Outcome(None, [Reply(TXT["cancelled"](locale))], cancelled=True)
-        return Outcome(state, [Reply(TXT["first"](locale)), *prompt(flow, state, locale)])
+            return Outcome(None, [Reply(TXT.cancelled(locale))], cancelled=True)
+        return Outcome(state, [Reply(TXT.first(locale)), *prompt(flow, state, locale)])
     previous = state.history.pop()
     state.phase = "ask"
     state.step = previous
@@ -352,13 +359,13 @@ def _on_confirm(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Ou
         if parsed is None or parsed[0] != CONFIRM:
             return _stale(flow, state, locale)
         _, verb, arg = parsed
-        if verb == "y":
+        if verb == "confirm":
             return Outcome(None, [], completed=_final_answers(flow, state))
-        if verb == "e":
+        if verb == "edit":
             state.phase = "edit_menu"
             state.page = 0
             return Outcome(state, [_edit_menu(flow, state, locale)])
-        if verb == "E":
+        if verb == "item":
             return _edit_step(flow, state, arg, locale)
         return _stale(flow, state, locale)
     assert isinstance(inp, TextIn)
@@ -372,7 +379,7 @@ def _on_confirm(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Ou
     target = _step_by_label(flow, state, word)
     if target is not None:
         return _edit_step(flow, state, target.key, locale)
-    hint = TXT["confirm_or_edit"](locale, confirm=flow.confirm_label(locale))
+    hint = TXT.confirm_or_edit(locale, confirm=flow.confirm_label(locale))
     return Outcome(state, [Reply(hint), _summary(flow, state, locale)])
 
 
@@ -382,19 +389,19 @@ def _on_edit_menu(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> 
         if parsed is None or parsed[0] != CONFIRM:
             return _stale(flow, state, locale)
         _, verb, arg = parsed
-        if verb == "E":
+        if verb == "item":
             return _edit_step(flow, state, arg, locale)
-        if verb == "p":
+        if verb == "more":
             state.page += 1
             return Outcome(state, [_edit_menu(flow, state, locale)])
-        if verb == "y":
+        if verb == "confirm":
             return Outcome(None, [], completed=_final_answers(flow, state))
         return _stale(flow, state, locale)
     assert isinstance(inp, TextIn)
     target = _step_by_label(flow, state, fold(inp.text))
     if target is not None:
         return _edit_step(flow, state, target.key, locale)
-    return Outcome(state, [Reply(TXT["pick_item"](locale)), _edit_menu(flow, state, locale)])
+    return Outcome(state, [Reply(TXT.pick_item(locale)), _edit_menu(flow, state, locale)])
 
 
 def _edit_step(flow: Flow, state: FlowState, key: str, locale: str) -> Outcome:
@@ -419,44 +426,43 @@ def _ask(flow: Flow, state: FlowState, locale: str) -> Reply:
     fld = step.field
     lines = [step.prompt(locale)]
     if isinstance(fld, MultiChoiceField):
-        lines.append(TXT["multi_hint"](locale))
+        lines.append(TXT.multi_hint(locale))
         if state.picking:
-            lines.append(TXT["picked"](locale, items=fld.display(state.picking, locale)))
+            lines.append(TXT.picked(locale, items=fld.display(state.picking, locale)))
         else:
-            lines.append(TXT["picked_none"](locale))
+            lines.append(TXT.picked_none(locale))
     elif step.key in state.answers and state.answers[step.key] is not None:
         shown = fld.display(state.answers[step.key], locale)
-        lines.append(TXT["current"](locale, value=shown))
+        lines.append(TXT.current(locale, value=shown))
     return Reply("\n".join(lines), _choices(flow, step, state, locale))
 
 
 def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Choice, ...]:
     fld = step.field
-    base = f"f|{flow.id}|{step.key}"
     options: list[Choice] = []
     fixed: list[Choice] = []
     if isinstance(fld, MultiChoiceField):
         for o in fld.options:
             mark = "✓ " if o.key in state.picking else ""
             label = o.label(locale)
-            options.append(Choice(mark + label, f"{base}|t|{o.key}", label))
-        fixed.append(Choice(TXT["done"](locale), f"{base}|d", TXT["done"](locale)))
+            options.append(Choice(mark + label, _button(flow, step.key, "toggle", o.key), label))
+        fixed.append(Choice(TXT.done(locale), _button(flow, step.key, "done"), TXT.done(locale)))
     elif isinstance(fld, ChoiceField):
         for o in fld.options:
             label = o.label(locale)
-            options.append(Choice(label, f"{base}|c|{o.key}", label))
+            options.append(Choice(label, _button(flow, step.key, "pick", o.key), label))
     elif isinstance(fld, NumberField):
         for n in fld.presets:
             label = fld.display(n, locale)
-            options.append(Choice(label, f"{base}|c|{n}", label))
+            options.append(Choice(label, _button(flow, step.key, "pick", str(n)), label))
     answered = state.answers.get(step.key) is not None
     if answered and not isinstance(fld, MultiChoiceField):
-        fixed.append(Choice(TXT["keep"](locale), f"{base}|k", TXT["keep"](locale)))
+        fixed.append(Choice(TXT.keep(locale), _button(flow, step.key, "keep"), TXT.keep(locale)))
     if step.optional:
-        fixed.append(Choice(TXT["skip"](locale), f"{base}|s", TXT["skip"](locale)))
+        fixed.append(Choice(TXT.skip(locale), _button(flow, step.key, "skip"), TXT.skip(locale)))
     if state.history or state.editing:
-        fixed.append(Choice(TXT["back"](locale), "g|back", TXT["back"](locale)))
-    return _paged(options, fixed, state.page, f"{base}|p", locale)
+        fixed.append(Choice(TXT.back(locale), BACK, TXT.back(locale)))
+    return _paged(options, fixed, state.page, _button(flow, step.key, "more"), locale)
 
 
 def _paged(
@@ -468,12 +474,12 @@ def _paged(
     pages = math.ceil(len(options) / per_page)
     page %= pages
     shown = options[page * per_page : (page + 1) * per_page]
-    more = Choice(TXT["more"](locale), more_data, TXT["more"](locale))
+    more = Choice(TXT.more(locale), more_data, TXT.more(locale))
     return (*shown, more, *fixed)
 
 
 def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
-    lines = [TXT["summary_head"](locale, title=flow.title(locale))]
+    lines = [TXT.summary_head(locale, title=flow.title(locale))]
     fields: list[tuple[str, str]] = []
     for step in _applicable(flow, state.answers):
         if not step.summarised:
@@ -484,11 +490,14 @@ def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
         fields.append((step.label(locale), shown))
     lines.append("")
     lines.append(flow.confirm_prompt(locale))
-    base = f"f|{flow.id}|{CONFIRM}"
     choices = (
-        Choice(flow.confirm_label(locale), f"{base}|y", flow.confirm_label(locale)),
-        Choice(TXT["edit"](locale), f"{base}|e", TXT["edit"](locale)),
-        Choice(TXT["cancel"](locale), "g|cancel", TXT["cancel"](locale)),
+        Choice(
+            flow.confirm_label(locale),
+            _button(flow, CONFIRM, "confirm"),
+            flow.confirm_label(locale),
+        ),
+        Choice(TXT.edit(locale), _button(flow, CONFIRM, "edit"), TXT.edit(locale)),
+        Choice(TXT.cancel(locale), CANCEL, TXT.cancel(locale)),
     )
     panel = Panel(
         title=flow.title(locale),
@@ -501,14 +510,16 @@ def _summary(flow: Flow, state: FlowState, locale: str) -> Reply:
 
 
 def _edit_menu(flow: Flow, state: FlowState, locale: str) -> Reply:
-    base = f"f|{flow.id}|{CONFIRM}"
     options = [
-        Choice(s.label(locale), f"{base}|E|{s.key}", s.label(locale))
+        Choice(s.label(locale), _button(flow, CONFIRM, "item", s.key), s.label(locale))
         for s in _applicable(flow, state.answers)
         if s.editable
     ]
-    fixed = [Choice(TXT["back"](locale), "g|back", TXT["back"](locale))]
-    return Reply(TXT["pick_item"](locale), _paged(options, fixed, state.page, f"{base}|p", locale))
+    fixed = [Choice(TXT.back(locale), BACK, TXT.back(locale))]
+    return Reply(
+        TXT.pick_item(locale),
+        _paged(options, fixed, state.page, _button(flow, CONFIRM, "more"), locale),
+    )
 
 
 def summary_lines(flow: Flow, answers: dict[str, Any], locale: str) -> list[str]:

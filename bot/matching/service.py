@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import outbox
+from bot import outbox, postback
 from bot.cards import Button, Card, CardRow, plain
 from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
@@ -730,7 +730,10 @@ class Matching:
             until=answer_by,
         )
         yes, no = TXT["inv_yes"](loc), TXT["inv_no"](loc)
-        buttons = (Choice(yes, f"inv|{match.id}|y", yes), Choice(no, f"inv|{match.id}|n", no))
+        buttons = (
+            Choice(yes, postback.Invitation(match.id, "yes").pack(), yes),
+            Choice(no, postback.Invitation(match.id, "no").pack(), no),
+        )
         card = Panel(
             title=TXT["inv_title"](loc),
             kind="invitation",
@@ -836,7 +839,7 @@ class Matching:
         summary = summary_of(project.challenge)
         text = TXT["team_for_group"](loc, summary=summary, members=members)
         ok = TXT["team_ok"](loc)
-        buttons = (Choice(ok, f"team|{project.id}|ok", ok),)
+        buttons = (Choice(ok, postback.TeamConfirm(project.id).pack(), ok),)
         card = Panel(
             title=TXT["team_title"](loc),
             kind="proposal",
@@ -1012,7 +1015,7 @@ class Matching:
             text = TXT["announce"](
                 loc, org=project.organization.name, challenge=challenge, reasons=reasons
             )
-            buttons = (Choice(button, f"hand|{project.id}", button),)
+            buttons = (Choice(button, postback.Hand(project.id).pack(), button),)
             card = Panel(
                 title=f"{TXT['announce_title'](loc)}: {project.organization.name}",
                 kind="project",

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import outbox
+from bot import outbox, postback
 from bot.cards import plain
 from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import Coordination, Outcome
@@ -650,8 +650,8 @@ class Programmes:
             if with_rsvp:
                 yes, no = TXT["rsvp_yes"](locale), TXT["rsvp_no"](locale)
                 choices = (
-                    Choice(yes, f"rsvp|{phase.id}|yes", yes),
-                    Choice(no, f"rsvp|{phase.id}|no", no),
+                    Choice(yes, postback.Rsvp(phase.id, "yes").pack(), yes),
+                    Choice(no, postback.Rsvp(phase.id, "no").pack(), no),
                 )
             for channel, recipients in by_channel.items():
                 await outbox.fan_out(

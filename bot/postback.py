@@ -1,0 +1,268 @@
+"""One typed codec for postback data (the string a button sends back when tapped).
+
+Every button the bot offers carries one of the kinds below, packed as
+`prefix|field|field...` (like aiogram's `CallbackData.pack/unpack`). `pack` refuses data
+over LINE's 300 characters, or a `|` inside any field but the last, at the moment the
+button is built; `unpack` turns data back into its kind, or raises `PostbackError` for
+anything malformed or foreign (a forged request, a button from another bot).
+
+Verbs are readable words. The one-letter verbs of earlier versions (`f|volunteer|area|c|x`,
+`inv|12|y`) still unpack, because those buttons stay in people's chat history.
+
+To add a kind: a frozen dataclass subclassing `Postback` with a unique `prefix`, fields of
+type `str` or `int` (a `str` field may list its allowed values in `CHOICES`, and old
+spellings in `OLD`); register it in `KINDS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+MAX_DATA = 300  # LINE's limit on postback data, in characters
+SEP = "|"
+
+
+class PostbackError(ValueError):
+    """Data that is not a postback of ours: malformed, foreign, or too long."""
+
+
+P = TypeVar("P", bound="Postback")
+
+
+@dataclass(frozen=True)
+class Postback:
+    """Base of every kind: `pack()` to build a button's data, `unpack()` to read it."""
+
+    prefix: ClassVar[str] = ""
+    # Allowed values per `str` field (empty: any value without `|`, except the last field).
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Old spellings of values, per field: {"answer": {"y": "yes"}}.
+    OLD: ClassVar[dict[str, dict[str, str]]] = {}
+    # Fields that may be missing in old data, with the value to assume.
+    DEFAULTS: ClassVar[dict[str, str]] = {}
+
+    def pack(self) -> str:
+        fields = dataclasses.fields(self)
+        parts = [self.prefix]
+        for i, f in enumerate(fields):
+            value = str(getattr(self, f.name))
+            allowed = self.CHOICES.get(f.name)
+            if allowed and value not in allowed:
+                raise PostbackError(f"{self.prefix}: {f.name} must be one of {allowed}")
+            if SEP in value and i < len(fields) - 1:
+                raise PostbackError(f"{self.prefix}: {f.name} may not contain {SEP!r}")
+            parts.append(value)
+        while len(parts) > 1 and parts[-1] == "" and fields[len(parts) - 2].name in self.DEFAULTS:
+            parts.pop()  # an empty optional last field is left out
+        data = SEP.join(parts)
+        if len(data) > MAX_DATA:
+            raise PostbackError(f"{self.prefix}: {len(data)} characters, over {MAX_DATA}")
+        return data
+
+    @classmethod
+    def _from_parts(cls: type[P], parts: list[str]) -> P:
+        fields = dataclasses.fields(cls)
+        if len(parts) > len(fields):
+            raise PostbackError(f"{cls.prefix}: too many parts")
+        values: dict[str, Any] = {}
+        for i, f in enumerate(fields):
+            if i < len(parts):
+                raw = parts[i]
+            elif f.name in cls.DEFAULTS:
+                raw = cls.DEFAULTS[f.name]
+            else:
+                raise PostbackError(f"{cls.prefix}: {f.name} is missing")
+            raw = cls.OLD.get(f.name, {}).get(raw, raw)
+            if f.type in (int, "int"):
+                if not raw.isdigit() or len(raw) > 18:
+                    raise PostbackError(f"{cls.prefix}: {f.name} is not a number")
+                values[f.name] = int(raw)
+                continue
+            allowed = cls.CHOICES.get(f.name)
+            if allowed and raw not in allowed:
+                raise PostbackError(f"{cls.prefix}: unknown {f.name}")
+            values[f.name] = raw
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Menu(Postback):
+    """A main-menu item: `m|help`."""
+
+    prefix: ClassVar[str] = "m"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "command": (
+            "help",
+            "delete",
+            "signup",
+            "profile",
+            "edit",
+            "pause",
+            "resume",
+            "group",
+            "requests",
+            "request",
+            "open",
+            "slack",
+        )
+    }
+    command: str
+
+
+@dataclass(frozen=True)
+class Language(Postback):
+    """Switch the conversation's language: `lang|en`."""
+
+    prefix: ClassVar[str] = "lang"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"lang": ("ja", "en")}
+    lang: str
+
+
+@dataclass(frozen=True)
+class Go(Postback):
+    """Leave the current question in a flow: `g|back`, `g|cancel`."""
+
+    prefix: ClassVar[str] = "g"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"command": ("back", "cancel")}
+    command: str
+
+
+@dataclass(frozen=True)
+class Delete(Postback):
+    """The answer to "delete all my data?": `del|yes`."""
+
+    prefix: ClassVar[str] = "del"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no")}
+    answer: str
+
+
+@dataclass(frozen=True)
+class Question(Postback):
+    """A group tapping "Answer" under a coordinator's question: `qa|12`."""
+
+    prefix: ClassVar[str] = "qa"
+    question_id: int
+
+
+@dataclass(frozen=True)
+class Invitation(Postback):
+    """A volunteer's answer to an invitation: `inv|12|yes` (old: `inv|12|y`)."""
+
+    prefix: ClassVar[str] = "inv"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no")}
+    OLD: ClassVar[dict[str, dict[str, str]]] = {"answer": {"y": "yes", "n": "no"}}
+    DEFAULTS: ClassVar[dict[str, str]] = {"answer": "no"}
+    match_id: int
+    answer: str
+
+
+@dataclass(frozen=True)
+class SkipReason(Postback):
+    """Decline an invitation without giving a reason: `inv-skip`."""
+
+    prefix: ClassVar[str] = "inv-skip"
+
+
+@dataclass(frozen=True)
+class Hand(Postback):
+    """A volunteer raising their hand for an open project: `hand|7`."""
+
+    prefix: ClassVar[str] = "hand"
+    project_id: int
+
+
+@dataclass(frozen=True)
+class TeamConfirm(Postback):
+    """A group confirming its proposed team: `team|7|ok`."""
+
+    prefix: ClassVar[str] = "team"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("ok",)}
+    DEFAULTS: ClassVar[dict[str, str]] = {"answer": "ok"}
+    project_id: int
+    answer: str = "ok"
+
+
+@dataclass(frozen=True)
+class Rsvp(Postback):
+    """A participant's answer to a phase announcement: `rsvp|3|yes`."""
+
+    prefix: ClassVar[str] = "rsvp"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no")}
+    phase_id: int
+    answer: str
+
+
+# The verbs of a flow button, and their one-letter spellings before the codec.
+FLOW_VERBS = ("more", "skip", "keep", "toggle", "done", "pick", "confirm", "edit", "item")
+OLD_FLOW_VERBS = {
+    "p": "more",
+    "s": "skip",
+    "k": "keep",
+    "t": "toggle",
+    "d": "done",
+    "c": "pick",
+    "y": "confirm",
+    "e": "edit",
+    "E": "item",
+}
+CONFIRM_STEP = "~"  # the "step" of a flow's confirmation summary
+
+
+@dataclass(frozen=True)
+class FlowAction(Postback):
+    """A button inside a flow: `f|volunteer|area|pick|tokyo` (old: `...|c|tokyo`)."""
+
+    prefix: ClassVar[str] = "f"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"verb": FLOW_VERBS}
+    OLD: ClassVar[dict[str, dict[str, str]]] = {"verb": OLD_FLOW_VERBS}
+    DEFAULTS: ClassVar[dict[str, str]] = {"arg": ""}
+    flow: str
+    step: str
+    verb: str
+    arg: str = ""
+
+
+# The kinds the matching part of the dialogue answers.
+Matching = Invitation | Hand | TeamConfirm | Rsvp
+MATCHING = (Invitation, Hand, TeamConfirm, Rsvp)
+
+KINDS: tuple[type[Postback], ...] = (
+    Menu,
+    Language,
+    Go,
+    Delete,
+    Question,
+    Invitation,
+    SkipReason,
+    Hand,
+    TeamConfirm,
+    Rsvp,
+    FlowAction,
+)
+_BY_PREFIX = {k.prefix: k for k in KINDS}
+assert len(_BY_PREFIX) == len(KINDS), "two postback kinds share a prefix"
+
+
+def unpack(data: str) -> Postback:
+    """The kind a button's data stands for; PostbackError when it is none of ours."""
+    if not data or len(data) > MAX_DATA:
+        raise PostbackError("empty or over the length limit")
+    prefix, _, rest = data.partition(SEP)
+    kind = _BY_PREFIX.get(prefix)
+    if kind is None:
+        raise PostbackError("unknown prefix")
+    n = len(dataclasses.fields(kind))
+    parts = rest.split(SEP, n - 1) if (rest or SEP in data) and n else []
+    if not n and (rest or SEP in data):
+        raise PostbackError(f"{prefix}: takes no parts")
+    return kind._from_parts(parts)
+
+
+def parse(data: str) -> Postback | None:
+    """`unpack`, or None for empty, malformed or foreign data."""
+    try:
+        return unpack(data)
+    except PostbackError:
+        return None
