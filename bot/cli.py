@@ -86,8 +86,8 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.console import ConsoleChat, render
     from bot.dialogue import Dialogue
+    from bot.effects import EffectContext
     from bot.inbox import Inbox
-    from bot.profiles import EffectContext
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade
 
@@ -193,8 +193,8 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.coordination import Coordination
     from bot.demo import load_demo
+    from bot.effects import EffectContext
     from bot.matching.service import Matching
-    from bot.profiles import EffectContext
     from bot.settings import SANDBOX_COORDINATORS
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade

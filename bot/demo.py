@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.coordination import Coordination
 from bot.dialogue import SaveVolunteer, SubmitRequest
-from bot.profiles import EffectContext, apply_effect
+from bot.effects import EffectContext, apply_effect
 from storage import repo
 
 CHANNEL = "line"

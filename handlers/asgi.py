@@ -23,11 +23,11 @@ from bot.budget import Budget
 from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
+from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.logs import configure_logging
 from bot.matching.service import Matching
 from bot.outbox import Dispatcher, Policy, Transport
-from bot.profiles import EffectContext
 from bot.programmes.checkins import CheckIns
 from bot.programmes.scheduler import IntervalJob, Scheduler
 from bot.programmes.service import Programmes

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console import CHANNEL, ConsoleChat, render
 from bot.dialogue import Dialogue
+from bot.effects import EffectContext
 from bot.inbox import Inbox
-from bot.profiles import EffectContext
 from storage import repo
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Volunteer

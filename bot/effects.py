@@ -1,4 +1,4 @@
-"""What we hold about a person: answers to stored rows and back, and the effects that write them."""
+"""The effect applier: carries out what the dialogue decided (profiles, states, outbox rows)."""
 
 from __future__ import annotations
 
