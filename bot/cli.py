@@ -218,13 +218,15 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             coordinator_channel=settings.slack_coordinator_channel,
         )
         matching = Matching(maker, coordination)
-        coordination.matching = matching
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
         from bot.programmes.service import Programmes
 
         programmes = Programmes(maker, coordination, locale=settings.default_locale)
+        # As in the app: an accepted request joins the programme, then is announced.
+        coordination.hooks.recruiting.extend([programmes.join_current, matching.announce])
+        coordination.hooks.needs_changed.append(matching.needs_changed)
         effects = EffectContext(settings.privacy_notice_version, coordination, matching, programmes)
         actor = SANDBOX_COORDINATORS[0] if settings.sandbox_enabled else "demo"
         with Progress("loading demo") as progress:

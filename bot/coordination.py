@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -321,6 +321,26 @@ def summary_of(text: str, limit: int = 30) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
+# What other services do when a project starts recruiting (join the running programme,
+# announce it to volunteers) and after its needs were edited (withdraw suggestions that
+# no longer fit); each runs in the transaction that made the change.
+OnRecruiting = Callable[[AsyncSession, Project], Awaitable[object]]
+OnNeedsChanged = Callable[[AsyncSession, Project, str, datetime], Awaitable[object]]
+
+
+@dataclass
+class ProjectHooks:
+    """The services Coordination calls into, in the order they run.
+
+    Coordination is built before the services that use it (matching, programmes), so the
+    composition root hands it this object at construction and adds the hooks once the
+    services exist (bot/services.py). Without hooks a decision only records itself.
+    """
+
+    recruiting: list[OnRecruiting] = field(default_factory=list)
+    needs_changed: list[OnNeedsChanged] = field(default_factory=list)
+
+
 class Coordination:
     """The coordinators' operations; the Slack handler calls these after checking who acts."""
 
@@ -333,6 +353,7 @@ class Coordination:
         coordinator_channel: str,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        hooks: ProjectHooks | None = None,
     ) -> None:
         self._maker = maker
         self.locale = locale
@@ -340,10 +361,7 @@ class Coordination:
         self.channel = coordinator_channel
         self._notify = notify
         self._clock = clock
-        # Set by the composition root: announces projects that start recruiting, and
-        # puts them in the programme that is running.
-        self.matching: Any = None
-        self.programmes: Any = None
+        self.hooks = hooks if hooks is not None else ProjectHooks()
         self._turns = Turns()
 
     def local(self, at: datetime | None) -> str:
@@ -520,10 +538,9 @@ class Coordination:
                 text = TXT["g_declined"](org.locale, summary=summary, reason=reason or "-")
             await self._push_group(session, org, [Reply(text)], ("decision", project.id))
             await self._update_card(session, project, org)
-            if to_status == "recruiting" and self.programmes is not None:
-                await self.programmes.join_current(session, project)
-            if to_status == "recruiting" and self.matching is not None:
-                await self.matching.announce(session, project)
+            if to_status == "recruiting":
+                for on_recruiting in self.hooks.recruiting:
+                    await on_recruiting(session, project)
         self._notify()
         return Outcome(True)
 
@@ -719,8 +736,8 @@ class Coordination:
             await self._thread(session, project, text, ("needs", project.id, project.version))
             org = project.organization
             await self._update_card(session, project, org)
-            if self.matching is not None:
-                await self.matching.needs_changed(session, project, actor, now)
+            for on_needs_changed in self.hooks.needs_changed:
+                await on_needs_changed(session, project, actor, now)
         self._notify()
         return Outcome(True)
 

@@ -265,8 +265,6 @@ async def load_demo(
         # The Kawasaki 2017 calendar moved to start today; the requests accepted below
         # join it (bot.programmes.service.Programmes.join_current).
         await import_demo_programme(programmes, today or date.today())
-        if coordination.programmes is None:
-            coordination.programmes = programmes
         step("programme")
     async with maker.begin() as session:
         for i, row in enumerate(VOLUNTEERS):

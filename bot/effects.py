@@ -28,6 +28,10 @@ from bot.dialogue import (
     SubmitRequest,
     TeamStatus,
 )
+from bot.matching.service import Matching
+from bot.programmes.service import Programmes
+from bot.programmes.teams import TeamChannels
+from bot.richmenu import RichMenus
 from bot.taxonomy import needs_for_menus
 from storage import programmes as programme_store
 from storage import repo
@@ -56,14 +60,14 @@ class EffectContext:
 
     notice_version: str
     coordination: Coordination | None = None
-    # The matching service (bot.matching.service.Matching); None where matching is off.
-    matching: Any = None
-    # The programme calendar (bot.programmes.service.Programmes): briefing RSVPs.
-    programmes: Any = None
-    # Team channels and Slack linking (bot.programmes.teams.TeamChannels); None without Slack.
-    teams: Any = None
-    # LINE rich menus per state (bot.richmenu.RichMenus); None where LINE is off.
-    rich_menus: Any = None
+    # The matching service; None where matching is off.
+    matching: Matching | None = None
+    # The programme calendar: briefing RSVPs.
+    programmes: Programmes | None = None
+    # Team channels and Slack linking; None without Slack.
+    teams: TeamChannels | None = None
+    # LINE rich menus per state; None where LINE is off.
+    rich_menus: RichMenus | None = None
 
 
 class SessionLookups:

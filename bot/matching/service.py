@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -258,6 +258,20 @@ class Settings:
     candidates: int = 30
 
 
+class TeamOpener(Protocol):
+    """Opens a formed team's channel (bot.programmes.teams.TeamChannels)."""
+
+    async def on_team_formed(self, session: AsyncSession, project: Project) -> None: ...
+
+
+class MenuSwitcher(Protocol):
+    """Switches a person's LINE rich menu to fit their state (bot.richmenu.RichMenus)."""
+
+    async def sync(
+        self, session: AsyncSession, channel: str, user_key: str, locale: str, now: datetime
+    ) -> str | None: ...
+
+
 class Matching:
     """The matching operations the Slack handler, the dialogue and the timer call."""
 
@@ -269,6 +283,8 @@ class Matching:
         settings: Settings | None = None,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        teams: TeamOpener | None = None,
+        rich_menus: MenuSwitcher | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination
@@ -276,12 +292,10 @@ class Matching:
         self._notify = notify
         self._clock = clock
         self.locale = coordination.locale
-        # Set by the composition root: opens the team's channel when a team is formed
-        # (bot.programmes.teams.TeamChannels); None where Slack is off.
-        self.teams: Any = None
-        # Set by the composition root: LINE rich menus (bot.richmenu.RichMenus), so a new
-        # team member gets the team menu; None where LINE is off.
-        self.rich_menus: Any = None
+        # Opens the team's channel when a team is formed; None where Slack is off.
+        self.teams = teams
+        # LINE rich menus, so a new team member gets the team menu; None where LINE is off.
+        self.rich_menus = rich_menus
         # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
         self.live = LiveIndex(
             maker, clock=clock, window_days=self.settings.weights.recent_window_days
