@@ -308,7 +308,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]
 
 
 @dataclass
-class Outcome:
+class ActionResult:
     """What happened, and the line to tell the person who acted."""
 
     ok: bool
@@ -463,17 +463,17 @@ class Coordination:
 
     # ---------------------------------------------------------------- decisions
 
-    async def accept(self, project_id: int, actor: str) -> Outcome:
+    async def accept(self, project_id: int, actor: str) -> ActionResult:
         """Accept a request: it starts recruiting and the group hears so in LINE."""
         return await self._decide(project_id, actor, "recruiting", None)
 
-    async def decline(self, project_id: int, actor: str, reason: str) -> Outcome:
+    async def decline(self, project_id: int, actor: str, reason: str) -> ActionResult:
         """Decline a request with a reason the group reads."""
         return await self._decide(project_id, actor, "declined", reason.strip() or "-")
 
     async def _decide(
         self, project_id: int, actor: str, to_status: str, reason: str | None
-    ) -> Outcome:
+    ) -> ActionResult:
         # Clicks on one request in this process take turns on an asyncio lock, holding no
         # database connection while they wait; across processes the row is taken with
         # NOWAIT, and a click that finds it taken lets its connection go and looks again
@@ -483,7 +483,7 @@ class Coordination:
         deadline = loop.time() + DECIDE_WAIT_S
         async with self._turns.turn(project_id, DECIDE_WAIT_S) as mine:
             if not mine:
-                return Outcome(False, TXT["busy"](self.locale, id=project_id))
+                return ActionResult(False, TXT["busy"](self.locale, id=project_id))
             pause = 0.02
             while True:
                 try:
@@ -494,13 +494,13 @@ class Coordination:
                         log.info(
                             "coordination: project %d busy; click answered as busy", project_id
                         )
-                        return Outcome(False, TXT["busy"](self.locale, id=project_id))
+                        return ActionResult(False, TXT["busy"](self.locale, id=project_id))
                     await asyncio.sleep(min(pause, left))
                     pause = min(pause * 2, 0.2)
 
     async def _decide_once(
         self, project_id: int, actor: str, to_status: str, reason: str | None
-    ) -> Outcome:
+    ) -> ActionResult:
         now = self._clock()
         async with self._maker.begin() as session:
             await repo.lock_project_nowait(session, project_id)
@@ -518,9 +518,9 @@ class Coordination:
             )
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if not won:
-                return Outcome(False, self._already(project))
+                return ActionResult(False, self._already(project))
             org = project.organization
             await repo.audit(
                 session,
@@ -542,7 +542,7 @@ class Coordination:
                 for on_recruiting in self.hooks.recruiting:
                     await on_recruiting(session, project)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     def _already(self, project: Project) -> str:
         if project.status == "submitted":
@@ -567,25 +567,25 @@ class Coordination:
                 detail={"what": what},
             )
 
-    async def can_ask(self, project_id: int) -> Outcome:
+    async def can_ask(self, project_id: int) -> ActionResult:
         """Whether a question can still be asked (before opening the modal)."""
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if project.status != "submitted":
-                return Outcome(False, self._already(project))
-            return Outcome(True)
+                return ActionResult(False, self._already(project))
+            return ActionResult(True)
 
-    async def ask(self, project_id: int, actor: str, question: str) -> Outcome:
+    async def ask(self, project_id: int, actor: str, question: str) -> ActionResult:
         """Send a coordinator's question to the group in LINE; note it in the card's thread."""
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if project.status != "submitted":
-                return Outcome(False, self._already(project))
+                return ActionResult(False, self._already(project))
             row = await repo.add_question(session, project.id, actor, question.strip(), now)
             org = project.organization
             await repo.audit(
@@ -614,7 +614,7 @@ class Coordination:
                 ("question-thread", row.id),
             )
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     async def record_answer(self, session: AsyncSession, question_id: int, answer: str) -> bool:
         """Store a group's answer and post it in the card's thread (caller's transaction)."""
@@ -649,14 +649,14 @@ class Coordination:
 
     # ---------------------------------------------------------------- needs
 
-    async def needs_form(self, project_id: int) -> NeedsForm | Outcome:
+    async def needs_form(self, project_id: int) -> NeedsForm | ActionResult:
         """The current needs of a project to edit, or why they cannot be edited now."""
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if project.status not in EDITABLE:
-                return Outcome(False, self._not_editable(project))
+                return ActionResult(False, self._not_editable(project))
             return NeedsForm(
                 project_id=project.id,
                 version=project.version,
@@ -674,17 +674,17 @@ class Coordination:
         shown = status(self.locale) if status else project.status
         return TXT["not_editable"](self.locale, id=project.id, status=shown)
 
-    async def edit_needs(self, form: NeedsForm, actor: str) -> Outcome:
+    async def edit_needs(self, form: NeedsForm, actor: str) -> ActionResult:
         """Save a coordinator's needs for a project (if nobody changed it meanwhile):
         audit, a note in the card's thread, the cards updated, suggestions recomputed."""
         loc = self.locale
         if check_needs(form, loc):
-            return Outcome(False, TXT["e_unknown"](loc))
+            return ActionResult(False, TXT["e_unknown"](loc))
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, form.project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](loc, id=form.project_id))
+                return ActionResult(False, TXT["not_found"](loc, id=form.project_id))
             old = _needs_values(project)
             new = {
                 "required_skills": list(form.required),
@@ -705,9 +705,9 @@ class Coordination:
             )
             if not won:
                 if project.status not in EDITABLE:
-                    return Outcome(False, self._not_editable(project))
+                    return ActionResult(False, self._not_editable(project))
                 last = await matching_repo.last_audit(session, "project", project.id)
-                return Outcome(
+                return ActionResult(
                     False,
                     TXT["edit_conflict"](
                         loc,
@@ -739,7 +739,7 @@ class Coordination:
             for on_needs_changed in self.hooks.needs_changed:
                 await on_needs_changed(session, project, actor, now)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     # ---------------------------------------------------------------- lists
 

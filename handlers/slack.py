@@ -31,9 +31,9 @@ from bot.coordination import (
     DECLINE,
     EDIT_NEEDS,
     TXT,
+    ActionResult,
     Coordination,
     NeedsForm,
-    Outcome,
     check_needs,
 )
 from bot.i18n import T
@@ -676,7 +676,7 @@ class SlackChannel:
                 await self._refuse(user, channel, body)
                 return
             found = await self.coordination.needs_form(_project_id(body["actions"][0]["value"]))
-            if isinstance(found, Outcome):
+            if isinstance(found, ActionResult):
                 await self._tell(user, channel, found.message)
                 return
             # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
@@ -717,7 +717,7 @@ class SlackChannel:
                 return
             action = body["actions"][0]
             value = str(action.get("value", ""))
-            outcome: Outcome
+            outcome: ActionResult
             if action["action_id"] == SUGGEST:
                 outcome = await self.matching.propose(int(value), user)
             elif action["action_id"] == APPROVE_ALL:
