@@ -52,9 +52,9 @@ from bot.budget import Budget  # noqa: E402
 from bot.conversation.model import Reply  # noqa: E402
 from bot.coordination import Coordination  # noqa: E402
 from bot.dialogue import Dialogue  # noqa: E402
+from bot.effects import EffectContext  # noqa: E402
 from bot.inbox import Inbox  # noqa: E402
 from bot.outbox import Dispatcher, enqueue, fan_out, key_for, replies_payload  # noqa: E402
-from bot.profiles import EffectContext  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from handlers.line import LineChannel, render_line_messages  # noqa: E402
 from handlers.slack import SlackChannel  # noqa: E402

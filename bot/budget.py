@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import T, month_text, short_when_text
+from bot.outbox_rows import enqueue, key_for
 from storage import repo
 from storage.base import utcnow
 
 if TYPE_CHECKING:
-    from bot.outbox import Item
+    from bot.outbox_rows import Item
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,6 @@ class Budget:
 
     async def _warn(self, now: datetime, level: str, estimate: Quota | None) -> None:
         """Post one warning per level and month to the coordinator channel (via the outbox)."""
-        from bot.outbox import enqueue, key_for
 
         month = self.month(now)
         if (month, level) in self._warned or not self._coordinator_channel:

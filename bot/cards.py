@@ -70,3 +70,9 @@ class Card:
                 for r in data.get("rows", ())
             ),
         )
+
+
+def summary_of(text: str, limit: int = 30) -> str:
+    """A short quote of a challenge for messages."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox, postback
-from bot.cards import Button, Card, plain
+from bot.cards import Button, Card, plain, summary_of
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
 from bot.lifecycle.states import Role, coordinator_label, transition
@@ -304,17 +304,31 @@ def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]
 
 
 @dataclass
-class Outcome:
+class ActionResult:
     """What happened, and the line to tell the person who acted."""
 
     ok: bool
     message: str = ""
 
 
-def summary_of(text: str, limit: int = 30) -> str:
-    """A short quote of a challenge for messages."""
-    one_line = " ".join(text.split())
-    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+# What other services do when a project starts recruiting (join the running programme,
+# announce it to volunteers) and after its needs were edited (withdraw suggestions that
+# no longer fit); each runs in the transaction that made the change.
+OnRecruiting = Callable[[AsyncSession, Project], Awaitable[object]]
+OnNeedsChanged = Callable[[AsyncSession, Project, str, datetime], Awaitable[object]]
+
+
+@dataclass
+class ProjectHooks:
+    """The services Coordination calls into, in the order they run.
+
+    Coordination is built before the services that use it (matching, programmes), so the
+    composition root hands it this object at construction and adds the hooks once the
+    services exist (bot/services.py). Without hooks a decision only records itself.
+    """
+
+    recruiting: list[OnRecruiting] = field(default_factory=list)
+    needs_changed: list[OnNeedsChanged] = field(default_factory=list)
 
 
 class Coordination:
@@ -329,6 +343,7 @@ class Coordination:
         coordinator_channel: str,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        hooks: ProjectHooks | None = None,
     ) -> None:
         self._maker = maker
         self.locale = locale
@@ -336,10 +351,7 @@ class Coordination:
         self.channel = coordinator_channel
         self._notify = notify
         self._clock = clock
-        # Set by the composition root: announces projects that start recruiting, and
-        # puts them in the programme that is running.
-        self.matching: Any = None
-        self.programmes: Any = None
+        self.hooks = hooks if hooks is not None else ProjectHooks()
         self._turns = Turns()
 
     def local(self, at: datetime | None) -> str:
@@ -442,17 +454,17 @@ class Coordination:
 
     # ---------------------------------------------------------------- decisions
 
-    async def accept(self, project_id: int, actor: str) -> Outcome:
+    async def accept(self, project_id: int, actor: str) -> ActionResult:
         """Accept a request: it starts recruiting and the group hears so in LINE."""
         return await self._decide(project_id, actor, "recruiting", None)
 
-    async def decline(self, project_id: int, actor: str, reason: str) -> Outcome:
+    async def decline(self, project_id: int, actor: str, reason: str) -> ActionResult:
         """Decline a request with a reason the group reads."""
         return await self._decide(project_id, actor, "declined", reason.strip() or "-")
 
     async def _decide(
         self, project_id: int, actor: str, to_status: str, reason: str | None
-    ) -> Outcome:
+    ) -> ActionResult:
         # Clicks on one request in this process take turns on an asyncio lock, holding no
         # database connection while they wait; across processes the row is taken with
         # NOWAIT, and a click that finds it taken lets its connection go and looks again
@@ -462,7 +474,7 @@ class Coordination:
         deadline = loop.time() + DECIDE_WAIT_S
         async with self._turns.turn(project_id, DECIDE_WAIT_S) as mine:
             if not mine:
-                return Outcome(False, TXT["busy"](self.locale, id=project_id))
+                return ActionResult(False, TXT["busy"](self.locale, id=project_id))
             pause = 0.02
             while True:
                 try:
@@ -473,13 +485,13 @@ class Coordination:
                         log.info(
                             "coordination: project %d busy; click answered as busy", project_id
                         )
-                        return Outcome(False, TXT["busy"](self.locale, id=project_id))
+                        return ActionResult(False, TXT["busy"](self.locale, id=project_id))
                     await asyncio.sleep(min(pause, left))
                     pause = min(pause * 2, 0.2)
 
     async def _decide_once(
         self, project_id: int, actor: str, to_status: str, reason: str | None
-    ) -> Outcome:
+    ) -> ActionResult:
         now = self._clock()
         async with self._maker.begin() as session:
             await repo.lock_project_nowait(session, project_id)
@@ -498,9 +510,9 @@ class Coordination:
             )
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if not moved.ok:
-                return Outcome(False, self._already(project))
+                return ActionResult(False, self._already(project))
             org = project.organization
             summary = summary_of(project.challenge)
             if to_status == "recruiting":
@@ -509,12 +521,11 @@ class Coordination:
                 text = TXT["g_declined"](org.locale, summary=summary, reason=reason or "-")
             await self._push_group(session, org, [Reply(text)], ("decision", project.id))
             await self._update_card(session, project, org)
-            if to_status == "recruiting" and self.programmes is not None:
-                await self.programmes.join_current(session, project)
-            if to_status == "recruiting" and self.matching is not None:
-                await self.matching.announce(session, project)
+            if to_status == "recruiting":
+                for on_recruiting in self.hooks.recruiting:
+                    await on_recruiting(session, project)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     def _already(self, project: Project) -> str:
         if project.status == "submitted":
@@ -540,25 +551,25 @@ class Coordination:
                 detail={"what": what},
             )
 
-    async def can_ask(self, project_id: int) -> Outcome:
+    async def can_ask(self, project_id: int) -> ActionResult:
         """Whether a question can still be asked (before opening the modal)."""
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if project.status != "submitted":
-                return Outcome(False, self._already(project))
-            return Outcome(True)
+                return ActionResult(False, self._already(project))
+            return ActionResult(True)
 
-    async def ask(self, project_id: int, actor: str, question: str) -> Outcome:
+    async def ask(self, project_id: int, actor: str, question: str) -> ActionResult:
         """Send a coordinator's question to the group in LINE; note it in the card's thread."""
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if project.status != "submitted":
-                return Outcome(False, self._already(project))
+                return ActionResult(False, self._already(project))
             row = await repo.add_question(session, project.id, actor, question.strip(), now)
             org = project.organization
             await repo.audit(
@@ -587,7 +598,7 @@ class Coordination:
                 ("question-thread", row.id),
             )
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     async def record_answer(self, session: AsyncSession, question_id: int, answer: str) -> bool:
         """Store a group's answer and post it in the card's thread (caller's transaction)."""
@@ -622,14 +633,14 @@ class Coordination:
 
     # ---------------------------------------------------------------- needs
 
-    async def needs_form(self, project_id: int) -> NeedsForm | Outcome:
+    async def needs_form(self, project_id: int) -> NeedsForm | ActionResult:
         """The current needs of a project to edit, or why they cannot be edited now."""
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
             if project.status not in EDITABLE:
-                return Outcome(False, self._not_editable(project))
+                return ActionResult(False, self._not_editable(project))
             return NeedsForm(
                 project_id=project.id,
                 version=project.version,
@@ -646,17 +657,17 @@ class Coordination:
         shown = coordinator_label(project.status, self.locale)
         return TXT["not_editable"](self.locale, id=project.id, status=shown)
 
-    async def edit_needs(self, form: NeedsForm, actor: str) -> Outcome:
+    async def edit_needs(self, form: NeedsForm, actor: str) -> ActionResult:
         """Save a coordinator's needs for a project (if nobody changed it meanwhile):
         audit, a note in the card's thread, the cards updated, suggestions recomputed."""
         loc = self.locale
         if check_needs(form, loc):
-            return Outcome(False, TXT["e_unknown"](loc))
+            return ActionResult(False, TXT["e_unknown"](loc))
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, form.project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](loc, id=form.project_id))
+                return ActionResult(False, TXT["not_found"](loc, id=form.project_id))
             old = _needs_values(project)
             new = {
                 "required_skills": list(form.required),
@@ -677,9 +688,9 @@ class Coordination:
             )
             if not won:
                 if project.status not in EDITABLE:
-                    return Outcome(False, self._not_editable(project))
+                    return ActionResult(False, self._not_editable(project))
                 last = await matching_repo.last_audit(session, "project", project.id)
-                return Outcome(
+                return ActionResult(
                     False,
                     TXT["edit_conflict"](
                         loc,
@@ -708,10 +719,10 @@ class Coordination:
             await self._thread(session, project, text, ("needs", project.id, project.version))
             org = project.organization
             await self._update_card(session, project, org)
-            if self.matching is not None:
-                await self.matching.needs_changed(session, project, actor, now)
+            for on_needs_changed in self.hooks.needs_changed:
+                await on_needs_changed(session, project, actor, now)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     # ---------------------------------------------------------------- lists
 

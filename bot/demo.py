@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.coordination import Coordination
 from bot.dialogue import SaveVolunteer, SubmitRequest
-from bot.profiles import EffectContext, apply_effect
+from bot.effects import EffectContext, apply_effect
 from storage import repo
 
 CHANNEL = "line"
@@ -337,8 +337,6 @@ async def load_demo(
         # The Kawasaki 2017 calendar moved to start today; the requests accepted below
         # join it (bot.programmes.service.Programmes.join_current).
         await import_demo_programme(programmes, today or date.today())
-        if coordination.programmes is None:
-            coordination.programmes = programmes
         step("programme")
     async with maker.begin() as session:
         for i, row in enumerate(VOLUNTEERS):

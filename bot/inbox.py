@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.model import Reply
 from bot.dialogue import Dialogue
+from bot.effects import EffectContext, SessionLookups, apply_effect
 from bot.events import Event
 from bot.i18n import T
 from bot.outbox import key_for, replies_payload
-from bot.profiles import EffectContext, SessionLookups, apply_effect
 from storage import repo
 from storage.base import utcnow
 from storage.db import wipe_if_pending

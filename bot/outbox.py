@@ -9,10 +9,11 @@ honouring Retry-After. After `max_attempts` a row is dead: coordinators see it.
 Messages to the same target go in order; Slack posts are paced per channel, and each
 (channel, kind) is held to the platform's request rate while rows go out concurrently.
 
-One message to many LINE people is written with `fan_out` as "multicast" rows of up to
-500 recipients. LINE pushes and multicasts count against the plan's monthly quota:
-when a `bot.budget.Budget` is attached, non-urgent ones wait (status "deferred") while
-the budget cannot pay for them, and go out when it can.
+Rows are written by `bot.outbox_rows` (`enqueue`, `fan_out`, `key_for`), re-exported
+here for callers that write rows with `from bot import outbox`. LINE pushes and
+multicasts count against the plan's monthly quota: when a `bot.budget.Budget` is
+attached, non-urgent ones wait (status "deferred") while the budget cannot pay for
+them, and go out when it can.
 """
 
 from __future__ import annotations
@@ -21,16 +22,25 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.conversation.model import Choice, Panel, Reply
+from bot.conversation.model import Reply
+from bot.outbox_rows import (
+    MULTICAST_MAX,
+    PAID_KINDS,
+    Item,
+    enqueue,
+    fan_out,
+    key_for,
+    replies_from,
+    replies_payload,
+)
 from storage import repo
 from storage.base import utcnow
 from storage.db import wipe_if_pending
@@ -38,9 +48,25 @@ from storage.db import wipe_if_pending
 if TYPE_CHECKING:
     from bot.budget import Budget
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "MULTICAST_MAX",
+    "PAID_KINDS",
+    "Dispatcher",
+    "Item",
+    "PermanentError",
+    "Policy",
+    "QuotaExceeded",
+    "RateLimit",
+    "TransientError",
+    "Transport",
+    "enqueue",
+    "fan_out",
+    "key_for",
+    "replies_from",
+    "replies_payload",
+]
 
-_NAMESPACE = uuid.UUID("0b8a3f0e-5c1d-4a57-9a53-6f3cfb8f0d21")
+log = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
@@ -60,170 +86,10 @@ class QuotaExceeded(Exception):
     """The platform refused because the plan's monthly message quota is used up."""
 
 
-# LINE's limit on recipients of one multicast call.
-MULTICAST_MAX = 500
-# Kinds that reach people through LINE's paid push/multicast endpoints.
-PAID_KINDS = frozenset({"push", "multicast"})
-
-
-@dataclass
-class Item:
-    """One claimed outbox row as the transport sees it."""
-
-    id: int
-    channel: str
-    kind: str
-    target: str
-    payload: dict[str, Any]
-    key: str
-    attempts: int
-    ref_type: str | None = None
-    ref_id: int | None = None
-    # Filled by the dispatcher for kinds that refer to an earlier Slack message.
-    thread_ts: str | None = None
-    ts: str | None = None
-
-    @property
-    def urgent(self) -> bool:
-        """True if this message must not wait for budget (e.g. an answer to the person)."""
-        return bool(self.payload.get("urgent"))
-
-    @property
-    def recipients(self) -> int:
-        """How many people this row reaches (what LINE counts against the quota)."""
-        if self.kind == "multicast":
-            return len(self.payload.get("to") or ())
-        return 1
-
-
 class Transport(Protocol):
     """Sends one item on one platform; returns what the platform answered (e.g. ts)."""
 
     async def deliver(self, item: Item) -> dict[str, Any]: ...
-
-
-# ---------------------------------------------------------------- writing rows
-
-
-def key_for(*parts: object) -> str:
-    """A stable idempotency key (a UUID) for a message caused by these facts."""
-    return str(uuid.uuid5(_NAMESPACE, "|".join(str(p) for p in parts)))
-
-
-def replies_payload(replies: list[Reply], *, urgent: bool = False) -> dict[str, Any]:
-    """Neutral replies as plain data for a LINE push row (`urgent`: never held for budget)."""
-    return {
-        "urgent": urgent,
-        "replies": [_reply_data(r) for r in replies],
-    }
-
-
-def _choice_data(c: Choice) -> dict[str, Any]:
-    return {"label": c.label, "data": c.data, "display": c.display}
-
-
-def _choice(c: dict[str, Any]) -> Choice:
-    return Choice(c["label"], c["data"], c.get("display"))
-
-
-def _reply_data(r: Reply) -> dict[str, Any]:
-    data: dict[str, Any] = {"text": r.text, "choices": [_choice_data(c) for c in r.choices]}
-    if r.panels:  # only when there are some: most rows are plain text
-        data["panels"] = [
-            {
-                "title": p.title,
-                "kind": p.kind,
-                "fields": [list(f) for f in p.fields],
-                "body": p.body,
-                "note": p.note,
-                "buttons": [_choice_data(c) for c in p.buttons],
-            }
-            for p in r.panels
-        ]
-    return data
-
-
-def replies_from(payload: dict[str, Any]) -> list[Reply]:
-    """Plain data back to neutral replies (for the LINE transport)."""
-    return [
-        Reply(
-            r["text"],
-            tuple(_choice(c) for c in r.get("choices", [])),
-            tuple(
-                Panel(
-                    title=p["title"],
-                    kind=p.get("kind", "info"),
-                    fields=tuple((str(a), str(b)) for a, b in p.get("fields", ())),
-                    body=p.get("body"),
-                    note=p.get("note"),
-                    buttons=tuple(_choice(c) for c in p.get("buttons", ())),
-                )
-                for p in r.get("panels", ())
-            ),
-        )
-        for r in payload.get("replies", [])
-    ]
-
-
-async def enqueue(
-    session: AsyncSession,
-    *,
-    channel: str,
-    kind: str,
-    target: str,
-    payload: dict[str, Any],
-    key: str,
-    ref_type: str | None = None,
-    ref_id: int | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Write one outgoing message in the caller's transaction (a repeated key is ignored)."""
-    await repo.add_outbox(
-        session,
-        channel=channel,
-        kind=kind,
-        target=target,
-        payload=payload,
-        key=key,
-        ref_type=ref_type,
-        ref_id=ref_id,
-        due_at=now or utcnow(),
-    )
-
-
-async def fan_out(
-    session: AsyncSession,
-    *,
-    channel: str,
-    targets: Sequence[str],
-    replies: list[Reply],
-    key: str,
-    urgent: bool = False,
-    now: datetime | None = None,
-) -> int:
-    """Write one message to many people as multicast rows of <= 500; return the row count.
-
-    Targets are deduplicated in order. Row i is keyed `key_for(key, i)`, so writing the
-    same fan-out again (a job that fires twice) adds nothing. Each row has its own
-    target, so the rows of one fan-out go out side by side rather than one after another;
-    the price is that a fan-out is not ordered against pushes to the same people.
-    """
-    unique = list(dict.fromkeys(t for t in targets if t))
-    base = replies_payload(replies, urgent=urgent)
-    rows = 0
-    for index, start in enumerate(range(0, len(unique), MULTICAST_MAX)):
-        row_key = key_for(key, index)
-        await enqueue(
-            session,
-            channel=channel,
-            kind="multicast",
-            target=f"multicast:{row_key}",
-            payload={**base, "to": unique[start : start + MULTICAST_MAX]},
-            key=row_key,
-            now=now,
-        )
-        rows += 1
-    return rows
 
 
 # ---------------------------------------------------------------- dispatching

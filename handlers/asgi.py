@@ -21,19 +21,9 @@ from starlette.types import Message
 
 from bot.budget import Budget
 from bot.clock import ShiftableClock
-from bot.coordination import Coordination
-from bot.dialogue import Dialogue
-from bot.inbox import Inbox
-from bot.lifecycle.service import Lifecycle
 from bot.logs import configure_logging
-from bot.matching.service import Matching
-from bot.outbox import Dispatcher, Policy, Transport
-from bot.profiles import EffectContext
-from bot.programmes.checkins import CheckIns
-from bot.programmes.scheduler import IntervalJob, Scheduler
-from bot.programmes.service import Programmes
-from bot.programmes.teams import TeamChannels, TeamSettings
-from bot.richmenu import RichMenus
+from bot.programmes.scheduler import Scheduler
+from bot.services import CoreServices, build_core
 from bot.settings import Settings
 from handlers import metrics
 from handlers.line import LineChannel
@@ -92,167 +82,42 @@ def create_app(
             else make_engine(settings.database_url, pool_size=INGEST_POOL, max_overflow=1)
         )
         ingest = make_sessionmaker(ingest_engine) if ingest_engine is not engine else maker
-        dialogue = Dialogue(
-            default_locale=settings.default_locale,
-            resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
-        )
-        transports: dict[str, Transport] = {}
-        coordinator_locale = settings.channel_locale(settings.slack_coordinator_channel)
-        # The LINE message budget; its quota reader is the LINE adapter, set below.
-        budget = Budget(
-            maker,
-            timezone=settings.timezone,
-            coordinator_channel=settings.slack_coordinator_channel
-            if settings.slack_enabled
-            else "",
-            # Its notes go to the coordinator channel, in that channel's language.
-            locale=coordinator_locale,
-        )
-        dispatcher = Dispatcher(
-            maker,
-            transports,
-            policy=Policy(
-                base_delay=settings.outbox_base_delay,
-                max_attempts=settings.outbox_max_attempts,
-                lease=settings.outbox_lease,
-                slack_pace=settings.slack_pace,
-                idle_poll=settings.outbox_poll,
-                share=1 / settings.workers,
-            ),
-            budget=budget,
-        )
-        coordination = Coordination(
-            maker,
-            # Cards and notes everyone in the coordinator channel reads.
-            locale=coordinator_locale,
-            timezone=settings.timezone,
-            # Without Slack there is nowhere to post cards; requests still get stored.
-            coordinator_channel=settings.slack_coordinator_channel
-            if settings.slack_enabled
-            else "",
-            notify=dispatcher.notify,
-        )
-        matching = Matching(maker, coordination, notify=dispatcher.notify)
-        lifecycle = Lifecycle(maker, coordination, notify=dispatcher.notify)
-        matching.lifecycle = lifecycle
-        coordination.matching = matching
-        # Team channels need Slack; without it a formed team is told in LINE only.
-        teams = (
-            TeamChannels(
-                maker,
-                TeamSettings.from_ids(
-                    settings.slack_coordinator_ids,
-                    # What team channels read (SLACK_CHANNEL_LOCALES key `teams`).
-                    locale=settings.channel_locale("teams"),
-                    invite_url=settings.slack_invite_url,
-                    code_days=settings.link_code_days,
-                    timezone=settings.timezone,
-                ),
-                notify=dispatcher.notify,
-            )
-            if settings.slack_enabled
-            else None
-        )
-        matching.teams = teams
         # The programme calendar's clock: the wall clock, except in the sandbox, whose
         # page can fast-forward it.
         calendar: Callable[[], datetime] = calendar_clock or (
             ShiftableClock() if sandbox is not None else utcnow
         )
-        checkins = CheckIns(maker, coordination, notify=dispatcher.notify, clock=calendar)
-        programmes = Programmes(
-            maker,
-            coordination,
-            locale=settings.default_locale,
-            notify=dispatcher.notify,
-            teams=teams,
-            clock=calendar,
-        )
-        coordination.programmes = programmes
-        scheduler = Scheduler(
-            maker,
-            programmes,
-            database_url=settings.database_url,
-            lease_seconds=settings.scheduler_lease_seconds,
-            calendar_clock=calendar,
-            interval_jobs=(
-                # A safety net for rows whose job was never written (e.g. no leader then).
-                IntervalJob("catch-up", 300.0, programmes.catch_up),
-                # Weekly check-ins: asked once per team and week, so hourly is enough.
-                IntervalJob("checkins", 3600.0, checkins.run_checkins),
-            ),
-        )
-        rich_menus = RichMenus(settings.default_locale) if settings.line_enabled else None
-        matching.rich_menus = rich_menus
-        effects = EffectContext(
-            settings.privacy_notice_version,
-            coordination,
-            matching,
-            programmes,
-            teams=teams,
-            rich_menus=rich_menus,
-        )
-        inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify, ingest=ingest)
-        line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
-        slack = (
-            SlackChannel(
-                settings,
-                coordination,
-                inbox,
-                matching,
-                programmes,
-                teams=teams,
-                checkins=checkins,
-            )
-            if settings.slack_enabled
-            else None
-        )
-        if line is not None:
-            transports["line"] = line
-            budget.reader = line
-        if slack is not None:
-            transports["slack"] = slack
-            slack.budget = budget
-            # Counts each verified Slack request by type for /metrics.
-            slack.app.use(_count_slack_request)
+        core = build_core(settings, maker, calendar=calendar, ingest=ingest)
+        line, slack = _channels(settings, core)
         state.update(
             engine=ingest_engine,
             maker=maker,
-            budget=budget,
+            budget=core.budget,
             line=line,
             slack=slack,
-            inbox=inbox,
-            dispatcher=dispatcher,
-            programmes=programmes,
-            scheduler=scheduler,
-            teams=teams,
-            checkins=checkins,
+            inbox=core.inbox,
+            dispatcher=core.dispatcher,
+            programmes=core.programmes,
+            scheduler=core.scheduler,
+            teams=core.teams,
+            checkins=core.checkins,
             loop=asyncio.get_running_loop(),
         )
         # The running services, for whoever holds the app in this process (the tests
         # wait on the inbox and outbox through them instead of sleeping).
         app.state.services = state
         if sandbox is not None:
-            sandbox.attach(
-                Services(
-                    maker,
-                    effects,
-                    coordination,
-                    dispatcher.notify,
-                    programmes,
-                    calendar if isinstance(calendar, ShiftableClock) else None,
-                    scheduler,
-                )
-            )
-            await sandbox.reveal_loaded_demo()
-            sandbox.start_rich_menus()
+            await _attach_sandbox(sandbox, core, calendar)
+        inbox, dispatcher, scheduler = core.inbox, core.dispatcher, core.scheduler
         await inbox.start()
         await dispatcher.start()
         if settings.scheduler_enabled:
             await scheduler.start()
-        timer = asyncio.create_task(_every(60.0, matching.expire_and_remind), name="invitations")
+        timer = asyncio.create_task(
+            _every(60.0, core.matching.expire_and_remind), name="invitations"
+        )
         proposals = asyncio.create_task(
-            _every(60.0, lifecycle.expire_and_remind_proposals), name="team-proposals"
+            _every(60.0, core.lifecycle.expire_and_remind_proposals), name="team-proposals"
         )
         leader = asyncio.create_task(_every(5.0, _leader_gauge(scheduler)), name="leader-gauge")
         _banner(settings, sandbox)
@@ -370,6 +235,55 @@ def create_app(
         else [Route("/", index, methods=["GET"]), *routes],
         lifespan=lifespan,
     )
+
+
+def _channels(
+    settings: Settings, core: CoreServices
+) -> tuple[LineChannel | None, SlackChannel | None]:
+    """The platform adapters, registered as the dispatcher's transports (LINE also as the
+    budget's quota reader); None for a platform without credentials."""
+    line = LineChannel(settings, core.inbox, core.dispatcher) if settings.line_enabled else None
+    slack = (
+        SlackChannel(
+            settings,
+            core.coordination,
+            core.inbox,
+            core.matching,
+            core.programmes,
+            teams=core.teams,
+            checkins=core.checkins,
+        )
+        if settings.slack_enabled
+        else None
+    )
+    if line is not None:
+        core.transports["line"] = line
+        core.budget.reader = line
+    if slack is not None:
+        core.transports["slack"] = slack
+        slack.budget = core.budget
+        # Counts each verified Slack request by type for /metrics.
+        slack.app.use(_count_slack_request)
+    return line, slack
+
+
+async def _attach_sandbox(
+    sandbox: Sandbox, core: CoreServices, calendar: Callable[[], datetime]
+) -> None:
+    """Give the sandbox page what loading the demo needs, and show what is loaded."""
+    sandbox.attach(
+        Services(
+            core.maker,
+            core.effects,
+            core.coordination,
+            core.dispatcher.notify,
+            core.programmes,
+            calendar if isinstance(calendar, ShiftableClock) else None,
+            core.scheduler,
+        )
+    )
+    await sandbox.reveal_loaded_demo()
+    sandbox.start_rich_menus()
 
 
 async def bounded_request(request: Request, limit: int) -> Request | Response:

@@ -87,8 +87,8 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.commands import Commands, Services
     from bot.coordination import Coordination
     from bot.dialogue import Dialogue
+    from bot.effects import EffectContext
     from bot.inbox import Inbox
-    from bot.profiles import EffectContext
     from bot.programmes.service import Programmes
     from handlers.console import ConsoleChat, render
     from storage.db import make_engine, make_sessionmaker
@@ -209,8 +209,8 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.coordination import Coordination
     from bot.demo import load_demo
+    from bot.effects import EffectContext
     from bot.matching.service import Matching
-    from bot.profiles import EffectContext
     from bot.settings import SANDBOX_COORDINATORS
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade
@@ -234,13 +234,15 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             coordinator_channel=settings.slack_coordinator_channel,
         )
         matching = Matching(maker, coordination)
-        coordination.matching = matching
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
         from bot.programmes.service import Programmes
 
         programmes = Programmes(maker, coordination, locale=settings.default_locale)
+        # As in the app: an accepted request joins the programme, then is announced.
+        coordination.hooks.recruiting.extend([programmes.join_current, matching.announce])
+        coordination.hooks.needs_changed.append(matching.needs_changed)
         effects = EffectContext(settings.privacy_notice_version, coordination, matching, programmes)
         actor = SANDBOX_COORDINATORS[0] if settings.sandbox_enabled else "demo"
         with Progress("loading demo") as progress:

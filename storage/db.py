@@ -169,9 +169,11 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """SQLAlchemy's aiosqlite cursor, with one trip to the database thread per statement.
 
     The stock adapter makes four (open a cursor, execute, fetch, close), each a queue
-    put, a thread wake-up and a wake-up of the event loop: measured at ~200 µs of CPU
-    for `SELECT 1`, most of the webhook's database cost (bench/README.md). Here the
-    thread does all four at once and hands back the rows and the cursor's attributes.
+    put, a thread wake-up and a wake-up of the event loop: most of the webhook's
+    database cost (figures in bench/README.md). Here the thread does all four at once
+    and hands back the rows and the cursor's attributes. It subclasses SQLAlchemy's
+    private aiosqlite adapter, so pyproject.toml pins the SQLAlchemy series it was
+    written against.
     """
 
     __slots__ = ("_description", "_lastrowid", "_rowcount")

@@ -17,9 +17,9 @@ from bot.budget import Budget
 from bot.commands import REGISTRY, CommandRequest, Commands, Role, Services
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
+from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.matching.service import Matching
-from bot.profiles import EffectContext
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
 from handlers.console import ConsoleChat

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.dialogue import Dialogue
+from bot.effects import EffectContext
 from bot.inbox import Inbox
-from bot.profiles import EffectContext
 from handlers.console import CHANNEL, ConsoleChat, render
 from storage import repo
 from storage.db import make_engine, make_sessionmaker

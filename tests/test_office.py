@@ -20,10 +20,10 @@ from openpyxl import load_workbook
 from bot.conversation import engine
 from bot.demo import demo_key
 from bot.dialogue import DeleteUserData
+from bot.effects import EffectContext, apply_effect
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.office import dashboard as office
 from bot.office.exports import KINDS
-from bot.profiles import EffectContext, apply_effect
 from bot.programmes.schedule import ScheduleError, parse_programme, parse_targets
 from handlers.cli import main as cli
 from storage.db import make_engine, make_sessionmaker

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.conversation.model import Reply
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
+from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.outbox import Dispatcher, Policy, enqueue, fan_out, key_for, replies_payload
-from bot.profiles import EffectContext
 from handlers.line import LineChannel
 from storage import repo
 from storage.db import make_engine, make_sessionmaker

@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
+from bot.cards import summary_of
 from bot.conversation.model import Reply
-from bot.coordination import Coordination, summary_of
 from bot.i18n import T, join_list
 from bot.lifecycle.records import PUBLISH, Invalid, hours_text, hours_to_minutes
 from bot.lifecycle.states import (
@@ -160,13 +161,27 @@ class Invitee:
     locale: str
 
 
+class CoordinatorDesk(Protocol):
+    """What the lifecycle needs of coordination (bot.coordination.Coordination): the
+    coordinators' language and time zone, and a line in a project card's thread."""
+
+    locale: str
+    tz: ZoneInfo
+
+    def local(self, at: datetime | None) -> str: ...
+
+    async def note(
+        self, session: AsyncSession, project: Project, text: str, why: tuple[object, ...]
+    ) -> None: ...
+
+
 class Lifecycle:
     """The operations of a project's second half (see the module's docstring)."""
 
     def __init__(
         self,
         maker: async_sessionmaker[AsyncSession],
-        coordination: Coordination,
+        coordination: CoordinatorDesk,
         *,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox, postback
-from bot.cards import Button, Card, CardRow, plain
+from bot.cards import Button, Card, CardRow, plain, summary_of
 from bot.conversation.model import Choice, Panel, Reply
-from bot.coordination import EDIT_NEEDS, Coordination, Outcome, summary_of
+from bot.coordination import EDIT_NEEDS, ActionResult, Coordination
 from bot.dialogue import OpenProject
 from bot.i18n import T, join_list, when_text
 from bot.lifecycle.service import Lifecycle
@@ -248,7 +248,7 @@ def first_name(name: str) -> str:
 
 
 @dataclass
-class Settings:
+class MatchingSettings:
     """Matching knobs (weights and timings)."""
 
     weights: FitWeights = DEFAULT_WEIGHTS
@@ -259,6 +259,20 @@ class Settings:
     candidates: int = 30
 
 
+class TeamOpener(Protocol):
+    """Opens a formed team's channel (bot.programmes.teams.TeamChannels)."""
+
+    async def on_team_formed(self, session: AsyncSession, project: Project) -> None: ...
+
+
+class MenuSwitcher(Protocol):
+    """Switches a person's LINE rich menu to fit their state (bot.richmenu.RichMenus)."""
+
+    async def sync(
+        self, session: AsyncSession, channel: str, user_key: str, locale: str, now: datetime
+    ) -> str | None: ...
+
+
 class Matching:
     """The matching operations the Slack handler, the dialogue and the timer call."""
 
@@ -267,25 +281,26 @@ class Matching:
         maker: async_sessionmaker[AsyncSession],
         coordination: Coordination,
         *,
-        settings: Settings | None = None,
+        settings: MatchingSettings | None = None,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        teams: TeamOpener | None = None,
+        rich_menus: MenuSwitcher | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination
-        self.settings = settings or Settings()
+        self.settings = settings or MatchingSettings()
         self._notify = notify
         self._clock = clock
         self.locale = coordination.locale
-        # Set by the composition root: opens the team's channel when a team is formed
-        # (bot.programmes.teams.TeamChannels); None where Slack is off.
-        self.teams: Any = None
-        # Set by the composition root: LINE rich menus (bot.richmenu.RichMenus), so a new
-        # team member gets the team menu; None where LINE is off.
-        self.rich_menus: Any = None
-        # Set by the composition root: the project lifecycle (bot.lifecycle.service.Lifecycle),
-        # which gives a team proposal its deadline; None leaves proposals open.
-        self.lifecycle: Lifecycle | None = None
+        # Opens the team's channel when a team is formed; None where Slack is off.
+        self.teams = teams
+        # LINE rich menus, so a new team member gets the team menu; None where LINE is off.
+        self.rich_menus = rich_menus
+        # The project lifecycle (bot.lifecycle.service.Lifecycle), which gives a team
+        # proposal its deadline; None leaves proposals open.
+        self.lifecycle = lifecycle
         # Volunteers in memory, refreshed from what changed (bot/matching/live.py).
         self.live = LiveIndex(
             maker, clock=clock, window_days=self.settings.weights.recent_window_days
@@ -339,19 +354,19 @@ class Matching:
 
     # ---------------------------------------------------------------- proposing a team
 
-    async def propose(self, project_id: int, actor: str) -> Outcome:
+    async def propose(self, project_id: int, actor: str) -> ActionResult:
         """Propose a team for a recruiting project and post (or refresh) its card."""
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None or project.status != "recruiting":
-                return Outcome(False, TXT["not_recruiting"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_recruiting"](self.locale, id=project_id))
             chosen, kept, needs = await self._propose(session, project, actor, now)
         self._notify()
         if not chosen and not kept:
             missing = join_list([skill_label(s, self.locale) for s in needs.required], self.locale)
-            return Outcome(False, TXT["none_found"](self.locale, skills=missing or "-"))
-        return Outcome(True)
+            return ActionResult(False, TXT["none_found"](self.locale, skills=missing or "-"))
+        return ActionResult(True)
 
     async def _propose(
         self, session: AsyncSession, project: Project, actor: str, now: datetime
@@ -405,7 +420,7 @@ class Matching:
         # and the card (posted now if it was not yet) shows them.
         await self._propose(session, project, actor, now)
 
-    async def propose_all(self, actor: str, *, time_limit: float = 10.0) -> Outcome:
+    async def propose_all(self, actor: str, *, time_limit: float = 10.0) -> ActionResult:
         """Team formation for every recruiting project at once: one solve over all of
         them (capacity across projects, coverage inside each team), then a card each."""
         now = self._clock()
@@ -413,7 +428,7 @@ class Matching:
         async with self._maker.begin() as session:
             projects = await repo.projects_with_status(session, "recruiting")
             if not projects:
-                return Outcome(
+                return ActionResult(
                     False, T("募集中の相談はありません。", "No project is recruiting.")(loc)
                 )
             live = await self.live.fresh(session)
@@ -500,7 +515,7 @@ class Matching:
                     loc, id=u.project, why=UNSTAFFED[u.reason](loc, m=missing, lo=lo)
                 )
             )
-        return Outcome(True, "\n".join(lines))
+        return ActionResult(True, "\n".join(lines))
 
     def _team(
         self,
@@ -626,13 +641,13 @@ class Matching:
 
     async def act(
         self, match_id: int, version: int | None, actor: str, action: str, reason: str = ""
-    ) -> Outcome:
+    ) -> ActionResult:
         """Approve (and invite), reject or swap one proposed person."""
         now = self._clock()
         async with self._maker.begin() as session:
             match = await repo.get_match(session, match_id)
             if match is None:
-                return Outcome(False, TXT["already"](self.locale, state="-"))
+                return ActionResult(False, TXT["already"](self.locale, state="-"))
             project = await repo.get_project(session, match.project_id)
             assert project is not None
             if action == APPROVE:
@@ -655,24 +670,24 @@ class Matching:
                     await self._next_candidate(session, project, actor, now)
             if not ok:
                 fresh = await repo.get_match(session, match_id)
-                return Outcome(False, TXT["already"](self.locale, state=self._state(fresh)))
+                return ActionResult(False, TXT["already"](self.locale, state=self._state(fresh)))
             await self._card(session, project, project.organization)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
-    async def approve_all(self, project_id: int, actor: str) -> Outcome:
+    async def approve_all(self, project_id: int, actor: str) -> ActionResult:
         """Approve and invite everyone still proposed on the card."""
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["not_recruiting"](self.locale, id=project_id))
+                return ActionResult(False, TXT["not_recruiting"](self.locale, id=project_id))
             for match, _ in await repo.project_matches(session, project.id):
                 if match.state == "suggested":
                     await self._invite(session, match, project, actor, now, None)
             await self._card(session, project, project.organization)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     def _learn(self, tuning: dict[str, Any], reason: str) -> dict[str, Any]:
         text = reason.casefold()

@@ -16,12 +16,10 @@ import io
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.i18n import T
-
-if TYPE_CHECKING:
-    from bot.office.report import ReportData
+from bot.office.report_data import ReportData
 
 # Families tried in this order (Debian's fonts-noto-cjk, fonts-ipaexfont, fonts-ipafont).
 CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "Noto Serif CJK JP")

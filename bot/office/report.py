@@ -5,7 +5,6 @@ charts, and the same charts as PNG images (matplotlib) for Slack and the App Hom
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.fields import Option
 from bot.i18n import T
-from bot.office.dashboard import Stage, TargetLine, funnel, targets
+from bot.office.dashboard import funnel, targets
 from bot.office.exports import ExportError, safe
 from bot.office.labels import NOT_GIVEN, joined, many, one, state_label
+from bot.office.report_data import Breakdown, ReportData, ResultRow
 from bot.taxonomy import (
     AGE_BANDS,
     COMPANY_PROGRAMME,
@@ -79,50 +79,6 @@ CHECKIN_LABELS = {
     "asked": T("未回答", "Not answered"),
     "missed": T("回答なし", "Missed"),
 }
-
-
-@dataclass(frozen=True)
-class Breakdown:
-    """Volunteers counted by one attribute: (label, on teams, registered) rows."""
-
-    key: str
-    title: T
-    rows: tuple[tuple[str, int, int], ...]
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One line of the results table."""
-
-    project_id: int
-    org_kind: str
-    organization: str
-    support: str
-    deliverable: str
-    status: str
-    team_size: int
-
-
-@dataclass
-class ReportData:
-    """Everything the report shows, in the reader's language."""
-
-    programme: str
-    slug: str
-    locale: str
-    targets: tuple[TargetLine, ...]
-    funnel: tuple[Stage, ...]
-    results: list[ResultRow]
-    breakdowns: list[Breakdown]
-    employers: list[tuple[str, int]]
-    sectors: list[tuple[str, int]]
-    pledged_hours: int
-    checkins: list[tuple[str, int]]
-    # Hours a week offered per team (group name, hours); scores 1-5 with their counts
-    # once feedback is collected (issue #13).
-    hours_by_team: list[tuple[str, int]] = field(default_factory=list)
-    scores: list[tuple[int, int]] = field(default_factory=list)
-    charts: list[Path] = field(default_factory=list)
 
 
 def _by_options(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
 from bot.cards import Button, Card, plain
-from bot.coordination import Coordination, Outcome
+from bot.coordination import ActionResult, Coordination
 from bot.i18n import T
 from bot.programmes.calendar import local_when
 from bot.programmes.teams import TEAM_STATUSES, post_to_team
@@ -204,7 +204,7 @@ class CheckIns:
 
     async def answer(
         self, checkin_id: int, action_id: str, user: str, channel_id: str, message_ts: str
-    ) -> Outcome:
+    ) -> ActionResult:
         """A button in the team channel: record the answer, update the message in place,
         and flag a 🔴 to coordinators (once)."""
         loc = self.locale
@@ -213,19 +213,19 @@ class CheckIns:
         async with self._maker.begin() as session:
             checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
             if checkin is None or status is None:
-                return Outcome(False, TXT["not_found"](loc))
+                return ActionResult(False, TXT["not_found"](loc))
             project = await repo.get_project(session, checkin.project_id)
             if project is None:
-                return Outcome(False, TXT["not_found"](loc))
+                return ActionResult(False, TXT["not_found"](loc))
             if not channel_id or project.team_channel_id != channel_id:
-                return Outcome(False, TXT["wrong_channel"](loc))
+                return ActionResult(False, TXT["wrong_channel"](loc))
             newer = await session.scalar(
                 select(CheckIn.id).where(
                     CheckIn.project_id == checkin.project_id, CheckIn.week > checkin.week
                 )
             )
             if checkin.status == "missed" or newer is not None:
-                return Outcome(False, TXT["closed"](loc))
+                return ActionResult(False, TXT["closed"](loc))
             checkin.status = status
             checkin.answered_by = user
             checkin.answered_at = now
@@ -263,7 +263,7 @@ class CheckIns:
             )
         log.info("checkins: project %d week %d answered", checkin.project_id, checkin.week)
         self._notify()
-        return Outcome(True)
+        return ActionResult(True)
 
     # ---------------------------------------------------------------- rendering
 

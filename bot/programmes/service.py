@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox, postback
 from bot.cards import plain
 from bot.conversation.model import Choice, Panel, Reply
-from bot.coordination import Coordination, Outcome
+from bot.coordination import ActionResult, Coordination
 from bot.dialogue import PhaseStatus
 from bot.i18n import T
 from bot.programmes.schedule import (
@@ -340,18 +340,18 @@ class Programmes:
 
     async def save_phase(
         self, programme_id: int, spec: PhaseSpec, actor: str, *, phase_id: int | None = None
-    ) -> Outcome:
+    ) -> ActionResult:
         """Create or edit one phase (the Slack modal); its announcements are rescheduled."""
         now = self._clock()
         async with self._maker.begin() as session:
             programme = await store.get_programme(session, programme_id)
             if programme is None:
-                return Outcome(False, TXT["unknown_programme"](self.locale, slug=programme_id))
+                return ActionResult(False, TXT["unknown_programme"](self.locale, slug=programme_id))
             phase = None
             if phase_id is not None:
                 phase = next((p for p in programme.phases if p.id == phase_id), None)
                 if phase is None:
-                    return Outcome(False, TXT["phase_gone"](self.locale))
+                    return ActionResult(False, TXT["phase_gone"](self.locale))
                 # Keep the announcements this phase already has (edited in YAML or not).
                 kept = tuple(_spec_of(a) for a in phase.announcements if a.state != "cancelled")
                 # Announcements kept as they are (they may have been written in YAML);
@@ -365,7 +365,7 @@ class Programmes:
                 try:
                     await self._check_scope(session, programme, spec)
                 except ScheduleError as exc:
-                    return Outcome(False, exc.text(self.locale))
+                    return ActionResult(False, exc.text(self.locale))
             result = ImportResult(programme.id)
             saved = await self._put_phase(session, programme, phase, spec, now, result)
             await repo.audit(
@@ -385,15 +385,15 @@ class Programmes:
                 n=result.scheduled,
             )
         self.on_change()
-        return Outcome(True, message)
+        return ActionResult(True, message)
 
-    async def delete_phase(self, phase_id: int, actor: str) -> Outcome:
+    async def delete_phase(self, phase_id: int, actor: str) -> ActionResult:
         """Delete a phase: it is kept on record and its unsent announcements are cancelled."""
         now = self._clock()
         async with self._maker.begin() as session:
             phase = await store.get_phase(session, phase_id)
             if phase is None or phase.cancelled_at is not None:
-                return Outcome(False, TXT["phase_gone"](self.locale))
+                return ActionResult(False, TXT["phase_gone"](self.locale))
             n = await self._cancel_phase(session, phase, now)
             await repo.audit(
                 session,
@@ -406,16 +406,16 @@ class Programmes:
             )
             title = phase.title_ja if self.locale == "ja" else phase.title_en
         self.on_change()
-        return Outcome(True, TXT["phase_deleted"](self.locale, title=title, n=n))
+        return ActionResult(True, TXT["phase_deleted"](self.locale, title=title, n=n))
 
-    async def cancel_announcement(self, announcement_id: int, actor: str) -> Outcome:
+    async def cancel_announcement(self, announcement_id: int, actor: str) -> ActionResult:
         """Cancel one scheduled announcement."""
         now = self._clock()
         async with self._maker.begin() as session:
             ann = await store.get_announcement(session, announcement_id)
             if ann is None or ann.state != "scheduled":
                 state = STATES.get(ann.state if ann else "cancelled", STATES["cancelled"])
-                return Outcome(
+                return ActionResult(
                     False,
                     TXT["ann_not_scheduled"](
                         self.locale, id=announcement_id, state=state(self.locale)
@@ -439,17 +439,17 @@ class Programmes:
                     at=now,
                 )
         self.on_change()
-        return Outcome(ok, TXT["ann_cancelled"](self.locale, id=announcement_id))
+        return ActionResult(ok, TXT["ann_cancelled"](self.locale, id=announcement_id))
 
-    async def assign(self, project_id: int, slug: str, actor: str) -> Outcome:
+    async def assign(self, project_id: int, slug: str, actor: str) -> ActionResult:
         """Put a project in a programme."""
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return Outcome(False, TXT["unknown_project"](self.locale, id=project_id))
+                return ActionResult(False, TXT["unknown_project"](self.locale, id=project_id))
             programme = await store.programme_by_slug(session, slug)
             if programme is None:
-                return Outcome(False, TXT["unknown_programme"](self.locale, slug=plain(slug)))
+                return ActionResult(False, TXT["unknown_programme"](self.locale, slug=plain(slug)))
             project.programme_id = programme.id
             await repo.audit(
                 session,
@@ -460,7 +460,7 @@ class Programmes:
                 detail={"programme": programme.id},
                 at=self._clock(),
             )
-            return Outcome(
+            return ActionResult(
                 True,
                 TXT["assigned"](self.locale, project=project_id, programme=plain(programme.name)),
             )

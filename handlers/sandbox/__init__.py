@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.coordination import Coordination
 from bot.demo import demo_people, is_loaded, load_demo
-from bot.profiles import EffectContext
+from bot.effects import EffectContext
 from bot.richmenu import RichMenus, all_aliases
 from bot.settings import (
     SANDBOX_COORDINATOR_CHANNEL,

@@ -20,7 +20,15 @@ from starlette.responses import JSONResponse, Response
 
 from bot.budget import Budget
 from bot.commands import CommandReply, CommandRequest, Commands, Services
-from bot.coordination import ACCEPT, ASK, DECLINE, EDIT_NEEDS, Coordination, Outcome, check_needs
+from bot.coordination import (
+    ACCEPT,
+    ASK,
+    DECLINE,
+    EDIT_NEEDS,
+    ActionResult,
+    Coordination,
+    check_needs,
+)
 from bot.inbox import Inbox
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item
@@ -211,7 +219,7 @@ class SlackChannel:
         await self.gate.refuse(user, channel, body)
         return None
 
-    async def _tell_failure(self, user: str, channel: str | None, outcome: Outcome) -> None:
+    async def _tell_failure(self, user: str, channel: str | None, outcome: ActionResult) -> None:
         if not outcome.ok:
             await self.gate.tell(user, channel, outcome.message)
 
@@ -277,7 +285,7 @@ class SlackChannel:
         if await self._allowed(body) is None:
             return
         found = await self.coordination.needs_form(project_id_of(body["actions"][0]["value"]))
-        if isinstance(found, Outcome):
+        if isinstance(found, ActionResult):
             await self.gate.tell(user, channel, found.message)
             return
         # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.

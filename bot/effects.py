@@ -1,4 +1,4 @@
-"""What we hold about a person: answers to stored rows and back, and the effects that write them."""
+"""The effect applier: carries out what the dialogue decided (profiles, states, outbox rows)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.coordination import Coordination, summary_of
+from bot.cards import summary_of
+from bot.coordination import Coordination
 from bot.dialogue import (
     AnswerInvitation,
     AnswerQuestion,
@@ -28,6 +29,10 @@ from bot.dialogue import (
     SubmitRequest,
     TeamStatus,
 )
+from bot.matching.service import Matching
+from bot.programmes.service import Programmes
+from bot.programmes.teams import TeamChannels
+from bot.richmenu import RichMenus
 from bot.taxonomy import needs_for_menus
 from storage import programmes as programme_store
 from storage import repo
@@ -57,14 +62,14 @@ class EffectContext:
 
     notice_version: str
     coordination: Coordination | None = None
-    # The matching service (bot.matching.service.Matching); None where matching is off.
-    matching: Any = None
-    # The programme calendar (bot.programmes.service.Programmes): briefing RSVPs.
-    programmes: Any = None
-    # Team channels and Slack linking (bot.programmes.teams.TeamChannels); None without Slack.
-    teams: Any = None
-    # LINE rich menus per state (bot.richmenu.RichMenus); None where LINE is off.
-    rich_menus: Any = None
+    # The matching service; None where matching is off.
+    matching: Matching | None = None
+    # The programme calendar: briefing RSVPs.
+    programmes: Programmes | None = None
+    # Team channels and Slack linking; None without Slack.
+    teams: TeamChannels | None = None
+    # LINE rich menus per state; None where LINE is off.
+    rich_menus: RichMenus | None = None
 
 
 class SessionLookups:

@@ -1,0 +1,182 @@
+"""The core's composition: every service built once, in order, from settings.
+
+`build_core` wires what the bot does without naming a platform: the budget, the outbox
+dispatcher, coordination and the services that hook into it (programmes, matching),
+team channels, check-ins, rich menus, the scheduler, the effect applier and the inbox.
+The platform adapters (handlers/) are built afterwards from these and registered as the
+dispatcher's transports and the budget's quota reader; handlers/asgi.py then only starts
+and stops things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.budget import Budget
+from bot.coordination import Coordination, ProjectHooks
+from bot.dialogue import Dialogue
+from bot.effects import EffectContext
+from bot.inbox import Inbox
+from bot.lifecycle.service import Lifecycle
+from bot.matching.service import Matching
+from bot.outbox import Dispatcher, Policy, Transport
+from bot.programmes.checkins import CheckIns
+from bot.programmes.scheduler import IntervalJob, Scheduler
+from bot.programmes.service import Programmes
+from bot.programmes.teams import TeamChannels, TeamSettings
+from bot.richmenu import RichMenus
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class CoreServices:
+    """The running core of one process, for the adapters and whoever holds the app."""
+
+    maker: async_sessionmaker[AsyncSession]
+    transports: dict[str, Transport]
+    budget: Budget
+    dispatcher: Dispatcher
+    coordination: Coordination
+    teams: TeamChannels | None
+    checkins: CheckIns
+    programmes: Programmes
+    matching: Matching
+    lifecycle: Lifecycle
+    rich_menus: RichMenus | None
+    scheduler: Scheduler
+    effects: EffectContext
+    inbox: Inbox
+
+
+def build_core(
+    settings: Settings,
+    maker: async_sessionmaker[AsyncSession],
+    *,
+    calendar: Callable[[], datetime],
+    ingest: async_sessionmaker[AsyncSession] | None = None,
+) -> CoreServices:
+    """Build the core services in dependency order (nothing runs until started).
+
+    `calendar` is the programme calendar's clock; `ingest` the small pool that accepts
+    webhook events (PostgreSQL), else `maker`. Transports start empty: the platform
+    adapters register themselves once built.
+    """
+    # Cards and notes everyone in the coordinator channel reads are in its language; without
+    # Slack there is nowhere to post them (requests and decisions are still stored).
+    coordinator_locale = settings.channel_locale(settings.slack_coordinator_channel)
+    coordinator_channel = settings.slack_coordinator_channel if settings.slack_enabled else ""
+    transports: dict[str, Transport] = {}
+    budget = Budget(
+        maker,
+        timezone=settings.timezone,
+        coordinator_channel=coordinator_channel,
+        locale=coordinator_locale,
+    )
+    dispatcher = Dispatcher(maker, transports, policy=_policy(settings), budget=budget)
+    notify = dispatcher.notify
+    hooks = ProjectHooks()
+    coordination = Coordination(
+        maker,
+        locale=coordinator_locale,
+        timezone=settings.timezone,
+        coordinator_channel=coordinator_channel,
+        notify=notify,
+        hooks=hooks,
+    )
+    teams = _team_channels(settings, maker, notify) if settings.slack_enabled else None
+    rich_menus = RichMenus(settings.default_locale) if settings.line_enabled else None
+    checkins = CheckIns(maker, coordination, notify=notify, clock=calendar)
+    programmes = Programmes(
+        maker,
+        coordination,
+        locale=settings.default_locale,
+        notify=notify,
+        teams=teams,
+        clock=calendar,
+    )
+    lifecycle = Lifecycle(maker, coordination, notify=notify)
+    matching = Matching(
+        maker,
+        coordination,
+        notify=notify,
+        teams=teams,
+        rich_menus=rich_menus,
+        lifecycle=lifecycle,
+    )
+    # A project that starts recruiting first joins the running programme, then is announced.
+    hooks.recruiting.extend([programmes.join_current, matching.announce])
+    hooks.needs_changed.append(matching.needs_changed)
+    scheduler = Scheduler(
+        maker,
+        programmes,
+        database_url=settings.database_url,
+        lease_seconds=settings.scheduler_lease_seconds,
+        calendar_clock=calendar,
+        interval_jobs=(
+            # A safety net for rows whose job was never written (e.g. no leader then).
+            IntervalJob("catch-up", 300.0, programmes.catch_up),
+            # Weekly check-ins: asked once per team and week, so hourly is enough.
+            IntervalJob("checkins", 3600.0, checkins.run_checkins),
+        ),
+    )
+    effects = EffectContext(
+        settings.privacy_notice_version,
+        coordination,
+        matching,
+        programmes,
+        teams=teams,
+        rich_menus=rich_menus,
+    )
+    dialogue = Dialogue(
+        default_locale=settings.default_locale,
+        resume_after_ms=int(settings.resume_after_hours * 3600 * 1000),
+    )
+    inbox = Inbox(maker, dialogue, effects=effects, on_commit=notify, ingest=ingest)
+    return CoreServices(
+        maker=maker,
+        transports=transports,
+        budget=budget,
+        dispatcher=dispatcher,
+        coordination=coordination,
+        teams=teams,
+        checkins=checkins,
+        programmes=programmes,
+        matching=matching,
+        lifecycle=lifecycle,
+        rich_menus=rich_menus,
+        scheduler=scheduler,
+        effects=effects,
+        inbox=inbox,
+    )
+
+
+def _policy(settings: Settings) -> Policy:
+    return Policy(
+        base_delay=settings.outbox_base_delay,
+        max_attempts=settings.outbox_max_attempts,
+        lease=settings.outbox_lease,
+        slack_pace=settings.slack_pace,
+        idle_poll=settings.outbox_poll,
+        share=1 / settings.workers,
+    )
+
+
+def _team_channels(
+    settings: Settings, maker: async_sessionmaker[AsyncSession], notify: Callable[[], None]
+) -> TeamChannels:
+    return TeamChannels(
+        maker,
+        TeamSettings.from_ids(
+            settings.slack_coordinator_ids,
+            # What team channels read (SLACK_CHANNEL_LOCALES key `teams`).
+            locale=settings.channel_locale("teams"),
+            invite_url=settings.slack_invite_url,
+            code_days=settings.link_code_days,
+            timezone=settings.timezone,
+        ),
+        notify=notify,
+    )
