@@ -8,18 +8,18 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from bot.budget import Budget
 from bot.clock import ShiftableClock
 from bot.logs import configure_logging
 from bot.programmes.scheduler import Scheduler
@@ -64,91 +64,95 @@ def create_app(
     if sandbox is not None:
         settings = sandbox.settings
     configure_logging(settings.log_level, settings.log_format)
-    state: dict[str, object] = {}
+    # The programme calendar's clock: the wall clock, except in the sandbox, whose page
+    # can fast-forward it.
+    calendar: Callable[[], datetime] = calendar_clock or (
+        ShiftableClock() if sandbox is not None else utcnow
+    )
+    server = _Server(settings, sandbox, calendar, freeze_gc=freeze_gc)
+    routes = [
+        Route("/healthz", server.healthz, methods=["GET"]),
+        Route("/metrics", server.metrics, methods=["GET"]),
+        Route("/line/webhook", server.line_webhook, methods=["POST"]),
+        Route("/slack/events", server.slack_events, methods=["POST"]),
+    ]
+    return Starlette(
+        routes=[*routes, *sandbox.routes()]
+        if sandbox is not None
+        else [Route("/", _index, methods=["GET"]), *routes],
+        lifespan=server.lifespan,
+    )
+
+
+@dataclass(frozen=True)
+class _Running:
+    """What runs between the lifespan's start and stop."""
+
+    engine: AsyncEngine
+    # Accepts webhooks and answers /healthz (the same engine on SQLite).
+    ingest_engine: AsyncEngine
+    core: CoreServices
+    line: LineChannel | None
+    slack: SlackChannel | None
+
+
+class _Server:
+    """The lifespan (start and stop) and the endpoints over what it started."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sandbox: Sandbox | None,
+        calendar: Callable[[], datetime],
+        *,
+        freeze_gc: bool,
+    ) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.calendar = calendar
+        self.freeze_gc = freeze_gc
+        self.running: _Running | None = None
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        settings, sandbox = self.settings, self.sandbox
         await asyncio.to_thread(upgrade, settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine, ingest_engine = _engines(settings)
         maker = make_sessionmaker(engine)
-        # The webhooks' acknowledgements and /healthz get their own small pool on
-        # PostgreSQL: whatever holds the main pool's connections (a storm of clicks, a
-        # long matching solve) cannot make LINE wait for its 200. One connection serves
-        # the inbox's group-committing writer, one Slack's event dedupe and one /healthz.
-        # SQLite keeps one engine: its writers must share the process's write gate.
-        ingest_engine = (
-            engine
-            if is_sqlite(settings.database_url)
-            else make_engine(settings.database_url, pool_size=INGEST_POOL, max_overflow=1)
-        )
         ingest = make_sessionmaker(ingest_engine) if ingest_engine is not engine else maker
-        # The programme calendar's clock: the wall clock, except in the sandbox, whose
-        # page can fast-forward it.
-        calendar: Callable[[], datetime] = calendar_clock or (
-            ShiftableClock() if sandbox is not None else utcnow
-        )
-        core = build_core(settings, maker, calendar=calendar, ingest=ingest)
+        core = build_core(settings, maker, ingest=ingest, calendar=self.calendar)
         line, slack = _channels(settings, core)
-        state.update(
-            engine=ingest_engine,
-            maker=maker,
-            budget=core.budget,
-            line=line,
-            slack=slack,
-            inbox=core.inbox,
-            dispatcher=core.dispatcher,
-            programmes=core.programmes,
-            scheduler=core.scheduler,
-            teams=core.teams,
-            checkins=core.checkins,
-            loop=asyncio.get_running_loop(),
-        )
+        self.running = _Running(engine, ingest_engine, core, line, slack)
         # The running services, for whoever holds the app in this process (the tests
         # wait on the inbox and outbox through them instead of sleeping).
-        app.state.services = state
+        app.state.services = {
+            "inbox": core.inbox,
+            "dispatcher": core.dispatcher,
+            "loop": asyncio.get_running_loop(),
+        }
         if sandbox is not None:
-            await _attach_sandbox(sandbox, core, calendar)
-        inbox, dispatcher, scheduler = core.inbox, core.dispatcher, core.scheduler
-        await inbox.start()
-        await dispatcher.start()
-        if settings.scheduler_enabled:
-            await scheduler.start()
-        timer = asyncio.create_task(
-            _every(60.0, core.matching.expire_and_remind), name="invitations"
-        )
-        proposals = asyncio.create_task(
-            _every(60.0, core.lifecycle.expire_and_remind_proposals), name="team-proposals"
-        )
-        leader = asyncio.create_task(_every(5.0, _leader_gauge(scheduler)), name="leader-gauge")
+            await _attach_sandbox(sandbox, core, self.calendar)
+        timers = await _start(settings, core)
         _banner(settings, sandbox)
-        if freeze_gc:
+        if self.freeze_gc:
             settle_garbage_collector()
         try:
             yield
         finally:
             # What was frozen may become garbage now (e.g. apps started one after another
             # in one process, as the tests do): hand it back to the collector.
-            if freeze_gc:
+            if self.freeze_gc:
                 gc.unfreeze()
             if sandbox is not None:
                 sandbox.close()
-            timer.cancel()
-            proposals.cancel()
-            leader.cancel()
-            await asyncio.gather(timer, proposals, leader, return_exceptions=True)
-            metrics.process_exited()
-            await scheduler.stop()
-            await inbox.stop()
-            await dispatcher.stop()
-            if line is not None:
-                await line.close()
+            await _stop(core, timers, line)
             await engine.dispose()
             if ingest_engine is not engine:
                 await ingest_engine.dispose()
 
-    async def line_webhook(request: Request) -> Response:
-        line = state.get("line")
-        if not isinstance(line, LineChannel):
+    async def line_webhook(self, request: Request) -> Response:
+        line = self.running.line if self.running is not None else None
+        if line is None:
             return PlainTextResponse(
                 "LINE is not configured: set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN",
                 status_code=503,
@@ -162,9 +166,9 @@ def create_app(
         finally:
             timer.done()
 
-    async def slack_events(request: Request) -> Response:
-        slack = state.get("slack")
-        if not isinstance(slack, SlackChannel):
+    async def slack_events(self, request: Request) -> Response:
+        slack = self.running.slack if self.running is not None else None
+        if slack is None:
             return PlainTextResponse(
                 "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
                 status_code=503,
@@ -178,70 +182,69 @@ def create_app(
         finally:
             timer.done()
 
-    async def metrics_endpoint(request: Request) -> Response:
-        maker, budget = state.get("maker"), state.get("budget")
+    async def metrics(self, request: Request) -> Response:
         snapshot = metrics.Snapshot()
-        if isinstance(maker, async_sessionmaker):
-            try:
-                async with maker() as session:
-                    snapshot.outbox = await outbox_counts(session)
-            except Exception as exc:
-                log.warning("metrics: database did not answer (%s)", type(exc).__name__)
-                return PlainTextResponse("database unreachable", status_code=503)
-        if isinstance(budget, Budget) and budget.reader is not None:
-            quota = await budget.quota()
+        if self.running is None:
+            return metrics.response(snapshot)
+        core = self.running.core
+        try:
+            async with core.maker() as session:
+                snapshot.outbox = await outbox_counts(session)
+        except Exception as exc:
+            log.warning("metrics: database did not answer (%s)", type(exc).__name__)
+            return PlainTextResponse("database unreachable", status_code=503)
+        if core.budget.reader is not None:
+            quota = await core.budget.quota()
             if quota is not None:
                 snapshot.line_budget_used = quota.used
                 snapshot.line_budget_limit = quota.limit
-        scheduler = state.get("scheduler")
-        if isinstance(scheduler, Scheduler):
-            metrics.SCHEDULER_LEADER.set(1 if scheduler.leading else 0)
+        metrics.SCHEDULER_LEADER.set(1 if core.scheduler.leading else 0)
         return metrics.response(snapshot)
 
-    async def healthz(request: Request) -> Response:
-        engine = state.get("engine")
-        if not isinstance(engine, AsyncEngine):
+    async def healthz(self, request: Request) -> Response:
+        if self.running is None:
             return JSONResponse({"status": "starting"}, status_code=503)
         try:
-            async with engine.connect() as conn:
+            async with self.running.ingest_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             log.warning("healthz: database did not answer (%s)", type(exc).__name__)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        settings, sandboxed = self.settings, self.sandbox is not None
         return JSONResponse(
             {
                 "status": "ok",
                 "database": "ok",
                 # In the sandbox the app plays both platforms: nothing reaches LINE or Slack.
                 "channels": {"line": "sandbox", "slack": "sandbox"}
-                if sandbox is not None
+                if sandboxed
                 else {"line": settings.line_enabled, "slack": settings.slack_enabled},
-                "sandbox": sandbox is not None,
+                "sandbox": sandboxed,
             }
         )
 
-    async def index(request: Request) -> Response:
-        return PlainTextResponse("Tsunagu is running. See /healthz.\n")
 
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/line/webhook", line_webhook, methods=["POST"]),
-        Route("/slack/events", slack_events, methods=["POST"]),
-    ]
-    return Starlette(
-        routes=[*routes, *sandbox.routes()]
-        if sandbox is not None
-        else [Route("/", index, methods=["GET"]), *routes],
-        lifespan=lifespan,
-    )
+async def _index(request: Request) -> Response:
+    return PlainTextResponse("Tsunagu is running. See /healthz.\n")
+
+
+def _engines(settings: Settings) -> tuple[AsyncEngine, AsyncEngine]:
+    """The main engine, and the one accepting webhooks (the same one on SQLite)."""
+    engine = make_engine(settings.database_url)
+    # The webhooks' acknowledgements and /healthz get their own small pool on
+    # PostgreSQL: whatever holds the main pool's connections (a storm of clicks, a
+    # long matching solve) cannot make LINE wait for its 200. One connection serves
+    # the inbox's group-committing writer, one Slack's event dedupe and one /healthz.
+    # SQLite keeps one engine: its writers must share the process's write gate.
+    if is_sqlite(settings.database_url):
+        return engine, engine
+    return engine, make_engine(settings.database_url, pool_size=INGEST_POOL, max_overflow=1)
 
 
 def _channels(
     settings: Settings, core: CoreServices
 ) -> tuple[LineChannel | None, SlackChannel | None]:
-    """The platform adapters, registered as the dispatcher's transports (LINE also as the
-    budget's quota reader); None for a platform without credentials."""
+    """The platform adapters over the core, registered as its senders."""
     line = LineChannel(settings, core.inbox, core.dispatcher) if settings.line_enabled else None
     slack = (
         SlackChannel(
@@ -270,7 +273,6 @@ def _channels(
 async def _attach_sandbox(
     sandbox: Sandbox, core: CoreServices, calendar: Callable[[], datetime]
 ) -> None:
-    """Give the sandbox page what loading the demo needs, and show what is loaded."""
     sandbox.attach(
         Services(
             core.maker,
@@ -284,6 +286,35 @@ async def _attach_sandbox(
     )
     await sandbox.reveal_loaded_demo()
     sandbox.start_rich_menus()
+
+
+async def _start(settings: Settings, core: CoreServices) -> list[asyncio.Task[None]]:
+    """Start the inbox, the outbox, the scheduler and the timers; return the timers."""
+    await core.inbox.start()
+    await core.dispatcher.start()
+    if settings.scheduler_enabled:
+        await core.scheduler.start()
+    return [
+        asyncio.create_task(_every(60.0, core.matching.expire_and_remind), name="invitations"),
+        asyncio.create_task(
+            _every(60.0, core.lifecycle.expire_and_remind_proposals), name="team-proposals"
+        ),
+        asyncio.create_task(_every(5.0, _leader_gauge(core.scheduler)), name="leader-gauge"),
+    ]
+
+
+async def _stop(
+    core: CoreServices, timers: list[asyncio.Task[None]], line: LineChannel | None
+) -> None:
+    for timer in timers:
+        timer.cancel()
+    await asyncio.gather(*timers, return_exceptions=True)
+    metrics.process_exited()
+    await core.scheduler.stop()
+    await core.inbox.stop()
+    await core.dispatcher.stop()
+    if line is not None:
+        await line.close()
 
 
 async def bounded_request(request: Request, limit: int) -> Request | Response:
