@@ -261,6 +261,10 @@ def test_every_refusal_is_audited_without_what_was_typed(
     assert "コーディネーターのみ" in outsider.command("projects").json()["text"]
     assert "コーディネーターのみ" in outsider.command("log 1").json()["text"]
     fake_slack.wait_for(lambda: len(fake_slack.ephemerals(OUTSIDER)) == 3, timeout=10)
+    # The answers are acknowledged before the refusals are written (Slack's 3 s): wait for
+    # the five audit rows, not for the answers alone.
+    refused = "SELECT count(*) FROM audit_log WHERE action = 'refused'"
+    fake_slack.wait_for(lambda: scalar(database_url, refused) == 5, timeout=10)
     rows = query(
         database_url,
         "SELECT actor, subject_type, detail, at FROM audit_log WHERE action = 'refused' "
