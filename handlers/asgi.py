@@ -26,6 +26,7 @@ from bot.dialogue import Dialogue
 from bot.inbox import Inbox
 from bot.logs import configure_logging
 from bot.matching.service import Matching
+from bot.office.service import Office
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.profiles import EffectContext
 from bot.programmes.checkins import CheckIns
@@ -200,6 +201,7 @@ def create_app(
                 programmes,
                 teams=teams,
                 checkins=checkins,
+                office=Office(maker, timezone=settings.timezone, clock=calendar),
             )
             if settings.slack_enabled
             else None
