@@ -15,7 +15,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.cli import main as cli
 from bot.office.case_site import JSON_SCHEMA
 from bot.office.cases import (
     Agreement,
@@ -28,6 +27,7 @@ from bot.office.cases import (
     load_source,
     search_words,
 )
+from handlers.cli import main as cli
 from storage.db import make_engine, make_sessionmaker
 from tests.support import query, scalar
 
