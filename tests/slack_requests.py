@@ -457,13 +457,17 @@ def app_home_opened(user_id: str, *, tab: str = "home", channel_id: str = "D0HOM
     }
 
 
-def home_block_actions(user_id: str, action_id: str, view: Payload) -> str:
+def home_block_actions(
+    user_id: str, action_id: str, view: Payload, *, value: str | None = None
+) -> str:
     """Return the form body Slack posts when someone clicks a button in their App Home
     (``view`` as the fake stores it): the container is the view, there is no channel."""
     block_id, element = None, None
     for block in view.get("blocks") or []:
         for candidate in block.get("elements") or []:
-            if candidate.get("action_id") == action_id:
+            if candidate.get("action_id") == action_id and (
+                value is None or candidate.get("value") == value
+            ):
                 block_id, element = block.get("block_id"), candidate
     assert element is not None, f"no {action_id} in the view"
     action = {**element, "block_id": block_id, "action_ts": new_ts()}
