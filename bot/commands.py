@@ -481,6 +481,14 @@ REGISTRY: tuple[Command, ...] = (
         requires=("office",),
     ),
     Command(
+        "help",
+        T("[コマンド]", "[COMMAND]"),
+        T("この説明（コマンド名を付けると詳しく）", "this help (name a command for details)"),
+        _help,
+        role=Role.ANYONE,
+        requires=(),
+    ),
+    Command(
         "cases",
         T("ことば…", "WORDS…"),
         T(
@@ -493,14 +501,6 @@ REGISTRY: tuple[Command, ...] = (
         role=Role.ANYONE,
         requires=("office",),
         min_args=1,
-    ),
-    Command(
-        "help",
-        T("[コマンド]", "[COMMAND]"),
-        T("この説明（コマンド名を付けると詳しく）", "this help (name a command for details)"),
-        _help,
-        role=Role.ANYONE,
-        requires=(),
     ),
     Command(
         "link",
