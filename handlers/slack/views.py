@@ -322,6 +322,8 @@ HOME = {
     "not_set": T("目標なし", "no target"),
     "not_recorded": T("未記録", "not recorded"),
     "sectors": T("*団体の種別*", "*Groups by sector*"),
+    "no_sector": T("未回答", "Not given"),
+    "overdue": T("（予定時刻を過ぎて未送信）", "(past its time, not sent)"),
     "export": T("全データを書き出す（XLSX）", "Export everything (XLSX)"),
     "report": T("成果報告書", "Impact report"),
     "refresh": T("更新", "Refresh"),
@@ -379,8 +381,13 @@ def _action_blocks(item: ActionItem, locale: str, tz: ZoneInfo) -> list[dict[str
     ]
 
 
+def _aware(moment: datetime) -> datetime:
+    """Times from the database are UTC (SQLite gives them without a zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _at(moment: datetime, tz: ZoneInfo, fmt: str = "%m/%d %H:%M") -> str:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz).strftime(fmt)
+    return _aware(moment).astimezone(tz).strftime(fmt)
 
 
 def _heading_blocks(board: Dashboard, locale: str, at: str) -> list[dict[str, Any]]:
@@ -414,10 +421,11 @@ def _needs_action(board: Dashboard, locale: str, tz: ZoneInfo, budget: str) -> l
     return blocks
 
 
-def _overview(board: Dashboard, locale: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+def _overview(board: Dashboard, locale: str, tz: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
     states = "\n".join(f"• {label(locale)}: {n}" for _, label, n in board.by_state) or "—"
     upcoming = "\n".join(
         f"• {_at(a.send_at, tz)} {a.programme} — {a.phase(locale)} (#{a.announcement_id})"
+        + (HOME["overdue"](locale) if _aware(a.send_at) < now else "")
         for a in board.upcoming
     )
     blocks = [
@@ -430,7 +438,8 @@ def _overview(board: Dashboard, locale: str, tz: ZoneInfo) -> list[dict[str, Any
         blocks.append(_text(HOME["targets"](locale) + "\n" + lines))
     if board.sectors:
         sectors = ", ".join(
-            f"{one(SECTORS, k, locale) if k else '—'} {n}" for k, n in board.sectors.items()
+            f"{one(SECTORS, k, locale) if k else HOME['no_sector'](locale)} {n}"
+            for k, n in board.sectors.items()
         )
         blocks.append(_text(HOME["sectors"](locale) + "\n" + sectors))
     return blocks
@@ -443,7 +452,7 @@ def render_home(
     by state, next announcements, targets against actuals, and the office's files."""
     blocks = _heading_blocks(board, locale, _at(now, tz, "%Y-%m-%d %H:%M"))
     blocks += _needs_action(board, locale, tz, budget)
-    blocks += _overview(board, locale, tz)
+    blocks += _overview(board, locale, tz, _aware(now))
     files = [
         _home_button(HOME["export"](locale), HOME_EXPORT, "all xlsx", "primary"),
         _home_button(HOME["report"](locale), HOME_REPORT, ""),

@@ -445,7 +445,7 @@ def test_app_home_dashboard_and_a_downloaded_export_in_the_browser(
     page.locator(".slack-pane").screenshot(path=str(artifacts / "app-home.png"))
     if os.environ.get("TSUNAGU_DOCS_IMAGES"):  # refresh the README's picture
         folder = Path(os.environ["TSUNAGU_DOCS_IMAGES"])
-        page.locator(".slack-pane").screenshot(path=str(folder / "app-home.png"))
+        home.screenshot(path=str(folder / "app-home.png"))
     page.set_viewport_size({"width": 1280, "height": 900})
 
     home.get_by_role("button", name="全データを書き出す（XLSX）").click()
