@@ -31,9 +31,11 @@ from tests.support import (
     SLACK_SECRET,
     SLACK_TOKEN,
     AppServer,
+    LineUser,
     SlackUser,
     make_settings,
     scalar,
+    submit_group_request,
 )
 
 
@@ -292,3 +294,34 @@ def test_the_home_buttons_send_files_and_the_home_refreshes_on_change(
     )
     assert "コーディネーター" in told[-1]["text"]
     assert not fake_slack.files(fake_slack.dm_id(OUTSIDER))
+
+
+def test_the_home_is_drawn_again_when_a_request_arrives(
+    slack_app: AppServer, fake_slack: FakeSlackApi, fake_line: FakeLineApi
+) -> None:
+    """A coordinator who opened the Home sees a new request there without reopening it,
+    with the card's own buttons; the click from the Home decides the request."""
+    first = home_text(open_home(slack_app, fake_slack, COORDINATORS[0]))
+    assert "対応待ちの相談はありません" in first
+    submit_group_request(LineUser(slack_app, fake_line))
+    fresh = fake_slack.wait_for(
+        lambda: (
+            (v := fake_slack.home_view(COORDINATORS[0]))
+            and "project_accept"
+            in {e.get("action_id") for b in v["blocks"] for e in b.get("elements") or []}
+            and v
+        ),
+        timeout=20,
+    )
+    assert "受付の判断待ち" in home_text(fresh)
+    body = sr.home_block_actions(COORDINATORS[0], "project_accept", fresh)
+    assert person(slack_app, fake_slack, COORDINATORS[0]).post(body).status_code == 200
+    decided = fake_slack.wait_for(
+        lambda: (
+            (v := fake_slack.home_view(COORDINATORS[0]))
+            and "受付の判断待ち" not in home_text(v)
+            and v
+        ),
+        timeout=20,
+    )
+    assert "プログラム事務局" in home_text(decided)
