@@ -22,7 +22,7 @@ from bot.matching.service import Matching
 from bot.office.cases import STATES as CASE_STATES
 from bot.office.cases import CaseError
 from bot.office.exports import ExportError
-from bot.office.service import ExportRequest, Files, Office
+from bot.office.service import CaseForm, ExportRequest, Files, Office
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.programmes.teams import TeamChannels
@@ -95,6 +95,8 @@ class CommandReply:
     programmes: tuple[ProgrammeView, ...] | None = None
     later: Callable[[], Awaitable[str]] | None = None
     files: Callable[[], Awaitable[Files]] | None = None
+    # A case's edit form (a modal in Slack), opened for the coordinator who asked.
+    case_form: CaseForm | None = None
     refused: bool = False
 
 
@@ -157,6 +159,7 @@ TXT = {
         "「{words}」に合う事例はありません。言葉を減らしてお試しください。",
         "No case matches “{words}”. Try fewer words.",
     ),
+    "case_form": T("事例 #{id} の編集画面を開きます。", "Opening case #{id} for editing."),
     "case_moved": T("事例 #{id} は「{state}」になりました。", "Case #{id} is now: {state}."),
 }
 
@@ -304,7 +307,8 @@ CASE_MOVES = {"consent": "case_ask_consent", "publish": "case_publish", "withdra
 
 async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
     """`cases WORDS` searches (coordinators also see drafts); coordinators also have
-    `cases consent|publish|withdraw ID` and `cases export` (the site and JSON)."""
+    `cases edit ID` (the form), `cases consent|publish|withdraw ID` and `cases export`
+    (the site and JSON)."""
     office, first = _office(c), (r.args[0].lower() if r.args else "")
     if r.coordinator and first == "export" and len(r.args) == 1:
 
@@ -312,20 +316,21 @@ async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
             return await office.case_site(r.locale)
 
         return CommandReply(TXT["preparing"](r.locale), files=site)
-    if (
-        r.coordinator
-        and first in CASE_MOVES
-        and len(r.args) == 2
-        and r.args[1].lstrip("#").isdigit()
-    ):
+    numbered = len(r.args) == 2 and r.args[1].lstrip("#").isdigit()
+    if r.coordinator and numbered and first == "edit":
+        try:
+            form = await office.case_form(r.number(1), r.locale)
+        except CaseError as exc:
+            return CommandReply(exc.text(r.locale))
+        return CommandReply(TXT["case_form"](r.locale, id=form.case_id), case_form=form)
+    if r.coordinator and numbered and first in CASE_MOVES:
         case_id = r.number(1)
         try:
             state = await office.cases.move(case_id, CASE_MOVES[first], r.actor)
         except CaseError as exc:
             return CommandReply(exc.text(r.locale))
-        return CommandReply(
-            TXT["case_moved"](r.locale, id=case_id, state=CASE_STATES[state](r.locale))
-        )
+        moved = CASE_STATES[state](r.locale)
+        return CommandReply(TXT["case_moved"](r.locale, id=case_id, state=moved))
     words = " ".join(r.args)
     found = await office.cases.search(words, drafts=r.coordinator, limit=20)
     if not found:
@@ -492,10 +497,11 @@ REGISTRY: tuple[Command, ...] = (
         "cases",
         T("ことば…", "WORDS…"),
         T(
-            "事例を探す（コーディネーターは下書きも。`cases publish 3` で公開、"
-            "`cases consent 3` で団体に同意を依頼、`cases export` でサイトとJSON）",
-            "search the case catalogue (coordinators also see drafts; `cases publish 3` "
-            "publishes, `cases consent 3` asks the group, `cases export` gives the site and JSON)",
+            "事例を探す（コーディネーターは下書きも。`cases edit 3` で編集、`cases publish 3` "
+            "で公開、`cases consent 3` で団体に同意を依頼、`cases export` でサイトとJSON）",
+            "search the case catalogue (coordinators also see drafts; `cases edit 3` edits, "
+            "`cases publish 3` publishes, `cases consent 3` asks the group, `cases export` "
+            "gives the site and JSON)",
         ),
         _cases,
         role=Role.ANYONE,

@@ -325,3 +325,74 @@ def test_the_home_is_drawn_again_when_a_request_arrives(
         timeout=20,
     )
     assert "プログラム事務局" in home_text(decided)
+
+
+def form_values(view: dict[str, Any], **changed: str) -> dict[str, dict[str, Any]]:
+    """What a coordinator submits: every input as the modal shows it, some changed."""
+    values: dict[str, dict[str, Any]] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        key = block["block_id"].removeprefix("case_")
+        element = block["element"]
+        if element["type"] == "static_select":
+            chosen = element.get("initial_option")
+            values[block["block_id"]] = {
+                "value": {"type": "static_select", "selected_option": chosen}
+            }
+        else:
+            text = changed.get(key, element.get("initial_value", ""))
+            values[block["block_id"]] = {"value": text}
+    return values
+
+
+def test_a_case_is_edited_in_its_form_then_published(
+    office: AppServer, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    coordinator = person(office, fake_slack, COORDINATORS[0])
+    assert "#3" in coordinator.command("cases edit 3").json()["text"]
+    view = fake_slack.wait_for(lambda: fake_slack.views_opened() or None, timeout=10)[-1]
+    assert view["callback_id"] == "case_edit"
+    blocks = {b.get("block_id") for b in view["blocks"]}
+    # Chiba's fields (最終更新日 moves by itself), and the year.
+    fields = ("title", "area", "field", "partners", "background", "activities", "outcome")
+    fields += ("period", "cost", "contact", "tips", "year")
+    assert {f"case_{k}" for k in fields} <= blocks
+    title = scalar(database_url, "SELECT title FROM cases WHERE id = 3")
+    assert any(b.get("element", {}).get("initial_value") == title for b in view["blocks"])
+
+    # Bad values: each is told under its own field, and nothing is saved.
+    version = scalar(database_url, "SELECT version FROM cases WHERE id = 3")
+    bad = form_values(view, year="1800", partners="名前だけ", title="")
+    body = sr.view_submission(
+        COORDINATORS[0], "case_edit", view["private_metadata"], bad, view=view
+    )
+    answer = coordinator.post(body).json()
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {"case_year", "case_partners", "case_title"}
+    assert "名前 / 種別" in answer["errors"]["case_partners"]
+    assert scalar(database_url, "SELECT version FROM cases WHERE id = 3") == version
+
+    good = form_values(view, outcome="チラシを2,000部配布し、譲渡会の来場者が倍になった。")
+    body = sr.view_submission(
+        COORDINATORS[0], "case_edit", view["private_metadata"], good, view=view
+    )
+    assert coordinator.post(body).status_code == 200
+    assert fake_slack.wait_for(
+        lambda: scalar(database_url, "SELECT version FROM cases WHERE id = 3") == version + 1,
+        timeout=10,
+    )
+    outcome = scalar(database_url, "SELECT outcome FROM cases WHERE id = 3")
+    assert outcome.startswith("チラシを2,000部配布")
+    # The same form sent again is a stale copy now: refused, nothing overwritten.
+    again = sr.view_submission(
+        COORDINATORS[0], "case_edit", view["private_metadata"], form_values(view), view=view
+    )
+    stale = coordinator.post(again).json()
+    assert stale["response_action"] == "errors"
+    assert scalar(database_url, "SELECT outcome FROM cases WHERE id = 3") == outcome
+
+    # Someone who is not a coordinator cannot save it (a forged submission).
+    forged = sr.view_submission(OUTSIDER, "case_edit", view["private_metadata"], good, view=view)
+    person(office, fake_slack, OUTSIDER).post(forged)
+    assert scalar(database_url, "SELECT outcome FROM cases WHERE id = 3") == outcome

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import T
 from bot.office import dashboard as board
-from bot.office.cases import Cases
+from bot.office.cases import PARTNER_KINDS, TEXTS, CaseError, Cases, check_fields
 from bot.office.exports import ALL, FORMATS, KINDS, ExportError, export
 from bot.office.labels import state_label
 from bot.office.report import gather, write_pngs, write_xlsx
@@ -38,6 +39,10 @@ TXT = {
     "site_done": T(
         "公開中の事例 {count} 件のサイト（zip）と cases.json です。",
         "The site of the {count} published cases (zip) and cases.json.",
+    ),
+    "partners_form": T(
+        "1行に1つ「名前 / 種別」で書いてください（種別: {kinds}）",
+        "One a line as “name / kind” (kinds: {kinds})",
     ),
     "no_programme": T(
         "実施中のプログラムがありません。`/tsunagu report プログラム名` で指定してください。",
@@ -70,6 +75,48 @@ class Files:
     def cleanup(self) -> None:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# The case form's inputs: Chiba's fields a coordinator writes (最終更新日 moves by itself).
+CASE_INPUTS = (
+    "title",
+    "area",
+    "field",
+    "year",
+    "partners",
+    *[k for k in TEXTS if k not in ("title", "area")],
+)
+
+
+@dataclass(frozen=True)
+class CaseForm:
+    """A case as its edit form shows it: every input as text (partners one a line,
+    `name / kind`), the version the edit is made on, and its state."""
+
+    case_id: int
+    version: int
+    status: str
+    values: dict[str, str]
+
+
+def partner_lines(partners: list[dict[str, Any]], locale: str) -> str:
+    labels = {o.key: o.label(locale) for o in PARTNER_KINDS}
+    return "\n".join(
+        f"{p.get('name')} / {labels.get(str(p.get('kind')), p.get('kind'))}" for p in partners
+    )
+
+
+def parse_partners(text: str) -> list[dict[str, str]] | None:
+    """`name / kind` lines as partners (None if a line has no kind)."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, slash, kind = line.replace("／", "/").rpartition("/")
+        if not slash:
+            return None
+        out.append({"name": name.strip(), "kind": kind.strip()})
+    return out
 
 
 @dataclass(frozen=True)
@@ -218,3 +265,38 @@ class Office:
             OfficeFile(site.json_path, "cases.json", "cases.json"),
         )
         return Files(TXT["site_done"](locale, count=site.pages), files, folder)
+
+    async def case_form(self, case_id: int, locale: str) -> CaseForm:
+        """A case's edit form as it reads now (CaseError if there is no such case)."""
+        case = await self.cases.get(case_id)
+        values = {k: str(getattr(case, k) or "") for k in CASE_INPUTS if k != "partners"}
+        values["partners"] = partner_lines(list(case.partners or []), locale)
+        return CaseForm(case.id, case.version, case.status, values)
+
+    async def save_case(
+        self, case_id: int, version: int, values: dict[str, str], actor: str
+    ) -> dict[str, T]:
+        """Save an edited form; returns the errors per input (empty when saved). An edit
+        made on a stale copy is refused with the reason, nothing is overwritten."""
+        changes: dict[str, Any] = {k: v for k, v in values.items() if k != "partners"}
+        partners = parse_partners(values.get("partners", ""))
+        kinds = T(
+            "、".join(o.label.ja for o in PARTNER_KINDS),
+            ", ".join(o.label.en for o in PARTNER_KINDS),
+        )
+        errors = check_fields(changes)
+        if partners is None:
+            errors["partners"] = T(
+                TXT["partners_form"]("ja", kinds=kinds("ja")),
+                TXT["partners_form"]("en", kinds=kinds("en")),
+            )
+        else:
+            changes["partners"] = partners
+            errors |= check_fields({"partners": partners})
+        if errors:
+            return errors
+        try:
+            await self.cases.edit(case_id, changes, actor, version=version)
+        except CaseError as exc:
+            return {"title": exc.text}
+        return {}

@@ -29,6 +29,7 @@ from bot.programmes.checkins import GREEN, RED, YELLOW, CheckIns
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
 from bot.settings import Settings
+from handlers.slack.cases import CaseForms
 from handlers.slack.files import deliver_files
 from handlers.slack.gate import CoordinatorGate
 from handlers.slack.home import AppHome
@@ -126,6 +127,7 @@ class SlackChannel:
             if office is not None
             else None
         )
+        self.case_forms = CaseForms(self.app, self.gate, office) if office is not None else None
         # The programme calendar's buttons and modals (handlers.slack.programmes).
         self.programme_ui = (
             ProgrammeUI(self.app, self.gate, programmes) if programmes is not None else None
@@ -396,6 +398,8 @@ class SlackChannel:
         await ack(response_type="ephemeral", text=reply.text, blocks=blocks)
         if reply.refused:
             await self.gate.record_refusal(user, body)
+        if reply.case_form is not None and self.case_forms is not None:
+            await self.case_forms.open(str(body.get("trigger_id")), reply.case_form, request.locale)
         if reply.later is not None:
             await self.gate.tell(user, channel, await reply.later())
         if reply.files is not None:

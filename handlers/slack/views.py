@@ -11,10 +11,14 @@ from bot.conversation.fields import Option
 from bot.coordination import ACCEPT, ASK, DECLINE, NeedsForm
 from bot.i18n import T
 from bot.matching.service import SUGGEST
+from bot.office.cases import FIELDS as CASE_FIELDS
+from bot.office.cases import PARTNER_KINDS
+from bot.office.cases import STATES as CASE_STATES
+from bot.office.cases import TEXTS as CASE_TEXTS
 from bot.office.dashboard import ActionItem, Dashboard, Stage, TargetLine
 from bot.office.labels import one
-from bot.office.service import MemberPage
-from bot.taxonomy import LANGUAGES, MODES, SECTORS, SKILLS
+from bot.office.service import CASE_INPUTS, CaseForm, MemberPage
+from bot.taxonomy import INTERESTS, LANGUAGES, MODES, SECTORS, SKILLS
 
 ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
 NEEDS_VIEW, NEEDS_ACTION = "project_needs", "value"
@@ -482,3 +486,97 @@ def render_member_home(page: MemberPage, locale: str) -> dict[str, Any]:
     if page.hours_per_week:
         blocks.append(_text(HOME["hours"](locale, h=page.hours_per_week)))
     return {"type": "home", "blocks": blocks}
+
+
+# ---------------------------------------------------------------- the case form
+
+CASE_VIEW, CASE_ACTION = "case_edit", "value"
+SHORT_INPUTS = ("title", "area", "year", "period")
+CASE_MODAL = {
+    "title": T("事例 #{id} を編集", "Edit case #{id}"),
+    "save": T("保存", "Save"),
+    "year": T("年", "Year"),
+    "state": T(
+        "状態: *{state}*。保存後、団体が同意していれば "
+        "`/tsunagu cases publish {id}` で公開します。",
+        "State: *{state}*. After saving, `/tsunagu cases publish {id}` publishes it once "
+        "the group has consented.",
+    ),
+    "partners_hint": T(
+        "1行に1つ「名前 / 種別」（種別: {kinds}）", "One a line, “name / kind” (kinds: {kinds})"
+    ),
+}
+
+
+def case_block(key: str) -> str:
+    """The block id of a case form input (errors are reported per block)."""
+    return f"case_{key}"
+
+
+def _case_input(key: str, value: str, locale: str) -> dict[str, Any]:
+    label = CASE_MODAL["year"](locale) if key == "year" else CASE_FIELDS[key](locale)
+    element: dict[str, Any]
+    if key == "field":
+        options = _options(INTERESTS, locale)
+        element = {
+            "type": "static_select",
+            "action_id": CASE_ACTION,
+            "options": list(options.values()),
+        }
+        if value in options:
+            element["initial_option"] = options[value]
+    else:
+        element = {
+            "type": "plain_text_input",
+            "action_id": CASE_ACTION,
+            "multiline": key not in SHORT_INPUTS,
+            "max_length": CASE_TEXTS.get(key, 1000),
+        }
+        if value:
+            element["initial_value"] = value
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": case_block(key),
+        "optional": key not in ("title", "area", "field", "year"),
+        "label": {"type": "plain_text", "text": clip(label, 2000)},
+        "element": element,
+    }
+    if key == "partners":
+        kinds = "、" if locale == "ja" else ", "
+        names = kinds.join(o.label(locale) for o in PARTNER_KINDS)
+        hint = CASE_MODAL["partners_hint"](locale, kinds=names)
+        block["hint"] = {"type": "plain_text", "text": clip(hint, 2000)}
+    return block
+
+
+def render_case_modal(form: CaseForm, locale: str) -> dict[str, Any]:
+    """A case's edit form: Chiba's fields as they read now (最終更新日 moves on save)."""
+    state = CASE_STATES[form.status](locale)
+    blocks = [_text(CASE_MODAL["state"](locale, state=state, id=form.case_id))]
+    blocks += [_case_input(k, form.values.get(k, ""), locale) for k in CASE_INPUTS]
+    return {
+        "type": "modal",
+        "callback_id": CASE_VIEW,
+        "private_metadata": f"{form.case_id}:{form.version}",
+        "title": {
+            "type": "plain_text",
+            "text": clip(CASE_MODAL["title"](locale, id=form.case_id), 24),
+        },
+        "submit": {"type": "plain_text", "text": CASE_MODAL["save"](locale)},
+        "close": {"type": "plain_text", "text": MODAL["cancel"](locale)},
+        "blocks": blocks,
+    }
+
+
+def parse_case(view: dict[str, Any]) -> tuple[int, int, dict[str, str]] | None:
+    """(case id, version, the inputs as text) from a submitted case form."""
+    case_text, _, version_text = str(view.get("private_metadata", "")).partition(":")
+    if not case_text.isdigit() or not version_text.isdigit():
+        return None
+    values = view.get("state", {}).get("values", {})
+    out: dict[str, str] = {}
+    for key in CASE_INPUTS:
+        entry = values.get(case_block(key), {}).get(CASE_ACTION) or {}
+        chosen = entry.get("selected_option") or {}
+        out[key] = str(chosen.get("value") if chosen else entry.get("value") or "")
+    return int(case_text), int(version_text), out
