@@ -32,6 +32,7 @@ TXT = {
     "export_done": T(
         "{what} を書き出しました（{rows} 行）。", "Here is the {what} export ({rows} rows)."
     ),
+    "everything": T("すべての一覧", "everything"),
     "report_done": T(
         "{name} の報告書（XLSX）とグラフです。",
         "The impact report of {name} (XLSX) and its charts.",
@@ -212,7 +213,9 @@ class Office:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        what = request.kind if request.kind == ALL else KINDS[request.kind].title(locale)
+        what = (
+            TXT["everything"](locale) if request.kind == ALL else KINDS[request.kind].title(locale)
+        )
         text = TXT["export_done"](locale, what=what, rows=sum(result.rows.values()))
         return Files(text, (OfficeFile(folder / name, name, name),), folder)
 

@@ -59,6 +59,8 @@ class AppHome:
         # Coordinators who opened the tab since the process started: refreshed on change.
         self._viewers: set[str] = set()
         self._pending: asyncio.Task[None] | None = None
+        # A change while tabs are being drawn gets one more drawing after a quiet time.
+        self._drawing = self._again = False
         app.event("app_home_opened")(self._on_opened)
         app.action(HOME_EXPORT)(self._on_export)
         app.action(HOME_REPORT)(self._on_report)
@@ -100,17 +102,26 @@ class AppHome:
 
     def changed(self) -> None:
         """Something coordinators see changed: republish their tabs after a quiet time."""
-        if not self._viewers or (self._pending is not None and not self._pending.done()):
+        if not self._viewers:
+            return
+        if self._pending is not None and not self._pending.done():
+            self._again = self._again or self._drawing
             return
         self._pending = asyncio.get_running_loop().create_task(self._republish())
 
     async def _republish(self) -> None:
-        await asyncio.sleep(self._debounce_s)
-        for user in list(self._viewers):
-            try:
-                await self.publish(user)
-            except Exception:
-                log.exception("slack: the App Home could not be refreshed")
+        while True:
+            await asyncio.sleep(self._debounce_s)
+            self._drawing = True
+            for user in list(self._viewers):
+                try:
+                    await self.publish(user)
+                except Exception:
+                    log.exception("slack: the App Home could not be refreshed")
+            self._drawing = False
+            if not self._again:
+                return
+            self._again = False
 
     # ---------------------------------------------------------------- buttons
 
