@@ -19,6 +19,10 @@ from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
 from bot.i18n import T
 from bot.matching.service import Matching
+from bot.office.cases import STATES as CASE_STATES
+from bot.office.cases import CaseError
+from bot.office.exports import ExportError
+from bot.office.service import CaseForm, ExportRequest, Files, Office
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.programmes.teams import TeamChannels
@@ -45,6 +49,7 @@ class Services:
     programmes: Programmes | None = None
     teams: TeamChannels | None = None
     budget: Budget | None = None
+    office: Office | None = None
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,16 @@ class CommandReply:
 
     `card` and `programmes` are neutral data each channel renders its own way; `later`
     is work that takes seconds, run after `text` is shown, its result told privately.
-    `refused` asks the channel to write the refusal to the audit log."""
+    `files` is like `later` but its result is files handed to the person privately (in
+    Slack, their DM). `refused` asks the channel to write the refusal to the audit log."""
 
     text: str
     card: Card | None = None
     programmes: tuple[ProgrammeView, ...] | None = None
     later: Callable[[], Awaitable[str]] | None = None
+    files: Callable[[], Awaitable[Files]] | None = None
+    # A case's edit form (a modal in Slack), opened for the coordinator who asked.
+    case_form: CaseForm | None = None
     refused: bool = False
 
 
@@ -141,6 +150,17 @@ TXT = {
     ),
     "forming": T("チーム編成を計算しています…", "Forming teams…"),
     "programmes": T("プログラム", "Programmes"),
+    "preparing": T(
+        "準備しています… できたらDMでファイルをお送りします。",
+        "Preparing… the file comes to your DM when it is ready.",
+    ),
+    "cases_found": T("事例 {count} 件:", "{count} cases:"),
+    "cases_none": T(
+        "「{words}」に合う事例はありません。言葉を減らしてお試しください。",
+        "No case matches “{words}”. Try fewer words.",
+    ),
+    "case_form": T("事例 #{id} の編集画面を開きます。", "Opening case #{id} for editing."),
+    "case_moved": T("事例 #{id} は「{state}」になりました。", "Case #{id} is now: {state}."),
 }
 
 
@@ -248,6 +268,76 @@ async def _log(c: Commands, r: CommandRequest) -> CommandReply:
     if project_id is None:
         return CommandReply(TEAM_TXT["not_team_channel"](r.locale))
     return CommandReply(await teams.log_text(project_id))
+
+
+def _office(c: Commands) -> Office:
+    assert c.services.office is not None
+    return c.services.office
+
+
+async def _export(c: Commands, r: CommandRequest) -> CommandReply:
+    try:
+        wanted = ExportRequest.parse(r.args)
+    except ExportError as exc:
+        return CommandReply(exc.text(r.locale) + "\n" + TXT["usage"](r.locale, usage=_usage(c, r)))
+
+    async def write() -> Files:
+        # Personal columns (names, employers, contacts) only for coordinators.
+        return await _office(c).export(wanted, personal=r.coordinator, locale=r.locale)
+
+    return CommandReply(TXT["preparing"](r.locale), files=write)
+
+
+def _usage(c: Commands, r: CommandRequest) -> str:
+    command = c.find(r.verb)
+    return command.usage_line(r.locale) if command else PREFIX
+
+
+async def _report(c: Commands, r: CommandRequest) -> CommandReply:
+    slug = r.args[0] if r.args else None
+
+    async def write() -> Files:
+        return await _office(c).report(slug, r.locale)
+
+    return CommandReply(TXT["preparing"](r.locale), files=write)
+
+
+CASE_MOVES = {"consent": "case_ask_consent", "publish": "case_publish", "withdraw": "case_withdraw"}
+
+
+async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
+    """`cases WORDS` searches (coordinators also see drafts); coordinators also have
+    `cases edit ID` (the form), `cases consent|publish|withdraw ID` and `cases export`
+    (the site and JSON)."""
+    office, first = _office(c), (r.args[0].lower() if r.args else "")
+    if r.coordinator and first == "export" and len(r.args) == 1:
+
+        async def site() -> Files:
+            return await office.case_site(r.locale)
+
+        return CommandReply(TXT["preparing"](r.locale), files=site)
+    numbered = len(r.args) == 2 and r.args[1].lstrip("#").isdigit()
+    if r.coordinator and numbered and first == "edit":
+        try:
+            form = await office.case_form(r.number(1), r.locale)
+        except CaseError as exc:
+            return CommandReply(exc.text(r.locale))
+        return CommandReply(TXT["case_form"](r.locale, id=form.case_id), case_form=form)
+    if r.coordinator and numbered and first in CASE_MOVES:
+        case_id = r.number(1)
+        try:
+            state = await office.cases.move(case_id, CASE_MOVES[first], r.actor)
+        except CaseError as exc:
+            return CommandReply(exc.text(r.locale))
+        moved = CASE_STATES[state](r.locale)
+        return CommandReply(TXT["case_moved"](r.locale, id=case_id, state=moved))
+    words = " ".join(r.args)
+    found = await office.cases.search(words, drafts=r.coordinator, limit=20)
+    if not found:
+        return CommandReply(TXT["cases_none"](r.locale, words=words[:50]))
+    lines = [TXT["cases_found"](r.locale, count=len(found))]
+    lines += [f"• {case.line(r.locale)}" for case in found]
+    return CommandReply("\n".join(lines))
 
 
 async def _help(c: Commands, r: CommandRequest) -> CommandReply:
@@ -372,12 +462,51 @@ REGISTRY: tuple[Command, ...] = (
         numbers=1,
     ),
     Command(
+        "export",
+        T(
+            "volunteers|groups|projects|hours|attendance|feedback|all [プログラム] [csv|xlsx]",
+            "volunteers|groups|projects|hours|attendance|feedback|all [PROGRAMME] [csv|xlsx]",
+        ),
+        T(
+            "一覧をCSV（Excel用）かXLSXで書き出してDMに送る",
+            "export a list as CSV (for Excel) or XLSX, sent to your DM",
+        ),
+        _export,
+        requires=("office",),
+        min_args=1,
+    ),
+    Command(
+        "report",
+        T("[プログラム]", "[PROGRAMME]"),
+        T(
+            "プログラムの成果報告書（XLSXとグラフ）をDMに送る",
+            "a programme's impact report (XLSX and charts), sent to your DM",
+        ),
+        _report,
+        requires=("office",),
+    ),
+    Command(
         "help",
         T("[コマンド]", "[COMMAND]"),
         T("この説明（コマンド名を付けると詳しく）", "this help (name a command for details)"),
         _help,
         role=Role.ANYONE,
         requires=(),
+    ),
+    Command(
+        "cases",
+        T("ことば…", "WORDS…"),
+        T(
+            "事例を探す（コーディネーターは下書きも。`cases edit 3` で編集、`cases publish 3` "
+            "で公開、`cases consent 3` で団体に同意を依頼、`cases export` でサイトとJSON）",
+            "search the case catalogue (coordinators also see drafts; `cases edit 3` edits, "
+            "`cases publish 3` publishes, `cases consent 3` asks the group, `cases export` "
+            "gives the site and JSON)",
+        ),
+        _cases,
+        role=Role.ANYONE,
+        requires=("office",),
+        min_args=1,
     ),
     Command(
         "link",

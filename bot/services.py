@@ -23,6 +23,7 @@ from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.lifecycle.service import Lifecycle
 from bot.matching.service import Matching
+from bot.office.service import Office
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.programmes.checkins import CheckIns
 from bot.programmes.scheduler import IntervalJob, Scheduler
@@ -46,6 +47,7 @@ class CoreServices:
     programmes: Programmes
     matching: Matching
     lifecycle: Lifecycle
+    office: Office
     rich_menus: RichMenus | None
     scheduler: Scheduler
     effects: EffectContext
@@ -147,6 +149,7 @@ def build_core(
         programmes=programmes,
         matching=matching,
         lifecycle=lifecycle,
+        office=Office(maker, timezone=settings.timezone, clock=calendar),
         rich_menus=rich_menus,
         scheduler=scheduler,
         effects=effects,

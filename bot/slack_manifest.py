@@ -29,6 +29,12 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.list": ("channels:read", "groups:read"),
     # Coordinators named by a user group (SLACK_COORDINATOR_IDS=S...).
     "usergroups.users.list": ("usergroups:read",),
+    # The App Home (the office's dashboard, a person's own page).
+    "views.publish": (),
+    # Exports and the report, uploaded to the coordinator's DM (files_upload_v2).
+    "conversations.open": ("im:write",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     # Each person's Slack language (include_locale), for what only they read.
     "users.info": ("users:read",),
 }
@@ -36,6 +42,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
 # Bot events the app subscribes to, and the scope each needs.
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
+    "app_home_opened": (),
 }
 
 SLASH_COMMAND = "/tsunagu"
@@ -69,10 +76,11 @@ def manifest(base_url: str, name: str = "Tsunagu") -> dict[str, Any]:
             "background_color": "#1d6b5f",
         },
         "features": {
-            # Private notes to one person (e.g. a refusal outside a channel) arrive in the
-            # app's Messages tab; people do not write to the bot there.
+            # The Home tab is the office's dashboard (a person's own page for others).
+            # Private notes to one person (e.g. a refusal outside a channel) and files
+            # arrive in the app's Messages tab; people do not write to the bot there.
             "app_home": {
-                "home_tab_enabled": False,
+                "home_tab_enabled": True,
                 "messages_tab_enabled": True,
                 "messages_tab_read_only_enabled": True,
             },

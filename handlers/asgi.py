@@ -255,6 +255,7 @@ def _channels(
             core.programmes,
             teams=core.teams,
             checkins=core.checkins,
+            office=core.office,
         )
         if settings.slack_enabled
         else None

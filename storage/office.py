@@ -571,3 +571,25 @@ async def running_programme(session: AsyncSession, now: datetime) -> int | None:
     if upcoming:
         return int(min(upcoming, key=lambda r: plain(r.first)).programme_id)
     return int(max(rows, key=lambda r: plain(r.last)).programme_id)
+
+
+async def member_teams(
+    session: AsyncSession, slack_user_id: str
+) -> tuple[int, list[Row[Any]]] | None:
+    """The teams of the volunteer who linked this Slack account (their hours a week, and
+    per team: project id, group name, status, team channel); None if nobody linked it."""
+    volunteer = (
+        await session.execute(
+            select(_V.id, _V.hours_per_week).where(_V.slack_user_id == slack_user_id)
+        )
+    ).first()
+    if volunteer is None:
+        return None
+    stmt = (
+        select(_P.id, _O.name, _P.status, _P.team_channel_id.label("slack_channel_id"))
+        .join(Organization.__table__, _O.id == _P.organization_id)
+        .join(Match.__table__, _M.project_id == _P.id)
+        .where(_M.volunteer_id == volunteer.id, _ON_TEAM)
+        .order_by(_P.id)
+    )
+    return int(volunteer.hours_per_week or 0), list(await session.execute(stmt))

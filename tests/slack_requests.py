@@ -444,3 +444,44 @@ __all__ = [
     "url_verification",
     "view_submission",
 ]
+
+
+def app_home_opened(user_id: str, *, tab: str = "home", channel_id: str = "D0HOME0001") -> Payload:
+    """Return an ``app_home_opened`` event (a person opened the app's Home tab)."""
+    return {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": channel_id,
+        "tab": tab,
+        "event_ts": new_ts(),
+    }
+
+
+def home_block_actions(
+    user_id: str, action_id: str, view: Payload, *, value: str | None = None
+) -> str:
+    """Return the form body Slack posts when someone clicks a button in their App Home
+    (``view`` as the fake stores it): the container is the view, there is no channel."""
+    block_id, element = None, None
+    for block in view.get("blocks") or []:
+        for candidate in block.get("elements") or []:
+            if candidate.get("action_id") == action_id and (
+                value is None or candidate.get("value") == value
+            ):
+                block_id, element = block.get("block_id"), candidate
+    assert element is not None, f"no {action_id} in the view"
+    action = {**element, "block_id": block_id, "action_ts": new_ts()}
+    payload: Payload = {
+        "type": "block_actions",
+        "user": _user(user_id, None, TEAM_ID),
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": new_trigger_id(),
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": copy.deepcopy(view),
+        "actions": [action],
+    }
+    return payload_form(payload)

@@ -20,6 +20,7 @@ from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.matching.service import Matching
+from bot.office.service import Office
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
 from handlers.console import ConsoleChat
@@ -46,6 +47,7 @@ def every_service(engine: AsyncEngine) -> Services:
         Programmes(maker, coordination, locale="ja"),
         TeamChannels(maker),
         Budget(maker),
+        Office(maker),
     )
 
 

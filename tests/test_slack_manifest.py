@@ -65,13 +65,18 @@ def test_the_committed_manifest_is_what_the_command_writes(
     document = yaml.safe_load(written)
     url = f"{EXAMPLE_URL}/slack/events"
     settings = document["settings"]
-    assert settings["event_subscriptions"] == {"request_url": url, "bot_events": ["app_mention"]}
+    assert settings["event_subscriptions"] == {
+        "request_url": url,
+        "bot_events": ["app_home_opened", "app_mention"],
+    }
     assert settings["interactivity"] == {"is_enabled": True, "request_url": url}
     [command] = document["features"]["slash_commands"]
     assert command["command"] == "/tsunagu" and command["url"] == url
     scopes = document["oauth_config"]["scopes"]["bot"]
     assert scopes == bot_scopes()
     assert {"commands", *EVENT_SCOPES["app_mention"], "chat:write", "groups:write"} <= set(scopes)
+    assert {"files:write", "im:write"} <= set(scopes)  # exports and the report to DMs
+    assert document["features"]["app_home"]["home_tab_enabled"] is True
     # Slack's limits on the display fields.
     assert len(document["display_information"]["description"]) <= 140
     assert len(command["usage_hint"]) <= 1000

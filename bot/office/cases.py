@@ -459,6 +459,18 @@ def _check(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_fields(changes: Mapping[str, Any]) -> dict[str, T]:
+    """Each bad field's reason (key -> ja/en message): for a form that shows every error
+    under its own field rather than the first one alone."""
+    errors: dict[str, T] = {}
+    for key, value in changes.items():
+        try:
+            _check({key: value})
+        except CaseError as exc:
+            errors[key] = exc.text
+    return errors
+
+
 def _choices(options: tuple[Option, ...]) -> T:
     return T("、".join(o.label.ja for o in options), ", ".join(o.label.en for o in options))
 

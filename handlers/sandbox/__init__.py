@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, MessagingApiBlob
@@ -187,6 +188,7 @@ class Sandbox:
             Route("/sandbox/api/slack/request", self.slack_request, methods=["POST"]),
             Route("/sandbox/api/slack/close", self.slack_close, methods=["POST"]),
             Route("/sandbox/api/slack/answer", self.slack_answer, methods=["POST"]),
+            Route("/sandbox/api/slack/files/{file_id}", self.slack_file, methods=["GET"]),
             Route("/sandbox/api/demo", self.demo, methods=["POST"]),
             Route("/sandbox/api/clock", self.fast_forward, methods=["POST"]),
         ]
@@ -302,6 +304,12 @@ class Sandbox:
                 raw, headers = self.slack.view_submission(
                     user, str(body.get("view_id") or ""), values or {}
                 )
+            elif kind == "app_home_opened":
+                raw, headers = self.slack.home_opened(user)
+            elif kind == "home_action":
+                raw, headers = self.slack.home_action(
+                    user, str(body.get("action_id") or ""), str(body.get("value") or "")
+                )
             elif kind == "command":
                 raw, headers = self.slack.slash_command(
                     user,
@@ -314,6 +322,19 @@ class Sandbox:
         except LookupError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"url": "/slack/events", "body": raw, "headers": headers})
+
+    async def slack_file(self, request: Request) -> Response:
+        """Download a file the app uploaded (an export, the report, a chart)."""
+        found = self.slack.file(request.path_params["file_id"])
+        if found is None:
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        name, content = found
+        quoted = quote(name)
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"},
+        )
 
     async def slack_close(self, request: Request) -> Response:
         """Close a modal (after a clean submission, or Cancel)."""

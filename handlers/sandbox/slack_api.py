@@ -73,6 +73,9 @@ class SlackWorld:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, list[dict[str, Any]]] = {}
+        # Each person's App Home (views.publish) and the files the app uploaded.
+        self.homes: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
         self._triggers: dict[str, str] = {}
         self._ids = itertools.count(1)
@@ -118,6 +121,7 @@ class SlackWorld:
         """One route for every Web API method (mounted under /sandbox/slack-api)."""
         return [
             Route("/respond/{key}", self._respond, methods=["POST"]),
+            Route("/upload/{file_id}", self._upload, methods=["POST"]),
             Route("/{method}", self._call, methods=["GET", "POST"]),
         ]
 
@@ -129,7 +133,7 @@ class SlackWorld:
             params.update(json.loads(raw))
         elif raw:
             params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
-        for key in ("blocks", "view"):
+        for key in ("blocks", "view", "files"):
             if isinstance(params.get(key), str) and params[key]:
                 params[key] = json.loads(params[key])
         return params
@@ -287,6 +291,141 @@ class SlackWorld:
                         return exc.error
                     return {"view": stack[i]}
         return "not_found"
+
+    def api_views_publish(self, params: dict[str, Any]) -> dict[str, Any] | str:
+        """views.publish: a person's App Home."""
+        user, view = str(params.get("user_id") or ""), params.get("view")
+        if user not in self.people:
+            return "user_not_found"
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return "invalid_arguments"
+        home = copy.deepcopy(view)
+        home.update(id=self.homes.get(user, {}).get("id") or self._new_id("V"), team_id=TEAM_ID)
+        home["hash"] = self._ts()
+        self.homes[user] = home
+        return {"view": home}
+
+    def api_conversations_open(self, params: dict[str, Any]) -> dict[str, Any] | str:
+        """conversations.open: the bot's DM with one person."""
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if len(users) != 1 or users[0] not in self.people:
+            return "user_not_found"
+        channel = self._channel(users[0])
+        assert channel is not None
+        return {"channel": {"id": channel.id}}
+
+    def api_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any] | str:
+        """files.getUploadURLExternal: reserve a file and give the URL to send it to."""
+        name, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not name or not length.isdigit():
+            return "invalid_arguments"
+        file_id = self._new_id("F")
+        self.files[file_id] = {"id": file_id, "name": name, "content": None, "shared": False}
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: Request) -> Response:
+        reserved = self.files.get(request.path_params["file_id"])
+        if reserved is None or reserved["content"] is not None:
+            return Response("Not Found", status_code=404)
+        content = await request.body()
+        reserved["content"] = content
+        return Response(f"OK - {len(content)}")
+
+    def api_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any] | str:
+        """files.completeUploadExternal: share the uploaded files in a channel (a DM)."""
+        listed = params.get("files")
+        channel = self._channel(str(params.get("channel_id") or ""))
+        if not isinstance(listed, list) or not listed or channel is None:
+            return "invalid_arguments"
+        found = [self.files.get(str((f or {}).get("id"))) for f in listed]
+        if any(f is None or f["content"] is None for f in found):
+            return "file_not_found"
+        shared = []
+        for stored, item in zip(found, listed, strict=True):
+            assert stored is not None
+            stored.update(shared=True, title=str(item.get("title") or stored["name"]))
+            shared.append(
+                {
+                    "id": stored["id"],
+                    "name": stored["name"],
+                    "title": stored["title"],
+                    "size": len(stored["content"]),
+                    "url_private_download": f"/sandbox/api/slack/files/{stored['id']}",
+                }
+            )
+        ts = self._ts()
+        text = str(params.get("initial_comment") or "")
+        self.messages.setdefault(channel.id, []).append(
+            {"type": "message", "user": BOT_USER_ID, "text": text, "ts": ts, "files": shared}
+        )
+        return {"files": shared}
+
+    def file(self, file_id: str) -> tuple[str, bytes] | None:
+        """A shared file's name and bytes (the page's download link)."""
+        stored = self.files.get(file_id)
+        if stored is None or not stored["shared"]:
+            return None
+        return stored["name"], stored["content"]
+
+    def home_opened(self, user_id: str) -> tuple[str, dict[str, str]]:
+        """The signed `app_home_opened` event Slack sends when someone opens the Home tab."""
+        if user_id not in self.people:
+            raise LookupError("unknown user")
+        event = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D" + user_id[1:],
+            "tab": "home",
+            "event_ts": self._ts(),
+        }
+        body = json.dumps(
+            {
+                "token": "sandbox-verification-token",
+                "team_id": TEAM_ID,
+                "api_app_id": API_APP_ID,
+                "event": event,
+                "type": "event_callback",
+                "event_id": f"Ev{secrets.token_hex(8).upper()}",
+                "event_time": int(time.time()),
+            },
+            ensure_ascii=False,
+        )
+        return body, self._signed(body, "application/json")
+
+    def home_action(self, user_id: str, action_id: str, value: str) -> tuple[str, dict[str, str]]:
+        """The signed block_actions request for a button in this person's App Home."""
+        home = self.homes.get(user_id)
+        if user_id not in self.people or home is None:
+            raise LookupError("no home for this user")
+        block_id, element = "", None
+        for block in home.get("blocks", []):
+            for candidate in block.get("elements", []):
+                if candidate.get("action_id") == action_id and candidate.get("value") == value:
+                    block_id, element = str(block.get("block_id", "")), candidate
+        if element is None:
+            raise LookupError("no such button")
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": API_APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {"type": "view", "view_id": home["id"]},
+            "trigger_id": self.new_trigger(user_id),
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "view": copy.deepcopy(home),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "text": element.get("text"),
+                    "value": value,
+                    "type": "button",
+                    "action_ts": self._ts(),
+                }
+            ],
+        }
+        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
+        return body, self._signed(body, "application/x-www-form-urlencoded")
 
     def api_conversations_create(self, params: dict[str, Any]) -> dict[str, Any] | str:
         """conversations.create: a new channel (Slack's naming rules)."""
@@ -607,6 +746,7 @@ class SlackWorld:
             "messages": self.messages,
             "ephemerals": self.ephemerals,
             "views": self.views,
+            "homes": self.homes,
         }
 
 

@@ -31,12 +31,16 @@ from bot.coordination import (
 )
 from bot.inbox import Inbox
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
+from bot.office.service import Office
 from bot.outbox import Item
 from bot.programmes.checkins import GREEN, RED, YELLOW, CheckIns
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
 from bot.settings import Settings
+from handlers.slack.cases import CaseForms
+from handlers.slack.files import deliver_files
 from handlers.slack.gate import CoordinatorGate
+from handlers.slack.home import AppHome
 from handlers.slack.locale import SlackLocales
 from handlers.slack.once import ForgetOnErrors, once_key
 from handlers.slack.programmes import ProgrammeUI, programme_blocks
@@ -86,6 +90,7 @@ class SlackChannel:
         *,
         teams: TeamChannels | None = None,
         checkins: CheckIns | None = None,
+        office: Office | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
@@ -114,8 +119,23 @@ class SlackChannel:
             self.client, self.locales, coordination, settings.slack_coordinator_ids
         )
         self.transport = SlackTransport(self.client, teams)
-        self.commands = Commands(Services(coordination, matching, programmes, teams, budget=None))
+        self.commands = Commands(
+            Services(coordination, matching, programmes, teams, budget=None, office=office)
+        )
         self._register()
+        # The App Home: the office's dashboard, or a person's own page (handlers.slack.home).
+        self.home = (
+            AppHome(
+                self.app,
+                self.gate,
+                office,
+                timezone=settings.timezone,
+                budget=lambda: self.commands.services.budget,
+            )
+            if office is not None
+            else None
+        )
+        self.case_forms = CaseForms(self.app, self.gate, office) if office is not None else None
         # The programme calendar's buttons and modals (handlers.slack.programmes).
         self.programme_ui = (
             ProgrammeUI(self.app, self.gate, programmes) if programmes is not None else None
@@ -131,8 +151,12 @@ class SlackChannel:
         self.commands.services.budget = budget
 
     async def deliver(self, item: Item) -> dict[str, Any]:
-        """Send one outbox item to Slack (the outbox's transport for the Slack channel)."""
-        return await self.transport.deliver(item)
+        """Send one outbox item to Slack (the outbox's transport for the Slack channel);
+        what was sent changes what coordinators see, so their App Home is refreshed."""
+        sent = await self.transport.deliver(item)
+        if self.home is not None:
+            self.home.changed()
+        return sent
 
     async def is_coordinator(self, user_id: str) -> bool:
         return await self.gate.is_coordinator(user_id)
@@ -382,8 +406,17 @@ class SlackChannel:
         await ack(response_type="ephemeral", text=reply.text, blocks=blocks)
         if reply.refused:
             await self.gate.record_refusal(user, body)
+        if reply.case_form is not None and self.case_forms is not None:
+            await self.case_forms.open(str(body.get("trigger_id")), reply.case_form, request.locale)
         if reply.later is not None:
             await self.gate.tell(user, channel, await reply.later())
+        if reply.files is not None:
+
+            async def tell(text: str) -> None:
+                await self.gate.tell(user, channel, text)
+
+            # Made after the answer is shown; uploaded to the person's DM when ready.
+            await deliver_files(self.client, user, reply.files, request.locale, tell)
 
     @staticmethod
     def _blocks(reply: CommandReply, locale: str) -> list[dict[str, Any]] | None:

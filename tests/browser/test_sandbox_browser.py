@@ -423,6 +423,52 @@ def test_programme_editor_from_private_messages_in_the_browser(
     assert len(list(artifacts.glob("*.png"))) == 7
 
 
+def test_app_home_dashboard_and_a_downloaded_export_in_the_browser(
+    page: Any, artifacts: Path, database_url: str
+) -> None:
+    """A coordinator opens the Home tab of the Slack pane (the office's dashboard), exports
+    everything from it and downloads the file the app sent to their DM."""
+    from openpyxl import load_workbook
+
+    page.get_by_role("button", name="Load demo data").click()
+    expect(page.locator("#status")).to_contain_text("Demo data loaded", timeout=60_000)
+    users = page.get_by_label("Slack user")
+    users.select_option(label=users.locator("option", has_text="Aoi").inner_text())
+
+    page.locator("#slack-home-tab").click()
+    home = page.locator("#slack-messages .home")
+    expect(home).to_contain_text("プログラム事務局")
+    expect(home).to_contain_text("ファネル（累計）")
+    volunteers = scalar(database_url, "SELECT count(*) FROM volunteers")
+    expect(home).to_contain_text(f"ボランティア登録 {volunteers}")
+    page.set_viewport_size({"width": 1280, "height": 2000})  # the whole dashboard
+    page.locator(".slack-pane").screenshot(path=str(artifacts / "app-home.png"))
+    if os.environ.get("TSUNAGU_DOCS_IMAGES"):  # refresh the README's picture
+        folder = Path(os.environ["TSUNAGU_DOCS_IMAGES"])
+        home.screenshot(path=str(folder / "app-home.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    home.get_by_role("button", name="全データを書き出す（XLSX）").click()
+    page.locator("#channels").get_by_role("button", name=re.compile("@")).click()
+    link = page.locator("#slack-messages a[download]").first
+    expect(link).to_contain_text(".xlsx")
+    with page.expect_download() as download:
+        link.click()
+    saved = artifacts / download.value.suggested_filename
+    download.value.save_as(saved)
+    wb = load_workbook(saved, read_only=True)
+    assert len(wb.sheetnames) == 6
+    rows = list(wb.worksheets[0].iter_rows(values_only=True))
+    assert len(rows) - 1 == volunteers
+    wb.close()
+    page.locator(".slack-pane").screenshot(path=str(artifacts / "dm-with-file.png"))
+
+    # Someone who is not a coordinator sees their own page.
+    users.select_option(label=users.locator("option", has_text="Yuki").inner_text())
+    page.locator("#slack-home-tab").click()
+    expect(page.locator("#slack-messages .home")).to_contain_text("あなたのページ")
+
+
 def test_without_chromium_the_browser_tests_skip_with_a_hint_but_fail_in_ci(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -69,6 +69,9 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.list": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.join": ("channels:join",),
+    "conversations.open": ("channels:manage", "groups:write", "im:write", "mpim:write"),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     "users.info": ("users:read",),
     "usergroups.users.list": ("usergroups:read",),
     "team.info": ("team:read",),
@@ -302,6 +305,9 @@ class FakeSlackApi:
             "conversations.info": self._conversations_info,
             "conversations.list": self._conversations_list,
             "conversations.join": self._conversations_join,
+            "conversations.open": self._conversations_open,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
             "team.info": self._team_info,
@@ -320,6 +326,9 @@ class FakeSlackApi:
         self._views: dict[str, dict[str, Any]] = {}
         self._opened: list[str] = []
         self._home: dict[str, str] = {}
+        # files.getUploadURLExternal reserves a file; the upload URL fills it; files.
+        # completeUploadExternal shares it (then it appears in `files()`).
+        self._files: dict[str, dict[str, Any]] = {}
         self._responses: list[dict[str, Any]] = []
         self._counts = dict.fromkeys(("requests", "errors", "injected", "messages"), 0)
 
@@ -612,6 +621,25 @@ class FakeSlackApi:
         with self._lock:
             return copy.deepcopy(self._views[view_id])
 
+    def files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Return the files shared with files.completeUploadExternal (in a channel, or
+        all), in order: id, name, title, channel, initial comment and the bytes."""
+        with self._lock:
+            shared = [f for f in self._files.values() if f.get("shared")]
+            return [
+                copy.deepcopy(f)
+                for f in shared
+                if channel is None or f["channel"] == self.channel_id(channel)
+            ]
+
+    def dm_id(self, user: str) -> str | None:
+        """The id of the bot's direct-message channel with this user, if one was opened."""
+        with self._lock:
+            for channel in self._channels.values():
+                if channel.is_im and channel.user == user:
+                    return channel.id
+        return None
+
     def home_view(self, user: str) -> dict[str, Any] | None:
         """Return the home tab last published for ``user``, or None."""
         with self._lock:
@@ -781,6 +809,8 @@ class FakeSlackApi:
         headers = {k.lower(): v for k, v in request.headers.items()}
         if path.startswith("/hooks/"):
             return await self._hook(request, headers, received)
+        if path.startswith("/upload/v1/"):
+            return await self._upload(request, path[len("/upload/v1/") :], received)
         args, encoding, token, problem = await self._read(request, headers)
         method = path[len("/api/") :] if path.startswith("/api/") else ""
         with self._lock:
@@ -1259,6 +1289,85 @@ class FakeSlackApi:
         more = offset + limit < len(channels)
         cursor = base64.b64encode(f"offset:{offset + limit}".encode()).decode() if more else ""
         return {"channels": page, "response_metadata": {"next_cursor": cursor}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Open (or find) a DM with one user; a channel id returns that channel."""
+        if args.get("channel"):
+            return {"channel": {"id": self._channel(args["channel"]).id}}
+        users = _user_list(args.get("users"))
+        if not users:
+            raise _Fail("users_list_not_supplied", "no users")
+        if len(users) > 1:
+            raise _Fail("not_implemented", "the fake opens DMs with one user only")
+        if users[0] not in self._users:
+            raise _Fail("user_not_found", f"no user {users[0]!r}")
+        dm = self._post_target(users[0])
+        return {"channel": {"id": dm.id}, "no_op": False, "already_open": False}
+
+    def _files_get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = self._required(args, "filename")
+        length = self._required(args, "length")
+        if not str(length).isdigit():
+            raise _invalid("invalid_arguments", ["length must be a number"], with_errors=False)
+        file_id = self._new_id("F")
+        self._files[file_id] = {
+            "id": file_id,
+            "name": str(filename),
+            "length": int(length),
+            "content": None,
+            "shared": False,
+        }
+        return {"upload_url": f"{self.root_url}/upload/v1/{file_id}", "file_id": file_id}
+
+    async def _upload(
+        self, request: web.Request, file_id: str, received: float
+    ) -> web.StreamResponse:
+        """The upload URL: the file's bytes as the raw body (or a multipart `file`)."""
+        if request.content_type == "multipart/form-data":
+            posted = await request.post()
+            part = posted.get("file")
+            data = part.file.read() if hasattr(part, "file") else str(part or "").encode()
+        else:
+            data = await request.read()
+        with self._lock:
+            reserved = self._files.get(file_id)
+            if request.method != "POST" or reserved is None or reserved["content"] is not None:
+                return web.Response(status=404, text="Not Found")
+            reserved["content"] = data
+            self._counts["requests"] += 1
+        return web.Response(status=200, text=f"OK - {len(data)}")
+
+    def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        listed = self._json_arg(args, "files", "invalid_arguments")
+        if not isinstance(listed, list) or not listed:
+            raise _invalid(
+                "invalid_arguments", ["missing required field: files"], with_errors=False
+            )
+        channel = self._channel(args["channel_id"]) if args.get("channel_id") else None
+        if channel is not None and BOT_USER_ID not in channel.members and not channel.is_im:
+            raise _Fail("not_in_channel", f"the bot is not in {channel.id}")
+        found = []
+        for item in listed:
+            stored = self._files.get(str((item or {}).get("id")))
+            if stored is None or stored["content"] is None or stored["shared"]:
+                raise _Fail("file_not_found", f"file {item!r} not uploaded")
+            found.append((stored, item))
+        comment = str(args.get("initial_comment") or "")
+        shared = []
+        for stored, item in found:
+            stored.update(
+                shared=True,
+                title=str(item.get("title") or stored["name"]),
+                channel=channel.id if channel else None,
+                initial_comment=comment,
+                size=len(stored["content"]),
+            )
+            shared.append({k: v for k, v in stored.items() if k != "content"})
+        if channel is not None:
+            files = [{"id": f["id"], "name": f["name"], "title": f["title"]} for f in shared]
+            message = {"type": "message", "user": BOT_USER_ID, "text": comment, "files": files}
+            self._store(channel.id, message, str(args.get("thread_ts") or "") or None)
+        return {"files": shared}
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(self._required(args, "channel", "channel_not_found"))

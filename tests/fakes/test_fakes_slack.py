@@ -885,3 +885,42 @@ async def test_post_rate_limits_per_channel_and_per_workspace() -> None:
         assert refused.response["error"] == "ratelimited"
         assert int(refused.response.headers["Retry-After"]) >= 1
     assert [len(fake.messages(i)) for i in ids] == [1, 1, 1, 0]
+
+
+# --- files_upload_v2 to a direct message ---------------------------------------------------
+
+
+async def test_files_upload_v2_to_a_dm_and_slacks_refusals(fake: FakeSlackApi) -> None:
+    api = client(fake)
+    dm = (await api.conversations_open(users=TARO))["channel"]["id"]
+    assert dm.startswith("D") and fake.dm_id(TARO) == dm
+    assert (await api.conversations_open(users=TARO))["channel"]["id"] == dm  # the same DM
+    sent = await api.files_upload_v2(
+        channel=dm,
+        initial_comment="書き出しました",
+        file_uploads=[
+            {"content": "名前,地域\n花子,川崎\n", "filename": "volunteers.csv", "title": "一覧"},
+            {"content": b"\x89PNG....", "filename": "funnel.png"},
+        ],
+    )
+    assert [f["name"] for f in sent["files"]] == ["volunteers.csv", "funnel.png"]
+    shared = fake.files(dm)
+    assert shared[0]["content"] == "名前,地域\n花子,川崎\n".encode()
+    assert shared[0]["title"] == "一覧" and shared[0]["initial_comment"] == "書き出しました"
+    assert shared[1]["content"] == b"\x89PNG...."
+    [message] = fake.messages(dm)
+    assert message["text"] == "書き出しました" and len(message["files"]) == 2
+
+    # A file never uploaded, a missing length, and a user who does not exist.
+    unknown = await slack_error(api.files_completeUploadExternal(files=[{"id": "F0NOPE"}]))
+    assert unknown.response["error"] == "file_not_found"
+    no_length = await slack_error(
+        api.api_call("files.getUploadURLExternal", params={"filename": "a"})
+    )
+    assert no_length.response["error"] == "invalid_arguments"
+    nobody = await slack_error(api.conversations_open(users="U0NOBODY01"))
+    assert nobody.response["error"] == "user_not_found"
+    # Without files:write Slack says which scope is missing.
+    fake.scopes.discard("files:write")
+    missing = await slack_error(api.files_getUploadURLExternal(filename="a.csv", length=3))
+    assert missing.response["error"] == "missing_scope"

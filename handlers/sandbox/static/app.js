@@ -14,6 +14,7 @@ const TEXT = {
     quick: "Quick replies", demoLoaded: "Demo data loaded: 5 groups and 18 volunteers.", demoThere: "The demo data was already loaded.",
     sent: "Sent.", failed: "The app answered", coordinator: "coordinator", notCoordinator: "not a coordinator",
     commandOnly: "Type a slash command, e.g. /tsunagu help", replies: "replies", edited: "edited", bot: "Tsunagu (bot)",
+    home: "Home", homeHint: "Open the Home tab to see the office's dashboard (coordinators) or your own page.", download: "Download",
     dm: "Direct messages", cancel: "Cancel", unknownType: "message", json: "JSON sent",
     calendarNow: "Programme time", plusDay: "+1 day", plusWeek: "+1 week",
     moved: "Programme time is now {now} (sandbox only).",
@@ -37,6 +38,7 @@ const TEXT = {
     quick: "クイックリプライ", demoLoaded: "デモデータ（5団体・18人）を読み込みました。", demoThere: "デモデータは読み込み済みです。",
     sent: "送信しました。", failed: "アプリの応答", coordinator: "コーディネーター", notCoordinator: "コーディネーターではない",
     commandOnly: "スラッシュコマンドを入力してください（例: /tsunagu help）", replies: "件の返信", edited: "編集済み", bot: "Tsunagu（ボット）",
+    home: "ホーム", homeHint: "ホームタブを開くと事務局のダッシュボード（コーディネーター）か、あなたのページが出ます。", download: "ダウンロード",
     dm: "ダイレクトメッセージ", cancel: "キャンセル", unknownType: "メッセージ", json: "送信された JSON",
     calendarNow: "プログラムの時刻", plusDay: "+1日", plusWeek: "+1週間",
     moved: "プログラムの時刻を {now} に進めました（サンドボックスのみ）。",
@@ -362,10 +364,11 @@ function slackButton(element, context) {
       // A button with a confirm object asks first, as Slack does.
       if (element.confirm && !(await confirmDialog(element.confirm))) return;
       try {
-        await deliver(await api("/sandbox/api/slack/request", {
-          type: "block_actions", user: ui.slackUser, channel: context.channel, ts: context.ts,
-          action_id: element.action_id, value: element.value || "",
-        }));
+        // A button in the App Home: Slack sends the view as its container, no channel.
+        const request = context.home
+          ? { type: "home_action", user: ui.slackUser, action_id: element.action_id, value: element.value || "" }
+          : { type: "block_actions", user: ui.slackUser, channel: context.channel, ts: context.ts, action_id: element.action_id, value: element.value || "" };
+        await deliver(await api("/sandbox/api/slack/request", request));
       } catch (err) { say(String(err.message || err), true); }
     },
   });
@@ -406,22 +409,59 @@ function renderSlack() {
   }
   users.value = ui.slackUser;
   const visible = slack.channels.filter((c) => !c.is_im || c.members.includes(ui.slackUser));
-  if (!visible.some((c) => c.id === ui.channel)) ui.channel = state.coordinator_channel;
+  if (ui.channel !== HOME && !visible.some((c) => c.id === ui.channel)) ui.channel = state.coordinator_channel;
   const mine = slack.ephemerals.filter((e) => e.user === ui.slackUser && e.channel === ui.channel);
-  const key = JSON.stringify([ui.lang, ui.slackUser, ui.channel, visible.map((c) => c.id), slack.messages[ui.channel], mine]);
+  const home = (slack.homes || {})[ui.slackUser] || null;
+  const key = JSON.stringify([ui.lang, ui.slackUser, ui.channel, visible.map((c) => c.id), slack.messages[ui.channel], mine, ui.channel === HOME ? home : null]);
   if (key !== slackKey) {
     slackKey = key;
     const list = $("channels");
-    list.replaceChildren(...visible.map((c) => el("li", {}, el("button", {
+    const homeTab = el("li", {}, el("button", {
+      type: "button", id: "slack-home-tab", "aria-current": ui.channel === HOME ? "true" : "false", text: `⌂ ${t("home")}`,
+      onclick: () => openHome(),
+    }));
+    list.replaceChildren(homeTab, ...visible.map((c) => el("li", {}, el("button", {
       type: "button", "aria-current": c.id === ui.channel ? "true" : "false",
       text: c.is_im ? `@ ${t("bot")}` : `# ${c.name}`,
       onclick: () => { ui.channel = c.id; localStorage.setItem("sandbox.channel", c.id); render(); },
     }))));
     const channel = slack.channels.find((c) => c.id === ui.channel);
-    $("channel-title").textContent = channel ? (channel.is_im ? t("dm") : `# ${channel.name}`) : "";
-    renderMessages(slack.messages[ui.channel] || [], mine);
+    $("slack-compose").style.display = ui.channel === HOME ? "none" : "";
+    if (ui.channel === HOME) {
+      $("channel-title").textContent = t("home");
+      renderHome(home);
+    } else {
+      $("channel-title").textContent = channel ? (channel.is_im ? t("dm") : `# ${channel.name}`) : "";
+      renderMessages(slack.messages[ui.channel] || [], mine);
+    }
   }
   renderModal();
+}
+
+// The App Home tab: opening it sends app_home_opened (as Slack does each time); the app
+// answers with views.publish, drawn here with its buttons.
+const HOME = "__home__";
+
+async function openHome() {
+  ui.channel = HOME;
+  render();
+  try {
+    await deliver(await api("/sandbox/api/slack/request", { type: "app_home_opened", user: ui.slackUser }));
+  } catch (err) { say(String(err.message || err), true); }
+}
+
+function renderHome(home) {
+  const list = $("slack-messages");
+  list.dataset.channel = HOME;
+  if (!home) { list.replaceChildren(el("li", { class: "hint", text: t("homeHint") })); return; }
+  list.replaceChildren(el("li", { class: "msg home", "data-home": home.id }, ...renderBlocks(home.blocks, { home: true })));
+}
+
+function fileLinks(files) {
+  if (!files || !files.length) return null;
+  return el("ul", { class: "files" }, ...files.map((f) => el("li", {}, el("a", {
+    href: f.url_private_download, download: f.name, text: `${t("download")}: ${f.name}`,
+  }))));
 }
 
 function renderMessages(messages, ephemerals) {
@@ -444,7 +484,8 @@ function renderMessages(messages, ephemerals) {
     const m = item.m;
     const li = el("li", { class: "msg", "data-ts": m.ts },
       el("div", { class: "who", text: t("bot") }, m.edited ? el("small", { text: `(${t("edited")})` }) : null),
-      ...(m.blocks.length ? renderBlocks(m.blocks, { channel: ui.channel, ts: m.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(m.text) })]),
+      ...((m.blocks || []).length ? renderBlocks(m.blocks, { channel: ui.channel, ts: m.ts }) : [el("div", { class: "mrkdwn", html: mrkdwn(m.text) })]),
+      fileLinks(m.files),
       raw({ text: m.text, blocks: m.blocks }));
     const replies = messages.filter((r) => r.thread_ts === m.ts && r.ts !== m.ts);
     if (replies.length) {
@@ -681,7 +722,7 @@ function doneText(done) {
 function wire() {
   $("ui-lang").addEventListener("change", (e) => { ui.lang = e.target.value; localStorage.setItem("sandbox.lang", ui.lang); applyLanguage(); });
   $("persona").addEventListener("change", (e) => { ui.persona = e.target.value; localStorage.setItem("sandbox.persona", ui.persona); lineKey = ""; render(); });
-  $("slack-user").addEventListener("change", (e) => { ui.slackUser = e.target.value; localStorage.setItem("sandbox.slackUser", ui.slackUser); slackKey = modalKey = ""; render(); });
+  $("slack-user").addEventListener("change", (e) => { ui.slackUser = e.target.value; localStorage.setItem("sandbox.slackUser", ui.slackUser); slackKey = modalKey = ""; if (ui.channel === HOME) openHome(); else render(); });
   $("follow").addEventListener("click", () => lineSend({ type: "follow" }));
   $("rich-menu-bar").addEventListener("click", () => {
     const areas = $("rich-menu-areas");
