@@ -261,7 +261,11 @@ async def on_postback(pb: postback.Work, loc: str, load: WorkLookups) -> Step:
         if pb.answer == "missing":
             return Step([Reply(TXT.missing_prompt(loc))], pending=f"missing:{w.project_id}")
         finish = _button(TXT.complete_label(loc), postback.Finish(w.project_id))
-        return Step([Reply(TXT.delivery_ok(loc), (finish,))], [ConfirmDelivery(w.project_id)])
+        return Step(
+            [Reply(TXT.delivery_ok(loc), (finish,))],
+            [ConfirmDelivery(w.project_id)],
+            reprompt=False,
+        )
     if isinstance(pb, postback.Finish):
         if w is None or w.role != "group":
             return Step([Reply(TXT.not_yours(loc))])
