@@ -8,6 +8,7 @@ from `REGISTRY`: adding a verb is one `Command` entry and its handler function.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 from collections.abc import Awaitable, Callable
@@ -180,6 +181,10 @@ async def _project(c: Commands, r: CommandRequest) -> CommandReply:
     card = await _coordination(c).card_for(r.number())
     if card is None:
         return CommandReply(COORDINATION_TXT["not_found"](r.locale, id=r.args[0]))
+    if c.services.work is not None:  # life-work (#13): hours and members' capacity
+        extra = await c.services.work.card_section(r.number(), c.services.work.locale)
+        if extra:
+            card = dataclasses.replace(card, sections=(*card.sections, extra))
     return CommandReply(card.fallback, card=card)
 
 

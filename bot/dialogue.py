@@ -356,6 +356,8 @@ class _Texts(Texts):
             "・退会: すべてのデータを削除\n"
             "・English / 日本語: 言語の切り替え\n"
             "・Slack連携: チームのSlackとつなぐコードを受け取る\n"
+            "・稼働記録: チームでの活動時間を記録する\n"
+            "・同時参加数: 同時に参加するプロジェクトの数（1〜3）\n"
             "質問の途中では「戻る」でひとつ前へ、「やめる」で中止できます。"
         ),
         en=(
@@ -369,6 +371,8 @@ class _Texts(Texts):
             "• delete my data: delete everything\n"
             "• English / 日本語: switch language\n"
             "• link slack: get a code to link your team's Slack\n"
+            "• log hours: record time you worked for your team\n"
+            "• projects at a time: how many projects you take on at once (1 to 3)\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
         ),
     )

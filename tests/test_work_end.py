@@ -136,6 +136,11 @@ def test_hours_delivery_group_completes_feedback_and_case_draft(
     coord = SlackUser(app, fake_slack, COORDINATORS[0], CHANNEL)
     totals = coord.command("hours").json()["text"]
     assert "6.5時間" in totals and "石田 真理: 4.5時間" in totals and "青木 健: 2時間" in totals
+    card = shown(coord.command(f"project {project_id}").json())
+    assert "チームと稼働" in card and "合計 6.5時間" in card
+    assert "石田 真理: 4.5時間・同時参加 1/1件" in card
+    assert "権限" not in member.command("hours").json()["text"]  # a member reads their own
+    assert f"#{project_id} 4.5h" in member.command("hours").json()["text"]
 
     # Delivery before the agreement: refused, politely.
     assert (

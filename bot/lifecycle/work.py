@@ -36,6 +36,7 @@ from bot.lifecycle.chat import (
 from bot.lifecycle.records import Invalid, hours_text
 from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.states import (
+    HOLDING_CAPACITY,
     TEAM_STATES,
     Moved,
     Party,
@@ -148,6 +149,11 @@ TXT = {
     ),
     "from_group": T("団体", "the group"),
     "from_member": T("メンバー", "a member"),
+    "card_head": T("*チームと稼働*（合計 {hours}時間）", "*Team and hours* ({hours} h in all)"),
+    "card_member": T(
+        "• {name}: {hours}時間・同時参加 {busy}/{capacity}件",
+        "• {name}: {hours} h, on {busy} of {capacity} project(s) at a time",
+    ),
     "case_ready": T(
         "📝 #{id} の事例の下書き（事例 #{case}、非公開）ができました。"
         "合意内容・納品・公開可のふりかえりから書いています。確認してください。",
@@ -205,6 +211,8 @@ class Work:
         self._maker = maker
         self.lifecycle = lifecycle
         self._clock = clock
+        # What the coordinators' channel reads (cards, notes).
+        self.locale = lifecycle.coordination.locale
         # The case catalogue: a completed project gets a draft case.
         self.cases = cases
 
@@ -338,6 +346,40 @@ class Work:
                     lines.append(TXT["person_line"](locale, name=name, hours=hours_text(minutes)))
         if not per:
             return TXT["totals_none"](locale)
+        return "\n".join(lines)
+
+    async def card_section(self, project_id: int, locale: str) -> str | None:
+        """For the coordinators' card: hours in all, and each member's hours and how many
+        projects they hold of their capacity (None: no team and no hours yet)."""
+        async with self._maker() as session:
+            totals = await self.lifecycle.totals(session, project_id)
+            members = [
+                v
+                for m, v in await repo.project_matches(session, project_id)
+                if m.state == "accepted"
+            ]
+            if not members and not totals.minutes:
+                return None
+            lines = [TXT["card_head"](locale, hours=totals.hours)]
+            for v in members:
+                busy = await session.scalar(
+                    select(func.count(Match.id))
+                    .join(Project, Project.id == Match.project_id)
+                    .where(
+                        Match.volunteer_id == v.id,
+                        Match.state == "accepted",
+                        Project.status.in_(HOLDING_CAPACITY),
+                    )
+                )
+                lines.append(
+                    TXT["card_member"](
+                        locale,
+                        name=plain(v.display_name),
+                        hours=hours_text(totals.per_volunteer.get(v.id, 0)),
+                        busy=int(busy or 0),
+                        capacity=v.capacity,
+                    )
+                )
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- delivery
