@@ -157,7 +157,6 @@ def test_hours_delivery_group_completes_feedback_and_case_draft(
         lambda: any("納品を記録しました" in shown(m) for m in fake_slack.messages(channel)),
         timeout=10,
     )
-    assert "納品済み" in member.command("deliver https://example.org/v2 改訂版").json()["text"]
 
     # The group reads the delivery in LINE; first it says what is missing.
     group = group_of(app, fake_line, database_url)
@@ -174,6 +173,11 @@ def test_hours_delivery_group_completes_feedback_and_case_draft(
         lambda: any("目次をつけてほしいです" in shown(m) for m in fake_slack.messages(channel)),
         timeout=10,
     )
+    # The team delivers a new version; the group gets a new card.
+    said_ = member.command("deliver https://example.org/manual-v2.pdf 目次をつけました")
+    assert "納品を記録しました" in said_.json()["text"]
+    card = newest_push(fake_line, group.user_id, "manual-v2.pdf")
+    assert scalar(database_url, "SELECT count(*) FROM deliveries") == 2
     # Then it confirms, and completes the project itself.
     group.last = [card]
     group.tap("受け取りを確認")

@@ -27,6 +27,7 @@ from bot.lifecycle.records import PUBLISH, Invalid, hours_text, hours_to_minutes
 from bot.lifecycle.states import (
     Moved,
     Party,
+    Refusal,
     Role,
     coordinator_label,
     group_label,
@@ -589,9 +590,22 @@ class Lifecycle:
         note: str,
         link: str | None,
     ) -> Moved:
-        """The team (or a coordinator) records the delivery; the group is asked to confirm."""
+        """The team (or a coordinator) records the delivery; the group is asked to confirm.
+        A project already delivered takes a new version (after the group said what was
+        missing): no state change, a new card for the group, an audit row."""
         now = self._clock()
         moved = await transition(session, project_id, "deliver", role=role, actor=actor, now=now)
+        if not moved.ok and moved.refusal is Refusal.WRONG_STATE and moved.status == "delivered":
+            moved = Moved(True, "redeliver", project_id, "delivered", "delivered", moved.version)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="redeliver",
+                subject_type="project",
+                subject_id=project_id,
+                detail={"by": role.value},
+                at=now,
+            )
         if not moved.ok:
             return moved
         row = Delivery(

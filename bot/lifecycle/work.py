@@ -9,6 +9,7 @@ person who asked, in their language.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -412,7 +413,8 @@ class Work:
             project = await repo.get_project(session, project_id)
             assert project is not None
             # The group got the delivery card; the coordinators read the state change.
-            await self.lifecycle.tell(session, replace(moved, tell=(Party.COORDINATORS,)))
+            if moved.event == "deliver":
+                await self.lifecycle.tell(session, replace(moved, tell=(Party.COORDINATORS,)))
             _, phases = await programme_of(session, project)
             results = [p for p in phases if p.kind == "results" and p.cancelled_at is None]
             loc = self.lifecycle.coordination.locale
@@ -427,7 +429,10 @@ class Work:
                 loc, who=actor, note=plain(note), link=link or "", next=nxt
             )
             await post_to_team(
-                session, project_id, {"text": text}, f"delivered:{project_id}:{moved.version}"
+                session,
+                project_id,
+                {"text": text},
+                outbox.key_for("delivered", project_id, hashlib.sha256(text.encode()).hexdigest()),
             )
         self._notify()
         return TXT["deliver_ok"](locale, id=project_id)
@@ -583,8 +588,9 @@ class Work:
         elif status.role != "group":
             return
         elif isinstance(effect, ConfirmDelivery):
+            # The coordinators' thread is told by confirm_delivery; the team here.
             await self.lifecycle.confirm_delivery(session, pid)
-            await self._tell_team(session, pid, TXT["team_confirmed"], "delivery-ok")
+            await self._tell_team(session, pid, TXT["team_confirmed"], "delivery-ok", thread=False)
         elif isinstance(effect, DeliveryMissing):
             await self._tell_team(
                 session, pid, TXT["team_missing"], "delivery-missing", text=plain(effect.text)
@@ -647,16 +653,26 @@ class Work:
         )
 
     async def _tell_team(
-        self, session: AsyncSession, project_id: int, message: T, why: str, **fields: object
+        self,
+        session: AsyncSession,
+        project_id: int,
+        message: T,
+        why: str,
+        *,
+        thread: bool = True,
+        **fields: object,
     ) -> None:
-        """A line in the team channel and in the coordinators' thread."""
+        """A line in the team channel (and in the coordinators' thread)."""
         project = await repo.get_project(session, project_id)
         assert project is not None
         coordination = self.lifecycle.coordination
         words = message(coordination.locale, **fields)
-        key = outbox.key_for(why, project_id, self._clock().isoformat())
+        # The same words about the same project are one message (a retried event).
+        digest = hashlib.sha256(words.encode()).hexdigest()[:16]
+        key = outbox.key_for(why, project_id, digest)
         await post_to_team(session, project_id, {"text": words}, key)
-        await coordination.note(session, project, words, (why, project_id, key))
+        if thread:
+            await coordination.note(session, project, words, (why, project_id, key))
 
 
 # ---------------------------------------------------------------- queries
