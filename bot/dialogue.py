@@ -1045,11 +1045,12 @@ class Dialogue:
             items.append(item(TXT.m_delete, "delete"))
         if profile is not None:
             items.append(item(TXT.m_open, "open"))
-            # life-work (#13)
-            items.append(item(TXT.m_hours, "hours"))
-            items.append(item(TXT.m_capacity, "capacity"))
         items.append(item(TXT.m_help, "help"))
         items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
+        if profile is not None:
+            # life-work (#13): log hours, projects at a time.
+            items.append(item(TXT.m_hours, "hours"))
+            items.append(item(TXT.m_capacity, "capacity"))
         return [Reply(TXT.menu(loc), tuple(items))]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:
