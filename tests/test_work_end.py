@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.coordination import Coordination
 from bot.lifecycle.service import Lifecycle
+from bot.lifecycle.work import HoursRequest, parse_hours
 from storage.models import Agreement
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
@@ -337,3 +338,12 @@ def test_group_withdraws_with_confirmation_and_volunteer_capacity(
     assert scalar(database_url, capacity) == 2
     aoki.say("同時参加数")
     assert aoki.labels() == ["1件", "2件", "3件"]
+
+
+def test_hours_as_typed_in_slack() -> None:
+    typed = parse_hours(["2026-12-03", "1.5", "#12", "資料", "作り"])
+    assert typed == HoursRequest("1.5", date(2026, 12, 3), 12, "資料 作り")
+    assert parse_hours(["3", "hearing", "with", "the", "group"]).note == "hearing with the group"
+    assert parse_hours(["１．５", "x"]).hours == "１．５"
+    assert parse_hours(["2026-02-30", "2"]).bad_date
+    assert parse_hours(["hearing", "3"]).hours is None  # the hours come first
