@@ -22,7 +22,9 @@ from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.lifecycle.service import Lifecycle
+from bot.lifecycle.work import Work
 from bot.matching.service import Matching
+from bot.office.cases import Cases
 from bot.office.service import Office
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.programmes.checkins import CheckIns
@@ -47,6 +49,7 @@ class CoreServices:
     programmes: Programmes
     matching: Matching
     lifecycle: Lifecycle
+    work: Work
     office: Office
     rich_menus: RichMenus | None
     scheduler: Scheduler
@@ -101,6 +104,8 @@ def build_core(
         clock=calendar,
     )
     lifecycle = Lifecycle(maker, coordination, notify=notify)
+    # Hours, delivery, completion (with its draft case), pause and cancel.
+    work = Work(maker, lifecycle, cases=Cases(maker, timezone=settings.timezone))
     matching = Matching(
         maker,
         coordination,
@@ -132,6 +137,7 @@ def build_core(
         programmes,
         teams=teams,
         rich_menus=rich_menus,
+        work=work,
     )
     dialogue = Dialogue(
         default_locale=settings.default_locale,
@@ -149,6 +155,7 @@ def build_core(
         programmes=programmes,
         matching=matching,
         lifecycle=lifecycle,
+        work=work,
         office=Office(maker, timezone=settings.timezone, clock=calendar),
         rich_menus=rich_menus,
         scheduler=scheduler,

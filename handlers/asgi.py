@@ -256,6 +256,7 @@ def _channels(
             teams=core.teams,
             checkins=core.checkins,
             office=core.office,
+            work=core.work,
         )
         if settings.slack_enabled
         else None

@@ -19,6 +19,8 @@ from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
+from bot.lifecycle.service import Lifecycle
+from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.office.service import Office
 from bot.programmes.service import Programmes
@@ -48,6 +50,7 @@ def every_service(engine: AsyncEngine) -> Services:
         TeamChannels(maker),
         Budget(maker),
         Office(maker),
+        work=Work(maker, Lifecycle(maker, coordination)),
     )
 
 

@@ -12,10 +12,15 @@ from bot import postback
 from bot.postback import (
     KINDS,
     MAX_DATA,
+    Capacity,
     Delete,
+    DeliveryAnswer,
+    FeedbackStart,
+    Finish,
     FlowAction,
     Go,
     Hand,
+    HoursFor,
     Invitation,
     Language,
     Menu,
@@ -25,6 +30,7 @@ from bot.postback import (
     Rsvp,
     SkipReason,
     TeamConfirm,
+    Withdraw,
 )
 from tests import line_events as le
 from tests.fakes.line_api import FakeLineApi
@@ -50,6 +56,15 @@ SAMPLES: list[Postback] = [
     FlowAction("volunteer", "skills", "done"),
     FlowAction("volunteer", "~", "item", "skills"),
     FlowAction("group", "need", "pick", "a|b"),  # the last field may hold the separator
+    # life-work (#13)
+    DeliveryAnswer(12, "ok"),
+    DeliveryAnswer(12, "missing"),
+    Finish(12),
+    FeedbackStart(12),
+    HoursFor(12),
+    Withdraw(12, "ask"),
+    Withdraw(12, "yes"),
+    Capacity(2),
 ]
 
 

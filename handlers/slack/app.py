@@ -30,6 +30,7 @@ from bot.coordination import (
     check_needs,
 )
 from bot.inbox import Inbox
+from bot.lifecycle.work import Work
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.office.service import Office
 from bot.outbox import Item
@@ -91,6 +92,7 @@ class SlackChannel:
         teams: TeamChannels | None = None,
         checkins: CheckIns | None = None,
         office: Office | None = None,
+        work: Work | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
@@ -120,7 +122,9 @@ class SlackChannel:
         )
         self.transport = SlackTransport(self.client, teams)
         self.commands = Commands(
-            Services(coordination, matching, programmes, teams, budget=None, office=office)
+            Services(
+                coordination, matching, programmes, teams, budget=None, office=office, work=work
+            )
         )
         self._register()
         # The App Home: the office's dashboard, or a person's own page (handlers.slack.home).
