@@ -19,7 +19,6 @@ from bot.cards import Card
 from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
 from bot.i18n import T
-from bot.lifecycle.states import Role as LifeRole
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.office.cases import STATES as CASE_STATES
@@ -30,6 +29,7 @@ from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.programmes.teams import TeamChannels
 from bot.programmes.views import ProgrammeView, programme_view
+from bot.rules.states import Role as LifeRole
 
 PREFIX = "/tsunagu"
 

@@ -22,7 +22,7 @@ from bot import outbox, postback
 from bot.cards import Button, Card, plain, summary_of
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
-from bot.lifecycle.states import Role, coordinator_label, transition
+from bot.rules.states import Role, coordinator_label, transition
 from bot.taxonomy import INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
 from storage import matching_repo, repo
 from storage.base import utcnow

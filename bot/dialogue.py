@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot import postback
+from bot import postback, work_chat
 from bot.conversation import engine
 from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
 from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, UserInput
@@ -18,9 +18,8 @@ from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.i18n import T, Texts, fold, normalise
-from bot.lifecycle import chat as work_chat
-from bot.lifecycle.chat import WorkEffect, WorkLookups
-from bot.lifecycle.states import group_label
+from bot.rules.states import group_label
+from bot.work_chat import WorkEffect, WorkLookups
 
 # ---------------------------------------------------------------- effects
 

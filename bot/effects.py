@@ -29,13 +29,13 @@ from bot.dialogue import (
     SubmitRequest,
     TeamStatus,
 )
-from bot.lifecycle.chat import WORK_EFFECTS, WorkStatus
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
 from bot.richmenu import RichMenus
 from bot.taxonomy import needs_for_menus
+from bot.work_chat import WORK_EFFECTS, WorkStatus
 from storage import programmes as programme_store
 from storage import repo
 from storage.base import utcnow

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.i18n import LOCALES, T
-from bot.lifecycle.states import TEAM_STATES
+from bot.rules.states import TEAM_STATES
 from storage import repo
 from storage.models import Match, Organization, Project, RichMenuLink, Volunteer
 

@@ -30,7 +30,7 @@ from storage.repo import _insert
 
 # ---------------------------------------------------------------- programmes
 
-# The lifecycle's state sets (bot/lifecycle/states.py owns them; storage cannot import the
+# The lifecycle's state sets (bot/rules/states.py owns them; storage cannot import the
 # core, and tests/test_lifecycle.py checks these copies agree).
 TEAM_STATES = ("team_formed", "agreed", "delivered")
 ACCEPTED_STATES = ("recruiting", "team_proposed", "team_formed", "agreed", "delivered")

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ShiftableClock
 from bot.coordination import Coordination
-from bot.lifecycle.records import Invalid
 from bot.lifecycle.service import Lifecycle
-from bot.lifecycle.states import (
+from bot.matching.live import load_features
+from bot.rules.records import Invalid
+from bot.rules.states import (
     FINAL,
     HOLDING_CAPACITY,
     STATES,
@@ -32,7 +33,6 @@ from bot.lifecycle.states import (
     group_label,
     transition,
 )
-from bot.matching.live import load_features
 from storage import programmes as programme_store
 from storage.db import make_engine, make_sessionmaker
 from storage.lifecycle_repo import forget_person

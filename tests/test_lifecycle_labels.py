@@ -1,12 +1,12 @@
 """Every project state, read where people see a status today: `/tsunagu projects`, the
 request card (`/tsunagu project ID`) and the group's own status view in LINE. The labels
-come from the one state machine (bot/lifecycle/states.py), in each reader's language."""
+come from the one state machine (bot/rules/states.py), in each reader's language."""
 
 from __future__ import annotations
 
 from sqlalchemy import create_engine, text
 
-from bot.lifecycle.states import STATES
+from bot.rules.states import STATES
 from storage.db import sync_url
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.conversation.fields import ChoiceField, Field, Invalid, Option, TextField
 from bot.conversation.flow import Flow, Step
 from bot.i18n import T, fold, normalise
-from bot.lifecycle.records import ERRORS, MAX_HOURS_PER_ENTRY, hours_to_minutes
+from bot.rules.records import ERRORS, MAX_HOURS_PER_ENTRY, hours_to_minutes
 
 PROJECT = "project"  # the answers' key holding the project id
 ZONE = ZoneInfo("Asia/Tokyo")  # where the programmes run: what "today" means

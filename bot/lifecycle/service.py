@@ -20,12 +20,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
+from bot import work_chat as chat
 from bot.cards import summary_of
 from bot.conversation.model import Choice, Reply
 from bot.i18n import T, join_list
-from bot.lifecycle import chat
-from bot.lifecycle.records import PUBLISH, Invalid, hours_text, hours_to_minutes
-from bot.lifecycle.states import (
+from bot.rules.records import PUBLISH, Invalid, hours_text, hours_to_minutes
+from bot.rules.states import (
     Moved,
     Party,
     Refusal,

@@ -22,7 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox
 from bot.cards import plain
 from bot.i18n import T
-from bot.lifecycle.chat import (
+from bot.lifecycle.service import Lifecycle
+from bot.office.cases import CaseError, Cases
+from bot.programmes.teams import post_to_team, programme_of
+from bot.rules.records import Invalid, hours_text
+from bot.rules.states import (
+    HOLDING_CAPACITY,
+    TEAM_STATES,
+    Moved,
+    Party,
+    Refusal,
+    Role,
+    coordinator_label,
+)
+from bot.work_chat import (
     MAX_CAPACITY,
     CompleteByGroup,
     ConfirmDelivery,
@@ -34,19 +47,6 @@ from bot.lifecycle.chat import (
     WorkEffect,
     WorkStatus,
 )
-from bot.lifecycle.records import Invalid, hours_text
-from bot.lifecycle.service import Lifecycle
-from bot.lifecycle.states import (
-    HOLDING_CAPACITY,
-    TEAM_STATES,
-    Moved,
-    Party,
-    Refusal,
-    Role,
-    coordinator_label,
-)
-from bot.office.cases import CaseError, Cases
-from bot.programmes.teams import post_to_team, programme_of
 from storage import repo
 from storage.base import utcnow
 from storage.models import AuditEntry, Delivery, HoursEntry, Match, Project, Volunteer
@@ -514,7 +514,7 @@ class Work:
             text += "\n" + TXT["reason"](locale, text=plain(reason.strip()[:500]))
         return text
 
-    # ---------------------------------------------------------------- LINE (bot.lifecycle.chat)
+    # ---------------------------------------------------------------- LINE (bot.work_chat)
 
     async def status_for(
         self, session: AsyncSession, channel: str, user_key: str, project_id: int

@@ -46,9 +46,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.lifecycle.states import HOLDING_CAPACITY
 from bot.matching.fit import DEFAULT_WEIGHTS, FitWeights, VolunteerFeatures
 from bot.matching.index import SuggestionIndex
+from bot.rules.states import HOLDING_CAPACITY
 from storage import matching_repo
 from storage.base import utcnow
 

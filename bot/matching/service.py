@@ -23,8 +23,6 @@ from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import EDIT_NEEDS, ActionResult, Coordination
 from bot.dialogue import OpenProject
 from bot.i18n import T, join_list, when_text
-from bot.lifecycle.service import Lifecycle
-from bot.lifecycle.states import Role, transition
 from bot.matching import teams
 from bot.matching.fit import (
     DEFAULT_WEIGHTS,
@@ -39,6 +37,7 @@ from bot.matching.fit import (
 )
 from bot.matching.index import Suggestion
 from bot.matching.live import LiveIndex, load_features
+from bot.rules.states import Role, transition
 from bot.taxonomy import MENUS, MODES, SKILLS, label, skill_label, with_languages
 from storage import matching_repo, repo
 from storage.base import utcnow
@@ -265,6 +264,17 @@ class TeamOpener(Protocol):
     async def on_team_formed(self, session: AsyncSession, project: Project) -> None: ...
 
 
+class ProposalDesk(Protocol):
+    """The group's side of a team proposal (bot.lifecycle.service.Lifecycle): its
+    deadline once shown, and the contact exchange once confirmed."""
+
+    async def proposal_sent(
+        self, session: AsyncSession, project_id: int, now: datetime
+    ) -> None: ...
+
+    async def team_confirmed(self, session: AsyncSession, project_id: int) -> None: ...
+
+
 class MenuSwitcher(Protocol):
     """Switches a person's LINE rich menu to fit their state (bot.richmenu.RichMenus)."""
 
@@ -286,7 +296,7 @@ class Matching:
         clock: Callable[[], datetime] = utcnow,
         teams: TeamOpener | None = None,
         rich_menus: MenuSwitcher | None = None,
-        lifecycle: Lifecycle | None = None,
+        lifecycle: ProposalDesk | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.conversation.fields import Option
 from bot.i18n import T
-from bot.lifecycle.states import STATES
+from bot.rules.states import STATES
 from bot.taxonomy import label
 
 # Every project state's short label, from the one state machine (bot/lifecycle).

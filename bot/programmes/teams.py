@@ -27,8 +27,8 @@ from bot import outbox
 from bot.cards import Card, plain
 from bot.conversation.model import Reply
 from bot.i18n import T, join_list
-from bot.lifecycle.states import TEAM_STATES
 from bot.programmes.calendar import calendar_text, local_when, zone
+from bot.rules.states import TEAM_STATES
 from bot.taxonomy import SKILLS, label
 from storage import repo
 from storage.base import utcnow

@@ -20,7 +20,7 @@ from bot.conversation.engine import CANCEL_WORDS
 from bot.conversation.model import Choice, PostbackIn, Reply, TextIn, UserInput
 from bot.flows.work import FEEDBACK_FLOW, HOURS_FLOW, PROJECT
 from bot.i18n import T, Texts, normalise
-from bot.lifecycle.states import TEAM_STATES
+from bot.rules.states import TEAM_STATES
 
 MAX_CAPACITY = 3
 # A group may withdraw a request until it is completed (the state table's `withdraw`).
