@@ -318,6 +318,11 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     # Slack with its welcome.
     phone.choose("こども未来塾")
     expect(phone.quick("このチームで進める")).to_be_visible()
+    # The last bubble (the proposal) stays above the quick-reply bar (scrolled after the
+    # bar is drawn).
+    last = page.locator("#line-chat > li").last.bounding_box()
+    bar = page.locator("#quick-replies").bounding_box()
+    assert last is not None and bar is not None and last["y"] + last["height"] <= bar["y"] + 1
     phone.tap("このチームで進める")
     channel = page.locator("#channels").get_by_role("button", name=re.compile("kodomo"))
     expect(channel).to_be_visible()
@@ -325,10 +330,6 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     expect(page.locator("#slack-messages")).to_contain_text("こども未来塾")
     expect(page.locator("#slack-messages")).to_contain_text("佐藤")
     snap("team-channel-welcome")
-    # The last bubble stays above the quick-reply bar (scrolled after the bar is drawn).
-    last = page.locator("#line-chat > li").last.bounding_box()
-    bar = page.locator("#quick-replies").bounding_box()
-    assert last is not None and bar is not None and last["y"] + last["height"] <= bar["y"] + 1
     assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     assert len(shots) == 10, shots
