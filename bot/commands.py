@@ -17,7 +17,8 @@ from bot.budget import Budget
 from bot.cards import Card
 from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
-from bot.i18n import T
+from bot.i18n import T, fold
+from bot.languages import PersonLanguages
 from bot.matching.service import Matching
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
@@ -45,6 +46,7 @@ class Services:
     programmes: Programmes | None = None
     teams: TeamChannels | None = None
     budget: Budget | None = None
+    languages: PersonLanguages | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,26 @@ TXT = {
     ),
     "forming": T("チーム編成を計算しています…", "Forming teams…"),
     "programmes": T("プログラム", "Programmes"),
+    "lang_set": T(
+        "これからは日本語でお答えします（Slackの言語設定より優先します）。",
+        "From now on I'll answer you in English (this wins over your Slack language).",
+    ),
+    "lang_now": T(
+        "いまの言語: 日本語。英語にするには `/tsunagu lang en`。",
+        "Your language now: English. For Japanese: `/tsunagu lang ja`.",
+    ),
+    "lang_unknown": T(
+        "「{text}」は選べません。"
+        "`/tsunagu lang ja`（日本語）か `/tsunagu lang en`（English）です。",
+        "I can't switch to “{text}”. "
+        "Use `/tsunagu lang ja` (日本語) or `/tsunagu lang en` (English).",
+    ),
+}
+
+# What `/tsunagu lang` understands, folded.
+LANG_NAMES = {
+    "ja": ("ja", "jp", "japanese", "日本語", "にほんご", "nihongo"),
+    "en": ("en", "english", "英語", "えいご", "eigo"),
 }
 
 
@@ -231,6 +253,19 @@ async def _cancel(c: Commands, r: CommandRequest) -> CommandReply:
 
 async def _link(c: Commands, r: CommandRequest) -> CommandReply:
     return CommandReply(await _teams(c).link(r.actor, " ".join(r.args)))
+
+
+async def _lang(c: Commands, r: CommandRequest) -> CommandReply:
+    assert c.services.languages is not None
+    if not r.args:
+        return CommandReply(TXT["lang_now"](r.locale))
+    word = fold(" ".join(r.args))
+    chosen = next((loc for loc, names in LANG_NAMES.items() if word in names), None)
+    if chosen is None:
+        return CommandReply(TXT["lang_unknown"](r.locale, text=" ".join(r.args)[:40]))
+    await c.services.languages.choose(r.actor, chosen)
+    # Said in the language just chosen.
+    return CommandReply(TXT["lang_set"](chosen))
 
 
 async def _progress(c: Commands, r: CommandRequest) -> CommandReply:
@@ -389,6 +424,18 @@ REGISTRY: tuple[Command, ...] = (
         _link,
         role=Role.ANYONE,
         requires=("teams",),
+    ),
+    Command(
+        "lang",
+        T("ja|en", "ja|en"),
+        T(
+            "あなたへの返事の言語（Slackの言語設定より優先）",
+            "the language of answers to you (wins over your Slack language)",
+        ),
+        _lang,
+        role=Role.ANYONE,
+        aliases=("language", "言語"),
+        requires=("languages",),
     ),
     Command(
         "progress",

@@ -21,6 +21,7 @@ from bot.coordination import Coordination, ProjectHooks
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
+from bot.languages import PersonLanguages
 from bot.lifecycle.service import Lifecycle
 from bot.matching.service import Matching
 from bot.outbox import Dispatcher, Policy, Transport
@@ -50,6 +51,8 @@ class CoreServices:
     scheduler: Scheduler
     effects: EffectContext
     inbox: Inbox
+    # Languages people chose in Slack (`/tsunagu lang`), over their Slack locale.
+    slack_languages: PersonLanguages
 
 
 def build_core(
@@ -151,6 +154,7 @@ def build_core(
         scheduler=scheduler,
         effects=effects,
         inbox=inbox,
+        slack_languages=PersonLanguages(maker, "slack"),
     )
 
 

@@ -252,6 +252,7 @@ def _channels(
             core.programmes,
             teams=core.teams,
             checkins=core.checkins,
+            languages=core.slack_languages,
         )
         if settings.slack_enabled
         else None

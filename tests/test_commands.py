@@ -19,6 +19,7 @@ from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
+from bot.languages import PersonLanguages
 from bot.matching.service import Matching
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
@@ -46,6 +47,7 @@ def every_service(engine: AsyncEngine) -> Services:
         Programmes(maker, coordination, locale="ja"),
         TeamChannels(maker),
         Budget(maker),
+        PersonLanguages(maker, "slack"),
     )
 
 

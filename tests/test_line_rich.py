@@ -396,3 +396,60 @@ def test_line_messages_render_flex_within_limits_for_long_content() -> None:
     assert (
         validate_request("PushMessageRequest", {"to": "U" + "0" * 32, "messages": messages}) == []
     )
+
+
+def test_a_chosen_language_is_kept_on_the_profile_for_pushes_flex_and_menu(
+    team_env: None,
+    team_app: AppServer,
+    fake_line: FakeLineApi,
+    fake_slack: FakeSlackApi,
+    database_url: str,
+) -> None:
+    from tests.support import SlackUser
+    from tests.test_matching_flow import accepted_request, add_volunteers, pushes_to, team_card
+
+    ids = add_volunteers(database_url, fake_line)
+    names = list(ids)
+    # One asks which languages there are (言語): both buttons, the question in both.
+    asker = LineUser(team_app, fake_line, ids[names[0]])
+    asker.say("言語")
+    assert "どちらの言語" in asker.text() and "Which language" in asker.text()
+    assert [q["action"]["label"] for q in asker.quick_replies()] == ["日本語", "English"]
+    asker.tap("English")
+    assert "I'll continue in English" in asker.text()
+    for name in names[1:]:
+        LineUser(team_app, fake_line, ids[name]).say("English")
+    for user_id in ids.values():
+        fake_line.wait_for(
+            lambda u=user_id: fake_line.alias_of(u) == "tsunagu-volunteer-en", timeout=10
+        )
+    assert scalar(database_url, "SELECT count(*) FROM volunteers WHERE locale = 'en'") == len(ids)
+    # What is pushed to them later (an invitation, a flex card) is in English.
+    accepted_request(team_app, fake_line, fake_slack)
+    coord = SlackUser(team_app, fake_slack, COORDINATORS[0], COORDINATOR_CHANNEL_ID)
+    coord.click("候補を提案")
+    fake_slack.wait_for(lambda: team_card(fake_slack), timeout=10)
+    coord.click("全員を承認")
+    invited = fake_line.wait_for(
+        lambda: [
+            m
+            for u in ids.values()
+            for m in pushes_to(fake_line, u)
+            if "Invitation to a pro bono project" in said(m)
+        ],
+        timeout=10,
+    )
+    for message in invited:
+        assert message["type"] == "flex"
+        assert [label for label, _ in buttons(message)] == ["Join", "Decline"]
+    everything = [m for u in ids.values() for m in pushes_to(fake_line, u)]
+    assert any("[New project]" in said(m) for m in everything)
+    for message in everything:
+        assert "ご招待" not in str(message) and "新しい" not in str(message)
+    # And back: 日本語 changes the profile again.
+    asker.say("日本語")
+    assert "日本語でご案内します" in asker.text()
+    fake_line.wait_for(
+        lambda: fake_line.alias_of(asker.user_id) == "tsunagu-volunteer-ja", timeout=10
+    )
+    no_rejections(fake_line)

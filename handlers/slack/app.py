@@ -30,6 +30,7 @@ from bot.coordination import (
     check_needs,
 )
 from bot.inbox import Inbox
+from bot.languages import PersonLanguages
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item
 from bot.programmes.checkins import GREEN, RED, YELLOW, CheckIns
@@ -86,14 +87,21 @@ class SlackChannel:
         *,
         teams: TeamChannels | None = None,
         checkins: CheckIns | None = None,
+        languages: PersonLanguages | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
             token=settings.slack_bot_token, base_url=settings.slack_api_base_url
         )
         self._verifier = SignatureVerifier(settings.slack_signing_secret)
-        # Each person reads their own Slack language; each channel its setting.
-        self.locales = SlackLocales(self.client, settings.default_locale, settings.channel_locale)
+        # Each person reads their own Slack language (or the one they chose with
+        # `/tsunagu lang`); each channel its setting.
+        self.locales = SlackLocales(
+            self.client,
+            settings.default_locale,
+            settings.channel_locale,
+            chosen=languages.chosen if languages is not None else None,
+        )
         self.app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
             client=self.client,
@@ -114,7 +122,9 @@ class SlackChannel:
             self.client, self.locales, coordination, settings.slack_coordinator_ids
         )
         self.transport = SlackTransport(self.client, teams)
-        self.commands = Commands(Services(coordination, matching, programmes, teams, budget=None))
+        self.commands = Commands(
+            Services(coordination, matching, programmes, teams, budget=None, languages=languages)
+        )
         self._register()
         # The programme calendar's buttons and modals (handlers.slack.programmes).
         self.programme_ui = (
