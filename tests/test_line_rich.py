@@ -16,8 +16,10 @@ import pytest
 from PIL import Image
 
 import bot.richmenu
+from bot.dialogue import TXT
 from bot.richmenu import MENUS, all_aliases
 from handlers.cli import main
+from tests import line_events as le
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
@@ -34,6 +36,7 @@ from tests.support import (
     scalar,
 )
 from tests.test_line_signup import sign_up_ja
+from tests.test_matching_flow import pushes_to
 from tests.test_team_channels import form_team
 
 ALIASES = {name for name, _, _ in all_aliases()}
@@ -335,13 +338,48 @@ def test_team_flow_flex_messages_invitation_proposal_and_open_projects(
     proposal = next(m for m in flexes if "チーム案" in m["altText"])
     assert buttons(proposal)[0][0] == "このチームで進める"
     assert "青木 健" not in str(proposal)  # first names only
-    # A volunteer asking for open projects sees the loading animation, then a carousel.
-    volunteer = LineUser(team_app, fake_line, ids["青木 健"])
-    volunteer.say("募集中")
-    fake_line.wait_for(
-        lambda: any(x["chatId"] == ids["青木 健"] for x in fake_line.loadings()), timeout=10
-    )
+    # A volunteer asking for open projects sees the loading animation, then the answer.
+    # The team's news to them may still be in the outbox: then the answer is pushed
+    # behind it rather than replied (each person's messages keep their order), so the
+    # answer is looked for either way.
+    member = ids["青木 健"]
+    volunteer = LineUser(team_app, fake_line, member)
+    token = volunteer.token()
+    pushed_before = len(pushes_to(fake_line, member))
+    since = len(fake_line.requests)
+    volunteer.send(le.text(member, token, "募集中"), wait=False)
+    expected = (TXT.open_none("ja"), TXT.open_head("ja"))
+
+    def answer() -> list[dict[str, Any]]:
+        replied = [b["messages"] for b in fake_line.replies if b.get("replyToken") == token]
+        later = pushes_to(fake_line, member)[pushed_before:]
+        return [
+            m for m in [*(replied[0] if replied else []), *later] if said(m).startswith(expected)
+        ]
+
+    assert fake_line.wait_for(answer, timeout=10)
+    assert_loading_came_first(fake_line, member, expected, since)
     no_rejections(fake_line)
+
+
+def assert_loading_came_first(
+    fake: FakeLineApi, user_id: str, answer: tuple[str, ...], since: int
+) -> None:
+    """Of the requests from index `since` on, LINE got the loading animation for this
+    person before the message answering them (it hides the animation when a message
+    arrives: one started after the answer would spin on under it)."""
+    paths = ("/v2/bot/chat/loading/start", "/v2/bot/message/reply", "/v2/bot/message/push")
+    order = [
+        r.path
+        for r in fake.requests[since:]
+        if r.path in paths
+        and r.status < 300
+        and (
+            (r.body or {}).get("chatId") == user_id
+            or any(said(m).startswith(answer) for m in (r.body or {}).get("messages", ()))
+        )
+    ]
+    assert order[:1] == ["/v2/bot/chat/loading/start"] and len(order) >= 2, order
 
 
 def test_loading_animation_for_open_projects_never_blocks_the_reply(
@@ -354,7 +392,10 @@ def test_loading_animation_for_open_projects_never_blocks_the_reply(
     fake_line.fail_next(1, 500, path_prefix="/v2/bot/chat/loading")
     volunteer.say("募集中")  # the reply still comes, without the animation
     assert volunteer.text()
+    since = len(fake_line.requests)
     volunteer.say("open projects")
+    answer = (TXT.open_none("ja"), TXT.open_head("ja"))
+    assert_loading_came_first(fake_line, volunteer.user_id, answer, since)
     fake_line.wait_for(lambda: len(fake_line.loadings()) == 1, timeout=10)
     assert fake_line.loadings()[0] == {
         "chatId": volunteer.user_id,
@@ -406,7 +447,7 @@ def test_a_chosen_language_is_kept_on_the_profile_for_pushes_flex_and_menu(
     database_url: str,
 ) -> None:
     from tests.support import SlackUser
-    from tests.test_matching_flow import accepted_request, add_volunteers, pushes_to, team_card
+    from tests.test_matching_flow import accepted_request, add_volunteers, team_card
 
     ids = add_volunteers(database_url, fake_line)
     names = list(ids)
