@@ -92,7 +92,9 @@ def build_core(
     )
     teams = _team_channels(settings, maker, notify) if settings.slack_enabled else None
     rich_menus = RichMenus(settings.default_locale) if settings.line_enabled else None
-    checkins = CheckIns(maker, coordination, notify=notify, clock=calendar)
+    checkins = CheckIns(
+        maker, coordination, notify=notify, clock=calendar, team_locale=settings.team_locale
+    )
     programmes = Programmes(
         maker,
         coordination,

@@ -9,6 +9,7 @@ checked by the fake against LINE's schema and documented limits.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -346,7 +347,7 @@ def test_team_flow_flex_messages_invitation_proposal_and_open_projects(
     volunteer = LineUser(team_app, fake_line, member)
     token = volunteer.token()
     pushed_before = len(pushes_to(fake_line, member))
-    since = len(fake_line.requests)
+    since = time.time()
     volunteer.send(le.text(member, token, "募集中"), wait=False)
     expected = (TXT.open_none("ja"), TXT.open_head("ja"))
 
@@ -363,23 +364,35 @@ def test_team_flow_flex_messages_invitation_proposal_and_open_projects(
 
 
 def assert_loading_came_first(
-    fake: FakeLineApi, user_id: str, answer: tuple[str, ...], since: int
+    fake: FakeLineApi, user_id: str, answer: tuple[str, ...], since: float
 ) -> None:
-    """Of the requests from index `since` on, LINE got the loading animation for this
-    person before the message answering them (it hides the animation when a message
-    arrives: one started after the answer would spin on under it)."""
-    paths = ("/v2/bot/chat/loading/start", "/v2/bot/message/reply", "/v2/bot/message/push")
-    order = [
-        r.path
-        for r in fake.requests[since:]
-        if r.path in paths
-        and r.status < 300
-        and (
-            (r.body or {}).get("chatId") == user_id
-            or any(said(m).startswith(answer) for m in (r.body or {}).get("messages", ()))
-        )
-    ]
-    assert order[:1] == ["/v2/bot/chat/loading/start"] and len(order) >= 2, order
+    """Of the requests received from `since` (time.time()) on, LINE got the loading
+    animation for this person before the message answering them (it hides the animation
+    when a message arrives: one started after the answer would spin on under it)."""
+    loading = "/v2/bot/chat/loading/start"
+    paths = (loading, "/v2/bot/message/reply", "/v2/bot/message/push")
+
+    def order() -> list[str]:
+        seen = [
+            r
+            for r in fake.requests
+            if r.time >= since
+            and r.path in paths
+            and r.status < 300
+            and (
+                (r.body or {}).get("chatId") == user_id
+                or any(said(m).startswith(answer) for m in (r.body or {}).get("messages", ()))
+            )
+        ]
+        return [r.path for r in sorted(seen, key=lambda r: r.time)]
+
+    # The fake records a request once it has answered it: wait until the answer is in.
+    def answered() -> list[str] | None:
+        got = order()
+        return got if any(p != loading for p in got) else None
+
+    seen = fake.wait_for(answered, timeout=10)
+    assert seen[0] == loading, seen
 
 
 def test_loading_animation_for_open_projects_never_blocks_the_reply(
@@ -392,7 +405,7 @@ def test_loading_animation_for_open_projects_never_blocks_the_reply(
     fake_line.fail_next(1, 500, path_prefix="/v2/bot/chat/loading")
     volunteer.say("募集中")  # the reply still comes, without the animation
     assert volunteer.text()
-    since = len(fake_line.requests)
+    since = time.time()
     volunteer.say("open projects")
     answer = (TXT.open_none("ja"), TXT.open_head("ja"))
     assert_loading_came_first(fake_line, volunteer.user_id, answer, since)

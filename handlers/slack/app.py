@@ -416,7 +416,12 @@ class SlackChannel:
         if not value.isdigit():
             return
         outcome = await self.checkins.answer(
-            int(value), action["action_id"], user, channel or "", str(ts or "")
+            int(value),
+            action["action_id"],
+            user,
+            channel or "",
+            str(ts or ""),
+            locale=await self.locale_of(user, channel),
         )
         await self._tell_failure(user, channel, outcome)
 
