@@ -269,7 +269,7 @@ async def _lang(c: Commands, r: CommandRequest) -> CommandReply:
 
 
 async def _progress(c: Commands, r: CommandRequest) -> CommandReply:
-    return CommandReply(await _teams(c).add_note(r.channel or "", r.actor, r.rest))
+    return CommandReply(await _teams(c).add_note(r.channel or "", r.actor, r.rest, locale=r.locale))
 
 
 async def _log(c: Commands, r: CommandRequest) -> CommandReply:
@@ -278,11 +278,11 @@ async def _log(c: Commands, r: CommandRequest) -> CommandReply:
         # Another team's log, by number: for coordinators.
         if not r.coordinator:
             return CommandReply(COORDINATION_TXT["refused"](r.locale), refused=True)
-        return CommandReply(await teams.log_text(r.number()))
+        return CommandReply(await teams.log_text(r.number(), locale=r.locale))
     project_id = await teams.project_in(r.channel or "")
     if project_id is None:
         return CommandReply(TEAM_TXT["not_team_channel"](r.locale))
-    return CommandReply(await teams.log_text(project_id))
+    return CommandReply(await teams.log_text(project_id, locale=r.locale))
 
 
 async def _help(c: Commands, r: CommandRequest) -> CommandReply:

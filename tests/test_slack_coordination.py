@@ -472,3 +472,47 @@ def test_tsunagu_lang_wins_over_the_slack_locale_and_is_kept(
     assert [tuple(r) for r in rows] == [(COORDINATORS[0], "en"), (COORDINATORS[1], "ja")]
     # Help lists the verb in both languages.
     assert "/tsunagu lang ja|en" in japanese.command("help").json()["text"]
+
+
+def test_a_late_click_and_a_refused_question_are_answered_in_the_clickers_language(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    fake_slack.add_user(COORDINATORS[1], "ken", locale="en-US")
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    found = fake_slack.find_button(CHANNEL, "受け付ける")
+    coordinator(app, fake_slack, 0).click("受け付ける")
+    wait_decided(fake_slack)
+    # The same (now stale) button, clicked late by each coordinator.
+    for n in (1, 0):
+        coordinator(app, fake_slack, n).post(
+            sr.block_actions(
+                COORDINATORS[n],
+                found.action_id,
+                found.value,
+                found.channel_id,
+                found.message_ts,
+                message=found.message,
+            )
+        )
+    english = fake_slack.wait_for(lambda: fake_slack.ephemerals(COORDINATORS[1]), timeout=10)
+    japanese = fake_slack.wait_for(lambda: fake_slack.ephemerals(COORDINATORS[0]), timeout=10)
+    assert english[0]["text"].startswith("This request was already accepted by")
+    assert japanese[0]["text"].startswith("この相談はすでに")
+    # An English reader's question about a decided request is refused in English too.
+    coordinator(app, fake_slack, 1).post(
+        sr.block_actions(
+            COORDINATORS[1],
+            "project_ask",
+            found.value,
+            found.channel_id,
+            found.message_ts,
+            message=found.message,
+        )
+    )
+    told = fake_slack.wait_for(
+        lambda: (e := fake_slack.ephemerals(COORDINATORS[1])) and len(e) == 2 and e, timeout=10
+    )
+    assert told[1]["text"].startswith("This request was already accepted by")
+    assert fake_slack.calls("views.open") == []

@@ -230,8 +230,9 @@ class SlackChannel:
         return None
 
     async def _tell_failure(self, user: str, channel: str | None, outcome: ActionResult) -> None:
+        """A refusal, told only to the person who acted: in their language."""
         if not outcome.ok:
-            await self.gate.tell(user, channel, outcome.message)
+            await self.gate.tell(user, channel, outcome.text(await self.locale_of(user, channel)))
 
     async def _on_accept(self, ack: AsyncAck, body: Body) -> None:
         await ack()
@@ -256,7 +257,7 @@ class SlackChannel:
         project_id = project_id_of(body["actions"][0]["value"])
         check = await self.coordination.can_ask(project_id)
         if not check.ok:
-            await self.gate.tell(user, channel, check.message)
+            await self._tell_failure(user, channel, check)
             return
         loc = await self.locale_of(user, channel)
         view = render_text_modal(
@@ -296,7 +297,7 @@ class SlackChannel:
             return
         found = await self.coordination.needs_form(project_id_of(body["actions"][0]["value"]))
         if isinstance(found, ActionResult):
-            await self.gate.tell(user, channel, found.message)
+            await self._tell_failure(user, channel, found)
             return
         # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
         await self.client.views_open(
