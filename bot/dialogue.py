@@ -245,7 +245,7 @@ MENU_WORDS: dict[str, frozenset[str]] = {
     "slack": _words("Slack連携", "Slackと連携", "スラック連携", "link slack", "slack link"),
 }
 # Asks which language: answered with both choices (buttons through the postback codec).
-LANG_ASK_WORDS = _words("言語", "言語設定", "言語切替", "language", "languages", "言葉")
+LANG_ASK_WORDS = _words("言語", "言語設定", "言語切替", "language")
 LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
