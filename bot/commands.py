@@ -18,7 +18,8 @@ from bot.budget import Budget
 from bot.cards import Card
 from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
-from bot.i18n import T
+from bot.i18n import T, fold
+from bot.languages import PersonLanguages
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.office.cases import STATES as CASE_STATES
@@ -55,6 +56,7 @@ class Services:
     office: Office | None = None
     # life-work (#13): hours, delivery, completion, pause / resume / cancel.
     work: Work | None = None
+    languages: PersonLanguages | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,26 @@ TXT = {
     ),
     "case_form": T("事例 #{id} の編集画面を開きます。", "Opening case #{id} for editing."),
     "case_moved": T("事例 #{id} は「{state}」になりました。", "Case #{id} is now: {state}."),
+    "lang_set": T(
+        "これからは日本語でお答えします（Slackの言語設定より優先します）。",
+        "From now on I'll answer you in English (this wins over your Slack language).",
+    ),
+    "lang_now": T(
+        "いまの言語: 日本語。英語にするには `/tsunagu lang en`。",
+        "Your language now: English. For Japanese: `/tsunagu lang ja`.",
+    ),
+    "lang_unknown": T(
+        "「{text}」は選べません。"
+        "`/tsunagu lang ja`（日本語）か `/tsunagu lang en`（English）です。",
+        "I can't switch to “{text}”. "
+        "Use `/tsunagu lang ja` (日本語) or `/tsunagu lang en` (English).",
+    ),
+}
+
+# What `/tsunagu lang` understands, folded.
+LANG_NAMES = {
+    "ja": ("ja", "jp", "japanese", "日本語", "にほんご", "nihongo"),
+    "en": ("en", "english", "英語", "えいご", "eigo"),
 }
 
 
@@ -262,8 +284,21 @@ async def _link(c: Commands, r: CommandRequest) -> CommandReply:
     return CommandReply(await _teams(c).link(r.actor, " ".join(r.args)))
 
 
+async def _lang(c: Commands, r: CommandRequest) -> CommandReply:
+    assert c.services.languages is not None
+    if not r.args:
+        return CommandReply(TXT["lang_now"](r.locale))
+    word = fold(" ".join(r.args))
+    chosen = next((loc for loc, names in LANG_NAMES.items() if word in names), None)
+    if chosen is None:
+        return CommandReply(TXT["lang_unknown"](r.locale, text=" ".join(r.args)[:40]))
+    await c.services.languages.choose(r.actor, chosen)
+    # Said in the language just chosen.
+    return CommandReply(TXT["lang_set"](chosen))
+
+
 async def _progress(c: Commands, r: CommandRequest) -> CommandReply:
-    return CommandReply(await _teams(c).add_note(r.channel or "", r.actor, r.rest))
+    return CommandReply(await _teams(c).add_note(r.channel or "", r.actor, r.rest, locale=r.locale))
 
 
 async def _log(c: Commands, r: CommandRequest) -> CommandReply:
@@ -272,11 +307,11 @@ async def _log(c: Commands, r: CommandRequest) -> CommandReply:
         # Another team's log, by number: for coordinators.
         if not r.coordinator:
             return CommandReply(COORDINATION_TXT["refused"](r.locale), refused=True)
-        return CommandReply(await teams.log_text(r.number()))
+        return CommandReply(await teams.log_text(r.number(), locale=r.locale))
     project_id = await teams.project_in(r.channel or "")
     if project_id is None:
         return CommandReply(TEAM_TXT["not_team_channel"](r.locale))
-    return CommandReply(await teams.log_text(project_id))
+    return CommandReply(await teams.log_text(project_id, locale=r.locale))
 
 
 def _office(c: Commands) -> Office:
@@ -638,6 +673,18 @@ REGISTRY: tuple[Command, ...] = (
         _link,
         role=Role.ANYONE,
         requires=("teams",),
+    ),
+    Command(
+        "lang",
+        T("ja|en", "ja|en"),
+        T(
+            "あなたへの返事の言語（Slackの言語設定より優先）",
+            "the language of answers to you (wins over your Slack language)",
+        ),
+        _lang,
+        role=Role.ANYONE,
+        aliases=("language", "言語"),
+        requires=("languages",),
     ),
     Command(
         "progress",

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -305,10 +306,23 @@ def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]
 
 @dataclass
 class ActionResult:
-    """What happened, and the line to tell the person who acted."""
+    """What happened, and the line to tell the person who acted.
+
+    `said` writes that line in any language: a channel shows it in the language of the
+    person who acted (only they read it); `message` is it in the service's language."""
 
     ok: bool
     message: str = ""
+    said: Callable[[str], str] | None = None
+
+    @classmethod
+    def told(cls, ok: bool, said: Callable[[str], str], locale: str) -> ActionResult:
+        """A result whose line each reader can read in their own language."""
+        return cls(ok, said(locale), said)
+
+    def text(self, locale: str) -> str:
+        """The line for a reader of `locale`."""
+        return self.said(locale) if self.said is not None else self.message
 
 
 # What other services do when a project starts recruiting (join the running programme,
@@ -474,7 +488,9 @@ class Coordination:
         deadline = loop.time() + DECIDE_WAIT_S
         async with self._turns.turn(project_id, DECIDE_WAIT_S) as mine:
             if not mine:
-                return ActionResult(False, TXT["busy"](self.locale, id=project_id))
+                return ActionResult.told(
+                    False, lambda loc: TXT["busy"](loc, id=project_id), self.locale
+                )
             pause = 0.02
             while True:
                 try:
@@ -485,7 +501,9 @@ class Coordination:
                         log.info(
                             "coordination: project %d busy; click answered as busy", project_id
                         )
-                        return ActionResult(False, TXT["busy"](self.locale, id=project_id))
+                        return ActionResult.told(
+                            False, lambda loc: TXT["busy"](loc, id=project_id), self.locale
+                        )
                     await asyncio.sleep(min(pause, left))
                     pause = min(pause * 2, 0.2)
 
@@ -510,9 +528,11 @@ class Coordination:
             )
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult.told(
+                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                )
             if not moved.ok:
-                return ActionResult(False, self._already(project))
+                return ActionResult.told(False, partial(self._already, project), self.locale)
             org = project.organization
             summary = summary_of(project.challenge)
             if to_status == "recruiting":
@@ -527,15 +547,15 @@ class Coordination:
         self._notify()
         return ActionResult(True)
 
-    def _already(self, project: Project) -> str:
+    def _already(self, project: Project, loc: str) -> str:
         if project.status == "submitted":
-            return TXT["not_open"](self.locale, id=project.id)
+            return TXT["not_open"](loc, id=project.id)
         # Declined, or accepted (whatever state the project has reached since).
         what = TXT["what_declined" if project.status == "declined" else "what_recruiting"]
         return TXT["already"](
-            self.locale,
+            loc,
             who=_mention(project.decided_by),
-            what=what(self.locale),
+            what=what(loc),
             at=self.local(project.decided_at),
         )
 
@@ -556,9 +576,11 @@ class Coordination:
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult.told(
+                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                )
             if project.status != "submitted":
-                return ActionResult(False, self._already(project))
+                return ActionResult.told(False, partial(self._already, project), self.locale)
             return ActionResult(True)
 
     async def ask(self, project_id: int, actor: str, question: str) -> ActionResult:
@@ -567,9 +589,11 @@ class Coordination:
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult.told(
+                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                )
             if project.status != "submitted":
-                return ActionResult(False, self._already(project))
+                return ActionResult.told(False, partial(self._already, project), self.locale)
             row = await repo.add_question(session, project.id, actor, question.strip(), now)
             org = project.organization
             await repo.audit(
@@ -638,9 +662,11 @@ class Coordination:
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT["not_found"](self.locale, id=project_id))
+                return ActionResult.told(
+                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                )
             if project.status not in EDITABLE:
-                return ActionResult(False, self._not_editable(project))
+                return ActionResult.told(False, partial(self._not_editable, project), self.locale)
             return NeedsForm(
                 project_id=project.id,
                 version=project.version,
@@ -653,21 +679,23 @@ class Coordination:
                 languages=tuple(project.languages),
             )
 
-    def _not_editable(self, project: Project) -> str:
-        shown = coordinator_label(project.status, self.locale)
-        return TXT["not_editable"](self.locale, id=project.id, status=shown)
+    def _not_editable(self, project: Project, loc: str) -> str:
+        shown = coordinator_label(project.status, loc)
+        return TXT["not_editable"](loc, id=project.id, status=shown)
 
     async def edit_needs(self, form: NeedsForm, actor: str) -> ActionResult:
         """Save a coordinator's needs for a project (if nobody changed it meanwhile):
         audit, a note in the card's thread, the cards updated, suggestions recomputed."""
         loc = self.locale
         if check_needs(form, loc):
-            return ActionResult(False, TXT["e_unknown"](loc))
+            return ActionResult.told(False, TXT["e_unknown"], loc)
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, form.project_id)
             if project is None:
-                return ActionResult(False, TXT["not_found"](loc, id=form.project_id))
+                return ActionResult.told(
+                    False, lambda lc: TXT["not_found"](lc, id=form.project_id), loc
+                )
             old = _needs_values(project)
             new = {
                 "required_skills": list(form.required),
@@ -688,16 +716,15 @@ class Coordination:
             )
             if not won:
                 if project.status not in EDITABLE:
-                    return ActionResult(False, self._not_editable(project))
+                    return ActionResult.told(
+                        False, partial(self._not_editable, project), self.locale
+                    )
                 last = await matching_repo.last_audit(session, "project", project.id)
-                return ActionResult(
-                    False,
-                    TXT["edit_conflict"](
-                        loc,
-                        id=project.id,
-                        who=_mention(last.actor if last else None),
-                        at=self.local(last.at if last else project.updated_at),
-                    ),
+                who = _mention(last.actor if last else None)
+                at = self.local(last.at if last else project.updated_at)
+                pid = project.id
+                return ActionResult.told(
+                    False, lambda lc: TXT["edit_conflict"](lc, id=pid, who=who, at=at), loc
                 )
             project = await repo.get_project(session, form.project_id)
             assert project is not None

@@ -94,6 +94,14 @@ class RequestSlackCode:
     """A volunteer asks for a one-time code to link their Slack account (sent by push)."""
 
 
+@dataclass(frozen=True)
+class SetLanguage:
+    """The person chose a language: their profile (volunteer and group contact) keeps it,
+    so pushes, flex altTexts and their rich menu follow, not only this conversation."""
+
+    locale: str
+
+
 Effect = (
     SaveVolunteer
     | SetVolunteerStatus
@@ -107,6 +115,7 @@ Effect = (
     | RequestSlackCode
     # life-work (#13): delivery, completion, feedback, hours, withdraw, capacity
     | WorkEffect
+    | SetLanguage
 )
 
 
@@ -241,6 +250,8 @@ MENU_WORDS: dict[str, frozenset[str]] = {
     "hours": _words("稼働記録", "時間を記録", "活動記録", "log hours", "hours"),
     "capacity": _words("同時参加数", "参加数", "capacity", "projects at a time"),
 }
+# Asks which language: answered with both choices (buttons through the postback codec).
+LANG_ASK_WORDS = _words("言語", "言語設定", "言語切替", "language")
 LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
@@ -343,6 +354,10 @@ class _Texts(Texts):
     )
     delete_kept = T(ja="削除を取りやめました。", en="Nothing was deleted.")
     lang_set = T(ja="日本語でご案内します。", en="I'll continue in English.")
+    lang_ask = T(
+        ja="どちらの言語でご案内しましょうか？",
+        en="Which language would you like? (You can switch at any time.)",
+    )
     help = T(
         ja=(
             "【使い方】\n"
@@ -674,7 +689,12 @@ class Dialogue:
         new_lang = _language_of(word, pb)
         if new_lang is not None:
             conv.locale = new_lang
+            result.effects.append(SetLanguage(new_lang))
             result.replies.append(Reply(TXT.lang_set(new_lang)))
+        elif word in LANG_ASK_WORDS:
+            # Asked in both languages: whoever asks may not read the current one.
+            result.replies.append(self._language_question())
+            return True
         elif word in MENU_WORDS["help"] or pb == postback.Menu("help"):
             result.replies.append(Reply(TXT.help(conv.locale)))
         else:
@@ -1006,6 +1026,17 @@ class Dialogue:
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
+
+    def _language_question(self) -> Reply:
+        """Which language? Both buttons, the question in both languages; what was in
+        progress stays where it was (the next answer goes on from there)."""
+        return Reply(
+            TXT.lang_ask("ja") + "\n" + TXT.lang_ask("en"),
+            (
+                Choice("日本語", postback.Language("ja").pack(), "日本語"),
+                Choice("English", postback.Language("en").pack(), "English"),
+            ),
+        )
 
     def _delete_question(self, loc: str) -> Reply:
         return Reply(

@@ -25,6 +25,7 @@ from bot.dialogue import (
     RaiseHand,
     RequestSlackCode,
     SaveVolunteer,
+    SetLanguage,
     SetVolunteerStatus,
     SubmitRequest,
     TeamStatus,
@@ -239,6 +240,8 @@ async def apply_effect(
     elif isinstance(effect, AnswerRsvp):
         if ctx.programmes is not None:
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
+    elif isinstance(effect, SetLanguage):
+        await repo.set_person_locale(session, channel, user_key, effect.locale)
     elif isinstance(effect, RequestSlackCode):
         if ctx.teams is not None:
             await ctx.teams.request_code(session, channel, user_key)

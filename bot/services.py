@@ -21,6 +21,7 @@ from bot.coordination import Coordination, ProjectHooks
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
+from bot.languages import PersonLanguages
 from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
@@ -55,6 +56,8 @@ class CoreServices:
     scheduler: Scheduler
     effects: EffectContext
     inbox: Inbox
+    # Languages people chose in Slack (`/tsunagu lang`), over their Slack locale.
+    slack_languages: PersonLanguages
 
 
 def build_core(
@@ -94,7 +97,9 @@ def build_core(
     )
     teams = _team_channels(settings, maker, notify) if settings.slack_enabled else None
     rich_menus = RichMenus(settings.default_locale) if settings.line_enabled else None
-    checkins = CheckIns(maker, coordination, notify=notify, clock=calendar)
+    checkins = CheckIns(
+        maker, coordination, notify=notify, clock=calendar, team_locale=settings.team_locale
+    )
     programmes = Programmes(
         maker,
         coordination,
@@ -161,6 +166,7 @@ def build_core(
         scheduler=scheduler,
         effects=effects,
         inbox=inbox,
+        slack_languages=PersonLanguages(maker, "slack"),
     )
 
 

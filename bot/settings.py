@@ -119,11 +119,20 @@ class Settings(BaseSettings):
 
     def channel_locale(self, channel: str) -> str:
         """The language of shared messages in a Slack channel (or `teams`: team channels)."""
+        return self._configured_locale(channel) or self.default_locale
+
+    def team_locale(self, channel: str | None) -> str:
+        """The language of a team channel: its own SLACK_CHANNEL_LOCALES entry, else the
+        `teams` entry, else the default."""
+        own = self._configured_locale(channel) if channel else None
+        return own or self.channel_locale("teams")
+
+    def _configured_locale(self, channel: str) -> str | None:
         for pair in self.slack_channel_locales.split(","):
             key, _, locale = pair.partition("=")
             if key.strip() and key.strip().lstrip("#") == channel.lstrip("#"):
                 return locale.strip()
-        return self.default_locale
+        return None
 
     @field_validator("line_api_base_url", "slack_api_base_url")
     @classmethod

@@ -257,6 +257,7 @@ def _channels(
             checkins=core.checkins,
             office=core.office,
             work=core.work,
+            languages=core.slack_languages,
         )
         if settings.slack_enabled
         else None

@@ -361,6 +361,10 @@ class LineChannel:
         self._inbox = inbox
         self._dispatcher = dispatcher
         self._background: set[asyncio.Task[None]] = set()
+        # A loading animation being started, by person: their answer waits for it (LINE
+        # hides the animation when a message arrives, so one started after the answer
+        # would spin on under it for LOADING_SECONDS).
+        self._loading: dict[str, asyncio.Task[None]] = {}
         inbox.register(CHANNEL, self.send, enrich=self._with_language, durable=True)
 
     async def close(self) -> None:
@@ -431,10 +435,30 @@ class LineChannel:
         for event in neutral:
             # translate() keeps one-on-one chats only: the animation exists only there.
             if not event.redelivery and Dialogue.answer_takes_a_while(event):
-                task = asyncio.create_task(self._show_loading(event))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._start_loading(event)
         return JSONResponse({})
+
+    def _start_loading(self, event: Event) -> None:
+        """Start the animation beside the answer being prepared; the answer is held until
+        LINE has it (at most LOADING_TIMEOUT_S), so it never lands after the answer."""
+        task = asyncio.create_task(self._show_loading(event))
+        self._background.add(task)
+        self._loading[event.user_key] = task
+        user = event.user_key
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._background.discard(finished)
+            if self._loading.get(user) is finished:
+                del self._loading[user]
+
+        task.add_done_callback(done)
+
+    async def _after_loading(self, user_key: str) -> None:
+        """Wait until this person's loading animation (if one is being started) reached
+        LINE or gave up; its failures stay its own."""
+        task = self._loading.get(user_key)
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=LOADING_TIMEOUT_S)
 
     async def _show_loading(self, event: Event) -> None:
         """The loading animation in the person's chat while a slow answer is prepared.
@@ -479,6 +503,7 @@ class LineChannel:
             return True
         if not event.reply_token:
             return False
+        await self._after_loading(event.user_key)
         try:
             await self._post(
                 "/v2/bot/message/reply",
@@ -515,6 +540,9 @@ class LineChannel:
         if path is None:
             raise PermanentError(f"line cannot send {item.kind}")
         to: Any = list(item.payload.get("to") or ()) if item.kind == "multicast" else item.target
+        if item.kind == "push":
+            # An answer pushed behind the person's earlier messages is an answer too.
+            await self._after_loading(item.target)
         messages = render_line_messages(replies_from(item.payload))
         try:
             await self._post(path, {"to": to, "messages": messages}, {"X-Line-Retry-Key": item.key})

@@ -716,3 +716,17 @@ def _touch_volunteers(session: Session, _context: Any, _instances: Any) -> None:
     for obj in session.new:
         if isinstance(obj, VolunteerSkill) and obj.volunteer is not None:
             obj.volunteer.updated_at = utcnow()
+
+
+class PersonLanguage(Base):
+    """The language a person chose on a channel where the platform's own setting would
+    otherwise decide (Slack: `/tsunagu lang en` wins over their Slack locale)."""
+
+    __tablename__ = "person_languages"
+    __table_args__ = (UniqueConstraint("channel", "user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(5))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -42,6 +42,7 @@ from storage.models import (
     MatchEvent,
     Organization,
     OutboxMessage,
+    PersonLanguage,
     Project,
     ProjectQuestion,
     Volunteer,
@@ -444,6 +445,42 @@ async def set_volunteer_status(
         execution_options={"synchronize_session": False},
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_person_locale(
+    session: AsyncSession, channel: str, user_key: str, locale: str
+) -> None:
+    """The language a person chose, on their volunteer profile and on the group they speak
+    for (whichever exists): what is sent to them later is written in it."""
+    for model in (Volunteer, Organization):
+        await session.execute(
+            update(model)
+            .where(model.channel == channel, model.user_key == user_key, model.locale != locale)
+            .values(locale=locale),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def chosen_language(session: AsyncSession, channel: str, user_key: str) -> str | None:
+    """The language this person chose on this channel, if they chose one."""
+    return await session.scalar(
+        select(PersonLanguage.locale).where(
+            PersonLanguage.channel == channel, PersonLanguage.user_key == user_key
+        )
+    )
+
+
+async def choose_language(session: AsyncSession, channel: str, user_key: str, locale: str) -> None:
+    """Keep the language this person chose on this channel (the latest choice wins)."""
+    row = await session.scalar(
+        select(PersonLanguage).where(
+            PersonLanguage.channel == channel, PersonLanguage.user_key == user_key
+        )
+    )
+    if row is None:
+        session.add(PersonLanguage(channel=channel, user_key=user_key, locale=locale))
+    else:
+        row.locale = locale
 
 
 async def delete_volunteer(session: AsyncSession, channel: str, user_key: str) -> bool:

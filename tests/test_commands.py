@@ -19,6 +19,7 @@ from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
+from bot.languages import PersonLanguages
 from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
@@ -51,6 +52,7 @@ def every_service(engine: AsyncEngine) -> Services:
         Budget(maker),
         Office(maker),
         work=Work(maker, Lifecycle(maker, coordination)),
+        languages=PersonLanguages(maker, "slack"),
     )
 
 

@@ -9,6 +9,7 @@ checked by the fake against LINE's schema and documented limits.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +17,10 @@ import pytest
 from PIL import Image
 
 import bot.richmenu
+from bot.dialogue import TXT
 from bot.richmenu import MENUS, all_aliases
 from handlers.cli import main
+from tests import line_events as le
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
@@ -34,6 +37,7 @@ from tests.support import (
     scalar,
 )
 from tests.test_line_signup import sign_up_ja
+from tests.test_matching_flow import pushes_to
 from tests.test_team_channels import form_team
 
 ALIASES = {name for name, _, _ in all_aliases()}
@@ -335,13 +339,60 @@ def test_team_flow_flex_messages_invitation_proposal_and_open_projects(
     proposal = next(m for m in flexes if "チーム案" in m["altText"])
     assert buttons(proposal)[0][0] == "このチームで進める"
     assert "青木 健" not in str(proposal)  # first names only
-    # A volunteer asking for open projects sees the loading animation, then a carousel.
-    volunteer = LineUser(team_app, fake_line, ids["青木 健"])
-    volunteer.say("募集中")
-    fake_line.wait_for(
-        lambda: any(x["chatId"] == ids["青木 健"] for x in fake_line.loadings()), timeout=10
-    )
+    # A volunteer asking for open projects sees the loading animation, then the answer.
+    # The team's news to them may still be in the outbox: then the answer is pushed
+    # behind it rather than replied (each person's messages keep their order), so the
+    # answer is looked for either way.
+    member = ids["青木 健"]
+    volunteer = LineUser(team_app, fake_line, member)
+    token = volunteer.token()
+    pushed_before = len(pushes_to(fake_line, member))
+    since = time.time()
+    volunteer.send(le.text(member, token, "募集中"), wait=False)
+    expected = (TXT.open_none("ja"), TXT.open_head("ja"))
+
+    def answer() -> list[dict[str, Any]]:
+        replied = [b["messages"] for b in fake_line.replies if b.get("replyToken") == token]
+        later = pushes_to(fake_line, member)[pushed_before:]
+        return [
+            m for m in [*(replied[0] if replied else []), *later] if said(m).startswith(expected)
+        ]
+
+    assert fake_line.wait_for(answer, timeout=10)
+    assert_loading_came_first(fake_line, member, expected, since)
     no_rejections(fake_line)
+
+
+def assert_loading_came_first(
+    fake: FakeLineApi, user_id: str, answer: tuple[str, ...], since: float
+) -> None:
+    """Of the requests received from `since` (time.time()) on, LINE got the loading
+    animation for this person before the message answering them (it hides the animation
+    when a message arrives: one started after the answer would spin on under it)."""
+    loading = "/v2/bot/chat/loading/start"
+    paths = (loading, "/v2/bot/message/reply", "/v2/bot/message/push")
+
+    def order() -> list[str]:
+        seen = [
+            r
+            for r in fake.requests
+            if r.time >= since
+            and r.path in paths
+            and r.status < 300
+            and (
+                (r.body or {}).get("chatId") == user_id
+                or any(said(m).startswith(answer) for m in (r.body or {}).get("messages", ()))
+            )
+        ]
+        return [r.path for r in sorted(seen, key=lambda r: r.time)]
+
+    # The fake records a request once it has answered it: wait until the answer is in.
+    def answered() -> list[str] | None:
+        got = order()
+        return got if any(p != loading for p in got) else None
+
+    seen = fake.wait_for(answered, timeout=10)
+    assert seen[0] == loading, seen
 
 
 def test_loading_animation_for_open_projects_never_blocks_the_reply(
@@ -354,7 +405,10 @@ def test_loading_animation_for_open_projects_never_blocks_the_reply(
     fake_line.fail_next(1, 500, path_prefix="/v2/bot/chat/loading")
     volunteer.say("募集中")  # the reply still comes, without the animation
     assert volunteer.text()
+    since = time.time()
     volunteer.say("open projects")
+    answer = (TXT.open_none("ja"), TXT.open_head("ja"))
+    assert_loading_came_first(fake_line, volunteer.user_id, answer, since)
     fake_line.wait_for(lambda: len(fake_line.loadings()) == 1, timeout=10)
     assert fake_line.loadings()[0] == {
         "chatId": volunteer.user_id,
@@ -396,3 +450,60 @@ def test_line_messages_render_flex_within_limits_for_long_content() -> None:
     assert (
         validate_request("PushMessageRequest", {"to": "U" + "0" * 32, "messages": messages}) == []
     )
+
+
+def test_a_chosen_language_is_kept_on_the_profile_for_pushes_flex_and_menu(
+    team_env: None,
+    team_app: AppServer,
+    fake_line: FakeLineApi,
+    fake_slack: FakeSlackApi,
+    database_url: str,
+) -> None:
+    from tests.support import SlackUser
+    from tests.test_matching_flow import accepted_request, add_volunteers, team_card
+
+    ids = add_volunteers(database_url, fake_line)
+    names = list(ids)
+    # One asks which languages there are (言語): both buttons, the question in both.
+    asker = LineUser(team_app, fake_line, ids[names[0]])
+    asker.say("言語")
+    assert "どちらの言語" in asker.text() and "Which language" in asker.text()
+    assert [q["action"]["label"] for q in asker.quick_replies()] == ["日本語", "English"]
+    asker.tap("English")
+    assert "I'll continue in English" in asker.text()
+    for name in names[1:]:
+        LineUser(team_app, fake_line, ids[name]).say("English")
+    for user_id in ids.values():
+        fake_line.wait_for(
+            lambda u=user_id: fake_line.alias_of(u) == "tsunagu-volunteer-en", timeout=10
+        )
+    assert scalar(database_url, "SELECT count(*) FROM volunteers WHERE locale = 'en'") == len(ids)
+    # What is pushed to them later (an invitation, a flex card) is in English.
+    accepted_request(team_app, fake_line, fake_slack)
+    coord = SlackUser(team_app, fake_slack, COORDINATORS[0], COORDINATOR_CHANNEL_ID)
+    coord.click("候補を提案")
+    fake_slack.wait_for(lambda: team_card(fake_slack), timeout=10)
+    coord.click("全員を承認")
+    invited = fake_line.wait_for(
+        lambda: [
+            m
+            for u in ids.values()
+            for m in pushes_to(fake_line, u)
+            if "Invitation to a pro bono project" in said(m)
+        ],
+        timeout=10,
+    )
+    for message in invited:
+        assert message["type"] == "flex"
+        assert [label for label, _ in buttons(message)] == ["Join", "Decline"]
+    everything = [m for u in ids.values() for m in pushes_to(fake_line, u)]
+    assert any("[New project]" in said(m) for m in everything)
+    for message in everything:
+        assert "ご招待" not in str(message) and "新しい" not in str(message)
+    # And back: 日本語 changes the profile again.
+    asker.say("日本語")
+    assert "日本語でご案内します" in asker.text()
+    fake_line.wait_for(
+        lambda: fake_line.alias_of(asker.user_id) == "tsunagu-volunteer-ja", timeout=10
+    )
+    no_rejections(fake_line)

@@ -440,3 +440,79 @@ def test_slack_locales_map_slack_languages_and_fall_back_to_the_channel() -> Non
     assert settings.channel_locale("C0OTHER") == "ja"
     with pytest.raises(ValueError, match="SLACK_CHANNEL_LOCALES"):
         Settings(_env_file=None, SLACK_CHANNEL_LOCALES="C0COORD=fr")  # type: ignore[call-arg]
+
+
+def test_tsunagu_lang_wins_over_the_slack_locale_and_is_kept(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    fake_slack.add_user(COORDINATORS[1], "ken", locale="en-US")
+    japanese, english = coordinator(app, fake_slack, 0), coordinator(app, fake_slack, 1)
+    # Bad input: a polite answer in the reader's language, nothing stored.
+    assert "I can't switch to “fr”" in english.command("lang fr").json()["text"]
+    assert "選べません" in japanese.command("lang français").json()["text"]
+    assert "Your language now: English" in english.command("lang").json()["text"]
+    assert scalar(database_url, "SELECT count(*) FROM person_languages") == 0
+    # Each chooses the other language; the answer comes in the language chosen.
+    assert "From now on" in japanese.command("lang en").json()["text"]
+    assert "日本語でお答えします" in english.command("lang 日本語").json()["text"]
+    assert "/tsunagu commands" in japanese.command("help").json()["text"]
+    assert "/tsunagu の使い方" in english.command("help").json()["text"]
+    # Modals and private refusals follow the choice too.
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    english.click("質問する")
+    opened = fake_slack.wait_for(lambda: fake_slack.calls("views.open"), timeout=10)
+    assert opened[-1].args["view"]["title"]["text"] != "Ask the group"
+    japanese.click("質問する")
+    fake_slack.wait_for(lambda: len(fake_slack.calls("views.open")) == 2, timeout=10)
+    assert fake_slack.calls("views.open")[-1].args["view"]["title"]["text"] == "Ask the group"
+    # Kept in the database, for every process and restart.
+    rows = query(database_url, "SELECT user_key, locale FROM person_languages ORDER BY locale")
+    assert [tuple(r) for r in rows] == [(COORDINATORS[0], "en"), (COORDINATORS[1], "ja")]
+    # Help lists the verb in both languages.
+    assert "/tsunagu lang ja|en" in japanese.command("help").json()["text"]
+
+
+def test_a_late_click_and_a_refused_question_are_answered_in_the_clickers_language(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi
+) -> None:
+    fake_slack.add_user(COORDINATORS[1], "ken", locale="en-US")
+    group = LineUser(app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    found = fake_slack.find_button(CHANNEL, "受け付ける")
+    coordinator(app, fake_slack, 0).click("受け付ける")
+    wait_decided(fake_slack)
+    # The same (now stale) button, clicked late by each coordinator.
+    for n in (1, 0):
+        coordinator(app, fake_slack, n).post(
+            sr.block_actions(
+                COORDINATORS[n],
+                found.action_id,
+                found.value,
+                found.channel_id,
+                found.message_ts,
+                message=found.message,
+            )
+        )
+    english = fake_slack.wait_for(lambda: fake_slack.ephemerals(COORDINATORS[1]), timeout=10)
+    japanese = fake_slack.wait_for(lambda: fake_slack.ephemerals(COORDINATORS[0]), timeout=10)
+    assert english[0]["text"].startswith("This request was already accepted by")
+    assert japanese[0]["text"].startswith("この相談はすでに")
+    # An English reader's question about a decided request is refused in English too.
+    coordinator(app, fake_slack, 1).post(
+        sr.block_actions(
+            COORDINATORS[1],
+            "project_ask",
+            found.value,
+            found.channel_id,
+            found.message_ts,
+            message=found.message,
+        )
+    )
+    told = fake_slack.wait_for(
+        lambda: (e := fake_slack.ephemerals(COORDINATORS[1])) and len(e) == 2 and e, timeout=10
+    )
+    assert told[1]["text"].startswith("This request was already accepted by")
+    assert fake_slack.calls("views.open") == []

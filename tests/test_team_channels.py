@@ -544,3 +544,76 @@ def flags(fake: FakeSlackApi, word: str) -> list[str]:
         for m in fake.messages(CHANNEL, replies=False)
         if word in m.get("text", "") and "チーム（#" in m.get("text", "")
     ]
+
+
+@pytest.mark.parametrize(("team_loc", "other"), [("en", "ja"), ("ja", "en")])
+def test_checkins_in_the_team_channels_language_flags_in_the_coordinators_refusals_in_the_clickers(
+    database_url: str,
+    fake_line: FakeLineApi,
+    fake_slack: FakeSlackApi,
+    team_loc: str,
+    other: str,
+) -> None:
+    """Team channels read `team_loc`; the coordinator channel stays Japanese (the walk to a
+    formed team clicks its Japanese buttons); an outsider reads Slack in `other`."""
+    from bot.programmes.checkins import TXT as CHECKIN_TXT
+    from tests import slack_requests as sr
+
+    settings = make_settings(
+        database_url,
+        fake_line.base_url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_BASE_URL=fake_slack.base_url,
+        SLACK_COORDINATOR_CHANNEL=COORDINATOR_CHANNEL_ID,
+        SLACK_COORDINATOR_IDS=",".join([*COORDINATORS, "S0COORDGRP"]),
+        SLACK_CHANNEL_LOCALES=f"teams={team_loc}, {COORDINATOR_CHANNEL_ID}=ja",
+        TSUNAGU_OUTBOX_BASE_DELAY="0.05",
+        TSUNAGU_SCHEDULER="false",
+    )
+    fake_slack.add_user(ISHIDA, "ishida", locale="en-US" if team_loc == "en" else "ja-JP")
+    fake_slack.add_user(COORDINATORS[1], "ken", locale="en-US" if other == "en" else "ja-JP")
+    with AppServer(settings) as app:
+        form_team(app, fake_line, fake_slack, database_url, linked={"石田 真理": ISHIDA})
+        channel = team_channel(fake_slack, database_url)
+
+        async def go(maker: Any) -> int:
+            coordination = Coordination(
+                maker,
+                locale=settings.channel_locale(CHANNEL_ID),
+                timezone="Asia/Tokyo",
+                coordinator_channel=CHANNEL_ID,
+            )
+            at = KICKOFF + timedelta(days=7, hours=1)
+            checkins = CheckIns(
+                maker, coordination, clock=lambda: at, team_locale=settings.team_locale
+            )
+            return await checkins.run_checkins(at)
+
+        assert run(database_url, go) == 1
+        title = CHECKIN_TXT["title"](team_loc, week=1)
+        asked = fake_slack.wait_for(
+            lambda: [m for m in fake_slack.messages(channel) if title in m["text"]], timeout=10
+        )
+        labels = {CHECKIN_TXT[k](team_loc) for k in ("green", "yellow", "red")}
+        assert labels <= set(shown(asked[0]).split("\n"))
+        # 🔴 from the team channel: the card updates in the team's language ...
+        in_channel(app, fake_slack, ISHIDA, channel).click(CHECKIN_TXT["red"](team_loc))
+        fake_slack.wait_for(
+            lambda: f"<@{ISHIDA}>" in shown(fake_slack.messages(channel)[-1]), timeout=10
+        )
+        updated = shown(fake_slack.messages(channel)[-1])
+        assert ("answered by" in updated) == (team_loc == "en")
+        # ... and the flag reads in the coordinator channel's (Japanese).
+        flag = fake_slack.wait_for(lambda: flags(fake_slack, "行き詰まり"), timeout=10)
+        assert f"<#{channel}>" in flag[0]
+        # A click from another channel is refused in the clicker's own language.
+        button = fake_slack.find_button(channel, CHECKIN_TXT["green"](team_loc))
+        in_channel(app, fake_slack, COORDINATORS[1], CHANNEL).post(
+            sr.block_actions(
+                COORDINATORS[1], button.action_id, button.value, CHANNEL_ID, button.message_ts
+            )
+        )
+        told = fake_slack.wait_for(lambda: fake_slack.ephemerals(COORDINATORS[1]), timeout=10)
+        assert told[-1]["text"] == CHECKIN_TXT["wrong_channel"](other)
+        assert fake_slack.errors == [] or {e.error for e in fake_slack.errors} == {"name_taken"}

@@ -81,10 +81,14 @@ class CheckIns:
         *,
         notify: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        team_locale: Callable[[str | None], str] | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination
+        # Flags are read in the coordinator channel: its language.
         self.locale = coordination.locale
+        # The check-in itself is read in the team's channel: that channel's language.
+        self._team_locale = team_locale or (lambda _channel: coordination.locale)
         self._notify = notify
         self._clock = clock
 
@@ -174,7 +178,7 @@ class CheckIns:
         await post_to_team(
             session,
             project_id,
-            {"card": self.card(checkin).to_dict()},
+            {"card": self.card(checkin, self._team_locale(project.team_channel_id)).to_dict()},
             outbox.key_for("checkin", project_id, week),
         )
         # Two unanswered in a row, neither already part of a flagged pair: one flag.
@@ -203,11 +207,19 @@ class CheckIns:
     # ---------------------------------------------------------------- answers
 
     async def answer(
-        self, checkin_id: int, action_id: str, user: str, channel_id: str, message_ts: str
+        self,
+        checkin_id: int,
+        action_id: str,
+        user: str,
+        channel_id: str,
+        message_ts: str,
+        *,
+        locale: str | None = None,
     ) -> ActionResult:
         """A button in the team channel: record the answer, update the message in place,
-        and flag a 🔴 to coordinators (once)."""
-        loc = self.locale
+        and flag a 🔴 to coordinators (once). A refusal is told in `locale`, the language
+        of the person who clicked (only they read it); else the channel's."""
+        loc = locale or self._team_locale(channel_id or None)
         status = ANSWERS.get(action_id)
         now = self._clock()
         async with self._maker.begin() as session:
@@ -235,7 +247,7 @@ class CheckIns:
                     session,
                     project,
                     TXT["flag_red"](
-                        loc,
+                        self.locale,
                         org=plain(project.organization.name),
                         id=project.id,
                         week=checkin.week,
@@ -248,7 +260,10 @@ class CheckIns:
                 await post_to_team(
                     session,
                     project.id,
-                    {"card": self.card(checkin).to_dict(), "ts": message_ts},
+                    {
+                        "card": self.card(checkin, self._team_locale(channel_id)).to_dict(),
+                        "ts": message_ts,
+                    },
                     outbox.key_for("checkin-answer", checkin.id, status, user, now.isoformat()),
                     kind="update",
                 )
@@ -267,9 +282,8 @@ class CheckIns:
 
     # ---------------------------------------------------------------- rendering
 
-    def card(self, checkin: CheckIn) -> Card:
-        """The check-in message: the question, the three buttons, and who answered."""
-        loc = self.locale
+    def card(self, checkin: CheckIn, loc: str) -> Card:
+        """The check-in message in `loc`: the question, the three buttons, who answered."""
         title = TXT["title"](loc, week=checkin.week)
         value = str(checkin.id)
         buttons = (
@@ -282,10 +296,10 @@ class CheckIns:
                 loc,
                 answer=TXT[checkin.status](loc),
                 who=checkin.answered_by,
-                at=self._local(checkin.answered_at),
+                at=self._local(checkin.answered_at, loc),
             )
         else:
-            context = TXT["asked"](loc, week=checkin.week, at=self._local(checkin.asked_at))
+            context = TXT["asked"](loc, week=checkin.week, at=self._local(checkin.asked_at, loc))
         return Card(
             title=title,
             fallback=f"{title}: {TXT['body'](loc)}",
@@ -294,8 +308,8 @@ class CheckIns:
             context=context,
         )
 
-    def _local(self, at: datetime | None) -> str:
-        return local_when(at, self.coordination.tz, self.locale) if at else "-"
+    def _local(self, at: datetime | None, loc: str) -> str:
+        return local_when(at, self.coordination.tz, loc) if at else "-"
 
     async def _flag(
         self, session: AsyncSession, project: Project, text: str, why: tuple[object, ...]

@@ -604,9 +604,12 @@ class TeamChannels:
 
     # -- progress notes and the log
 
-    async def add_note(self, channel_id: str, author: str, text: str) -> str:
-        """`/tsunagu progress TEXT` in a team channel: a dated note; returns the answer."""
-        loc = self.locale
+    async def add_note(
+        self, channel_id: str, author: str, text: str, *, locale: str | None = None
+    ) -> str:
+        """`/tsunagu progress TEXT` in a team channel: a dated note; returns the answer,
+        in `locale` (the writer's: only they read it), else the team channels' language."""
+        loc = locale or self.locale
         text = " ".join(text.split()) if "\n" not in text else text.strip()
         project_id = await self.project_in(channel_id)
         if project_id is None:
@@ -619,11 +622,12 @@ class TeamChannels:
                 ProgressNote(project_id=project_id, author=author, text=text[:2000], at=now)
             )
         log.info("teams: progress note on project %d", project_id)
-        return TXT["progress_ok"](loc, at=self._local(now))
+        return TXT["progress_ok"](loc, at=self._local(now, loc))
 
-    async def log_text(self, project_id: int) -> str:
-        """A team's dated log, oldest first (the most recent 50 notes)."""
-        loc = self.locale
+    async def log_text(self, project_id: int, *, locale: str | None = None) -> str:
+        """A team's dated log, oldest first (the most recent 50 notes), in `locale` (the
+        reader's), else the team channels' language."""
+        loc = locale or self.locale
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
@@ -639,13 +643,13 @@ class TeamChannels:
             org = project.organization.name
         lines = [TXT["log_head"](loc, org=plain(org), id=project_id)]
         for note in reversed(notes):
-            lines.append(f"• {self._local(note.at)} <@{note.author}>: {plain(note.text)}")
+            lines.append(f"• {self._local(note.at, loc)} <@{note.author}>: {plain(note.text)}")
         if not notes:
             lines.append(TXT["log_empty"](loc))
         return "\n".join(lines)
 
-    def _local(self, at: datetime) -> str:
-        return local_when(at, zone(self.settings.timezone), self.locale)
+    def _local(self, at: datetime, locale: str | None = None) -> str:
+        return local_when(at, zone(self.settings.timezone), locale or self.locale)
 
 
 def _both(text: T, **fields: object) -> str:

@@ -30,6 +30,7 @@ from bot.coordination import (
     check_needs,
 )
 from bot.inbox import Inbox
+from bot.languages import PersonLanguages
 from bot.lifecycle.work import Work
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.office.service import Office
@@ -93,14 +94,21 @@ class SlackChannel:
         checkins: CheckIns | None = None,
         office: Office | None = None,
         work: Work | None = None,
+        languages: PersonLanguages | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
             token=settings.slack_bot_token, base_url=settings.slack_api_base_url
         )
         self._verifier = SignatureVerifier(settings.slack_signing_secret)
-        # Each person reads their own Slack language; each channel its setting.
-        self.locales = SlackLocales(self.client, settings.default_locale, settings.channel_locale)
+        # Each person reads their own Slack language (or the one they chose with
+        # `/tsunagu lang`); each channel its setting.
+        self.locales = SlackLocales(
+            self.client,
+            settings.default_locale,
+            settings.channel_locale,
+            chosen=languages.chosen if languages is not None else None,
+        )
         self.app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
             client=self.client,
@@ -123,7 +131,14 @@ class SlackChannel:
         self.transport = SlackTransport(self.client, teams)
         self.commands = Commands(
             Services(
-                coordination, matching, programmes, teams, budget=None, office=office, work=work
+                coordination,
+                matching,
+                programmes,
+                teams,
+                budget=None,
+                office=office,
+                work=work,
+                languages=languages,
             )
         )
         self._register()
@@ -248,8 +263,9 @@ class SlackChannel:
         return None
 
     async def _tell_failure(self, user: str, channel: str | None, outcome: ActionResult) -> None:
+        """A refusal, told only to the person who acted: in their language."""
         if not outcome.ok:
-            await self.gate.tell(user, channel, outcome.message)
+            await self.gate.tell(user, channel, outcome.text(await self.locale_of(user, channel)))
 
     async def _on_accept(self, ack: AsyncAck, body: Body) -> None:
         await ack()
@@ -274,7 +290,7 @@ class SlackChannel:
         project_id = project_id_of(body["actions"][0]["value"])
         check = await self.coordination.can_ask(project_id)
         if not check.ok:
-            await self.gate.tell(user, channel, check.message)
+            await self._tell_failure(user, channel, check)
             return
         loc = await self.locale_of(user, channel)
         view = render_text_modal(
@@ -314,7 +330,7 @@ class SlackChannel:
             return
         found = await self.coordination.needs_form(project_id_of(body["actions"][0]["value"]))
         if isinstance(found, ActionResult):
-            await self.gate.tell(user, channel, found.message)
+            await self._tell_failure(user, channel, found)
             return
         # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
         await self.client.views_open(
@@ -443,7 +459,12 @@ class SlackChannel:
         if not value.isdigit():
             return
         outcome = await self.checkins.answer(
-            int(value), action["action_id"], user, channel or "", str(ts or "")
+            int(value),
+            action["action_id"],
+            user,
+            channel or "",
+            str(ts or ""),
+            locale=await self.locale_of(user, channel),
         )
         await self._tell_failure(user, channel, outcome)
 

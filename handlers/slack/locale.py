@@ -1,7 +1,8 @@
 """Which language each Slack reader reads.
 
-A person's private answers (ephemerals, DMs) and the modals they open follow their own
-Slack language: `users.info` with `include_locale`, cached per person. Messages a whole
+A person's private answers (ephemerals, DMs) and the modals they open follow the language
+they chose with `/tsunagu lang` (bot.languages), else their own Slack language:
+`users.info` with `include_locale`, cached per person. Messages a whole
 channel reads follow that channel's setting (SLACK_CHANNEL_LOCALES), else the deployment
 default (TSUNAGU_DEFAULT_LOCALE).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
@@ -41,9 +42,11 @@ class SlackLocales:
         default: str,
         channel_locale: Callable[[str], str],
         *,
+        chosen: Callable[[str], Awaitable[str | None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self._chosen = chosen
         self.default = default
         self._channel_locale = channel_locale
         self._clock = clock
@@ -54,7 +57,12 @@ class SlackLocales:
         return self._channel_locale(channel_id) if channel_id else self.default
 
     async def of_user(self, user_id: str, channel_id: str | None = None) -> str:
-        """This person's Slack language (cached); if Slack cannot say, the channel's."""
+        """The language this person chose, else their Slack language (cached); if Slack
+        cannot say, the channel's."""
+        if self._chosen is not None:
+            chosen = await self._chosen(user_id)
+            if chosen:
+                return chosen
         fallback = self.of_channel(channel_id)
         now = self._clock()
         cached = self._people.get(user_id)
