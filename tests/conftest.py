@@ -143,6 +143,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settle_garbage_collector()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (make test-slow) the browser tests run one after another
+    in one worker: two headless Chromiums on two cores only slow each other down."""
+    browser = Path(__file__).parent / "browser"
+    for item in items:
+        if browser in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture
 def gc_frozen_by_the_session() -> Iterator[None]:
     """For a test that starts an app which freezes and unfreezes the collector itself:
