@@ -52,9 +52,7 @@ def worker_database_url(url: str, worker: str) -> str:
     if not url or not worker:
         return url
     parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
-        hide_password=False
-    )
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
 
 
 PG_URL = worker_database_url(TEST_DATABASE_URL, WORKER)
