@@ -19,11 +19,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start the bot (migrates the database first)
 	$(BIN)/tsunagu serve
 
-test: $(STAMP)  ## the suite without the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+# Parallel workers (pytest-xdist), each with its own database. The tests mostly wait on
+# sockets and threads, so more workers than cores pays; WORKERS=0 runs in one process.
+WORKERS ?= 4
+SLOW_WORKERS ?= 3
 
+test: $(STAMP)  ## the suite without the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The browser tests share one worker (xdist_group "browser"): two Chromiums at once
+# only slow each other down.
 test-slow: $(STAMP)  ## the slow tests: killed and restarted processes, several processes, the browser, the webhook fuzzer
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow -n $(SLOW_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 chat: $(STAMP)  ## talk to the bot in the terminal
 	$(BIN)/tsunagu chat

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from bot.logs import scrub
 from handlers.asgi import settle_garbage_collector
@@ -40,7 +40,22 @@ os.environ["NO_PROXY"] = ",".join(
 )
 os.environ["no_proxy"] = os.environ["NO_PROXY"]
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+# TEST_DATABASE_URL names a PostgreSQL database the suite may wipe. Run in parallel
+# (pytest-xdist, as `make test` does), each worker gets a database of its own beside it,
+# named after the worker (test_x_gw0, test_x_gw1, ...): created and dropped by the session.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """The database this process's tests use: the given one, or the worker's own."""
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = worker_database_url(TEST_DATABASE_URL, WORKER)
 
 # What the test personas tell the bot: names, places, free text, contact details. None of
 # it, and no LINE user id, may appear in any log record of the whole run.
@@ -112,8 +127,9 @@ def run_log() -> Iterator[RunLog]:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which database the suite runs on."""
-    if PG_URL:
-        return f"database: PostgreSQL ({sync_url(PG_URL).render_as_string(hide_password=True)})"
+    if TEST_DATABASE_URL:
+        shown = sync_url(TEST_DATABASE_URL).render_as_string(hide_password=True)
+        return f"database: PostgreSQL ({shown}; a worker of -n uses <database>_<worker>)"
     return "database: SQLite (set TEST_DATABASE_URL for PostgreSQL)"
 
 
@@ -123,6 +139,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     full collections walk only what tests make (measured: less CPU than a freeze per
     app start, or none)."""
     settle_garbage_collector()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (make test-slow) the browser tests run one after another
+    in one worker: two headless Chromiums on two cores only slow each other down."""
+    browser = Path(__file__).parent / "browser"
+    for item in items:
+        if browser in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture
@@ -136,9 +161,33 @@ def gc_frozen_by_the_session() -> Iterator[None]:
             settle_garbage_collector()
 
 
+def _recreate_database(admin_url: str, name: str, *, create: bool) -> None:
+    """Drop the PostgreSQL database NAME (closing its connections), then create it anew
+    if asked; run from the database ADMIN_URL names."""
+    engine = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
+    quoted = engine.dialect.identifier_preparer.quote(name)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            if create:
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A database migrated from scratch once per session."""
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated from scratch once per session (per worker under xdist)."""
+    if PG_URL and PG_URL != TEST_DATABASE_URL:
+        # A worker's own database, made from the one TEST_DATABASE_URL names.
+        name = make_url(PG_URL).database or ""
+        _recreate_database(TEST_DATABASE_URL, name, create=True)
+        upgrade(PG_URL)
+        try:
+            yield PG_URL
+        finally:
+            _recreate_database(TEST_DATABASE_URL, name, create=False)
+        return
     if PG_URL:
         engine = create_engine(sync_url(PG_URL))
         with engine.begin() as conn:
@@ -146,11 +195,12 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> str:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
         upgrade(PG_URL)
-        return PG_URL
+        yield PG_URL
+        return
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
     url = f"sqlite:///{path}"
     upgrade(url)
-    return url
+    yield url
 
 
 @pytest.fixture

@@ -180,7 +180,9 @@ class LineUser:
         token = event.get("replyToken")
         if not wait or token is None:
             return []
-        reply = self.fake.wait_for(lambda: self._reply_for(token), timeout=10)
+        # A safety net, not a measure: the wait ends as soon as the reply is there (a
+        # loaded machine running the workers side by side can take more than 10 s).
+        reply = self.fake.wait_for(lambda: self._reply_for(token), timeout=30)
         self.last = list(reply["messages"])
         return self.last
 
