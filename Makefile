@@ -21,8 +21,8 @@ run: $(STAMP)  ## start the bot (migrates the database first)
 
 # Parallel workers (pytest-xdist), each with its own database. The tests mostly wait on
 # sockets and threads, so more workers than cores pays; WORKERS=0 runs in one process.
-WORKERS ?= 4
-SLOW_WORKERS ?= 3
+WORKERS ?= 3
+SLOW_WORKERS ?= 1
 
 test: $(STAMP)  ## the suite without the slow tests (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
