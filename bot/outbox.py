@@ -37,6 +37,7 @@ from storage.db import wipe_if_pending
 
 if TYPE_CHECKING:
     from bot.budget import Budget
+    from bot.expiry import Expiry
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class Item:
     attempts: int
     ref_type: str | None = None
     ref_id: int | None = None
+    # A dated message: not sent by then, it is never sent (see bot.expiry).
+    expires_at: datetime | None = None
     # Filled by the dispatcher for kinds that refer to an earlier Slack message.
     thread_ts: str | None = None
     ts: str | None = None
@@ -176,8 +179,11 @@ async def enqueue(
     ref_type: str | None = None,
     ref_id: int | None = None,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
-    """Write one outgoing message in the caller's transaction (a repeated key is ignored)."""
+    """Write one outgoing message in the caller's transaction (a repeated key is ignored).
+
+    `expires_at`: a dated message (about an event) that must not go out after it."""
     await repo.add_outbox(
         session,
         channel=channel,
@@ -188,6 +194,7 @@ async def enqueue(
         ref_type=ref_type,
         ref_id=ref_id,
         due_at=now or utcnow(),
+        expires_at=expires_at,
     )
 
 
@@ -200,6 +207,7 @@ async def fan_out(
     key: str,
     urgent: bool = False,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> int:
     """Write one message to many people as multicast rows of <= 500; return the row count.
 
@@ -221,6 +229,7 @@ async def fan_out(
             payload={**base, "to": unique[start : start + MULTICAST_MAX]},
             key=row_key,
             now=now,
+            expires_at=expires_at,
         )
         rows += 1
     return rows
@@ -294,9 +303,11 @@ class Dispatcher:
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
         budget: Budget | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         self._maker = maker
         self._transports = transports
+        self.expiry = expiry
         self.policy = policy or Policy()
         self._clock = clock
         self.budget = budget
@@ -418,6 +429,7 @@ class Dispatcher:
                     attempts=r.attempts,
                     ref_type=r.ref_type,
                     ref_id=r.ref_id,
+                    expires_at=r.expires_at,
                 )
                 for r in rows
             ]
@@ -459,6 +471,8 @@ class Dispatcher:
         if transport is None:
             await self._retry(item, TransientError(f"no transport for {item.channel}"))
             return False
+        if await self._expire_if_past(item, self._clock()):
+            return True
         admission = None
         budget = self.budget
         if budget is not None and budget.counts(item):
@@ -576,7 +590,21 @@ class Dispatcher:
                 session, item.id, self._clock() + timedelta(seconds=delay), exc.reason[:200]
             )
 
+    async def _expire_if_past(self, item: Item, when: datetime) -> bool:
+        """A dated message that would go at `when`, at or after its event, expires."""
+        if item.expires_at is None or when < item.expires_at:
+            return False
+        log.info("outbox: %s %s #%d expired before it could go", item.channel, item.kind, item.id)
+        async with self._maker.begin() as session:
+            await repo.expire_outbox(session, item.id, "expired: its event has begun")
+            if self.expiry is not None:
+                await self.expiry.tell(session, item, self._clock())
+        self.notify()
+        return True
+
     async def _defer(self, item: Item, until: datetime, reason: str) -> None:
+        if await self._expire_if_past(item, until):
+            return  # waiting would take it past its event
         log.info("outbox: %s %s #%d deferred (%s)", item.channel, item.kind, item.id, reason)
         async with self._maker.begin() as session:
             await repo.defer_outbox(session, item.id, until, f"deferred: {reason}"[:200])

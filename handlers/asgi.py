@@ -24,6 +24,7 @@ from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
+from bot.expiry import Expiry
 from bot.lifecycle.service import Lifecycle
 from bot.logs import configure_logging
 from bot.matching.service import Matching
@@ -120,6 +121,12 @@ def create_app(
                 share=1 / settings.workers,
             ),
             budget=budget,
+            # Dated messages the budget held past their event: coordinators are told.
+            expiry=Expiry(
+                settings.slack_coordinator_channel if settings.slack_enabled else "",
+                locale=coordinator_locale,
+                timezone=settings.timezone,
+            ),
         )
         coordination = Coordination(
             maker,

@@ -574,6 +574,7 @@ async def add_outbox(
     ref_type: str | None,
     ref_id: int | None,
     due_at: datetime,
+    expires_at: datetime | None = None,
 ) -> None:
     """Write one outgoing message; a message with the same key already written is kept."""
     stmt = (
@@ -590,6 +591,7 @@ async def add_outbox(
             attempts=0,
             due_at=due_at,
             created_at=due_at,
+            expires_at=expires_at,
         )
         .on_conflict_do_nothing(index_elements=["key"])
     )
@@ -768,6 +770,16 @@ async def defer_outbox(session: AsyncSession, outbox_id: int, due_at: datetime, 
             attempts=OutboxMessage.attempts - 1,
             last_error=note,
         ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def expire_outbox(session: AsyncSession, outbox_id: int, note: str) -> None:
+    """A dated message that can no longer go before its event: it never will."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(status="expired", last_error=note),
         execution_options={"synchronize_session": False},
     )
 

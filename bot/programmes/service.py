@@ -661,6 +661,9 @@ class Programmes:
                     replies=[Reply(text(locale), choices, (card(locale, choices),))],
                     key=f"{key}:{locale}:{channel}",
                     urgent=False,
+                    # About the phase and not sent by the time it begins (the budget
+                    # held it): never. A follow-up written for after it has no expiry.
+                    expires_at=phase.starts_at if ann.send_at < phase.starts_at else None,
                 )
                 counts["line"] += len(recipients)
         return dict(counts)
