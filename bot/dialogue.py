@@ -89,6 +89,14 @@ class AnswerRsvp:
 
 
 @dataclass(frozen=True)
+class SetCohortOptOut:
+    """The person (volunteer and/or group contact) opts out of, or back into, invitations
+    to future cohorts (life-cohort, #13)."""
+
+    opt_out: bool
+
+
+@dataclass(frozen=True)
 class RequestSlackCode:
     """A volunteer asks for a one-time code to link their Slack account (sent by push)."""
 
@@ -104,6 +112,7 @@ Effect = (
     | ConfirmTeam
     | AnswerRsvp
     | RequestSlackCode
+    | SetCohortOptOut
 )
 
 
@@ -132,6 +141,8 @@ class Known:
 
     volunteer: Profile | None = None
     group: GroupInfo | None = None
+    # Opted out of invitations to future cohorts (life-cohort, #13).
+    cohort_opt_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,27 @@ MENU_WORDS: dict[str, frozenset[str]] = {
     ),
     "help": _words("ヘルプ", "使い方", "メニュー", "help", "menu", "?", "？"),
     "slack": _words("Slack連携", "Slackと連携", "スラック連携", "link slack", "slack link"),
+}
+# life-cohort (#13): invitations to future cohorts, turned off and on again in words.
+COHORT_WORDS: dict[bool, frozenset[str]] = {
+    True: _words(
+        "次回不要",
+        "次回の案内不要",
+        "案内不要",
+        "案内停止",
+        "次回の案内を停止",
+        "no more invitations",
+        "stop invitations",
+        "opt out",
+    ),
+    False: _words(
+        "案内再開",
+        "次回も案内",
+        "次回の案内を再開",
+        "invite me again",
+        "resume invitations",
+        "opt in",
+    ),
 }
 LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
@@ -433,6 +465,34 @@ class _Texts(Texts):
         "{phase}（{when}）は不参加で承りました。ご連絡ありがとうございます。",
         "Noted that you can't come to the {phase} ({when}). Thank you for letting us know.",
     )
+    # ---- life-cohort (#13)
+    cohort_out = T(
+        "承知しました。今後のプログラム（次の期）のご案内はお送りしません。"
+        "再開したいときは「案内再開」と送るか、プロフィールのボタンからどうぞ。",
+        "Done: we won't invite you to future programme cohorts. To be invited again, "
+        "send “invite me again” or use the button under your profile.",
+    )
+    cohort_in = T(
+        "承知しました。次のプログラム（次の期）の説明会のご案内をお送りします。",
+        "Done: we'll invite you to the next cohort's briefing sessions.",
+    )
+    cohort_already_out = T(
+        "すでに次の期のご案内は停止しています。", "You have already opted out of invitations."
+    )
+    cohort_already_in = T(
+        "次の期のご案内はすでに受け取る設定です。",
+        "You already receive the next cohort's invitations.",
+    )
+    cohort_nobody = T(
+        "次の期のご案内は、ボランティアや団体として参加された方にお送りしています。",
+        "Invitations to the next cohort go to people who took part as a volunteer or a group.",
+    )
+    cohort_status = T("次の期のご案内: {state}", "Next cohort's invitations: {state}")
+    cohort_state_in = T("受け取る", "on")
+    cohort_state_out = T("停止中", "off")
+    cohort_button_out = T("次回の案内を停止", "No more invitations")
+    cohort_button_in = T("案内を再開", "Invite me again")
+    # ---- end life-cohort
     rsvp_closed = T(
         "この説明会の受付は終了しました。次の機会にぜひご参加ください。",
         "Sign-up for this session has closed. We hope to see you at the next one.",
@@ -613,6 +673,11 @@ class Dialogue:
             await self._on_answer(conv, result, inp, word, load)
             return
 
+        # life-cohort (#13): opting out of / back into the next cohort's invitations.
+        if isinstance(pb, postback.Cohort) or _cohort_word(word) is not None:
+            await self._on_cohort(conv, result, pb, word, load)
+            return
+
         # Matching: invitations, raised hands, a group confirming its team.
         if isinstance(pb, postback.MATCHING):
             await self._on_matching(conv, result, pb, load)
@@ -746,6 +811,30 @@ class Dialogue:
                 result.replies.append(Reply(TXT.team_confirmed(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
+    async def _on_cohort(
+        self,
+        conv: _Conv,
+        result: Result,
+        pb: postback.Postback | None,
+        word: str,
+        load: KnownLoader,
+    ) -> None:
+        """Turn the next cohort's invitations off or on (life-cohort, #13); the conversation
+        goes on where it was."""
+        loc = conv.locale
+        opt_out = pb.answer == "out" if isinstance(pb, postback.Cohort) else _cohort_word(word)
+        known = await load()
+        if known.volunteer is None and known.group is None:
+            result.replies.append(Reply(TXT.cohort_nobody(loc)))
+        elif known.cohort_opt_out == opt_out:
+            result.replies.append(
+                Reply((TXT.cohort_already_out if opt_out else TXT.cohort_already_in)(loc))
+            )
+        else:
+            result.effects.append(SetCohortOptOut(bool(opt_out)))
+            result.replies.append(Reply((TXT.cohort_out if opt_out else TXT.cohort_in)(loc)))
+        result.replies.extend(await self._reprompt(conv, load))
+
     async def _on_decline_reason(
         self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
     ) -> None:
@@ -855,7 +944,7 @@ class Dialogue:
             result.replies.append(Reply(TXT.not_registered(loc)))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:
-            result.replies.append(Reply(self._profile_text(profile, loc)))
+            result.replies.append(self._profile_reply(profile, known, loc))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "edit" and profile is not None:
             out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
@@ -1000,6 +1089,16 @@ class Dialogue:
         items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
         return [Reply(TXT.menu(loc), tuple(items))]
 
+    def _profile_reply(self, profile: Profile, known: Known, loc: str) -> Reply:
+        """The profile, with the next cohort's invitations and the button that turns them
+        on or off (life-cohort, #13)."""
+        out = known.cohort_opt_out
+        state = (TXT.cohort_state_out if out else TXT.cohort_state_in)(loc)
+        text = self._profile_text(profile, loc) + "\n" + TXT.cohort_status(loc, state=state)
+        label = (TXT.cohort_button_in if out else TXT.cohort_button_out)(loc)
+        data = postback.Cohort("in" if out else "out").pack()
+        return Reply(text, (Choice(label, data, label),))
+
     def _profile_text(self, profile: Profile, loc: str) -> str:
         lines = [TXT.profile_head(loc)]
         lines.extend(engine.summary_lines(VOLUNTEER_FLOW, profile.answers, loc))
@@ -1027,6 +1126,14 @@ def _menu_word(word: str) -> str | None:
     for command, words in MENU_WORDS.items():
         if word in words:
             return command
+    return None
+
+
+def _cohort_word(word: str) -> bool | None:
+    """True: a word opting out of future cohorts; False: back in; None: neither."""
+    for opt_out, words in COHORT_WORDS.items():
+        if word in words:
+            return opt_out
     return None
 
 

@@ -224,6 +224,21 @@ class FlowAction(Postback):
     arg: str = ""
 
 
+# ---- life-cohort (#13): the next cohort's invitations
+
+
+@dataclass(frozen=True)
+class Cohort(Postback):
+    """Opting out of (or back into) invitations to future cohorts: `cohort|out`."""
+
+    prefix: ClassVar[str] = "cohort"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("out", "in")}
+    answer: str
+
+
+# ---- end life-cohort
+
+
 # The kinds the matching part of the dialogue answers.
 Matching = Invitation | Hand | TeamConfirm | Rsvp
 MATCHING = (Invitation, Hand, TeamConfirm, Rsvp)
@@ -240,6 +255,7 @@ KINDS: tuple[type[Postback], ...] = (
     TeamConfirm,
     Rsvp,
     FlowAction,
+    Cohort,  # life-cohort (#13)
 )
 _BY_PREFIX = {k.prefix: k for k in KINDS}
 assert len(_BY_PREFIX) == len(KINDS), "two postback kinds share a prefix"

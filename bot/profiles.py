@@ -24,6 +24,7 @@ from bot.dialogue import (
     RaiseHand,
     RequestSlackCode,
     SaveVolunteer,
+    SetCohortOptOut,
     SetVolunteerStatus,
     SubmitRequest,
     TeamStatus,
@@ -169,7 +170,8 @@ async def known_about(session: AsyncSession, channel: str, user_key: str) -> Kno
             requests=tuple((p.id, summary_of(p.challenge), p.status) for p in projects),
             open_question=(question.id, question.question) if question else None,
         )
-    return Known(volunteer=profile, group=group)
+    opted_out = bool(row.volunteer_opt_out or row.group_opt_out)
+    return Known(volunteer=profile, group=group, cohort_opt_out=opted_out)
 
 
 async def apply_effect(
@@ -205,6 +207,15 @@ async def apply_effect(
     elif isinstance(effect, AnswerRsvp):
         if ctx.programmes is not None:
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
+    elif isinstance(effect, SetCohortOptOut):  # life-cohort (#13)
+        await repo.set_cohort_opt_out(session, channel, user_key, effect.opt_out)
+        await repo.audit(
+            session,
+            actor="self",
+            action="cohort_opt_out" if effect.opt_out else "cohort_opt_in",
+            subject_type="person",
+            subject_id=None,
+        )
     elif isinstance(effect, RequestSlackCode):
         if ctx.teams is not None:
             await ctx.teams.request_code(session, channel, user_key)

@@ -23,8 +23,8 @@ from bot.budget import Budget
 from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
-from bot.inbox import Inbox
 from bot.expiry import Expiry
+from bot.inbox import Inbox
 from bot.lifecycle.service import Lifecycle
 from bot.logs import configure_logging
 from bot.matching.service import Matching
@@ -174,6 +174,7 @@ def create_app(
             notify=dispatcher.notify,
             teams=teams,
             clock=calendar,
+            lifecycle=lifecycle,
         )
         coordination.programmes = programmes
         scheduler = Scheduler(

@@ -152,6 +152,9 @@ _PERSON: Select[Any] = select(
     _VOLUNTEERS.c.via_company,
     _ORGANIZATIONS.c.id.label("organization_id"),
     _ORGANIZATIONS.c.name.label("organization_name"),
+    # life-cohort (#13): opted out of the next cohort's invitations, as either.
+    _VOLUNTEERS.c.next_cohort_opt_out.label("volunteer_opt_out"),
+    _ORGANIZATIONS.c.next_cohort_opt_out.label("group_opt_out"),
 ).select_from(
     _ONE_ROW.outerjoin(
         _VOLUNTEERS,
@@ -772,6 +775,20 @@ async def defer_outbox(session: AsyncSession, outbox_id: int, due_at: datetime, 
         ),
         execution_options={"synchronize_session": False},
     )
+
+
+async def set_cohort_opt_out(
+    session: AsyncSession, channel: str, user_key: str, opt_out: bool
+) -> None:
+    """Opt a person (as a volunteer and as a group contact) out of the next cohort's
+    invitations, or back in."""
+    for model in (Volunteer, Organization):
+        await session.execute(
+            update(model)
+            .where(model.channel == channel, model.user_key == user_key)
+            .values(next_cohort_opt_out=opt_out),
+            execution_options={"synchronize_session": False},
+        )
 
 
 async def expire_outbox(session: AsyncSession, outbox_id: int, note: str) -> None:

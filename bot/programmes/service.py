@@ -25,6 +25,8 @@ from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import Coordination, Outcome
 from bot.dialogue import PhaseStatus
 from bot.i18n import T
+from bot.lifecycle.service import Lifecycle
+from bot.programmes.cohort import invite_next_cohort, record_rsvp
 from bot.programmes.schedule import (
     AUDIENCES,
     KINDS,
@@ -131,6 +133,8 @@ class ImportResult:
     scheduled: int = 0
     phases: int = 0
     rescheduled: list[int] = field(default_factory=list)
+    # People of earlier cohorts invited to its briefing sessions (life-cohort, #13).
+    invited: int = 0
 
 
 class Programmes:
@@ -145,9 +149,12 @@ class Programmes:
         clock: Callable[[], datetime] = utcnow,
         notify: Callable[[], None] = lambda: None,
         teams: TeamAnnouncer | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination
+        # The project lifecycle: the next cohort's list and attendance (life-cohort, #13).
+        self.lifecycle = lifecycle or Lifecycle(maker, coordination, notify=notify, clock=clock)
         self.locale = locale
         self._clock = clock
         self._notify = notify
@@ -220,6 +227,10 @@ class Programmes:
                 result.cancelled += 1
                 await self._cancel_phase(session, leftover, now)
         result.phases = len(spec.phases)
+        await session.refresh(programme, ["phases"])
+        result.invited = await invite_next_cohort(
+            session, self.lifecycle, programme, now, actor=actor
+        )
         await repo.audit(
             session,
             actor=actor,
@@ -231,6 +242,7 @@ class Programmes:
                 "updated": result.updated,
                 "cancelled": result.cancelled,
                 "scheduled": result.scheduled,
+                "invited": result.invited,
             },
             at=now,
         )
@@ -368,6 +380,10 @@ class Programmes:
                     return Outcome(False, exc.text(self.locale))
             result = ImportResult(programme.id)
             saved = await self._put_phase(session, programme, phase, spec, now, result)
+            await session.refresh(programme, ["phases"])
+            result.invited = await invite_next_cohort(
+                session, self.lifecycle, programme, now, actor=actor
+            )
             await repo.audit(
                 session,
                 actor=actor,
@@ -690,8 +706,10 @@ class Programmes:
     async def rsvp(
         self, session: AsyncSession, channel: str, user_key: str, phase_id: int, answer: str
     ) -> None:
-        """Record an answer to a briefing-session invitation (caller's transaction)."""
+        """Record an answer to a phase's invitation (caller's transaction): the LINE
+        user's answer, and the attendance of the volunteer or group behind it."""
         await store.put_rsvp(session, phase_id, channel, user_key, answer, self._clock())
+        await record_rsvp(session, self.lifecycle, phase_id, channel, user_key, answer)
 
     async def phase_info(self, session: AsyncSession, phase_id: int) -> PhaseStatus | None:
         """What the dialogue needs to answer an RSVP."""
