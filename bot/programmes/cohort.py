@@ -126,6 +126,8 @@ def invitation(programme: Programme, phases: Sequence[Phase], name: str, locale:
     text += "\n" + "\n".join(f"・{p.title}（{p.fields[0][1]}）" for p in panels)
     text += "\n\n" + TXT["opt_out_note"](locale)
     choices = (Choice(out, postback.Cohort("out").pack(), out),)
+    if len(panels) == 1:  # one session: its answers are quick replies as well
+        choices = panels[0].buttons + choices
     return Reply(text, choices, tuple(panels))
 
 
