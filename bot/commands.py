@@ -19,6 +19,7 @@ from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
 from bot.i18n import T
 from bot.matching.service import Matching
+from bot.programmes.cohort import AttendanceSheet
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.programmes.teams import TeamChannels
@@ -89,6 +90,8 @@ class CommandReply:
     programmes: tuple[ProgrammeView, ...] | None = None
     later: Callable[[], Awaitable[str]] | None = None
     refused: bool = False
+    # life-cohort (#13): a phase's attendance, with the way to record who attended.
+    attendance: AttendanceSheet | None = None
 
 
 Handler = Callable[["Commands", CommandRequest], Awaitable[CommandReply]]
@@ -216,7 +219,10 @@ async def _schedule(c: Commands, r: CommandRequest) -> CommandReply:
 
 
 async def _attendance(c: Commands, r: CommandRequest) -> CommandReply:
-    return CommandReply(await _programmes(c).attendance_text(r.number(), r.locale))
+    programmes = _programmes(c)
+    sheet = await programmes.attendance_sheet(r.number(), r.locale)
+    text = await programmes.attendance_text(r.number(), r.locale)
+    return CommandReply(text, attendance=sheet)
 
 
 async def _assign(c: Commands, r: CommandRequest) -> CommandReply:
@@ -344,8 +350,10 @@ REGISTRY: tuple[Command, ...] = (
         "attendance",
         T("フェーズ番号", "PHASE_ID"),
         T(
-            "フェーズ（説明会）の出欠一覧（番号は `/tsunagu schedule` に出ます）",
-            "RSVPs for a phase, a briefing session (ids are shown by `/tsunagu schedule`)",
+            "フェーズ（説明会・オリエンテーション・キックオフ・発表会・ふりかえり）の出欠と"
+            "出席の記録（番号は `/tsunagu schedule` に出ます）",
+            "RSVPs for a phase of any kind (briefing, orientation, kickoff, presentation, "
+            "wrap-up) and recording who attended (ids are shown by `/tsunagu schedule`)",
         ),
         _attendance,
         requires=("programmes",),

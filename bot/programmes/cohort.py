@@ -12,17 +12,19 @@ about an event that the LINE budget held back is never sent after it: bot/expiry
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, postback
 from bot.conversation.model import Choice, Panel, Reply
 from bot.i18n import T
-from bot.lifecycle.service import AttendanceState, Invitee, Lifecycle
+from bot.lifecycle.service import AttendanceState, Invitee, Lifecycle, PersonType
 from bot.programmes.schedule import phase_fields, zone
-from storage.models import Attendance, Organization, Phase, Programme, Volunteer
+from storage import programmes as store
+from storage.models import Attendance, Organization, Phase, Programme, Rsvp, Volunteer
 
 TXT = {
     "invite": T(
@@ -125,7 +127,7 @@ def invitation(programme: Programme, phases: Sequence[Phase], name: str, locale:
     text = TXT["invite"](locale, name=name, programme=programme.name)
     text += "\n" + "\n".join(f"・{p.title}（{p.fields[0][1]}）" for p in panels)
     text += "\n\n" + TXT["opt_out_note"](locale)
-    choices = (Choice(out, postback.Cohort("out").pack(), out),)
+    choices: tuple[Choice, ...] = (Choice(out, postback.Cohort("out").pack(), out),)
     if len(panels) == 1:  # one session: its answers are quick replies as well
         choices = panels[0].buttons + choices
     return Reply(text, choices, tuple(panels))
@@ -202,4 +204,115 @@ async def record_rsvp(
         )
 
 
-__all__ = ["invitation", "invite_next_cohort", "open_briefings", "record_rsvp"]
+# ---------------------------------------------------------------- attendance sheets
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """One person on a phase's attendance sheet, as coordinators read it."""
+
+    person_type: PersonType
+    person_id: int
+    name: str
+    state: str  # invited | rsvp_yes | rsvp_no | attended | absent | "" (not yet asked)
+
+    @property
+    def key(self) -> str:
+        """The value of their checkbox: `volunteer:12`."""
+        return f"{self.person_type}:{self.person_id}"
+
+
+@dataclass(frozen=True)
+class AttendanceSheet:
+    """Who was invited to a phase of any kind, answered, and attended."""
+
+    phase_id: int
+    title: str
+    when: str
+    people: tuple[Attendee, ...]
+    # Answers of LINE users who have not signed up (followers): yes, no.
+    followers_yes: int = 0
+    followers_no: int = 0
+
+
+async def attendees(session: AsyncSession, phase: Phase) -> list[Attendee]:
+    """Everyone with an attendance row for the phase, and the members and groups of the
+    teams it is for (a kickoff's, a presentation's), named as coordinators know them."""
+    rows = {
+        (r.person_type, r.person_id): r.state
+        for r in await session.scalars(select(Attendance).where(Attendance.phase_id == phase.id))
+    }
+    for project in await store.team_projects(session, phase.programme_id, phase.project_id):
+        rows.setdefault(("organization", project.organization_id), "")
+    for member in await store.team_members(session, phase.programme_id, phase.project_id):
+        rows.setdefault(("volunteer", member.id), "")
+    vids = [pid for ptype, pid in rows if ptype == "volunteer"]
+    gids = [pid for ptype, pid in rows if ptype == "organization"]
+    names: dict[tuple[str, int], str] = {}
+    for vid, name in await session.execute(
+        select(Volunteer.id, Volunteer.display_name).where(Volunteer.id.in_(vids))
+    ):
+        names[("volunteer", vid)] = name
+    for gid, name, contact in await session.execute(
+        select(Organization.id, Organization.name, Organization.contact_name).where(
+            Organization.id.in_(gids), Organization.user_key.not_like("deleted:%")
+        )
+    ):
+        names[("organization", gid)] = f"{name}（{contact}）"
+    people: list[Attendee] = []
+    for (ptype, pid), state in sorted(rows.items()):
+        if (ptype, pid) in names:  # deleted people are gone from the sheet
+            kind: PersonType = "volunteer" if ptype == "volunteer" else "organization"
+            people.append(Attendee(kind, pid, names[(ptype, pid)], state))
+    return people
+
+
+async def follower_answers(session: AsyncSession, phase_id: int) -> list[str]:
+    """RSVPs (yes / no) of LINE users who are neither a volunteer nor a group contact."""
+    known = [
+        exists().where(model.channel == Rsvp.channel, model.user_key == Rsvp.user_key)
+        for model in (Volunteer, Organization)
+    ]
+    stmt = select(Rsvp.answer).where(Rsvp.phase_id == phase_id, ~known[0], ~known[1])
+    return list((await session.scalars(stmt)).all())
+
+
+async def record_attended(
+    session: AsyncSession,
+    lifecycle: Lifecycle,
+    phase: Phase,
+    present: set[str],
+    *,
+    actor: str,
+) -> tuple[int, int]:
+    """Coordinators mark who attended: the ticked people attended, the others on the
+    sheet who were expected (invited, said yes, or on the team) were absent; those who
+    said no stay as they are. Returns (attended, absent)."""
+    here = away = 0
+    for person in await attendees(session, phase):
+        if person.key in present:
+            state: AttendanceState = "attended"
+            here += 1
+        elif person.state in ("rsvp_no",):
+            continue
+        else:
+            state = "absent"
+            away += 1
+        if person.state != state:
+            await lifecycle.record_attendance(
+                session, phase.id, person.person_type, person.person_id, state, actor=actor
+            )
+    return here, away
+
+
+__all__ = [
+    "AttendanceSheet",
+    "Attendee",
+    "attendees",
+    "follower_answers",
+    "invitation",
+    "invite_next_cohort",
+    "open_briefings",
+    "record_attended",
+    "record_rsvp",
+]

@@ -26,7 +26,14 @@ from bot.coordination import Coordination, Outcome
 from bot.dialogue import PhaseStatus
 from bot.i18n import T
 from bot.lifecycle.service import Lifecycle
-from bot.programmes.cohort import invite_next_cohort, record_rsvp
+from bot.programmes.cohort import (
+    AttendanceSheet,
+    attendees,
+    follower_answers,
+    invite_next_cohort,
+    record_attended,
+    record_rsvp,
+)
 from bot.programmes.schedule import (
     AUDIENCES,
     KINDS,
@@ -97,10 +104,33 @@ TXT = {
     ),
     "unknown_project": T("プロジェクト #{id} は見つかりません。", "No project #{id}."),
     "unknown_programme": T("プログラム「{slug}」は見つかりません。", "No programme “{slug}”."),
-    "attendance_title": T("{phase}（{date}）の出欠", "RSVPs for the {phase} ({date})"),
+    "attendance_title": T("{phase}（{date}）の出欠", "Attendance for the {phase} ({date})"),
+    "attendance_saved": T(
+        "{phase}の出席を記録しました: 出席 {here} 名、欠席 {away} 名。",
+        "Recorded attendance for the {phase}: {here} attended, {away} absent.",
+    ),
+    "followers": T("登録前の方 {n}名", "{n} not signed up yet"),
     "attendance_empty": T("まだ回答はありません。", "No answers yet."),
     "someone": T("（登録前の方）", "(not signed up yet)"),
 }
+
+# An attendance row's state as coordinators read it (life-cohort, #13).
+ATTENDANCE_STATES = {
+    "": T("チーム（未回答）", "on the team, no answer"),
+    "invited": T("案内済み・未回答", "invited, no answer"),
+    "rsvp_yes": T("参加予定", "coming"),
+    "rsvp_no": T("不参加", "not coming"),
+    "attended": T("出席", "attended"),
+    "absent": T("欠席", "absent"),
+}
+_ATTENDANCE_MARKS = (
+    ("attended", "🙋"),
+    ("absent", "➖"),
+    ("rsvp_yes", "✅"),
+    ("rsvp_no", "❌"),
+    ("invited", "✉️"),
+    ("", "👥"),
+)
 
 STATES = {
     "scheduled": T("予定", "scheduled"),
@@ -619,7 +649,8 @@ class Programmes:
         line_targets: dict[str, dict[str, str]] = defaultdict(dict)  # locale -> key -> channel
         audience = set(ann.audience)
         # An invitation to a session open for sign-up carries the answer buttons.
-        with_rsvp = phase.rsvp and audience & {"volunteers", "followers"} != set()
+        # Any phase kind may take RSVPs (a kickoff's or a presentation's members too).
+        with_rsvp = phase.rsvp and audience & {"volunteers", "followers", "members"} != set()
 
         if "team_channels" in audience and self.teams is not None:
             for project in await store.team_projects(session, programme.id, phase.project_id):
@@ -740,25 +771,64 @@ class Programmes:
             open_,
         )
 
-    async def attendance_text(self, phase_id: int, locale: str) -> str:
-        """The attendance list of a briefing session, for coordinators."""
+    async def attendance_sheet(self, phase_id: int, locale: str) -> AttendanceSheet | None:
+        """Who was invited to a phase (any kind), answered, and attended (life-cohort)."""
         async with self._maker() as session:
             phase = await store.get_phase(session, phase_id)
             if phase is None:
-                return TXT["phase_gone"](locale)
-            rows = await store.attendance(session, phase_id)
+                return None
+            people = await attendees(session, phase)
+            followers = await follower_answers(session, phase_id)
             date = self._local(phase.starts_at, phase.programme)
-        head = TXT["attendance_title"](locale, phase=_phase_title(phase, locale), date=date)
-        if not rows:
+        return AttendanceSheet(
+            phase_id,
+            _phase_title(phase, locale),
+            date,
+            tuple(people),
+            followers_yes=followers.count("yes"),
+            followers_no=followers.count("no"),
+        )
+
+    async def attendance_text(self, phase_id: int, locale: str) -> str:
+        """The attendance list of a phase of any kind, for coordinators."""
+        sheet = await self.attendance_sheet(phase_id, locale)
+        if sheet is None:
+            return TXT["phase_gone"](locale)
+        head = TXT["attendance_title"](locale, phase=sheet.title, date=sheet.when)
+        if not sheet.people and not (sheet.followers_yes or sheet.followers_no):
             return f"*{head}*\n{TXT['attendance_empty'](locale)}"
-        yes = [name for answer, name, _ in rows if answer == "yes"]
-        no = [name for answer, name, _ in rows if answer == "no"]
-        someone = TXT["someone"](locale)
+        lines = [f"*{head}*"]
+        for state, mark in _ATTENDANCE_MARKS:
+            names = [plain(a.name) for a in sheet.people if a.state == state]
+            if state == "rsvp_yes" and sheet.followers_yes:
+                names.append(TXT["followers"](locale, n=sheet.followers_yes))
+            if state == "rsvp_no" and sheet.followers_no:
+                names.append(TXT["followers"](locale, n=sheet.followers_no))
+            if names:
+                label = ATTENDANCE_STATES[state](locale)
+                lines.append(f"{mark} {label} {len(names)}: {', '.join(names)}")
+        return "\n".join(lines)
 
-        def names(items: list[str | None]) -> str:
-            return ", ".join(plain(n) if n else someone for n in items) or "-"
-
-        return f"*{head}*\n✅ {len(yes)}: {names(list(yes))}\n❌ {len(no)}: {names(list(no))}"
+    async def mark_attendance(
+        self, phase_id: int, present: set[str], actor: str, locale: str
+    ) -> Outcome:
+        """Coordinators record who attended (the Slack modal's ticks), for any phase kind."""
+        async with self._maker.begin() as session:
+            phase = await store.get_phase(session, phase_id)
+            if phase is None:
+                return Outcome(False, TXT["phase_gone"](locale))
+            here, away = await record_attended(session, self.lifecycle, phase, present, actor=actor)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="attendance_recorded",
+                subject_type="phase",
+                subject_id=phase.id,
+                detail={"attended": here, "absent": away},
+                at=self._clock(),
+            )
+            title = _phase_title(phase, locale)
+        return Outcome(True, TXT["attendance_saved"](locale, phase=title, here=here, away=away))
 
     # ---------------------------------------------------------------- what coordinators see
 

@@ -35,6 +35,9 @@ from handlers.slack.programmes import ProgrammeUI, programme_blocks
 from handlers.slack.transport import SlackTransport
 from handlers.slack.views import (
     ASK_VIEW,
+    ATTENDANCE,
+    ATTENDANCE_ACTION,
+    ATTENDANCE_VIEW,
     DECLINE_VIEW,
     INPUT_ACTION,
     INPUT_BLOCK,
@@ -42,6 +45,9 @@ from handlers.slack.views import (
     NEEDS_BLOCKS,
     NEEDS_VIEW,
     REJECT_VIEW,
+    attendance_blocks,
+    attendance_modal,
+    parse_attendance,
     parse_needs,
     project_id_of,
     render_card,
@@ -106,6 +112,7 @@ class SlackChannel:
             self.client, self.locales, coordination, settings.slack_coordinator_ids
         )
         self.transport = SlackTransport(self.client, teams)
+        self.programmes = programmes
         self.commands = Commands(Services(coordination, matching, programmes, teams, budget=None))
         self._register()
         # The programme calendar's buttons and modals (handlers.slack.programmes).
@@ -180,6 +187,9 @@ class SlackChannel:
         for action_id in (GREEN, YELLOW, RED):
             app.action(action_id)(self._on_checkin)
         app.event("app_mention")(self._on_mention)
+        # life-cohort (#13): recording who attended a phase of any kind.
+        app.action(ATTENDANCE_ACTION)(self._on_attendance)
+        app.view(ATTENDANCE_VIEW)(self._on_attendance_saved)
 
     async def _once_per_event(
         self, body: Body, context: AsyncBoltContext, next: Any
@@ -384,7 +394,42 @@ class SlackChannel:
             return render_card(reply.card)
         if reply.programmes is not None:
             return programme_blocks(list(reply.programmes), locale)
+        if reply.attendance is not None:  # life-cohort (#13)
+            return attendance_blocks(reply.text, reply.attendance, locale)
         return None
+
+    # ---- life-cohort (#13): attendance for every phase kind
+
+    async def _on_attendance(self, ack: AsyncAck, body: Body) -> None:
+        """`Record attendance` under `/tsunagu attendance ID`: the modal with the people."""
+        await ack()
+        user, channel = _who(body)
+        if await self._allowed(body) is None or self.programmes is None:
+            return
+        loc = await self.locale_of(user, channel)
+        value = str(body["actions"][0].get("value", ""))
+        sheet = await self.programmes.attendance_sheet(int(value), loc) if value.isdigit() else None
+        if sheet is None or not sheet.people:
+            await self.gate.tell(user, channel, ATTENDANCE["nobody"](loc))
+            return
+        view = attendance_modal(sheet, channel or "", loc)
+        await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def _on_attendance_saved(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        parsed = parse_attendance(view)
+        channel = parsed[1] if parsed else ""
+        if await self._allowed(body, channel or None) is None or self.programmes is None:
+            return
+        loc = await self.locale_of(user, channel or None)
+        if parsed is None:
+            await self.gate.tell(user, channel or None, ATTENDANCE["nobody"](loc))
+            return
+        outcome = await self.programmes.mark_attendance(parsed[0], parsed[2], user, loc)
+        await self.gate.tell(user, channel or None, outcome.message)
+
+    # ---- end life-cohort
 
     async def _on_checkin(self, ack: AsyncAck, body: Body) -> None:
         await ack()

@@ -82,7 +82,10 @@ UI = {
         "この種類の標準のお知らせを予定する（例: 7日前・前日18:00）",
         "Schedule this kind's usual announcements (e.g. 7 days before, the day before at 18:00)",
     ),
-    "rsvp_option": T("参加受付（説明会）", "Take sign-ups (briefing session)"),
+    "rsvp_option": T(
+        "出欠を受け付ける（説明会・キックオフ・発表会など）",
+        "Take RSVPs (briefing, kickoff, presentation, ...)",
+    ),
     "scope": T("対象", "For"),
     "scope_all": T("すべてのチーム（プログラム全体）", "Every team (the whole programme)"),
     "scope_one": T("#{id} {org} のチームだけ", "Only #{id} {org}'s team"),

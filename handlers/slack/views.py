@@ -8,6 +8,7 @@ from bot.cards import Button, Card
 from bot.conversation.fields import Option
 from bot.coordination import NeedsForm
 from bot.i18n import T
+from bot.programmes.cohort import AttendanceSheet
 from bot.taxonomy import LANGUAGES, MODES, SKILLS
 
 ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
@@ -290,3 +291,90 @@ def clip(text: str, limit: int) -> str:
 def project_id_of(value: str) -> int:
     """`"12:3"` (project id and version on the button) -> 12."""
     return int(value.split(":", 1)[0])
+
+
+# ---- life-cohort (#13): attendance for every phase kind
+
+ATTENDANCE_ACTION, ATTENDANCE_VIEW = "attendance_mark", "attendance_record"
+ATTENDANCE_BLOCK, ATTENDANCE_PICK = "attendance_people", "present"
+# Slack's limit on a multi-select's options.
+_MAX_OPTIONS = 100
+
+ATTENDANCE = {
+    "mark": T("出席を記録", "Record attendance"),
+    "title": T("出席の記録", "Record attendance"),
+    "save": T("記録する", "Save"),
+    "label": T("出席した人（選ばれなかった人は欠席）", "Who attended (the others were absent)"),
+    "intro": T("{phase}（{date}）", "{phase} ({date})"),
+    "nobody": T(
+        "まだ記録できる人がいません（案内・回答・チームのメンバーがいません）。",
+        "Nobody to record yet: no one was invited, answered, or is on a team for it.",
+    ),
+}
+
+
+def attendance_blocks(
+    text: str, sheet: AttendanceSheet | None, locale: str
+) -> list[dict[str, Any]]:
+    """The attendance list, with a button opening the modal to record who attended."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
+    ]
+    if sheet is not None and sheet.people:
+        label = ATTENDANCE["mark"](locale)
+        button = {
+            "type": "button",
+            "action_id": ATTENDANCE_ACTION,
+            "text": {"type": "plain_text", "text": label},
+            "value": str(sheet.phase_id),
+        }
+        blocks.append({"type": "actions", "elements": [button]})
+    return blocks
+
+
+def attendance_modal(sheet: AttendanceSheet, channel: str, locale: str) -> dict[str, Any]:
+    """Tick who attended; those already recorded as attended start ticked."""
+    people = sheet.people[:_MAX_OPTIONS]
+    options = [_option(p.key, clip(p.name, 75)) for p in people]
+    picker: dict[str, Any] = {
+        "type": "multi_static_select",
+        "action_id": ATTENDANCE_PICK,
+        "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+        "options": options,
+    }
+    ticked = [o for o, p in zip(options, people, strict=True) if p.state == "attended"]
+    if ticked:
+        picker["initial_options"] = ticked
+    intro = ATTENDANCE["intro"](locale, phase=sheet.title, date=sheet.when)
+    return {
+        "type": "modal",
+        "callback_id": ATTENDANCE_VIEW,
+        "private_metadata": f"{sheet.phase_id}|{channel}",
+        "title": {"type": "plain_text", "text": ATTENDANCE["title"](locale)},
+        "submit": {"type": "plain_text", "text": ATTENDANCE["save"](locale)},
+        "close": {"type": "plain_text", "text": MODAL["cancel"](locale)},
+        "blocks": [
+            {"type": "section", "text": {"type": "plain_text", "text": clip(intro, 3000)}},
+            {
+                "type": "input",
+                "block_id": ATTENDANCE_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": ATTENDANCE["label"](locale)},
+                "element": picker,
+            },
+        ],
+    }
+
+
+def parse_attendance(view: dict[str, Any]) -> tuple[int, str, set[str]] | None:
+    """(phase id, channel, the ticked people's keys) from a submitted attendance modal."""
+    phase_text, _, channel = str(view.get("private_metadata", "")).partition("|")
+    if not phase_text.isdigit():
+        return None
+    values = view.get("state", {}).get("values", {})
+    picked = (values.get(ATTENDANCE_BLOCK) or {}).get(ATTENDANCE_PICK) or {}
+    chosen = {str(o.get("value", "")) for o in picked.get("selected_options") or ()}
+    return int(phase_text), channel, chosen
+
+
+# ---- end life-cohort
