@@ -7,7 +7,7 @@ the effects in the same transaction as the state, so a failure changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot import postback
@@ -944,8 +944,7 @@ class Dialogue:
             result.replies.append(Reply(TXT.not_registered(loc)))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:
-            result.replies.append(self._profile_reply(profile, known, loc))
-            result.replies.extend(self._menu_for(conv, known))
+            result.replies.extend(self._profile_replies(conv, profile, known))
         elif command == "edit" and profile is not None:
             out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
             conv.flow = out.state
@@ -1089,15 +1088,17 @@ class Dialogue:
         items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
         return [Reply(TXT.menu(loc), tuple(items))]
 
-    def _profile_reply(self, profile: Profile, known: Known, loc: str) -> Reply:
-        """The profile, with the next cohort's invitations and the button that turns them
-        on or off (life-cohort, #13)."""
-        out = known.cohort_opt_out
+    def _profile_replies(self, conv: _Conv, profile: Profile, known: Known) -> list[Reply]:
+        """The profile with the next cohort's invitations, then the menu led by the button
+        that turns them on or off (life-cohort, #13)."""
+        loc, out = conv.locale, known.cohort_opt_out
         state = (TXT.cohort_state_out if out else TXT.cohort_state_in)(loc)
         text = self._profile_text(profile, loc) + "\n" + TXT.cohort_status(loc, state=state)
         label = (TXT.cohort_button_in if out else TXT.cohort_button_out)(loc)
-        data = postback.Cohort("in" if out else "out").pack()
-        return Reply(text, (Choice(label, data, label),))
+        toggle = Choice(label, postback.Cohort("in" if out else "out").pack(), label)
+        menu = self._menu_for(conv, known)
+        menu[-1] = replace(menu[-1], choices=(toggle, *menu[-1].choices))
+        return [Reply(text), *menu]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:
         lines = [TXT.profile_head(loc)]

@@ -396,7 +396,9 @@ def test_programme_editor_from_private_messages_in_the_browser(
     expect(dialog.get_by_label("開始日")).to_have_value("2027-01-20")
     expect(dialog.get_by_label("開始時刻")).to_have_value("18:30")
     expect(dialog.get_by_label("種類", exact=True)).to_have_value("briefing")
-    expect(dialog.get_by_label("出欠を受け付ける（説明会・キックオフ・発表会など）")).to_be_checked()
+    expect(
+        dialog.get_by_label("出欠を受け付ける（説明会・キックオフ・発表会など）")
+    ).to_be_checked()
     dialog.get_by_label("開始時刻").fill("19:00")
     snap("phase-edit-modal")
     dialog.get_by_role("button", name="保存").click()
