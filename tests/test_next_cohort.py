@@ -203,3 +203,46 @@ def test_an_english_speaker_opts_out_in_words_and_a_stranger_is_told_politely(
     stranger.follow()
     stranger.say("次回不要")
     assert "ボランティアや団体として参加された方" in stranger.text()
+
+
+def test_rsvps_given_before_attendance_existed_are_kept_on_upgrade(database_url: str) -> None:
+    """Migration 0021: a volunteer's briefing RSVP becomes their attendance row; a
+    follower's (nobody signed up) stays an RSVP; outbox rows have no expiry."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import sync_url
+    from storage.migrate import downgrade, upgrade
+
+    at = "'2026-01-01 00:00:00+00:00'"
+    downgrade(database_url, "0017")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            for sql in (
+                "INSERT INTO volunteers (id, channel, user_key, locale, display_name, area,"
+                " occupation, experience_years, hours_per_week, availability, mode, interests,"
+                " languages, status, consent_version, consented_at, created_at, updated_at)"
+                " VALUES (901, 'line', 'U-old', 'ja', 'Old Timer', '川崎市', 'employee', 3, 2,"
+                f" '[]', 'either', '[]', '[]', 'active', '1', {at}, {at}, {at})",
+                "INSERT INTO programmes (id, name, slug, timezone, menus, targets, version,"
+                f" created_at, updated_at) VALUES (901, 'Old', 'old', 'Asia/Tokyo', '[]', '{{}}',"
+                f" 1, {at}, {at})",
+                "INSERT INTO phases (id, programme_id, key, kind, title_ja, title_en, starts_at,"
+                " rsvp, created_at, updated_at) VALUES (901, 901, 'briefing', 'briefing', '説明会',"
+                f" 'Briefing', {at}, true, {at}, {at})",
+                "INSERT INTO rsvps (phase_id, channel, user_key, answer, answered_at)"
+                f" VALUES (901, 'line', 'U-old', 'yes', {at})",
+                "INSERT INTO rsvps (phase_id, channel, user_key, answer, answered_at)"
+                f" VALUES (901, 'line', 'U-follower', 'no', {at})",
+                "INSERT INTO outbox (channel, kind, target, payload, key, status, attempts,"
+                f" due_at, created_at) VALUES ('line', 'push', 'U-old', '{{}}', 'old-row',"
+                f" 'pending', 0, {at}, {at})",
+            ):
+                conn.execute(text(sql))
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    rows = query(database_url, "SELECT person_type, person_id, state FROM attendance")
+    assert [tuple(r) for r in rows] == [("volunteer", 901, "rsvp_yes")]
+    assert scalar(database_url, "SELECT count(*) FROM rsvps") == 2
+    assert scalar(database_url, "SELECT expires_at FROM outbox WHERE key = 'old-row'") is None
