@@ -1089,15 +1089,15 @@ class Dialogue:
         return [Reply(TXT.menu(loc), tuple(items))]
 
     def _profile_replies(self, conv: _Conv, profile: Profile, known: Known) -> list[Reply]:
-        """The profile with the next cohort's invitations, then the menu led by the button
-        that turns them on or off (life-cohort, #13)."""
+        """The profile with the next cohort's invitations, then the menu ending with the
+        button that turns them on or off (life-cohort, #13)."""
         loc, out = conv.locale, known.cohort_opt_out
         state = (TXT.cohort_state_out if out else TXT.cohort_state_in)(loc)
         text = self._profile_text(profile, loc) + "\n" + TXT.cohort_status(loc, state=state)
         label = (TXT.cohort_button_in if out else TXT.cohort_button_out)(loc)
         toggle = Choice(label, postback.Cohort("in" if out else "out").pack(), label)
         menu = self._menu_for(conv, known)
-        menu[-1] = replace(menu[-1], choices=(toggle, *menu[-1].choices))
+        menu[-1] = replace(menu[-1], choices=(*menu[-1].choices, toggle))
         return [Reply(text), *menu]
 
     def _profile_text(self, profile: Profile, loc: str) -> str:

@@ -128,7 +128,7 @@ def test_past_volunteers_are_invited_once_opt_out_and_back_in_and_attendance_is_
     # Coordinators read the RSVPs and record who attended in a modal.
     coord = SlackUser(app, fake_slack, COORDINATORS[0], CHANNEL)
     text, blocks = command_blocks(coord, f"attendance {phases['briefing']}")
-    assert "参加予定 1: 佐々木 蓮" in text and "案内済み・未回答" in text
+    assert "✅ 1 参加予定: 佐々木 蓮" in text and "案内済み・未回答" in text
     button = next(e for b in blocks if b["type"] == "actions" for e in b["elements"])
     assert button["action_id"] == ATTENDANCE_ACTION
     click = sr.block_actions(

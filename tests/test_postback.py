@@ -12,6 +12,7 @@ from bot import postback
 from bot.postback import (
     KINDS,
     MAX_DATA,
+    Cohort,
     Delete,
     FlowAction,
     Go,
@@ -50,6 +51,9 @@ SAMPLES: list[Postback] = [
     FlowAction("volunteer", "skills", "done"),
     FlowAction("volunteer", "~", "item", "skills"),
     FlowAction("group", "need", "pick", "a|b"),  # the last field may hold the separator
+    # life-cohort (#13)
+    Cohort("out"),
+    Cohort("in"),
 ]
 
 

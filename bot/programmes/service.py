@@ -806,7 +806,7 @@ class Programmes:
                 names.append(TXT["followers"](locale, n=sheet.followers_no))
             if names:
                 label = ATTENDANCE_STATES[state](locale)
-                lines.append(f"{mark} {label} {len(names)}: {', '.join(names)}")
+                lines.append(f"{mark} {len(names)} {label}: {', '.join(names)}")
         return "\n".join(lines)
 
     async def mark_attendance(
