@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.coordination import Coordination, summary_of
 from bot.dialogue import (
+    AgreementStatus,
+    AnswerAgreement,
     AnswerInvitation,
     AnswerQuestion,
     AnswerRsvp,
@@ -22,6 +24,7 @@ from bot.dialogue import (
     PhaseStatus,
     Profile,
     RaiseHand,
+    RejectTeam,
     RequestSlackCode,
     SaveVolunteer,
     SetVolunteerStatus,
@@ -65,6 +68,8 @@ class EffectContext:
     teams: Any = None
     # LINE rich menus per state (bot.richmenu.RichMenus); None where LINE is off.
     rich_menus: Any = None
+    # life-group (#13): the project lifecycle (bot.lifecycle.service.Lifecycle).
+    lifecycle: Any = None
 
 
 class SessionLookups:
@@ -110,6 +115,18 @@ class SessionLookups:
         if project is None or project.organization_id != org.id:
             return None
         return TeamStatus(project.id, project.status)
+
+    async def agreement(self, agreement_id: int) -> AgreementStatus | None:
+        """A kickoff agreement version of this person's group (None if it is not theirs)."""
+        if self._ctx.lifecycle is None:
+            return None
+        org = await repo.get_organization(self._session, self._channel, self._user_key)
+        if org is None:
+            return None
+        found: AgreementStatus | None = await self._ctx.lifecycle.agreement_status(
+            self._session, agreement_id, org.id
+        )
+        return found
 
     async def phase(self, phase_id: int) -> PhaseStatus | None:
         """A programme phase someone is answering an invitation to."""
@@ -202,6 +219,8 @@ async def apply_effect(
     elif isinstance(effect, ConfirmTeam):
         if ctx.matching is not None:
             await ctx.matching.confirm_team(session, effect.project_id)
+    elif isinstance(effect, RejectTeam | AnswerAgreement):
+        await _answer_lifecycle(session, channel, user_key, effect, ctx)
     elif isinstance(effect, AnswerRsvp):
         if ctx.programmes is not None:
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
@@ -236,6 +255,29 @@ async def apply_effect(
         # Who the person is may have changed (also for data loaded without a chat, e.g. the
         # demo): their LINE rich menu follows.
         await ctx.rich_menus.sync(session, channel, user_key, locale, utcnow())
+
+
+async def _answer_lifecycle(
+    session: AsyncSession,
+    channel: str,
+    user_key: str,
+    effect: RejectTeam | AnswerAgreement,
+    ctx: EffectContext,
+) -> None:
+    """A group's answer to its team or its kickoff agreement (life-group, #13)."""
+    org = await repo.get_organization(session, channel, user_key)
+    if org is None or ctx.lifecycle is None:
+        return
+    if isinstance(effect, RejectTeam):
+        project = await repo.get_project(session, effect.project_id)
+        if project is not None and project.organization_id == org.id:
+            await ctx.lifecycle.reject_team(session, effect.project_id, change=effect.change)
+            if ctx.matching is not None:  # the coordinators' card shows the new state
+                await ctx.matching.refresh_card(session, effect.project_id)
+    elif await ctx.lifecycle.agreement_status(session, effect.agreement_id, org.id) is not None:
+        await ctx.lifecycle.answer_agreement(
+            session, effect.agreement_id, confirm=effect.confirm, comment=effect.comment
+        )
 
 
 async def _save_volunteer(

@@ -10,6 +10,7 @@ import pytest
 
 from bot import postback
 from bot.postback import (
+    AgreementAnswer,
     KINDS,
     MAX_DATA,
     Delete,
@@ -44,12 +45,16 @@ SAMPLES: list[Postback] = [
     SkipReason(),
     Hand(7),
     TeamConfirm(7),
+    TeamConfirm(7, "no"),
+    TeamConfirm(7, "change"),
     Rsvp(3, "yes"),
     Rsvp(3, "no"),
     FlowAction("volunteer", "area", "pick", "kawasaki"),
     FlowAction("volunteer", "skills", "done"),
     FlowAction("volunteer", "~", "item", "skills"),
     FlowAction("group", "need", "pick", "a|b"),  # the last field may hold the separator
+    AgreementAnswer(3, "ok"),
+    AgreementAnswer(3, "change"),
 ]
 
 
