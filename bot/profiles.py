@@ -31,6 +31,7 @@ from bot.dialogue import (
     SubmitRequest,
     TeamStatus,
 )
+from bot.flows.contact import share_fields
 from bot.taxonomy import needs_for_menus
 from storage import programmes as programme_store
 from storage import repo
@@ -161,6 +162,11 @@ def answers_of(volunteer: Any, skills: list[str]) -> dict[str, Any]:
         None if volunteer.via_company is None else ("yes" if volunteer.via_company else "no")
     )
     answers["age_band"] = volunteer.age_band
+    # Contact sharing (life-group, #13): "unknown" has not been asked yet.
+    if volunteer.share_contact in ("yes", "no"):
+        answers["share_contact"] = volunteer.share_contact
+        if volunteer.share_contact == "yes" and volunteer.contact:
+            answers["contact"] = volunteer.contact
     return answers
 
 
@@ -305,6 +311,7 @@ async def _save_volunteer(
         "employer": a.get("employer"),
         "via_company": None if a.get("via_company") is None else a.get("via_company") == "yes",
     }
+    fields.update(share_fields(a))  # life-group (#13)
     if not fields["employer"]:
         # The company programme question follows the employer; without one it means nothing.
         fields["via_company"] = None
@@ -339,6 +346,7 @@ async def _submit_request(
             "needs_money": a.get("needs_money"),
             "contact_name": a["contact_name"],
             "contact_role": a["contact_role"],
+            **share_fields(a),  # life-group (#13)
         }
         if org is None:
             fields["consent_version"] = ctx.notice_version

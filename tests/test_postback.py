@@ -10,9 +10,9 @@ import pytest
 
 from bot import postback
 from bot.postback import (
-    AgreementAnswer,
     KINDS,
     MAX_DATA,
+    AgreementAnswer,
     Delete,
     FlowAction,
     Go,
