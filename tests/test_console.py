@@ -200,7 +200,8 @@ async def test_sign_up_in_english(database_url: str) -> None:
                 ("Done", ["How would you like to take part?", "[1] Online"]),
                 (1, ["Which fields are you interested in?"]),
                 ("Environment", ["Selected: Environment"]),
-                ("Done", ["[How we handle your personal data]", "[1] I agree"]),
+                ("Done", ["may we give the group your contact details?"]),
+                ("No, don't", ["[How we handle your personal data]", "[1] I agree"]),
                 (
                     1,
                     [

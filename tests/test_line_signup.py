@@ -118,6 +118,7 @@ def test_full_sign_up_in_english(app: AppServer, fake_line: FakeLineApi, databas
     user.pick_all("Weekday evenings", "Weekends")
     user.tap("Online")
     user.pick_all("Community building")
+    user.tap("No, don't")  # contact sharing (#13)
     user.tap("I agree")
     assert "・Skills: Web development, Writing/editing" in user.text()
     user.tap("Save")
