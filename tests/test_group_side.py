@@ -228,3 +228,49 @@ def test_kickoff_agreement_from_the_team_channel_confirmed_in_line_then_rescoped
     assert audit(database_url, "agreement_proposed") == 2
     assert audit(database_url, "agreement_change") == 1
     assert ids and fake_line.errors == [] and fake_slack.errors == []
+
+
+def test_groups_hear_programme_announcements_in_their_language(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    from sqlalchemy import select, update
+
+    from bot.programmes.service import Programmes
+    from bot.programmes.teams import TeamChannels, TeamSettings
+    from storage.models import Announcement, Organization, Phase
+    from tests.test_team_channels import EVE, run
+
+    form_team(app, fake_line, fake_slack, database_url)
+    group_id = str(scalar(database_url, "SELECT user_key FROM organizations"))
+
+    async def fire(maker: Any) -> str:
+        coordination = Coordination(
+            maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel="C0COORDS01"
+        )
+        programmes = Programmes(
+            maker, coordination, locale="ja", teams=TeamChannels(maker, TeamSettings(locale="ja"))
+        )
+        async with maker.begin() as session:
+            await session.execute(update(Organization).values(locale="en"))
+            kickoff = await session.scalar(select(Phase.id).where(Phase.kind == "kickoff"))
+            row = Announcement(
+                phase_id=kickoff,
+                key="group-eve",
+                offset_days=-1,
+                at_local="18:00",
+                audience=["groups"],
+                text_ja="明日は{phase}です。チームとお会いしましょう。",
+                text_en="Tomorrow is the {phase}. Come and meet your team.",
+                send_at=EVE,
+            )
+            session.add(row)
+            await session.flush()
+            ann = row.id
+        return await programmes.fire(int(ann), now=EVE + timedelta(minutes=1))
+
+    assert run(database_url, fire) == "sent"
+    got = fake_line.wait_for(
+        lambda: [m for m in pushes_to(fake_line, group_id) if "meet your team" in said(m)],
+        timeout=10,
+    )
+    assert "Tomorrow is the Kickoff" in said(got[0]) and "明日" not in said(got[0])
