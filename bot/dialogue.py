@@ -99,6 +99,14 @@ class AnswerAgreement:
 
 
 @dataclass(frozen=True)
+class SetContactSharing:
+    """Someone's answer to "may we share your contact details?" (asked once)."""
+
+    share: bool
+    contact: str | None = None
+
+
+@dataclass(frozen=True)
 class AnswerRsvp:
     """Someone answers a briefing-session (説明会) invitation."""
 
@@ -124,6 +132,7 @@ Effect = (
     | RequestSlackCode
     | RejectTeam
     | AnswerAgreement
+    | SetContactSharing
 )
 
 
@@ -272,7 +281,7 @@ LANG_WORDS = {
 }
 SKIP = postback.SkipReason().pack()
 # Pending states that wait for a group's words (life-group, #13).
-WORDS_PENDING = ("team-change:", "agr-change:")
+WORDS_PENDING = ("team-change:", "agr-change:", "contact:")
 YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
 NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
 
@@ -508,6 +517,22 @@ class _Texts(Texts):
         "この合意案はすでに回答済みか、新しい版に置き換わっています。",
         "This agreement version was already answered or replaced by a newer one.",
     )
+    contact_prompt = T(
+        "連絡先を入力してください（例: メールアドレスや電話番号。やめる場合は「やめる」）。",
+        "How should they reach you? (e.g. an email address or phone number, or “cancel”)",
+    )
+    contact_saved = T(
+        "ありがとうございます。チームが結成されたら、この連絡先をお伝えします。",
+        "Thank you. We'll pass these details on when the team forms.",
+    )
+    contact_not_shared = T(
+        "承知しました。連絡先はお伝えせず、事務局を通じてやり取りします。",
+        "Understood. We won't share your contact details; you'll talk through the office.",
+    )
+    contact_cancelled = T(
+        "連絡先の入力を取りやめました（共有はしていません）。",
+        "Stopped: no contact details were shared.",
+    )
     team_not_ready = T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
     )
@@ -688,6 +713,15 @@ class Dialogue:
         if isinstance(pb, postback.AgreementAnswer):
             await self._on_agreement(conv, result, pb, load)
             return
+        if isinstance(pb, postback.ShareContact):
+            if pb.answer == "yes":
+                conv.pending = "contact:"
+                result.replies.append(Reply(TXT.contact_prompt(conv.locale)))
+                return
+            result.effects.append(SetContactSharing(False))
+            result.replies.append(Reply(TXT.contact_not_shared(conv.locale)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
         if conv.pending and conv.pending.startswith(WORDS_PENDING):
             await self._on_words(conv, result, inp, word, load)
             return
@@ -861,6 +895,8 @@ class Dialogue:
         if word in CANCEL_WORDS:
             conv.pending = None
             cancelled = TXT.team_change_cancelled if team else TXT.agreement_change_cancelled
+            if kind == "contact":
+                cancelled = TXT.contact_cancelled
             result.replies.append(Reply(cancelled(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
@@ -873,7 +909,14 @@ class Dialogue:
             result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
             return
         conv.pending = None
-        if team:
+        if kind == "contact":
+            if len(text) > 200:
+                conv.pending = "contact:"
+                result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
+                return
+            result.effects.append(SetContactSharing(True, text))
+            result.replies.append(Reply(TXT.contact_saved(loc)))
+        elif team:
             status = await load.team(ident)
             if status is None or status.status != "team_proposed":
                 result.replies.append(Reply(TXT.team_not_ready(loc)))
@@ -1097,6 +1140,8 @@ class Dialogue:
             return [Reply(TXT.answer_prompt(conv.locale))]
         if conv.pending and conv.pending.startswith("team-change:"):
             return [Reply(TXT.team_change_prompt(conv.locale))]
+        if conv.pending == "contact:":
+            return [Reply(TXT.contact_prompt(conv.locale))]
         if conv.pending and conv.pending.startswith("agr-change:"):
             ref = conv.pending.partition(":")[2]
             agreement = await load.agreement(int(ref)) if ref.isdigit() else None

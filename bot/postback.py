@@ -206,6 +206,16 @@ class AgreementAnswer(Postback):
     answer: str
 
 
+@dataclass(frozen=True)
+class ShareContact(Postback):
+    """Someone asked once whether their contact may be shared with their team/group:
+    `share|yes` (then they type it) or `share|no` (life-group, #13)."""
+
+    prefix: ClassVar[str] = "share"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no")}
+    answer: str
+
+
 # The verbs of a flow button, and their one-letter spellings before the codec.
 FLOW_VERBS = ("more", "skip", "keep", "toggle", "done", "pick", "confirm", "edit", "item")
 OLD_FLOW_VERBS = {
@@ -254,6 +264,7 @@ KINDS: tuple[type[Postback], ...] = (
     FlowAction,
     # life-group (#13)
     AgreementAnswer,
+    ShareContact,
 )
 _BY_PREFIX = {k.prefix: k for k in KINDS}
 assert len(_BY_PREFIX) == len(KINDS), "two postback kinds share a prefix"

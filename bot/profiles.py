@@ -27,6 +27,7 @@ from bot.dialogue import (
     RejectTeam,
     RequestSlackCode,
     SaveVolunteer,
+    SetContactSharing,
     SetVolunteerStatus,
     SubmitRequest,
     TeamStatus,
@@ -227,6 +228,14 @@ async def apply_effect(
             await ctx.matching.confirm_team(session, effect.project_id)
     elif isinstance(effect, RejectTeam | AnswerAgreement):
         await _answer_lifecycle(session, channel, user_key, effect, ctx)
+    elif isinstance(effect, SetContactSharing):  # life-group (#13): asked once
+        for row in (
+            await repo.get_volunteer(session, channel, user_key),
+            await repo.get_organization(session, channel, user_key),
+        ):
+            if row is not None:
+                row.share_contact = "yes" if effect.share else "no"
+                row.contact = effect.contact if effect.share else None
     elif isinstance(effect, AnswerRsvp):
         if ctx.programmes is not None:
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)

@@ -22,6 +22,7 @@ from tests.test_slack_coordination import CHANNEL
 from tests.test_team_channels import form_team, propose_team, team_channel
 
 ALL = "SELECT count(*) FROM matches WHERE state = 'accepted'"
+ASK = "連絡先を伝えてもよいですか"
 
 
 @pytest.fixture
@@ -62,6 +63,58 @@ def test_group_declines_the_team_then_a_late_click_is_answered_politely(
     group.tap("このチームで進める")
     assert "いま確認できる状態ではありません" in group.text()
     assert scalar(database_url, "SELECT status FROM projects") == "recruiting"
+    assert fake_line.errors == [] and fake_slack.errors == []
+
+
+def test_people_never_asked_are_asked_once_and_the_contacts_are_exchanged(
+    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    from tests.support import LineUser
+
+    ids, group, proposal = propose_team(app, fake_line, fake_slack, database_url)
+    # The volunteers signed up before the question existed: each is asked once.
+    asked = fake_line.wait_for(
+        lambda: [
+            m
+            for m in pushes_to(fake_line, ids["青木 健"])
+            if "連絡先を伝えてもよいですか" in said(m)
+        ],
+        timeout=10,
+    )
+    assert len(asked) == 1
+    aoki = LineUser(app, fake_line, ids["青木 健"])
+    aoki.last = asked
+    aoki.tap("共有してよい")
+    assert "連絡先を入力" in aoki.text()
+    aoki.sticker()
+    assert "文字で送ってください" in aoki.text()
+    aoki.say("aoki@example.org")
+    assert "この連絡先をお伝えします" in aoki.text()
+    ishida_asked = [m for m in pushes_to(fake_line, ids["石田 真理"]) if ASK in said(m)]
+    ishida = LineUser(app, fake_line, ids["石田 真理"])
+    ishida.last = ishida_asked
+    ishida.tap("共有しない")
+    assert "事務局を通じて" in ishida.text()
+    # The group answered at intake (not to share): it is not asked again.
+    assert not [m for m in pushes_to(fake_line, group.user_id) if ASK in said(m)]
+    assert scalar(database_url, "SELECT share_contact FROM organizations") == "no"
+
+    group.last = [proposal]
+    group.tap("このチームで進める")
+    assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
+    # Each side gets what the other consented to share, and only that.
+    team = fake_line.wait_for(
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "チームのメンバー" in said(m)],
+        timeout=10,
+    )[0]
+    assert "aoki@example.org" in said(team) and "石田（" in said(team)
+    assert "連絡先は事務局経由" in said(team)
+    fake_line.wait_for(
+        lambda: [
+            m for m in pushes_to(fake_line, ids["石田 真理"]) if "共有されていません" in said(m)
+        ],
+        timeout=10,
+    )
     assert fake_line.errors == [] and fake_slack.errors == []
 
 

@@ -24,6 +24,7 @@ from bot.postback import (
     PostbackError,
     Question,
     Rsvp,
+    ShareContact,
     SkipReason,
     TeamConfirm,
 )
@@ -55,6 +56,8 @@ SAMPLES: list[Postback] = [
     FlowAction("group", "need", "pick", "a|b"),  # the last field may hold the separator
     AgreementAnswer(3, "ok"),
     AgreementAnswer(3, "change"),
+    ShareContact("yes"),
+    ShareContact("no"),
 ]
 
 

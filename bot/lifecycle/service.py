@@ -32,7 +32,7 @@ from bot.lifecycle.states import (
     group_label,
     transition,
 )
-from bot.postback import AgreementAnswer
+from bot.postback import AgreementAnswer, ShareContact
 from bot.programmes.teams import team_announce
 from bot.taxonomy import SKILLS, label
 from storage import repo
@@ -102,6 +102,17 @@ TXT = {
         "Scope: {scope}\nSuccess measures: {measures}\nMeetings: {rhythm}\nEnd date: {end}\n"
         "Please confirm it or ask for changes.",
     ),
+    # life-group (#13): contact sharing, asked once of people who signed up before it.
+    "ask_contact_member": T(
+        "チームが結成されたとき、団体にあなたの連絡先を伝えてもよいですか？",
+        "When your team forms, may we give the group your contact details?",
+    ),
+    "ask_contact_group": T(
+        "チームが結成されたとき、ボランティアにご担当者の連絡先を伝えてもよいですか？",
+        "When the team forms, may we give the volunteers the contact person's details?",
+    ),
+    "share_yes": T("共有してよい", "Yes, share it"),
+    "share_no": T("共有しない", "No, don't"),
     # life-group (#13): the agreement's card in LINE.
     "a_title": T("活動内容の合意案（第{v}版）", "Proposed agreement (version {v})"),
     "a_deliverable": T("成果物", "Deliverable"),
@@ -415,6 +426,26 @@ class Lifecycle:
             org,
             TXT["contact_group"](loc, members="\n".join(lines)),
             ("contacts", project_id),
+        )
+
+    async def ask_contact(self, session: AsyncSession, person: Volunteer | Organization) -> None:
+        """Ask someone who was never asked (signed up before it existed) whether their
+        contact may be shared, once, as their team takes shape (life-group)."""
+        if person.share_contact != "unknown" or person.user_key.startswith("deleted:"):
+            return
+        loc = person.locale
+        buttons = tuple(
+            Choice(TXT[key](loc), ShareContact(answer).pack(), TXT[key](loc))
+            for key, answer in (("share_yes", "yes"), ("share_no", "no"))
+        )
+        key = "ask_contact_group" if isinstance(person, Organization) else "ask_contact_member"
+        await outbox.enqueue(
+            session,
+            channel=person.channel,
+            kind="push",
+            target=person.user_key,
+            payload=outbox.replies_payload([Reply(TXT[key](loc), buttons)], urgent=True),
+            key=outbox.key_for("ask-contact", person.channel, person.user_key),
         )
 
     # ---------------------------------------------------------------- agreement

@@ -796,6 +796,9 @@ class Matching:
                 now=now,
             )
             if ok:
+                volunteer = await session.get(Volunteer, match.volunteer_id)
+                if self.lifecycle is not None and volunteer is not None:
+                    await self.lifecycle.ask_contact(session, volunteer)  # asked once
                 await self._team_ready(session, project, now)
         else:
             ok = await repo.move_match(
@@ -866,6 +869,8 @@ class Matching:
                 payload=outbox.replies_payload([Reply(text, buttons, (card,))]),
                 key=outbox.key_for("team-proposed", project.id),
             )
+            if self.lifecycle is not None:  # never asked: asked once, now
+                await self.lifecycle.ask_contact(session, org)
 
     async def _below_minimum(
         self, session: AsyncSession, project: Project, accepted: int, now: datetime
