@@ -41,7 +41,7 @@ def share_steps(prompt: T) -> tuple[Step, Step]:
 
 VOLUNTEER_SHARE = share_steps(
     T(
-        "チームが結成されたとき、団体にあなたの連絡先を伝えてもよいですか？"
+        "チームが決まったら、団体にあなたの連絡先を伝えてもよいですか？"
         "（伝えない場合は事務局を通じてやり取りします。あとでプロフィールから変えられます）",
         "When your team forms, may we give the group your contact details? "
         "(If not, you'll talk through the office. You can change this in your profile.)",
@@ -50,7 +50,7 @@ VOLUNTEER_SHARE = share_steps(
 
 GROUP_SHARE = share_steps(
     T(
-        "チームが結成されたとき、ボランティアにご担当者の連絡先を伝えてもよいですか？"
+        "チームが決まったら、ボランティアにご担当者の連絡先を伝えてもよいですか？"
         "（伝えない場合は事務局を通じてやり取りします）",
         "When the team forms, may we give the volunteers the contact person's details? "
         "(If not, you'll talk through the office.)",

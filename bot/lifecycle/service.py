@@ -104,11 +104,11 @@ TXT = {
     ),
     # life-group (#13): contact sharing, asked once of people who signed up before it.
     "ask_contact_member": T(
-        "チームが結成されたとき、団体にあなたの連絡先を伝えてもよいですか？",
+        "チームが決まったら、団体にあなたの連絡先を伝えてもよいですか？",
         "When your team forms, may we give the group your contact details?",
     ),
     "ask_contact_group": T(
-        "チームが結成されたとき、ボランティアにご担当者の連絡先を伝えてもよいですか？",
+        "チームが決まったら、ボランティアにご担当者の連絡先を伝えてもよいですか？",
         "When the team forms, may we give the volunteers the contact person's details?",
     ),
     "share_yes": T("共有してよい", "Yes, share it"),
