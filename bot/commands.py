@@ -18,6 +18,8 @@ from bot.cards import Card
 from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
 from bot.i18n import T
+from bot.lifecycle.kickoff import TXT as KICKOFF_TXT
+from bot.lifecycle.kickoff import AgreementForm, Kickoff
 from bot.matching.service import Matching
 from bot.programmes.cohort import AttendanceSheet
 from bot.programmes.service import Programmes
@@ -46,6 +48,8 @@ class Services:
     programmes: Programmes | None = None
     teams: TeamChannels | None = None
     budget: Budget | None = None
+    # life-group (#13): the kickoff agreement from a team channel.
+    kickoff: Kickoff | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class CommandReply:
     refused: bool = False
     # life-cohort (#13): a phase's attendance, with the way to record who attended.
     attendance: AttendanceSheet | None = None
+    # life-group (#13): a form the channel opens for the person (the kickoff agreement).
+    form: AgreementForm | None = None
 
 
 Handler = Callable[["Commands", CommandRequest], Awaitable[CommandReply]]
@@ -256,6 +262,16 @@ async def _log(c: Commands, r: CommandRequest) -> CommandReply:
     return CommandReply(await teams.log_text(project_id))
 
 
+# life-group (#13): `/tsunagu agree` opens the kickoff agreement form in a team channel.
+async def _agree(c: Commands, r: CommandRequest) -> CommandReply:
+    kickoff = c.services.kickoff
+    assert kickoff is not None  # the registry offers the verb only with the service
+    found = await kickoff.form(r.channel or "", r.actor, coordinator=r.coordinator, locale=r.locale)
+    if isinstance(found, str):
+        return CommandReply(found)
+    return CommandReply(KICKOFF_TXT["opening"](r.locale), form=found)
+
+
 async def _help(c: Commands, r: CommandRequest) -> CommandReply:
     return c.help_reply(r)
 
@@ -416,6 +432,20 @@ REGISTRY: tuple[Command, ...] = (
         _log,
         role=Role.TEAM,
         requires=("teams",),
+    ),
+    # life-group (#13)
+    Command(
+        "agree",
+        NONE,
+        T(
+            "チームのチャンネルで活動内容の合意案（成果物・範囲・基準・打ち合わせ・終了日）を"
+            "団体に提案（見直しも同じ）",
+            "in the team channel: propose the kickoff agreement to the group (deliverable, "
+            "scope, success measures, meetings, end date; also to re-scope)",
+        ),
+        _agree,
+        role=Role.TEAM,
+        requires=("kickoff",),
     ),
 )
 

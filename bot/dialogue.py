@@ -80,6 +80,32 @@ class ConfirmTeam:
     project_id: int
 
 
+# life-group (#13): the group's other answers to its team, and to a kickoff agreement.
+@dataclass(frozen=True)
+class RejectTeam:
+    """A group declines the team proposed for its project, or asks for a change in words."""
+
+    project_id: int
+    change: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerAgreement:
+    """A group confirms a kickoff agreement version, or asks for changes in words."""
+
+    agreement_id: int
+    confirm: bool
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class SetContactSharing:
+    """Someone's answer to "may we share your contact details?" (asked once)."""
+
+    share: bool
+    contact: str | None = None
+
+
 @dataclass(frozen=True)
 class AnswerRsvp:
     """Someone answers a briefing-session (説明会) invitation."""
@@ -113,6 +139,9 @@ Effect = (
     | AnswerRsvp
     | RequestSlackCode
     | SetCohortOptOut
+    | RejectTeam
+    | AnswerAgreement
+    | SetContactSharing
 )
 
 
@@ -175,6 +204,15 @@ class TeamStatus:
 
 
 @dataclass(frozen=True)
+class AgreementStatus:
+    """A kickoff agreement version as the group answering it sees it."""
+
+    agreement_id: int
+    version: int
+    open: bool  # proposed and still the newest version
+
+
+@dataclass(frozen=True)
 class PhaseStatus:
     """A programme phase as an RSVP needs it: its title and time in each language."""
 
@@ -196,6 +234,8 @@ class Lookups(Protocol):
     async def team(self, project_id: int) -> TeamStatus | None: ...
 
     async def phase(self, phase_id: int) -> PhaseStatus | None: ...
+
+    async def agreement(self, agreement_id: int) -> AgreementStatus | None: ...
 
 
 KnownLoader = Lookups
@@ -272,6 +312,8 @@ LANG_WORDS = {
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
 }
 SKIP = postback.SkipReason().pack()
+# Pending states that wait for a group's words (life-group, #13).
+WORDS_PENDING = ("team-change:", "agr-change:", "contact:")
 YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
 NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
 
@@ -497,6 +539,60 @@ class _Texts(Texts):
         "この説明会の受付は終了しました。次の機会にぜひご参加ください。",
         "Sign-up for this session has closed. We hope to see you at the next one.",
     )
+    # life-group (#13): declining the team, asking for a change, the kickoff agreement.
+    team_declined = T(
+        "このチームは辞退として承りました。事務局がチーム編成を見直し、改めてご連絡します。",
+        "Noted: you decline this team. The office will rethink the team and be in touch.",
+    )
+    team_change_prompt = T(
+        "どのような変更をご希望か、文字で送ってください（やめる場合は「やめる」）。",
+        "Please type what you would like changed (or “cancel”).",
+    )
+    team_change_sent = T(
+        "ご希望を事務局に伝えました。チーム編成を見直して、改めてご連絡します。",
+        "Your wishes have been passed to the office. It will rethink the team and be in touch.",
+    )
+    team_change_cancelled = T(
+        "変更の依頼を取りやめました。チーム案はそのままです。",
+        "Change request cancelled. The proposed team stands.",
+    )
+    agreement_confirmed = T(
+        "合意案（第{v}版）を確定しました。チームにお伝えします。ありがとうございます！",
+        "You confirmed the agreement (version {v}). We'll tell the team. Thank you!",
+    )
+    agreement_change_prompt = T(
+        "合意案（第{v}版）について、変更してほしい点を文字で送ってください"
+        "（やめる場合は「やめる」）。",
+        "Please type what you would like changed in the agreement (version {v}) (or “cancel”).",
+    )
+    agreement_change_sent = T(
+        "ご意見をチームに伝えました。新しい案が届いたら、またご確認ください。",
+        "Your comments have been passed to the team. Please look at the new version when it comes.",
+    )
+    agreement_change_cancelled = T(
+        "変更の依頼を取りやめました。合意案は確認待ちのままです。",
+        "Change request cancelled. The agreement is still waiting for your answer.",
+    )
+    agreement_closed = T(
+        "この合意案はすでに回答済みか、新しい版に置き換わっています。",
+        "This agreement version was already answered or replaced by a newer one.",
+    )
+    contact_prompt = T(
+        "連絡先を入力してください（例: メールアドレスや電話番号。やめる場合は「やめる」）。",
+        "How should they reach you? (e.g. an email address or phone number, or “cancel”)",
+    )
+    contact_saved = T(
+        "ありがとうございます。チームが結成されたら、この連絡先をお伝えします。",
+        "Thank you. We'll pass these details on when the team forms.",
+    )
+    contact_not_shared = T(
+        "承知しました。連絡先はお伝えせず、事務局を通じてやり取りします。",
+        "Understood. We won't share your contact details; you'll talk through the office.",
+    )
+    contact_cancelled = T(
+        "連絡先の入力を取りやめました（共有はしていません）。",
+        "Stopped: no contact details were shared.",
+    )
     team_not_ready = T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
     )
@@ -677,6 +773,22 @@ class Dialogue:
         if isinstance(pb, postback.Cohort) or _cohort_word(word) is not None:
             await self._on_cohort(conv, result, pb, word, load)
             return
+        # life-group (#13): a kickoff agreement's buttons; words asked for after a button.
+        if isinstance(pb, postback.AgreementAnswer):
+            await self._on_agreement(conv, result, pb, load)
+            return
+        if isinstance(pb, postback.ShareContact):
+            if pb.answer == "yes":
+                conv.pending = "contact:"
+                result.replies.append(Reply(TXT.contact_prompt(conv.locale)))
+                return
+            result.effects.append(SetContactSharing(False))
+            result.replies.append(Reply(TXT.contact_not_shared(conv.locale)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if conv.pending and conv.pending.startswith(WORDS_PENDING):
+            await self._on_words(conv, result, inp, word, load)
+            return
 
         # Matching: invitations, raised hands, a group confirming its team.
         if isinstance(pb, postback.MATCHING):
@@ -806,6 +918,13 @@ class Dialogue:
             team = await load.team(ref)
             if team is None or team.status != "team_proposed":
                 result.replies.append(Reply(TXT.team_not_ready(loc)))
+            elif pb.answer == "change":
+                conv.pending = f"team-change:{ref}"
+                result.replies.append(Reply(TXT.team_change_prompt(loc)))
+                return
+            elif pb.answer == "no":
+                result.effects.append(RejectTeam(ref))
+                result.replies.append(Reply(TXT.team_declined(loc)))
             else:
                 result.effects.append(ConfirmTeam(ref))
                 result.replies.append(Reply(TXT.team_confirmed(loc)))
@@ -833,6 +952,72 @@ class Dialogue:
         else:
             result.effects.append(SetCohortOptOut(bool(opt_out)))
             result.replies.append(Reply((TXT.cohort_out if opt_out else TXT.cohort_in)(loc)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_agreement(
+        self, conv: _Conv, result: Result, pb: postback.AgreementAnswer, load: KnownLoader
+    ) -> None:
+        """A group's button under a kickoff agreement: confirm it, or say what to change."""
+        loc = conv.locale
+        agreement = await load.agreement(pb.agreement_id)
+        if agreement is None or not agreement.open:
+            result.replies.append(Reply(TXT.agreement_closed(loc)))
+        elif pb.answer == "change":
+            conv.pending = f"agr-change:{pb.agreement_id}"
+            result.replies.append(Reply(TXT.agreement_change_prompt(loc, v=agreement.version)))
+            return
+        else:
+            result.effects.append(AnswerAgreement(pb.agreement_id, True))
+            result.replies.append(Reply(TXT.agreement_confirmed(loc, v=agreement.version)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_words(
+        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
+    ) -> None:
+        """The words a group types after "ask for a change" (to its team or agreement)."""
+        loc = conv.locale
+        assert conv.pending is not None
+        kind, _, ref = conv.pending.partition(":")
+        ident = int(ref) if ref.isdigit() else 0
+        team = kind == "team-change"
+        if word in CANCEL_WORDS:
+            conv.pending = None
+            cancelled = TXT.team_change_cancelled if team else TXT.agreement_change_cancelled
+            if kind == "contact":
+                cancelled = TXT.contact_cancelled
+            result.replies.append(Reply(cancelled(loc)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if not isinstance(inp, TextIn) or not normalise(inp.text):
+            result.replies.append(Reply(TXT.answer_text_only(loc)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        text = inp.text.strip()
+        if len(text) > 2000:
+            result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
+            return
+        conv.pending = None
+        if kind == "contact":
+            if len(text) > 200:
+                conv.pending = "contact:"
+                result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
+                return
+            result.effects.append(SetContactSharing(True, text))
+            result.replies.append(Reply(TXT.contact_saved(loc)))
+        elif team:
+            status = await load.team(ident)
+            if status is None or status.status != "team_proposed":
+                result.replies.append(Reply(TXT.team_not_ready(loc)))
+            else:
+                result.effects.append(RejectTeam(ident, text))
+                result.replies.append(Reply(TXT.team_change_sent(loc)))
+        else:
+            agreement = await load.agreement(ident)
+            if agreement is None or not agreement.open:
+                result.replies.append(Reply(TXT.agreement_closed(loc)))
+            else:
+                result.effects.append(AnswerAgreement(ident, False, text))
+                result.replies.append(Reply(TXT.agreement_change_sent(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_decline_reason(
@@ -1040,6 +1225,15 @@ class Dialogue:
             return [self._delete_question(conv.locale)]
         if conv.pending and conv.pending.startswith("answer:"):
             return [Reply(TXT.answer_prompt(conv.locale))]
+        if conv.pending and conv.pending.startswith("team-change:"):
+            return [Reply(TXT.team_change_prompt(conv.locale))]
+        if conv.pending == "contact:":
+            return [Reply(TXT.contact_prompt(conv.locale))]
+        if conv.pending and conv.pending.startswith("agr-change:"):
+            ref = conv.pending.partition(":")[2]
+            agreement = await load.agreement(int(ref)) if ref.isdigit() else None
+            v = agreement.version if agreement else "-"
+            return [Reply(TXT.agreement_change_prompt(conv.locale, v=v))]
         if conv.pending and conv.pending.startswith("decline:"):
             skip = TXT.inv_skip(conv.locale)
             return [Reply(TXT.inv_decline_reason(conv.locale), (Choice(skip, SKIP, skip),))]

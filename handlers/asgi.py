@@ -25,6 +25,7 @@ from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.expiry import Expiry
 from bot.inbox import Inbox
+from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.service import Lifecycle
 from bot.logs import configure_logging
 from bot.matching.service import Matching
@@ -199,6 +200,7 @@ def create_app(
             programmes,
             teams=teams,
             rich_menus=rich_menus,
+            lifecycle=lifecycle,
         )
         inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify, ingest=ingest)
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
@@ -211,6 +213,7 @@ def create_app(
                 programmes,
                 teams=teams,
                 checkins=checkins,
+                kickoff=Kickoff(maker, lifecycle, notify=dispatcher.notify),
             )
             if settings.slack_enabled
             else None

@@ -150,6 +150,8 @@ _PERSON: Select[Any] = select(
     _VOLUNTEERS.c.age_band,
     _VOLUNTEERS.c.employer,
     _VOLUNTEERS.c.via_company,
+    _VOLUNTEERS.c.share_contact,  # life-group (#13)
+    _VOLUNTEERS.c.contact,
     _ORGANIZATIONS.c.id.label("organization_id"),
     _ORGANIZATIONS.c.name.label("organization_name"),
     # life-cohort (#13): opted out of the next cohort's invitations, as either.
@@ -494,12 +496,17 @@ async def personal_strings(session: AsyncSession, channel: str, user_key: str) -
     found: set[str] = set()
     volunteer = await get_volunteer(session, channel, user_key)
     if volunteer is not None:
-        for text in (volunteer.display_name, volunteer.area, volunteer.skills_other):
+        for text in (
+            volunteer.display_name,
+            volunteer.area,
+            volunteer.skills_other,
+            volunteer.contact,
+        ):
             if text and len(text.strip()) >= 2:
                 found.add(text.strip())
     org = await get_organization(session, channel, user_key)
     if org is not None:
-        for text in (org.contact_name, org.contact_role):
+        for text in (org.contact_name, org.contact_role, org.contact):
             if text and len(text.strip()) >= 2:
                 found.add(text.strip())
     state = await session.scalar(

@@ -18,6 +18,8 @@ from bot.commands import REGISTRY, CommandRequest, Commands, Role, Services
 from bot.coordination import Coordination
 from bot.dialogue import Dialogue
 from bot.inbox import Inbox
+from bot.lifecycle.kickoff import Kickoff
+from bot.lifecycle.service import Lifecycle
 from bot.matching.service import Matching
 from bot.profiles import EffectContext
 from bot.programmes.service import Programmes
@@ -46,6 +48,7 @@ def every_service(engine: AsyncEngine) -> Services:
         Programmes(maker, coordination, locale="ja"),
         TeamChannels(maker),
         Budget(maker),
+        kickoff=Kickoff(maker, Lifecycle(maker, coordination)),  # life-group (#13)
     )
 
 

@@ -12,6 +12,7 @@ from bot import postback
 from bot.postback import (
     KINDS,
     MAX_DATA,
+    AgreementAnswer,
     Cohort,
     Delete,
     FlowAction,
@@ -24,6 +25,7 @@ from bot.postback import (
     PostbackError,
     Question,
     Rsvp,
+    ShareContact,
     SkipReason,
     TeamConfirm,
 )
@@ -45,6 +47,8 @@ SAMPLES: list[Postback] = [
     SkipReason(),
     Hand(7),
     TeamConfirm(7),
+    TeamConfirm(7, "no"),
+    TeamConfirm(7, "change"),
     Rsvp(3, "yes"),
     Rsvp(3, "no"),
     FlowAction("volunteer", "area", "pick", "kawasaki"),
@@ -54,6 +58,10 @@ SAMPLES: list[Postback] = [
     # life-cohort (#13)
     Cohort("out"),
     Cohort("in"),
+    AgreementAnswer(3, "ok"),
+    AgreementAnswer(3, "change"),
+    ShareContact("yes"),
+    ShareContact("no"),
 ]
 
 

@@ -19,8 +19,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
-from bot.conversation.model import Reply
+from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import Coordination, summary_of
+from bot.dialogue import AgreementStatus
 from bot.i18n import T, join_list
 from bot.lifecycle.records import PUBLISH, Invalid, hours_text, hours_to_minutes
 from bot.lifecycle.states import (
@@ -31,6 +32,8 @@ from bot.lifecycle.states import (
     group_label,
     transition,
 )
+from bot.postback import AgreementAnswer, ShareContact
+from bot.programmes.teams import team_announce
 from bot.taxonomy import SKILLS, label
 from storage import repo
 from storage.base import utcnow
@@ -99,6 +102,31 @@ TXT = {
         "Scope: {scope}\nSuccess measures: {measures}\nMeetings: {rhythm}\nEnd date: {end}\n"
         "Please confirm it or ask for changes.",
     ),
+    # life-group (#13): contact sharing, asked once of people who signed up before it.
+    "ask_contact_member": T(
+        "チームが決まったら、団体にあなたの連絡先を伝えてもよいですか？",
+        "When your team forms, may we give the group your contact details?",
+    ),
+    "ask_contact_group": T(
+        "チームが決まったら、ボランティアにご担当者の連絡先を伝えてもよいですか？",
+        "When the team forms, may we give the volunteers the contact person's details?",
+    ),
+    "share_yes": T("共有してよい", "Yes, share it"),
+    "share_no": T("共有しない", "No, don't"),
+    # life-group (#13): the agreement's card in LINE.
+    "a_title": T("活動内容の合意案（第{v}版）", "Proposed agreement (version {v})"),
+    "a_deliverable": T("成果物", "Deliverable"),
+    "a_scope": T("範囲", "Scope"),
+    "a_measures": T("成功の基準", "Success measures"),
+    "a_rhythm": T("打ち合わせ", "Meetings"),
+    "a_end": T("終了予定", "End date"),
+    "a_note": T(
+        "この内容で進めてよければ「確定する」を、変更してほしい点があれば「変更を依頼」を押してください。",
+        "Tap “Confirm” to go ahead with this, "
+        "or “Ask for changes” to tell the team what to change.",
+    ),
+    "agreement_ok": T("確定する", "Confirm"),
+    "agreement_ask": T("変更を依頼", "Ask for changes"),
     "agreement_confirmed": T(
         "✅ 団体が合意案 第{v}版を確定しました。成果物: {deliverable}",
         "✅ The group confirmed agreement version {v}. Deliverable: {deliverable}",
@@ -400,6 +428,26 @@ class Lifecycle:
             ("contacts", project_id),
         )
 
+    async def ask_contact(self, session: AsyncSession, person: Volunteer | Organization) -> None:
+        """Ask someone who was never asked (signed up before it existed) whether their
+        contact may be shared, once, as their team takes shape (life-group)."""
+        if person.share_contact != "unknown" or person.user_key.startswith("deleted:"):
+            return
+        loc = person.locale
+        buttons = tuple(
+            Choice(TXT[key](loc), ShareContact(answer).pack(), TXT[key](loc))
+            for key, answer in (("share_yes", "yes"), ("share_no", "no"))
+        )
+        key = "ask_contact_group" if isinstance(person, Organization) else "ask_contact_member"
+        await outbox.enqueue(
+            session,
+            channel=person.channel,
+            kind="push",
+            target=person.user_key,
+            payload=outbox.replies_payload([Reply(TXT[key](loc), buttons)], urgent=True),
+            key=outbox.key_for("ask-contact", person.channel, person.user_key),
+        )
+
     # ---------------------------------------------------------------- agreement
 
     async def propose_agreement(
@@ -459,7 +507,9 @@ class Lifecycle:
             rhythm=row.meeting_rhythm,
             end=end_date.isoformat(),
         )
-        await self._push_org(session, org, text, ("agreement", row.id))
+        await self._push_org(
+            session, org, text, ("agreement", row.id), _agreement_panel(row, org.locale)
+        )
         return row
 
     async def answer_agreement(
@@ -510,7 +560,33 @@ class Lifecycle:
             at=now,
         )
         await self.coordination.note(session, project, text, ("agreement-answer", row.id))
+        # life-group (#13): the team reads the group's answer in its channel (or in LINE).
+        key = "agreement_confirmed" if confirm else "agreement_change"
+        by_locale = {
+            loc: TXT[key](
+                loc, v=row.version, deliverable=row.deliverable, comment=row.group_comment or "-"
+            )
+            for loc in ("ja", "en")
+        }
+        await team_announce(session, project, by_locale, f"agreement-answer-{row.id}")
         return row
+
+    async def agreement_status(
+        self, session: AsyncSession, agreement_id: int, organization_id: int
+    ) -> AgreementStatus | None:
+        """An agreement version of this group's project as the group answering it sees it:
+        open while proposed and the newest (None: not this group's)."""
+        row = await session.get(Agreement, agreement_id)
+        if row is None:
+            return None
+        project = await repo.get_project(session, row.project_id)
+        if project is None or project.organization_id != organization_id:
+            return None
+        newest = await session.scalar(
+            select(func.max(Agreement.version)).where(Agreement.project_id == row.project_id)
+        )
+        is_open = row.status == "proposed" and newest == row.version
+        return AgreementStatus(row.id, row.version, is_open)
 
     async def agreements(self, session: AsyncSession, project_id: int) -> list[Agreement]:
         """Every version of a project's agreement, oldest first."""
@@ -762,23 +838,58 @@ class Lifecycle:
     # ---------------------------------------------------------------- messages
 
     async def _push(
-        self, session: AsyncSession, channel: str, user_key: str, text: str, why: tuple[object, ...]
+        self,
+        session: AsyncSession,
+        channel: str,
+        user_key: str,
+        text: str,
+        why: tuple[object, ...],
+        panel: tuple[Panel, tuple[Choice, ...]] | None = None,
     ) -> None:
+        reply = Reply(text, panel[1], (panel[0],)) if panel else Reply(text)
         await outbox.enqueue(
             session,
             channel=channel,
             kind="push",
             target=user_key,
-            payload=outbox.replies_payload([Reply(text)], urgent=True),
+            payload=outbox.replies_payload([reply], urgent=True),
             key=outbox.key_for("lifecycle", *why),
         )
 
     async def _push_org(
-        self, session: AsyncSession, org: Organization, text: str, why: tuple[object, ...]
+        self,
+        session: AsyncSession,
+        org: Organization,
+        text: str,
+        why: tuple[object, ...],
+        panel: tuple[Panel, tuple[Choice, ...]] | None = None,
     ) -> None:
         if org.user_key.startswith("deleted:"):
             return  # the contact deleted their data: nobody to tell in LINE
-        await self._push(session, org.channel, org.user_key, text, why)
+        await self._push(session, org.channel, org.user_key, text, why, panel)
+
+
+def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...]]:
+    """A kickoff agreement version as a card with the group's two buttons (life-group)."""
+    buttons = tuple(
+        Choice(TXT[key](loc), AgreementAnswer(row.id, answer).pack(), TXT[key](loc))
+        for key, answer in (("agreement_ok", "ok"), ("agreement_ask", "change"))
+    )
+    fields = (
+        (TXT["a_deliverable"](loc), row.deliverable),
+        (TXT["a_scope"](loc), row.scope),
+        (TXT["a_measures"](loc), row.success_measures),
+        (TXT["a_rhythm"](loc), row.meeting_rhythm),
+        (TXT["a_end"](loc), row.end_date.isoformat()),
+    )
+    panel = Panel(
+        title=TXT["a_title"](loc, v=row.version),
+        kind="agreement",
+        fields=fields,
+        note=TXT["a_note"](loc),
+        buttons=buttons,
+    )
+    return panel, buttons
 
 
 # Projects whose people have served (a team formed at some point).

@@ -685,6 +685,10 @@ class Programmes:
         if "rsvp_yes" in audience:
             for channel, user_key, locale in await store.rsvp_yes(session, phase.id):
                 line_targets[locale][user_key] = channel
+        if "groups" in audience:  # life-group (#13): each team's group, in its language
+            for project in await store.team_projects(session, programme.id, phase.project_id):
+                org = project.organization
+                line_targets[org.locale][org.user_key] = org.channel
 
         seen: set[str] = set()
         for locale, targets in sorted(line_targets.items()):
@@ -948,12 +952,20 @@ def phase_spec(
     key: str | None = None,
     reminders: tuple[str, ...] | None = None,
     project: int | None = None,
+    groups: bool = True,
 ) -> PhaseSpec:
     """A phase from the Slack modal's fields, with its kind's default announcements (to
-    the team's own audiences only when the phase is for one team)."""
+    the team's own audiences only when the phase is for one team; to the groups only
+    when `groups`)."""
     defaults = default_announcements(kind)
     if reminders is not None:
         defaults = tuple(a for a in defaults if a.key in reminders)
+    if not groups:
+        defaults = tuple(
+            replace(a, audience=tuple(x for x in a.audience if x != "groups"))
+            for a in defaults
+            if set(a.audience) != {"groups"}
+        )
     if project is not None:
         defaults = for_one_team(defaults)
     return PhaseSpec(

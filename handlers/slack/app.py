@@ -22,6 +22,7 @@ from bot.budget import Budget
 from bot.commands import CommandReply, CommandRequest, Commands, Services
 from bot.coordination import ACCEPT, ASK, DECLINE, EDIT_NEEDS, Coordination, Outcome, check_needs
 from bot.inbox import Inbox
+from bot.lifecycle.kickoff import Kickoff
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.outbox import Item
 from bot.programmes.checkins import GREEN, RED, YELLOW, CheckIns
@@ -34,6 +35,7 @@ from handlers.slack.once import ForgetOnErrors, once_key
 from handlers.slack.programmes import ProgrammeUI, programme_blocks
 from handlers.slack.transport import SlackTransport
 from handlers.slack.views import (
+    AGREEMENT_VIEW,
     ASK_VIEW,
     ATTENDANCE,
     ATTENDANCE_ACTION,
@@ -47,9 +49,11 @@ from handlers.slack.views import (
     REJECT_VIEW,
     attendance_blocks,
     attendance_modal,
+    parse_agreement,
     parse_attendance,
     parse_needs,
     project_id_of,
+    render_agreement_modal,
     render_card,
     render_needs_modal,
     render_text_modal,
@@ -84,6 +88,7 @@ class SlackChannel:
         *,
         teams: TeamChannels | None = None,
         checkins: CheckIns | None = None,
+        kickoff: Kickoff | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
@@ -113,7 +118,10 @@ class SlackChannel:
         )
         self.transport = SlackTransport(self.client, teams)
         self.programmes = programmes
-        self.commands = Commands(Services(coordination, matching, programmes, teams, budget=None))
+        self.kickoff = kickoff
+        self.commands = Commands(
+            Services(coordination, matching, programmes, teams, budget=None, kickoff=kickoff)
+        )
         self._register()
         # The programme calendar's buttons and modals (handlers.slack.programmes).
         self.programme_ui = (
@@ -190,6 +198,8 @@ class SlackChannel:
         # life-cohort (#13): recording who attended a phase of any kind.
         app.action(ATTENDANCE_ACTION)(self._on_attendance)
         app.view(ATTENDANCE_VIEW)(self._on_attendance_saved)
+        # life-group (#13): the kickoff agreement form.
+        app.view(AGREEMENT_VIEW)(self._on_agreement)
 
     async def _once_per_event(
         self, body: Body, context: AsyncBoltContext, next: Any
@@ -379,6 +389,12 @@ class SlackChannel:
             coordinator=await self.gate.is_coordinator(user),
         )
         reply = await self.commands.run(request)
+        if reply.form is not None and body.get("trigger_id"):
+            # life-group (#13): the trigger id lives 3 seconds, so the form opens first.
+            await ack()
+            view = render_agreement_modal(reply.form, request.locale)
+            await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+            return
         # Shown only to the person who typed the command.
         blocks = self._blocks(reply, request.locale)
         await ack(response_type="ephemeral", text=reply.text, blocks=blocks)
@@ -446,6 +462,24 @@ class SlackChannel:
             int(value), action["action_id"], user, channel or "", str(ts or "")
         )
         await self._tell_failure(user, channel, outcome)
+
+    async def _on_agreement(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        """The kickoff agreement form, submitted (life-group, #13)."""
+        user = str(body["user"]["id"])
+        form = parse_agreement(view)
+        if form is None or self.kickoff is None:
+            await ack()
+            return
+        locale = await self.locale_of(user, form.channel or None)
+        outcome = await self.kickoff.propose(
+            form, user, coordinator=await self.gate.is_coordinator(user), locale=locale
+        )
+        if isinstance(outcome, dict):
+            # Shown under each field; the modal stays open with what was typed.
+            await ack(response_action="errors", errors=outcome)
+            return
+        await ack()
+        await self.gate.tell(user, form.channel or None, outcome)
 
     async def _on_mention(self, body: Body) -> None:
         event = body.get("event") or {}

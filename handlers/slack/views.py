@@ -8,6 +8,7 @@ from bot.cards import Button, Card
 from bot.conversation.fields import Option
 from bot.coordination import NeedsForm
 from bot.i18n import T
+from bot.lifecycle.kickoff import AgreementForm, AgreementInput
 from bot.programmes.cohort import AttendanceSheet
 from bot.taxonomy import LANGUAGES, MODES, SKILLS
 
@@ -378,3 +379,95 @@ def parse_attendance(view: dict[str, Any]) -> tuple[int, str, set[str]] | None:
 
 
 # ---- end life-cohort
+# ---------------------------------------------------------------- life-group (#13): the agreement
+
+AGREEMENT_VIEW, AGREEMENT_ACTION = "kickoff_agreement", "value"
+AGREEMENT_TEXT = {
+    "title": T("活動内容の合意案", "Kickoff agreement"),
+    "rescope": T(
+        "第{v}版をもとに見直します。送信すると第{n}版として団体に届きます。",
+        "Re-scoping from version {v}. Sending makes it version {n} for the group.",
+    ),
+    "intro": T(
+        "団体にLINEで届き、団体が確定するとプロジェクトは「合意済み」になります。",
+        "The group receives it in LINE; once it confirms, the project is agreed.",
+    ),
+    "deliverable": T(
+        "成果物（例: Facebook運用マニュアル）", "Deliverable (e.g. a Facebook manual)"
+    ),
+    "scope": T("範囲（やること・やらないこと）", "Scope (what is in and out)"),
+    "success_measures": T("成功の基準", "Success measures"),
+    "meeting_rhythm": T("打ち合わせの頻度（例: 毎週火曜の夜）", "Meeting rhythm (e.g. Tuesdays)"),
+    "end_date": T("終了予定日", "End date"),
+    "send": T("団体に送る", "Send to the group"),
+}
+
+
+def render_agreement_modal(form: AgreementForm, locale: str) -> dict[str, Any]:
+    """The kickoff agreement form, prefilled from the newest version when re-scoping."""
+    t = AGREEMENT_TEXT
+    intro = t["intro"](locale)
+    if form.version:
+        intro = t["rescope"](locale, v=form.version, n=form.version + 1) + "\n" + intro
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "plain_text", "text": clip(intro, 3000)}}
+    ]
+    for name in ("deliverable", "scope", "success_measures", "meeting_rhythm"):
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": AGREEMENT_ACTION,
+            "multiline": name != "deliverable",
+            "max_length": 1000,
+        }
+        if getattr(form, name):
+            element["initial_value"] = getattr(form, name)
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": name,
+                "label": {"type": "plain_text", "text": t[name](locale)},
+                "element": element,
+            }
+        )
+    picker: dict[str, Any] = {"type": "datepicker", "action_id": AGREEMENT_ACTION}
+    if form.end_date:
+        picker["initial_date"] = form.end_date
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": "end_date",
+            "label": {"type": "plain_text", "text": t["end_date"](locale)},
+            "element": picker,
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": AGREEMENT_VIEW,
+        "private_metadata": f"{form.project_id}|{form.channel}",
+        "title": {"type": "plain_text", "text": clip(t["title"](locale), 24)},
+        "submit": {"type": "plain_text", "text": clip(t["send"](locale), 24)},
+        "close": {"type": "plain_text", "text": clip(MODAL["cancel"](locale), 24)},
+        "blocks": blocks,
+    }
+
+
+def parse_agreement(view: dict[str, Any]) -> AgreementInput | None:
+    """The submitted agreement form (None: not a form we opened)."""
+    project, _, channel = str(view.get("private_metadata", "")).partition("|")
+    if not project.isdigit():
+        return None
+    values = view.get("state", {}).get("values", {})
+
+    def value(block: str) -> str:
+        got = values.get(block, {}).get(AGREEMENT_ACTION, {})
+        return str(got.get("value") or got.get("selected_date") or "").strip()
+
+    return AgreementInput(
+        int(project),
+        channel,
+        value("deliverable"),
+        value("scope"),
+        value("success_measures"),
+        value("meeting_rhythm"),
+        value("end_date"),
+    )
