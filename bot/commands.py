@@ -8,6 +8,7 @@ from `REGISTRY`: adding a verb is one `Command` entry and its handler function.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,8 @@ from bot.coordination import Coordination
 from bot.i18n import T
 from bot.lifecycle.kickoff import TXT as KICKOFF_TXT
 from bot.lifecycle.kickoff import AgreementForm, Kickoff
+from bot.lifecycle.states import Role as LifeRole
+from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.programmes.cohort import AttendanceSheet
 from bot.programmes.service import Programmes
@@ -50,6 +53,8 @@ class Services:
     budget: Budget | None = None
     # life-group (#13): the kickoff agreement from a team channel.
     kickoff: Kickoff | None = None
+    # life-work (#13): hours, delivery, completion, pause / resume / cancel.
+    work: Work | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,10 @@ async def _project(c: Commands, r: CommandRequest) -> CommandReply:
     card = await _coordination(c).card_for(r.number())
     if card is None:
         return CommandReply(COORDINATION_TXT["not_found"](r.locale, id=r.args[0]))
+    if c.services.work is not None:  # life-work (#13): hours and members' capacity
+        extra = await c.services.work.card_section(r.number(), c.services.work.locale)
+        if extra:
+            card = dataclasses.replace(card, sections=(*card.sections, extra))
     return CommandReply(card.fallback, card=card)
 
 
@@ -274,6 +283,115 @@ async def _agree(c: Commands, r: CommandRequest) -> CommandReply:
 
 async def _help(c: Commands, r: CommandRequest) -> CommandReply:
     return c.help_reply(r)
+
+
+# ---------------------------------------------------------------- life-work (#13)
+
+
+def _work(c: Commands) -> Work:
+    assert c.services.work is not None
+    return c.services.work
+
+
+async def _hours(c: Commands, r: CommandRequest) -> CommandReply:
+    work = _work(c)
+    if r.coordinator and (not r.args or (len(r.args) == 1 and r.args[0].startswith("#"))):
+        # Coordinators read the totals (`#12`: one project's); members log with a number.
+        if r.args and r.args[0][1:].isdigit():
+            return CommandReply(await work.totals_text(r.locale, int(r.args[0][1:])))
+        if not r.args:
+            return CommandReply(await work.totals_text(r.locale))
+    return CommandReply(await work.log_hours_slack(r.actor, r.channel, r.args, r.locale))
+
+
+async def _deliver(c: Commands, r: CommandRequest) -> CommandReply:
+    return CommandReply(await _work(c).deliver(r.actor, r.channel, r.args, r.coordinator, r.locale))
+
+
+async def _complete(c: Commands, r: CommandRequest) -> CommandReply:
+    text = await _work(c).complete(r.number(), r.actor, LifeRole.COORDINATOR, r.locale)
+    return CommandReply(text)
+
+
+async def _state_change(c: Commands, r: CommandRequest) -> CommandReply:
+    verb = "cancel" if r.verb in ("cancel-project", "中止") else r.verb
+    reason = " ".join(r.args[1:])
+    return CommandReply(await _work(c).change(r.number(), verb, r.actor, reason, r.locale))
+
+
+LIFE_WORK_TEAM: tuple[Command, ...] = (
+    Command(
+        "hours",
+        T("[時間 内容 [日付] [#相談番号]]", "[HOURS NOTE [DATE] [#ID]]"),
+        T(
+            "稼働時間を記録（例: `3 団体とのヒアリング`、`2026-12-03 1.5 資料作り`）。"
+            "コーディネーターは引数なしで合計（`#12` で相談ごと・人ごと）",
+            "log hours (e.g. `3 hearing with the group`, `2026-12-03 1.5 slides`); "
+            "coordinators without arguments see the totals (`#12`: per person)",
+        ),
+        _hours,
+        role=Role.TEAM,
+        requires=("work",),
+    ),
+    Command(
+        "deliver",
+        T("URL 内容", "URL NOTE"),
+        T(
+            "チームのチャンネルで納品を記録し、団体にLINEで確認を依頼",
+            "in the team channel: record the delivery; the group confirms it in LINE",
+        ),
+        _deliver,
+        role=Role.TEAM,
+        requires=("work",),
+        min_args=1,
+    ),
+)
+
+
+# Coordinators' verbs come before `help` in the registry, team verbs after it.
+LIFE_WORK_COORDINATOR: tuple[Command, ...] = (
+    Command(
+        "complete",
+        T("相談番号", "PROJECT_ID"),
+        T(
+            "納品済みの相談を完了（お礼・アンケート・事例の下書き）",
+            "complete a delivered project (thanks, feedback, a case draft)",
+        ),
+        _complete,
+        requires=("work",),
+        numbers=1,
+    ),
+    Command(
+        "pause",
+        T("相談番号 [理由]", "PROJECT_ID [REASON]"),
+        T("相談を一時停止（団体とメンバーに通知）", "pause a project (group and members told)"),
+        _state_change,
+        requires=("work",),
+        numbers=1,
+    ),
+    Command(
+        "resume",
+        T("相談番号 [理由]", "PROJECT_ID [REASON]"),
+        T(
+            "一時停止した相談を再開（チーム結成前なら募集に戻る）",
+            "resume a paused project (back to recruiting if it had no team yet)",
+        ),
+        _state_change,
+        requires=("work",),
+        numbers=1,
+    ),
+    Command(
+        "cancel-project",
+        T("相談番号 [理由]", "PROJECT_ID [REASON]"),
+        T(
+            "相談を中止（団体とメンバーに通知、メンバーの枠は空く）",
+            "cancel a project (group and members told, members free again)",
+        ),
+        _state_change,
+        requires=("work",),
+        numbers=1,
+    ),
+)
 
 
 NONE = T("", "")
@@ -395,6 +513,8 @@ REGISTRY: tuple[Command, ...] = (
         requires=("programmes",),
         numbers=1,
     ),
+    # life-work (#13)
+    *LIFE_WORK_COORDINATOR,
     Command(
         "help",
         T("[コマンド]", "[COMMAND]"),
@@ -447,6 +567,8 @@ REGISTRY: tuple[Command, ...] = (
         role=Role.TEAM,
         requires=("kickoff",),
     ),
+    # life-work (#13)
+    *LIFE_WORK_TEAM,
 )
 
 

@@ -18,6 +18,8 @@ from bot.events import Event
 from bot.flows import FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.i18n import T, Texts, fold, normalise
+from bot.lifecycle import chat as work_chat
+from bot.lifecycle.chat import WorkEffect, WorkLookups
 from bot.lifecycle.states import group_label
 
 # ---------------------------------------------------------------- effects
@@ -142,6 +144,8 @@ Effect = (
     | RejectTeam
     | AnswerAgreement
     | SetContactSharing
+    # life-work (#13): delivery, completion, feedback, hours, withdraw, capacity
+    | WorkEffect
 )
 
 
@@ -222,7 +226,7 @@ class PhaseStatus:
     open: bool
 
 
-class Lookups(Protocol):
+class Lookups(WorkLookups, Protocol):
     """Read access the dialogue needs; calling it returns what is known about the person."""
 
     async def __call__(self) -> Known: ...
@@ -285,6 +289,9 @@ MENU_WORDS: dict[str, frozenset[str]] = {
     ),
     "help": _words("ヘルプ", "使い方", "メニュー", "help", "menu", "?", "？"),
     "slack": _words("Slack連携", "Slackと連携", "スラック連携", "link slack", "slack link"),
+    # life-work (#13)
+    "hours": _words("稼働記録", "時間を記録", "活動記録", "log hours", "hours"),
+    "capacity": _words("同時参加数", "参加数", "capacity", "projects at a time"),
 }
 # life-cohort (#13): invitations to future cohorts, turned off and on again in words.
 COHORT_WORDS: dict[bool, frozenset[str]] = {
@@ -423,6 +430,8 @@ class _Texts(Texts):
             "・退会: すべてのデータを削除\n"
             "・English / 日本語: 言語の切り替え\n"
             "・Slack連携: チームのSlackとつなぐコードを受け取る\n"
+            "・稼働記録: チームでの活動時間を記録する\n"
+            "・同時参加数: 同時に参加するプロジェクトの数（1〜3）\n"
             "質問の途中では「戻る」でひとつ前へ、「やめる」で中止できます。"
         ),
         en=(
@@ -436,6 +445,8 @@ class _Texts(Texts):
             "• delete my data: delete everything\n"
             "• English / 日本語: switch language\n"
             "• link slack: get a code to link your team's Slack\n"
+            "• log hours: record time you worked for your team\n"
+            "• projects at a time: how many projects you take on at once (1 to 3)\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
         ),
     )
@@ -627,6 +638,9 @@ class _Texts(Texts):
         "Please keep it within 2000 characters (that was {n}).",
     )
     m_lang = T("English", "日本語")
+    # life-work (#13)
+    m_hours = T("稼働記録", "Log hours")
+    m_capacity = T("同時参加数", "Projects at a time")
 
 
 TXT = _Texts
@@ -798,10 +812,33 @@ class Dialogue:
             await self._on_decline_reason(conv, result, inp, word, load)
             return
 
+        # life-work (#13): delivery answers, completing, feedback, hours, withdraw, capacity.
+        if isinstance(pb, postback.WORK):
+            step = await work_chat.on_postback(pb, conv.locale, load)
+            await self._work_step(conv, result, step, load)
+            return
+        if conv.pending and conv.pending.startswith("missing:"):
+            step = work_chat.on_missing(conv.pending, inp, word, conv.locale)
+            await self._work_step(conv, result, step, load)
+            return
+
         if conv.flow is not None:
             await self._on_flow(conv, conv.flow, result, inp, gap, load)
             return
         await self._on_menu(conv, result, inp, word, pb, load)
+
+    async def _work_step(
+        self, conv: _Conv, result: Result, step: work_chat.Step, load: KnownLoader
+    ) -> None:
+        """Apply what the work part decided (life-work, #13)."""
+        conv.pending = step.pending
+        result.replies.extend(step.replies)
+        result.effects.extend(step.effects)
+        if step.flow is not None:
+            conv.flow = step.flow.state
+            result.replies.extend(step.flow.replies)
+        elif step.reprompt:
+            result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_global(
         self,
@@ -1070,6 +1107,11 @@ class Dialogue:
             status = known.volunteer.status if known.volunteer else "active"
             after = Known(Profile(answers, status), known.group)
             result.replies.extend(self._menu_for(conv, after))
+        elif (step := work_chat.on_completed(flow_id, answers, loc)) is not None:
+            # life-work (#13): hours logged, feedback given.
+            result.replies.extend(step.replies)
+            result.effects.extend(step.effects)
+            result.replies.extend(self._menu_for(conv, known))
         elif flow_id in ("group", "request"):
             result.effects.append(SubmitRequest(answers))
             result.replies.append(Reply(TXT.request_sent(loc)))
@@ -1121,7 +1163,12 @@ class Dialogue:
             await self._open_projects(conv, result, known, load)
         elif command == "requests":
             result.replies.append(Reply(self._requests_text(known, loc)))
-            result.replies.extend(self._menu_for(conv, known))
+            withdraw = work_chat.withdraw_reply(known.group.requests if known.group else (), loc)
+            result.replies.extend([withdraw] if withdraw else self._menu_for(conv, known))
+        elif command in ("hours", "capacity"):
+            # life-work (#13): log hours (a short flow), projects at a time.
+            step = await work_chat.on_menu(command, loc, load)
+            await self._work_step(conv, result, step, load)
         elif command == "slack" and profile is not None:
             result.effects.append(RequestSlackCode())
             result.replies.append(Reply(TXT.slack_code(loc)))
@@ -1234,6 +1281,8 @@ class Dialogue:
             agreement = await load.agreement(int(ref)) if ref.isdigit() else None
             v = agreement.version if agreement else "-"
             return [Reply(TXT.agreement_change_prompt(conv.locale, v=v))]
+        if conv.pending and conv.pending.startswith("missing:"):
+            return [work_chat.reprompt_missing(conv.locale)]
         if conv.pending and conv.pending.startswith("decline:"):
             skip = TXT.inv_skip(conv.locale)
             return [Reply(TXT.inv_decline_reason(conv.locale), (Choice(skip, SKIP, skip),))]
@@ -1280,6 +1329,10 @@ class Dialogue:
             items.append(item(TXT.m_open, "open"))
         items.append(item(TXT.m_help, "help"))
         items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
+        if profile is not None:
+            # life-work (#13): log hours, projects at a time.
+            items.append(item(TXT.m_hours, "hours"))
+            items.append(item(TXT.m_capacity, "capacity"))
         return [Reply(TXT.menu(loc), tuple(items))]
 
     def _profile_replies(self, conv: _Conv, profile: Profile, known: Known) -> list[Reply]:

@@ -106,6 +106,9 @@ class Menu(Postback):
             "request",
             "open",
             "slack",
+            # life-work (#13)
+            "hours",
+            "capacity",
         )
     }
     command: str
@@ -259,6 +262,64 @@ class Cohort(Postback):
 
 
 # ---- end life-cohort
+# ---------------------------------------------------------------- life-work (#13)
+
+
+@dataclass(frozen=True)
+class DeliveryAnswer(Postback):
+    """The group on a delivery: received it, or something is missing: `dlv|12|ok`."""
+
+    prefix: ClassVar[str] = "dlv"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("ok", "missing")}
+    project_id: int
+    answer: str
+
+
+@dataclass(frozen=True)
+class Finish(Postback):
+    """The group completes its project after confirming the delivery: `fin|12`."""
+
+    prefix: ClassVar[str] = "fin"
+    project_id: int
+
+
+@dataclass(frozen=True)
+class FeedbackStart(Postback):
+    """Start the feedback questions about a completed project: `fb|12`."""
+
+    prefix: ClassVar[str] = "fb"
+    project_id: int
+
+
+@dataclass(frozen=True)
+class HoursFor(Postback):
+    """A member picks the project to log hours on: `hrs|12`."""
+
+    prefix: ClassVar[str] = "hrs"
+    project_id: int
+
+
+@dataclass(frozen=True)
+class Withdraw(Postback):
+    """The group withdraws a request (asked, then confirmed): `wd|12|ask`."""
+
+    prefix: ClassVar[str] = "wd"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("ask", "yes", "no")}
+    project_id: int
+    answer: str
+
+
+@dataclass(frozen=True)
+class Capacity(Postback):
+    """A volunteer sets how many projects at a time: `cap|2`."""
+
+    prefix: ClassVar[str] = "cap"
+    projects: int
+
+
+# The kinds the work part of the dialogue answers (bot.lifecycle.line).
+Work = DeliveryAnswer | Finish | FeedbackStart | HoursFor | Withdraw | Capacity
+WORK = (DeliveryAnswer, Finish, FeedbackStart, HoursFor, Withdraw, Capacity)
 
 
 # The kinds the matching part of the dialogue answers.
@@ -281,6 +342,8 @@ KINDS: tuple[type[Postback], ...] = (
     # life-group (#13)
     AgreementAnswer,
     ShareContact,
+    # life-work (#13)
+    *WORK,
 )
 _BY_PREFIX = {k.prefix: k for k in KINDS}
 assert len(_BY_PREFIX) == len(KINDS), "two postback kinds share a prefix"

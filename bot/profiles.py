@@ -34,6 +34,7 @@ from bot.dialogue import (
     TeamStatus,
 )
 from bot.flows.contact import share_fields
+from bot.lifecycle.chat import WORK_EFFECTS, WorkStatus
 from bot.taxonomy import needs_for_menus
 from storage import programmes as programme_store
 from storage import repo
@@ -73,6 +74,8 @@ class EffectContext:
     rich_menus: Any = None
     # life-group (#13): the project lifecycle (bot.lifecycle.service.Lifecycle).
     lifecycle: Any = None
+    # life-work (#13): hours, delivery, completion, feedback (bot.lifecycle.work.Work).
+    work: Any = None
 
 
 class SessionLookups:
@@ -137,6 +140,31 @@ class SessionLookups:
             return None
         status: PhaseStatus | None = await self._ctx.programmes.phase_info(self._session, phase_id)
         return status
+
+    # life-work (#13)
+
+    async def work(self, project_id: int) -> WorkStatus | None:
+        """This person's relation to a project (its group, or a member), or None."""
+        if self._ctx.work is None:
+            return None
+        found: WorkStatus | None = await self._ctx.work.status_for(
+            self._session, self._channel, self._user_key, project_id
+        )
+        return found
+
+    async def work_projects(self) -> list[tuple[int, str]]:
+        """The projects this volunteer can log hours on now."""
+        if self._ctx.work is None:
+            return []
+        found: list[tuple[int, str]] = await self._ctx.work.projects_for(
+            self._session, self._channel, self._user_key
+        )
+        return found
+
+    async def capacity(self) -> int | None:
+        """How many projects at a time this volunteer takes (None: not a volunteer)."""
+        volunteer = await repo.get_volunteer(self._session, self._channel, self._user_key)
+        return None if volunteer is None else int(volunteer.capacity)
 
 
 def answers_of(volunteer: Any, skills: list[str]) -> dict[str, Any]:
@@ -253,6 +281,10 @@ async def apply_effect(
     elif isinstance(effect, RequestSlackCode):
         if ctx.teams is not None:
             await ctx.teams.request_code(session, channel, user_key)
+    elif isinstance(effect, WORK_EFFECTS):
+        # life-work (#13): bot.lifecycle.work.Work checks who and what again, and writes.
+        if ctx.work is not None:
+            await ctx.work.apply(session, channel, user_key, effect)
     elif isinstance(effect, DeleteUserData):
         # What they typed is read first: it is blanked wherever a message still holds it.
         typed = await repo.personal_strings(session, channel, user_key)

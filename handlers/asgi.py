@@ -27,8 +27,10 @@ from bot.expiry import Expiry
 from bot.inbox import Inbox
 from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.service import Lifecycle
+from bot.lifecycle.work import Work
 from bot.logs import configure_logging
 from bot.matching.service import Matching
+from bot.office.cases import Cases
 from bot.outbox import Dispatcher, Policy, Transport
 from bot.profiles import EffectContext
 from bot.programmes.checkins import CheckIns
@@ -143,6 +145,8 @@ def create_app(
         matching = Matching(maker, coordination, notify=dispatcher.notify)
         lifecycle = Lifecycle(maker, coordination, notify=dispatcher.notify)
         matching.lifecycle = lifecycle
+        # life-work (#13): hours, delivery, completion (with its draft case), pause/cancel.
+        work = Work(maker, lifecycle, cases=Cases(maker, timezone=settings.timezone))
         coordination.matching = matching
         # Team channels need Slack; without it a formed team is told in LINE only.
         teams = (
@@ -201,6 +205,7 @@ def create_app(
             teams=teams,
             rich_menus=rich_menus,
             lifecycle=lifecycle,
+            work=work,  # life-work (#13)
         )
         inbox = Inbox(maker, dialogue, effects=effects, on_commit=dispatcher.notify, ingest=ingest)
         line = LineChannel(settings, inbox, dispatcher) if settings.line_enabled else None
@@ -224,6 +229,7 @@ def create_app(
         if slack is not None:
             transports["slack"] = slack
             slack.budget = budget
+            slack.commands.services.work = work  # life-work (#13)
             # Counts each verified Slack request by type for /metrics.
             slack.app.use(_count_slack_request)
         state.update(

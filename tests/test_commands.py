@@ -20,6 +20,7 @@ from bot.dialogue import Dialogue
 from bot.inbox import Inbox
 from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.service import Lifecycle
+from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.profiles import EffectContext
 from bot.programmes.service import Programmes
@@ -49,6 +50,7 @@ def every_service(engine: AsyncEngine) -> Services:
         TeamChannels(maker),
         Budget(maker),
         kickoff=Kickoff(maker, Lifecycle(maker, coordination)),  # life-group (#13)
+        work=Work(maker, Lifecycle(maker, coordination)),
     )
 
 

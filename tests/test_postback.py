@@ -13,11 +13,16 @@ from bot.postback import (
     KINDS,
     MAX_DATA,
     AgreementAnswer,
+    Capacity,
     Cohort,
     Delete,
+    DeliveryAnswer,
+    FeedbackStart,
+    Finish,
     FlowAction,
     Go,
     Hand,
+    HoursFor,
     Invitation,
     Language,
     Menu,
@@ -28,6 +33,7 @@ from bot.postback import (
     ShareContact,
     SkipReason,
     TeamConfirm,
+    Withdraw,
 )
 from tests import line_events as le
 from tests.fakes.line_api import FakeLineApi
@@ -62,6 +68,15 @@ SAMPLES: list[Postback] = [
     AgreementAnswer(3, "change"),
     ShareContact("yes"),
     ShareContact("no"),
+    # life-work (#13)
+    DeliveryAnswer(12, "ok"),
+    DeliveryAnswer(12, "missing"),
+    Finish(12),
+    FeedbackStart(12),
+    HoursFor(12),
+    Withdraw(12, "ask"),
+    Withdraw(12, "yes"),
+    Capacity(2),
 ]
 
 

@@ -581,4 +581,6 @@ def _step_by_label(flow: Flow, state: FlowState, word: str) -> Step | None:
 
 def _final_answers(flow: Flow, state: FlowState) -> dict[str, Any]:
     applicable = {s.key for s in _applicable(flow, state.answers)}
-    return {k: v for k, v in state.answers.items() if k in applicable}
+    # Keys that are no step's are context the flow was started with (e.g. the project a
+    # feedback flow is about): they are kept.
+    return {k: v for k, v in state.answers.items() if k in applicable or not flow.has_step(k)}

@@ -6,5 +6,17 @@ from bot.conversation.flow import Flow
 from bot.flows.group import GROUP_FLOW, REQUEST_FLOW
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.flows.welcome import WELCOME_FLOW
+from bot.flows.work import FEEDBACK_FLOW, HOURS_FLOW
 
-FLOWS: dict[str, Flow] = {f.id: f for f in (WELCOME_FLOW, VOLUNTEER_FLOW, GROUP_FLOW, REQUEST_FLOW)}
+FLOWS: dict[str, Flow] = {
+    f.id: f
+    for f in (
+        WELCOME_FLOW,
+        VOLUNTEER_FLOW,
+        GROUP_FLOW,
+        REQUEST_FLOW,
+        # life-work (#13)
+        HOURS_FLOW,
+        FEEDBACK_FLOW,
+    )
+}

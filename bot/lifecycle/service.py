@@ -23,10 +23,12 @@ from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import Coordination, summary_of
 from bot.dialogue import AgreementStatus
 from bot.i18n import T, join_list
+from bot.lifecycle import chat
 from bot.lifecycle.records import PUBLISH, Invalid, hours_text, hours_to_minutes
 from bot.lifecycle.states import (
     Moved,
     Party,
+    Refusal,
     Role,
     coordinator_label,
     group_label,
@@ -156,6 +158,7 @@ TXT = {
     ),
     "state_thread": T("🔁 #{id}: {was} → {now}", "🔁 #{id}: {was} → {now}"),
     "state_group": T("ご相談「{summary}」の状況: {now}", "Your request “{summary}” is now: {now}"),
+    "reason": T("理由: {text}", "Reason: {text}"),
     "state_member": T("{org}のプロジェクトの状況: {now}", "{org}'s project is now: {now}"),
 }
 
@@ -212,18 +215,32 @@ class Lifecycle:
     # ---------------------------------------------------------------- any state change
 
     async def change_state(
-        self, session: AsyncSession, project_id: int, event: str, *, role: Role, actor: str
+        self,
+        session: AsyncSession,
+        project_id: int,
+        event: str,
+        *,
+        role: Role,
+        actor: str,
+        reason: str | None = None,
     ) -> Moved:
         """Apply a plain state change (withdraw, pause, resume, cancel) and tell those the
-        table names, each in their language, with the state as they read it."""
+        table names, each in their language, with the state as they read it (and the
+        reason, when one was given; it is in the audit row too)."""
         moved = await transition(
-            session, project_id, event, role=role, actor=actor, now=self._clock()
+            session,
+            project_id,
+            event,
+            role=role,
+            actor=actor,
+            now=self._clock(),
+            detail={"reason": reason} if reason else None,
         )
         if moved.ok:
-            await self.tell(session, moved)
+            await self.tell(session, moved, reason=reason)
         return moved
 
-    async def tell(self, session: AsyncSession, moved: Moved) -> None:
+    async def tell(self, session: AsyncSession, moved: Moved, *, reason: str | None = None) -> None:
         """Write the messages a transition causes to the parties it names."""
         project = await repo.get_project(session, moved.project_id)
         assert project is not None
@@ -235,12 +252,13 @@ class Lifecycle:
                 summary=summary_of(project.challenge),
                 now=group_label(moved.status, org.locale),
             )
-            await self._push_org(session, org, text, why)
+            await self._push_org(session, org, text + _reason(reason, org.locale), why)
         if Party.MEMBERS in moved.tell:
             for match, v in await repo.project_matches(session, moved.project_id):
                 if match.state == "accepted":
                     now = coordinator_label(moved.status, v.locale)
                     text = TXT["state_member"](v.locale, org=org.name, now=now)
+                    text += _reason(reason, v.locale)
                     await self._push(session, v.channel, v.user_key, text, (*why, match.id))
         if Party.COORDINATORS in moved.tell:
             text = TXT["state_thread"](
@@ -249,6 +267,7 @@ class Lifecycle:
                 was=coordinator_label(moved.from_status or "", self.locale),
                 now=coordinator_label(moved.status, self.locale),
             )
+            text += _reason(reason, self.locale)
             await self.coordination.note(session, project, text, why)
 
     # ---------------------------------------------------------------- the team proposal
@@ -647,9 +666,22 @@ class Lifecycle:
         note: str,
         link: str | None,
     ) -> Moved:
-        """The team (or a coordinator) records the delivery; the group is asked to confirm."""
+        """The team (or a coordinator) records the delivery; the group is asked to confirm.
+        A project already delivered takes a new version (after the group said what was
+        missing): no state change, a new card for the group, an audit row."""
         now = self._clock()
         moved = await transition(session, project_id, "deliver", role=role, actor=actor, now=now)
+        if not moved.ok and moved.refusal is Refusal.WRONG_STATE and moved.status == "delivered":
+            moved = Moved(True, "redeliver", project_id, "delivered", "delivered", moved.version)
+            await repo.audit(
+                session,
+                actor=actor,
+                action="redeliver",
+                subject_type="project",
+                subject_id=project_id,
+                detail={"by": role.value},
+                at=now,
+            )
         if not moved.ok:
             return moved
         row = Delivery(
@@ -665,7 +697,8 @@ class Lifecycle:
         assert project is not None
         org = project.organization
         text = TXT["delivered_group"](org.locale, note=row.note, link=row.link or "")
-        await self._push_org(session, org, text, ("delivery", row.id))
+        buttons = chat.delivery_buttons(project_id, org.locale)
+        await self._push_org(session, org, text, ("delivery", row.id), choices=buttons)
         return moved
 
     async def confirm_delivery(self, session: AsyncSession, project_id: int) -> Delivery | None:
@@ -714,12 +747,18 @@ class Lifecycle:
             mine = hours_text(totals.per_volunteer.get(volunteer.id, 0))
             text = TXT["thanks_member"](volunteer.locale, org=org.name, hours=mine)
             await self._push(
-                session, volunteer.channel, volunteer.user_key, text, ("thanks-member", match.id)
+                session,
+                volunteer.channel,
+                volunteer.user_key,
+                text,
+                ("thanks-member", match.id),
+                choices=(chat.feedback_button(project_id, volunteer.locale),),
             )
         text = TXT["thanks_group"](
             org.locale, summary=summary_of(project.challenge), hours=totals.hours
         )
-        await self._push_org(session, org, text, ("thanks-group", project_id))
+        feedback = (chat.feedback_button(project_id, org.locale),)
+        await self._push_org(session, org, text, ("thanks-group", project_id), choices=feedback)
         return moved
 
     async def record_feedback(
@@ -845,8 +884,9 @@ class Lifecycle:
         text: str,
         why: tuple[object, ...],
         panel: tuple[Panel, tuple[Choice, ...]] | None = None,
+        choices: tuple[Choice, ...] = (),
     ) -> None:
-        reply = Reply(text, panel[1], (panel[0],)) if panel else Reply(text)
+        reply = Reply(text, panel[1], (panel[0],)) if panel else Reply(text, choices)
         await outbox.enqueue(
             session,
             channel=channel,
@@ -863,10 +903,11 @@ class Lifecycle:
         text: str,
         why: tuple[object, ...],
         panel: tuple[Panel, tuple[Choice, ...]] | None = None,
+        choices: tuple[Choice, ...] = (),
     ) -> None:
         if org.user_key.startswith("deleted:"):
             return  # the contact deleted their data: nobody to tell in LINE
-        await self._push(session, org.channel, org.user_key, text, why, panel)
+        await self._push(session, org.channel, org.user_key, text, why, panel, choices)
 
 
 def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...]]:
@@ -890,6 +931,11 @@ def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...
         buttons=buttons,
     )
     return panel, buttons
+
+
+def _reason(reason: str | None, locale: str) -> str:
+    """A state change's reason as a line of its message ("" without one)."""
+    return "\n" + TXT["reason"](locale, text=reason) if reason else ""
 
 
 # Projects whose people have served (a team formed at some point).

@@ -12,11 +12,11 @@ import dataclasses
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.fields import Option
@@ -24,7 +24,7 @@ from bot.i18n import T, fold, normalise
 from bot.matching.areas import place
 from bot.taxonomy import INTERESTS, MENUS, ORG_KINDS, SECTORS, label, skill_label
 from storage import cases as store
-from storage import repo
+from storage import models, repo
 from storage.base import utcnow
 from storage.models import Case
 
@@ -333,12 +333,13 @@ def draft_from(source: CaseSource) -> Draft:
 
 
 async def load_source(session: AsyncSession, project_id: int, timezone: str) -> CaseSource:
-    """A project's case source from the database (issue #13 adds agreement, delivery and
-    published feedback here)."""
+    """A project's case source from the database, with the lifecycle's confirmed
+    agreement, the newest delivery and the feedback its authors let us publish."""
     row = await store.project_source(session, project_id)
     if row is None:
         raise CaseError(ERRORS["no_project"], id=project_id)
     size, skills = await store.team_skills(session, project_id)
+    agreement, delivery, feedback = await _lifecycle_source(session, project_id)
     return CaseSource(
         project_id=row.id,
         group=row.org_name,
@@ -356,7 +357,65 @@ async def load_source(session: AsyncSession, project_id: int, timezone: str) -> 
         programme=row.programme_name,
         started=row.decided_at or row.created_at,
         timezone=row.programme_timezone or timezone,
+        agreement=agreement,
+        delivery=delivery,
+        feedback=feedback,
     )
+
+
+async def _lifecycle_source(
+    session: AsyncSession, project_id: int
+) -> tuple[Agreement | None, Delivery | None, tuple[PublishedFeedback, ...]]:
+    """The newest confirmed agreement, the newest delivery, and published feedback (the
+    group's first, named authors by their first name, anonymous ones without)."""
+    agreed = await session.scalar(
+        select(models.Agreement)
+        .where(models.Agreement.project_id == project_id, models.Agreement.status == "confirmed")
+        .order_by(models.Agreement.version.desc())
+        .limit(1)
+    )
+    agreement = (
+        Agreement(
+            deliverable=agreed.deliverable,
+            scope=agreed.scope,
+            success_measures=agreed.success_measures,
+            ends_on=datetime.combine(agreed.end_date, time(3), UTC),  # noon in Japan
+        )
+        if agreed is not None
+        else None
+    )
+    done = await session.scalar(
+        select(models.Delivery)
+        .where(models.Delivery.project_id == project_id)
+        .order_by(models.Delivery.id.desc())
+        .limit(1)
+    )
+    delivery = (
+        Delivery(note=done.note, link=done.link or "", delivered_at=done.recorded_at)
+        if done is not None
+        else None
+    )
+    rows = await session.scalars(
+        select(models.Feedback)
+        .where(
+            models.Feedback.project_id == project_id,
+            models.Feedback.publish != "no",
+            models.Feedback.words.is_not(None),
+        )
+        .order_by(models.Feedback.author_type.desc(), models.Feedback.id)
+    )
+    published: list[PublishedFeedback] = []
+    for fb in rows:
+        author: str | None = None
+        if fb.publish == "named":
+            if fb.author_type == "organization":
+                org = await session.get(models.Organization, fb.author_id)
+                author = org.name if org else None
+            else:
+                person = await session.get(models.Volunteer, fb.author_id)
+                author = (person.display_name.split() or [""])[0] if person else None
+        published.append(PublishedFeedback(text=fb.words or "", author=author, score=fb.score))
+    return agreement, delivery, tuple(published)
 
 
 # ---------------------------------------------------------------- search text
@@ -536,32 +595,43 @@ class Cases:
         """Make a draft case from a project (its source read from the database unless
         given); refused if the project already has one. Returns the case id."""
         async with self.maker.begin() as session:
-            existing = await store.case_for_project(session, project_id)
-            if existing is not None:
-                raise CaseError(ERRORS["exists"], id=project_id, case=existing.id)
-            src = source or await load_source(session, project_id, self.timezone)
-            d = draft_from(src)
-            case = Case(
-                project_id=project_id,
-                status="draft",
-                title=d.title,
-                area=d.area,
-                area_key=place(d.area).key or fold_search(d.area),
-                field=d.field,
-                year=d.year,
-                partners=d.partners,
-                en=d.en,
-                created_by=actor,
-                **d.texts,
-            )
-            case.search_text = search_text(case)
-            session.add(case)
-            await session.flush()
-            await repo.audit(
-                session, actor=actor, action="case_draft", subject_type="case", subject_id=case.id,
-                detail={"project_id": project_id},
-            )  # fmt: skip
-            return int(case.id)
+            return await self.draft_in(session, project_id, actor, source=source)
+
+    async def draft_in(
+        self,
+        session: AsyncSession,
+        project_id: int,
+        actor: str,
+        *,
+        source: CaseSource | None = None,
+    ) -> int:
+        """`draft` in the caller's transaction (e.g. the one completing the project)."""
+        existing = await store.case_for_project(session, project_id)
+        if existing is not None:
+            raise CaseError(ERRORS["exists"], id=project_id, case=existing.id)
+        src = source or await load_source(session, project_id, self.timezone)
+        d = draft_from(src)
+        case = Case(
+            project_id=project_id,
+            status="draft",
+            title=d.title,
+            area=d.area,
+            area_key=place(d.area).key or fold_search(d.area),
+            field=d.field,
+            year=d.year,
+            partners=d.partners,
+            en=d.en,
+            created_by=actor,
+            **d.texts,
+        )
+        case.search_text = search_text(case)
+        session.add(case)
+        await session.flush()
+        await repo.audit(
+            session, actor=actor, action="case_draft", subject_type="case", subject_id=case.id,
+            detail={"project_id": project_id},
+        )  # fmt: skip
+        return int(case.id)
 
     async def get(self, case_id: int) -> Case:
         """One case (any state): for coordinators' editing."""
