@@ -3,9 +3,8 @@ invitation to its briefing session, and the same volunteer matched into the seco
 cohort, through LINE and Slack (signed webhooks, the fake platforms), on SQLite and
 PostgreSQL.
 
-Steps whose LINE/Slack surfaces are built on other branches (the kickoff agreement, hours,
-delivery, completion, feedback: life-group and life-work) go through the core Lifecycle
-service from another process, as the CLI would, until those surfaces are merged.
+The kickoff agreement (life-group), hours, delivery, completion and feedback (life-work)
+go through their LINE and Slack surfaces too.
 """
 
 from __future__ import annotations
@@ -17,12 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.coordination import Coordination
-from bot.lifecycle.records import Invalid
-from bot.lifecycle.service import Lifecycle
-from bot.lifecycle.states import Role
 from bot.programmes.schedule import parse_programme
 from bot.programmes.service import Programmes
 from storage.base import utcnow
+from tests import slack_requests as sr
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
@@ -46,17 +43,6 @@ def coordination(maker: Any) -> Coordination:
     return Coordination(
         maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel=COORDINATOR_CHANNEL_ID
     )
-
-
-def lifecycle_step(database_url: str, step: Any) -> Any:
-    """One step through the core service, in its own transaction (another process)."""
-
-    async def job(maker: Any) -> Any:
-        service = Lifecycle(maker, coordination(maker))
-        async with maker.begin() as session:
-            return await step(service, session)
-
-    return run(database_url, job)
 
 
 def import_next_programme(database_url: str) -> int:
@@ -156,53 +142,77 @@ def test_a_whole_cohort_runs_to_feedback_and_the_volunteer_serves_again(
     assert SNS[0] in team
     sns_id = volunteer_id(database_url, SNS[0])
 
-    # The kickoff agreement: the team proposes, the group confirms.
-    async def agree(service: Lifecycle, session: Any) -> None:
-        row = await service.propose_agreement(
-            session,
-            project,
-            actor="team",
-            deliverable="Facebookページ運用マニュアル（100ページ）",
-            scope="Facebookページの開設と運用",
-            success_measures="月4回の投稿を団体だけで続けられる",
-            meeting_rhythm="隔週オンライン",
-            end_date=date.today() + timedelta(days=40),
+    # The kickoff agreement: written in the team's Slack channel (here by a coordinator),
+    # confirmed by the group in LINE.
+    channel = str(
+        fake_slack.wait_for(
+            lambda: scalar(
+                database_url, "SELECT team_channel_id FROM projects WHERE id = :p", p=project
+            ),
+            timeout=15,
         )
-        assert not isinstance(row, Invalid)
-        assert await service.answer_agreement(session, row.id, confirm=True) is not None
-
-    lifecycle_step(database_url, agree)
+    )
+    in_team = SlackUser(app, fake_slack, COORDINATORS[0], channel)
+    in_team.command("agree")
+    form = fake_slack.wait_for(lambda: fake_slack.views_opened(), timeout=10)[-1]
+    values = {
+        "deliverable": {"value": "Facebookページ運用マニュアル（100ページ）"},
+        "scope": {"value": "Facebookページの開設と運用"},
+        "success_measures": {"value": "月4回の投稿を団体だけで続けられる"},
+        "meeting_rhythm": {"value": "隔週オンライン"},
+        "end_date": {
+            "value": {
+                "type": "datepicker",
+                "selected_date": (date.today() + timedelta(days=40)).isoformat(),
+            }
+        },
+    }
+    body = sr.view_submission(
+        COORDINATORS[0], form["callback_id"], form.get("private_metadata", ""), values, view=form
+    )
+    assert in_team.post(body).status_code == 200
+    group.last = fake_line.wait_for(
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "合意案" in said(m)],
+        timeout=10,
+    )[-1:]
+    group.tap("確定する")
+    assert "確定しました" in group.text()
     assert scalar(database_url, "SELECT status FROM projects WHERE id = :p", p=project) == "agreed"
 
-    # Hours, delivery, the group's confirmation, completion and feedback.
-    async def work(service: Lifecycle, session: Any) -> None:
-        entry = await service.log_hours(session, project, sns_id, hours="3", note="hearing")
-        assert not isinstance(entry, Invalid)
-        moved = await service.record_delivery(
-            session, project, actor="team", role=Role.MEMBER, note="manual", link="https://ex.org/m"
-        )
-        assert moved.ok
-        assert await service.confirm_delivery(session, project) is not None
-        assert (await service.complete(session, project, actor="C1", role=Role.COORDINATOR)).ok
-        feedback = await service.record_feedback(
-            session,
-            project,
-            author_type="volunteer",
-            author_id=sns_id,
-            score=5,
-            words="学びの多い1か月でした",
-            publish="anonymous",
-        )
-        assert not isinstance(feedback, Invalid)
-
-    lifecycle_step(database_url, work)
+    # Hours in LINE (a short flow), delivery recorded in the team channel, confirmed and
+    # completed by the group in LINE.
+    sns = people[SNS[0]]
+    sns.say("稼働記録")
+    sns.say("3時間")
+    sns.say("今日")
+    sns.say("団体とのヒアリング")
+    sns.tap("記録する")
+    assert "記録しました" in sns.text()
+    said_ = in_team.command("deliver https://example.org/manual.pdf Facebook運用マニュアル")
+    assert "納品を記録しました" in said_.json()["text"]
+    group.last = fake_line.wait_for(
+        lambda: [m for m in pushes_to(fake_line, group.user_id) if "成果物が届きました" in said(m)],
+        timeout=10,
+    )[-1:]
+    group.tap("受け取りを確認")
+    group.tap("完了にする")
+    assert "完了にしました" in group.text()
     assert scalar(database_url, "SELECT status FROM projects WHERE id = :p", p=project) == (
         "completed"
     )
-    sns = people[SNS[0]]
-    fake_line.wait_for(
+
+    # Thanks with the volunteer's hours, and feedback in LINE.
+    sns.last = fake_line.wait_for(
         lambda: [m for m in pushes_to(fake_line, sns.user_id) if "3時間" in said(m)], timeout=15
-    )
+    )[-1:]
+    sns.tap("アンケートに答える")
+    sns.tap("5")
+    sns.say("学びの多い1か月でした")
+    sns.tap("匿名なら公開可")
+    sns.tap("送る")
+    assert "ありがとうございました" in sns.text()
+    rows = query(database_url, "SELECT author_type, score, publish FROM feedback")
+    assert [tuple(r) for r in rows] == [("volunteer", 5, "anonymous")]
 
     # The next programme is imported: its briefing session's invitation reaches the
     # volunteer and the group in LINE, each once.
