@@ -202,9 +202,12 @@ def test_a_whole_cohort_runs_to_feedback_and_the_volunteer_serves_again(
     )
 
     # Thanks with the volunteer's hours, and feedback in LINE.
-    sns.last = fake_line.wait_for(
-        lambda: [m for m in pushes_to(fake_line, sns.user_id) if "3時間" in said(m)], timeout=15
-    )[-1:]
+    thanks = fake_line.wait_for(
+        lambda: [m for m in pushes_to(fake_line, sns.user_id) if "完了しました" in said(m)],
+        timeout=15,
+    )[-1]
+    assert "3時間のご協力" in said(thanks)
+    sns.last = [thanks]
     sns.tap("アンケートに答える")
     sns.tap("5")
     sns.say("学びの多い1か月でした")
