@@ -20,12 +20,15 @@ from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
 from bot.i18n import T, fold
 from bot.languages import PersonLanguages
+from bot.lifecycle.kickoff import TXT as KICKOFF_TXT
+from bot.lifecycle.kickoff import AgreementForm, Kickoff
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.office.cases import STATES as CASE_STATES
 from bot.office.cases import CaseError
 from bot.office.exports import ExportError
 from bot.office.service import CaseForm, ExportRequest, Files, Office
+from bot.programmes.cohort import AttendanceSheet
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TXT as TEAM_TXT
 from bot.programmes.teams import TeamChannels
@@ -54,6 +57,8 @@ class Services:
     teams: TeamChannels | None = None
     budget: Budget | None = None
     office: Office | None = None
+    # life-group (#13): the kickoff agreement from a team channel.
+    kickoff: Kickoff | None = None
     # life-work (#13): hours, delivery, completion, pause / resume / cancel.
     work: Work | None = None
     languages: PersonLanguages | None = None
@@ -105,6 +110,10 @@ class CommandReply:
     # A case's edit form (a modal in Slack), opened for the coordinator who asked.
     case_form: CaseForm | None = None
     refused: bool = False
+    # life-cohort (#13): a phase's attendance, with the way to record who attended.
+    attendance: AttendanceSheet | None = None
+    # life-group (#13): a form the channel opens for the person (the kickoff agreement).
+    form: AgreementForm | None = None
 
 
 Handler = Callable[["Commands", CommandRequest], Awaitable[CommandReply]]
@@ -267,7 +276,10 @@ async def _schedule(c: Commands, r: CommandRequest) -> CommandReply:
 
 
 async def _attendance(c: Commands, r: CommandRequest) -> CommandReply:
-    return CommandReply(await _programmes(c).attendance_text(r.number(), r.locale))
+    programmes = _programmes(c)
+    sheet = await programmes.attendance_sheet(r.number(), r.locale)
+    text = await programmes.attendance_text(r.number(), r.locale)
+    return CommandReply(text, attendance=sheet)
 
 
 async def _assign(c: Commands, r: CommandRequest) -> CommandReply:
@@ -382,6 +394,16 @@ async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
     lines = [TXT["cases_found"](r.locale, count=len(found))]
     lines += [f"• {case.line(r.locale)}" for case in found]
     return CommandReply("\n".join(lines))
+
+
+# life-group (#13): `/tsunagu agree` opens the kickoff agreement form in a team channel.
+async def _agree(c: Commands, r: CommandRequest) -> CommandReply:
+    kickoff = c.services.kickoff
+    assert kickoff is not None  # the registry offers the verb only with the service
+    found = await kickoff.form(r.channel or "", r.actor, coordinator=r.coordinator, locale=r.locale)
+    if isinstance(found, str):
+        return CommandReply(found)
+    return CommandReply(KICKOFF_TXT["opening"](r.locale), form=found)
 
 
 async def _help(c: Commands, r: CommandRequest) -> CommandReply:
@@ -587,8 +609,10 @@ REGISTRY: tuple[Command, ...] = (
         "attendance",
         T("フェーズ番号", "PHASE_ID"),
         T(
-            "フェーズ（説明会）の出欠一覧（番号は `/tsunagu schedule` に出ます）",
-            "RSVPs for a phase, a briefing session (ids are shown by `/tsunagu schedule`)",
+            "フェーズ（説明会・オリエンテーション・キックオフ・発表会・ふりかえり）の出欠と"
+            "出席の記録（番号は `/tsunagu schedule` に出ます）",
+            "RSVPs for a phase of any kind (briefing, orientation, kickoff, presentation, "
+            "wrap-up) and recording who attended (ids are shown by `/tsunagu schedule`)",
         ),
         _attendance,
         requires=("programmes",),
@@ -704,6 +728,20 @@ REGISTRY: tuple[Command, ...] = (
         _log,
         role=Role.TEAM,
         requires=("teams",),
+    ),
+    # life-group (#13)
+    Command(
+        "agree",
+        NONE,
+        T(
+            "チームのチャンネルで活動内容の合意案（成果物・範囲・基準・打ち合わせ・終了日）を"
+            "団体に提案（見直しも同じ）",
+            "in the team channel: propose the kickoff agreement to the group (deliverable, "
+            "scope, success measures, meetings, end date; also to re-scope)",
+        ),
+        _agree,
+        role=Role.TEAM,
+        requires=("kickoff",),
     ),
     # life-work (#13)
     *LIFE_WORK_TEAM,

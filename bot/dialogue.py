@@ -7,7 +7,7 @@ the effects in the same transaction as the state, so a failure changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot import postback, work_chat
@@ -81,12 +81,46 @@ class ConfirmTeam:
     project_id: int
 
 
+# life-group (#13): the group's other answers to its team, and to a kickoff agreement.
+@dataclass(frozen=True)
+class RejectTeam:
+    """A group declines the team proposed for its project, or asks for a change in words."""
+
+    project_id: int
+    change: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerAgreement:
+    """A group confirms a kickoff agreement version, or asks for changes in words."""
+
+    agreement_id: int
+    confirm: bool
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class SetContactSharing:
+    """Someone's answer to "may we share your contact details?" (asked once)."""
+
+    share: bool
+    contact: str | None = None
+
+
 @dataclass(frozen=True)
 class AnswerRsvp:
     """Someone answers a briefing-session (説明会) invitation."""
 
     phase_id: int
     answer: str  # yes | no
+
+
+@dataclass(frozen=True)
+class SetCohortOptOut:
+    """The person (volunteer and/or group contact) opts out of, or back into, invitations
+    to future cohorts (life-cohort, #13)."""
+
+    opt_out: bool
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,10 @@ Effect = (
     | ConfirmTeam
     | AnswerRsvp
     | RequestSlackCode
+    | SetCohortOptOut
+    | RejectTeam
+    | AnswerAgreement
+    | SetContactSharing
     # life-work (#13): delivery, completion, feedback, hours, withdraw, capacity
     | WorkEffect
     | SetLanguage
@@ -144,6 +182,8 @@ class Known:
 
     volunteer: Profile | None = None
     group: GroupInfo | None = None
+    # Opted out of invitations to future cohorts (life-cohort, #13).
+    cohort_opt_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +216,15 @@ class TeamStatus:
 
 
 @dataclass(frozen=True)
+class AgreementStatus:
+    """A kickoff agreement version as the group answering it sees it."""
+
+    agreement_id: int
+    version: int
+    open: bool  # proposed and still the newest version
+
+
+@dataclass(frozen=True)
 class PhaseStatus:
     """A programme phase as an RSVP needs it: its title and time in each language."""
 
@@ -197,6 +246,8 @@ class Lookups(WorkLookups, Protocol):
     async def team(self, project_id: int) -> TeamStatus | None: ...
 
     async def phase(self, phase_id: int) -> PhaseStatus | None: ...
+
+    async def agreement(self, agreement_id: int) -> AgreementStatus | None: ...
 
 
 KnownLoader = Lookups
@@ -252,11 +303,34 @@ MENU_WORDS: dict[str, frozenset[str]] = {
 }
 # Asks which language: answered with both choices (buttons through the postback codec).
 LANG_ASK_WORDS = _words("言語", "言語設定", "言語切替", "language")
+# life-cohort (#13): invitations to future cohorts, turned off and on again in words.
+COHORT_WORDS: dict[bool, frozenset[str]] = {
+    True: _words(
+        "次回不要",
+        "次回の案内不要",
+        "案内不要",
+        "案内停止",
+        "次回の案内を停止",
+        "no more invitations",
+        "stop invitations",
+        "opt out",
+    ),
+    False: _words(
+        "案内再開",
+        "次回も案内",
+        "次回の案内を再開",
+        "invite me again",
+        "resume invitations",
+        "opt in",
+    ),
+}
 LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
 }
 SKIP = postback.SkipReason().pack()
+# Pending states that wait for a group's words (life-group, #13).
+WORDS_PENDING = ("team-change:", "agr-change:", "contact:")
 YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
 NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
 
@@ -458,9 +532,91 @@ class _Texts(Texts):
         "{phase}（{when}）は不参加で承りました。ご連絡ありがとうございます。",
         "Noted that you can't come to the {phase} ({when}). Thank you for letting us know.",
     )
+    # ---- life-cohort (#13)
+    cohort_out = T(
+        "承知しました。今後のプログラム（次の期）のご案内はお送りしません。"
+        "再開したいときは「案内再開」と送るか、プロフィールのボタンからどうぞ。",
+        "Done: we won't invite you to future programme cohorts. To be invited again, "
+        "send “invite me again” or use the button under your profile.",
+    )
+    cohort_in = T(
+        "承知しました。次のプログラム（次の期）の説明会のご案内をお送りします。",
+        "Done: we'll invite you to the next cohort's briefing sessions.",
+    )
+    cohort_already_out = T(
+        "すでに次の期のご案内は停止しています。", "You have already opted out of invitations."
+    )
+    cohort_already_in = T(
+        "次の期のご案内はすでに受け取る設定です。",
+        "You already receive the next cohort's invitations.",
+    )
+    cohort_nobody = T(
+        "次の期のご案内は、ボランティアや団体として参加された方にお送りしています。",
+        "Invitations to the next cohort go to people who took part as a volunteer or a group.",
+    )
+    cohort_status = T("次の期のご案内: {state}", "Next cohort's invitations: {state}")
+    cohort_state_in = T("受け取る", "on")
+    cohort_state_out = T("停止中", "off")
+    cohort_button_out = T("次回の案内を停止", "No more invitations")
+    cohort_button_in = T("案内を再開", "Invite me again")
+    # ---- end life-cohort
     rsvp_closed = T(
         "この説明会の受付は終了しました。次の機会にぜひご参加ください。",
         "Sign-up for this session has closed. We hope to see you at the next one.",
+    )
+    # life-group (#13): declining the team, asking for a change, the kickoff agreement.
+    team_declined = T(
+        "このチームは辞退として承りました。事務局がチーム編成を見直し、改めてご連絡します。",
+        "Noted: you decline this team. The office will rethink the team and be in touch.",
+    )
+    team_change_prompt = T(
+        "どのような変更をご希望か、文字で送ってください（やめる場合は「やめる」）。",
+        "Please type what you would like changed (or “cancel”).",
+    )
+    team_change_sent = T(
+        "ご希望を事務局に伝えました。チーム編成を見直して、改めてご連絡します。",
+        "Your wishes have been passed to the office. It will rethink the team and be in touch.",
+    )
+    team_change_cancelled = T(
+        "変更の依頼を取りやめました。チーム案はそのままです。",
+        "Change request cancelled. The proposed team stands.",
+    )
+    agreement_confirmed = T(
+        "合意案（第{v}版）を確定しました。チームにお伝えします。ありがとうございます！",
+        "You confirmed the agreement (version {v}). We'll tell the team. Thank you!",
+    )
+    agreement_change_prompt = T(
+        "合意案（第{v}版）について、変更してほしい点を文字で送ってください"
+        "（やめる場合は「やめる」）。",
+        "Please type what you would like changed in the agreement (version {v}) (or “cancel”).",
+    )
+    agreement_change_sent = T(
+        "ご意見をチームに伝えました。新しい案が届いたら、またご確認ください。",
+        "Your comments have been passed to the team. Please look at the new version when it comes.",
+    )
+    agreement_change_cancelled = T(
+        "変更の依頼を取りやめました。合意案は確認待ちのままです。",
+        "Change request cancelled. The agreement is still waiting for your answer.",
+    )
+    agreement_closed = T(
+        "この合意案はすでに回答済みか、新しい版に置き換わっています。",
+        "This agreement version was already answered or replaced by a newer one.",
+    )
+    contact_prompt = T(
+        "連絡先を入力してください（例: メールアドレスや電話番号。やめる場合は「やめる」）。",
+        "How should they reach you? (e.g. an email address or phone number, or “cancel”)",
+    )
+    contact_saved = T(
+        "ありがとうございます。チームが結成されたら、この連絡先をお伝えします。",
+        "Thank you. We'll pass these details on when the team forms.",
+    )
+    contact_not_shared = T(
+        "承知しました。連絡先はお伝えせず、事務局を通じてやり取りします。",
+        "Understood. We won't share your contact details; you'll talk through the office.",
+    )
+    contact_cancelled = T(
+        "連絡先の入力を取りやめました（共有はしていません）。",
+        "Stopped: no contact details were shared.",
     )
     team_not_ready = T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
@@ -641,6 +797,27 @@ class Dialogue:
             await self._on_answer(conv, result, inp, word, load)
             return
 
+        # life-cohort (#13): opting out of / back into the next cohort's invitations.
+        if isinstance(pb, postback.Cohort) or _cohort_word(word) is not None:
+            await self._on_cohort(conv, result, pb, word, load)
+            return
+        # life-group (#13): a kickoff agreement's buttons; words asked for after a button.
+        if isinstance(pb, postback.AgreementAnswer):
+            await self._on_agreement(conv, result, pb, load)
+            return
+        if isinstance(pb, postback.ShareContact):
+            if pb.answer == "yes":
+                conv.pending = "contact:"
+                result.replies.append(Reply(TXT.contact_prompt(conv.locale)))
+                return
+            result.effects.append(SetContactSharing(False))
+            result.replies.append(Reply(TXT.contact_not_shared(conv.locale)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if conv.pending and conv.pending.startswith(WORDS_PENDING):
+            await self._on_words(conv, result, inp, word, load)
+            return
+
         # Matching: invitations, raised hands, a group confirming its team.
         if isinstance(pb, postback.MATCHING):
             await self._on_matching(conv, result, pb, load)
@@ -797,9 +974,106 @@ class Dialogue:
             team = await load.team(ref)
             if team is None or team.status != "team_proposed":
                 result.replies.append(Reply(TXT.team_not_ready(loc)))
+            elif pb.answer == "change":
+                conv.pending = f"team-change:{ref}"
+                result.replies.append(Reply(TXT.team_change_prompt(loc)))
+                return
+            elif pb.answer == "no":
+                result.effects.append(RejectTeam(ref))
+                result.replies.append(Reply(TXT.team_declined(loc)))
             else:
                 result.effects.append(ConfirmTeam(ref))
                 result.replies.append(Reply(TXT.team_confirmed(loc)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_cohort(
+        self,
+        conv: _Conv,
+        result: Result,
+        pb: postback.Postback | None,
+        word: str,
+        load: KnownLoader,
+    ) -> None:
+        """Turn the next cohort's invitations off or on (life-cohort, #13); the conversation
+        goes on where it was."""
+        loc = conv.locale
+        opt_out = pb.answer == "out" if isinstance(pb, postback.Cohort) else _cohort_word(word)
+        known = await load()
+        if known.volunteer is None and known.group is None:
+            result.replies.append(Reply(TXT.cohort_nobody(loc)))
+        elif known.cohort_opt_out == opt_out:
+            result.replies.append(
+                Reply((TXT.cohort_already_out if opt_out else TXT.cohort_already_in)(loc))
+            )
+        else:
+            result.effects.append(SetCohortOptOut(bool(opt_out)))
+            result.replies.append(Reply((TXT.cohort_out if opt_out else TXT.cohort_in)(loc)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_agreement(
+        self, conv: _Conv, result: Result, pb: postback.AgreementAnswer, load: KnownLoader
+    ) -> None:
+        """A group's button under a kickoff agreement: confirm it, or say what to change."""
+        loc = conv.locale
+        agreement = await load.agreement(pb.agreement_id)
+        if agreement is None or not agreement.open:
+            result.replies.append(Reply(TXT.agreement_closed(loc)))
+        elif pb.answer == "change":
+            conv.pending = f"agr-change:{pb.agreement_id}"
+            result.replies.append(Reply(TXT.agreement_change_prompt(loc, v=agreement.version)))
+            return
+        else:
+            result.effects.append(AnswerAgreement(pb.agreement_id, True))
+            result.replies.append(Reply(TXT.agreement_confirmed(loc, v=agreement.version)))
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_words(
+        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
+    ) -> None:
+        """The words a group types after "ask for a change" (to its team or agreement)."""
+        loc = conv.locale
+        assert conv.pending is not None
+        kind, _, ref = conv.pending.partition(":")
+        ident = int(ref) if ref.isdigit() else 0
+        team = kind == "team-change"
+        if word in CANCEL_WORDS:
+            conv.pending = None
+            cancelled = TXT.team_change_cancelled if team else TXT.agreement_change_cancelled
+            if kind == "contact":
+                cancelled = TXT.contact_cancelled
+            result.replies.append(Reply(cancelled(loc)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        if not isinstance(inp, TextIn) or not normalise(inp.text):
+            result.replies.append(Reply(TXT.answer_text_only(loc)))
+            result.replies.extend(await self._reprompt(conv, load))
+            return
+        text = inp.text.strip()
+        if len(text) > 2000:
+            result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
+            return
+        conv.pending = None
+        if kind == "contact":
+            if len(text) > 200:
+                conv.pending = "contact:"
+                result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
+                return
+            result.effects.append(SetContactSharing(True, text))
+            result.replies.append(Reply(TXT.contact_saved(loc)))
+        elif team:
+            status = await load.team(ident)
+            if status is None or status.status != "team_proposed":
+                result.replies.append(Reply(TXT.team_not_ready(loc)))
+            else:
+                result.effects.append(RejectTeam(ident, text))
+                result.replies.append(Reply(TXT.team_change_sent(loc)))
+        else:
+            agreement = await load.agreement(ident)
+            if agreement is None or not agreement.open:
+                result.replies.append(Reply(TXT.agreement_closed(loc)))
+            else:
+                result.effects.append(AnswerAgreement(ident, False, text))
+                result.replies.append(Reply(TXT.agreement_change_sent(loc)))
         result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_decline_reason(
@@ -921,8 +1195,7 @@ class Dialogue:
             result.replies.append(Reply(TXT.not_registered(loc)))
             result.replies.extend(self._menu_for(conv, known))
         elif command == "profile" and profile is not None:
-            result.replies.append(Reply(self._profile_text(profile, loc)))
-            result.replies.extend(self._menu_for(conv, known))
+            result.replies.extend(self._profile_replies(conv, profile, known))
         elif command == "edit" and profile is not None:
             out = engine.start(VOLUNTEER_FLOW, loc, profile.answers, at_confirm=True)
             conv.flow = out.state
@@ -1018,6 +1291,15 @@ class Dialogue:
             return [self._delete_question(conv.locale)]
         if conv.pending and conv.pending.startswith("answer:"):
             return [Reply(TXT.answer_prompt(conv.locale))]
+        if conv.pending and conv.pending.startswith("team-change:"):
+            return [Reply(TXT.team_change_prompt(conv.locale))]
+        if conv.pending == "contact:":
+            return [Reply(TXT.contact_prompt(conv.locale))]
+        if conv.pending and conv.pending.startswith("agr-change:"):
+            ref = conv.pending.partition(":")[2]
+            agreement = await load.agreement(int(ref)) if ref.isdigit() else None
+            v = agreement.version if agreement else "-"
+            return [Reply(TXT.agreement_change_prompt(conv.locale, v=v))]
         if conv.pending and conv.pending.startswith("missing:"):
             return [work_chat.reprompt_missing(conv.locale)]
         if conv.pending and conv.pending.startswith("decline:"):
@@ -1083,6 +1365,18 @@ class Dialogue:
             items.append(item(TXT.m_capacity, "capacity"))
         return [Reply(TXT.menu(loc), tuple(items))]
 
+    def _profile_replies(self, conv: _Conv, profile: Profile, known: Known) -> list[Reply]:
+        """The profile with the next cohort's invitations, then the menu ending with the
+        button that turns them on or off (life-cohort, #13)."""
+        loc, out = conv.locale, known.cohort_opt_out
+        state = (TXT.cohort_state_out if out else TXT.cohort_state_in)(loc)
+        text = self._profile_text(profile, loc) + "\n" + TXT.cohort_status(loc, state=state)
+        label = (TXT.cohort_button_in if out else TXT.cohort_button_out)(loc)
+        toggle = Choice(label, postback.Cohort("in" if out else "out").pack(), label)
+        menu = self._menu_for(conv, known)
+        menu[-1] = replace(menu[-1], choices=(*menu[-1].choices, toggle))
+        return [Reply(text), *menu]
+
     def _profile_text(self, profile: Profile, loc: str) -> str:
         lines = [TXT.profile_head(loc)]
         lines.extend(engine.summary_lines(VOLUNTEER_FLOW, profile.answers, loc))
@@ -1110,6 +1404,14 @@ def _menu_word(word: str) -> str | None:
     for command, words in MENU_WORDS.items():
         if word in words:
             return command
+    return None
+
+
+def _cohort_word(word: str) -> bool | None:
+    """True: a word opting out of future cohorts; False: back in; None: neither."""
+    for opt_out, words in COHORT_WORDS.items():
+        if word in words:
+            return opt_out
     return None
 
 

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cards import summary_of
 from bot.coordination import Coordination
 from bot.dialogue import (
+    AgreementStatus,
+    AnswerAgreement,
     AnswerInvitation,
     AnswerQuestion,
     AnswerRsvp,
@@ -23,13 +25,18 @@ from bot.dialogue import (
     PhaseStatus,
     Profile,
     RaiseHand,
+    RejectTeam,
     RequestSlackCode,
     SaveVolunteer,
+    SetCohortOptOut,
+    SetContactSharing,
     SetLanguage,
     SetVolunteerStatus,
     SubmitRequest,
     TeamStatus,
 )
+from bot.flows.contact import share_fields
+from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
 from bot.programmes.service import Programmes
@@ -75,6 +82,8 @@ class EffectContext:
     rich_menus: RichMenus | None = None
     # life-work (#13): hours, delivery, completion, feedback.
     work: Work | None = None
+    # life-group (#13): the project lifecycle.
+    lifecycle: Lifecycle | None = None
 
 
 class SessionLookups:
@@ -120,6 +129,18 @@ class SessionLookups:
         if project is None or project.organization_id != org.id:
             return None
         return TeamStatus(project.id, project.status)
+
+    async def agreement(self, agreement_id: int) -> AgreementStatus | None:
+        """A kickoff agreement version of this person's group (None if it is not theirs)."""
+        if self._ctx.lifecycle is None:
+            return None
+        org = await repo.get_organization(self._session, self._channel, self._user_key)
+        if org is None:
+            return None
+        found: AgreementStatus | None = await self._ctx.lifecycle.agreement_status(
+            self._session, agreement_id, org.id
+        )
+        return found
 
     async def phase(self, phase_id: int) -> PhaseStatus | None:
         """A programme phase someone is answering an invitation to."""
@@ -179,6 +200,11 @@ def answers_of(volunteer: Any, skills: list[str]) -> dict[str, Any]:
         None if volunteer.via_company is None else ("yes" if volunteer.via_company else "no")
     )
     answers["age_band"] = volunteer.age_band
+    # Contact sharing (life-group, #13): "unknown" has not been asked yet.
+    if volunteer.share_contact in ("yes", "no"):
+        answers["share_contact"] = volunteer.share_contact
+        if volunteer.share_contact == "yes" and volunteer.contact:
+            answers["contact"] = volunteer.contact
     return answers
 
 
@@ -204,7 +230,8 @@ async def known_about(session: AsyncSession, channel: str, user_key: str) -> Kno
             requests=tuple((p.id, summary_of(p.challenge), p.status) for p in projects),
             open_question=(question.id, question.question) if question else None,
         )
-    return Known(volunteer=profile, group=group)
+    opted_out = bool(row.volunteer_opt_out or row.group_opt_out)
+    return Known(volunteer=profile, group=group, cohort_opt_out=opted_out)
 
 
 async def apply_effect(
@@ -237,11 +264,30 @@ async def apply_effect(
     elif isinstance(effect, ConfirmTeam):
         if ctx.matching is not None:
             await ctx.matching.confirm_team(session, effect.project_id)
+    elif isinstance(effect, RejectTeam | AnswerAgreement):
+        await _answer_lifecycle(session, channel, user_key, effect, ctx)
+    elif isinstance(effect, SetContactSharing):  # life-group (#13): asked once
+        for row in (
+            await repo.get_volunteer(session, channel, user_key),
+            await repo.get_organization(session, channel, user_key),
+        ):
+            if row is not None:
+                row.share_contact = "yes" if effect.share else "no"
+                row.contact = effect.contact if effect.share else None
     elif isinstance(effect, AnswerRsvp):
         if ctx.programmes is not None:
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
     elif isinstance(effect, SetLanguage):
         await repo.set_person_locale(session, channel, user_key, effect.locale)
+    elif isinstance(effect, SetCohortOptOut):  # life-cohort (#13)
+        await repo.set_cohort_opt_out(session, channel, user_key, effect.opt_out)
+        await repo.audit(
+            session,
+            actor="self",
+            action="cohort_opt_out" if effect.opt_out else "cohort_opt_in",
+            subject_type="person",
+            subject_id=None,
+        )
     elif isinstance(effect, RequestSlackCode):
         if ctx.teams is not None:
             await ctx.teams.request_code(session, channel, user_key)
@@ -279,6 +325,29 @@ async def apply_effect(
         await ctx.rich_menus.sync(session, channel, user_key, locale, utcnow())
 
 
+async def _answer_lifecycle(
+    session: AsyncSession,
+    channel: str,
+    user_key: str,
+    effect: RejectTeam | AnswerAgreement,
+    ctx: EffectContext,
+) -> None:
+    """A group's answer to its team or its kickoff agreement (life-group, #13)."""
+    org = await repo.get_organization(session, channel, user_key)
+    if org is None or ctx.lifecycle is None:
+        return
+    if isinstance(effect, RejectTeam):
+        project = await repo.get_project(session, effect.project_id)
+        if project is not None and project.organization_id == org.id:
+            await ctx.lifecycle.reject_team(session, effect.project_id, change=effect.change)
+            if ctx.matching is not None:  # the coordinators' card shows the new state
+                await ctx.matching.refresh_card(session, effect.project_id)
+    elif await ctx.lifecycle.agreement_status(session, effect.agreement_id, org.id) is not None:
+        await ctx.lifecycle.answer_agreement(
+            session, effect.agreement_id, confirm=effect.confirm, comment=effect.comment
+        )
+
+
 async def _save_volunteer(
     session: AsyncSession,
     channel: str,
@@ -304,6 +373,7 @@ async def _save_volunteer(
         "employer": a.get("employer"),
         "via_company": None if a.get("via_company") is None else a.get("via_company") == "yes",
     }
+    fields.update(share_fields(a))  # life-group (#13)
     if not fields["employer"]:
         # The company programme question follows the employer; without one it means nothing.
         fields["via_company"] = None
@@ -338,6 +408,7 @@ async def _submit_request(
             "needs_money": a.get("needs_money"),
             "contact_name": a["contact_name"],
             "contact_role": a["contact_role"],
+            **share_fields(a),  # life-group (#13)
         }
         if org is None:
             fields["consent_version"] = ctx.notice_version

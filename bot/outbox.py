@@ -47,6 +47,7 @@ from storage.db import wipe_if_pending
 
 if TYPE_CHECKING:
     from bot.budget import Budget
+    from bot.expiry import Expiry
 
 __all__ = [
     "MULTICAST_MAX",
@@ -160,9 +161,11 @@ class Dispatcher:
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
         budget: Budget | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         self._maker = maker
         self._transports = transports
+        self.expiry = expiry
         self.policy = policy or Policy()
         self._clock = clock
         self.budget = budget
@@ -284,6 +287,7 @@ class Dispatcher:
                     attempts=r.attempts,
                     ref_type=r.ref_type,
                     ref_id=r.ref_id,
+                    expires_at=r.expires_at,
                 )
                 for r in rows
             ]
@@ -325,6 +329,8 @@ class Dispatcher:
         if transport is None:
             await self._retry(item, TransientError(f"no transport for {item.channel}"))
             return False
+        if await self._expire_if_past(item, self._clock()):
+            return True
         admission = None
         budget = self.budget
         if budget is not None and budget.counts(item):
@@ -442,7 +448,21 @@ class Dispatcher:
                 session, item.id, self._clock() + timedelta(seconds=delay), exc.reason[:200]
             )
 
+    async def _expire_if_past(self, item: Item, when: datetime) -> bool:
+        """A dated message that would go at `when`, at or after its event, expires."""
+        if item.expires_at is None or when < item.expires_at:
+            return False
+        log.info("outbox: %s %s #%d expired before it could go", item.channel, item.kind, item.id)
+        async with self._maker.begin() as session:
+            await repo.expire_outbox(session, item.id, "expired: its event has begun")
+            if self.expiry is not None:
+                await self.expiry.tell(session, item, self._clock())
+        self.notify()
+        return True
+
     async def _defer(self, item: Item, until: datetime, reason: str) -> None:
+        if await self._expire_if_past(item, until):
+            return  # waiting would take it past its event
         log.info("outbox: %s %s #%d deferred (%s)", item.channel, item.kind, item.id, reason)
         async with self._maker.begin() as session:
             await repo.defer_outbox(session, item.id, until, f"deferred: {reason}"[:200])

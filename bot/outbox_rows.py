@@ -43,6 +43,8 @@ class Item:
     attempts: int
     ref_type: str | None = None
     ref_id: int | None = None
+    # A dated message: not sent by then, it is never sent (see bot.expiry).
+    expires_at: datetime | None = None
     # Filled by the dispatcher for kinds that refer to an earlier Slack message.
     thread_ts: str | None = None
     ts: str | None = None
@@ -131,8 +133,11 @@ async def enqueue(
     ref_type: str | None = None,
     ref_id: int | None = None,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
-    """Write one outgoing message in the caller's transaction (a repeated key is ignored)."""
+    """Write one outgoing message in the caller's transaction (a repeated key is ignored).
+
+    `expires_at`: a dated message (about an event) that must not go out after it."""
     await repo.add_outbox(
         session,
         channel=channel,
@@ -143,6 +148,7 @@ async def enqueue(
         ref_type=ref_type,
         ref_id=ref_id,
         due_at=now or utcnow(),
+        expires_at=expires_at,
     )
 
 
@@ -155,6 +161,7 @@ async def fan_out(
     key: str,
     urgent: bool = False,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> int:
     """Write one message to many people as multicast rows of <= 500; return the row count.
 
@@ -176,6 +183,7 @@ async def fan_out(
             payload={**base, "to": unique[start : start + MULTICAST_MAX]},
             key=row_key,
             now=now,
+            expires_at=expires_at,
         )
         rows += 1
     return rows

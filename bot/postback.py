@@ -178,10 +178,11 @@ class Hand(Postback):
 
 @dataclass(frozen=True)
 class TeamConfirm(Postback):
-    """A group confirming its proposed team: `team|7|ok`."""
+    """A group's answer to its proposed team: `team|7|ok`, `team|7|no` (decline),
+    `team|7|change` (ask for a change, in words)."""
 
     prefix: ClassVar[str] = "team"
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("ok",)}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("ok", "no", "change")}
     DEFAULTS: ClassVar[dict[str, str]] = {"answer": "ok"}
     project_id: int
     answer: str = "ok"
@@ -194,6 +195,27 @@ class Rsvp(Postback):
     prefix: ClassVar[str] = "rsvp"
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no")}
     phase_id: int
+    answer: str
+
+
+# life-group (#13): the group's answer to a kickoff agreement version.
+@dataclass(frozen=True)
+class AgreementAnswer(Postback):
+    """A group confirming a kickoff agreement version or asking for changes: `agr|3|ok`."""
+
+    prefix: ClassVar[str] = "agr"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("ok", "change")}
+    agreement_id: int
+    answer: str
+
+
+@dataclass(frozen=True)
+class ShareContact(Postback):
+    """Someone asked once whether their contact may be shared with their team/group:
+    `share|yes` (then they type it) or `share|no` (life-group, #13)."""
+
+    prefix: ClassVar[str] = "share"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no")}
     answer: str
 
 
@@ -227,6 +249,19 @@ class FlowAction(Postback):
     arg: str = ""
 
 
+# ---- life-cohort (#13): the next cohort's invitations
+
+
+@dataclass(frozen=True)
+class Cohort(Postback):
+    """Opting out of (or back into) invitations to future cohorts: `cohort|out`."""
+
+    prefix: ClassVar[str] = "cohort"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("out", "in")}
+    answer: str
+
+
+# ---- end life-cohort
 # ---------------------------------------------------------------- life-work (#13)
 
 
@@ -303,6 +338,10 @@ KINDS: tuple[type[Postback], ...] = (
     TeamConfirm,
     Rsvp,
     FlowAction,
+    Cohort,  # life-cohort (#13)
+    # life-group (#13)
+    AgreementAnswer,
+    ShareContact,
     # life-work (#13)
     *WORK,
 )

@@ -20,8 +20,10 @@ from bot.budget import Budget
 from bot.coordination import Coordination, ProjectHooks
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
+from bot.expiry import Expiry
 from bot.inbox import Inbox
 from bot.languages import PersonLanguages
+from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
@@ -51,6 +53,7 @@ class CoreServices:
     matching: Matching
     lifecycle: Lifecycle
     work: Work
+    kickoff: Kickoff
     office: Office
     rich_menus: RichMenus | None
     scheduler: Scheduler
@@ -84,7 +87,14 @@ def build_core(
         coordinator_channel=coordinator_channel,
         locale=coordinator_locale,
     )
-    dispatcher = Dispatcher(maker, transports, policy=_policy(settings), budget=budget)
+    dispatcher = Dispatcher(
+        maker,
+        transports,
+        policy=_policy(settings),
+        budget=budget,
+        # Dated messages the budget held past their event: coordinators are told.
+        expiry=Expiry(coordinator_channel, locale=coordinator_locale, timezone=settings.timezone),
+    )
     notify = dispatcher.notify
     hooks = ProjectHooks()
     coordination = Coordination(
@@ -100,6 +110,7 @@ def build_core(
     checkins = CheckIns(
         maker, coordination, notify=notify, clock=calendar, team_locale=settings.team_locale
     )
+    lifecycle = Lifecycle(maker, coordination, notify=notify)
     programmes = Programmes(
         maker,
         coordination,
@@ -107,8 +118,8 @@ def build_core(
         notify=notify,
         teams=teams,
         clock=calendar,
+        attendance=lifecycle.attendance,
     )
-    lifecycle = Lifecycle(maker, coordination, notify=notify)
     # Hours, delivery, completion (with its draft case), pause and cancel.
     work = Work(maker, lifecycle, cases=Cases(maker, timezone=settings.timezone))
     matching = Matching(
@@ -143,6 +154,7 @@ def build_core(
         teams=teams,
         rich_menus=rich_menus,
         work=work,
+        lifecycle=lifecycle,
     )
     dialogue = Dialogue(
         default_locale=settings.default_locale,
@@ -161,6 +173,7 @@ def build_core(
         matching=matching,
         lifecycle=lifecycle,
         work=work,
+        kickoff=Kickoff(maker, lifecycle, notify=notify),
         office=Office(maker, timezone=settings.timezone, clock=calendar),
         rich_menus=rich_menus,
         scheduler=scheduler,

@@ -116,7 +116,7 @@ class WorkStatus:
 
 
 class WorkLookups(Protocol):
-    """Read access this part needs (bot.profiles.SessionLookups implements it)."""
+    """Read access this part needs (bot.effects.SessionLookups implements it)."""
 
     async def work(self, project_id: int) -> WorkStatus | None: ...
 

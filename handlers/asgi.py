@@ -258,6 +258,7 @@ def _channels(
             office=core.office,
             work=core.work,
             languages=core.slack_languages,
+            kickoff=core.kickoff,
         )
         if settings.slack_enabled
         else None

@@ -167,6 +167,7 @@ ACCENTS = {
     "proposal": "#3B6FD9",
     "project": "#6B4FBB",
     "announcement": "#B5832F",
+    "agreement": "#2F8F4E",  # life-group (#13): the kickoff agreement
     "info": "#4A5A6A",
 }
 

@@ -280,7 +280,8 @@ class OutboxMessage(Base):
 
     The dispatcher sends it with retries; `key` makes a retried send idempotent
     (LINE's X-Line-Retry-Key). status: pending -> sent | dead (after max attempts);
-    deferred (waiting for budget); held (an inbox reply its process is sending with the
+    deferred (waiting for budget); expired (a dated message not sent before its event);
+    held (an inbox reply its process is sending with the
     reply token, until `due_at`: see storage.repo.HELD).
     """
 
@@ -305,6 +306,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # A dated message (an announcement, a reminder) is worthless after its event: not
+    # sent by then, it becomes "expired" and the coordinators are told (life-cohort, #13).
+    expires_at: Mapped[datetime | None]
 
 
 class Match(Base):

@@ -151,8 +151,13 @@ _PERSON: Select[Any] = select(
     _VOLUNTEERS.c.age_band,
     _VOLUNTEERS.c.employer,
     _VOLUNTEERS.c.via_company,
+    _VOLUNTEERS.c.share_contact,  # life-group (#13)
+    _VOLUNTEERS.c.contact,
     _ORGANIZATIONS.c.id.label("organization_id"),
     _ORGANIZATIONS.c.name.label("organization_name"),
+    # life-cohort (#13): opted out of the next cohort's invitations, as either.
+    _VOLUNTEERS.c.next_cohort_opt_out.label("volunteer_opt_out"),
+    _ORGANIZATIONS.c.next_cohort_opt_out.label("group_opt_out"),
 ).select_from(
     _ONE_ROW.outerjoin(
         _VOLUNTEERS,
@@ -528,12 +533,17 @@ async def personal_strings(session: AsyncSession, channel: str, user_key: str) -
     found: set[str] = set()
     volunteer = await get_volunteer(session, channel, user_key)
     if volunteer is not None:
-        for text in (volunteer.display_name, volunteer.area, volunteer.skills_other):
+        for text in (
+            volunteer.display_name,
+            volunteer.area,
+            volunteer.skills_other,
+            volunteer.contact,
+        ):
             if text and len(text.strip()) >= 2:
                 found.add(text.strip())
     org = await get_organization(session, channel, user_key)
     if org is not None:
-        for text in (org.contact_name, org.contact_role):
+        for text in (org.contact_name, org.contact_role, org.contact):
             if text and len(text.strip()) >= 2:
                 found.add(text.strip())
     state = await session.scalar(
@@ -611,6 +621,7 @@ async def add_outbox(
     ref_type: str | None,
     ref_id: int | None,
     due_at: datetime,
+    expires_at: datetime | None = None,
 ) -> None:
     """Write one outgoing message; a message with the same key already written is kept."""
     stmt = (
@@ -627,6 +638,7 @@ async def add_outbox(
             attempts=0,
             due_at=due_at,
             created_at=due_at,
+            expires_at=expires_at,
         )
         .on_conflict_do_nothing(index_elements=["key"])
     )
@@ -805,6 +817,30 @@ async def defer_outbox(session: AsyncSession, outbox_id: int, due_at: datetime, 
             attempts=OutboxMessage.attempts - 1,
             last_error=note,
         ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def set_cohort_opt_out(
+    session: AsyncSession, channel: str, user_key: str, opt_out: bool
+) -> None:
+    """Opt a person (as a volunteer and as a group contact) out of the next cohort's
+    invitations, or back in."""
+    for model in (Volunteer, Organization):
+        await session.execute(
+            update(model)
+            .where(model.channel == channel, model.user_key == user_key)
+            .values(next_cohort_opt_out=opt_out),
+            execution_options={"synchronize_session": False},
+        )
+
+
+async def expire_outbox(session: AsyncSession, outbox_id: int, note: str) -> None:
+    """A dated message that can no longer go before its event: it never will."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(status="expired", last_error=note),
         execution_options={"synchronize_session": False},
     )
 

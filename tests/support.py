@@ -360,6 +360,7 @@ def submit_group_request(user: LineUser, *, challenge: str = "") -> None:
     user.tap("どちらでも")
     user.say("佐藤 一郎")
     user.say("代表")
+    user.tap("共有しない")  # contact sharing (#13)
     user.tap("同意する")
     assert "この内容でよろしいですか" in user.text()
     user.tap("この内容で相談する")

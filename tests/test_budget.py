@@ -14,11 +14,12 @@ from bot.budget import Budget
 from bot.conversation.model import Reply
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
+from bot.expiry import Expiry
 from bot.inbox import Inbox
 from bot.outbox import Dispatcher, Policy, enqueue, fan_out, key_for, replies_payload
 from handlers.line import LineChannel
 from storage.db import make_engine, make_sessionmaker
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, Volunteer
 from tests.conftest import COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
@@ -87,6 +88,7 @@ async def rig(database_url: str, fake: FakeLineApi) -> AsyncIterator[Rig]:
         policy=Policy(jitter=lambda: 1.0),
         clock=clock,
         budget=budget,
+        expiry=Expiry(COORDINATOR_CHANNEL_ID, locale="ja", timezone="Asia/Tokyo"),
     )
     inbox = Inbox(maker, Dialogue(), effects=EffectContext("2026-11"))
     line = LineChannel(make_settings(database_url, fake.base_url), inbox, dispatcher)
@@ -97,6 +99,26 @@ async def rig(database_url: str, fake: FakeLineApi) -> AsyncIterator[Rig]:
     finally:
         await line.close()
         await engine.dispose()
+
+
+def hanako(now: datetime) -> Volunteer:
+    return Volunteer(
+        channel="line",
+        user_key=USER,
+        locale="ja",
+        display_name="つなぐ花子",
+        area="川崎市",
+        occupation="employee",
+        experience_years=5,
+        hours_per_week=3,
+        availability=["weekend"],
+        mode="either",
+        interests=[],
+        skills_other=None,
+        languages=[],
+        consent_version="2026-11",
+        consented_at=now,
+    )
 
 
 def as_utc(when: datetime) -> datetime:
@@ -132,7 +154,7 @@ async def test_at_the_limit_non_urgent_waits_until_next_month_and_is_not_lost(
 ) -> None:
     fake_line.set_quota(1000, used=1000)
     async with rig(database_url, fake_line) as r:
-        people = await r.fan(600, "kickoff")
+        people = await r.fan(600, "newsletter")
         await r.push("一般のお知らせ", key_for("b", 2))
         await r.push("あとのお知らせ", key_for("b", 3))
         await r.dispatcher.run_once()
@@ -159,6 +181,76 @@ async def test_at_the_limit_non_urgent_waits_until_next_month_and_is_not_lost(
     assert [x.status for x in rows] == ["sent"] * 4
     assert all(len(fake_line.messages_to(p)) == 1 for p in people)
     assert [m["text"] for m in fake_line.messages_to(USER)] == ["一般のお知らせ", "あとのお知らせ"]
+
+
+async def test_a_kickoff_notice_the_budget_holds_expires_at_the_kickoff_and_coordinators_hear(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    """A dated notice must never arrive after its event: at the limit it does not wait
+    for next month; it expires, and the coordinators learn who did not get it."""
+    fake_line.set_quota(1000, used=1000)
+    async with rig(database_url, fake_line) as r:
+        kickoff = r.clock() + timedelta(days=2)
+        async with r.maker.begin() as session:
+            await fan_out(
+                session,
+                channel="line",
+                targets=[USER, *members(3, "k")],
+                replies=[Reply("キックオフのお知らせ: 12月1日 10:00〜")],
+                key="kickoff",
+                now=r.clock(),
+                expires_at=kickoff,
+            )
+            session.add(hanako(r.clock()))
+        await r.push("一般のお知らせ", key_for("b", 4))
+        for _ in range(3):
+            await r.dispatcher.run_once()
+        kick, general = await r.rows()
+        assert kick.status == "expired" and "expired" in (kick.last_error or "")
+        assert general.status == "deferred" and as_utc(general.due_at) == DECEMBER_JST
+        notes = [m.payload["text"] for m in await r.rows("slack")]
+        expired = [t for t in notes if "取り消しました" in t]
+        assert len(expired) == 1
+        assert "キックオフのお知らせ" in expired[0] and "（4名）" in expired[0]
+        assert "つなぐ花子" in expired[0] and "登録前の方 3名" in expired[0]
+        # December comes, after the kickoff: the general notice goes, the kickoff never.
+        fake_line.set_quota(1000, used=0)
+        r.clock.now = DECEMBER_JST + timedelta(seconds=60)
+        for _ in range(3):
+            await r.dispatcher.run_once()
+        kick, general = await r.rows()
+    assert kick.status == "expired" and general.status == "sent"
+    assert [m["text"] for m in fake_line.messages_to(USER)] == ["一般のお知らせ"]
+    assert fake_line.counts["multicasts"] == 0
+
+
+async def test_a_dated_notice_still_waiting_when_its_event_begins_is_not_sent_late(
+    database_url: str, fake_line: FakeLineApi
+) -> None:
+    """Held an hour at a time (the quota may yet be raised) past its event: it expires."""
+    fake_line.set_quota(1000, used=900)
+    async with rig(database_url, fake_line) as r:
+        starts = r.clock() + timedelta(minutes=90)
+        async with r.maker.begin() as session:
+            await fan_out(
+                session,
+                channel="line",
+                targets=members(200, "p"),
+                replies=[Reply("説明会は本日です")],
+                key="briefing-today",
+                now=r.clock(),
+                expires_at=starts,
+            )
+        await r.dispatcher.run_once()
+        (row,) = await r.rows()
+        assert row.status == "deferred"  # an hour: still before the session
+        r.clock.advance(3601)
+        await r.dispatcher.run_once()
+        (row,) = await r.rows()
+        assert row.status == "expired"  # another hour would pass the start
+        notes = [m.payload["text"] for m in await r.rows("slack")]
+    assert any("説明会は本日です" in t and "（200名）" in t for t in notes)
+    assert fake_line.counts["multicasts"] == 0
 
 
 async def test_a_deferred_push_does_not_hold_back_an_urgent_one_to_the_same_person(

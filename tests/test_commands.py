@@ -20,6 +20,7 @@ from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.inbox import Inbox
 from bot.languages import PersonLanguages
+from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
@@ -51,6 +52,7 @@ def every_service(engine: AsyncEngine) -> Services:
         TeamChannels(maker),
         Budget(maker),
         Office(maker),
+        kickoff=Kickoff(maker, Lifecycle(maker, coordination)),
         work=Work(maker, Lifecycle(maker, coordination)),
         languages=PersonLanguages(maker, "slack"),
     )

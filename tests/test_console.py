@@ -132,7 +132,8 @@ SIGN_UP_JA: list[Line] = [
     (4, ["参加の形は？", "[3] どちらでも"]),
     (3, ["関心のある分野"]),
     ("子ども、環境", ["選択中: 福祉（子ども）、環境"]),
-    ("完了", ["個人情報の取り扱いについて", "[1] 同意する"]),
+    ("完了", ["連絡先を伝えてもよいですか", "[2] 共有しない"]),
+    (2, ["個人情報の取り扱いについて", "[1] 同意する"]),
     (
         1,
         [
@@ -199,7 +200,8 @@ async def test_sign_up_in_english(database_url: str) -> None:
                 ("Done", ["How would you like to take part?", "[1] Online"]),
                 (1, ["Which fields are you interested in?"]),
                 ("Environment", ["Selected: Environment"]),
-                ("Done", ["[How we handle your personal data]", "[1] I agree"]),
+                ("Done", ["may we give the group your contact details?"]),
+                ("No, don't", ["[How we handle your personal data]", "[1] I agree"]),
                 (
                     1,
                     [
@@ -445,7 +447,8 @@ async def test_a_conversation_survives_a_restart(database_url: str) -> None:
                 ("完了", ["参加の形"]),
                 ("オンライン", ["関心のある分野"]),
                 ("環境", ["選択中: 環境"]),
-                ("完了", ["個人情報"]),
+                ("完了", ["連絡先を伝えてもよいですか"]),
+                ("共有しない", ["個人情報"]),
                 (
                     "同意する",
                     ["・お名前: 山田 花子", "・地域: 川崎市", "・スキル: 会計・経理、法律"],

@@ -87,6 +87,7 @@ def sign_up_with_contact_details(user: LineUser, fake: FakeLineApi) -> None:
     user.pick_all("土日祝")
     user.tap("どちらでも")
     user.pick_all("環境")
+    user.tap("共有しない")  # contact sharing (#13)
     assert "個人情報" in user.text()
     # LINE answers 500 to the reply carrying the summary: it goes out as a push.
     fake.fail_next(1, 500, path_prefix="/v2/bot/message/reply")
@@ -115,6 +116,7 @@ def sign_up_other(user: LineUser) -> None:
     user.pick_all("平日夜")
     user.tap("オンライン")
     user.pick_all("まちづくり")
+    user.tap("共有しない")  # contact sharing (#13)
     user.tap("同意する")
     user.tap("この内容で保存")
 

@@ -59,9 +59,16 @@ def sign_up_ja(user: LineUser) -> None:
     user.pick_all("土日祝")
     user.tap("どちらでも")
     user.pick_all("福祉（子ども）", "環境")
+    assert "連絡先を伝えてもよいですか" in user.text()
+    user.sticker()  # not an answer: asked again, politely
+    assert "連絡先を伝えてもよいですか" in user.text()
+    user.tap("共有してよい")
+    assert "連絡先を入力" in user.text()
+    user.say("hanako@example.org")
     assert "個人情報" in user.text()
     user.tap("同意する")
     summary = user.text()
+    assert "・連絡先: hanako@example.org" in summary
     assert "・お名前: 山田 花子" in summary
     assert "・地域: 川崎市 中原区" in summary
     assert "・スキル: 会計・経理、翻訳・通訳" in summary
@@ -86,6 +93,7 @@ def test_full_sign_up_in_japanese(
     assert volunteer.occupation == "employee"
     assert volunteer.experience_years == 10
     assert volunteer.hours_per_week == 5
+    assert (volunteer.share_contact, volunteer.contact) == ("yes", "hanako@example.org")
     assert volunteer.availability == ["weekend"]
     assert volunteer.mode == "either"
     assert volunteer.interests == ["children", "environment"]
@@ -110,6 +118,7 @@ def test_full_sign_up_in_english(app: AppServer, fake_line: FakeLineApi, databas
     user.pick_all("Weekday evenings", "Weekends")
     user.tap("Online")
     user.pick_all("Community building")
+    user.tap("No, don't")  # contact sharing (#13)
     user.tap("I agree")
     assert "・Skills: Web development, Writing/editing" in user.text()
     user.tap("Save")

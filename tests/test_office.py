@@ -332,7 +332,7 @@ def test_an_old_sign_up_in_progress_resumes_at_the_new_questions() -> None:
         "history": ["display_name", "area", "skills", "occupation"],
     }
     state = engine.resume(VOLUNTEER_FLOW, stored)
-    assert state.version == VOLUNTEER_FLOW.version == 2
+    assert state.version == VOLUNTEER_FLOW.version == 3  # v3: contact sharing (#13)
     assert state.step == "employer"
     assert state.answers["occupation"] == "employee"
 

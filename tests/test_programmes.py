@@ -104,7 +104,8 @@ def tokyo(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
 async def test_import_schedules_every_announcement_at_its_local_time(rig: Rig) -> None:
     result = await rig.programmes.import_spec(kawasaki(), actor="test")
     assert (result.added, result.updated, result.cancelled) == (9, 0, 0)
-    assert result.scheduled == 17
+    # 17, and the groups' notices a week before the kickoff and the presentation (#13).
+    assert result.scheduled == 19
     # Briefing 1 starts 2026-12-01 14:00 Tokyo; its invitation is 10 days before at 10:00.
     invite = await rig.announcement("briefing-1", "invite")
     assert invite.send_at == tokyo(2026, 11, 21, 10, 0)
@@ -117,7 +118,7 @@ async def test_import_schedules_every_announcement_at_its_local_time(rig: Rig) -
     again = await rig.programmes.import_spec(kawasaki(), actor="test")
     assert (again.added, again.updated, again.rescheduled) == (0, 9, [])
     async with rig.maker() as session:
-        assert await session.scalar(select(func.count()).select_from(Announcement)) == 17
+        assert await session.scalar(select(func.count()).select_from(Announcement)) == 19
         audit = await session.scalar(
             select(func.count())
             .select_from(AuditEntry)
@@ -172,7 +173,7 @@ async def test_deleting_a_phase_cancels_its_announcements_and_keeps_the_record(
     await rig.programmes.import_spec(kawasaki(), actor="test")
     kickoff = await rig.announcement("kickoff", "start")
     outcome = await rig.programmes.delete_phase(kickoff.phase_id, actor="U0COORD")
-    assert outcome.ok and "3" in outcome.message
+    assert outcome.ok and "4" in outcome.message  # with the group's notice (#13)
     async with rig.maker() as session:
         states = (
             await session.execute(
@@ -408,7 +409,7 @@ async def test_a_programme_imported_mid_way_does_not_send_long_past_announcement
     # invitation (28 Nov, 3 days' grace). Later ones stay scheduled.
     third = await rig.announcement("briefing-3", "invite")  # 8 Dec 10:00
     assert third.state == "scheduled"
-    assert result.scheduled == 17 - 3
+    assert result.scheduled == 19 - 3
     assert await rig.programmes.catch_up() == {}
     # Nothing was missed while running, so coordinators get no "missed" notice.
     assert await rig.outbox() == []

@@ -171,8 +171,11 @@ def test_the_kawasaki_example_reproduces_the_2017_calendar() -> None:
     assert [a.key for a in by_key["kickoff"].announcements] == [
         "week-before",
         "day-before",
+        "group-week-before",  # the group hears of its kickoff too (#13)
         "start",
     ]
+    group = by_key["kickoff"].announcements[2]
+    assert group.audience == ("groups",) and "チームとの初顔合わせ" in group.text_ja
     # Listed ones keep the default texts where none is written.
     invite = by_key["briefing-1"].announcements[0]
     assert invite.offset_days == -10 and invite.audience == ("followers",)

@@ -160,6 +160,26 @@ def form_team(
     linked: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Walk matching as test_matching_flow does, up to the group confirming the team."""
+    ids, group, proposal = propose_team(
+        app, fake_line, fake_slack, database_url, programme=programme, linked=linked
+    )
+    group.last = [proposal]
+    group.tap("このチームで進める")
+    assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
+    return ids
+
+
+def propose_team(
+    app: AppServer,
+    fake_line: FakeLineApi,
+    fake_slack: FakeSlackApi,
+    database_url: str,
+    *,
+    programme: bool = True,
+    linked: dict[str, str] | None = None,
+) -> tuple[dict[str, str], LineUser, dict[str, Any]]:
+    """Walk matching up to the team proposal shown to the group: the volunteers' LINE ids,
+    the group, and the proposal as the group received it."""
     ids = add_volunteers(database_url, fake_line)
     for name, user in (linked or {}).items():
         link_slack(database_url, name, user)
@@ -201,10 +221,7 @@ def form_team(
         lambda: [m for m in pushes_to(fake_line, group.user_id) if "チーム案" in said(m)],
         timeout=10,
     )[0]
-    group.last = [proposal]
-    group.tap("このチームで進める")
-    assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
-    return ids
+    return ids, group, proposal
 
 
 def shown(message: dict[str, Any]) -> str:

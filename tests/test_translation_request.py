@@ -35,6 +35,7 @@ def sign_up_translator(app: AppServer, fake_line: FakeLineApi, name: str, langua
     person.pick_all("土日祝")
     person.tap("オンライン")
     person.pick_all("国際・多文化共生")
+    person.tap("共有しない")  # contact sharing (#13)
     person.tap("同意する")
     person.tap("この内容で保存")
     assert "登録が完了しました" in person.text()
@@ -64,6 +65,7 @@ def ask_for_translation(group: LineUser) -> None:
     group.tap("オンライン")
     group.say("山田 花子")
     group.say("代表")
+    group.tap("共有しない")  # contact sharing (#13)
     group.tap("同意する")
     summary = group.text()
     assert "翻訳の言語" in summary and "英語" in summary

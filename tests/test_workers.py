@@ -95,6 +95,7 @@ def sign_up(user: LineUser, n: int) -> None:
     user.pick_all("土日祝")
     user.tap("どちらでも")
     user.pick_all("環境")
+    user.tap("共有しない")  # contact sharing (#13)
     user.tap("同意する")
     assert f"・お名前: ワーカー {n}" in user.text()
     user.tap("この内容で保存")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.conversation.fields import ChoiceField, ConsentField, MultiChoiceField, TextField
 from bot.conversation.flow import Flow, Includes, Step
+from bot.flows.contact import GROUP_SHARE
 from bot.i18n import T
 from bot.taxonomy import (
     AGREE_OPTIONS,
@@ -198,6 +199,8 @@ CONTACT_STEPS = (
         label=T("担当者の役割", "Contact's role"),
         field=TextField(max_len=40),
     ),
+    # Version 4 (life-group, #13): may the team have the contact person's details?
+    *GROUP_SHARE,
     Step(
         key="consent",
         prompt=GROUP_NOTICE,
@@ -220,11 +223,12 @@ CONTACT_STEPS = (
     ),
 )
 
-# Version 2 asks for the languages of a translation request, version 3 the sector;
+# Version 2 asks for the languages of a translation request, version 3 the sector,
+# version 4 whether the team may have the contact person's details;
 # conversations in progress resume at the first question still unanswered.
 GROUP_FLOW = Flow(
     id="group",
-    version=3,
+    version=4,
     title=T("団体からのご相談", "Request from a group"),
     intro=T(
         ja=(

@@ -10,6 +10,7 @@ from bot.conversation.fields import (
     TextField,
 )
 from bot.conversation.flow import AnyOf, Equals, Flow, Includes, Not, Step
+from bot.flows.contact import VOLUNTEER_SHARE
 from bot.i18n import T
 from bot.taxonomy import (
     AGE_BANDS,
@@ -43,10 +44,11 @@ PRIVACY_NOTICE = T(
 )
 
 # Version 2 adds the optional age band, employer and company-programme questions;
+# version 3 asks whether the group may have the volunteer's contact details;
 # conversations in progress resume at the first question still unanswered.
 VOLUNTEER_FLOW = Flow(
     id="volunteer",
-    version=2,
+    version=3,
     title=T("ボランティア登録", "Volunteer sign-up"),
     intro=T(
         ja=(
@@ -206,6 +208,8 @@ VOLUNTEER_FLOW = Flow(
             label=T("関心分野", "Interests"),
             field=MultiChoiceField(options=INTERESTS, min=1),
         ),
+        # Version 3 (life-group, #13): may the group have your contact details?
+        *VOLUNTEER_SHARE,
         Step(
             key="consent",
             prompt=PRIVACY_NOTICE,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -21,9 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
 from bot import work_chat as chat
+from bot.attendance import AttendanceBook, AttendanceState, Invitee, PersonType
 from bot.cards import summary_of
-from bot.conversation.model import Choice, Reply
+from bot.conversation.model import Choice, Panel, Reply
+from bot.dialogue import AgreementStatus
 from bot.i18n import T, join_list
+from bot.postback import AgreementAnswer, ShareContact
+from bot.programmes.teams import team_announce
 from bot.rules.records import PUBLISH, Invalid, hours_text, hours_to_minutes
 from bot.rules.states import (
     Moved,
@@ -43,7 +47,6 @@ from storage.models import (
     Delivery,
     Feedback,
     HoursEntry,
-    Match,
     Organization,
     Phase,
     Project,
@@ -102,6 +105,31 @@ TXT = {
         "Scope: {scope}\nSuccess measures: {measures}\nMeetings: {rhythm}\nEnd date: {end}\n"
         "Please confirm it or ask for changes.",
     ),
+    # life-group (#13): contact sharing, asked once of people who signed up before it.
+    "ask_contact_member": T(
+        "チームが決まったら、団体にあなたの連絡先を伝えてもよいですか？",
+        "When your team forms, may we give the group your contact details?",
+    ),
+    "ask_contact_group": T(
+        "チームが決まったら、ボランティアにご担当者の連絡先を伝えてもよいですか？",
+        "When the team forms, may we give the volunteers the contact person's details?",
+    ),
+    "share_yes": T("共有してよい", "Yes, share it"),
+    "share_no": T("共有しない", "No, don't"),
+    # life-group (#13): the agreement's card in LINE.
+    "a_title": T("活動内容の合意案（第{v}版）", "Proposed agreement (version {v})"),
+    "a_deliverable": T("成果物", "Deliverable"),
+    "a_scope": T("範囲", "Scope"),
+    "a_measures": T("成功の基準", "Success measures"),
+    "a_rhythm": T("打ち合わせ", "Meetings"),
+    "a_end": T("終了予定", "End date"),
+    "a_note": T(
+        "この内容で進めてよければ「確定する」を、変更してほしい点があれば「変更を依頼」を押してください。",
+        "Tap “Confirm” to go ahead with this, "
+        "or “Ask for changes” to tell the team what to change.",
+    ),
+    "agreement_ok": T("確定する", "Confirm"),
+    "agreement_ask": T("変更を依頼", "Ask for changes"),
     "agreement_confirmed": T(
         "✅ 団体が合意案 第{v}版を確定しました。成果物: {deliverable}",
         "✅ The group confirmed agreement version {v}. Deliverable: {deliverable}",
@@ -136,10 +164,6 @@ TXT = {
 }
 
 
-PersonType = Literal["volunteer", "organization"]
-AttendanceState = Literal["invited", "rsvp_yes", "rsvp_no", "attended", "absent"]
-
-
 @dataclass(frozen=True, slots=True)
 class Totals:
     """Hours logged on a project: in all and per volunteer (None: deleted people)."""
@@ -151,17 +175,6 @@ class Totals:
     def hours(self) -> str:
         """The total as hours for reading."""
         return hours_text(self.minutes)
-
-
-@dataclass(frozen=True, slots=True)
-class Invitee:
-    """Someone to invite to the next cohort's briefing sessions."""
-
-    person_type: PersonType
-    person_id: int
-    channel: str
-    user_key: str
-    locale: str
 
 
 class CoordinatorDesk(Protocol):
@@ -195,6 +208,7 @@ class Lifecycle:
         self.coordination = coordination
         self._notify = notify
         self._clock = clock
+        self.attendance = AttendanceBook(clock)
         self.proposal_days = proposal_days
         self.remind_before = remind_before
         self.locale = coordination.locale
@@ -434,6 +448,26 @@ class Lifecycle:
             ("contacts", project_id),
         )
 
+    async def ask_contact(self, session: AsyncSession, person: Volunteer | Organization) -> None:
+        """Ask someone who was never asked (signed up before it existed) whether their
+        contact may be shared, once, as their team takes shape (life-group)."""
+        if person.share_contact != "unknown" or person.user_key.startswith("deleted:"):
+            return
+        loc = person.locale
+        buttons = tuple(
+            Choice(TXT[key](loc), ShareContact(answer).pack(), TXT[key](loc))
+            for key, answer in (("share_yes", "yes"), ("share_no", "no"))
+        )
+        key = "ask_contact_group" if isinstance(person, Organization) else "ask_contact_member"
+        await outbox.enqueue(
+            session,
+            channel=person.channel,
+            kind="push",
+            target=person.user_key,
+            payload=outbox.replies_payload([Reply(TXT[key](loc), buttons)], urgent=True),
+            key=outbox.key_for("ask-contact", person.channel, person.user_key),
+        )
+
     # ---------------------------------------------------------------- agreement
 
     async def propose_agreement(
@@ -493,7 +527,9 @@ class Lifecycle:
             rhythm=row.meeting_rhythm,
             end=end_date.isoformat(),
         )
-        await self._push_org(session, org, text, ("agreement", row.id))
+        await self._push_org(
+            session, org, text, ("agreement", row.id), _agreement_panel(row, org.locale)
+        )
         return row
 
     async def answer_agreement(
@@ -544,7 +580,33 @@ class Lifecycle:
             at=now,
         )
         await self.coordination.note(session, project, text, ("agreement-answer", row.id))
+        # life-group (#13): the team reads the group's answer in its channel (or in LINE).
+        key = "agreement_confirmed" if confirm else "agreement_change"
+        by_locale = {
+            loc: TXT[key](
+                loc, v=row.version, deliverable=row.deliverable, comment=row.group_comment or "-"
+            )
+            for loc in ("ja", "en")
+        }
+        await team_announce(session, project, by_locale, f"agreement-answer-{row.id}")
         return row
+
+    async def agreement_status(
+        self, session: AsyncSession, agreement_id: int, organization_id: int
+    ) -> AgreementStatus | None:
+        """An agreement version of this group's project as the group answering it sees it:
+        open while proposed and the newest (None: not this group's)."""
+        row = await session.get(Agreement, agreement_id)
+        if row is None:
+            return None
+        project = await repo.get_project(session, row.project_id)
+        if project is None or project.organization_id != organization_id:
+            return None
+        newest = await session.scalar(
+            select(func.max(Agreement.version)).where(Agreement.project_id == row.project_id)
+        )
+        is_open = row.status == "proposed" and newest == row.version
+        return AgreementStatus(row.id, row.version, is_open)
 
     async def agreements(self, session: AsyncSession, project_id: int) -> list[Agreement]:
         """Every version of a project's agreement, oldest first."""
@@ -637,7 +699,7 @@ class Lifecycle:
         org = project.organization
         text = TXT["delivered_group"](org.locale, note=row.note, link=row.link or "")
         buttons = chat.delivery_buttons(project_id, org.locale)
-        await self._push_org(session, org, text, ("delivery", row.id), buttons)
+        await self._push_org(session, org, text, ("delivery", row.id), choices=buttons)
         return moved
 
     async def confirm_delivery(self, session: AsyncSession, project_id: int) -> Delivery | None:
@@ -691,13 +753,13 @@ class Lifecycle:
                 volunteer.user_key,
                 text,
                 ("thanks-member", match.id),
-                (chat.feedback_button(project_id, volunteer.locale),),
+                choices=(chat.feedback_button(project_id, volunteer.locale),),
             )
         text = TXT["thanks_group"](
             org.locale, summary=summary_of(project.challenge), hours=totals.hours
         )
         feedback = (chat.feedback_button(project_id, org.locale),)
-        await self._push_org(session, org, text, ("thanks-group", project_id), feedback)
+        await self._push_org(session, org, text, ("thanks-group", project_id), choices=feedback)
         return moved
 
     async def record_feedback(
@@ -745,59 +807,14 @@ class Lifecycle:
         *,
         actor: str,
     ) -> Attendance:
-        """Record invited / rsvp_yes / rsvp_no / attended / absent for one person and phase."""
-        now = self._clock()
-        row = await session.scalar(
-            select(Attendance).where(
-                Attendance.phase_id == phase_id,
-                Attendance.person_type == person_type,
-                Attendance.person_id == person_id,
-            )
+        """Record invited / rsvp_yes / rsvp_no / attended / absent (bot.attendance)."""
+        return await self.attendance.record_attendance(
+            session, phase_id, person_type, person_id, state, actor=actor
         )
-        if row is None:
-            row = Attendance(phase_id=phase_id, person_type=person_type, person_id=person_id)
-            session.add(row)
-        row.state = state
-        if state == "invited":
-            row.invited_at = now
-        elif state in ("rsvp_yes", "rsvp_no"):
-            row.answered_at = now
-        else:
-            row.recorded_by, row.recorded_at = actor, now
-        await session.flush()
-        return row
 
     async def next_cohort(self, session: AsyncSession) -> list[Invitee]:
-        """Past volunteers (on a team that formed) and groups (with a project that went
-        past recruiting), not paused, not deleted, not opted out."""
-        served = (
-            select(Match.volunteer_id)
-            .join(Project, Project.id == Match.project_id)
-            .where(Match.state == "accepted", Project.status.in_(_SERVED))
-        )
-        volunteers = await session.scalars(
-            select(Volunteer)
-            .where(
-                Volunteer.id.in_(served),
-                Volunteer.status == "active",
-                Volunteer.next_cohort_opt_out.is_(False),
-            )
-            .order_by(Volunteer.id)
-        )
-        out = [Invitee("volunteer", v.id, v.channel, v.user_key, v.locale) for v in volunteers]
-        groups = await session.scalars(
-            select(Organization)
-            .where(
-                Organization.id.in_(
-                    select(Project.organization_id).where(Project.status.in_(_SERVED))
-                ),
-                Organization.next_cohort_opt_out.is_(False),
-                Organization.user_key.not_like("deleted:%"),
-            )
-            .order_by(Organization.id)
-        )
-        out += [Invitee("organization", g.id, g.channel, g.user_key, g.locale) for g in groups]
-        return out
+        """The next cohort's invitation list (bot.attendance)."""
+        return await self.attendance.next_cohort(session)
 
     async def invite_next_cohort(
         self, session: AsyncSession, phase_ids: Sequence[int], *, actor: str
@@ -822,14 +839,16 @@ class Lifecycle:
         user_key: str,
         text: str,
         why: tuple[object, ...],
+        panel: tuple[Panel, tuple[Choice, ...]] | None = None,
         choices: tuple[Choice, ...] = (),
     ) -> None:
+        reply = Reply(text, panel[1], (panel[0],)) if panel else Reply(text, choices)
         await outbox.enqueue(
             session,
             channel=channel,
             kind="push",
             target=user_key,
-            payload=outbox.replies_payload([Reply(text, choices)], urgent=True),
+            payload=outbox.replies_payload([reply], urgent=True),
             key=outbox.key_for("lifecycle", *why),
         )
 
@@ -839,11 +858,35 @@ class Lifecycle:
         org: Organization,
         text: str,
         why: tuple[object, ...],
+        panel: tuple[Panel, tuple[Choice, ...]] | None = None,
         choices: tuple[Choice, ...] = (),
     ) -> None:
         if org.user_key.startswith("deleted:"):
             return  # the contact deleted their data: nobody to tell in LINE
-        await self._push(session, org.channel, org.user_key, text, why, choices)
+        await self._push(session, org.channel, org.user_key, text, why, panel, choices)
+
+
+def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...]]:
+    """A kickoff agreement version as a card with the group's two buttons (life-group)."""
+    buttons = tuple(
+        Choice(TXT[key](loc), AgreementAnswer(row.id, answer).pack(), TXT[key](loc))
+        for key, answer in (("agreement_ok", "ok"), ("agreement_ask", "change"))
+    )
+    fields = (
+        (TXT["a_deliverable"](loc), row.deliverable),
+        (TXT["a_scope"](loc), row.scope),
+        (TXT["a_measures"](loc), row.success_measures),
+        (TXT["a_rhythm"](loc), row.meeting_rhythm),
+        (TXT["a_end"](loc), row.end_date.isoformat()),
+    )
+    panel = Panel(
+        title=TXT["a_title"](loc, v=row.version),
+        kind="agreement",
+        fields=fields,
+        note=TXT["a_note"](loc),
+        buttons=buttons,
+    )
+    return panel, buttons
 
 
 def _reason(reason: str | None, locale: str) -> str:
@@ -852,7 +895,6 @@ def _reason(reason: str | None, locale: str) -> str:
 
 
 # Projects whose people have served (a team formed at some point).
-_SERVED = ("team_formed", "agreed", "delivered", "completed")
 
 
 __all__ = ["Invitee", "Lifecycle", "Party", "Totals"]

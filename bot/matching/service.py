@@ -189,6 +189,10 @@ TXT = {
         "Shall we go ahead with this team?",
     ),
     "team_ok": T("このチームで進める", "Go ahead"),
+    # life-group (#13): the group may also decline, or ask for a change in words.
+    "team_no": T("このチームは辞退", "Decline this team"),
+    "team_change": T("変更を依頼する", "Ask for a change"),
+    "team_until": T("{until}までにご回答ください。", "Please answer by {until}."),
     "formed_member": T(
         "「{org}」のチームが結成されました！団体の担当: {contact}（{role}）。"
         "今後の予定はこのLINEとSlackでご案内します。",
@@ -273,6 +277,13 @@ class ProposalDesk(Protocol):
     ) -> None: ...
 
     async def team_confirmed(self, session: AsyncSession, project_id: int) -> None: ...
+
+    # How many days the group has to answer.
+    proposal_days: int
+
+    async def ask_contact(
+        self, session: AsyncSession, person: Volunteer | Organization
+    ) -> None: ...
 
 
 class MenuSwitcher(Protocol):
@@ -817,6 +828,9 @@ class Matching:
                 now=now,
             )
             if ok:
+                volunteer = await session.get(Volunteer, match.volunteer_id)
+                if self.lifecycle is not None and volunteer is not None:
+                    await self.lifecycle.ask_contact(session, volunteer)  # asked once
                 await self._team_ready(session, project, now)
         else:
             ok = await repo.move_match(
@@ -849,10 +863,13 @@ class Matching:
         )
         if not moved.ok:
             return
-        if self.lifecycle is not None:  # the group answers by a deadline, reminded before
-            await self.lifecycle.proposal_sent(session, project.id, now)
         org = project.organization
         loc = org.locale
+        deadline = ""
+        if self.lifecycle is not None:  # the group answers by a deadline, reminded before
+            await self.lifecycle.proposal_sent(session, project.id, now)
+            until = self.coordination.local(now + timedelta(days=self.lifecycle.proposal_days))
+            deadline = "\n" + TXT["team_until"](loc, until=until)
         people = [
             (
                 first_name(v.display_name),
@@ -862,15 +879,17 @@ class Matching:
         ]
         members = "\n".join(f"・{name}（{skills}）" for name, skills in people)
         summary = summary_of(project.challenge)
-        text = TXT["team_for_group"](loc, summary=summary, members=members)
-        ok = TXT["team_ok"](loc)
-        buttons = (Choice(ok, postback.TeamConfirm(project.id).pack(), ok),)
+        text = TXT["team_for_group"](loc, summary=summary, members=members) + deadline
+        buttons = tuple(
+            Choice(TXT[key](loc), postback.TeamConfirm(project.id, answer).pack(), TXT[key](loc))
+            for key, answer in (("team_ok", "ok"), ("team_no", "no"), ("team_change", "change"))
+        )
         card = Panel(
             title=TXT["team_title"](loc),
             kind="proposal",
             body=summary,
             fields=tuple((name, skills or "-") for name, skills in people),
-            note=TXT["team_ask"](loc),
+            note=TXT["team_ask"](loc) + deadline,
             buttons=buttons,
         )
         if not org.user_key.startswith("deleted:"):
@@ -882,6 +901,8 @@ class Matching:
                 payload=outbox.replies_payload([Reply(text, buttons, (card,))]),
                 key=outbox.key_for("team-proposed", project.id),
             )
+            if self.lifecycle is not None:  # never asked: asked once, now
+                await self.lifecycle.ask_contact(session, org)
 
     async def _below_minimum(
         self, session: AsyncSession, project: Project, accepted: int, now: datetime
@@ -1249,6 +1270,12 @@ class Matching:
             hint = TXT["short_more"](loc, m=more) if more else TXT["short_fix"](loc)
             lines.append(TXT["short"](loc, n=size, lo=project.team_min) + hint)
         return lines
+
+    async def refresh_card(self, session: AsyncSession, project_id: int) -> None:
+        """Update a project's team card after a change made elsewhere (life-group, #13)."""
+        project = await repo.get_project(session, project_id)
+        if project is not None:
+            await self._card(session, project, project.organization)
 
     async def _card(self, session: AsyncSession, project: Project, org: Organization) -> None:
         """Post the team card the first time, update it in place afterwards."""

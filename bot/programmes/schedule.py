@@ -35,6 +35,8 @@ AUDIENCES: dict[str, T] = {
     "volunteers": T("登録ボランティア（LINE）", "registered volunteers (LINE)"),
     "followers": T("友だち全員（LINE）", "all followers (LINE)"),
     "rsvp_yes": T("参加予定の方（LINE）", "people attending (LINE)"),
+    # life-group (#13): the groups whose projects have a team (a one-team phase: its group).
+    "groups": T("団体（LINE）", "groups (LINE)"),
 }
 
 # What a programme may set targets for (Sendai reports targets against actuals).
@@ -106,7 +108,7 @@ class PhaseSpec:
 
 # What a phase meant for one team may announce to: its channel, its members, the
 # coordinators and those who signed up for it; never everyone who follows the bot.
-TEAM_AUDIENCES = frozenset({"team_channels", "members", "coordinators", "rsvp_yes"})
+TEAM_AUDIENCES = frozenset({"team_channels", "members", "coordinators", "rsvp_yes", "groups"})
 
 
 def for_one_team(announcements: tuple[AnnouncementSpec, ...]) -> tuple[AnnouncementSpec, ...]:
@@ -270,6 +272,16 @@ DEFAULT_ANNOUNCEMENTS: dict[str, tuple[AnnouncementSpec, ...]] = {
             text_ja="明日{time}から{phase}です（{place}）。よろしくお願いします。",
             text_en="Tomorrow at {time}: {phase} ({place}). Looking forward to it.",
         ),
+        # life-group (#13): the group hears of its kickoff too, in its own words.
+        _D(
+            "group-week-before",
+            offset_days=-7,
+            at_local="10:00",
+            audience=("groups",),
+            grace_minutes=2 * 24 * 60,
+            text_ja="{date} {time}から{phase}です（{place}）。チームとの初顔合わせで、成果物と進め方を一緒に決めます。",
+            text_en="The {phase} is on {date} at {time} ({place}): you meet your team and agree together on the deliverable and how you will work.",
+        ),
         _D(
             "start",
             audience=("team_channels",),
@@ -296,6 +308,16 @@ DEFAULT_ANNOUNCEMENTS: dict[str, tuple[AnnouncementSpec, ...]] = {
             grace_minutes=2 * 24 * 60,
             text_ja="{date} {time}から{phase}です（{place}）。提案の準備を進めましょう。",
             text_en="The {phase} is on {date} at {time} ({place}). Time to prepare the proposal.",
+        ),
+        # life-group (#13): the group is invited to hear its team's results.
+        _D(
+            "group-week-before",
+            offset_days=-7,
+            at_local="10:00",
+            audience=("groups",),
+            grace_minutes=2 * 24 * 60,
+            text_ja="{date} {time}から{phase}です（{place}）。チームが取り組みの成果をご報告します。ぜひご参加ください。",
+            text_en="The {phase} is on {date} at {time} ({place}). Your team will present what it achieved; we hope you can come.",
         ),
         _D(
             "follow-up",
@@ -567,9 +589,9 @@ def _project(raw: dict[str, Any], key: str) -> int | None:
         if wrong:
             raise ScheduleError(
                 f"{key}: 1チーム向けのフェーズのお知らせは team_channels, members, coordinators, "
-                f"rsvp_yes にだけ送れます（{', '.join(map(str, wrong))}）",
+                f"rsvp_yes, groups にだけ送れます（{', '.join(map(str, wrong))}）",
                 f"{key}: a phase for one team announces only to team_channels, members, "
-                f"coordinators or rsvp_yes (not {', '.join(map(str, wrong))})",
+                f"coordinators, rsvp_yes or groups (not {', '.join(map(str, wrong))})",
             )
     return number
 

@@ -20,11 +20,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox, postback
+from bot.attendance import AttendanceBook
 from bot.cards import plain
 from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import ActionResult, Coordination
 from bot.dialogue import PhaseStatus
 from bot.i18n import T
+from bot.programmes.cohort import (
+    AttendanceSheet,
+    attendees,
+    follower_answers,
+    invite_next_cohort,
+    record_attended,
+    record_rsvp,
+)
 from bot.programmes.schedule import (
     AUDIENCES,
     KINDS,
@@ -95,10 +104,33 @@ TXT = {
     ),
     "unknown_project": T("プロジェクト #{id} は見つかりません。", "No project #{id}."),
     "unknown_programme": T("プログラム「{slug}」は見つかりません。", "No programme “{slug}”."),
-    "attendance_title": T("{phase}（{date}）の出欠", "RSVPs for the {phase} ({date})"),
+    "attendance_title": T("{phase}（{date}）の出欠", "Attendance for the {phase} ({date})"),
+    "attendance_saved": T(
+        "{phase}の出席を記録しました: 出席 {here} 名、欠席 {away} 名。",
+        "Recorded attendance for the {phase}: {here} attended, {away} absent.",
+    ),
+    "followers": T("登録前の方 {n}名", "{n} not signed up yet"),
     "attendance_empty": T("まだ回答はありません。", "No answers yet."),
     "someone": T("（登録前の方）", "(not signed up yet)"),
 }
+
+# An attendance row's state as coordinators read it (life-cohort, #13).
+ATTENDANCE_STATES = {
+    "": T("チーム（未回答）", "on the team, no answer"),
+    "invited": T("案内済み・未回答", "invited, no answer"),
+    "rsvp_yes": T("参加予定", "coming"),
+    "rsvp_no": T("不参加", "not coming"),
+    "attended": T("出席", "attended"),
+    "absent": T("欠席", "absent"),
+}
+_ATTENDANCE_MARKS = (
+    ("attended", "🙋"),
+    ("absent", "➖"),
+    ("rsvp_yes", "✅"),
+    ("rsvp_no", "❌"),
+    ("invited", "✉️"),
+    ("", "👥"),
+)
 
 STATES = {
     "scheduled": T("予定", "scheduled"),
@@ -131,6 +163,8 @@ class ImportResult:
     scheduled: int = 0
     phases: int = 0
     rescheduled: list[int] = field(default_factory=list)
+    # People of earlier cohorts invited to its briefing sessions (life-cohort, #13).
+    invited: int = 0
 
 
 class Programmes:
@@ -145,9 +179,13 @@ class Programmes:
         clock: Callable[[], datetime] = utcnow,
         notify: Callable[[], None] = lambda: None,
         teams: TeamAnnouncer | None = None,
+        attendance: AttendanceBook | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination
+        # The project lifecycle: the next cohort's list and attendance (life-cohort, #13).
+        # Attendance for every phase kind and the next cohort's list (bot.attendance).
+        self.attendance = attendance or AttendanceBook(clock)
         self.locale = locale
         self._clock = clock
         self._notify = notify
@@ -220,6 +258,10 @@ class Programmes:
                 result.cancelled += 1
                 await self._cancel_phase(session, leftover, now)
         result.phases = len(spec.phases)
+        await session.refresh(programme, ["phases"])
+        result.invited = await invite_next_cohort(
+            session, self.attendance, programme, now, actor=actor
+        )
         await repo.audit(
             session,
             actor=actor,
@@ -231,6 +273,7 @@ class Programmes:
                 "updated": result.updated,
                 "cancelled": result.cancelled,
                 "scheduled": result.scheduled,
+                "invited": result.invited,
             },
             at=now,
         )
@@ -368,6 +411,10 @@ class Programmes:
                     return ActionResult(False, exc.text(self.locale))
             result = ImportResult(programme.id)
             saved = await self._put_phase(session, programme, phase, spec, now, result)
+            await session.refresh(programme, ["phases"])
+            result.invited = await invite_next_cohort(
+                session, self.attendance, programme, now, actor=actor
+            )
             await repo.audit(
                 session,
                 actor=actor,
@@ -603,7 +650,8 @@ class Programmes:
         line_targets: dict[str, dict[str, str]] = defaultdict(dict)  # locale -> key -> channel
         audience = set(ann.audience)
         # An invitation to a session open for sign-up carries the answer buttons.
-        with_rsvp = phase.rsvp and audience & {"volunteers", "followers"} != set()
+        # Any phase kind may take RSVPs (a kickoff's or a presentation's members too).
+        with_rsvp = phase.rsvp and audience & {"volunteers", "followers", "members"} != set()
 
         if "team_channels" in audience and self.teams is not None:
             for project in await store.team_projects(session, programme.id, phase.project_id):
@@ -638,6 +686,10 @@ class Programmes:
         if "rsvp_yes" in audience:
             for channel, user_key, locale in await store.rsvp_yes(session, phase.id):
                 line_targets[locale][user_key] = channel
+        if "groups" in audience:  # life-group (#13): each team's group, in its language
+            for project in await store.team_projects(session, programme.id, phase.project_id):
+                org = project.organization
+                line_targets[org.locale][org.user_key] = org.channel
 
         seen: set[str] = set()
         for locale, targets in sorted(line_targets.items()):
@@ -661,6 +713,9 @@ class Programmes:
                     replies=[Reply(text(locale), choices, (card(locale, choices),))],
                     key=f"{key}:{locale}:{channel}",
                     urgent=False,
+                    # About the phase and not sent by the time it begins (the budget
+                    # held it): never. A follow-up written for after it has no expiry.
+                    expires_at=phase.starts_at if ann.send_at < phase.starts_at else None,
                 )
                 counts["line"] += len(recipients)
         return dict(counts)
@@ -687,8 +742,10 @@ class Programmes:
     async def rsvp(
         self, session: AsyncSession, channel: str, user_key: str, phase_id: int, answer: str
     ) -> None:
-        """Record an answer to a briefing-session invitation (caller's transaction)."""
+        """Record an answer to a phase's invitation (caller's transaction): the LINE
+        user's answer, and the attendance of the volunteer or group behind it."""
         await store.put_rsvp(session, phase_id, channel, user_key, answer, self._clock())
+        await record_rsvp(session, self.attendance, phase_id, channel, user_key, answer)
 
     async def phase_info(self, session: AsyncSession, phase_id: int) -> PhaseStatus | None:
         """What the dialogue needs to answer an RSVP."""
@@ -719,25 +776,68 @@ class Programmes:
             open_,
         )
 
-    async def attendance_text(self, phase_id: int, locale: str) -> str:
-        """The attendance list of a briefing session, for coordinators."""
+    async def attendance_sheet(self, phase_id: int, locale: str) -> AttendanceSheet | None:
+        """Who was invited to a phase (any kind), answered, and attended (life-cohort)."""
         async with self._maker() as session:
             phase = await store.get_phase(session, phase_id)
             if phase is None:
-                return TXT["phase_gone"](locale)
-            rows = await store.attendance(session, phase_id)
+                return None
+            people = await attendees(session, phase)
+            followers = await follower_answers(session, phase_id)
             date = self._local(phase.starts_at, phase.programme)
-        head = TXT["attendance_title"](locale, phase=_phase_title(phase, locale), date=date)
-        if not rows:
+        return AttendanceSheet(
+            phase_id,
+            _phase_title(phase, locale),
+            date,
+            tuple(people),
+            followers_yes=followers.count("yes"),
+            followers_no=followers.count("no"),
+        )
+
+    async def attendance_text(self, phase_id: int, locale: str) -> str:
+        """The attendance list of a phase of any kind, for coordinators."""
+        sheet = await self.attendance_sheet(phase_id, locale)
+        if sheet is None:
+            return TXT["phase_gone"](locale)
+        head = TXT["attendance_title"](locale, phase=sheet.title, date=sheet.when)
+        if not sheet.people and not (sheet.followers_yes or sheet.followers_no):
             return f"*{head}*\n{TXT['attendance_empty'](locale)}"
-        yes = [name for answer, name, _ in rows if answer == "yes"]
-        no = [name for answer, name, _ in rows if answer == "no"]
-        someone = TXT["someone"](locale)
+        lines = [f"*{head}*"]
+        for state, mark in _ATTENDANCE_MARKS:
+            names = [plain(a.name) for a in sheet.people if a.state == state]
+            if state == "rsvp_yes" and sheet.followers_yes:
+                names.append(TXT["followers"](locale, n=sheet.followers_yes))
+            if state == "rsvp_no" and sheet.followers_no:
+                names.append(TXT["followers"](locale, n=sheet.followers_no))
+            if names:
+                label = ATTENDANCE_STATES[state](locale)
+                lines.append(f"{mark} {len(names)} {label}: {', '.join(names)}")
+        return "\n".join(lines)
 
-        def names(items: list[str | None]) -> str:
-            return ", ".join(plain(n) if n else someone for n in items) or "-"
-
-        return f"*{head}*\n✅ {len(yes)}: {names(list(yes))}\n❌ {len(no)}: {names(list(no))}"
+    async def mark_attendance(
+        self, phase_id: int, present: set[str], actor: str, locale: str
+    ) -> ActionResult:
+        """Coordinators record who attended (the Slack modal's ticks), for any phase kind."""
+        async with self._maker.begin() as session:
+            phase = await store.get_phase(session, phase_id)
+            if phase is None:
+                return ActionResult(False, TXT["phase_gone"](locale))
+            here, away = await record_attended(
+                session, self.attendance, phase, present, actor=actor
+            )
+            await repo.audit(
+                session,
+                actor=actor,
+                action="attendance_recorded",
+                subject_type="phase",
+                subject_id=phase.id,
+                detail={"attended": here, "absent": away},
+                at=self._clock(),
+            )
+            title = _phase_title(phase, locale)
+        return ActionResult(
+            True, TXT["attendance_saved"](locale, phase=title, here=here, away=away)
+        )
 
     # ---------------------------------------------------------------- what coordinators see
 
@@ -857,12 +957,20 @@ def phase_spec(
     key: str | None = None,
     reminders: tuple[str, ...] | None = None,
     project: int | None = None,
+    groups: bool = True,
 ) -> PhaseSpec:
     """A phase from the Slack modal's fields, with its kind's default announcements (to
-    the team's own audiences only when the phase is for one team)."""
+    the team's own audiences only when the phase is for one team; to the groups only
+    when `groups`)."""
     defaults = default_announcements(kind)
     if reminders is not None:
         defaults = tuple(a for a in defaults if a.key in reminders)
+    if not groups:
+        defaults = tuple(
+            replace(a, audience=tuple(x for x in a.audience if x != "groups"))
+            for a in defaults
+            if set(a.audience) != {"groups"}
+        )
     if project is not None:
         defaults = for_one_team(defaults)
     return PhaseSpec(

@@ -31,6 +31,7 @@ from bot.coordination import (
 )
 from bot.inbox import Inbox
 from bot.languages import PersonLanguages
+from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.work import Work
 from bot.matching.service import APPROVE, APPROVE_ALL, REJECT, SUGGEST, SWAP, Matching
 from bot.office.service import Office
@@ -48,7 +49,11 @@ from handlers.slack.once import ForgetOnErrors, once_key
 from handlers.slack.programmes import ProgrammeUI, programme_blocks
 from handlers.slack.transport import SlackTransport
 from handlers.slack.views import (
+    AGREEMENT_VIEW,
     ASK_VIEW,
+    ATTENDANCE,
+    ATTENDANCE_ACTION,
+    ATTENDANCE_VIEW,
     DECLINE_VIEW,
     INPUT_ACTION,
     INPUT_BLOCK,
@@ -56,8 +61,13 @@ from handlers.slack.views import (
     NEEDS_BLOCKS,
     NEEDS_VIEW,
     REJECT_VIEW,
+    attendance_blocks,
+    attendance_modal,
+    parse_agreement,
+    parse_attendance,
     parse_needs,
     project_id_of,
+    render_agreement_modal,
     render_card,
     render_needs_modal,
     render_text_modal,
@@ -95,6 +105,7 @@ class SlackChannel:
         office: Office | None = None,
         work: Work | None = None,
         languages: PersonLanguages | None = None,
+        kickoff: Kickoff | None = None,
     ) -> None:
         self.locale = settings.default_locale
         self.client = AsyncWebClient(
@@ -129,6 +140,8 @@ class SlackChannel:
             self.client, self.locales, coordination, settings.slack_coordinator_ids
         )
         self.transport = SlackTransport(self.client, teams)
+        self.programmes = programmes
+        self.kickoff = kickoff
         self.commands = Commands(
             Services(
                 coordination,
@@ -139,6 +152,7 @@ class SlackChannel:
                 office=office,
                 work=work,
                 languages=languages,
+                kickoff=kickoff,
             )
         )
         self._register()
@@ -231,6 +245,11 @@ class SlackChannel:
         for action_id in (GREEN, YELLOW, RED):
             app.action(action_id)(self._on_checkin)
         app.event("app_mention")(self._on_mention)
+        # life-cohort (#13): recording who attended a phase of any kind.
+        app.action(ATTENDANCE_ACTION)(self._on_attendance)
+        app.view(ATTENDANCE_VIEW)(self._on_attendance_saved)
+        # life-group (#13): the kickoff agreement form.
+        app.view(AGREEMENT_VIEW)(self._on_agreement)
 
     async def _once_per_event(
         self, body: Body, context: AsyncBoltContext, next: Any
@@ -421,6 +440,12 @@ class SlackChannel:
             coordinator=await self.gate.is_coordinator(user),
         )
         reply = await self.commands.run(request)
+        if reply.form is not None and body.get("trigger_id"):
+            # life-group (#13): the trigger id lives 3 seconds, so the form opens first.
+            await ack()
+            view = render_agreement_modal(reply.form, request.locale)
+            await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+            return
         # Shown only to the person who typed the command.
         blocks = self._blocks(reply, request.locale)
         await ack(response_type="ephemeral", text=reply.text, blocks=blocks)
@@ -445,7 +470,42 @@ class SlackChannel:
             return render_card(reply.card)
         if reply.programmes is not None:
             return programme_blocks(list(reply.programmes), locale)
+        if reply.attendance is not None:  # life-cohort (#13)
+            return attendance_blocks(reply.text, reply.attendance, locale)
         return None
+
+    # ---- life-cohort (#13): attendance for every phase kind
+
+    async def _on_attendance(self, ack: AsyncAck, body: Body) -> None:
+        """`Record attendance` under `/tsunagu attendance ID`: the modal with the people."""
+        await ack()
+        user, channel = _who(body)
+        if await self._allowed(body) is None or self.programmes is None:
+            return
+        loc = await self.locale_of(user, channel)
+        value = str(body["actions"][0].get("value", ""))
+        sheet = await self.programmes.attendance_sheet(int(value), loc) if value.isdigit() else None
+        if sheet is None or not sheet.people:
+            await self.gate.tell(user, channel, ATTENDANCE["nobody"](loc))
+            return
+        view = attendance_modal(sheet, channel or "", loc)
+        await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def _on_attendance_saved(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        parsed = parse_attendance(view)
+        channel = parsed[1] if parsed else ""
+        if await self._allowed(body, channel or None) is None or self.programmes is None:
+            return
+        loc = await self.locale_of(user, channel or None)
+        if parsed is None:
+            await self.gate.tell(user, channel or None, ATTENDANCE["nobody"](loc))
+            return
+        outcome = await self.programmes.mark_attendance(parsed[0], parsed[2], user, loc)
+        await self.gate.tell(user, channel or None, outcome.message)
+
+    # ---- end life-cohort
 
     async def _on_checkin(self, ack: AsyncAck, body: Body) -> None:
         await ack()
@@ -467,6 +527,24 @@ class SlackChannel:
             locale=await self.locale_of(user, channel),
         )
         await self._tell_failure(user, channel, outcome)
+
+    async def _on_agreement(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        """The kickoff agreement form, submitted (life-group, #13)."""
+        user = str(body["user"]["id"])
+        form = parse_agreement(view)
+        if form is None or self.kickoff is None:
+            await ack()
+            return
+        locale = await self.locale_of(user, form.channel or None)
+        outcome = await self.kickoff.propose(
+            form, user, coordinator=await self.gate.is_coordinator(user), locale=locale
+        )
+        if isinstance(outcome, dict):
+            # Shown under each field; the modal stays open with what was typed.
+            await ack(response_action="errors", errors=outcome)
+            return
+        await ack()
+        await self.gate.tell(user, form.channel or None, outcome)
 
     async def _on_mention(self, body: Body) -> None:
         event = body.get("event") or {}

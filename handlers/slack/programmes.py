@@ -82,7 +82,14 @@ UI = {
         "この種類の標準のお知らせを予定する（例: 7日前・前日18:00）",
         "Schedule this kind's usual announcements (e.g. 7 days before, the day before at 18:00)",
     ),
-    "rsvp_option": T("参加受付（説明会）", "Take sign-ups (briefing session)"),
+    "rsvp_option": T(
+        "出欠を受け付ける（説明会・キックオフ・発表会など）",
+        "Take RSVPs (briefing, kickoff, presentation, ...)",
+    ),
+    "groups_option": T(
+        "団体にもお知らせする（キックオフ・成果発表）",
+        "Tell the groups too (kickoff, presentation)",
+    ),
     "scope": T("対象", "For"),
     "scope_all": T("すべてのチーム（プログラム全体）", "Every team (the whole programme)"),
     "scope_one": T("#{id} {org} のチームだけ", "Only #{id} {org}'s team"),
@@ -197,6 +204,8 @@ def _phase_elements(locale: str, phase: PhaseView | None, tz: tzinfo) -> dict[st
     options = [
         {"text": _text(UI["defaults_option"](locale)), "value": "defaults"},
         {"text": _text(UI["rsvp_option"](locale)), "value": "rsvp"},
+        # life-group (#13): the groups are an audience of the usual announcements.
+        {"text": _text(UI["groups_option"](locale)), "value": "groups"},
     ]
     el: dict[str, dict[str, Any]] = {
         "kind": {"type": "static_select", "options": kinds, "initial_option": kinds[0]},
@@ -209,7 +218,11 @@ def _phase_elements(locale: str, phase: PhaseView | None, tz: tzinfo) -> dict[st
         "place": {**text, "max_length": 200},
         "url": {**text, "max_length": 300},
         "description": {**text, "multiline": True, "max_length": 1000},
-        "options": {"type": "checkboxes", "options": options, "initial_options": [options[0]]},
+        "options": {
+            "type": "checkboxes",
+            "options": options,
+            "initial_options": [options[0], options[2]],
+        },
     }
     if phase is None:
         return el
@@ -229,6 +242,7 @@ def _phase_elements(locale: str, phase: PhaseView | None, tz: tzinfo) -> dict[st
         if value:
             el[block]["initial_value"] = value
     initial = ([options[0]] if phase.announces else []) + ([options[1]] if phase.rsvp else [])
+    initial += [options[2]] if phase.announces else []
     el["options"].pop("initial_options")
     if initial:
         el["options"]["initial_options"] = initial
@@ -376,6 +390,7 @@ def parse_phase_form(
             "description": _value(values, "description") or None,
             "rsvp": "rsvp" in options,
             "reminders": None if "defaults" in options else (),
+            "groups": "groups" in options,
         },
         {},
     )

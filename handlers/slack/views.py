@@ -10,6 +10,7 @@ from bot.cards import Button, Card
 from bot.conversation.fields import Option
 from bot.coordination import ACCEPT, ASK, DECLINE, NeedsForm
 from bot.i18n import T
+from bot.lifecycle.kickoff import AgreementForm, AgreementInput
 from bot.matching.service import SUGGEST
 from bot.office.cases import FIELDS as CASE_FIELDS
 from bot.office.cases import PARTNER_KINDS
@@ -18,6 +19,7 @@ from bot.office.cases import TEXTS as CASE_TEXTS
 from bot.office.dashboard import ActionItem, Dashboard, Stage, TargetLine
 from bot.office.labels import one
 from bot.office.service import CASE_INPUTS, CaseForm, MemberPage
+from bot.programmes.cohort import AttendanceSheet
 from bot.taxonomy import INTERESTS, LANGUAGES, MODES, SECTORS, SKILLS
 
 ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
@@ -580,3 +582,182 @@ def parse_case(view: dict[str, Any]) -> tuple[int, int, dict[str, str]] | None:
         chosen = entry.get("selected_option") or {}
         out[key] = str(chosen.get("value") if chosen else entry.get("value") or "")
     return int(case_text), int(version_text), out
+
+
+# ---- life-cohort (#13): attendance for every phase kind
+
+ATTENDANCE_ACTION, ATTENDANCE_VIEW = "attendance_mark", "attendance_record"
+ATTENDANCE_BLOCK, ATTENDANCE_PICK = "attendance_people", "present"
+# Slack's limit on a multi-select's options.
+_MAX_OPTIONS = 100
+
+ATTENDANCE = {
+    "mark": T("出席を記録", "Record attendance"),
+    "title": T("出席の記録", "Record attendance"),
+    "save": T("記録する", "Save"),
+    "label": T("出席した人（選ばれなかった人は欠席）", "Who attended (the others were absent)"),
+    "intro": T("{phase}（{date}）", "{phase} ({date})"),
+    "nobody": T(
+        "まだ記録できる人がいません（案内・回答・チームのメンバーがいません）。",
+        "Nobody to record yet: no one was invited, answered, or is on a team for it.",
+    ),
+}
+
+
+def attendance_blocks(
+    text: str, sheet: AttendanceSheet | None, locale: str
+) -> list[dict[str, Any]]:
+    """The attendance list, with a button opening the modal to record who attended."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
+    ]
+    if sheet is not None and sheet.people:
+        label = ATTENDANCE["mark"](locale)
+        button = {
+            "type": "button",
+            "action_id": ATTENDANCE_ACTION,
+            "text": {"type": "plain_text", "text": label},
+            "value": str(sheet.phase_id),
+        }
+        blocks.append({"type": "actions", "elements": [button]})
+    return blocks
+
+
+def attendance_modal(sheet: AttendanceSheet, channel: str, locale: str) -> dict[str, Any]:
+    """Tick who attended; those already recorded as attended start ticked."""
+    people = sheet.people[:_MAX_OPTIONS]
+    options = [_option(p.key, clip(p.name, 75)) for p in people]
+    picker: dict[str, Any] = {
+        "type": "multi_static_select",
+        "action_id": ATTENDANCE_PICK,
+        "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+        "options": options,
+    }
+    ticked = [o for o, p in zip(options, people, strict=True) if p.state == "attended"]
+    if ticked:
+        picker["initial_options"] = ticked
+    intro = ATTENDANCE["intro"](locale, phase=sheet.title, date=sheet.when)
+    return {
+        "type": "modal",
+        "callback_id": ATTENDANCE_VIEW,
+        "private_metadata": f"{sheet.phase_id}|{channel}",
+        "title": {"type": "plain_text", "text": ATTENDANCE["title"](locale)},
+        "submit": {"type": "plain_text", "text": ATTENDANCE["save"](locale)},
+        "close": {"type": "plain_text", "text": MODAL["cancel"](locale)},
+        "blocks": [
+            {"type": "section", "text": {"type": "plain_text", "text": clip(intro, 3000)}},
+            {
+                "type": "input",
+                "block_id": ATTENDANCE_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": ATTENDANCE["label"](locale)},
+                "element": picker,
+            },
+        ],
+    }
+
+
+def parse_attendance(view: dict[str, Any]) -> tuple[int, str, set[str]] | None:
+    """(phase id, channel, the ticked people's keys) from a submitted attendance modal."""
+    phase_text, _, channel = str(view.get("private_metadata", "")).partition("|")
+    if not phase_text.isdigit():
+        return None
+    values = view.get("state", {}).get("values", {})
+    picked = (values.get(ATTENDANCE_BLOCK) or {}).get(ATTENDANCE_PICK) or {}
+    chosen = {str(o.get("value", "")) for o in picked.get("selected_options") or ()}
+    return int(phase_text), channel, chosen
+
+
+# ---- end life-cohort
+# ---------------------------------------------------------------- life-group (#13): the agreement
+
+AGREEMENT_VIEW, AGREEMENT_ACTION = "kickoff_agreement", "value"
+AGREEMENT_TEXT = {
+    "title": T("活動内容の合意案", "Kickoff agreement"),
+    "rescope": T(
+        "第{v}版をもとに見直します。送信すると第{n}版として団体に届きます。",
+        "Re-scoping from version {v}. Sending makes it version {n} for the group.",
+    ),
+    "intro": T(
+        "団体にLINEで届き、団体が確定するとプロジェクトは「合意済み」になります。",
+        "The group receives it in LINE; once it confirms, the project is agreed.",
+    ),
+    "deliverable": T(
+        "成果物（例: Facebook運用マニュアル）", "Deliverable (e.g. a Facebook manual)"
+    ),
+    "scope": T("範囲（やること・やらないこと）", "Scope (what is in and out)"),
+    "success_measures": T("成功の基準", "Success measures"),
+    "meeting_rhythm": T("打ち合わせの頻度（例: 毎週火曜の夜）", "Meeting rhythm (e.g. Tuesdays)"),
+    "end_date": T("終了予定日", "End date"),
+    "send": T("団体に送る", "Send to the group"),
+}
+
+
+def render_agreement_modal(form: AgreementForm, locale: str) -> dict[str, Any]:
+    """The kickoff agreement form, prefilled from the newest version when re-scoping."""
+    t = AGREEMENT_TEXT
+    intro = t["intro"](locale)
+    if form.version:
+        intro = t["rescope"](locale, v=form.version, n=form.version + 1) + "\n" + intro
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "plain_text", "text": clip(intro, 3000)}}
+    ]
+    for name in ("deliverable", "scope", "success_measures", "meeting_rhythm"):
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": AGREEMENT_ACTION,
+            "multiline": name != "deliverable",
+            "max_length": 1000,
+        }
+        if getattr(form, name):
+            element["initial_value"] = getattr(form, name)
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": name,
+                "label": {"type": "plain_text", "text": t[name](locale)},
+                "element": element,
+            }
+        )
+    picker: dict[str, Any] = {"type": "datepicker", "action_id": AGREEMENT_ACTION}
+    if form.end_date:
+        picker["initial_date"] = form.end_date
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": "end_date",
+            "label": {"type": "plain_text", "text": t["end_date"](locale)},
+            "element": picker,
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": AGREEMENT_VIEW,
+        "private_metadata": f"{form.project_id}|{form.channel}",
+        "title": {"type": "plain_text", "text": clip(t["title"](locale), 24)},
+        "submit": {"type": "plain_text", "text": clip(t["send"](locale), 24)},
+        "close": {"type": "plain_text", "text": clip(MODAL["cancel"](locale), 24)},
+        "blocks": blocks,
+    }
+
+
+def parse_agreement(view: dict[str, Any]) -> AgreementInput | None:
+    """The submitted agreement form (None: not a form we opened)."""
+    project, _, channel = str(view.get("private_metadata", "")).partition("|")
+    if not project.isdigit():
+        return None
+    values = view.get("state", {}).get("values", {})
+
+    def value(block: str) -> str:
+        got = values.get(block, {}).get(AGREEMENT_ACTION, {})
+        return str(got.get("value") or got.get("selected_date") or "").strip()
+
+    return AgreementInput(
+        int(project),
+        channel,
+        value("deliverable"),
+        value("scope"),
+        value("success_measures"),
+        value("meeting_rhythm"),
+        value("end_date"),
+    )
