@@ -8,6 +8,7 @@ invitation with its button. Screenshots go to var/artifacts/browser/ (looked at 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ def test_rich_menu_switches_and_flex_messages_render_in_the_sandbox(
     phone.pick_all("土日祝")
     phone.tap("どちらでも")
     phone.pick_all("福祉（子ども）")
+    phone.tap("共有しない")  # contact sharing (#13)
     phone.tap("同意する")
     summary = page.locator("#line-chat > li.from-bot").last.locator(".flex-bubble")
     expect(summary).to_contain_text("佐藤 花子")
@@ -147,7 +149,10 @@ def test_rich_menu_switches_and_flex_messages_render_in_the_sandbox(
     phone._after(invitation.get_by_role("button", name=join).click)
     # The answer follows the chat's language, which for a demo volunteer who never
     # chatted is the default (Japanese), whatever their profile says.
-    answer = phone.last_text()
-    assert accepted in answer or "参加を承諾しました" in answer
+    chat = page.locator("#line-chat")
+    expect(chat).to_contain_text(re.compile(f"{re.escape(accepted)}|参加を承諾しました"))
+    # A demo volunteer was never asked whether the group may have their contact
+    # details: accepting asks it, once (#13).
+    expect(chat).to_contain_text(re.compile("連絡先を伝えてもよいですか|contact details"))
     snap("invitation-accepted")
     assert len(list(shots.glob("*.png"))) == 6

@@ -210,6 +210,7 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     phone.pick_all("土日祝")
     phone.tap("どちらでも")
     phone.pick_all("福祉（子ども）")
+    phone.tap("共有しない")  # contact sharing (#13)
     phone.tap("同意する")
     assert "お名前\n佐藤 花子" in phone.last_text()  # the summary card's rows
     phone.tap("この内容で保存")
@@ -236,6 +237,7 @@ def test_sign_up_request_accept_approve_and_accept_in_the_browser(
     phone.tap("どちらでも")
     phone.say("山本 一郎")
     phone.say("代表")
+    phone.tap("共有しない")  # contact sharing (#13)
     phone.tap("同意する")
     phone.tap("この内容で相談する")
     assert "ご相談を受け付けました" in phone.last_text()
