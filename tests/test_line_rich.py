@@ -220,7 +220,7 @@ def test_without_deployed_menus_linking_is_skipped_quietly(
             scalar(app.settings.database_url, "SELECT count(*) FROM outbox WHERE status = 'sent'")
             == 1
         ),
-        timeout=10,
+        timeout=30,  # a wait on the condition; a loaded CI machine took over 10 s once
     )
     assert fake_line.rich_menu_of(user.user_id) is None
     assert scalar(app.settings.database_url, "SELECT count(*) FROM outbox WHERE status='dead'") == 0
