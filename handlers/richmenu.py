@@ -40,6 +40,7 @@ from linebot.v3.messaging import (
 )
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.fonts import bundled_cjk_font
 from bot.richmenu import BREAK, MENUS, MenuButton, MenuSpec, RichMenus, alias, all_aliases, version
 from bot.settings import Settings
 from storage.db import make_engine, make_sessionmaker
@@ -89,8 +90,10 @@ def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.Ima
 
 
 def find_fonts(preferred: str | None = None) -> Fonts:
-    """A font for the labels: `preferred`, else the first CJK font found, else Pillow's."""
-    for candidate in (preferred, *CJK_FONTS):
+    """A font for the labels: `preferred`, else the first CJK font found (an installed
+    one, then the one the project ships), else Pillow's."""
+    bundled = bundled_cjk_font()  # installed with the project (matplotlib-fontja)
+    for candidate in (preferred, *CJK_FONTS, str(bundled) if bundled else None):
         if candidate and Path(candidate).is_file():
             return Fonts(candidate, cjk=_draws_japanese(candidate))
     return Fonts(None, cjk=False)

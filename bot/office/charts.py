@@ -11,13 +11,12 @@ the data (areas, companies) are drawn with the default font.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
+from bot.fonts import bundled_cjk_font
 from bot.i18n import T
 from bot.office.report_data import ReportData
 
@@ -50,12 +49,10 @@ def chart_font() -> tuple[str, bool]:
     for name in CJK_FAMILIES:
         if name in names:
             return name, True
-    spec = importlib.util.find_spec("matplotlib_fontja")
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "fonts" / "ipaexg.ttf"
-        if bundled.exists():
-            font_manager.fontManager.addfont(str(bundled))
-            return font_manager.FontProperties(fname=str(bundled)).get_name(), True
+    bundled = bundled_cjk_font()
+    if bundled is not None:
+        font_manager.fontManager.addfont(str(bundled))
+        return font_manager.FontProperties(fname=str(bundled)).get_name(), True
     return "DejaVu Sans", False
 
 
