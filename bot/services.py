@@ -110,7 +110,9 @@ def build_core(
     checkins = CheckIns(
         maker, coordination, notify=notify, clock=calendar, team_locale=settings.team_locale
     )
-    lifecycle = Lifecycle(maker, coordination, notify=notify)
+    lifecycle = Lifecycle(
+        maker, coordination, notify=notify, clock=calendar, team_locale=settings.team_locale
+    )
     programmes = Programmes(
         maker,
         coordination,
@@ -121,7 +123,7 @@ def build_core(
         attendance=lifecycle.attendance,
     )
     # Hours, delivery, completion (with its draft case), pause and cancel.
-    work = Work(maker, lifecycle, cases=Cases(maker, timezone=settings.timezone))
+    work = Work(maker, lifecycle, clock=calendar, cases=Cases(maker, timezone=settings.timezone))
     matching = Matching(
         maker,
         coordination,

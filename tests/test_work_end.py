@@ -89,6 +89,10 @@ def thread_says(fake_slack: FakeSlackApi, text: str) -> bool:
     return any(text in shown(m) for m in fake_slack.messages(CHANNEL))
 
 
+def channel_says(fake_slack: FakeSlackApi, channel: str, text: str) -> bool:
+    return any(text in shown(m) for m in fake_slack.messages(channel))
+
+
 def test_hours_delivery_group_completes_feedback_and_case_draft(
     app: AppServer,  # noqa: F811
     fake_line: FakeLineApi,
@@ -243,8 +247,17 @@ def test_coordinators_pause_resume_deliver_complete_and_cancel(
     assert "理由: 団体の年度末のため" in said(told)
     newest_push(fake_line, ids["青木 健"], "一時停止")
     assert "この操作はできません" in coord.command(f"pause {project_id}").json()["text"]
+    # The team channel reads it too, in its own language.
+    fake_slack.wait_for(lambda: channel_says(fake_slack, channel, "一時停止"), timeout=10)
+    # Resuming goes back where the pause found it: the team, not a skipped agreement.
     said_ = coord.command(f"resume {project_id}").json()["text"]
-    assert "合意済み・活動中" in said_
+    assert "チーム結成" in said_
+    assert scalar(database_url, "SELECT status FROM projects") == "team_formed"
+    fake_slack.wait_for(lambda: channel_says(fake_slack, channel, "チーム結成"), timeout=10)
+    # Paused after the agreement, it resumes at work.
+    agree(database_url, project_id)
+    assert "一時停止" in coord.command(f"pause {project_id}").json()["text"]
+    assert "合意済み・活動中" in coord.command(f"resume {project_id}").json()["text"]
     # A coordinator records the delivery in the team channel, then completes.
     assert (
         "使い方"

@@ -27,7 +27,7 @@ from bot.conversation.model import Choice, Panel, Reply
 from bot.dialogue import AgreementStatus
 from bot.i18n import T, join_list
 from bot.postback import AgreementAnswer, ShareContact
-from bot.programmes.teams import team_announce
+from bot.programmes.teams import post_to_team, team_announce
 from bot.rules.records import PUBLISH, Invalid, hours_text, hours_to_minutes
 from bot.rules.states import (
     Moved,
@@ -161,6 +161,7 @@ TXT = {
     "state_group": T("ご相談「{summary}」の状況: {now}", "Your request “{summary}” is now: {now}"),
     "reason": T("理由: {text}", "Reason: {text}"),
     "state_member": T("{org}のプロジェクトの状況: {now}", "{org}'s project is now: {now}"),
+    "state_team": T("📌 このプロジェクトの状況: {now}", "📌 This project is now: {now}"),
 }
 
 
@@ -203,6 +204,7 @@ class Lifecycle:
         clock: Callable[[], datetime] = utcnow,
         proposal_days: int = 5,
         remind_before: timedelta = timedelta(days=1),
+        team_locale: Callable[[str | None], str] | None = None,
     ) -> None:
         self._maker = maker
         self.coordination = coordination
@@ -212,6 +214,8 @@ class Lifecycle:
         self.proposal_days = proposal_days
         self.remind_before = remind_before
         self.locale = coordination.locale
+        # The language a team channel reads (its own, else the coordinators').
+        self._team_locale = team_locale or (lambda _channel: coordination.locale)
 
     # ---------------------------------------------------------------- any state change
 
@@ -270,6 +274,15 @@ class Lifecycle:
             )
             text += _reason(reason, self.locale)
             await self.coordination.note(session, project, text, why)
+        if Party.TEAM in moved.tell and project.team_channel_id:
+            # Only a channel that exists: a post queued for a channel made later would
+            # greet the new team with an old pause.
+            loc = self._team_locale(project.team_channel_id)
+            text = TXT["state_team"](loc, now=coordinator_label(moved.status, loc))
+            key = outbox.key_for("state-team", moved.project_id, moved.version)
+            await post_to_team(
+                session, moved.project_id, {"text": text + _reason(reason, loc)}, key
+            )
 
     # ---------------------------------------------------------------- the team proposal
 

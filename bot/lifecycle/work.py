@@ -729,7 +729,8 @@ async def current_projects(session: AsyncSession, volunteer_id: int) -> list[tup
 
 
 async def _resume_event(session: AsyncSession, project_id: int) -> str:
-    """Back to recruiting if the project was paused before its team formed, else to work."""
+    """Back where the pause found the project: recruiting before its team formed (a
+    proposal lapses), else its team, its work or its delivery."""
     detail = await session.scalar(
         select(AuditEntry.detail)
         .where(
@@ -741,7 +742,11 @@ async def _resume_event(session: AsyncSession, project_id: int) -> str:
         .limit(1)
     )
     was = (detail or {}).get("from") if isinstance(detail, dict) else None
-    return "resume_recruiting" if was in (None, "recruiting", "team_proposed") else "resume_work"
+    if was in (None, "recruiting", "team_proposed"):
+        return "resume_recruiting"
+    return {"team_formed": "resume_team", "delivered": "resume_delivered"}.get(
+        str(was), "resume_work"
+    )
 
 
 def _refusal(moved: Moved, locale: str) -> str:

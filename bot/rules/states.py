@@ -40,6 +40,7 @@ class Party(StrEnum):
     GROUP = "group"
     MEMBERS = "members"
     COORDINATORS = "coordinators"
+    TEAM = "team"  # the team's Slack channel, once it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,24 +213,38 @@ _TRANSITIONS = (
         _LIVE,
         "paused",
         frozenset({C}),
-        (Party.GROUP, Party.MEMBERS),
+        (Party.GROUP, Party.MEMBERS, Party.TEAM),
     ),
-    # A paused project resumes where it can be picked up again: recruiting when it has
-    # no agreement yet, otherwise at work (the resume event names which).
+    # A paused project resumes where it was (the pause's audit row names it): recruiting
+    # when it had no team yet (a proposal lapses), else its team, its work or its delivery.
     Transition("resume_recruiting", ("paused",), "recruiting", frozenset({C}), (Party.GROUP,)),
+    Transition(
+        "resume_team",
+        ("paused",),
+        "team_formed",
+        frozenset({C}),
+        (Party.GROUP, Party.MEMBERS, Party.TEAM),
+    ),
     Transition(
         "resume_work",
         ("paused",),
         "agreed",
         frozenset({C}),
-        (Party.GROUP, Party.MEMBERS),
+        (Party.GROUP, Party.MEMBERS, Party.TEAM),
+    ),
+    Transition(
+        "resume_delivered",
+        ("paused",),
+        "delivered",
+        frozenset({C}),
+        (Party.GROUP, Party.MEMBERS, Party.TEAM),
     ),
     Transition(
         "cancel",
         ("submitted", *_LIVE, "paused"),
         "cancelled",
         frozenset({C}),
-        (Party.GROUP, Party.MEMBERS),
+        (Party.GROUP, Party.MEMBERS, Party.TEAM),
     ),
 )
 TRANSITIONS: Mapping[str, Transition] = {t.event: t for t in _TRANSITIONS}
