@@ -360,11 +360,15 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
             ann = await session.scalar(select(Announcement.id))
         return await programmes.fire(int(ann), now=EVE + timedelta(minutes=1))
 
+    dated = "SELECT count(*) FROM outbox WHERE channel = 'line' AND expires_at IS NOT NULL"
+    assert scalar(database_url, dated) == 0
     assert run(database_url, fire) == "sent"
     fake_line.wait_for(
         lambda: any("明日はキックオフ" in said(m) for m in pushes_to(fake_line, ids["青木 健"])),
         timeout=10,
     )
+    # The LINE copy is about the kickoff: held back by the budget, it would expire with it.
+    assert scalar(database_url, dated) == 1
     assert not any("キックオフです" in said(m) for m in pushes_to(fake_line, ids["石田 真理"]))
     posted = fake_slack.wait_for(
         lambda: [m for m in fake_slack.messages(channel) if "明日はキックオフ" in m["text"]],

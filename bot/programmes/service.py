@@ -149,6 +149,8 @@ class TeamAnnouncer(Protocol):
         project: Project,
         text_by_locale: dict[str, str],
         key: str,
+        *,
+        expires_at: datetime | None = None,
     ) -> int: ...
 
 
@@ -661,6 +663,8 @@ class Programmes:
                     project,
                     {"ja": text("ja"), "en": text("en")},
                     f"{key}:team:{project.id}",
+                    # The LINE copies of a notice about the session expire with it.
+                    expires_at=phase.starts_at if ann.send_at < phase.starts_at else None,
                 )
         if "coordinators" in audience and self.coordination.channel:
             await outbox.enqueue(

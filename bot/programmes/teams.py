@@ -295,9 +295,11 @@ async def team_announce(
     key: str,
     *,
     urgent: bool = False,
+    expires_at: datetime | None = None,
 ) -> int:
     """Post an announcement in the team channel and send it in LINE to every member who
-    has not linked Slack (in their language); returns how many LINE messages were queued."""
+    has not linked Slack (in their language); returns how many LINE messages were queued.
+    `expires_at`: the LINE copies are about an event and must not go out after it."""
     if not text_by_locale:
         return 0
     default = text_by_locale.get("ja") or next(iter(text_by_locale.values()))
@@ -323,6 +325,7 @@ async def team_announce(
             replies=[Reply(text_by_locale.get(locale) or default)],
             key=key,
             urgent=urgent,
+            expires_at=expires_at,
         )
     return queued
 
@@ -441,9 +444,11 @@ class TeamChannels:
         project: Project,
         text_by_locale: dict[str, str],
         key: str,
+        *,
+        expires_at: datetime | None = None,
     ) -> int:
         """The module's team_announce, for the programme service (its TeamAnnouncer)."""
-        return await team_announce(session, project, text_by_locale, key)
+        return await team_announce(session, project, text_by_locale, key, expires_at=expires_at)
 
     # -- link codes
 
