@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,26 @@ from tests.support import (
     AppServer,
     make_settings,
 )
+
+# The repository stands alone (issue #15): CI clones it with the team's notes in
+# ../shared beside it, and nothing the tests run may read them. An audit hook makes any
+# such read fail loudly, in every worker, instead of passing only where ../shared exists.
+REPO = Path(__file__).resolve().parent.parent
+OUTSIDE_NOTES = str(REPO.parent / "shared")
+
+
+def _refuse_the_notes(event: str, args: tuple[object, ...]) -> None:
+    if event not in ("open", "os.listdir", "os.scandir") or not args:
+        return
+    path = args[0]
+    if not isinstance(path, str | os.PathLike) or "shared" not in os.fspath(path):
+        return  # a file descriptor, or a path that cannot be under it: no cost
+    resolved = os.path.realpath(os.fspath(path))
+    if resolved == OUTSIDE_NOTES or resolved.startswith(OUTSIDE_NOTES + os.sep):
+        raise RuntimeError(f"the tests read {resolved}: bring what they need into the repo")
+
+
+sys.addaudithook(_refuse_the_notes)
 
 COORDINATOR_CHANNEL = "coordinators"
 COORDINATOR_CHANNEL_ID = "C0COORDS01"
