@@ -69,7 +69,7 @@ def demo_projects(database_url: str) -> tuple[int, int, int]:
         try:
             async with make_sessionmaker(engine).begin() as s:
                 projects = list((await s.scalars(select(Project).order_by(Project.id))).all())
-                volunteers = list((await s.scalars(select(Volunteer.id).order_by(Volunteer.id))))
+                volunteers = list(await s.scalars(select(Volunteer.id).order_by(Volunteer.id)))
                 formed = projects[0]
                 await s.execute(delete(Match).where(Match.project_id == formed.id))
                 for v in volunteers[:2]:

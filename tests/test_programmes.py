@@ -635,9 +635,7 @@ async def test_reimporting_without_targets_keeps_them_and_changes_are_audited(
     async with rig.maker() as session:
         rows = (
             await session.execute(
-                text(
-                    "SELECT detail FROM audit_log WHERE action = 'programme_targets' ORDER BY id"
-                )
+                text("SELECT detail FROM audit_log WHERE action = 'programme_targets' ORDER BY id")
             )
         ).all()
     import json
