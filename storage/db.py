@@ -7,6 +7,7 @@ import collections
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,17 @@ def wipe_after_commit(session: AsyncSession, *, again_on_settle: bool = True) ->
         task = loop.create_task(_wipe(path))
         _WIPES.add(task)
         task.add_done_callback(_WIPES.discard)
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call `callback` on the event loop once this session's transaction commits (not if
+    it rolls back): for what must only see committed data, e.g. a view drawn again."""
+    loop = asyncio.get_running_loop()
+
+    def committed(_session: Any) -> None:
+        loop.call_soon(callback)
 
     event.listen(session.sync_session, "after_commit", committed, once=True)
 

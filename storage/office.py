@@ -9,7 +9,7 @@ fast on 100,000 volunteers (bench/office.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, distinct, exists, func, or_, select, union
@@ -17,8 +17,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    Agreement,
+    Announcement,
     CheckIn,
     Conversation,
+    Delivery,
+    HoursEntry,
     Match,
     Organization,
     OutboxMessage,
@@ -38,6 +42,11 @@ _S = VolunteerSkill.__table__.c
 _PH = Phase.__table__.c
 _R = Rsvp.__table__.c
 _C = CheckIn.__table__.c
+_H = HoursEntry.__table__.c
+_A = Agreement.__table__.c
+_D = Delivery.__table__.c
+_AN = Announcement.__table__.c
+_PG = Programme.__table__.c
 
 # Project states as they stand and as issue #13 extends them; a state a database does
 # not have yet simply counts nothing.
@@ -215,8 +224,8 @@ async def project_batches(
 async def hours_batches(
     session: AsyncSession, programme: int | None, size: int = BATCH
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Hours as far as they are known: each team member's pledged hours a week on their
-    project (nothing records hours worked yet; issue #13 adds that)."""
+    """Hours per team member and project: the hours a week they offered, and the minutes
+    they logged on it (`minutes_worked`, hours_entries)."""
     stmt = (
         select(
             _M.id,
@@ -237,7 +246,18 @@ async def hours_batches(
     if programme is not None:
         stmt = stmt.where(_P.programme_id == programme)
     async for rows in _keyset(session, stmt, _M.id, size):
-        yield [dict(r._mapping) for r in rows]
+        logged = select(_H.project_id, _H.volunteer_id, func.sum(_H.minutes)).where(
+            _H.project_id.in_({r.project_id for r in rows}),
+            _H.volunteer_id.in_({r.volunteer_id for r in rows}),
+        )
+        worked = {
+            (int(p), int(v)): int(n or 0)
+            for p, v, n in await session.execute(logged.group_by(_H.project_id, _H.volunteer_id))
+        }
+        yield [
+            {**r._mapping, "minutes_worked": worked.get((r.project_id, r.volunteer_id), 0)}
+            for r in rows
+        ]
 
 
 async def attendance_batches(
@@ -469,6 +489,112 @@ async def pledged_hours_by_project(
     return {int(pid): int(n) for pid, n in await session.execute(stmt)}
 
 
+async def logged_minutes(session: AsyncSession, programme: int | None) -> int:
+    """Minutes logged as hours worked (hours_entries), in a programme or all time; the
+    hours of people who deleted their data stay in."""
+    stmt = select(func.coalesce(func.sum(_H.minutes), 0))
+    if programme is not None:
+        stmt = stmt.join(Project.__table__, _P.id == _H.project_id).where(
+            _P.programme_id == programme
+        )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def logged_minutes_by_project(
+    session: AsyncSession, project_ids: Sequence[int], volunteer: int | None = None
+) -> dict[int, int]:
+    """Minutes logged per project (only one volunteer's, if given)."""
+    if not project_ids:
+        return {}
+    stmt = (
+        select(_H.project_id, func.sum(_H.minutes))
+        .where(_H.project_id.in_(project_ids))
+        .group_by(_H.project_id)
+    )
+    if volunteer is not None:
+        stmt = stmt.where(_H.volunteer_id == volunteer)
+    return {int(pid): int(n or 0) for pid, n in await session.execute(stmt)}
+
+
+async def logged_minutes_of(session: AsyncSession, volunteer: int) -> int:
+    """Every minute one volunteer logged, on any project."""
+    stmt = select(func.coalesce(func.sum(_H.minutes), 0)).where(_H.volunteer_id == volunteer)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def overdue_deliveries(
+    session: AsyncSession, programme: int | None, today: date, limit: int
+) -> list[Row[Any]]:
+    """Projects at work (agreed) whose confirmed agreement's end date has passed with no
+    delivery recorded, the longest overdue first: id, status, name, end_date."""
+    ends = (
+        select(_A.project_id, func.max(_A.end_date).label("end_date"))
+        .where(_A.status == "confirmed")
+        .group_by(_A.project_id)
+        .subquery()
+    )
+    delivered = select(_D.project_id)
+    stmt = (
+        select(_P.id, _P.status, _O.name, ends.c.end_date, _P.team_channel_id)
+        .join(ends, ends.c.project_id == _P.id)
+        .join(Organization.__table__, _O.id == _P.organization_id)
+        .where(_P.status == "agreed", ends.c.end_date < today, _P.id.not_in(delivered))
+        .order_by(ends.c.end_date, _P.id)
+        .limit(limit)
+    )
+    if programme is not None:
+        stmt = stmt.where(_P.programme_id == programme)
+    return list((await session.execute(stmt)).all())  # type: ignore[arg-type]
+
+
+async def late_proposals(
+    session: AsyncSession, programme: int | None, now: datetime, limit: int
+) -> list[Row[Any]]:
+    """Team proposals the group has not answered past their deadline (the expiry timer has
+    not lapsed them yet): id, status, name, proposal_expires_at."""
+    stmt = (
+        select(_P.id, _P.status, _O.name, _P.proposal_expires_at)
+        .join(Organization.__table__, _O.id == _P.organization_id)
+        .where(
+            _P.status == "team_proposed",
+            _P.proposal_expires_at.is_not(None),
+            _P.proposal_expires_at < now,
+        )
+        .order_by(_P.proposal_expires_at, _P.id)
+        .limit(limit)
+    )
+    if programme is not None:
+        stmt = stmt.where(_P.programme_id == programme)
+    return list((await session.execute(stmt)).all())  # type: ignore[arg-type]
+
+
+async def team_announcements(
+    session: AsyncSession, project_ids: Sequence[int], limit: int = 5
+) -> list[Row[Any]]:
+    """Scheduled announcements to the teams of these projects, soonest first: those of
+    their programmes' phases for everyone, and of phases for one of these teams
+    (id, send_at, audience, title_ja, title_en, programme name)."""
+    if not project_ids:
+        return []
+    programmes = select(_P.programme_id).where(_P.id.in_(project_ids), _P.programme_id.is_not(None))
+    stmt = (
+        select(_AN.id, _AN.send_at, _AN.audience, _PH.title_ja, _PH.title_en, _PG.name)
+        .join(Phase.__table__, _PH.id == _AN.phase_id)
+        .join(Programme.__table__, _PG.id == _PH.programme_id)
+        .where(
+            _AN.state == "scheduled",
+            _PH.cancelled_at.is_(None),
+            _PH.programme_id.in_(programmes),
+            or_(_PH.project_id.is_(None), _PH.project_id.in_(project_ids)),
+        )
+        .order_by(_AN.send_at, _AN.id)
+        .limit(limit * 8)
+    )
+    team = {"team_channels", "members"}
+    rows = [r for r in await session.execute(stmt) if team & set(r.audience or ())]
+    return rows[:limit]  # type: ignore[return-value]
+
+
 async def checkin_counts(session: AsyncSession, programme: int | None) -> dict[str, int]:
     """Weekly check-ins by status."""
     stmt = select(_C.status, func.count()).group_by(_C.status)
@@ -576,8 +702,8 @@ async def running_programme(session: AsyncSession, now: datetime) -> int | None:
 async def member_teams(
     session: AsyncSession, slack_user_id: str
 ) -> tuple[int, list[Row[Any]]] | None:
-    """The teams of the volunteer who linked this Slack account (their hours a week, and
-    per team: project id, group name, status, team channel); None if nobody linked it."""
+    """The teams of the volunteer who linked this Slack account (their id, and per team:
+    project id, group name, status, team channel); None if nobody linked it."""
     volunteer = (
         await session.execute(
             select(_V.id, _V.hours_per_week).where(_V.slack_user_id == slack_user_id)
@@ -592,4 +718,4 @@ async def member_teams(
         .where(_M.volunteer_id == volunteer.id, _ON_TEAM)
         .order_by(_P.id)
     )
-    return int(volunteer.hours_per_week or 0), list(await session.execute(stmt))
+    return int(volunteer.id), list(await session.execute(stmt))

@@ -596,3 +596,50 @@ async def test_the_phase_modal_offers_each_team_and_saves_the_scope(rig: Rig) ->
         programme.id, phase_spec(**{**fields, "project": 999}), "U0COORD"
     )
     assert not bad.ok and "#999" in bad.message
+
+
+async def test_reimporting_without_targets_keeps_them_and_changes_are_audited(
+    rig: Rig,
+) -> None:
+    """Targets set in the YAML (or the modal) stay when the YAML is imported again without
+    a `targets:` section; an explicit empty section clears them; each change is audited
+    with what the targets were."""
+    from bot.programmes.views import programme_view
+
+    await rig.programmes.import_spec(kawasaki(), actor="U0COORD")
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    wanted = dict(data["targets"])
+
+    async def targets() -> dict[str, int]:
+        [programme] = [programme_view(p) for p in await rig.programmes.programmes()]
+        return dict(programme.targets)
+
+    assert await targets() == wanted
+    # Changed in the modal (save_settings), then the YAML without targets imported again.
+    [programme] = await rig.programmes.programmes()
+    assert await rig.programmes.save_settings(
+        programme.id, programme.name, {**wanted, "hours": 600}, "U0COORD"
+    )
+    del data["targets"]
+    from datetime import date
+
+    spec = parse_programme(data, shift_to=date(2026, 12, 1))
+    assert spec.targets is None
+    await rig.programmes.import_spec(spec, actor="U0COORD")
+    assert await targets() == {**wanted, "hours": 600}
+    # `targets: {}` says "none": cleared.
+    await rig.programmes.import_spec(
+        parse_programme({**data, "targets": {}}, shift_to=date(2026, 12, 1)), actor="U0COORD"
+    )
+    assert await targets() == {}
+    async with rig.maker() as session:
+        rows = (
+            await session.execute(
+                text("SELECT detail FROM audit_log WHERE action = 'programme_targets' ORDER BY id")
+            )
+        ).all()
+    import json
+
+    details = [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in rows]
+    assert [d["after"] for d in details] == [wanted, {**wanted, "hours": 600}, {}]
+    assert details[1]["before"] == wanted

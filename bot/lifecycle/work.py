@@ -49,6 +49,7 @@ from bot.work_chat import (
 )
 from storage import repo
 from storage.base import utcnow
+from storage.db import after_commit
 from storage.models import AuditEntry, Delivery, HoursEntry, Match, Project, Volunteer
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -212,6 +213,9 @@ class Work:
         self._maker = maker
         self.lifecycle = lifecycle
         self._clock = clock
+        # Called once hours logged or a delivery recorded are committed (the App Home
+        # shows both: handlers.slack.home).
+        self.changed: list[Callable[[], None]] = []
         # What the coordinators' channel reads (cards, notes).
         self.locale = lifecycle.coordination.locale
         # The case catalogue: a completed project gets a draft case.
@@ -250,6 +254,10 @@ class Work:
             )
         return answer
 
+    def _changed_on_commit(self, session: AsyncSession) -> None:
+        for hook in self.changed:
+            after_commit(session, hook)
+
     async def log_hours(
         self,
         session: AsyncSession,
@@ -274,6 +282,7 @@ class Work:
         )
         if isinstance(row, Invalid):
             return row.text(locale)
+        self._changed_on_commit(session)
         totals = await self.lifecycle.totals(session, project_id)
         await repo.audit(
             session,
@@ -410,6 +419,7 @@ class Work:
             )
             if not moved.ok:
                 return _refusal(moved, locale)
+            self._changed_on_commit(session)
             project = await repo.get_project(session, project_id)
             assert project is not None
             # The group got the delivery card; the coordinators read the state change.

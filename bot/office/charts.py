@@ -183,9 +183,11 @@ def sectors_png(data: ReportData) -> bytes:
 
 
 def hours_png(data: ReportData) -> bytes:
-    """Hours by team: what members offered a week (and worked, once it is recorded)."""
+    """Hours by team: the hours worked as logged, or what members offered a week while
+    nothing is logged yet."""
     loc = _locale(data.locale)
-    teams = [(name, hours) for name, hours in data.hours_by_team if hours]
+    logged: list[tuple[str, int | float]] = [(n, h) for n, h in data.worked_by_team if h]
+    teams = logged or [(n, h) for n, h in data.hours_by_team if h]
 
     def draw(ax: Any) -> None:
         if not teams:

@@ -5,12 +5,12 @@ report only render what these return."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import T
-from bot.office.labels import PROJECT_STATES
+from bot.office.labels import PROJECT_STATES, hours_value
 from bot.programmes.schedule import TARGET_KINDS
 from storage import office as store
 from storage import programmes as programme_store
@@ -25,11 +25,17 @@ FUNNEL: dict[str, T] = {
     "delivered": T("納品", "Delivered"),
     "completed": T("完了", "Completed"),
 }
+# What needs action, most urgent first: the Home lists it in this order (oldest first
+# within a reason). Work past its agreed end comes first, then a team in trouble, a
+# proposal the group let lapse, a request waiting for a decision, a proposal not answered.
 ACTIONS: dict[str, T] = {
+    "overdue": T("納品予定日を過ぎて未納品", "Delivery overdue (past the agreed end date)"),
+    "red": T("チェックインが赤", "Red check-in"),
+    "late_proposal": T("チーム提案の回答期限切れ", "Team proposal past its deadline, not answered"),
     "decide": T("受付の判断待ち", "Waiting for a decision"),
     "confirm": T("団体のチーム確認待ち", "Team proposal not confirmed"),
-    "red": T("チェックインが赤", "Red check-in"),
 }
+URGENCY = {reason: rank for rank, reason in enumerate(ACTIONS)}
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class TargetLine:
     key: str
     label: T
     target: int | None
-    actual: int | None
+    actual: int | float | None
 
     @property
     def ratio(self) -> float | None:
@@ -68,6 +74,8 @@ class ActionItem:
     organization: str
     status: str
     since: datetime
+    # The team's Slack channel, where the team records the delivery (overdue ones).
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,12 +135,12 @@ async def funnel(
 
 async def actuals(
     session: AsyncSession, programme: int, counts: dict[str, int] | None = None
-) -> dict[str, int | None]:
+) -> dict[str, int | float | None]:
     """What a programme achieved, per TARGET_KINDS key (None: not recorded yet).
 
     participants: volunteers on its teams; companies: their distinct employers;
     consultations: requests from groups in it; applications: those accepted;
-    teams: projects whose team formed; hours: not recorded until hours are logged.
+    teams: projects whose team formed; hours: hours logged on its projects.
     """
     if counts is None:
         counts = await store.project_status_counts(session, programme)
@@ -142,7 +150,7 @@ async def actuals(
         "consultations": sum(counts.values()),
         "applications": sum(n for s, n in counts.items() if s not in store.NOT_ACCEPTED),
         "teams": _sum(counts, store.FORMED),
-        "hours": None,
+        "hours": hours_value(await store.logged_minutes(session, programme)),
     }
 
 
@@ -155,6 +163,49 @@ async def targets(
     goal = dict(row.targets or {})
     done = await actuals(session, programme, counts)
     return tuple(TargetLine(k, label, goal.get(k), done[k]) for k, label in TARGET_KINDS.items())
+
+
+async def action_items(
+    session: AsyncSession, programme: int | None, now: datetime, limit: int
+) -> tuple[ActionItem, ...]:
+    """What waits on the office, most urgent first (ACTIONS order), oldest first within a
+    reason: overdue deliveries, red check-ins, lapsed proposals, decisions, proposals."""
+    items: dict[int, ActionItem] = {}
+    for r in await store.overdue_deliveries(session, programme, now.date(), limit):
+        since = datetime.combine(r.end_date, time(), tzinfo=UTC)
+        items[r.id] = ActionItem(
+            r.id, "overdue", ACTIONS["overdue"], r.name, r.status, since, r.team_channel_id
+        )
+    for r in await store.late_proposals(session, programme, now, limit):
+        items.setdefault(
+            r.id,
+            ActionItem(
+                r.id,
+                "late_proposal",
+                ACTIONS["late_proposal"],
+                r.name,
+                r.status,
+                r.proposal_expires_at,
+            ),
+        )
+    waiting = await store.needing_action(session, programme, limit)
+    red = await store.red_projects(session, [r.id for r in waiting])
+    for r in waiting:
+        reason = "decide" if r.status == "submitted" else "confirm"
+        if r.id in red and r.status not in ("submitted", "team_proposed"):
+            reason = "red"
+        items.setdefault(
+            r.id, ActionItem(r.id, reason, ACTIONS[reason], r.name, r.status, r.updated_at)
+        )
+    ordered = sorted(
+        items.values(), key=lambda i: (URGENCY[i.reason], _naive(i.since), i.project_id)
+    )
+    return tuple(ordered[:limit])
+
+
+def _naive(at: datetime) -> datetime:
+    """A stored time comparable with any other (SQLite gives them without a zone)."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 async def dashboard(
@@ -177,14 +228,7 @@ async def dashboard(
             counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
         )
     )
-    waiting = await store.needing_action(session, programme, limit)
-    red = await store.red_projects(session, [r.id for r in waiting])
-    items = []
-    for r in waiting:
-        reason = "decide" if r.status == "submitted" else "confirm"
-        if r.id in red and r.status not in ("submitted", "team_proposed"):
-            reason = "red"
-        items.append(ActionItem(r.id, reason, ACTIONS[reason], r.name, r.status, r.updated_at))
+    items = await action_items(session, programme, now, limit)
     upcoming = tuple(
         NextAnnouncement(
             a.id,

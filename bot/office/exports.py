@@ -22,7 +22,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import T
-from bot.office.labels import VOLUNTEER_STATES, joined, local, many, one, state_label, yes_no
+from bot.office.labels import (
+    VOLUNTEER_STATES,
+    hours_value,
+    joined,
+    local,
+    many,
+    one,
+    state_label,
+    yes_no,
+)
 from bot.programmes.schedule import KINDS as PHASE_KINDS
 from bot.taxonomy import (
     AGE_BANDS,
@@ -260,7 +269,7 @@ HOURS = Kind(
             "hours_worked",
             "活動時間（記録）",
             "Hours worked (recorded)",
-            lambda r, _l, _z: r.get("hours_worked"),
+            lambda r, _l, _z: hours_value(int(r.get("minutes_worked") or 0)),
         ),
     ),
     store.hours_batches,

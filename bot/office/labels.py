@@ -67,3 +67,9 @@ def yes_no(value: bool | None, locale: str) -> str:
     if value is None:
         return ""
     return T("はい", "Yes")(locale) if value else T("いいえ", "No")(locale)
+
+
+def hours_value(minutes: int) -> int | float:
+    """Logged minutes as hours to one decimal (a whole number when whole): 90 -> 1.5."""
+    hours = round(minutes / 60, 1)
+    return int(hours) if hours == int(hours) else hours

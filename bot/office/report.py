@@ -14,7 +14,7 @@ from bot.conversation.fields import Option
 from bot.i18n import T
 from bot.office.dashboard import funnel, targets
 from bot.office.exports import ExportError, safe
-from bot.office.labels import NOT_GIVEN, joined, many, one, state_label
+from bot.office.labels import NOT_GIVEN, hours_value, joined, many, one, state_label
 from bot.office.report_data import Breakdown, ReportData, ResultRow
 from bot.taxonomy import (
     AGE_BANDS,
@@ -61,9 +61,11 @@ TXT = {
     ),
     "worked": T("活動時間（記録）", "Hours worked (recorded)"),
     "hours_note": T(
-        "活動時間の記録はまだありません（記録機能は今後追加されます）。",
-        "Hours worked are not recorded yet (logging hours is coming).",
+        "活動時間の記録はまだありません（メンバーがLINEかSlackで記録します）。",
+        "No hours worked are logged yet (members log them in LINE or Slack).",
     ),
+    "per_team": T("チームごと", "Per team"),
+    "offered": T("申告（週あたり）", "Offered (a week)"),
     "checkins": T("週次チェックイン", "Weekly check-ins"),
     "scores": T("評価（1〜5）", "Scores (1 to 5)"),
     "testimonials": T("掲載可能な声", "Published testimonials"),
@@ -160,7 +162,9 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
     employers = await store.breakdown(session, "employer", programme, on_team=True)
     sectors = await store.sector_counts(session, programme)
     checkins = await store.checkin_counts(session, programme)
-    hours_by_project = await store.pledged_hours_by_project(session, [r.id for r in results_rows])
+    ids = [r.id for r in results_rows]
+    hours_by_project = await store.pledged_hours_by_project(session, ids)
+    worked = await store.logged_minutes_by_project(session, ids)
     return ReportData(
         programme=str(row.name),
         slug=slug,
@@ -189,6 +193,10 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
         + ([(NOT_GIVEN(locale), sectors[None])] if sectors.get(None) else []),
         pledged_hours=await store.pledged_hours(session, programme),
         hours_by_team=[(r.organization, hours_by_project.get(r.project_id, 0)) for r in results],
+        worked_hours=hours_value(await store.logged_minutes(session, programme)),
+        worked_by_team=[
+            (r.organization, hours_value(worked.get(r.project_id, 0))) for r in results
+        ],
         checkins=[(CHECKIN_LABELS[k](locale), checkins.get(k, 0)) for k in CHECKIN_LABELS],
     )
 
@@ -329,10 +337,19 @@ def write_xlsx(data: ReportData, out: Path) -> None:
 
     hours = wb.create_sheet(TXT["hours"](loc))
     hours.append([TXT["pledged"](loc), data.pledged_hours])
-    hours.append([TXT["worked"](loc), TXT["not_recorded"](loc)])
-    hours.append([TXT["hours_note"](loc)])
+    hours.append([TXT["worked"](loc), data.worked_hours])
+    if not data.worked_hours:
+        hours.append([TXT["hours_note"](loc)])
+    hours.append([])
+    hours.append([TXT["per_team"](loc), TXT["offered"](loc), TXT["worked"](loc)])
+    for cell in hours[hours.max_row]:
+        cell.font = bold
+    offered = dict(data.hours_by_team)
+    for name, worked in data.worked_by_team:
+        hours.append([name, offered.get(name, 0), worked])
     hours.column_dimensions["A"].width = 44
-    _picture(hours, hours_png(data), "A6")
+    hours.column_dimensions["C"].width = 20
+    _picture(hours, hours_png(data), "E1")
 
     feedback = wb.create_sheet(TXT["feedback"](loc))
     feedback.append([TXT["checkins"](loc), TXT["count"](loc)])

@@ -50,5 +50,8 @@ class ReportData:
     # Hours a week offered per team (group name, hours); scores 1-5 with their counts
     # once feedback is collected (issue #13).
     hours_by_team: list[tuple[str, int]] = field(default_factory=list)
+    # Hours worked as logged (hours_entries, issue #13): in all, and per team.
+    worked_hours: int | float = 0
+    worked_by_team: list[tuple[str, int | float]] = field(default_factory=list)
     scores: list[tuple[int, int]] = field(default_factory=list)
     charts: list[Path] = field(default_factory=list)

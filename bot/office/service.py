@@ -23,7 +23,7 @@ from bot.i18n import T
 from bot.office import dashboard as board
 from bot.office.cases import PARTNER_KINDS, TEXTS, CaseError, Cases, check_fields
 from bot.office.exports import ALL, FORMATS, KINDS, ExportError, export
-from bot.office.labels import state_label
+from bot.office.labels import hours_value, state_label
 from bot.office.report import gather, write_pngs, write_xlsx
 from storage import office as store
 from storage.base import utcnow
@@ -122,21 +122,25 @@ def parse_partners(text: str) -> list[dict[str, str]] | None:
 
 @dataclass(frozen=True)
 class TeamLine:
-    """One of a person's teams, for their own page."""
+    """One of a person's teams, for their own page, with the hours they logged on it."""
 
     project_id: int
     organization: str
     status: T
     channel: str | None
+    hours: int | float = 0
 
 
 @dataclass(frozen=True)
 class MemberPage:
-    """What someone who is not a coordinator sees on their own page."""
+    """What someone who is not a coordinator sees on their own page: their teams with
+    their states and the hours they logged on each (and in all), and what their teams
+    will be told next."""
 
     linked: bool
     teams: tuple[TeamLine, ...] = ()
-    hours_per_week: int | None = None
+    hours: int | float = 0
+    upcoming: tuple[board.NextAnnouncement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,14 +187,33 @@ class Office:
             return await board.dashboard(session, self.clock())
 
     async def member_page(self, slack_user_id: str) -> MemberPage:
-        """A person's own page: the teams they are on, once their Slack is linked."""
+        """A person's own page once their Slack is linked: their teams with the hours they
+        logged on each, their hours in all (on any project, past teams too), and the
+        next announcements to their teams."""
         async with self.maker() as session:
             found = await store.member_teams(session, slack_user_id)
-        if found is None:
-            return MemberPage(linked=False)
-        hours, rows = found
-        teams = tuple(TeamLine(r.id, r.name, _state(r.status), r.slack_channel_id) for r in rows)
-        return MemberPage(linked=True, teams=teams, hours_per_week=hours)
+            if found is None:
+                return MemberPage(linked=False)
+            volunteer, rows = found
+            ids = [r.id for r in rows]
+            logged = await store.logged_minutes_by_project(session, ids, volunteer)
+            total = await store.logged_minutes_of(session, volunteer)
+            coming = await store.team_announcements(session, ids)
+        teams = tuple(
+            TeamLine(
+                r.id,
+                r.name,
+                _state(r.status),
+                r.slack_channel_id,
+                hours_value(logged.get(r.id, 0)),
+            )
+            for r in rows
+        )
+        upcoming = tuple(
+            board.NextAnnouncement(a.id, a.send_at, a.name, T(a.title_ja, a.title_en), ())
+            for a in coming
+        )
+        return MemberPage(linked=True, teams=teams, hours=hours_value(total), upcoming=upcoming)
 
     async def export(self, request: ExportRequest, *, personal: bool, locale: str) -> Files:
         """One export as a file in a fresh folder (a zip of CSVs for `all csv`)."""

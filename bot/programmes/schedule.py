@@ -131,8 +131,9 @@ class ProgrammeSpec:
     description: str | None = None
     menus: tuple[str, ...] = ()
     phases: tuple[PhaseSpec, ...] = ()
-    # TARGET_KINDS key -> a whole number the office aims for.
-    targets: dict[str, int] = field(default_factory=dict)
+    # TARGET_KINDS key -> a whole number the office aims for; None: not given, so an
+    # import keeps the targets the programme has (set in the modal, say).
+    targets: dict[str, int] | None = None
 
 
 # ---------------------------------------------------------------- when
@@ -428,7 +429,8 @@ def parse_programme(data: Any, *, shift_to: date | None = None) -> ProgrammeSpec
     tz_name = str(head.get("timezone") or "Asia/Tokyo")
     tz = zone(tz_name)
     menus = tuple(str(m) for m in (data.get("menus") or head.get("menus") or ()))
-    targets = parse_targets(data.get("targets", head.get("targets")))
+    raw_targets = data.get("targets", head.get("targets"))
+    targets = None if raw_targets is None else parse_targets(raw_targets)
     raw_phases = data.get("phases") or []
     if not isinstance(raw_phases, list) or not raw_phases:
         raise ScheduleError("phases: が空です", "'phases:' must list at least one phase")

@@ -228,7 +228,7 @@ class Programmes:
                 timezone=spec.timezone,
                 description=spec.description,
                 menus=list(spec.menus),
-                targets=dict(spec.targets),
+                targets={},
                 created_at=now,
                 updated_at=now,
             )
@@ -240,8 +240,9 @@ class Programmes:
             programme.timezone = spec.timezone
             programme.description = spec.description
             programme.menus = list(spec.menus)
-            programme.targets = dict(spec.targets)
             programme.version += 1
+        if spec.targets is not None:
+            await self._set_targets(session, programme, spec.targets, actor, now)
         result = ImportResult(programme.id)
         for phase_spec in spec.phases:
             await self._check_scope(session, programme, phase_spec)
@@ -280,6 +281,59 @@ class Programmes:
             at=now,
         )
         return result
+
+    async def _set_targets(
+        self,
+        session: AsyncSession,
+        programme: Programme,
+        targets: dict[str, int],
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Set a programme's targets; a change is audited with what they were."""
+        before = {str(k): int(v) for k, v in (programme.targets or {}).items()}
+        if before == targets:
+            return
+        programme.targets = dict(targets)
+        await repo.audit(
+            session,
+            actor=actor,
+            action="programme_targets",
+            subject_type="programme",
+            subject_id=programme.id,
+            detail={"before": before, "after": dict(targets)},
+            at=now,
+        )
+
+    async def save_settings(
+        self,
+        programme_id: int,
+        name: str,
+        targets: dict[str, int],
+        actor: str,
+    ) -> bool:
+        """The programme modal's edit: its name and targets (False if the programme is
+        gone); each change is audited (targets with what they were)."""
+        async with self._maker.begin() as session:
+            programme = await session.get(Programme, programme_id)
+            if programme is None:
+                return False
+            now = self._clock()
+            if programme.name != name:
+                programme.name = name
+                await repo.audit(
+                    session,
+                    actor=actor,
+                    action="programme_edit",
+                    subject_type="programme",
+                    subject_id=programme.id,
+                    detail={"name": name},
+                    at=now,
+                )
+            await self._set_targets(session, programme, targets, actor, now)
+            programme.version += 1
+        self.on_change()
+        return True
 
     async def _check_scope(
         self, session: AsyncSession, programme: Programme, spec: PhaseSpec

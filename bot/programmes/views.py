@@ -55,6 +55,8 @@ class ProgrammeView:
     slug: str
     timezone: str
     phases: tuple[PhaseView, ...]
+    # What the office aims for (TARGET_KINDS key -> a whole number).
+    targets: tuple[tuple[str, int], ...] = ()
 
     @property
     def live(self) -> tuple[PhaseView, ...]:
@@ -98,4 +100,5 @@ def programme_view(programme: Programme) -> ProgrammeView:
         slug=programme.slug,
         timezone=programme.timezone,
         phases=tuple(phase_view(p) for p in programme.phases),
+        targets=tuple((str(k), int(v)) for k, v in (programme.targets or {}).items()),
     )

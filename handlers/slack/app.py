@@ -164,14 +164,25 @@ class SlackChannel:
                 office,
                 timezone=settings.timezone,
                 budget=lambda: self.commands.services.budget,
+                outbox=coordination.outbox_text,
             )
             if office is not None
             else None
         )
+        if self.home is not None and work is not None:
+            # Hours logged (in LINE or Slack) change coordinators' and members' numbers.
+            work.changed.append(self.home.changed)
         self.case_forms = CaseForms(self.app, self.gate, office) if office is not None else None
         # The programme calendar's buttons and modals (handlers.slack.programmes).
         self.programme_ui = (
-            ProgrammeUI(self.app, self.gate, programmes) if programmes is not None else None
+            ProgrammeUI(
+                self.app,
+                self.gate,
+                programmes,
+                on_saved=self.home.changed if self.home is not None else None,
+            )
+            if programmes is not None
+            else None
         )
 
     @property
@@ -188,7 +199,7 @@ class SlackChannel:
         what was sent changes what coordinators see, so their App Home is refreshed."""
         sent = await self.transport.deliver(item)
         if self.home is not None:
-            self.home.changed()
+            self.home.office_changed()
         return sent
 
     async def is_coordinator(self, user_id: str) -> bool:

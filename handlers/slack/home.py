@@ -22,8 +22,10 @@ from bot.budget import Budget
 from bot.office.service import ExportRequest, Files, Office
 from handlers.slack.files import deliver_files
 from handlers.slack.gate import CoordinatorGate
-from handlers.slack.views import (
+from handlers.slack.views_home import (
+    HOME_CHANNEL,
     HOME_EXPORT,
+    HOME_OUTBOX,
     HOME_REFRESH,
     HOME_REPORT,
     render_home,
@@ -48,6 +50,7 @@ class AppHome:
         *,
         timezone: str,
         budget: Callable[[], Budget | None],
+        outbox: Callable[[], Awaitable[str]],
         debounce_s: float = DEBOUNCE_S,
     ) -> None:
         self.client = gate.client
@@ -55,9 +58,13 @@ class AppHome:
         self.office = office
         self.tz = ZoneInfo(timezone)
         self._budget = budget
+        self._outbox = outbox
         self._debounce_s = debounce_s
-        # Coordinators who opened the tab since the process started: refreshed on change.
+        # Coordinators who opened the tab since the process started: refreshed on change;
+        # and everyone else who did (their own page): refreshed when hours are logged.
         self._viewers: set[str] = set()
+        self._members: set[str] = set()
+        self._everyone = False
         self._pending: asyncio.Task[None] | None = None
         # A change while tabs are being drawn gets one more drawing after a quiet time.
         self._drawing = self._again = False
@@ -65,6 +72,8 @@ class AppHome:
         app.action(HOME_EXPORT)(self._on_export)
         app.action(HOME_REPORT)(self._on_report)
         app.action(HOME_REFRESH)(self._on_refresh)
+        app.action(HOME_OUTBOX)(self._on_outbox)
+        app.action(HOME_CHANNEL)(self._on_channel)
 
     async def _on_opened(self, body: Body) -> None:
         event = body.get("event") or {}
@@ -84,7 +93,9 @@ class AppHome:
                 board, loc, self.tz, self.office.clock(), await self._budget_text(loc)
             )
         else:
-            view = render_member_home(await self.office.member_page(user), loc)
+            self._members.add(user)
+            page = await self.office.member_page(user)
+            view = render_member_home(page, loc, self.tz, self.office.clock())
         try:
             await self.client.views_publish(user_id=user, view=view)
         except (SlackApiError, ClientError, TimeoutError) as exc:
@@ -101,8 +112,14 @@ class AppHome:
             return ""
 
     def changed(self) -> None:
+        """Something coordinators and members see changed (hours logged, a delivery):
+        republish every open tab after a quiet time."""
+        self._everyone = True
+        self.office_changed()
+
+    def office_changed(self) -> None:
         """Something coordinators see changed: republish their tabs after a quiet time."""
-        if not self._viewers:
+        if not self._viewers and not (self._everyone and self._members):
             return
         if self._pending is not None and not self._pending.done():
             self._again = self._again or self._drawing
@@ -113,7 +130,11 @@ class AppHome:
         while True:
             await asyncio.sleep(self._debounce_s)
             self._drawing = True
-            for user in list(self._viewers):
+            users = list(self._viewers)
+            if self._everyone:
+                users += sorted(self._members - self._viewers)
+                self._everyone = False
+            for user in users:
                 try:
                     await self.publish(user)
                 except Exception:
@@ -162,3 +183,15 @@ class AppHome:
     async def _on_refresh(self, ack: AsyncAck, body: Body) -> None:
         await ack()
         await self.publish(str(body["user"]["id"]))
+
+    async def _on_outbox(self, ack: AsyncAck, body: Body) -> None:
+        """The messages that could not be sent: `/tsunagu outbox`'s answer in the DM."""
+        await ack()
+        user = await self._coordinator(body)
+        if user is None:
+            return
+        await self.gate.tell(user, None, await self._outbox())
+
+    async def _on_channel(self, ack: AsyncAck) -> None:
+        # Slack opens the channel from the button's URL; the click needs only its ack.
+        await ack()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -19,6 +19,7 @@ from bot.cards import plain
 from bot.i18n import T
 from bot.programmes.schedule import (
     KINDS,
+    TARGET_KINDS,
     ProgrammeSpec,
     ScheduleError,
     describe_offset,
@@ -39,6 +40,9 @@ NEW_PROGRAMME, ADD_PHASE, EDIT_PHASE, DELETE_PHASE = (
     "phase_edit",
     "phase_delete",
 )
+EDIT_PROGRAMME = "programme_edit"
+# The largest target the modal takes (a typo guard, far above any programme's numbers).
+MAX_TARGET = 1_000_000
 PROGRAMME_VIEW, PHASE_VIEW = "programme_modal", "phase_modal"
 
 UI = {
@@ -60,6 +64,22 @@ UI = {
     "cancel": T("キャンセル", "Cancel"),
     "save": T("保存", "Save"),
     "programme_modal": T("新しいプログラム", "New programme"),
+    "programme_edit": T("プログラムを編集", "Edit programme"),
+    "edit_programme": T("名前と目標を編集", "Edit name and targets"),
+    "targets_head": T(
+        "*目標*（空欄は目標なし。事務局のホームで実績と並べて表示します）",
+        "*Targets* (leave empty for none; the office's Home shows them against actuals)",
+    ),
+    "target": T("目標: {kind}", "Target: {kind}"),
+    "bad_target": T(
+        "0以上の整数で入力してください（{max}まで）。",
+        "Please enter a whole number, 0 or more (at most {max}).",
+    ),
+    "saved": T("プログラム「{name}」を保存しました。", "Saved programme “{name}”."),
+    "gone": T(
+        "このプログラムはもうありません。`/tsunagu programme` で確かめてください。",
+        "This programme no longer exists. Check with `/tsunagu programme`.",
+    ),
     "phase_modal": T("フェーズ", "Phase"),
     "name": T("プログラム名", "Programme name"),
     "slug": T(
@@ -120,6 +140,7 @@ UI = {
 }
 
 _URL = re.compile(r"^https?://\S+$")
+_FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def _text(value: str, limit: int = 75) -> dict[str, Any]:
@@ -159,25 +180,77 @@ def _value(values: dict[str, Any], block_id: str) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def programme_modal(locale: str, channel: str) -> dict[str, Any]:
-    """The modal to create a programme."""
-    return {
-        "type": "modal",
-        "callback_id": PROGRAMME_VIEW,
-        "private_metadata": channel,
-        "title": _text(UI["programme_modal"](locale), 24),
-        "submit": _text(UI["save"](locale), 24),
-        "close": _text(UI["cancel"](locale), 24),
-        "blocks": [
-            _input("name", UI["name"](locale), {"type": "plain_text_input", "max_length": 120}),
+def target_block(kind: str) -> str:
+    """The block id of a target's number input."""
+    return f"target_{kind}"
+
+
+def _target_inputs(locale: str, targets: dict[str, int]) -> list[dict[str, Any]]:
+    """One number input per target kind, prefilled with the programme's target."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": UI["targets_head"](locale)}}
+    ]
+    for kind, label in TARGET_KINDS.items():
+        element: dict[str, Any] = {
+            "type": "number_input",
+            "is_decimal_allowed": False,
+            "min_value": "0",
+            "max_value": str(MAX_TARGET),
+        }
+        if kind in targets:
+            element["initial_value"] = str(targets[kind])
+        text = UI["target"](locale, kind=label(locale))
+        blocks.append(_input(target_block(kind), text, element, optional=True))
+    return blocks
+
+
+def programme_modal(
+    locale: str, channel: str, programme: ProgrammeView | None = None
+) -> dict[str, Any]:
+    """The modal to create a programme, or to edit one's name and targets (its short
+    name and time zone stay: channel names and phase times depend on them)."""
+    name: dict[str, Any] = {"type": "plain_text_input", "max_length": 120}
+    if programme is None:
+        blocks = [
+            _input("name", UI["name"](locale), name),
             _input("slug", UI["slug"](locale), {"type": "plain_text_input", "max_length": 24}),
             _input(
                 "timezone",
                 UI["timezone"](locale),
                 {"type": "plain_text_input", "initial_value": "Asia/Tokyo", "max_length": 40},
             ),
-        ],
+        ]
+    else:
+        blocks = [_input("name", UI["name"](locale), {**name, "initial_value": programme.name})]
+    blocks += _target_inputs(locale, dict(programme.targets) if programme else {})
+    title = UI["programme_edit" if programme else "programme_modal"](locale)
+    return {
+        "type": "modal",
+        "callback_id": PROGRAMME_VIEW,
+        "private_metadata": f"{channel}|{programme.id if programme else ''}",
+        "title": _text(title, 24),
+        "submit": _text(UI["save"](locale), 24),
+        "close": _text(UI["cancel"](locale), 24),
+        "blocks": blocks,
     }
+
+
+def parse_targets_form(
+    values: dict[str, Any], locale: str
+) -> tuple[dict[str, int], dict[str, str]]:
+    """The modal's targets (empty inputs are no target) and, by block, what is wrong."""
+    targets: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for kind in TARGET_KINDS:
+        raw = _value(values, target_block(kind))
+        if raw is None or str(raw).strip() == "":
+            continue
+        text = str(raw).strip().translate(_FULLWIDTH)
+        if not text.isascii() or not text.isdigit() or int(text) > MAX_TARGET:
+            errors[target_block(kind)] = UI["bad_target"](locale, max=f"{MAX_TARGET:,}")
+            continue
+        targets[kind] = int(text)
+    return targets, errors
 
 
 def _scope_select(
@@ -343,7 +416,8 @@ def programme_blocks(programmes: Sequence[ProgrammeView], locale: str) -> list[d
         for phase in programme.live[:12]:
             blocks += _phase_blocks(phase, tz, locale)
         add = _button(ADD_PHASE, UI["add_phase"](locale), str(programme.id), style="primary")
-        blocks.append({"type": "actions", "elements": [add]})
+        edit = _button(EDIT_PROGRAMME, UI["edit_programme"](locale), str(programme.id))
+        blocks.append({"type": "actions", "elements": [add, edit]})
         blocks.append({"type": "divider"})
     new = _button(NEW_PROGRAMME, UI["new"](locale), "new")
     blocks.append({"type": "actions", "elements": [new]})
@@ -399,11 +473,21 @@ def parse_phase_form(
 class ProgrammeUI:
     """The programme editor: its buttons and modals, registered on the Slack app."""
 
-    def __init__(self, app: AsyncApp, gate: CoordinatorGate, programmes: Programmes) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        gate: CoordinatorGate,
+        programmes: Programmes,
+        *,
+        on_saved: Callable[[], None] | None = None,
+    ) -> None:
+        # Called after a programme is saved from its modal (the App Home shows targets).
+        self.on_saved = on_saved or (lambda: None)
         self.gate = gate
         self.client = gate.client
         self.programmes = programmes
         app.action(NEW_PROGRAMME)(self._on_new)
+        app.action(EDIT_PROGRAMME)(self._on_edit_programme)
         app.action(ADD_PHASE)(self._on_add)
         app.action(EDIT_PHASE)(self._on_edit)
         app.action(DELETE_PHASE)(self._on_delete)
@@ -428,6 +512,20 @@ class ProgrammeUI:
             return
         await self.client.views_open(
             trigger_id=body["trigger_id"], view=programme_modal(who[2], who[1] or "")
+        )
+
+    async def _on_edit_programme(self, ack: AsyncAck, body: Body) -> None:
+        await ack()
+        who = await self._allowed(body)
+        if who is None:
+            return
+        wanted = int(body["actions"][0]["value"])
+        programme = next((p for p in await self._views() if p.id == wanted), None)
+        if programme is None:
+            await self.gate.tell(who[0], who[1], UI["gone"](who[2]))
+            return
+        await self.client.views_open(
+            trigger_id=body["trigger_id"], view=programme_modal(who[2], who[1] or "", programme)
         )
 
     async def _on_add(self, ack: AsyncAck, body: Body) -> None:
@@ -478,12 +576,15 @@ class ProgrammeUI:
             return
         await self.gate.tell(who[0], who[1], outcome.message)
 
-    async def _programme_errors(self, values: Body, loc: str) -> dict[str, str]:
-        """What is wrong with a new programme's name, short name and time zone, by block."""
+    async def _programme_errors(self, values: Body, loc: str, editing: bool) -> dict[str, str]:
+        """What is wrong with a programme's name and targets, and a new one's short name
+        and time zone, by block."""
         name, slug = _value(values, "name") or "", (_value(values, "slug") or "").lower()
-        errors: dict[str, str] = {}
+        errors = parse_targets_form(values, loc)[1]
         if not name:
             errors["name"] = UI["empty"](loc)
+        if editing:
+            return errors
         if not is_slug(slug):
             errors["slug"] = UI["bad_slug"](loc)
         try:
@@ -498,21 +599,29 @@ class ProgrammeUI:
         user = body["user"]["id"]
         loc = await self.gate.locale_of(user)
         values = view.get("state", {}).get("values", {})
-        errors = await self._programme_errors(values, loc)
+        channel_text, _, programme_text = str(view.get("private_metadata", "")).partition("|")
+        editing = int(programme_text) if programme_text.isdigit() else None
+        errors = await self._programme_errors(values, loc, editing is not None)
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        channel = view.get("private_metadata") or None
+        channel = channel_text or None
         await ack()
         if not await self.gate.is_coordinator(user):
             await self.gate.refuse(user, channel, body)
             return
-        name, slug = _value(values, "name"), _value(values, "slug").lower()
-        tz_name = _value(values, "timezone") or "Asia/Tokyo"
-        await self.programmes.import_spec(
-            ProgrammeSpec(name=name, slug=slug, timezone=tz_name), actor=user
-        )
-        await self.gate.tell(user, channel, UI["created"](loc, name=plain(name)))
+        name, targets = _value(values, "name"), parse_targets_form(values, loc)[0]
+        if editing is not None:
+            saved = await self.programmes.save_settings(editing, name, targets, user)
+            answer = UI["saved" if saved else "gone"](loc, name=plain(name))
+        else:
+            slug = _value(values, "slug").lower()
+            tz_name = _value(values, "timezone") or "Asia/Tokyo"
+            spec = ProgrammeSpec(name=name, slug=slug, timezone=tz_name, targets=targets)
+            await self.programmes.import_spec(spec, actor=user)
+            answer = UI["created"](loc, name=plain(name))
+        self.on_saved()
+        await self.gate.tell(user, channel, answer)
 
     async def _on_phase(self, ack: AsyncAck, body: Body, view: Body) -> None:
         user = body["user"]["id"]

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.cards import Button, Card
 from bot.conversation.fields import Option
-from bot.coordination import ACCEPT, ASK, DECLINE, NeedsForm
+from bot.coordination import NeedsForm
 from bot.i18n import T
 from bot.lifecycle.kickoff import AgreementForm, AgreementInput
-from bot.matching.service import SUGGEST
 from bot.office.cases import FIELDS as CASE_FIELDS
 from bot.office.cases import PARTNER_KINDS
 from bot.office.cases import STATES as CASE_STATES
 from bot.office.cases import TEXTS as CASE_TEXTS
-from bot.office.dashboard import ActionItem, Dashboard, Stage, TargetLine
-from bot.office.labels import one
-from bot.office.service import CASE_INPUTS, CaseForm, MemberPage
+from bot.office.service import CASE_INPUTS, CaseForm
 from bot.programmes.cohort import AttendanceSheet
-from bot.taxonomy import INTERESTS, LANGUAGES, MODES, SECTORS, SKILLS
+from bot.taxonomy import INTERESTS, LANGUAGES, MODES, SKILLS
 
 ASK_VIEW, DECLINE_VIEW, REJECT_VIEW = "ask_question", "decline_reason", "match_reject"
 NEEDS_VIEW, NEEDS_ACTION = "project_needs", "value"
@@ -299,195 +294,13 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def project_id_of(value: str) -> int:
-    """`"12:3"` (project id and version on the button) -> 12."""
-    return int(value.split(":", 1)[0])
-
-
-# ---------------------------------------------------------------- App Home
-
-HOME_EXPORT, HOME_REPORT, HOME_REFRESH = "home_export", "home_report", "home_refresh"
-ACTION_BUTTONS = {"decide": (ACCEPT, ASK, DECLINE), "confirm": (SUGGEST,), "red": (SUGGEST,)}
-
-HOME = {
-    "title": T("プログラム事務局", "Programme office"),
-    "running": T("実施中: *{name}*", "Running: *{name}*"),
-    "no_running": T("実施中のプログラムはありません。", "No programme is running."),
-    "funnel": T("*ファネル（このプログラム）*", "*Funnel (this programme)*"),
-    "funnel_all": T("*ファネル（累計）*", "*Funnel (all time)*"),
-    "action": T("*対応が必要*", "*Needs action*"),
-    "nothing": T("対応待ちの相談はありません。", "No request is waiting on the office."),
-    "dead": T(
-        "送れなかったメッセージ: *{n}* 件（`/tsunagu outbox`）",
-        "Messages that could not be sent: *{n}* (`/tsunagu outbox`)",
-    ),
-    "states": T("*状態別の相談*", "*Requests by state*"),
-    "upcoming": T("*次のお知らせ*", "*Next announcements*"),
-    "no_upcoming": T("予定されたお知らせはありません。", "No announcement is scheduled."),
-    "targets": T("*目標と実績*", "*Targets and actuals*"),
-    "not_set": T("目標なし", "no target"),
-    "not_recorded": T("未記録", "not recorded"),
-    "sectors": T("*団体の種別*", "*Groups by sector*"),
-    "no_sector": T("未回答", "Not given"),
-    "overdue": T("（予定時刻を過ぎて未送信）", "(past its time, not sent)"),
-    "export": T("全データを書き出す（XLSX）", "Export everything (XLSX)"),
-    "report": T("成果報告書", "Impact report"),
-    "refresh": T("更新", "Refresh"),
-    "accept": T("受け付ける", "Accept"),
-    "ask": T("質問する", "Ask"),
-    "decline": T("見送る", "Decline"),
-    "suggest": T("候補を提案", "Suggest team"),
-    "updated": T("{at} 時点", "As of {at}"),
-    "mine": T("あなたのページ", "Your page"),
-    "my_teams": T("*あなたのチーム*", "*Your teams*"),
-    "no_teams": T("まだチームに入っていません。", "You are not on a team yet."),
-    "hours": T("申告した活動時間: 週 {h} 時間", "Hours you offered: {h} a week"),
-    "not_linked": T(
-        "LINE のボランティア登録とまだつながっていません。LINE で「Slack連携」と送ると届く"
-        "コードを `/tsunagu link コード` で入力してください。",
-        "Your Slack is not linked with your volunteer sign-up in LINE yet. Send “Slack連携” "
-        "in LINE and type the code you get as `/tsunagu link CODE`.",
-    ),
-}
-
-
 def _text(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
 
 
-def _home_button(label: str, action_id: str, value: str, style: str | None = None) -> Button:
-    return Button(label, action_id, value, style)
-
-
-def _funnel_line(stages: tuple[Stage, ...], locale: str) -> str:
-    return " → ".join(f"{s.label(locale)} *{s.count}*" for s in stages)
-
-
-def _target_line(line: TargetLine, locale: str) -> str:
-    actual = HOME["not_recorded"](locale) if line.actual is None else str(line.actual)
-    goal = HOME["not_set"](locale) if line.target is None else str(line.target)
-    ratio = f" ({line.ratio:.0%})" if line.ratio is not None else ""
-    return f"• {line.label(locale)}: {actual} / {goal}{ratio}"
-
-
-def _action_blocks(item: ActionItem, locale: str, tz: ZoneInfo) -> list[dict[str, Any]]:
-    since = _at(item.since, tz)
-    text = f"*#{item.project_id}* {item.organization} — {item.label(locale)} ({since})"
-    buttons = [
-        _home_button(HOME[a.split("_")[-1]](locale), a, str(item.project_id))
-        for a in ACTION_BUTTONS[item.reason]
-    ]
-    return [
-        _text(text),
-        {
-            "type": "actions",
-            "block_id": f"home_action_{item.project_id}",
-            "elements": [_button(b) for b in buttons],
-        },
-    ]
-
-
-def _aware(moment: datetime) -> datetime:
-    """Times from the database are UTC (SQLite gives them without a zone)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _at(moment: datetime, tz: ZoneInfo, fmt: str = "%m/%d %H:%M") -> str:
-    return _aware(moment).astimezone(tz).strftime(fmt)
-
-
-def _heading_blocks(board: Dashboard, locale: str, at: str) -> list[dict[str, Any]]:
-    running = board.programme_name
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": HOME["title"](locale)}},
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": HOME["updated"](locale, at=at)}],
-        },
-        _text(HOME["running"](locale, name=running) if running else HOME["no_running"](locale)),
-    ]
-    if board.funnel:
-        blocks.append(_text(HOME["funnel"](locale) + "\n" + _funnel_line(board.funnel, locale)))
-    everything = _funnel_line(board.funnel_all_time, locale)
-    blocks.append(_text(HOME["funnel_all"](locale) + "\n" + everything))
-    return blocks
-
-
-def _needs_action(board: Dashboard, locale: str, tz: ZoneInfo, budget: str) -> list[dict[str, Any]]:
-    blocks = [{"type": "divider"}, _text(HOME["action"](locale))]
-    if not board.actions:
-        blocks.append(_text(HOME["nothing"](locale)))
-    for item in board.actions[:10]:
-        blocks += _action_blocks(item, locale, tz)
-    extra = [HOME["dead"](locale, n=board.dead_letters)] if board.dead_letters else []
-    if budget:
-        extra.append(budget)
-    if extra:
-        blocks.append(_text("\n".join(extra)))
-    return blocks
-
-
-def _overview(board: Dashboard, locale: str, tz: ZoneInfo, now: datetime) -> list[dict[str, Any]]:
-    states = "\n".join(f"• {label(locale)}: {n}" for _, label, n in board.by_state) or "—"
-    upcoming = "\n".join(
-        f"• {_at(a.send_at, tz)} {a.programme} — {a.phase(locale)} (#{a.announcement_id})"
-        + (HOME["overdue"](locale) if _aware(a.send_at) < now else "")
-        for a in board.upcoming
-    )
-    blocks = [
-        {"type": "divider"},
-        _text(HOME["states"](locale) + "\n" + states),
-        _text(HOME["upcoming"](locale) + "\n" + (upcoming or HOME["no_upcoming"](locale))),
-    ]
-    if board.targets:
-        lines = "\n".join(_target_line(t, locale) for t in board.targets)
-        blocks.append(_text(HOME["targets"](locale) + "\n" + lines))
-    if board.sectors:
-        sectors = ", ".join(
-            f"{one(SECTORS, k, locale) if k else HOME['no_sector'](locale)} {n}"
-            for k, n in board.sectors.items()
-        )
-        blocks.append(_text(HOME["sectors"](locale) + "\n" + sectors))
-    return blocks
-
-
-def render_home(
-    board: Dashboard, locale: str, tz: ZoneInfo, now: datetime, budget: str = ""
-) -> dict[str, Any]:
-    """The coordinators' App Home: funnel, what needs action (with its buttons), requests
-    by state, next announcements, targets against actuals, and the office's files."""
-    blocks = _heading_blocks(board, locale, _at(now, tz, "%Y-%m-%d %H:%M"))
-    blocks += _needs_action(board, locale, tz, budget)
-    blocks += _overview(board, locale, tz, _aware(now))
-    files = [
-        _home_button(HOME["export"](locale), HOME_EXPORT, "all xlsx", "primary"),
-        _home_button(HOME["report"](locale), HOME_REPORT, ""),
-        _home_button(HOME["refresh"](locale), HOME_REFRESH, "refresh"),
-    ]
-    elements = [_button(b) for b in files]
-    blocks.append({"type": "actions", "block_id": "home_files", "elements": elements})
-    return {"type": "home", "blocks": blocks[:100]}
-
-
-def render_member_home(page: MemberPage, locale: str) -> dict[str, Any]:
-    """The App Home of someone who is not a coordinator: their teams and hours."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": HOME["mine"](locale)}}
-    ]
-    if not page.linked:
-        blocks.append(_text(HOME["not_linked"](locale)))
-        return {"type": "home", "blocks": blocks}
-    teams = [
-        f"• #{t.project_id} {t.organization} — {t.status(locale)}"
-        + (f" <#{t.channel}>" if t.channel else "")
-        for t in page.teams
-    ]
-    blocks.append(
-        _text(HOME["my_teams"](locale) + "\n" + ("\n".join(teams) or HOME["no_teams"](locale)))
-    )
-    if page.hours_per_week:
-        blocks.append(_text(HOME["hours"](locale, h=page.hours_per_week)))
-    return {"type": "home", "blocks": blocks}
+def project_id_of(value: str) -> int:
+    """`"12:3"` (project id and version on the button) -> 12."""
+    return int(value.split(":", 1)[0])
 
 
 # ---------------------------------------------------------------- the case form
