@@ -280,9 +280,12 @@ def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]
         return join_list([label(SKILLS, s, locale) for s in keys], locale) or "-"
 
     out = []
-    for key, name in (("required_skills", "f_required"), ("optional_skills", "f_optional")):
+    for key, name in (
+        ("required_skills", TXT["f_required"]),
+        ("optional_skills", TXT["f_optional"]),
+    ):
         if sorted(old[key]) != sorted(new[key]):
-            out.append(f"{TXT[name](locale)}: {skills(old[key])} → {skills(new[key])}")
+            out.append(f"{name(locale)}: {skills(old[key])} → {skills(new[key])}")
     if (old["team_min"], old["team_max"]) != (new["team_min"], new["team_max"]):
         out.append(
             f"{TXT['f_team'](locale)}: {old['team_min']}〜{old['team_max']}"

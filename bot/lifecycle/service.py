@@ -329,11 +329,11 @@ class Lifecycle:
         project = await repo.get_project(session, project_id)
         assert project is not None
         await self._release_members(session, project, now)
-        key = "change_thread" if text else "rejected_thread"
+        said = TXT["change_thread"] if text else TXT["rejected_thread"]
         await self.coordination.note(
             session,
             project,
-            TXT[key](self.locale, id=project_id, text=text),
+            said(self.locale, id=project_id, text=text),
             ("team-rejected", project_id, moved.version),
         )
         return moved
@@ -468,16 +468,17 @@ class Lifecycle:
             return
         loc = person.locale
         buttons = tuple(
-            Choice(TXT[key](loc), ShareContact(answer).pack(), TXT[key](loc))
-            for key, answer in (("share_yes", "yes"), ("share_no", "no"))
+            Choice(said(loc), ShareContact(answer).pack(), said(loc))
+            for said, answer in ((TXT["share_yes"], "yes"), (TXT["share_no"], "no"))
         )
-        key = "ask_contact_group" if isinstance(person, Organization) else "ask_contact_member"
+        group = isinstance(person, Organization)
+        asked = TXT["ask_contact_group"] if group else TXT["ask_contact_member"]
         await outbox.enqueue(
             session,
             channel=person.channel,
             kind="push",
             target=person.user_key,
-            payload=outbox.replies_payload([Reply(TXT[key](loc), buttons)], urgent=True),
+            payload=outbox.replies_payload([Reply(asked(loc), buttons)], urgent=True),
             key=outbox.key_for("ask-contact", person.channel, person.user_key),
         )
 
@@ -594,9 +595,9 @@ class Lifecycle:
         )
         await self.coordination.note(session, project, text, ("agreement-answer", row.id))
         # life-group (#13): the team reads the group's answer in its channel (or in LINE).
-        key = "agreement_confirmed" if confirm else "agreement_change"
+        answered = TXT["agreement_confirmed"] if confirm else TXT["agreement_change"]
         by_locale = {
-            loc: TXT[key](
+            loc: answered(
                 loc, v=row.version, deliverable=row.deliverable, comment=row.group_comment or "-"
             )
             for loc in ("ja", "en")
@@ -882,8 +883,8 @@ class Lifecycle:
 def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...]]:
     """A kickoff agreement version as a card with the group's two buttons (life-group)."""
     buttons = tuple(
-        Choice(TXT[key](loc), AgreementAnswer(row.id, answer).pack(), TXT[key](loc))
-        for key, answer in (("agreement_ok", "ok"), ("agreement_ask", "change"))
+        Choice(said(loc), AgreementAnswer(row.id, answer).pack(), said(loc))
+        for said, answer in ((TXT["agreement_ok"], "ok"), (TXT["agreement_ask"], "change"))
     )
     fields = (
         (TXT["a_deliverable"](loc), row.deliverable),

@@ -881,8 +881,12 @@ class Matching:
         summary = summary_of(project.challenge)
         text = TXT["team_for_group"](loc, summary=summary, members=members) + deadline
         buttons = tuple(
-            Choice(TXT[key](loc), postback.TeamConfirm(project.id, answer).pack(), TXT[key](loc))
-            for key, answer in (("team_ok", "ok"), ("team_no", "no"), ("team_change", "change"))
+            Choice(said(loc), postback.TeamConfirm(project.id, answer).pack(), said(loc))
+            for said, answer in (
+                (TXT["team_ok"], "ok"),
+                (TXT["team_no"], "no"),
+                (TXT["team_change"], "change"),
+            )
         )
         card = Panel(
             title=TXT["team_title"](loc),
@@ -1139,10 +1143,17 @@ class Matching:
         loc = self.locale
         if match.state == "invited":
             return TXT["state_invited"](loc, until=self.coordination.local(match.expires_at))
-        if match.state in ("declined", "rejected"):
-            return TXT[f"state_{match.state}"](loc, reason=plain(match.reason or "-"))
-        key = f"state_{match.state}"
-        return TXT[key](loc) if key in TXT else match.state
+        if match.state == "declined":
+            return TXT["state_declined"](loc, reason=plain(match.reason or "-"))
+        if match.state == "rejected":
+            return TXT["state_rejected"](loc, reason=plain(match.reason or "-"))
+        plain_states = {
+            "suggested": TXT["state_suggested"],
+            "accepted": TXT["state_accepted"],
+            "expired": TXT["state_expired"],
+        }
+        text = plain_states.get(match.state)
+        return text(loc) if text is not None else match.state
 
     async def card_for(self, session: AsyncSession, project: Project, org: Organization) -> Card:
         """The team card: each person with fit, reasons, breakdown and buttons."""

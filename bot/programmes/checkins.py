@@ -70,6 +70,9 @@ TXT = {
     ),
 }
 
+# The answers a check-in takes, as the card shows them once answered.
+_ANSWER_TEXTS = {"green": TXT["green"], "yellow": TXT["yellow"], "red": TXT["red"]}
+
 
 class CheckIns:
     """Weekly check-ins: the job that asks them and the buttons that answer them."""
@@ -294,7 +297,7 @@ class CheckIns:
         if checkin.answered_by and checkin.status in ("green", "yellow", "red"):
             context = TXT["answered"](
                 loc,
-                answer=TXT[checkin.status](loc),
+                answer=_ANSWER_TEXTS[checkin.status](loc),
                 who=checkin.answered_by,
                 at=self._local(checkin.answered_at, loc),
             )
