@@ -554,7 +554,7 @@ class Coordination:
         if project.status == "submitted":
             return TXT["not_open"](loc, id=project.id)
         # Declined, or accepted (whatever state the project has reached since).
-        what = TXT["what_declined" if project.status == "declined" else "what_recruiting"]
+        what = TXT["what_declined"] if project.status == "declined" else TXT["what_recruiting"]
         return TXT["already"](
             loc,
             who=_mention(project.decided_by),

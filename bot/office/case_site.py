@@ -86,7 +86,7 @@ JSON_SCHEMA: dict[str, Any] = {
 }
 TXT = {
     "catalogue": T("協働事例集", "Collaboration cases"),
-    "all": T("すべて", "All"),
+    "any": T("すべて", "All"),
     "year": T("年度", "Year"),
     "shown": T("件を表示", "shown"),
     "back": T("事例の一覧へ", "All cases"),
@@ -175,7 +175,7 @@ def _select(name: str, caption: T, values: list[tuple[str, str]]) -> str:
     options = "".join(f'<option value="{escape(v)}">{escape(text)}</option>' for v, text in values)
     return (
         f'<label>{escape(_both(caption))} <select name="{name}">'
-        f'<option value="">{escape(_both(TXT["all"]))}</option>{options}</select></label>'
+        f'<option value="">{escape(_both(TXT["any"]))}</option>{options}</select></label>'
     )
 
 

@@ -562,7 +562,7 @@ class TeamChannels:
             name = plain(_first_name(volunteer.display_name))
         log.info("teams: volunteer %d linked Slack; %d team channels", volunteer.id, len(projects))
         self._notify()
-        return _both(TXT["link_ok" if projects else "link_ok_no_team"], name=name)
+        return _both(TXT["link_ok"] if projects else TXT["link_ok_no_team"], name=name)
 
     async def _team_projects(self, session: AsyncSession, volunteer_id: int) -> list[int]:
         rows = await session.scalars(
