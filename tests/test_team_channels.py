@@ -616,7 +616,11 @@ def test_checkins_in_the_team_channels_language_flags_in_the_coordinators_refusa
         asked = fake_slack.wait_for(
             lambda: [m for m in fake_slack.messages(channel) if title in m["text"]], timeout=10
         )
-        labels = {CHECKIN_TXT[k](team_loc) for k in ("green", "yellow", "red")}
+        labels = {
+            CHECKIN_TXT["green"](team_loc),
+            CHECKIN_TXT["yellow"](team_loc),
+            CHECKIN_TXT["red"](team_loc),
+        }
         assert labels <= set(shown(asked[0]).split("\n"))
         # 🔴 from the team channel: the card updates in the team's language ...
         in_channel(app, fake_slack, ISHIDA, channel).click(CHECKIN_TXT["red"](team_loc))
