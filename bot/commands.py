@@ -177,6 +177,12 @@ TXT = {
     ),
     "case_form": T("事例 #{id} の編集画面を開きます。", "Opening case #{id} for editing."),
     "case_moved": T("事例 #{id} は「{state}」になりました。", "Case #{id} is now: {state}."),
+    "case_asked": T(
+        "事例 #{id} の公開について、団体に LINE でお聞きしました。"
+        "答えはコーディネーターのチャンネル（そのプロジェクトのスレッド）に届きます。",
+        "The group was asked in LINE whether case #{id} may be published; its answer will "
+        "come to the coordinators' channel (the project's thread).",
+    ),
     "lang_set": T(
         "これからは日本語でお答えします（Slackの言語設定より優先します）。",
         "From now on I'll answer you in English (this wins over your Slack language).",
@@ -358,7 +364,9 @@ async def _report(c: Commands, r: CommandRequest) -> CommandReply:
     return CommandReply(TXT["preparing"](r.locale), files=write)
 
 
-CASE_MOVES = {"consent": "case_ask_consent", "publish": "case_publish", "withdraw": "case_withdraw"}
+# `cases consent ID` asks the group in LINE; `cases consented ID` records a consent given
+# another way (a group without LINE); the others are plain moves.
+CASE_MOVES = {"publish": "case_publish", "withdraw": "case_withdraw"}
 
 
 async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
@@ -379,13 +387,20 @@ async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
         except CaseError as exc:
             return CommandReply(exc.text(r.locale))
         return CommandReply(TXT["case_form"](r.locale, id=form.case_id), case_form=form)
-    if r.coordinator and numbered and first in CASE_MOVES:
+    if r.coordinator and numbered and first in (*CASE_MOVES, "consent", "consented"):
         case_id = r.number(1)
         try:
-            state = await office.cases.move(case_id, CASE_MOVES[first], r.actor)
+            if first == "consent":
+                state = await office.cases.ask_consent(case_id, r.actor)
+            elif first == "consented":
+                state = await office.cases.record_consent(case_id, r.actor)
+            else:
+                state = await office.cases.move(case_id, CASE_MOVES[first], r.actor)
         except CaseError as exc:
             return CommandReply(exc.text(r.locale))
         moved = CASE_STATES[state](r.locale)
+        if first == "consent":
+            return CommandReply(TXT["case_asked"](r.locale, id=case_id))
         return CommandReply(TXT["case_moved"](r.locale, id=case_id, state=moved))
     words = " ".join(r.args)
     found = await office.cases.search(words, drafts=r.coordinator, limit=20)
@@ -676,11 +691,13 @@ REGISTRY: tuple[Command, ...] = (
         "cases",
         T("ことば…", "WORDS…"),
         T(
-            "事例を探す（コーディネーターは下書きも。`cases edit 3` で編集、`cases publish 3` "
-            "で公開、`cases consent 3` で団体に同意を依頼、`cases export` でサイトとJSON）",
+            "事例を探す（コーディネーターは下書きも。`cases edit 3` で編集、"
+            "`cases consent 3` で団体に LINE で同意を依頼、`cases consented 3` で LINE 以外で"
+            "いただいた同意を記録、`cases publish 3` で公開、`cases export` でサイトとJSON）",
             "search the case catalogue (coordinators also see drafts; `cases edit 3` edits, "
-            "`cases publish 3` publishes, `cases consent 3` asks the group, `cases export` "
-            "gives the site and JSON)",
+            "`cases consent 3` asks the group in LINE, `cases consented 3` records a consent "
+            "given another way, `cases publish 3` publishes, `cases export` gives the site "
+            "and JSON)",
         ),
         _cases,
         role=Role.ANYONE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from bot import postback, work_chat
+from bot import cases_chat, postback, work_chat
 from bot.conversation import engine
 from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
 from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, UserInput
@@ -154,6 +154,7 @@ Effect = (
     # life-work (#13): delivery, completion, feedback, hours, withdraw, capacity
     | WorkEffect
     | SetLanguage
+    | cases_chat.CaseEffect  # the case catalogue (#14)
 )
 
 
@@ -234,7 +235,7 @@ class PhaseStatus:
     open: bool
 
 
-class Lookups(WorkLookups, Protocol):
+class Lookups(WorkLookups, cases_chat.CaseLookups, Protocol):
     """Read access the dialogue needs; calling it returns what is known about the person."""
 
     async def __call__(self) -> Known: ...
@@ -445,6 +446,7 @@ class _Texts(Texts):
             "・English / 日本語: 言語の切り替え\n"
             "・Slack連携: チームのSlackとつなぐコードを受け取る\n"
             "・稼働記録: チームでの活動時間を記録する\n"
+            "・事例: これまでの取り組みの事例を探す（例: 事例 子育て 八王子）\n"
             "・同時参加数: 同時に参加するプロジェクトの数（1〜3）\n"
             "質問の途中では「戻る」でひとつ前へ、「やめる」で中止できます。"
         ),
@@ -460,6 +462,7 @@ class _Texts(Texts):
             "• English / 日本語: switch language\n"
             "• link slack: get a code to link your team's Slack\n"
             "• log hours: record time you worked for your team\n"
+            "• cases: find past projects (e.g. cases childcare Hachioji)\n"
             "• projects at a time: how many projects you take on at once (1 to 3)\n"
             "While answering, send “back” for the previous question or “cancel” to stop."
         ),
@@ -472,6 +475,7 @@ class _Texts(Texts):
     m_signup = T("ボランティア登録", "Volunteer sign-up")
     m_group = T("団体として相談", "Ask as a group")
     m_help = T("ヘルプ", "Help")
+    m_cases = T("事例", "Cases")
     m_requests = T("相談状況", "My requests")
     m_open = T("募集中のプロジェクト", "Open projects")
     slack_code = T(
@@ -831,6 +835,10 @@ class Dialogue:
             step = await work_chat.on_postback(pb, conv.locale, load)
             await self._work_step(conv, result, step, load)
             return
+        if isinstance(pb, postback.CASES):  # the case catalogue (#14)
+            answered = await cases_chat.on_postback(pb, conv.locale, load)
+            await self._work_step(conv, result, answered, load)
+            return
         if conv.pending and conv.pending.startswith("missing:"):
             step = work_chat.on_missing(conv.pending, inp, word, conv.locale)
             await self._work_step(conv, result, step, load)
@@ -842,9 +850,13 @@ class Dialogue:
         await self._on_menu(conv, result, inp, word, pb, load)
 
     async def _work_step(
-        self, conv: _Conv, result: Result, step: work_chat.Step, load: KnownLoader
+        self,
+        conv: _Conv,
+        result: Result,
+        step: work_chat.Step | cases_chat.Step,
+        load: KnownLoader,
     ) -> None:
-        """Apply what the work part decided (life-work, #13)."""
+        """Apply what the work part (life-work, #13) or the case catalogue's (#14) decided."""
         conv.pending = step.pending
         result.replies.extend(step.replies)
         result.effects.extend(step.effects)
@@ -1131,6 +1143,11 @@ class Dialogue:
             result.replies.extend(step.replies)
             result.effects.extend(step.effects)
             result.replies.extend(self._menu_for(conv, known))
+        elif (said := cases_chat.on_completed(flow_id, answers, loc)) is not None:
+            # The case catalogue (#14): a group's words asking for changes to its case.
+            result.replies.extend(said.replies)
+            result.effects.extend(said.effects)
+            result.replies.extend(self._menu_for(conv, known))
         elif flow_id in ("group", "request"):
             result.effects.append(SubmitRequest(answers))
             result.replies.append(Reply(TXT.request_sent(loc)))
@@ -1167,6 +1184,12 @@ class Dialogue:
     ) -> None:
         loc = conv.locale
         command = pb.command if isinstance(pb, postback.Menu) else _menu_word(word)
+        words = cases_chat.search_words(inp.text) if isinstance(inp, TextIn) else None
+        if command == "cases" or words is not None:
+            # The case catalogue (#14): 事例, or 事例 with words to search for.
+            found = await cases_chat.on_search(words or "", 0, loc, load)
+            await self._work_step(conv, result, found, load)
+            return
         known = await load()
         profile = known.volunteer
         if command is None and known.group and known.group.open_question and word:
@@ -1357,6 +1380,7 @@ class Dialogue:
             items.append(item(TXT.m_delete, "delete"))
         if profile is not None:
             items.append(item(TXT.m_open, "open"))
+        items.append(item(TXT.m_cases, "cases"))
         items.append(item(TXT.m_help, "help"))
         items.append(Choice(TXT.m_lang(loc), postback.Language(lang).pack(), TXT.m_lang(loc)))
         if profile is not None:

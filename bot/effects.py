@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cards import summary_of
+from bot.cards import plain, summary_of
+from bot.cases_chat import AnswerCase, CaseCard
 from bot.coordination import Coordination
 from bot.dialogue import (
     AgreementStatus,
@@ -39,6 +40,7 @@ from bot.flows.contact import share_fields
 from bot.lifecycle.service import Lifecycle
 from bot.lifecycle.work import Work
 from bot.matching.service import Matching
+from bot.office import cases as case_store
 from bot.programmes.service import Programmes
 from bot.programmes.teams import TeamChannels
 from bot.richmenu import RichMenus
@@ -49,6 +51,7 @@ from storage import repo
 from storage.base import utcnow
 from storage.db import wipe_after_commit
 from storage.lifecycle_repo import forget_person
+from storage.models import Case
 
 ORG_FIELDS = (
     "org_name",
@@ -141,6 +144,27 @@ class SessionLookups:
             self._session, agreement_id, org.id
         )
         return found
+
+    async def case_state(self, case_id: int) -> str | None:
+        """Where a case about this person's group stands (None if it is not theirs)."""
+        org = await repo.get_organization(self._session, self._channel, self._user_key)
+        return await case_store.consent_state(self._session, case_id, org.id if org else None)
+
+    async def cases(self, words: str, offset: int, limit: int, locale: str) -> list[CaseCard]:
+        """Published cases for a search in the chat (#14), in the reader's language."""
+        found = await case_store.search_in(self._session, words, limit=limit, offset=offset)
+        return [
+            CaseCard(
+                case_id=c.id,
+                title=case_store.localised(c.en, "title", c.title, locale),
+                area=c.area,
+                field=c.field,
+                year=c.year,
+                outcome=case_store.localised(c.en, "outcome", c.outcome, locale),
+                partners=tuple(name for name, _ in c.partners),
+            )
+            for c in found
+        ]
 
     async def phase(self, phase_id: int) -> PhaseStatus | None:
         """A programme phase someone is answering an invitation to."""
@@ -279,6 +303,8 @@ async def apply_effect(
             await ctx.programmes.rsvp(session, channel, user_key, effect.phase_id, effect.answer)
     elif isinstance(effect, SetLanguage):
         await repo.set_person_locale(session, channel, user_key, effect.locale)
+    elif isinstance(effect, AnswerCase):  # the case catalogue (#14)
+        await _answer_case(session, channel, user_key, effect, ctx)
     elif isinstance(effect, SetCohortOptOut):  # life-cohort (#13)
         await repo.set_cohort_opt_out(session, channel, user_key, effect.opt_out)
         await repo.audit(
@@ -323,6 +349,30 @@ async def apply_effect(
         # Who the person is may have changed (also for data loaded without a chat, e.g. the
         # demo): their LINE rich menu follows.
         await ctx.rich_menus.sync(session, channel, user_key, locale, utcnow())
+
+
+async def _answer_case(
+    session: AsyncSession, channel: str, user_key: str, effect: AnswerCase, ctx: EffectContext
+) -> None:
+    """A group's answer about publishing its case (#14): the state moves only if the case
+    is this group's and still asked; the coordinators read it in the project's thread."""
+    org = await repo.get_organization(session, channel, user_key)
+    if org is None:
+        return
+    actor = f"group:{org.id}"
+    state = await case_store.answer_consent_in(
+        session, effect.case_id, org.id, effect.answer, actor
+    )
+    if state is None or ctx.coordination is None:
+        return
+    case = await session.get(Case, effect.case_id)
+    project = await repo.get_project(session, case.project_id) if case and case.project_id else None
+    if project is None:
+        return
+    loc = ctx.coordination.locale
+    words = plain(effect.words) or "-"
+    text = case_store.ANSWERED[effect.answer](loc, id=effect.case_id, words=words)
+    await ctx.coordination.note(session, project, text, ("case-answer", effect.case_id, state))
 
 
 async def _answer_lifecycle(

@@ -109,6 +109,7 @@ class Menu(Postback):
             # life-work (#13)
             "hours",
             "capacity",
+            "cases",  # the case catalogue (#14)
         )
     }
     command: str
@@ -317,6 +318,32 @@ class Capacity(Postback):
     projects: int
 
 
+@dataclass(frozen=True)
+class CaseConsent(Postback):
+    """A group's answer to publishing the case written about its project (#14):
+    `case|3|yes` (publish it), `no` (don't), `change` (then it says what to change)."""
+
+    prefix: ClassVar[str] = "case"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer": ("yes", "no", "change")}
+    case_id: int
+    answer: str
+
+
+@dataclass(frozen=True)
+class CaseMore(Postback):
+    """The next page of a case search in LINE: `cases|10|子育て 八王子` (the words last,
+    so they may hold anything)."""
+
+    prefix: ClassVar[str] = "cases"
+    offset: int
+    words: str
+
+
+# The kinds the case catalogue's part of the dialogue answers (bot.cases_chat).
+Cases = CaseConsent | CaseMore
+CASES = (CaseConsent, CaseMore)
+
+
 # The kinds the work part of the dialogue answers (bot.lifecycle.line).
 Work = DeliveryAnswer | Finish | FeedbackStart | HoursFor | Withdraw | Capacity
 WORK = (DeliveryAnswer, Finish, FeedbackStart, HoursFor, Withdraw, Capacity)
@@ -344,6 +371,7 @@ KINDS: tuple[type[Postback], ...] = (
     ShareContact,
     # life-work (#13)
     *WORK,
+    *CASES,  # the case catalogue (#14)
 )
 _BY_PREFIX = {k.prefix: k for k in KINDS}
 assert len(_BY_PREFIX) == len(KINDS), "two postback kinds share a prefix"

@@ -168,6 +168,7 @@ ACCENTS = {
     "project": "#6B4FBB",
     "announcement": "#B5832F",
     "agreement": "#2F8F4E",  # life-group (#13): the kickoff agreement
+    "case": "#8A5A44",  # a case of the catalogue (#14)
     "info": "#4A5A6A",
 }
 

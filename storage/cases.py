@@ -95,6 +95,7 @@ def search_stmt(
     year: int | None = None,
     statuses: Sequence[str] | None = PUBLIC,
     limit: int = 50,
+    offset: int = 0,
 ) -> Select[Any]:
     """The search: every folded word in `search_text` (or, for a word naming a field, a
     case of that field: 子育て finds 福祉（子ども） cases too), the filters, newest first."""
@@ -114,7 +115,8 @@ def search_stmt(
     stmt = select(*_LISTED)
     if conditions:
         stmt = stmt.where(and_(*conditions))
-    return stmt.order_by(_C.year.desc(), _C.updated_at.desc(), _C.id.desc()).limit(limit)
+    order = (_C.year.desc(), _C.updated_at.desc(), _C.id.desc())
+    return stmt.order_by(*order).limit(limit).offset(offset)
 
 
 async def search(session: AsyncSession, words: Sequence[str], **filters: Any) -> list[Row[Any]]:

@@ -36,7 +36,13 @@ from tests.support import (
 # ../shared beside it, and nothing the tests run may read them. An audit hook makes any
 # such read fail loudly, in every worker, instead of passing only where ../shared exists.
 REPO = Path(__file__).resolve().parent.parent
-OUTSIDE_NOTES = str(REPO.parent / "shared")
+OUTSIDE_NOTES = os.path.abspath(REPO.parent / "shared")
+# ../shared may be a link (CI links the notes beside its clone): both spellings count.
+_NOTES = {OUTSIDE_NOTES, os.path.realpath(OUTSIDE_NOTES)}
+
+
+def _under_notes(path: str) -> bool:
+    return any(path == n or path.startswith(n + os.sep) for n in _NOTES)
 
 
 def _refuse_the_notes(event: str, args: tuple[object, ...]) -> None:
@@ -45,9 +51,9 @@ def _refuse_the_notes(event: str, args: tuple[object, ...]) -> None:
     path = args[0]
     if not isinstance(path, str | os.PathLike) or "shared" not in os.fspath(path):
         return  # a file descriptor, or a path that cannot be under it: no cost
-    resolved = os.path.realpath(os.fspath(path))
-    if resolved == OUTSIDE_NOTES or resolved.startswith(OUTSIDE_NOTES + os.sep):
-        raise RuntimeError(f"the tests read {resolved}: bring what they need into the repo")
+    for seen in (os.path.abspath(os.fspath(path)), os.path.realpath(os.fspath(path))):
+        if _under_notes(seen):
+            raise RuntimeError(f"the tests read {seen}: bring what they need into the repo")
 
 
 sys.addaudithook(_refuse_the_notes)

@@ -323,3 +323,64 @@ def test_cli_search_in_both_languages(demo: str, capsys: pytest.CaptureFixture[s
     assert "choose the field" in capsys.readouterr().err
     assert cli(["cases", "search", "--drafts"]) == 0
     assert "[下書き]" in capsys.readouterr().out
+
+
+def _pushes_to_group(database_url: str, case_id: int) -> list[str]:
+    """The texts queued in LINE for the group behind a case (the consent cards)."""
+    rows = query(
+        database_url,
+        "SELECT b.payload FROM outbox b JOIN organizations o ON o.user_key = b.target "
+        "JOIN projects p ON p.organization_id = o.id JOIN cases c ON c.project_id = p.id "
+        f"WHERE c.id = {case_id} AND b.kind = 'push'",
+    )
+    payloads = [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in rows]
+    return [m["text"] for p in payloads for m in p["replies"]]
+
+
+def test_an_edit_after_the_groups_yes_asks_it_again_and_hides_the_case(demo: str) -> None:
+    async def work(cases: Cases, _maker: Any) -> Any:
+        await cases.ask_consent(3, "U-coordinator")
+        await cases.consent(3, True, "group:3")
+        await cases.publish(3, "U-coordinator")
+        before = [c.id for c in await cases.search("みどりなくらし")]
+        typo = await cases.edit(3, {"tips": "こまめに相談したこと"}, "U-coordinator")
+        after = [c.id for c in await cases.search("みどりなくらし")]
+        return before, typo.status, after
+
+    before, state, after = _run(demo, work)
+    assert before == [3] and state == "consent_asked" and after == []
+    texts = [t for t in _pushes_to_group(demo, 3) if "事例集で紹介" in t]
+    assert len(texts) == 2  # the first card, and the card again after the edit
+    assert "事例集で紹介させていただけませんか" in texts[0] and "更新しました" in texts[1]
+    actions = query(
+        demo,
+        "SELECT action FROM audit_log WHERE subject_type = 'case' AND subject_id = 3 "
+        "AND action IN ('case_edit', 'case_reask') ORDER BY id",
+    )
+    assert [a for (a,) in actions][-2:] == ["case_edit", "case_reask"]
+
+
+def test_a_group_that_cannot_be_asked_in_line_is_said_so_and_consent_is_recorded(
+    demo: str,
+) -> None:
+    async def work(cases: Cases, _maker: Any) -> Any:
+        from sqlalchemy import text
+
+        async with _maker.begin() as s:
+            await s.execute(
+                text(
+                    "UPDATE organizations SET user_key = 'deleted:x' WHERE id = "
+                    "(SELECT p.organization_id FROM projects p JOIN cases c "
+                    "ON c.project_id = p.id WHERE c.id = 3)"
+                )
+            )
+        with pytest.raises(CaseError) as refused:
+            await cases.ask_consent(3, "U-coordinator")
+        state = await cases.record_consent(3, "U-coordinator")
+        return refused.value.text, state
+
+    refused, state = _run(demo, work)
+    assert "LINE でお聞きできません" in refused.ja and "consented" in refused.en
+    assert state == "consented"
+    assert not [t for t in _pushes_to_group(demo, 3) if "事例集で紹介" in t]
+    assert scalar(demo, "SELECT status FROM cases WHERE id = 3") == "consented"

@@ -215,7 +215,7 @@ async def test_sign_up_in_english(database_url: str) -> None:
                         "[1] Save  [2] Edit  [3] Cancel",
                     ],
                 ),
-                (1, ["You're signed up. Thank you!", "[1] Profile", "[7] 日本語"]),
+                (1, ["You're signed up. Thank you!", "[1] Profile", "[8] 日本語"]),
             ]
         )
         volunteer = await bot.volunteer()

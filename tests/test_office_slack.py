@@ -18,9 +18,11 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.office.exports import KINDS
+from bot.postback import CaseMore, Menu
 from handlers.cli import main as cli
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Match
+from tests import line_events as le
 from tests import slack_requests as sr
 from tests.conftest import COORDINATOR_CHANNEL, COORDINATOR_CHANNEL_ID
 from tests.fakes.line_api import FakeLineApi
@@ -34,9 +36,12 @@ from tests.support import (
     LineUser,
     SlackUser,
     make_settings,
+    query,
+    said,
     scalar,
     submit_group_request,
 )
+from tests.test_matching_flow import pushes_to
 
 
 async def on_team(database_url: str, project: int, volunteer: int) -> None:
@@ -246,8 +251,41 @@ def test_the_report_for_kawasaki_matches_the_database(
     assert "見つかりません" in told[0]["text"]
 
 
-def test_a_case_is_published_searched_and_exported(
-    office: AppServer, fake_slack: FakeSlackApi, database_url: str
+def _group_of_case(database_url: str, case_id: int) -> str:
+    return str(
+        scalar(
+            database_url,
+            "SELECT o.user_key FROM cases c JOIN projects p ON p.id = c.project_id "
+            f"JOIN organizations o ON o.id = p.organization_id WHERE c.id = {case_id}",
+        )
+    )
+
+
+def _consent_card(fake_line: FakeLineApi, user_id: str, text: str, n: int) -> dict[str, Any]:
+    """The n-th consent card pushed to the group (its alt text holds `text`)."""
+    return fake_line.wait_for(
+        lambda: (
+            (cards := [m for m in pushes_to(fake_line, user_id) if text in said(m)])
+            and len(cards) >= n
+            and cards
+        ),
+        timeout=20,
+    )[n - 1]
+
+
+def _slack_notes(database_url: str) -> list[str]:
+    """The texts of every Slack message the app has written to its outbox."""
+    rows = query(database_url, "SELECT payload FROM outbox WHERE channel = 'slack'")
+    payloads = [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in rows]
+    return [str(p.get("text", "")) for p in payloads]
+
+
+def _case_state(database_url: str) -> str:
+    return str(scalar(database_url, "SELECT status FROM cases WHERE id = 3"))
+
+
+def test_a_case_is_consented_in_line_published_searched_and_exported(
+    office: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
 ) -> None:
     coordinator = person(office, fake_slack, COORDINATORS[0])
     visitor = person(office, fake_slack, OUTSIDER)
@@ -255,10 +293,38 @@ def test_a_case_is_published_searched_and_exported(
     assert "#3" in coordinator.command("cases みどりなくらし").json()["text"]  # drafts too
     early = coordinator.command("cases publish 3").json()["text"]
     assert "下書き" in early  # not before the group consented
-    assert "団体の同意待ち" in coordinator.command("cases consent 3").json()["text"]
-    execute(
-        database_url, "UPDATE cases SET status = 'consented' WHERE id = 3"
-    )  # the group's answer (its LINE side is not built yet)
+
+    # The group is asked in LINE, with the case's text on a card and three answers.
+    assert "LINE でお聞きしました" in coordinator.command("cases consent 3").json()["text"]
+    assert _case_state(database_url) == "consent_asked"
+    group = LineUser(office, fake_line, _group_of_case(database_url, 3))
+    card = _consent_card(fake_line, group.user_id, "事例集で紹介させていただけませんか", 1)
+    assert card["type"] == "flex" and "みどりなくらし" in json.dumps(card, ensure_ascii=False)
+    # Someone else tapping the same data (a forwarded card, a forged event) changes nothing.
+    stranger = LineUser(office, fake_line)
+    stranger.last = [card]
+    assert "お答えいただけません" in stranger.tap("公開してよい")[0]["text"]
+    # The group asks for changes, in words; the coordinators read them in the thread.
+    group.last = [card]
+    group.tap("修正をお願いしたい")
+    assert "どこをどう直せば" in group.text()
+    group.say("活動の写真の説明を、もう少し短くしてください")
+    assert "事務局に伝えました" in group.text()
+    assert _case_state(database_url) == "draft"
+    # (The demo's request cards live in the sandbox's channel, so the note is read from
+    # the outbox: written in the same transaction as the answer.)
+    assert any("写真の説明を" in t and "修正を希望" in t for t in _slack_notes(database_url))
+    # Asked again (a new card), the group says yes; a second tap is answered politely.
+    coordinator.command("cases consent 3")
+    again = _consent_card(fake_line, group.user_id, "事例集で紹介させていただけませんか", 2)
+    group.last = [again]
+    assert "事務局が事例集に公開します" in group.tap("公開してよい")[0]["text"]
+    assert _case_state(database_url) == "consented"
+    group.last = [again]
+    assert "もういただいています" in group.tap("公開しないでほしい")[0]["text"]
+    assert _case_state(database_url) == "consented"
+    assert any("公開に同意しました" in t for t in _slack_notes(database_url))
+
     assert "公開" in coordinator.command("cases publish 3").json()["text"]
     found = visitor.command("cases みどりなくらし").json()["text"]
     assert "#3" in found
@@ -266,6 +332,13 @@ def test_a_case_is_published_searched_and_exported(
     # For anyone else `publish` is two search words, never a change.
     visitor.command("cases publish 3")
     assert scalar(database_url, "SELECT count(*) FROM audit_log WHERE action = 'case_publish'") == 3
+    actors = query(
+        database_url,
+        "SELECT action, actor FROM audit_log WHERE subject_type = 'case' AND subject_id = 3 "
+        "AND action IN ('case_changes_asked', 'case_consent_given') ORDER BY id",
+    )
+    assert [a for a, _ in actors] == ["case_changes_asked", "case_consent_given"]
+    assert all(actor.startswith("group:") for _, actor in actors)
 
     coordinator.command("cases export")
     uploads = files_in_dm(fake_slack, COORDINATORS[0], 2)
@@ -274,6 +347,38 @@ def test_a_case_is_published_searched_and_exported(
     site = next(u for u in uploads if u["name"].endswith(".zip"))
     with zipfile.ZipFile(io.BytesIO(site["content"])) as zf:
         assert "index.html" in zf.namelist() and "cases/3.html" in zf.namelist()
+
+
+def test_cases_are_searched_in_line_with_pages(
+    office: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    reader = LineUser(office, fake_line)
+    published = int(scalar(database_url, "SELECT count(*) FROM cases WHERE status = 'published'"))
+    assert published >= 1
+    everything = reader.say("事例")
+    assert everything[0]["type"] == "flex"
+    assert "事例 1〜" in reader.text() and "事例 子育て 八王子" in reader.text()
+    bubbles = everything[0]["contents"]
+    shown = bubbles["contents"] if bubbles["type"] == "carousel" else [bubbles]
+    assert len(shown) == min(published, 10)
+    one = query(database_url, "SELECT id, title FROM cases WHERE status = 'published' LIMIT 1")
+    case_id, title = one[0]
+    reader.say(f"事例 {title}")
+    assert f"#{case_id}" in reader.text() and title in reader.text()
+    # Only published cases: a draft's title finds nothing.
+    draft = scalar(database_url, "SELECT title FROM cases WHERE status = 'draft' LIMIT 1")
+    reader.say(f"事例 {draft}")
+    assert "に合う事例はまだありません" in reader.text()
+    # English, and the menu's button.
+    english = LineUser(office, fake_line, language="en")
+    english.say("English")
+    english.say("cases nothing-like-this")
+    assert "No case matches" in english.text()
+    english.send(le.postback(english.user_id, english.token(), Menu("cases").pack()))
+    assert "Cases 1 to" in english.text()
+    # A "more" button beyond the last case says so, politely.
+    reader.send(le.postback(reader.user_id, reader.token(), CaseMore(500, "").pack()))
+    assert "以上です" in reader.text()
 
 
 def test_the_home_buttons_send_files_and_the_home_refreshes_on_change(

@@ -14,6 +14,8 @@ from bot.postback import (
     MAX_DATA,
     AgreementAnswer,
     Capacity,
+    CaseConsent,
+    CaseMore,
     Cohort,
     Delete,
     DeliveryAnswer,
@@ -77,6 +79,14 @@ SAMPLES: list[Postback] = [
     Withdraw(12, "ask"),
     Withdraw(12, "yes"),
     Capacity(2),
+    # the case catalogue (#14)
+    Menu("cases"),
+    CaseConsent(3, "yes"),
+    CaseConsent(3, "no"),
+    CaseConsent(3, "change"),
+    CaseMore(10, "子育て 八王子"),
+    CaseMore(10, "a|b"),  # the words come last and may hold the separator
+    CaseMore(0, ""),
 ]
 
 

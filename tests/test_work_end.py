@@ -223,7 +223,11 @@ def test_hours_delivery_group_completes_feedback_and_case_draft(
     # The draft case is written from the project; coordinators are told.
     assert scalar(database_url, "SELECT count(*) FROM cases WHERE status = 'draft'") == 1
     fake_slack.wait_for(lambda: thread_says(fake_slack, "事例の下書き"), timeout=10)
-    assert "Facebook運用マニュアル" in str(query(database_url, "SELECT * FROM cases")[0])
+    case = str(query(database_url, "SELECT * FROM cases")[0])
+    assert "Facebook運用マニュアル" in case
+    # Feedback given after completion, published by name, is in the draft too; the
+    # group's (anonymous) words as well, without its name.
+    assert "団体の皆さんと一緒に考えられてよかった" in case and "丁寧に進めてもらえました" in case
 
 
 def test_coordinators_pause_resume_deliver_complete_and_cancel(

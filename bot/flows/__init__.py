@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.conversation.flow import Flow
+from bot.flows.cases import CASE_CHANGE_FLOW
 from bot.flows.group import GROUP_FLOW, REQUEST_FLOW
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.flows.welcome import WELCOME_FLOW
@@ -18,5 +19,6 @@ FLOWS: dict[str, Flow] = {
         # life-work (#13)
         HOURS_FLOW,
         FEEDBACK_FLOW,
+        CASE_CHANGE_FLOW,  # the case catalogue (#14)
     )
 }

@@ -145,6 +145,12 @@ TXT = {
         "✅ The group confirmed it received the delivery.",
     ),
     "team_missing": T("✏️ 団体から納品物について: {text}", "✏️ The group on the delivery: {text}"),
+    "case_new_voice": T(
+        "#{id} に公開してよいふりかえりが届きました。事例の下書きは編集済みなので、"
+        "必要なら `/tsunagu cases edit` で加えてください。",
+        "#{id} got feedback that may be published. Its draft case was already edited, so add "
+        "it with `/tsunagu cases edit` if it belongs there.",
+    ),
     "feedback_note": T(
         "💬 {who}からふりかえりが届きました（評価 {score}/5）。",
         "💬 Feedback from {who} (score {score}/5).",
@@ -661,6 +667,17 @@ class Work:
             TXT["feedback_note"](loc, who=who, score=row.score),
             ("feedback", status.project_id, author[0], author[1], row.score),
         )
+        # Words people let us publish belong in the case drafted at completion.
+        refreshed = None
+        if row.publish != "no" and self.cases is not None:
+            refreshed = await self.cases.refresh_draft_in(session, status.project_id)
+        if refreshed == "edited":
+            await self.lifecycle.coordination.note(
+                session,
+                project,
+                TXT["case_new_voice"](loc, id=status.project_id),
+                ("case-voice", status.project_id, author[0], author[1]),
+            )
 
     async def _tell_team(
         self,

@@ -19,9 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import postback
 from bot.conversation.fields import Option
+from bot.conversation.model import Choice, Panel, Reply
 from bot.i18n import T, fold, normalise
 from bot.matching.areas import place
+from bot.outbox_rows import enqueue, key_for, replies_payload
 from bot.taxonomy import INTERESTS, MENUS, ORG_KINDS, SECTORS, label, skill_label
 from storage import cases as store
 from storage import models, repo
@@ -91,6 +94,10 @@ TRANSITIONS: dict[str, Transition] = {
             "withdrawn",
         ),
         Transition("case_reopen", frozenset({"withdrawn"}), "draft"),
+        # The group asked for changes (in words, to the coordinators): back to the draft.
+        Transition("case_changes_asked", frozenset({"consent_asked"}), "draft"),
+        # An edit after the group's yes: the group is asked again about the new text.
+        Transition("case_reask", frozenset({"consented", "published"}), "consent_asked"),
     )
 }
 
@@ -153,7 +160,53 @@ ERRORS = {
         "事例 #{id} は他の人が更新しました。開き直してからもう一度お願いします。",
         "Someone else updated case #{id}. Please open it again and retry.",
     ),
+    "no_group": T(
+        "事例 #{id} の団体には LINE でお聞きできません（登録がないか、データが削除されています）。"
+        "同意をほかの方法でいただいたら `/tsunagu cases consented {id}` で記録してください。",
+        "The group of case #{id} cannot be asked in LINE (not registered there, or its data "
+        "was deleted). Once it consents another way, record it with "
+        "`/tsunagu cases consented {id}`.",
+    ),
 }
+# The card a group reads in LINE, asked whether its case may be published.
+ASK = {
+    "title": T("事例の公開についてのお願い", "May we publish your case?"),
+    "text": T(
+        "「{summary}」の取り組みを、事例集で紹介させていただけませんか？"
+        "下の内容でよろしければ「公開してよい」を、直したい点があれば「修正をお願いしたい」を"
+        "押してください。公開しない場合も、今後のご相談には何も影響しません。",
+        "May we tell others about “{summary}” in the programme's case catalogue? If the text "
+        "below is right, tap “Yes, publish”; to change something, tap “Ask for changes”. "
+        "Saying no changes nothing about your future requests.",
+    ),
+    "again": T(
+        "事例の内容を事務局が更新しました。あらためて公開してよいかお聞かせください。",
+        "The office updated the case's text. Please tell us again whether we may publish it.",
+    ),
+    "yes": T("公開してよい", "Yes, publish"),
+    "no": T("公開しないでほしい", "Please don't"),
+    "change": T("修正をお願いしたい", "Ask for changes"),
+}
+# What the coordinators read in the project's thread when the group answers in LINE.
+ANSWERED = {
+    "yes": T(
+        "✅ 団体が事例 #{id} の公開に同意しました。`/tsunagu cases publish {id}` で公開できます。",
+        "✅ The group consented to publishing case #{id}: `/tsunagu cases publish {id}`.",
+    ),
+    "no": T(
+        "団体は事例 #{id} を公開しないことを希望しました（取り下げにしました）。",
+        "The group asked not to publish case #{id} (it is withdrawn).",
+    ),
+    "change": T(
+        "✏️ 団体が事例 #{id} の修正を希望しています（下書きに戻しました）:\n{words}\n"
+        "`/tsunagu cases edit {id}` で直して、"
+        "`/tsunagu cases consent {id}` であらためてお聞きください。",
+        "✏️ The group asks for changes to case #{id} (back to draft):\n{words}\n"
+        "Edit it with `/tsunagu cases edit {id}`, then ask again with "
+        "`/tsunagu cases consent {id}`.",
+    ),
+}
+_ASK_BODY_CHARS = 600  # of each long text on the card; the full case is in the catalogue
 
 
 class CaseError(ValueError):
@@ -594,6 +647,174 @@ def localised(case_en: Mapping[str, Any] | None, key: str, ja: str, locale: str)
     return ja
 
 
+async def _case_or_refuse(session: AsyncSession, case_id: int) -> Case:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise CaseError(ERRORS["no_case"], id=case_id)
+    return case
+
+
+async def move_in(session: AsyncSession, case_id: int, action: str, actor: str) -> str:
+    """`Cases.move` in the caller's transaction: one conditional UPDATE (one winner of
+    two at once) and its audit row; CaseError names the state that refused it."""
+    step = TRANSITIONS[action]
+    now = utcnow()
+    values: dict[str, Any] = {"status": step.target, "version": Case.version + 1}
+    if step.target == "consent_asked":
+        values["consent_asked_at"] = now
+    if action in ("case_consent_given", "case_consent_refused", "case_changes_asked"):
+        values["consent_answered_at"] = now
+    if step.target == "published":
+        values |= {"published_at": now, "published_by": actor, "updated_at": now}
+    done = await session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.status.in_(step.sources))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(done, "rowcount", 0) != 1:
+        case = await _case_or_refuse(session, case_id)
+        await session.refresh(case)
+        raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status])
+    await repo.audit(
+        session, actor=actor, action=action, subject_type="case", subject_id=case_id,
+        detail={"to": step.target},
+    )  # fmt: skip
+    return step.target
+
+
+async def group_of(session: AsyncSession, case_id: int) -> models.Organization | None:
+    """The group a case is about, when it can be asked in its chat (not deleted)."""
+    case = await session.get(Case, case_id)
+    if case is None or case.project_id is None:
+        return None
+    project = await repo.get_project(session, case.project_id)
+    if project is None or project.organization.user_key.startswith("deleted:"):
+        return None
+    return project.organization
+
+
+def consent_panel(case: Case, loc: str) -> Panel:
+    """The case as the group reads it before saying yes: its fields and texts (clipped),
+    with the three answers as the card's buttons."""
+
+    def text(key: str) -> str:
+        value = localised(case.en, key, str(getattr(case, key) or ""), loc)
+        return value if len(value) <= _ASK_BODY_CHARS else value[: _ASK_BODY_CHARS - 1] + "…"
+
+    body = "\n\n".join(
+        f"【{FIELDS[k](loc)}】\n{text(k)}"
+        for k in ("background", "activities", "outcome")
+        if text(k)
+    )
+    return Panel(
+        title=localised(case.en, "title", case.title, loc),
+        kind="case",
+        fields=(
+            (FIELDS["area"](loc), case.area),
+            (FIELDS["field"](loc), label(INTERESTS, case.field, loc)),
+            (FIELDS["period"](loc), text("period") or str(case.year)),
+        ),
+        body=body or None,
+        note=ASK["title"](loc),
+        buttons=consent_buttons(case.id, loc),
+    )
+
+
+def consent_buttons(case_id: int, loc: str) -> tuple[Choice, ...]:
+    """公開してよい / 公開しないでほしい / 修正をお願いしたい, through the postback codec."""
+    return tuple(
+        Choice(ASK[a](loc)[:20], postback.CaseConsent(case_id, a).pack(), ASK[a](loc))
+        for a in ("yes", "no", "change")
+    )
+
+
+async def send_consent_card(
+    session: AsyncSession, case_id: int, group: models.Organization, *, again: bool = False
+) -> None:
+    """Queue the consent card to the group in its language (once per case version)."""
+    case = await _case_or_refuse(session, case_id)
+    await session.refresh(case)
+    loc = group.locale
+    title = localised(case.en, "title", case.title, loc)
+    text = (ASK["again"](loc) + "\n") if again else ""
+    text += ASK["text"](loc, summary=title)
+    panel = consent_panel(case, loc)
+    await enqueue(
+        session,
+        channel=group.channel,
+        kind="push",
+        target=group.user_key,
+        payload=replies_payload([Reply(text, panel.buttons, (panel,))], urgent=True),
+        key=key_for("case-consent", case_id, case.version),
+    )
+
+
+async def answer_consent_in(
+    session: AsyncSession, case_id: int, organization_id: int, answer: str, actor: str
+) -> str | None:
+    """The group's answer from its chat: yes (consented), no (withdrawn) or change (back
+    to the draft). None when the case is not this group's or no longer asked (a second
+    or late click): nothing changes."""
+    case = await session.get(Case, case_id)
+    if case is None or case.project_id is None or case.status != "consent_asked":
+        return None
+    project = await repo.get_project(session, case.project_id)
+    if project is None or project.organization_id != organization_id:
+        return None
+    action = {
+        "yes": "case_consent_given",
+        "no": "case_consent_refused",
+        "change": "case_changes_asked",
+    }[answer]
+    try:
+        return await move_in(session, case_id, action, actor)
+    except CaseError:
+        return None  # another click of the same group won
+
+
+async def consent_state(
+    session: AsyncSession, case_id: int, organization_id: int | None
+) -> str | None:
+    """Where a case stands for the group answering it (None: not this group's case)."""
+    case = await session.get(Case, case_id)
+    if case is None or case.project_id is None or organization_id is None:
+        return None
+    project = await repo.get_project(session, case.project_id)
+    if project is None or project.organization_id != organization_id:
+        return None
+    return case.status
+
+
+def summaries(rows: Sequence[Any]) -> list[CaseSummary]:
+    return [
+        CaseSummary(
+            id=r.id,
+            status=r.status,
+            title=r.title,
+            area=r.area,
+            field=r.field,
+            year=r.year,
+            partners=tuple((str(p.get("name")), str(p.get("kind"))) for p in r.partners),
+            outcome=r.outcome,
+            updated_at=r.updated_at,
+            en=dict(r.en or {}),
+        )
+        for r in rows
+    ]
+
+
+async def search_in(
+    session: AsyncSession, text: str, *, limit: int = 10, offset: int = 0
+) -> list[CaseSummary]:
+    """Published cases matching every word of `text`, newest first (LINE's 事例)."""
+    words = search_words(text)
+    rows = await store.search(
+        session, words, word_fields=word_fields(words), limit=limit, offset=offset
+    )
+    return summaries(rows)
+
+
 class Cases:
     """The catalogue's operations (drafts, edits, consent, publishing, search)."""
 
@@ -645,6 +866,34 @@ class Cases:
         )  # fmt: skip
         return int(case.id)
 
+    async def refresh_draft_in(self, session: AsyncSession, project_id: int) -> str | None:
+        """Feedback that came after the draft was written (#14): an untouched draft is
+        written again from the project ("refreshed"); one a coordinator has edited is left
+        as it is ("edited", for them to add the new words). None: no draft to refresh."""
+        case = await store.case_for_project(session, project_id)
+        if case is None or case.status != "draft":
+            return None
+        edited = await session.scalar(
+            select(models.AuditEntry.id)
+            .where(
+                models.AuditEntry.subject_type == "case",
+                models.AuditEntry.subject_id == case.id,
+                models.AuditEntry.action == "case_edit",
+            )
+            .limit(1)
+        )
+        if edited is not None:
+            return "edited"
+        d = draft_from(await load_source(session, project_id, self.timezone))
+        case.title, case.area, case.field, case.year = d.title, d.area, d.field, d.year
+        case.area_key = place(d.area).key or fold_search(d.area)
+        case.partners, case.en = d.partners, d.en
+        for key, value in d.texts.items():
+            setattr(case, key, value)
+        case.search_text = search_text(case)
+        case.updated_at = utcnow()
+        return "refreshed"
+
     async def get(self, case_id: int) -> Case:
         """One case (any state): for coordinators' editing."""
         async with self.maker() as session:
@@ -656,8 +905,9 @@ class Cases:
     async def edit(
         self, case_id: int, changes: Mapping[str, Any], actor: str, *, version: int | None = None
     ) -> Case:
-        """Change fields of a case (checked; `version` refuses a stale edit). A published
-        case stays published: the catalogue is kept up to date (最終更新日 moves)."""
+        """Change fields of a case (checked; `version` refuses a stale edit). The group
+        consented to a text, not to any later one: an edit after its yes (consented or
+        published) asks it again, and the case is out of the catalogue until it answers."""
         checked = _check(changes)
         async with self.maker.begin() as session:
             case = await session.get(Case, case_id, with_for_update=True)
@@ -678,41 +928,43 @@ class Cases:
                 session, actor=actor, action="case_edit", subject_type="case", subject_id=case_id,
                 detail={"fields": sorted(checked)},
             )  # fmt: skip
+            if checked and case.status in TRANSITIONS["case_reask"].sources:
+                await session.flush()
+                await move_in(session, case_id, "case_reask", actor)
+                group = await group_of(session, case_id)
+                if group is not None:
+                    await send_consent_card(session, case_id, group, again=True)
+            await session.flush()
+            await session.refresh(case)
             return case
 
     async def move(self, case_id: int, action: str, actor: str) -> str:
         """Apply a transition (`TRANSITIONS` key) if the case is in one of its source
         states: exactly one of two people acting at once wins. Returns the new state."""
-        step = TRANSITIONS[action]
-        now = utcnow()
-        values: dict[str, Any] = {"status": step.target, "version": Case.version + 1}
-        if step.target == "consent_asked":
-            values["consent_asked_at"] = now
-        if action in ("case_consent_given", "case_consent_refused"):
-            values["consent_answered_at"] = now
-        if step.target == "published":
-            values |= {"published_at": now, "published_by": actor, "updated_at": now}
         async with self.maker.begin() as session:
-            done = await session.execute(
-                update(Case)
-                .where(Case.id == case_id, Case.status.in_(step.sources))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(done, "rowcount", 0) != 1:
-                case = await session.get(Case, case_id)
-                if case is None:
-                    raise CaseError(ERRORS["no_case"], id=case_id)
-                raise CaseError(ERRORS["state"], id=case_id, state=STATES[case.status])
-            await repo.audit(
-                session, actor=actor, action=action, subject_type="case", subject_id=case_id,
-                detail={"to": step.target},
-            )  # fmt: skip
-        return step.target
+            return await move_in(session, case_id, action, actor)
 
     async def ask_consent(self, case_id: int, actor: str) -> str:
-        """A coordinator asks the group whether the case may be published."""
-        return await self.move(case_id, "case_ask_consent", actor)
+        """A coordinator asks the group whether the case may be published: the card goes
+        to the group in LINE in the same transaction as the state change. A group that
+        cannot be asked there is refused (`no_group`): record a consent given another
+        way with `record_consent`."""
+        async with self.maker.begin() as session:
+            group = await group_of(session, case_id)
+            if group is None:
+                await _case_or_refuse(session, case_id)
+                raise CaseError(ERRORS["no_group"], id=case_id)
+            state = await move_in(session, case_id, "case_ask_consent", actor)
+            await send_consent_card(session, case_id, group)
+        return state
+
+    async def record_consent(self, case_id: int, actor: str) -> str:
+        """A coordinator records a consent the group gave outside LINE (audited as theirs)."""
+        async with self.maker.begin() as session:
+            case = await _case_or_refuse(session, case_id)
+            if case.status == "draft":
+                await move_in(session, case_id, "case_ask_consent", actor)
+            return await move_in(session, case_id, "case_consent_given", actor)
 
     async def consent(self, case_id: int, given: bool, actor: str) -> str:
         """The group's answer: consented, or the case is withdrawn."""
@@ -755,21 +1007,7 @@ class Cases:
                 statuses=None if drafts else store.PUBLIC,
                 limit=limit,
             )
-        return [
-            CaseSummary(
-                id=r.id,
-                status=r.status,
-                title=r.title,
-                area=r.area,
-                field=r.field,
-                year=r.year,
-                partners=tuple((str(p.get("name")), str(p.get("kind"))) for p in r.partners),
-                outcome=r.outcome,
-                updated_at=r.updated_at,
-                en=dict(r.en or {}),
-            )
-            for r in rows
-        ]
+        return summaries(rows)
 
     async def published(self) -> list[Case]:
         """Every published case (the static site and the JSON)."""

@@ -21,6 +21,13 @@ TXT = {
         "Case #{id} is saved. `/tsunagu cases publish {id}` publishes it (once the group "
         "has consented).",
     ),
+    "reasked": T(
+        "事例 #{id} を保存しました。団体が同意した後の変更なので、公開を止めて団体に LINE で"
+        "あらためてお聞きしています（答えはプロジェクトのスレッドに届きます）。",
+        "Case #{id} is saved. The group had consented to the earlier text, so the case is off "
+        "the catalogue and the group is asked again in LINE (its answer comes to the "
+        "project's thread).",
+    ),
 }
 
 
@@ -53,4 +60,6 @@ class CaseForms:
             await ack(response_action="errors", errors=shown)
             return
         await ack()
-        await self.gate.tell(user, None, TXT["saved"](loc, id=case_id))
+        state = (await self.office.cases.get(case_id)).status
+        said = TXT["reasked"] if state == "consent_asked" else TXT["saved"]
+        await self.gate.tell(user, None, said(loc, id=case_id))
