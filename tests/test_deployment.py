@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,9 @@ def access_lines(tmp_path: Path) -> str:
     return (tmp_path / "server.log").read_text(encoding="utf-8")
 
 
+# Two `tsunagu serve` processes, each importing the app and migrating: slow by nature
+# (about 8 s of a loaded run), so `make test-slow` runs it.
+@pytest.mark.slow
 def test_proxy_headers_are_believed_only_from_the_configured_proxy(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -27,6 +27,10 @@ SCHEMAS: dict[str, Any] = load_spec("webhook")["components"]["schemas"]
 INT64 = (-(2**63), 2**63 - 1)
 HEX = "0123456789abcdef"
 ULID = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every test here is slow (hundreds of generated bodies): `make test` skips the module
+# without importing it (tests/conftest.py), `make test-slow` runs it.
+pytestmark = pytest.mark.slow
+
 USERS = [le.new_user_id() for _ in range(3)]  # a few people, so events meet state
 
 
@@ -127,7 +131,6 @@ BODIES = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,
@@ -147,7 +150,6 @@ def test_signed_bodies_from_the_schema_never_get_a_5xx(
     assert response.status_code < 500, (response.status_code, response.text, raw[:500])
 
 
-@pytest.mark.slow
 @settings(
     max_examples=5,
     deadline=None,
