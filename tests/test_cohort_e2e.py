@@ -290,25 +290,17 @@ def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
 
     # The programme office imports its calendar, as `tsunagu programme import` does from
     # another process: each team's own kickoff, a day away, and a presentation for all.
-    # The running server notices the import by itself (its watch, well before its 60 s
-    # reconcile) and each team hears only its own.
+    # The calendar's clock is first moved to three seconds before the kickoffs (no
+    # waiting for the day); the running server notices the import by itself (its watch,
+    # every 2 s, not its 60 s reconcile) and each team hears only its own, on time.
     project = {g: scalar(database_url, "SELECT p.id FROM projects p JOIN organizations o "
                          "ON o.id = p.organization_id WHERE o.name = :g", g=g)
                for g, _, _ in GROUPS}  # fmt: skip
     # Whole seconds: the calendar file has no smaller unit.
     kickoff = (clock() + LEAD).replace(microsecond=0)
+    clock.advance(kickoff - clock() - timedelta(seconds=3))
     import_calendar(database_url, project, kickoff)
-    fake_slack.wait_for(
-        lambda: scalar(database_url, "SELECT count(*) FROM apscheduler_jobs "
-                       "WHERE id LIKE 'announcement:%'") == len(GROUPS),
-        timeout=20,
-    )  # fmt: skip
     channels = {g: team_channel_of(database_url, project[g]) for g, _, _ in GROUPS}
-    assert not [m for g in channels for m in fake_slack.messages(channels[g])
-                if "キックオフです" in m["text"]]  # fmt: skip
-    # A second before the kickoffs: the scheduler moves their jobs to one wall-clock
-    # second from now, and APScheduler fires them.
-    clock.advance(kickoff - clock() - timedelta(seconds=1))
     for group, _, _ in GROUPS:
         fake_slack.wait_for(
             lambda g=group: [m for m in fake_slack.messages(channels[g])
