@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from bot.logs import scrub
+from bot.settings import Settings
 from handlers.asgi import settle_garbage_collector
 from storage.base import Base
 from storage.db import sync_url
@@ -168,6 +169,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settle_garbage_collector()
 
 
+WHOLLY_SLOW = "\npytestmark = pytest.mark.slow\n"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m "not slow"` (make test) a module whose every test is slow (a module-level
+    `pytestmark = pytest.mark.slow`) is not even imported: it would be deselected anyway,
+    and importing hypothesis or playwright costs each worker about a second of CPU."""
+    if config.option.markexpr.replace(" ", "") != "notslow":
+        return None
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if WHOLLY_SLOW in collection_path.read_text(encoding="utf-8"):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `--dist loadgroup` (make test-slow) the browser tests run one after another
     in one worker: two headless Chromiums on two cores only slow each other down."""
@@ -291,7 +308,18 @@ def slack_app(
     database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi
 ) -> Iterator[AppServer]:
     """The app with LINE and Slack both wired to their fakes (fast outbox retries)."""
-    settings = make_settings(
+    server = AppServer(slack_settings(database_url, fake_line, fake_slack)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def slack_settings(
+    database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi, **extra: str
+) -> Settings:
+    """The settings of `slack_app`: LINE and Slack both wired to their fakes."""
+    return make_settings(
         database_url,
         fake_line.base_url,
         SLACK_BOT_TOKEN=SLACK_TOKEN,
@@ -300,9 +328,5 @@ def slack_app(
         SLACK_COORDINATOR_CHANNEL=COORDINATOR_CHANNEL_ID,
         SLACK_COORDINATOR_IDS=",".join([*COORDINATORS, "S0COORDGRP"]),
         TSUNAGU_OUTBOX_BASE_DELAY="0.05",
+        **extra,
     )
-    server = AppServer(settings).start()
-    try:
-        yield server
-    finally:
-        server.stop()

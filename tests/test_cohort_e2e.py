@@ -6,20 +6,21 @@ would unblock it. Our own data, not the Kawasaki demo."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.clock import ShiftableClock
 from bot.coordination import Coordination
 from bot.programmes.calendar import calendar_text
 from bot.programmes.schedule import parse_programme
 from bot.programmes.service import Programmes
 from bot.programmes.teams import programme_of
-from storage.base import utcnow
 from storage.models import Project
-from tests.conftest import COORDINATOR_CHANNEL_ID
+from tests.conftest import COORDINATOR_CHANNEL_ID, slack_settings
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import COORDINATORS, AppServer, LineUser, SlackUser, query, said, scalar
@@ -45,10 +46,23 @@ GROUPS = [
 ]
 
 
+# The kickoffs are a day ahead: the teams are formed long before them, however loaded the
+# machine; then the test moves the calendar's clock instead of waiting.
+LEAD = timedelta(days=1)
+
+
 @pytest.fixture
-def app(slack_app: AppServer) -> AppServer:
-    """Here the app always has Slack."""
-    return slack_app
+def clock() -> ShiftableClock:
+    return ShiftableClock()
+
+
+@pytest.fixture
+def app(
+    database_url: str, fake_line: FakeLineApi, fake_slack: FakeSlackApi, clock: ShiftableClock
+) -> Iterator[AppServer]:
+    """Here the app always has Slack, and a calendar clock the test moves."""
+    with AppServer(slack_settings(database_url, fake_line, fake_slack), clock=clock) as server:
+        yield server
 
 
 def sign_up(app: AppServer, fake_line: FakeLineApi, name: str, area: str, skills: list[str],
@@ -110,10 +124,10 @@ def team_card_of(fake: FakeSlackApi, group: str) -> dict[str, Any] | None:
     return None
 
 
-def import_calendar(database_url: str, project: dict[str, int]) -> None:
-    """The programme file, with one kickoff per team (`project:`), imported in a
-    Programmes of its own (the running app only sees the rows, as after the CLI)."""
-    soon = (utcnow() + timedelta(seconds=8)).astimezone(TOKYO).replace(tzinfo=None)
+def import_calendar(database_url: str, project: dict[str, int], kickoff: datetime) -> None:
+    """The programme file, with one kickoff per team (`project:`) at `kickoff`, imported
+    in a Programmes of its own (the running app only sees the rows, as after the CLI)."""
+    soon = kickoff.astimezone(TOKYO).replace(tzinfo=None)
     later = soon + timedelta(days=40)
     phases: list[dict[str, Any]] = [
         {
@@ -200,7 +214,11 @@ def members(database_url: str, group: str, states: tuple[str, ...]) -> dict[str,
 
 
 def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
-    app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+    app: AppServer,
+    fake_line: FakeLineApi,
+    fake_slack: FakeSlackApi,
+    database_url: str,
+    clock: ShiftableClock,
 ) -> None:
     people = {name: sign_up(app, fake_line, name, area, skills, mode)
               for name, area, skills, mode in VOLUNTEERS}  # fmt: skip
@@ -271,18 +289,23 @@ def test_a_two_group_cohort_forms_both_teams_with_two_clicks_each(
     assert scalar(database_url, "SELECT count(*) FROM matches") == len(a) + len(b)
 
     # The programme office imports its calendar, as `tsunagu programme import` does from
-    # another process: each team's own kickoff, seconds away, and a presentation for all.
-    # The running server notices the import by itself and each team hears only its own.
+    # another process: each team's own kickoff, a day away, and a presentation for all.
+    # The calendar's clock is first moved to three seconds before the kickoffs (no
+    # waiting for the day); the running server notices the import by itself (its watch,
+    # every 2 s, not its 60 s reconcile) and each team hears only its own, on time.
     project = {g: scalar(database_url, "SELECT p.id FROM projects p JOIN organizations o "
                          "ON o.id = p.organization_id WHERE o.name = :g", g=g)
                for g, _, _ in GROUPS}  # fmt: skip
-    import_calendar(database_url, project)
+    # Whole seconds: the calendar file has no smaller unit.
+    kickoff = (clock() + LEAD).replace(microsecond=0)
+    clock.advance(kickoff - clock() - timedelta(seconds=3))
+    import_calendar(database_url, project, kickoff)
     channels = {g: team_channel_of(database_url, project[g]) for g, _, _ in GROUPS}
     for group, _, _ in GROUPS:
         fake_slack.wait_for(
             lambda g=group: [m for m in fake_slack.messages(channels[g])
                              if f"キックオフです（{g}）" in m["text"]],
-            timeout=60,
+            timeout=30,
         )  # fmt: skip
     # On time: the server mirrored the import within seconds (not at its 60 s reconcile).
     for fired, due in query(

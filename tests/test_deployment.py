@@ -13,7 +13,10 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
+
+from tests.support import HTTP
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +92,7 @@ def serve(tmp_path: Path, database_url: str, **extra: str) -> tuple[subprocess.P
     while True:
         assert popen.poll() is None, (tmp_path / "server.log").read_text()
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
+            if HTTP.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
                 return popen, port
         except httpx.HTTPError:
             pass
@@ -101,6 +104,9 @@ def access_lines(tmp_path: Path) -> str:
     return (tmp_path / "server.log").read_text(encoding="utf-8")
 
 
+# Two `tsunagu serve` processes, each importing the app and migrating: slow by nature
+# (about 8 s of a loaded run), so `make test-slow` runs it.
+@pytest.mark.slow
 def test_proxy_headers_are_believed_only_from_the_configured_proxy(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -109,7 +115,7 @@ def test_proxy_headers_are_believed_only_from_the_configured_proxy(
         popen, port = serve(tmp_path, database_url, TSUNAGU_FORWARDED_ALLOW_IPS=allowed)
         try:
             marker = f"/healthz?probe={port}"
-            assert httpx.get(f"http://127.0.0.1:{port}{marker}", headers=forwarded).is_success
+            assert HTTP.get(f"http://127.0.0.1:{port}{marker}", headers=forwarded).is_success
             line = until_logged(tmp_path, marker)
             assert line.split(" - ")[0].split()[-1].startswith(seen + ":"), line
         finally:

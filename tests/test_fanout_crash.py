@@ -19,7 +19,7 @@ from bot.conversation.model import Reply
 from bot.outbox import fan_out
 from storage.db import make_engine, make_sessionmaker
 from tests.fakes.line_api import FakeLineApi
-from tests.support import SECRET, TOKEN, query
+from tests.support import HTTP, SECRET, TOKEN, query
 from tests.test_outbox import members
 
 TEXT = "キックオフは12月5日 19:00 からです。/ Kickoff: 5 Dec 19:00."
@@ -83,7 +83,7 @@ class Server:
         while True:
             assert self.popen.poll() is None, log.read_text()
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                if HTTP.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
                     return
             except httpx.HTTPError:
                 pass

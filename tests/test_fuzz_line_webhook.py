@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,12 +20,16 @@ from hypothesis import strategies as st
 from tests import line_events as le
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.openapi import load_spec
-from tests.support import SECRET, AppServer, LineUser
+from tests.support import HTTP, SECRET, AppServer, LineUser
 
 SCHEMAS: dict[str, Any] = load_spec("webhook")["components"]["schemas"]
 INT64 = (-(2**63), 2**63 - 1)
 HEX = "0123456789abcdef"
 ULID = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every test here is slow (hundreds of generated bodies): `make test` skips the module
+# without importing it (tests/conftest.py), `make test-slow` runs it.
+pytestmark = pytest.mark.slow
+
 USERS = [le.new_user_id() for _ in range(3)]  # a few people, so events meet state
 
 
@@ -127,7 +130,6 @@ BODIES = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,
@@ -138,7 +140,7 @@ def test_signed_bodies_from_the_schema_never_get_a_5xx(
     app: AppServer, fake_line: FakeLineApi, body: dict[str, Any]
 ) -> None:
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    response = httpx.post(
+    response = HTTP.post(
         f"{app.url}/line/webhook",
         content=raw,
         headers=le.webhook_headers(raw, SECRET),
@@ -147,7 +149,6 @@ def test_signed_bodies_from_the_schema_never_get_a_5xx(
     assert response.status_code < 500, (response.status_code, response.text, raw[:500])
 
 
-@pytest.mark.slow
 @settings(
     max_examples=5,
     deadline=None,
@@ -159,7 +160,7 @@ def test_after_a_fuzzed_burst_people_are_still_served(
 ) -> None:
     for body in burst:
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        response = httpx.post(
+        response = HTTP.post(
             f"{app.url}/line/webhook",
             content=raw,
             headers=le.webhook_headers(raw, SECRET),
@@ -169,4 +170,4 @@ def test_after_a_fuzzed_burst_people_are_still_served(
     # Someone new adds the bot right after: greeted as usual.
     user = LineUser(app, fake_line)
     assert "友だち追加ありがとうございます" in user.follow()[0]["text"]
-    assert httpx.get(f"{app.url}/healthz", timeout=10).status_code == 200
+    assert HTTP.get(f"{app.url}/healthz", timeout=10).status_code == 200

@@ -19,6 +19,7 @@ from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import (
     COORDINATORS,
+    HTTP,
     SECRET,
     SLACK_SECRET,
     AppServer,
@@ -318,7 +319,7 @@ def test_text_the_databases_cannot_store_is_cleaned_not_fatal(
     event = le.text(user.user_id, token, "山田 花子")
     event["message"]["text"] = "山田\x00 花子\ud800"  # NUL and a lone surrogate, escaped in JSON
     body = json.dumps({"destination": le.BOT_USER_ID, "events": [event]}).encode()
-    response = httpx.post(
+    response = HTTP.post(
         f"{app.url}/line/webhook", content=body, headers=le.webhook_headers(body, SECRET)
     )
     assert response.status_code == 200

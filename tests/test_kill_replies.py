@@ -14,7 +14,7 @@ import pytest
 from bot.outbox import key_for
 from tests import line_events as le
 from tests.fakes.line_api import FakeLineApi
-from tests.support import SECRET, TOKEN, query, scalar
+from tests.support import HTTP, SECRET, TOKEN, query, scalar
 from tests.test_fanout_crash import Server
 
 PEOPLE = 10
@@ -47,7 +47,7 @@ class Person:
 
 def _post(url: str, body: bytes) -> bool:
     try:
-        response = httpx.post(
+        response = HTTP.post(
             f"{url}/line/webhook", content=body, headers=le.webhook_headers(body, SECRET), timeout=5
         )
     except httpx.HTTPError:

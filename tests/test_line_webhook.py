@@ -6,11 +6,9 @@ import gc
 import json
 import time
 
-import httpx
-
 from tests import line_events as le
 from tests.fakes.line_api import FakeLineApi
-from tests.support import AppServer, LineUser, make_settings, scalar
+from tests.support import HTTP, AppServer, LineUser, make_settings, scalar
 
 
 def test_missing_or_bad_signature_is_refused_and_nothing_is_stored(
@@ -18,12 +16,12 @@ def test_missing_or_bad_signature_is_refused_and_nothing_is_stored(
 ) -> None:
     user = LineUser(app, fake_line)
     body = le.payload([le.text(user.user_id, user.token(), "こんにちは")])
-    missing = httpx.post(f"{app.url}/line/webhook", content=body, timeout=5)
+    missing = HTTP.post(f"{app.url}/line/webhook", content=body, timeout=5)
     assert missing.status_code == 401
     wrong = user.post([le.text(user.user_id, user.token(), "こんにちは")], secret="not-the-secret")
     assert wrong.status_code == 401
     tampered_headers = le.webhook_headers(body, "test-channel-secret-0123456789abcdef")
-    tampered = httpx.post(
+    tampered = HTTP.post(
         f"{app.url}/line/webhook",
         content=body.replace("こんにちは".encode(), "さようなら".encode()),
         headers=tampered_headers,
@@ -40,12 +38,12 @@ def test_signed_but_malformed_body_gets_400(app: AppServer, fake_line: FakeLineA
     from tests.support import SECRET
 
     body = b'{"destination": "U0", "events": [ this is not json'
-    response = httpx.post(
+    response = HTTP.post(
         f"{app.url}/line/webhook", content=body, headers=le.webhook_headers(body, SECRET)
     )
     assert response.status_code == 400
     body = json.dumps({"destination": "U0"}).encode()
-    response = httpx.post(
+    response = HTTP.post(
         f"{app.url}/line/webhook", content=body, headers=le.webhook_headers(body, SECRET)
     )
     assert response.status_code == 400
@@ -127,7 +125,7 @@ def test_group_chat_events_are_ignored(
 
 
 def test_healthz_answers_when_the_database_does(app: AppServer) -> None:
-    response = httpx.get(f"{app.url}/healthz")
+    response = HTTP.get(f"{app.url}/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
 
@@ -135,8 +133,8 @@ def test_healthz_answers_when_the_database_does(app: AppServer) -> None:
 def test_without_line_credentials_the_server_starts_and_says_why(database_url: str) -> None:
     # Without any credentials the app would play LINE itself (sandbox): asked not to here.
     with AppServer(make_settings(database_url, None, TSUNAGU_SANDBOX="off")) as server:
-        assert httpx.get(f"{server.url}/healthz").status_code == 200
-        response = httpx.post(f"{server.url}/line/webhook", content=b"{}")
+        assert HTTP.get(f"{server.url}/healthz").status_code == 200
+        response = HTTP.post(f"{server.url}/line/webhook", content=b"{}")
         assert response.status_code == 503
         assert "LINE_CHANNEL_SECRET" in response.text
 

@@ -10,7 +10,6 @@ import io
 import logging
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from bot.logs import private_handler, ref, scrub
@@ -18,7 +17,7 @@ from tests import line_events as le
 from tests import slack_requests as sr
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
-from tests.support import COORDINATORS, SECRET, SLACK_SECRET, AppServer, LineUser
+from tests.support import COORDINATORS, HTTP, SECRET, SLACK_SECRET, AppServer, LineUser
 
 GROUP, TEXT, PHONE = "ひまわり子ども食堂", "ひみつの相談内容です", "090-8765-4321"
 
@@ -42,12 +41,12 @@ def test_slack_bodies_never_reach_the_log(
     url = f"{slack_app.url}/slack/events"
     body = sr.slash_command(COORDINATORS[0], "/tsunagu", f"progress {GROUP} {TEXT} {PHONE}")
     # A bad signature: refused (and once logged with the whole body by slack_bolt).
-    assert httpx.post(url, content=body, headers=sr.signed(body, "wrong")).status_code == 401
+    assert HTTP.post(url, content=body, headers=sr.signed(body, "wrong")).status_code == 401
     # A signed click no listener handles: slack_bolt warns "Unhandled request (body)".
     click = sr.block_actions(
         COORDINATORS[0], "no_such_action", f"{GROUP} {PHONE}", "C0COORDS01", sr.new_ts()
     )
-    assert httpx.post(url, content=click, headers=sr.signed(click, SLACK_SECRET)).status_code in (
+    assert HTTP.post(url, content=click, headers=sr.signed(click, SLACK_SECRET)).status_code in (
         200,
         404,
     )
@@ -68,11 +67,11 @@ def test_a_failed_insert_logs_no_parameters(
     odd = le.text(user.user_id, user.token(), f"{TEXT} {PHONE}")
     odd["webhookEventId"] = "E" * 100
     body = le.payload([odd, le.text(user.user_id, user.token(), TEXT)])
-    response = httpx.post(
+    response = HTTP.post(
         f"{app.url}/line/webhook", content=body, headers=le.webhook_headers(body, SECRET)
     )
     assert response.status_code < 600
-    assert httpx.get(f"{app.url}/healthz").status_code == 200
+    assert HTTP.get(f"{app.url}/healthz").status_code == 200
     log = written.getvalue()
     for secret in (TEXT, PHONE, user.user_id, "[parameters:"):
         assert secret not in log

@@ -20,6 +20,7 @@ from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import (
     COORDINATORS,
+    HTTP,
     SECRET,
     SLACK_SECRET,
     SLACK_TOKEN,
@@ -38,7 +39,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(url: str) -> Samples:
     """GET /metrics and parse it with prometheus-client's own parser."""
-    response = httpx.get(f"{url}/metrics", timeout=10)
+    response = HTTP.get(f"{url}/metrics", timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: Samples = {}
@@ -127,7 +128,7 @@ def test_metrics_count_webhooks_outbox_dead_letters_budget_and_leader(
     assert value(after, "tsunagu_line_budget_limit") == 1000
     assert value(after, "tsunagu_line_budget_used") >= 120
     # Labels carry types and states only: nothing a person wrote or a LINE id.
-    text = httpx.get(f"{app.url}/metrics").text
+    text = HTTP.get(f"{app.url}/metrics").text
     assert group.user_id not in text and "こども未来塾" not in text
 
 
@@ -146,7 +147,7 @@ def test_json_logs_are_one_object_a_line_without_personal_data(
         person.say("hanako@example.com 090-1234-5678")
         # A bad signature is logged (as a warning, by type only).
         body = le.payload([le.text(person.user_id, "0" * 32, "山田 花子")])
-        bad = httpx.post(
+        bad = HTTP.post(
             f"{shim.url}/line/webhook",
             content=body,
             headers=le.webhook_headers(body, "not-the-secret"),

@@ -415,39 +415,38 @@ async def test_a_programme_imported_mid_way_does_not_send_long_past_announcement
     assert await rig.outbox() == []
 
 
-async def _listing_and_cli(rig: Rig, database_url: str) -> str:
-    """The schedule as `/tsunagu schedule` renders it, and `tsunagu programme list` in a
-    process of its own on the same database (it must exit 0 and print the same list)."""
+async def _listing_and_cli(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str
+) -> str:
+    """The schedule as `/tsunagu schedule` renders it, and `tsunagu programme list` on the
+    same database, run as the console command runs it (`main(argv)`, with its own engine
+    and event loop, in a thread here): it must return 0 and print the same list."""
     import asyncio
-    import os
-    import sys
+
+    from handlers.cli import main
 
     listing = await rig.programmes.schedule_text("ja")
-    env = {**os.environ, "DATABASE_URL": database_url, "TSUNAGU_SANDBOX": "off"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "handlers.cli",
-        "programme",
-        "list",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert "DetachedInstanceError" not in err.decode()
-    assert out.decode().strip().splitlines()[0] == listing.splitlines()[0]
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TSUNAGU_SANDBOX", "off")
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["programme", "list"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "DetachedInstanceError" not in err
+    assert out.strip().splitlines()[0] == listing.splitlines()[0]
     return listing
 
 
-async def test_schedule_lists_a_programme_in_every_state(rig: Rig, database_url: str) -> None:
+async def test_schedule_lists_a_programme_in_every_state(
+    rig: Rig, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No programme, just imported, briefing notices all sent (the state every real
     programme reaches, which used to crash with DetachedInstanceError), then all sent."""
-    assert "まだプログラムがありません" in await _listing_and_cli(rig, database_url)
+    cli = (monkeypatch, capsys, database_url)
+    assert "まだプログラムがありません" in await _listing_and_cli(rig, *cli)
     await rig.programmes.import_spec(kawasaki(), actor="test")
     await rig.follower("U" + "f" * 32)
-    assert "事前説明会" in await _listing_and_cli(rig, database_url)
+    assert "事前説明会" in await _listing_and_cli(rig, *cli)
     # Every briefing notice (invitations and reminders) goes out on time.
     async with rig.maker() as session:
         briefing = (
@@ -466,7 +465,7 @@ async def test_schedule_lists_a_programme_in_every_state(rig: Rig, database_url:
     for ann in briefing:
         rig.clock.now = ann.send_at
         assert await rig.programmes.fire(ann.id) == "sent"
-    listing = await _listing_and_cli(rig, database_url)
+    listing = await _listing_and_cli(rig, *cli)
     # The RSVP counts of the briefings are still listed, with their dates.
     assert "参加" in listing and "2026-12-01 14:00" in listing
     assert "停止中" not in listing
@@ -482,7 +481,7 @@ async def test_schedule_lists_a_programme_in_every_state(rig: Rig, database_url:
     for ann_id, at in sorted(rest, key=lambda r: r[1]):
         rig.clock.now = at
         assert await rig.programmes.fire(ann_id) == "sent"
-    assert "2026-12-01 14:00" in await _listing_and_cli(rig, database_url)
+    assert "2026-12-01 14:00" in await _listing_and_cli(rig, *cli)
 
 
 async def test_notices_past_at_import_are_not_listed_as_missed(rig: Rig) -> None:

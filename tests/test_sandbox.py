@@ -39,7 +39,7 @@ from handlers.sandbox.changes import Changes
 from handlers.sandbox.line_api import LineWorld
 from handlers.sandbox.slack_api import Channel, SlackPerson, SlackWorld
 from tests.browser.server import SandboxServer
-from tests.support import AppServer, scalar
+from tests.support import HTTP, AppServer, scalar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,23 +123,23 @@ def test_without_credentials_the_app_serves_the_sandbox_page_and_checks_signatur
     database_url: str,
 ) -> None:
     with SandboxServer(database_url, TSUNAGU_SANDBOX="auto") as server:
-        page = httpx.get(server.url + "/")
+        page = HTTP.get(server.url + "/")
         assert page.status_code == 200 and "Tsunagu sandbox" in page.text
-        assert httpx.get(server.url + "/sandbox/static/app.js").status_code == 200
-        health = httpx.get(server.url + "/healthz").json()
+        assert HTTP.get(server.url + "/sandbox/static/app.js").status_code == 200
+        health = HTTP.get(server.url + "/healthz").json()
         # Nothing reaches the real LINE or Slack: the health check says so.
         assert health["sandbox"] is True
         assert health["channels"] == {"line": "sandbox", "slack": "sandbox"}
         # The webhooks still verify signatures with the SDKs.
-        assert httpx.post(server.url + "/line/webhook", content=b"{}").status_code == 401
-        unsigned = httpx.post(server.url + "/slack/events", content=b"command=/tsunagu")
+        assert HTTP.post(server.url + "/line/webhook", content=b"{}").status_code == 401
+        unsigned = HTTP.post(server.url + "/slack/events", content=b"command=/tsunagu")
         assert unsigned.status_code == 401
 
 
 def test_with_credentials_the_sandbox_is_off(app: AppServer) -> None:
-    assert httpx.get(app.url + "/").text.startswith("Tsunagu is running")
-    assert httpx.get(app.url + "/sandbox/api/state").status_code == 404
-    assert httpx.get(app.url + "/healthz").json()["sandbox"] is False
+    assert HTTP.get(app.url + "/").text.startswith("Tsunagu is running")
+    assert HTTP.get(app.url + "/sandbox/api/state").status_code == 404
+    assert HTTP.get(app.url + "/healthz").json()["sandbox"] is False
 
 
 # ---------------------------------------------------------------- the page's requests
@@ -157,7 +157,7 @@ def bot_texts(state: dict[str, Any], user: str) -> list[str]:
 
 def test_a_persona_follows_taps_and_types_through_the_signed_webhook(database_url: str) -> None:
     with SandboxServer(database_url) as server:
-        made = httpx.post(
+        made = HTTP.post(
             f"{server.url}/sandbox/api/line/personas",
             json={"name": "Alex", "kind": "volunteer", "language": "en"},
         )
@@ -195,17 +195,17 @@ def test_a_persona_follows_taps_and_types_through_the_signed_webhook(database_ur
         )
         server.wait_for(lambda s: len([e for e in chat(s, user) if e["from"] == "bot"]) >= 3)
         # A body changed after signing is refused by the SDK's check: no reply follows.
-        built = httpx.post(
+        built = HTTP.post(
             f"{server.url}/sandbox/api/line/webhook",
             json={"user": user, "type": "message", "text": "hello"},
         ).json()
         forged = built["body"].replace("hello", "HELLO")
-        answer = httpx.post(
+        answer = HTTP.post(
             server.url + "/line/webhook", content=forged.encode(), headers=built["headers"]
         )
         assert answer.status_code == 401
         assert (
-            httpx.post(
+            HTTP.post(
                 f"{server.url}/sandbox/api/line/personas", json={"name": "", "kind": "x"}
             ).status_code
             == 400
@@ -235,7 +235,7 @@ def test_slack_clicks_and_commands_go_through_bolt_with_real_signatures(database
             },
         )
         assert "/tsunagu" in answer.json()["text"]
-        httpx.post(
+        HTTP.post(
             f"{server.url}/sandbox/api/slack/answer",
             json={
                 "user": "U0SANDCOOR1",
@@ -246,7 +246,7 @@ def test_slack_clicks_and_commands_go_through_bolt_with_real_signatures(database
         )
         shown = server.state()["slack"]["ephemerals"]
         assert shown[-1]["user"] == "U0SANDCOOR1" and "/tsunagu" in shown[-1]["text"]
-        bad = httpx.post(
+        bad = HTTP.post(
             f"{server.url}/sandbox/api/slack/request",
             json={
                 "type": "block_actions",
@@ -283,7 +283,7 @@ def buttons(message: dict[str, Any]) -> list[str]:
 def test_the_demo_button_loads_groups_and_volunteers_through_the_core(database_url: str) -> None:
     with SandboxServer(database_url) as server:
         assert server.state()["line"]["personas"] == []
-        loaded = httpx.post(f"{server.url}/sandbox/api/demo", timeout=30).json()
+        loaded = HTTP.post(f"{server.url}/sandbox/api/demo", timeout=30).json()
         assert loaded == {"already_loaded": False, "projects": 5}
         assert count(database_url, "volunteers") == 18
         assert count(database_url, "organizations") == 5
@@ -319,14 +319,14 @@ def test_the_demo_button_loads_groups_and_volunteers_through_the_core(database_u
         ):
             assert group in titles
         assert len(state["line"]["personas"]) == 23
-        again = httpx.post(f"{server.url}/sandbox/api/demo", timeout=30).json()
+        again = HTTP.post(f"{server.url}/sandbox/api/demo", timeout=30).json()
         assert again["already_loaded"] is True
         assert count(database_url, "volunteers") == 18
 
 
 def test_the_demo_programme_and_the_fast_forward_clock(database_url: str) -> None:
     with SandboxServer(database_url) as server:
-        httpx.post(f"{server.url}/sandbox/api/demo", timeout=60).raise_for_status()
+        HTTP.post(f"{server.url}/sandbox/api/demo", timeout=60).raise_for_status()
         # The Kawasaki 2017 programme, moved to start today, and the requests joined it.
         assert count(database_url, "programmes") == 1
         assert count(database_url, "projects", "WHERE programme_id = 1") == 5
@@ -337,11 +337,11 @@ def test_the_demo_programme_and_the_fast_forward_clock(database_url: str) -> Non
         before = server.state()["calendar_now"]
         # Out of range or malformed: a clear 400, the clock does not move.
         for bad in ({"hours": 0}, {"hours": "soon"}, {"hours": 10**6}):
-            answer = httpx.post(f"{server.url}/sandbox/api/clock", json=bad, timeout=10)
+            answer = HTTP.post(f"{server.url}/sandbox/api/clock", json=bad, timeout=10)
             assert answer.status_code == 400 and "hours" in answer.json()["error"]
         assert server.state()["calendar_now"] == before
         # Four weeks on: everything due on the way goes out, in order, once.
-        moved = httpx.post(f"{server.url}/sandbox/api/clock", json={"hours": 24 * 28}, timeout=120)
+        moved = HTTP.post(f"{server.url}/sandbox/api/clock", json={"hours": 24 * 28}, timeout=120)
         assert moved.status_code == 200
         done = moved.json()["done"]
         assert done.get("sent", 0) >= 1 and not done.get("skipped")
@@ -609,7 +609,7 @@ def test_the_programme_editor_works_from_ephemeral_messages(database_url: str) -
                 {"type": "command", "user": user, "channel": channel, "text": text},
             )
             assert answer.status_code == 200
-            httpx.post(
+            HTTP.post(
                 f"{server.url}/sandbox/api/slack/answer",
                 json={
                     "user": user,
@@ -641,7 +641,7 @@ def test_the_programme_editor_works_from_ephemeral_messages(database_url: str) -
                 "/sandbox/api/slack/request",
                 {"type": "view_submission", "user": user, "view_id": view["id"], "values": values},
             )
-            httpx.post(
+            HTTP.post(
                 f"{server.url}/sandbox/api/slack/close",
                 json={"user": user, "view_id": view["id"]},
                 timeout=10,
@@ -696,7 +696,7 @@ def test_the_programme_editor_works_from_ephemeral_messages(database_url: str) -
         assert scalar(database_url, "SELECT cancelled_at IS NOT NULL FROM phases") in (1, True)
         # A button of someone else's ephemeral, or an option not offered, is refused.
         ts, button = server.wait_for(lambda s: _ephemeral(s, ken, "New programme"))
-        foreign = httpx.post(
+        foreign = HTTP.post(
             f"{server.url}/sandbox/api/slack/request",
             json={
                 "type": "block_actions",

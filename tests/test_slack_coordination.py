@@ -7,7 +7,6 @@ import threading
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from tests import line_events as le
@@ -16,6 +15,7 @@ from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import (
     COORDINATORS,
+    HTTP,
     OUTSIDER,
     SLACK_SECRET,
     AppServer,
@@ -307,16 +307,14 @@ def test_tampered_or_stale_signature_is_refused(app: AppServer, fake_slack: Fake
     url = f"{app.url}/slack/events"
     tampered = sr.signed(body, SLACK_SECRET)
     assert (
-        httpx.post(
-            url, content=body.replace("projects", "volunteers"), headers=tampered
-        ).status_code
+        HTTP.post(url, content=body.replace("projects", "volunteers"), headers=tampered).status_code
         == 401
     )
     stale = sr.signed(body, SLACK_SECRET, timestamp=int(time.time()) - 6 * 60)
-    assert httpx.post(url, content=body, headers=stale).status_code == 401
+    assert HTTP.post(url, content=body, headers=stale).status_code == 401
     wrong = sr.signed(body, "another-secret")
-    assert httpx.post(url, content=body, headers=wrong).status_code == 401
-    assert httpx.post(url, content=body).status_code == 401
+    assert HTTP.post(url, content=body, headers=wrong).status_code == 401
+    assert HTTP.post(url, content=body).status_code == 401
 
 
 def test_a_retried_event_has_no_second_effect(app: AppServer, fake_slack: FakeSlackApi) -> None:

@@ -18,6 +18,7 @@ from tests.fakes.line_api import FakeLineApi
 from tests.fakes.slack_api import FakeSlackApi
 from tests.support import (
     COORDINATORS,
+    HTTP,
     OUTSIDER,
     SECRET,
     SLACK_SECRET,
@@ -32,11 +33,11 @@ from tests.test_slack_coordination import CHANNEL, group_pushes, wait_card, wait
 
 
 def post(app: AppServer, body: bytes | str, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{app.url}/slack/events", content=body, headers=headers, timeout=30)
+    return HTTP.post(f"{app.url}/slack/events", content=body, headers=headers, timeout=30)
 
 
 def healthy(app: AppServer) -> bool:
-    return httpx.get(f"{app.url}/healthz", timeout=10).status_code == 200
+    return HTTP.get(f"{app.url}/healthz", timeout=10).status_code == 200
 
 
 # ---------------------------------------------------------------- item 3: the gate
@@ -76,10 +77,10 @@ def test_bad_timestamp_bad_bytes_and_huge_bodies_get_4xx(
         for _ in range(5):
             yield os.urandom(1024 * 1024)
 
-    chunked = httpx.post(f"{app.url}/slack/events", content=chunks(), headers=wrong, timeout=30)
+    chunked = HTTP.post(f"{app.url}/slack/events", content=chunks(), headers=wrong, timeout=30)
     assert chunked.status_code == 413
     # LINE's webhook has the same limit.
-    line_big = httpx.post(
+    line_big = HTTP.post(
         f"{app.url}/line/webhook",
         content=big,
         headers={"Content-Type": "application/json", "X-Line-Signature": "x"},
@@ -101,7 +102,7 @@ def test_a_line_body_just_under_the_limit_is_still_read(
     events = [le.text(user.user_id, user.token(), "あ" * 1000) for _ in range(250)]
     body = le.payload(events)
     assert 800_000 < len(body) < 1024 * 1024
-    response = httpx.post(
+    response = HTTP.post(
         f"{app.url}/line/webhook",
         content=body,
         headers=le.webhook_headers(body, SECRET),

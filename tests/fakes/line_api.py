@@ -39,6 +39,7 @@ from .openapi import (
     schema_problems,
     warm_up,
 )
+from .waiting import Changes
 
 DEFAULT_TOKEN = "test-token"
 
@@ -166,6 +167,8 @@ class FakeLineApi:
         self._rates: dict[str, tuple[float, float, float]] = {}
 
         self._lock = threading.Lock()
+        # What tests wait on: bumped by every recorded request.
+        self._changes = Changes()
         self._profiles: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, _Token] = {}
         self._used_tokens: set[str] = set()
@@ -399,28 +402,15 @@ class FakeLineApi:
     def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005
     ) -> Any:
-        """Poll until ``predicate()`` is truthy and return its value, or raise TimeoutError."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout}s; {self._summary()}")
-            time.sleep(interval)
+        """Return ``predicate()`` once it is truthy, or raise TimeoutError: looked at again
+        whenever a request arrives, and at least every ``interval`` (growing to 50 ms)."""
+        return self._changes.wait_for(predicate, timeout, interval, self._summary)
 
     async def wait_for_async(
         self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005
     ) -> Any:
         """Like ``wait_for`` but sleeps with asyncio, for use inside async tests."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout}s; {self._summary()}")
-            await asyncio.sleep(interval)
+        return await self._changes.wait_for_async(predicate, timeout, interval, self._summary)
 
     def wait_for_messages(
         self, user_id: str, count: int, timeout: float = 5.0
@@ -966,6 +956,7 @@ class FakeLineApi:
                 ]
             if self.record:
                 self._requests.append(entry)
+        self._changes.bump()
 
     # --- control endpoints for a benchmark in another process ----------------------------
 

@@ -51,6 +51,7 @@ from ..slack_requests import (
     TEAM_NAME,
 )
 from .block_kit import MAX_MESSAGE_TEXT, Problem, block_elements, message_problems, view_problems
+from .waiting import Changes
 
 DEFAULT_TOKEN = "xoxb-test-token"
 # The scopes the app is granted: exactly what its manifest asks for (`tsunagu slack
@@ -283,6 +284,8 @@ class FakeSlackApi:
         self._buckets: dict[str, tuple[float, float]] = {}
 
         self._lock = threading.RLock()
+        # What tests wait on: bumped by every recorded request.
+        self._changes = Changes()
         self._ids = itertools.count(1)
         self._last_ts_us = 0
         self._channels: dict[str, _Channel] = {}
@@ -674,28 +677,15 @@ class FakeSlackApi:
     def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005
     ) -> Any:
-        """Poll until ``predicate()`` is truthy and return its value, or raise TimeoutError."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout}s; {self._summary()}")
-            time.sleep(interval)
+        """Return ``predicate()`` once it is truthy, or raise TimeoutError: looked at again
+        whenever a request arrives, and at least every ``interval`` (growing to 50 ms)."""
+        return self._changes.wait_for(predicate, timeout, interval, self._summary)
 
     async def wait_for_async(
         self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005
     ) -> Any:
         """Like ``wait_for`` but sleeps with asyncio, for use inside async tests."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout}s; {self._summary()}")
-            await asyncio.sleep(interval)
+        return await self._changes.wait_for_async(predicate, timeout, interval, self._summary)
 
     def wait_for_messages(
         self, channel: str, count: int, timeout: float = 5.0
@@ -979,6 +969,7 @@ class FakeSlackApi:
             self._counts["errors"] += 1
         if self.record:
             self._requests.append(entry)
+        self._changes.bump()
 
     # --- argument helpers -------------------------------------------------------------
 
