@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.conversation.flow import Flow
 from bot.flows.group import GROUP_FLOW, REQUEST_FLOW
+from bot.flows.side import SIDE_FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.flows.welcome import WELCOME_FLOW
 from bot.flows.work import FEEDBACK_FLOW, HOURS_FLOW
@@ -18,5 +19,7 @@ FLOWS: dict[str, Flow] = {
         # life-work (#13)
         HOURS_FLOW,
         FEEDBACK_FLOW,
+        # side flows (#12): deleting, answering the office, declining, words asked for
+        *SIDE_FLOWS,
     )
 }
