@@ -9,7 +9,15 @@ import time
 import pytest
 
 from tests.fakes.line_api import FakeLineApi
-from tests.support import AppServer, LineUser, make_settings, query, scalar
+from tests.fakes.slack_api import FakeSlackApi
+from tests.support import (
+    AppServer,
+    LineUser,
+    make_settings,
+    query,
+    scalar,
+    submit_group_request,
+)
 from tests.test_line_signup import load_volunteer, sign_up_ja
 
 
@@ -385,3 +393,37 @@ def test_a_language_word_answers_a_free_words_question(
     assert flow_state(database_url)["flow"]["flow"] == "welcome"
     user.say("English")  # the welcome's role question is a choice: English switches
     assert "I'll continue in English" in user.texts()[0]
+
+
+def test_a_group_answers_the_office_mid_request_and_the_request_resumes(
+    slack_app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    """The side flow through the whole app: a coordinator's question arrives while the
+    group is filling in a new request; it taps "回答する", answers, and the request asks
+    its question again, its answers intact."""
+    from tests.test_slack_coordination import coordinator, wait_card
+
+    group = LineUser(slack_app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    group.tap("新しい相談")
+    first_question = group.texts()[-1]
+    coord = coordinator(slack_app, fake_slack)
+    coord.click("質問する")
+    fake_slack.wait_for(lambda: coord._last_view(), timeout=10)
+    assert coord.submit("参加する子どもは何人くらいですか？").status_code == 200
+    fake_line.wait_for(lambda: any(b["to"] == group.user_id for b in fake_line.pushes), timeout=10)
+    group.last = [b for b in fake_line.pushes if b["to"] == group.user_id][-1]["messages"]
+    group.tap("回答する")
+    assert "回答を入力" in group.text()
+    assert flow_state(database_url)["flow"]["under"]["flow"] == "request"
+    group.sticker()
+    assert group.texts()[0] == "回答は文字で送ってください。"
+    group.say("英語")  # a language word typed here is the answer
+    assert group.texts()[0] == "回答を事務局に伝えました。ありがとうございます！"
+    assert group.texts()[-1] == first_question  # the request asks its first question again
+    fake_line.wait_for(
+        lambda: scalar(database_url, "SELECT answer FROM project_questions") == "英語",
+        timeout=10,
+    )
+    assert flow_state(database_url)["flow"]["flow"] == "request"
