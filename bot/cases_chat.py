@@ -11,8 +11,10 @@ from typing import Any, Protocol
 
 from bot import postback
 from bot.conversation import engine
+from bot.conversation.flow import Flow
 from bot.conversation.model import Choice, Panel, Reply
 from bot.flows.cases import CASE, CASE_CHANGE_FLOW
+from bot.flows.side import ANSWER
 from bot.i18n import T, Texts, fold, join_list, normalise
 from bot.taxonomy import INTERESTS, label
 
@@ -121,8 +123,9 @@ class Step:
 
     replies: list[Reply] = field(default_factory=list)
     effects: list[CaseEffect] = field(default_factory=list)
-    pending: str | None = None
     flow: engine.Outcome | None = None
+    # A side flow to start over whatever runs, with its parameters.
+    side: tuple[Flow, dict[str, Any]] | None = None
     reprompt: bool = True
 
 
@@ -186,7 +189,7 @@ async def on_postback(pb: postback.Cases, loc: str, load: CaseLookups) -> Step:
     if state != "consent_asked":
         return Step([Reply(TXT.closed(loc))])
     if pb.answer == "change":
-        return Step(flow=engine.start(CASE_CHANGE_FLOW, loc, {CASE: pb.case_id}))
+        return Step(side=(CASE_CHANGE_FLOW, {CASE: pb.case_id}))
     said = TXT.yes if pb.answer == "yes" else TXT.no
     return Step([Reply(said(loc))], [AnswerCase(pb.case_id, pb.answer)])
 
@@ -196,5 +199,5 @@ def on_completed(flow_id: str, answers: dict[str, Any], loc: str) -> Step | None
     if flow_id != CASE_CHANGE_FLOW.id:
         return None
     case_id = int(answers.get(CASE) or 0)
-    words = str(answers.get("words") or "")
+    words = str(answers.get(ANSWER) or "")
     return Step([Reply(TXT.change_sent(loc))], [AnswerCase(case_id, "change", words)])

@@ -12,12 +12,13 @@ from typing import Any, Protocol
 
 from bot import cases_chat, postback, work_chat
 from bot.conversation import engine
-from bot.conversation.engine import CANCEL_WORDS, SKIP_WORDS, FlowState
+from bot.conversation.engine import FlowState
+from bot.conversation.flow import Flow
 from bot.conversation.model import Choice, Panel, PostbackIn, Reply, TextIn, UserInput
 from bot.events import Event
-from bot.flows import FLOWS
+from bot.flows import FLOWS, side
 from bot.flows.volunteer import VOLUNTEER_FLOW
-from bot.i18n import T, Texts, fold, normalise
+from bot.i18n import T, Texts, fold
 from bot.rules.states import group_label
 from bot.work_chat import WorkEffect, WorkLookups
 
@@ -329,11 +330,18 @@ LANG_WORDS = {
     "en": _words("english", "英語", "in english", "english please"),
     "ja": _words("日本語", "japanese", "にほんご", "nihongo"),
 }
-SKIP = postback.SkipReason().pack()
-# Pending states that wait for a group's words (life-group, #13).
-WORDS_PENDING = ("team-change:", "agr-change:", "contact:")
-YES_WORDS = _words("はい", "削除する", "退会する", "yes", "delete", "ok")
-NO_WORDS = _words("いいえ", "やめる", "キャンセル", "no", "cancel", "keep")
+# Conversations stored before the side flows (#12) kept a string in `pending`: the flow
+# each becomes when loaded, and the parameter its reference fills.
+LEGACY_PENDING: dict[str, tuple[Flow, str | None]] = {
+    "delete": (side.DELETE_FLOW, None),
+    "answer": (side.ANSWER_FLOW, side.QUESTION),
+    "decline": (side.DECLINE_FLOW, side.MATCH),
+    "team-change": (side.TEAM_CHANGE_FLOW, side.PROJECT),
+    "agr-change": (side.AGREEMENT_CHANGE_FLOW, side.AGREEMENT),
+    "contact": (side.CONTACT_FLOW, None),
+    "missing": (side.MISSING_FLOW, side.PROJECT),
+}
+STATE_VERSION = 2  # 2: side flows in the flow's "under" slot, no `pending` (#12)
 
 
 class _Texts(Texts):
@@ -401,22 +409,6 @@ class _Texts(Texts):
         en="Invitations are back on. Welcome back!",
     )
     not_paused = T(ja="休止していません。招待を受け付け中です。", en="You are not paused.")
-    delete_confirm = T(
-        ja=(
-            "登録内容（プロフィール・スキル・同意の記録）と会話の記録をすべて削除します。"
-            "元には戻せません。削除してよろしいですか？"
-        ),
-        en=(
-            "This deletes everything we hold about you: your profile, skills, consent "
-            "record and our conversation. It cannot be undone. Delete?"
-        ),
-    )
-    delete_yes = T(ja="削除する", en="Delete")
-    delete_no = T(ja="削除しない", en="Keep my data")
-    delete_ask_again = T(
-        ja="「削除する」か「削除しない」を選んでください。",
-        en="Please choose “Delete” or “Keep my data”.",
-    )
     deleted = T(
         ja=(
             "お預かりしていたデータをすべて削除しました。ご参加ありがとうございました。"
@@ -427,7 +419,6 @@ class _Texts(Texts):
             "You're welcome back any time: just send a message."
         ),
     )
-    delete_kept = T(ja="削除を取りやめました。", en="Nothing was deleted.")
     lang_set = T(ja="日本語でご案内します。", en="I'll continue in English.")
     lang_ask = T(
         ja="どちらの言語でご案内しましょうか？",
@@ -508,11 +499,6 @@ class _Texts(Texts):
         "参加を承諾しました。ありがとうございます！チームがそろったら、このLINEでお知らせします。",
         "You've accepted, thank you! We'll let you know here when the team is complete.",
     )
-    inv_decline_reason = T(
-        "差し支えなければ、辞退の理由を教えてください（今後のご案内の参考にします）。",
-        "If you like, tell us why (it helps us suggest better projects).",
-    )
-    inv_skip = T("理由なしで辞退", "Decline, no reason")
     inv_declined = T(
         "辞退を承りました。ご連絡ありがとうございます。またの機会にぜひ！",
         "Thanks for letting us know. We hope to see you on another project!",
@@ -573,42 +559,21 @@ class _Texts(Texts):
         "このチームは辞退として承りました。事務局がチーム編成を見直し、改めてご連絡します。",
         "Noted: you decline this team. The office will rethink the team and be in touch.",
     )
-    team_change_prompt = T(
-        "どのような変更をご希望か、文字で送ってください（やめる場合は「やめる」）。",
-        "Please type what you would like changed (or “cancel”).",
-    )
     team_change_sent = T(
         "ご希望を事務局に伝えました。チーム編成を見直して、改めてご連絡します。",
         "Your wishes have been passed to the office. It will rethink the team and be in touch.",
-    )
-    team_change_cancelled = T(
-        "変更の依頼を取りやめました。チーム案はそのままです。",
-        "Change request cancelled. The proposed team stands.",
     )
     agreement_confirmed = T(
         "合意案（第{v}版）を確定しました。チームにお伝えします。ありがとうございます！",
         "You confirmed the agreement (version {v}). We'll tell the team. Thank you!",
     )
-    agreement_change_prompt = T(
-        "合意案（第{v}版）について、変更してほしい点を文字で送ってください"
-        "（やめる場合は「やめる」）。",
-        "Please type what you would like changed in the agreement (version {v}) (or “cancel”).",
-    )
     agreement_change_sent = T(
         "ご意見をチームに伝えました。新しい案が届いたら、またご確認ください。",
         "Your comments have been passed to the team. Please look at the new version when it comes.",
     )
-    agreement_change_cancelled = T(
-        "変更の依頼を取りやめました。合意案は確認待ちのままです。",
-        "Change request cancelled. The agreement is still waiting for your answer.",
-    )
     agreement_closed = T(
         "この合意案はすでに回答済みか、新しい版に置き換わっています。",
         "This agreement version was already answered or replaced by a newer one.",
-    )
-    contact_prompt = T(
-        "連絡先を入力してください（例: メールアドレスや電話番号。やめる場合は「やめる」）。",
-        "How should they reach you? (e.g. an email address or phone number, or “cancel”)",
     )
     contact_saved = T(
         "ありがとうございます。チームが結成されたら、この連絡先をお伝えします。",
@@ -617,10 +582,6 @@ class _Texts(Texts):
     contact_not_shared = T(
         "承知しました。連絡先はお伝えせず、事務局を通じてやり取りします。",
         "Understood. We won't share your contact details; you'll talk through the office.",
-    )
-    contact_cancelled = T(
-        "連絡先の入力を取りやめました（共有はしていません）。",
-        "Stopped: no contact details were shared.",
     )
     team_not_ready = T(
         "このチームはいま確認できる状態ではありません。", "This team cannot be confirmed right now."
@@ -641,19 +602,9 @@ class _Texts(Texts):
     new_request_for = T("{name}として新しいご相談を受け付けます。", "A new request for {name}.")
     no_requests = T("まだご相談はありません。", "No requests yet.")
     requests_head = T("【{name} のご相談】", "[Requests of {name}]")
-    answer_prompt = T(
-        "事務局への回答を入力して送ってください（やめる場合は「やめる」）。",
-        "Type your answer to the programme office (or “cancel”).",
-    )
     answer_sent = T(
         "回答を事務局に伝えました。ありがとうございます！",
         "Thank you! Your answer has been passed to the programme office.",
-    )
-    answer_cancelled = T("回答を取りやめました。", "Answer cancelled.")
-    answer_text_only = T("回答は文字で送ってください。", "Please send your answer as text.")
-    answer_too_long = T(
-        "2000文字以内でお願いします（いま{n}文字です）。",
-        "Please keep it within 2000 characters (that was {n}).",
     )
     m_lang = T("English", "日本語")
     # life-work (#13)
@@ -672,15 +623,35 @@ class _Conv:
     """Mutable view of a conversation's stored state while one event is applied."""
 
     flow: FlowState | None
-    pending: str | None
     locale: str
 
     def dump(self, last_ms: int) -> dict[str, Any]:
         return {
+            "v": STATE_VERSION,
             "flow": self.flow.to_dict() if self.flow else None,
-            "pending": self.pending,
             "last_ms": last_ms,
         }
+
+
+def _load_flow(stored: dict[str, Any] | None) -> FlowState | None:
+    """A stored flow state, carried over to its flow's current version (None: none)."""
+    if not stored or stored.get("flow") not in FLOWS:
+        return None
+    return engine.resume(FLOWS[stored["flow"]], stored)
+
+
+async def _legacy_pending(conv: _Conv, pending: str, load: KnownLoader) -> None:
+    """A conversation stored mid-exchange with an old string state (`answer:12`): the same
+    exchange as a side flow over whatever flow was running."""
+    kind, _, ref = pending.partition(":")
+    if kind not in LEGACY_PENDING:
+        return
+    flow, param = LEGACY_PENDING[kind]
+    params: dict[str, Any] = {param: int(ref) if ref.isdigit() else 0} if param else {}
+    if flow is side.AGREEMENT_CHANGE_FLOW:
+        agreement = await load.agreement(params[side.AGREEMENT])
+        params[side.VERSION] = agreement.version if agreement else "-"
+    conv.flow = engine.start(flow, conv.locale, params, over=conv.flow).state
 
 
 class Dialogue:
@@ -715,10 +686,9 @@ class Dialogue:
     ) -> Result:
         """Decide what one event does to the conversation; never raises on bad input."""
         stored = stored or {}
-        flow_state = None
-        if stored.get("flow") and stored["flow"].get("flow") in FLOWS:
-            flow_state = engine.resume(FLOWS[stored["flow"]["flow"]], stored["flow"])
-        conv = _Conv(flow=flow_state, pending=stored.get("pending"), locale=locale)
+        conv = _Conv(flow=_load_flow(stored.get("flow")), locale=locale)
+        if stored.get("pending"):
+            await _legacy_pending(conv, str(stored["pending"]), load)
         last_ms = int(stored.get("last_ms") or 0)
         result = Result(state={}, locale=locale)
 
@@ -751,12 +721,12 @@ class Dialogue:
             else:
                 name = known.group.name if known.group else ""
             result.replies.append(Reply(TXT.welcome_back(loc, name=name)))
-            if conv.flow is not None or conv.pending is not None:
+            if conv.flow is not None:
                 result.replies.append(Reply(TXT.resume(loc)))
             result.replies.extend(await self._reprompt(conv, load))
             return
         result.replies.append(Reply(TXT.greeting(loc)))
-        if conv.flow is not None or conv.pending is not None:
+        if conv.flow is not None:
             # Whatever was in progress (a question, a pending deletion) stays where it was.
             result.replies.append(Reply(TXT.resume(loc)))
             result.replies.extend(await self._reprompt(conv, load))
@@ -779,75 +749,77 @@ class Dialogue:
 
         if await self._on_global(conv, result, word, pb, load):
             return
-
-        if conv.pending == "delete":
-            self._on_delete_answer(conv, result, word, pb)
-            if not result.forget and conv.pending is None:
-                result.replies.extend(await self._reprompt(conv, load))
-            return
-        if word in MENU_WORDS["delete"] or pb == postback.Menu("delete"):
+        top = FLOWS[conv.flow.flow] if conv.flow is not None else None
+        if isinstance(pb, postback.Delete) and top is side.DELETE_FLOW:
+            # The buttons of the delete question before it was a flow (still in chats).
+            inp = PostbackIn(postback.FlowAction(top.id, side.ANSWER, "pick", pb.answer).pack())
+            pb = postback.parse(inp.data)
+        if top is not side.DELETE_FLOW and (
+            word in MENU_WORDS["delete"] or pb == postback.Menu("delete")
+        ):
             # Deleting one's data is honoured from anywhere, even mid-question; saying
             # no returns to where the person was.
-            conv.pending = "delete"
-            result.replies.append(self._delete_question(conv.locale))
+            self._side(conv, result, side.DELETE_FLOW)
             return
-
-        # A group answering a coordinator's question (after tapping "Answer").
         if isinstance(pb, postback.Question):
-            conv.pending = f"answer:{pb.question_id}"
-            result.replies.append(Reply(TXT.answer_prompt(conv.locale)))
+            # A group answering a coordinator's question (after tapping "Answer").
+            self._side(conv, result, side.ANSWER_FLOW, {side.QUESTION: pb.question_id})
             return
-        if conv.pending and conv.pending.startswith("answer:"):
-            await self._on_answer(conv, result, inp, word, load)
+        in_flow = pb is None or isinstance(pb, postback.IN_FLOW)
+        if conv.flow is not None and conv.flow.side and in_flow:
+            # A side flow takes what is typed and its own buttons; other buttons still work.
+            await self._on_flow(conv, conv.flow, result, inp, False, load)
             return
-
-        # life-cohort (#13): opting out of / back into the next cohort's invitations.
-        if isinstance(pb, postback.Cohort) or _cohort_word(word) is not None:
-            await self._on_cohort(conv, result, pb, word, load)
+        if await self._on_button(conv, result, pb, word, load):
             return
-        # life-group (#13): a kickoff agreement's buttons; words asked for after a button.
-        if isinstance(pb, postback.AgreementAnswer):
-            await self._on_agreement(conv, result, pb, load)
-            return
-        if isinstance(pb, postback.ShareContact):
-            if pb.answer == "yes":
-                conv.pending = "contact:"
-                result.replies.append(Reply(TXT.contact_prompt(conv.locale)))
-                return
-            result.effects.append(SetContactSharing(False))
-            result.replies.append(Reply(TXT.contact_not_shared(conv.locale)))
-            result.replies.extend(await self._reprompt(conv, load))
-            return
-        if conv.pending and conv.pending.startswith(WORDS_PENDING):
-            await self._on_words(conv, result, inp, word, load)
-            return
-
-        # Matching: invitations, raised hands, a group confirming its team.
-        if isinstance(pb, postback.MATCHING):
-            await self._on_matching(conv, result, pb, load)
-            return
-        if conv.pending and conv.pending.startswith("decline:"):
-            await self._on_decline_reason(conv, result, inp, word, load)
-            return
-
-        # life-work (#13): delivery answers, completing, feedback, hours, withdraw, capacity.
-        if isinstance(pb, postback.WORK):
-            step = await work_chat.on_postback(pb, conv.locale, load)
-            await self._work_step(conv, result, step, load)
-            return
-        if isinstance(pb, postback.CASES):  # the case catalogue (#14)
-            answered = await cases_chat.on_postback(pb, conv.locale, load)
-            await self._work_step(conv, result, answered, load)
-            return
-        if conv.pending and conv.pending.startswith("missing:"):
-            step = work_chat.on_missing(conv.pending, inp, word, conv.locale)
-            await self._work_step(conv, result, step, load)
-            return
-
         if conv.flow is not None:
             await self._on_flow(conv, conv.flow, result, inp, gap, load)
             return
         await self._on_menu(conv, result, inp, word, pb, load)
+
+    async def _on_button(
+        self,
+        conv: _Conv,
+        result: Result,
+        pb: postback.Postback | None,
+        word: str,
+        load: KnownLoader,
+    ) -> bool:
+        """The buttons (and cohort words) understood wherever the person is; True if one."""
+        if isinstance(pb, postback.Cohort) or _cohort_word(word) is not None:
+            # life-cohort (#13): opting out of / back into the next cohort's invitations.
+            await self._on_cohort(conv, result, pb, word, load)
+        elif isinstance(pb, postback.AgreementAnswer):
+            # life-group (#13): a kickoff agreement's buttons.
+            await self._on_agreement(conv, result, pb, load)
+        elif isinstance(pb, postback.ShareContact) and pb.answer == "yes":
+            self._side(conv, result, side.CONTACT_FLOW)
+        elif isinstance(pb, postback.ShareContact):
+            result.effects.append(SetContactSharing(False))
+            result.replies.append(Reply(TXT.contact_not_shared(conv.locale)))
+            result.replies.extend(await self._reprompt(conv, load))
+        elif isinstance(pb, postback.MATCHING):
+            # Matching: invitations, raised hands, a group confirming its team.
+            await self._on_matching(conv, result, pb, load)
+        elif isinstance(pb, postback.WORK):
+            # life-work (#13): delivery answers, completing, feedback, hours, withdraw, capacity.
+            step = await work_chat.on_postback(pb, conv.locale, load)
+            await self._work_step(conv, result, step, load)
+        elif isinstance(pb, postback.CASES):
+            # The case catalogue (#14): a search's next page, a group's answer on its case.
+            answered = await cases_chat.on_postback(pb, conv.locale, load)
+            await self._work_step(conv, result, answered, load)
+        else:
+            return False
+        return True
+
+    def _side(
+        self, conv: _Conv, result: Result, flow: Flow, params: dict[str, Any] | None = None
+    ) -> None:
+        """Start a side flow over whatever runs now (it resumes when the side flow ends)."""
+        out = engine.start(flow, conv.locale, params, over=conv.flow)
+        conv.flow = out.state
+        result.replies.extend(out.replies)
 
     async def _work_step(
         self,
@@ -857,10 +829,11 @@ class Dialogue:
         load: KnownLoader,
     ) -> None:
         """Apply what the work part (life-work, #13) or the case catalogue's (#14) decided."""
-        conv.pending = step.pending
         result.replies.extend(step.replies)
         result.effects.extend(step.effects)
-        if step.flow is not None:
+        if step.side is not None:
+            self._side(conv, result, *step.side)
+        elif step.flow is not None:
             conv.flow = step.flow.state
             result.replies.extend(step.flow.replies)
         elif step.reprompt:
@@ -876,6 +849,14 @@ class Dialogue:
     ) -> bool:
         """Language and help, understood everywhere; True when the input was one of them."""
         new_lang = _language_of(word, pb)
+        if (
+            new_lang is not None
+            and not isinstance(pb, postback.Language)
+            and conv.flow is not None
+            and engine.waits_for_text(FLOWS[conv.flow.flow], conv.flow)
+        ):
+            # 「英語」 typed as the answer to a free-text question is that answer.
+            return False
         if new_lang is not None:
             conv.locale = new_lang
             result.effects.append(SetLanguage(new_lang))
@@ -901,42 +882,23 @@ class Dialogue:
         load: KnownLoader,
     ) -> None:
         flow = FLOWS[state.flow]
-        if gap and isinstance(inp, TextIn):
+        if gap and isinstance(inp, TextIn) and not flow.side:
             # After a long pause a typed line is more likely a new greeting than
             # the answer to an old question: say where we are and ask again.
             result.replies.append(Reply(TXT.resume(conv.locale)))
             result.replies.extend(engine.prompt(flow, state, conv.locale))
             return
         out = engine.advance(flow, state, inp, conv.locale)
-        conv.flow = out.state
+        conv.flow = out.state or _load_flow(out.resumed)
         result.replies.extend(out.replies)
-        if out.cancelled:
+        if out.cancelled and flow.side:
+            result.replies.extend(await self._reprompt(conv, load))
+        elif out.cancelled:
             result.replies.extend(self._menu_for(conv, await load()))
+        elif out.completed is not None and flow.side:
+            await self._on_side_done(conv, result, flow, out.completed, load)
         elif out.completed is not None:
             await self._on_completed(conv, result, flow.id, out.completed, load)
-
-    async def _on_answer(
-        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
-    ) -> None:
-        loc = conv.locale
-        assert conv.pending is not None
-        if word in CANCEL_WORDS:
-            conv.pending = None
-            result.replies.append(Reply(TXT.answer_cancelled(loc)))
-            result.replies.extend(await self._reprompt(conv, load))
-            return
-        if not isinstance(inp, TextIn) or not normalise(inp.text):
-            result.replies.append(Reply(TXT.answer_text_only(loc)))
-            return
-        text = inp.text.strip()
-        if len(text) > 2000:
-            result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
-            return
-        question_id = int(conv.pending.split(":", 1)[1] or 0)
-        conv.pending = None
-        result.effects.append(AnswerQuestion(question_id, text))
-        result.replies.append(Reply(TXT.answer_sent(loc)))
-        result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_matching(
         self, conv: _Conv, result: Result, pb: postback.Matching, load: KnownLoader
@@ -953,11 +915,7 @@ class Dialogue:
                 result.effects.append(AnswerInvitation(ref, True))
                 result.replies.append(Reply(TXT.inv_accepted(loc)))
             else:
-                conv.pending = f"decline:{ref}"
-                skip = TXT.inv_skip(loc)
-                result.replies.append(
-                    Reply(TXT.inv_decline_reason(loc), (Choice(skip, SKIP, skip),))
-                )
+                self._side(conv, result, side.DECLINE_FLOW, {side.MATCH: ref})
                 return
         elif isinstance(pb, postback.Hand):
             ref = pb.project_id
@@ -987,8 +945,7 @@ class Dialogue:
             if team is None or team.status != "team_proposed":
                 result.replies.append(Reply(TXT.team_not_ready(loc)))
             elif pb.answer == "change":
-                conv.pending = f"team-change:{ref}"
-                result.replies.append(Reply(TXT.team_change_prompt(loc)))
+                self._side(conv, result, side.TEAM_CHANGE_FLOW, {side.PROJECT: ref})
                 return
             elif pb.answer == "no":
                 result.effects.append(RejectTeam(ref))
@@ -1031,89 +988,77 @@ class Dialogue:
         if agreement is None or not agreement.open:
             result.replies.append(Reply(TXT.agreement_closed(loc)))
         elif pb.answer == "change":
-            conv.pending = f"agr-change:{pb.agreement_id}"
-            result.replies.append(Reply(TXT.agreement_change_prompt(loc, v=agreement.version)))
+            params = {side.AGREEMENT: pb.agreement_id, side.VERSION: agreement.version}
+            self._side(conv, result, side.AGREEMENT_CHANGE_FLOW, params)
             return
         else:
             result.effects.append(AnswerAgreement(pb.agreement_id, True))
             result.replies.append(Reply(TXT.agreement_confirmed(loc, v=agreement.version)))
         result.replies.extend(await self._reprompt(conv, load))
 
-    async def _on_words(
-        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
+    async def _on_side_done(
+        self, conv: _Conv, result: Result, flow: Flow, answers: dict[str, Any], load: KnownLoader
     ) -> None:
-        """The words a group types after "ask for a change" (to its team or agreement)."""
-        loc = conv.locale
-        assert conv.pending is not None
-        kind, _, ref = conv.pending.partition(":")
-        ident = int(ref) if ref.isdigit() else 0
-        team = kind == "team-change"
-        if word in CANCEL_WORDS:
-            conv.pending = None
-            cancelled = TXT.team_change_cancelled if team else TXT.agreement_change_cancelled
-            if kind == "contact":
-                cancelled = TXT.contact_cancelled
-            result.replies.append(Reply(cancelled(loc)))
-            result.replies.extend(await self._reprompt(conv, load))
+        """A side flow's answer: what it does, then back to where the person was."""
+        loc, words = conv.locale, answers.get(side.ANSWER)
+        if flow is side.DELETE_FLOW and words == "yes":
+            conv.flow = None
+            result.effects.append(DeleteUserData())
+            result.replies.append(Reply(TXT.deleted(loc)))
+            result.forget = True
             return
-        if not isinstance(inp, TextIn) or not normalise(inp.text):
-            result.replies.append(Reply(TXT.answer_text_only(loc)))
-            result.replies.extend(await self._reprompt(conv, load))
-            return
-        text = inp.text.strip()
-        if len(text) > 2000:
-            result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
-            return
-        conv.pending = None
-        if kind == "contact":
-            if len(text) > 200:
-                conv.pending = "contact:"
-                result.replies.append(Reply(TXT.answer_too_long(loc, n=len(text))))
-                return
-            result.effects.append(SetContactSharing(True, text))
+        if flow is side.DELETE_FLOW:
+            result.replies.append(Reply(side.TXT.delete_kept(loc)))
+        elif flow is side.ANSWER_FLOW:
+            result.effects.append(AnswerQuestion(int(answers[side.QUESTION]), str(words)))
+            result.replies.append(Reply(TXT.answer_sent(loc)))
+        elif flow is side.CONTACT_FLOW:
+            result.effects.append(SetContactSharing(True, str(words)))
             result.replies.append(Reply(TXT.contact_saved(loc)))
-        elif team:
-            status = await load.team(ident)
-            if status is None or status.status != "team_proposed":
+        elif flow is side.MISSING_FLOW:
+            project_id = int(answers[side.PROJECT])
+            result.effects.append(work_chat.DeliveryMissing(project_id, str(words)))
+            result.replies.append(Reply(work_chat.TXT.missing_sent(loc)))
+        elif (said := cases_chat.on_completed(flow.id, answers, loc)) is not None:
+            # The case catalogue (#14): a group's words asking for changes to its case.
+            result.replies.extend(said.replies)
+            result.effects.extend(said.effects)
+        else:
+            await self._on_change_done(conv, result, flow, answers, load)
+        result.replies.extend(await self._reprompt(conv, load))
+
+    async def _on_change_done(
+        self, conv: _Conv, result: Result, flow: Flow, answers: dict[str, Any], load: KnownLoader
+    ) -> None:
+        """Declining an invitation, or asking for a change to a team or an agreement: each
+        checked again now (it may have closed while the person typed)."""
+        loc, words = conv.locale, answers.get(side.ANSWER)
+        if flow is side.DECLINE_FLOW:
+            match_id = int(answers[side.MATCH])
+            invitation = await load.invitation(match_id)
+            if invitation is None or invitation.state != "invited":
+                name = _invitation_state(invitation.state if invitation else "expired")(loc)
+                result.replies.append(Reply(TXT.inv_closed(loc, state=name)))
+            else:
+                reason = str(words) if words is not None else None
+                result.effects.append(AnswerInvitation(match_id, False, reason))
+                result.replies.append(Reply(TXT.inv_declined(loc)))
+        elif flow is side.TEAM_CHANGE_FLOW:
+            project_id = int(answers[side.PROJECT])
+            team = await load.team(project_id)
+            if team is None or team.status != "team_proposed":
                 result.replies.append(Reply(TXT.team_not_ready(loc)))
             else:
-                result.effects.append(RejectTeam(ident, text))
+                result.effects.append(RejectTeam(project_id, str(words)))
                 result.replies.append(Reply(TXT.team_change_sent(loc)))
-        else:
-            agreement = await load.agreement(ident)
+        elif flow is side.AGREEMENT_CHANGE_FLOW:
+            agreement_id = int(answers[side.AGREEMENT])
+            agreement = await load.agreement(agreement_id)
             if agreement is None or not agreement.open:
                 result.replies.append(Reply(TXT.agreement_closed(loc)))
             else:
-                result.effects.append(AnswerAgreement(ident, False, text))
+                result.effects.append(AnswerAgreement(agreement_id, False, str(words)))
                 result.replies.append(Reply(TXT.agreement_change_sent(loc)))
-        result.replies.extend(await self._reprompt(conv, load))
-
-    async def _on_decline_reason(
-        self, conv: _Conv, result: Result, inp: UserInput, word: str, load: KnownLoader
-    ) -> None:
-        loc = conv.locale
-        assert conv.pending is not None
-        match_id = int(conv.pending.split(":", 1)[1] or 0)
-        if (
-            isinstance(inp, PostbackIn) and postback.parse(inp.data) == postback.SkipReason()
-        ) or word in SKIP_WORDS:
-            reason = None
-        elif isinstance(inp, TextIn) and normalise(inp.text):
-            reason = normalise(inp.text)[:500]
-        else:
-            skip = TXT.inv_skip(loc)
-            result.replies.append(Reply(TXT.inv_decline_reason(loc), (Choice(skip, SKIP, skip),)))
-            return
-        conv.pending = None
-        invitation = await load.invitation(match_id)
-        if invitation is None or invitation.state != "invited":
-            state = invitation.state if invitation else "expired"
-            name = _invitation_state(state)(loc)
-            result.replies.append(Reply(TXT.inv_closed(loc, state=name)))
-        else:
-            result.effects.append(AnswerInvitation(match_id, False, reason))
-            result.replies.append(Reply(TXT.inv_declined(loc)))
-        result.replies.extend(await self._reprompt(conv, load))
 
     async def _on_completed(
         self,
@@ -1142,11 +1087,6 @@ class Dialogue:
             # life-work (#13): hours logged, feedback given.
             result.replies.extend(step.replies)
             result.effects.extend(step.effects)
-            result.replies.extend(self._menu_for(conv, known))
-        elif (said := cases_chat.on_completed(flow_id, answers, loc)) is not None:
-            # The case catalogue (#14): a group's words asking for changes to its case.
-            result.replies.extend(said.replies)
-            result.effects.extend(said.effects)
             result.replies.extend(self._menu_for(conv, known))
         elif flow_id in ("group", "request"):
             result.effects.append(SubmitRequest(answers))
@@ -1194,8 +1134,10 @@ class Dialogue:
         profile = known.volunteer
         if command is None and known.group and known.group.open_question and word:
             # A group with an open question who just types: that is their answer.
-            conv.pending = f"answer:{known.group.open_question[0]}"
-            await self._on_answer(conv, result, inp, "", load)
+            question = {side.QUESTION: known.group.open_question[0]}
+            self._side(conv, Result({}, loc), side.ANSWER_FLOW, question)
+            assert conv.flow is not None
+            await self._on_flow(conv, conv.flow, result, inp, False, load)
             return
         if command == "signup":
             await self._start_signup(conv, result, load)
@@ -1290,44 +1232,9 @@ class Dialogue:
                 return
         result.replies.extend(self._menu_for(conv, known))
 
-    def _on_delete_answer(
-        self, conv: _Conv, result: Result, word: str, pb: postback.Postback | None
-    ) -> None:
-        loc = conv.locale
-        if pb == postback.Delete("yes") or word in YES_WORDS:
-            conv.pending = None
-            conv.flow = None
-            result.effects.append(DeleteUserData())
-            result.replies.append(Reply(TXT.deleted(loc)))
-            result.forget = True
-        elif pb == postback.Delete("no") or word in NO_WORDS:
-            conv.pending = None
-            result.replies.append(Reply(TXT.delete_kept(loc)))
-        else:
-            result.replies.append(Reply(TXT.delete_ask_again(loc)))
-            result.replies.append(self._delete_question(loc))
-
     # -- rendering helpers
 
     async def _reprompt(self, conv: _Conv, load: KnownLoader) -> list[Reply]:
-        if conv.pending == "delete":
-            return [self._delete_question(conv.locale)]
-        if conv.pending and conv.pending.startswith("answer:"):
-            return [Reply(TXT.answer_prompt(conv.locale))]
-        if conv.pending and conv.pending.startswith("team-change:"):
-            return [Reply(TXT.team_change_prompt(conv.locale))]
-        if conv.pending == "contact:":
-            return [Reply(TXT.contact_prompt(conv.locale))]
-        if conv.pending and conv.pending.startswith("agr-change:"):
-            ref = conv.pending.partition(":")[2]
-            agreement = await load.agreement(int(ref)) if ref.isdigit() else None
-            v = agreement.version if agreement else "-"
-            return [Reply(TXT.agreement_change_prompt(conv.locale, v=v))]
-        if conv.pending and conv.pending.startswith("missing:"):
-            return [work_chat.reprompt_missing(conv.locale)]
-        if conv.pending and conv.pending.startswith("decline:"):
-            skip = TXT.inv_skip(conv.locale)
-            return [Reply(TXT.inv_decline_reason(conv.locale), (Choice(skip, SKIP, skip),))]
         if conv.flow is not None:
             return engine.prompt(FLOWS[conv.flow.flow], conv.flow, conv.locale)
         return self._menu_for(conv, await load())
@@ -1340,15 +1247,6 @@ class Dialogue:
             (
                 Choice("日本語", postback.Language("ja").pack(), "日本語"),
                 Choice("English", postback.Language("en").pack(), "English"),
-            ),
-        )
-
-    def _delete_question(self, loc: str) -> Reply:
-        return Reply(
-            TXT.delete_confirm(loc),
-            (
-                Choice(TXT.delete_yes(loc), postback.Delete("yes").pack(), TXT.delete_yes(loc)),
-                Choice(TXT.delete_no(loc), postback.Delete("no").pack(), TXT.delete_no(loc)),
             ),
         )
 

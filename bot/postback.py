@@ -352,6 +352,8 @@ WORK = (DeliveryAnswer, Finish, FeedbackStart, HoursFor, Withdraw, Capacity)
 # The kinds the matching part of the dialogue answers.
 Matching = Invitation | Hand | TeamConfirm | Rsvp
 MATCHING = (Invitation, Hand, TeamConfirm, Rsvp)
+# Buttons that belong to the flow running now (its answers, back and cancel, skip).
+IN_FLOW = (FlowAction, Go, SkipReason)
 
 KINDS: tuple[type[Postback], ...] = (
     Menu,

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 from bot import postback
 from bot.conversation import engine
-from bot.conversation.engine import CANCEL_WORDS
-from bot.conversation.model import Choice, PostbackIn, Reply, TextIn, UserInput
+from bot.conversation.flow import Flow
+from bot.conversation.model import Choice, Reply
+from bot.flows.side import MISSING_FLOW
 from bot.flows.work import FEEDBACK_FLOW, HOURS_FLOW, PROJECT
-from bot.i18n import T, Texts, normalise
+from bot.i18n import T, Texts
 from bot.rules.states import TEAM_STATES
 
 MAX_CAPACITY = 3
@@ -145,21 +146,9 @@ class _Texts(Texts):
     complete_label = T("完了にする", "Complete")
     delivery_received = T("受け取りを確認", "Received it")
     delivery_missing = T("足りない点を伝える", "Something's missing")
-    missing_prompt = T(
-        "足りない点・直してほしい点を文字で送ってください。チームのチャンネルにそのまま伝えます"
-        "（やめる場合は「やめる」）。",
-        "Please write what is missing or should change; we pass your words to the team "
-        "(or send “cancel”).",
-    )
     missing_sent = T(
         "チームに伝えました。修正版が届いたら、またこのLINEでお知らせします。",
         "We've told the team. You'll hear here when a new version is delivered.",
-    )
-    missing_cancelled = T("取りやめました。", "Cancelled.")
-    text_only = T("文字で送ってください。", "Please send it as text.")
-    too_long = T(
-        "2000文字以内でお願いします（いま{n}文字です）。",
-        "Please keep it within 2000 characters (that was {n}).",
     )
     completed = T(
         "プロジェクトを完了にしました。本当にありがとうございました！",
@@ -234,9 +223,9 @@ class Step:
 
     replies: list[Reply] = field(default_factory=list)
     effects: list[WorkEffect] = field(default_factory=list)
-    # The conversation's pending question after this one (None: none).
-    pending: str | None = None
     flow: engine.Outcome | None = None  # a flow this started
+    # A side flow to start over whatever runs, with its parameters (#12).
+    side: tuple[Flow, dict[str, Any]] | None = None
     # Follow with where the person was (their flow's question or the menu).
     reprompt: bool = True
 
@@ -259,7 +248,7 @@ async def on_postback(pb: postback.Work, loc: str, load: WorkLookups) -> Step:
         if w.status != "delivered" or not w.delivery_open:
             return Step([Reply(TXT.delivery_closed(loc))])
         if pb.answer == "missing":
-            return Step([Reply(TXT.missing_prompt(loc))], pending=f"missing:{w.project_id}")
+            return Step(side=(MISSING_FLOW, {PROJECT: w.project_id}))
         finish = _button(TXT.complete_label(loc), postback.Finish(w.project_id))
         return Step(
             [Reply(TXT.delivery_ok(loc), (finish,))],
@@ -349,28 +338,6 @@ def withdraw_reply(requests: tuple[tuple[int, str, str], ...], loc: str) -> Repl
 
 
 # ---------------------------------------------------------------- typed answers
-
-
-def on_missing(pending: str, inp: UserInput, word: str, loc: str) -> Step:
-    """The group's words on what is missing from a delivery."""
-    if word in CANCEL_WORDS:
-        return Step([Reply(TXT.missing_cancelled(loc))])
-    if isinstance(inp, PostbackIn) or not isinstance(inp, TextIn) or not normalise(inp.text):
-        return Step(
-            [Reply(TXT.text_only(loc)), Reply(TXT.missing_prompt(loc))],
-            pending=pending,
-            reprompt=False,
-        )
-    text = inp.text.strip()
-    if len(text) > 2000:
-        return Step([Reply(TXT.too_long(loc, n=len(text)))], pending=pending, reprompt=False)
-    project_id = int(pending.split(":", 1)[1] or 0)
-    return Step([Reply(TXT.missing_sent(loc))], [DeliveryMissing(project_id, text)])
-
-
-def reprompt_missing(loc: str) -> Reply:
-    """The pending question again (after a language switch, or help)."""
-    return Reply(TXT.missing_prompt(loc))
 
 
 def on_completed(flow_id: str, answers: dict[str, Any], loc: str) -> Step | None:

@@ -278,3 +278,87 @@ def test_stored_state_is_plain_data_that_resumes_to_the_same_state() -> None:
     stored["picking"].append("x")
     assert state.answers["name"] == "Aki"
     assert "x" not in state.history and "x" not in state.picking
+
+
+# ---------------------------------------------------------------- side flows (#12)
+
+
+def test_a_side_flow_resumes_the_flow_it_interrupted_exactly_where_it_was() -> None:
+    from bot.flows import side
+
+    flow = FLOW
+    main = engine.start(flow, "en").state
+    assert main is not None
+    main = engine.advance(flow, main, TextIn("Sakura"), "en").state
+    assert main is not None and main.step != "name"
+    # The side flow starts over the running flow and keeps it in its "return to" slot.
+    out = engine.start(side.ANSWER_FLOW, "en", {side.QUESTION: 12}, over=main)
+    assert out.state is not None and out.state.under == main.to_dict()
+    assert out.replies[0].text.startswith("Type your answer")
+    # Another side flow replaces it, and still returns to the main flow.
+    out = engine.start(side.DELETE_FLOW, "en", over=out.state)
+    assert out.state is not None and out.state.under == main.to_dict()
+    # Ended (here: cancelled), it hands back the main flow's state as it was.
+    done = engine.advance(side.DELETE_FLOW, out.state, TextIn("cancel"), "en")
+    assert done.state is None and done.cancelled and done.resumed == main.to_dict()
+    assert done.replies[0].text == "Nothing was deleted."
+    # Completed, too, with its parameter among the answers.
+    out = engine.start(side.ANSWER_FLOW, "en", {side.QUESTION: 12}, over=main)
+    assert out.state is not None
+    stored = out.state.to_dict()
+    done = engine.advance(
+        side.ANSWER_FLOW, engine.resume(side.ANSWER_FLOW, stored), TextIn(" hi "), "en"
+    )
+    assert done.completed == {side.QUESTION: 12, side.ANSWER: "hi"}
+    assert done.resumed == main.to_dict()
+    resumed = engine.resume(flow, done.resumed)
+    assert resumed == main
+
+
+def test_a_side_flow_refuses_politely_and_stays() -> None:
+    from bot.flows import side
+
+    state = engine.start(side.ANSWER_FLOW, "ja", {side.QUESTION: 1}).state
+    assert state is not None
+    out = engine.advance(side.ANSWER_FLOW, state, TextIn("x" * 2001), "ja")
+    assert out.state == state and out.completed is None
+    assert [r.text for r in out.replies] == ["2000文字以内でお願いします（いま2001文字です）。"]
+    out = engine.advance(side.ANSWER_FLOW, state, MediaIn("sticker"), "ja")
+    assert out.state == state and out.replies[0].text == "回答は文字で送ってください。"
+    decline = engine.start(side.DECLINE_FLOW, "en", {side.MATCH: 3}).state
+    assert decline is not None
+    skip = engine.prompt(side.DECLINE_FLOW, decline, "en")[0].choices
+    assert [(c.label, c.data) for c in skip] == [("Decline, no reason", "inv-skip")]
+    out = engine.advance(side.DECLINE_FLOW, decline, PostbackIn("inv-skip"), "en")
+    assert out.completed == {side.MATCH: 3, side.ANSWER: None}
+    out = engine.advance(side.DECLINE_FLOW, decline, TextIn("y" * 600), "en")
+    assert out.completed == {side.MATCH: 3, side.ANSWER: "y" * 500}
+
+
+def test_editing_a_profile_that_lacks_a_newer_answer_asks_only_that() -> None:
+    """A profile saved before a step was added: edit asks the new step, then the summary
+    (it does not walk on through the answered steps after it, e.g. the consent)."""
+    from bot.flows.volunteer import VOLUNTEER_FLOW
+
+    keys = [s.key for s in VOLUNTEER_FLOW.steps]
+    assert "share_contact" in keys and keys[-1] == "consent"
+    answers: dict[str, object] = {}
+    for step in VOLUNTEER_FLOW.steps:
+        if step.key in ("share_contact", "contact") or not step.applies(answers):
+            continue
+        fld = step.field
+        if isinstance(fld, MultiChoiceField):
+            answers[step.key] = [fld.options[0].key]
+        elif isinstance(fld, ChoiceField):
+            answers[step.key] = fld.options[0].key
+        elif isinstance(fld, NumberField):
+            answers[step.key] = fld.min
+        else:
+            answers[step.key] = "さくら"
+    out = engine.start(VOLUNTEER_FLOW, "ja", answers, at_confirm=True)
+    assert out.state is not None and out.state.step == "share_contact"
+    share = VOLUNTEER_FLOW.step("share_contact").field
+    assert isinstance(share, ChoiceField)
+    no = next(o for o in share.options if o.key != "yes")
+    out = engine.advance(VOLUNTEER_FLOW, out.state, TextIn(no.label.ja), "ja")
+    assert out.state is not None and out.state.phase == "confirm", out.replies[0].text

@@ -96,3 +96,16 @@ def test_every_dialogue_text_has_japanese_and_english(texts: type[Texts]) -> Non
     assert len(found) > 10
     for name, text in found.items():
         assert text.ja.strip() and text.en.strip(), name
+
+
+def test_side_flow_texts_have_japanese_and_english() -> None:
+    from bot.flows import side
+
+    found = side.TXT.all()
+    assert len(found) > 10
+    for name, text in found.items():
+        assert text.ja.strip() and text.en.strip(), name
+    for flow in side.SIDE_FLOWS:
+        assert flow.side and not flow.confirm and len(flow.steps) == 1
+        for t in (flow.cancelled, flow.not_text):
+            assert t is None or (t.ja.strip() and t.en.strip())

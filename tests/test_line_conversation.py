@@ -9,7 +9,15 @@ import time
 import pytest
 
 from tests.fakes.line_api import FakeLineApi
-from tests.support import AppServer, LineUser, make_settings, query, scalar
+from tests.fakes.slack_api import FakeSlackApi
+from tests.support import (
+    AppServer,
+    LineUser,
+    make_settings,
+    query,
+    scalar,
+    submit_group_request,
+)
 from tests.test_line_signup import load_volunteer, sign_up_ja
 
 
@@ -268,3 +276,154 @@ def test_no_personal_data_in_logs(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (user.user_id, "山田", "花子", "川崎市", "中原区"):
         assert secret not in logged
+
+
+# ---------------------------------------------------------------- side flows (#12)
+
+
+def write_state(database_url: str, state: dict) -> None:
+    """Store a conversation's state as an older release wrote it (the app is stopped)."""
+    from sqlalchemy import create_engine, update
+
+    from storage.db import sync_url
+    from storage.models import Conversation
+
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Conversation).values(state=state))
+    finally:
+        engine.dispose()
+
+
+def test_delete_mid_sign_up_then_keep_resumes_the_question(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.tap("ボランティアとして登録")
+    user.say("さくら")
+    assert "市区町村" in user.text()
+    user.say("退会")
+    assert "削除してよろしいですか" in user.text()
+    assert user.labels() == ["削除する", "削除しない"]
+    state = flow_state(database_url)
+    assert state["flow"]["flow"] == "delete" and state["flow"]["under"]["flow"] == "volunteer"
+    user.sticker()
+    assert "「削除する」か「削除しない」" in user.texts()[0] and "削除して" in user.text()
+    user.say("たぶん")
+    assert "「削除する」か「削除しない」" in user.text()
+    user.tap("削除しない")
+    assert user.texts()[0] == "削除を取りやめました。"
+    assert "市区町村" in user.text()  # the sign-up asks its question again
+    user.say("多摩市")
+    assert "スキル" in user.text()
+    state = flow_state(database_url)
+    assert state["flow"]["flow"] == "volunteer"
+    assert state["flow"]["answers"] == {"display_name": "さくら", "area": "多摩市"}
+    assert state["v"] == 2 and "pending" not in state
+
+
+def test_delete_cancelled_in_words_resumes_and_yes_deletes(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.tap("ボランティアとして登録")
+    user.say("さくら")
+    user.say("delete my data")
+    user.say("やめる")
+    assert user.texts()[0] == "削除を取りやめました。" and "市区町村" in user.text()
+    user.say("退会")
+    user.tap("削除する")
+    assert "すべて削除しました" in user.text()
+    assert scalar(database_url, "SELECT count(*) FROM conversations") == 0
+
+
+@pytest.mark.parametrize(
+    ("pending", "answer", "said"),
+    [
+        ("delete", "削除しない", "削除を取りやめました。"),
+        ("answer:999", "毎週15人ほどです。", "回答を事務局に伝えました。ありがとうございます！"),
+        ("contact:", "やめる", "連絡先の入力を取りやめました（共有はしていません）。"),
+        ("missing:999", "やめる", "取りやめました。"),
+    ],
+)
+def test_a_conversation_stored_with_an_old_pending_string_goes_on(
+    database_url: str, fake_line: FakeLineApi, pending: str, answer: str, said: str
+) -> None:
+    """A row written before the side flows (`pending` beside the flow) keeps working after
+    deploy: the exchange it was in goes on, then the interrupted sign-up resumes."""
+    settings = make_settings(database_url, fake_line.base_url)
+    with AppServer(settings) as first:
+        user = LineUser(first, fake_line)
+        user_id = user.user_id
+        user.follow()
+        user.tap("ボランティアとして登録")
+        user.say("さくら")
+    old = flow_state(database_url)
+    old_flow = {k: v for k, v in old["flow"].items() if k not in ("side", "under")}
+    write_state(database_url, {"flow": old_flow, "pending": pending, "last_ms": old["last_ms"]})
+    with AppServer(settings) as second:
+        again = LineUser(second, fake_line, user_id)
+        again.say("help")  # help re-asks what was pending, not the sign-up
+        assert "使い方" in again.texts()[0] and "市区町村" not in again.text()
+        again.say(answer)
+        assert again.texts()[0] == said
+        assert "市区町村" in again.text()
+        again.say("多摩市")
+        assert "スキル" in again.text()
+    state = flow_state(database_url)
+    assert state["flow"]["flow"] == "volunteer" and "pending" not in state
+
+
+def test_a_language_word_answers_a_free_words_question(
+    app: AppServer, fake_line: FakeLineApi, database_url: str
+) -> None:
+    """Typed alone while the bot waits for free words (here: an answer to the office),
+    「英語」 is the answer; on a choice step it still switches the language."""
+    from tests import line_events as le
+
+    user = LineUser(app, fake_line)
+    user.follow()
+    user.send(le.postback(user.user_id, user.token(), "qa|999"))
+    assert "回答を入力" in user.text()
+    user.say("英語")
+    assert user.texts()[0] == "回答を事務局に伝えました。ありがとうございます！"
+    assert flow_state(database_url)["flow"]["flow"] == "welcome"
+    user.say("English")  # the welcome's role question is a choice: English switches
+    assert "I'll continue in English" in user.texts()[0]
+
+
+def test_a_group_answers_the_office_mid_request_and_the_request_resumes(
+    slack_app: AppServer, fake_line: FakeLineApi, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    """The side flow through the whole app: a coordinator's question arrives while the
+    group is filling in a new request; it taps "回答する", answers, and the request asks
+    its question again, its answers intact."""
+    from tests.test_slack_coordination import coordinator, wait_card
+
+    group = LineUser(slack_app, fake_line)
+    submit_group_request(group)
+    wait_card(fake_slack)
+    group.tap("新しい相談")
+    first_question = group.texts()[-1]
+    coord = coordinator(slack_app, fake_slack)
+    coord.click("質問する")
+    fake_slack.wait_for(lambda: coord._last_view(), timeout=10)
+    assert coord.submit("参加する子どもは何人くらいですか？").status_code == 200
+    fake_line.wait_for(lambda: any(b["to"] == group.user_id for b in fake_line.pushes), timeout=10)
+    group.last = [b for b in fake_line.pushes if b["to"] == group.user_id][-1]["messages"]
+    group.tap("回答する")
+    assert "回答を入力" in group.text()
+    assert flow_state(database_url)["flow"]["under"]["flow"] == "request"
+    group.sticker()
+    assert group.texts()[0] == "回答は文字で送ってください。"
+    group.say("英語")  # a language word typed here is the answer
+    assert group.texts()[0] == "回答を事務局に伝えました。ありがとうございます！"
+    assert group.texts()[-1] == first_question  # the request asks its first question again
+    fake_line.wait_for(
+        lambda: scalar(database_url, "SELECT answer FROM project_questions") == "英語",
+        timeout=10,
+    )
+    assert flow_state(database_url)["flow"]["flow"] == "request"

@@ -17,6 +17,8 @@ from bot.conversation.fields import (
     Invalid,
     MultiChoiceField,
     NumberField,
+    TextField,
+    WordsField,
 )
 from bot.conversation.flow import Flow, Step
 from bot.conversation.model import Choice, MediaIn, Panel, PostbackIn, Reply, TextIn, UserInput
@@ -111,6 +113,10 @@ class FlowState:
     picking: list[str] = field(default_factory=list)
     # True while changing one answer from the summary: answering returns to the summary.
     editing: bool = False
+    # A side flow (Flow.side) and the flow it was started over, to resume when it ends
+    # (stored as that flow's own state: a "return to" slot).
+    side: bool = False
+    under: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for storage."""
@@ -127,6 +133,8 @@ class FlowState:
             "page": self.page,
             "picking": list(self.picking),
             "editing": self.editing,
+            "side": self.side,
+            "under": self.under,
         }
 
     @classmethod
@@ -143,21 +151,40 @@ class Outcome:
     replies: list[Reply]
     completed: dict[str, Any] | None = None
     cancelled: bool = False
+    # The stored state of the flow a side flow was started over, once the side flow ended:
+    # the caller resumes it (engine.resume with its flow) and asks its question again.
+    resumed: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- starting, resuming
 
 
 def start(
-    flow: Flow, locale: str, answers: dict[str, Any] | None = None, *, at_confirm: bool = False
+    flow: Flow,
+    locale: str,
+    answers: dict[str, Any] | None = None,
+    *,
+    at_confirm: bool = False,
+    over: FlowState | None = None,
 ) -> Outcome:
-    """Begin a flow (optionally pre-filled, e.g. editing a saved profile from its summary)."""
+    """Begin a flow (optionally pre-filled, e.g. editing a saved profile from its summary).
+
+    `over` is the flow running now, when a side flow starts: it resumes when the side flow
+    ends. A side flow started over another side flow replaces it (one exchange at a time).
+    """
     state = FlowState(flow=flow.id, version=flow.version, answers=dict(answers or {}))
+    if over is not None and flow.side:
+        state.under = over.under if over.side else over.to_dict()
+    state.side = flow.side
     _prune(flow, state)
-    if at_confirm and flow.confirm and _first_unanswered(flow, state.answers) is None:
+    unanswered = _first_unanswered(flow, state.answers)
+    if at_confirm and flow.confirm and unanswered is None:
         state.phase = "confirm"
         return Outcome(state, [_summary(flow, state, locale)])
-    first = _first_unanswered(flow, state.answers) or flow.steps[0]
+    # Editing a saved profile that lacks an answer (a step added since): ask what is
+    # missing, then return to the summary; answered steps are not walked through again.
+    state.editing = at_confirm and flow.confirm
+    first = unanswered or flow.steps[0]
     state.step = first.key
     _enter_step(flow, state)
     replies = [Reply(flow.intro(locale))] if flow.intro is not None else []
@@ -171,9 +198,12 @@ def resume(flow: Flow, stored: dict[str, Any]) -> FlowState:
     if state.version == flow.version and (state.step is None or flow.has_step(state.step)):
         return state
     kept = {
-        k: v for k, v in state.answers.items() if flow.has_step(k) and flow.step(k).field.valid(v)
+        k: v
+        for k, v in state.answers.items()
+        if k in flow.params or (flow.has_step(k) and flow.step(k).field.valid(v))
     }
     fresh = FlowState(flow=flow.id, version=flow.version, answers=kept)
+    fresh.side, fresh.under = state.side, state.under
     _prune(flow, fresh)
     nxt = _first_unanswered(flow, fresh.answers)
     if nxt is None and flow.confirm:
@@ -199,8 +229,29 @@ def prompt(flow: Flow, state: FlowState, locale: str) -> list[Reply]:
 # ---------------------------------------------------------------- advancing
 
 
+def waits_for_text(flow: Flow, state: FlowState) -> bool:
+    """True when the current question takes free words (a message to the office, a
+    multi-line description): a typed 「英語」 alone is then the answer, not a language
+    switch. A short one-line answer (a name, a city) or a choice is not: there the
+    greeting's promise holds, “send English at any time”."""
+    if state.phase != "ask" or state.step is None or not flow.has_step(state.step):
+        return False
+    fld = flow.step(state.step).field
+    return isinstance(fld, WordsField) or (isinstance(fld, TextField) and fld.multiline)
+
+
 def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
-    """Apply one input to the state; never raises on bad input, answers it politely."""
+    """Apply one input to the state; never raises on bad input, answers it politely.
+
+    When a side flow ends (done or cancelled), the outcome carries the flow it was started
+    over in `resumed`."""
+    out = _advance(flow, state, inp, locale)
+    if out.state is None and state.under is not None:
+        out.resumed = dict(state.under)
+    return out
+
+
+def _advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
     state = replace(
         state,
         answers=dict(state.answers),
@@ -209,9 +260,11 @@ def advance(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcom
     )
     command = _command(flow, state, inp)
     if command == "cancel":
-        return Outcome(None, [Reply(TXT.cancelled(locale))], cancelled=True)
+        return Outcome(None, [Reply((flow.cancelled or TXT.cancelled)(locale))], cancelled=True)
     if command == "back":
         return _back(flow, state, locale)
+    if isinstance(inp, MediaIn) and flow.not_text is not None:
+        return Outcome(state, [Reply(flow.not_text(locale)), *prompt(flow, state, locale)])
     if isinstance(inp, MediaIn):
         what = MEDIA_NAMES.get(inp.kind, MEDIA_NAMES["file"])(locale)
         return Outcome(state, [Reply(TXT.media(locale, what=what)), *prompt(flow, state, locale)])
@@ -248,7 +301,15 @@ def _button(flow: Flow, step: str, verb: str, arg: str = "") -> str:
 
 
 def _stale(flow: Flow, state: FlowState, locale: str) -> Outcome:
-    return Outcome(state, [Reply(TXT.stale(locale)), *prompt(flow, state, locale)])
+    said = flow.not_text or TXT.stale
+    return Outcome(state, [Reply(said(locale)), *prompt(flow, state, locale)])
+
+
+def _own_data(step: Step, data: str) -> tuple[str, str] | None:
+    """A skip button with its own data (not `f|...`): ("skip", "")."""
+    if step.optional and step.skip_data == data:
+        return "skip", ""
+    return None
 
 
 def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Outcome:
@@ -257,7 +318,8 @@ def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Out
     fld = step.field
     try:
         if isinstance(inp, PostbackIn):
-            parsed = _parse_postback(flow, inp.data)
+            own = _own_data(step, inp.data)
+            parsed = (step.key, *own) if own else _parse_postback(flow, inp.data)
             if parsed is None or parsed[0] != step.key:
                 return _stale(flow, state, locale)
             _, verb, arg = parsed
@@ -298,7 +360,8 @@ def _on_answer(flow: Flow, state: FlowState, inp: UserInput, locale: str) -> Out
             return Outcome(state, [_ask(flow, state, locale)])
         return _accept(flow, state, step, fld.parse_text(inp.text), locale)
     except Invalid as bad:
-        return Outcome(state, [Reply(bad.text(locale)), _ask(flow, state, locale)])
+        again = [_ask(flow, state, locale)] if flow.reask_invalid else []
+        return Outcome(state, [Reply(bad.text(locale)), *again])
 
 
 def _accept(flow: Flow, state: FlowState, step: Step, value: Any, locale: str) -> Outcome:
@@ -334,7 +397,8 @@ def _to_confirm(flow: Flow, state: FlowState, locale: str) -> Outcome:
 
 
 def _back(flow: Flow, state: FlowState, locale: str) -> Outcome:
-    if state.phase == "edit_menu" or (state.phase == "ask" and state.editing):
+    editing = state.phase == "ask" and state.editing
+    if state.phase == "edit_menu" or (editing and _first_unanswered(flow, state.answers) is None):
         return _to_confirm(flow, state, locale)
     if state.phase == "ask" and state.step is not None and state.history:
         # Steps answered after the current one stay in history; drop back to the previous.
@@ -424,7 +488,8 @@ def _ask(flow: Flow, state: FlowState, locale: str) -> Reply:
     assert state.step is not None
     step = flow.step(state.step)
     fld = step.field
-    lines = [step.prompt(locale)]
+    params = {k: state.answers.get(k, "-") for k in flow.params}
+    lines = [step.prompt(locale, **params)]
     if isinstance(fld, MultiChoiceField):
         lines.append(TXT.multi_hint(locale))
         if state.picking:
@@ -459,7 +524,8 @@ def _choices(flow: Flow, step: Step, state: FlowState, locale: str) -> tuple[Cho
     if answered and not isinstance(fld, MultiChoiceField):
         fixed.append(Choice(TXT.keep(locale), _button(flow, step.key, "keep"), TXT.keep(locale)))
     if step.optional:
-        fixed.append(Choice(TXT.skip(locale), _button(flow, step.key, "skip"), TXT.skip(locale)))
+        skip = (step.skip_label or TXT.skip)(locale)
+        fixed.append(Choice(skip, step.skip_data or _button(flow, step.key, "skip"), skip))
     if state.history or state.editing:
         fixed.append(Choice(TXT.back(locale), BACK, TXT.back(locale)))
     return _paged(options, fixed, state.page, _button(flow, step.key, "more"), locale)

@@ -130,6 +130,27 @@ class TextField(Field):
         return value
 
 
+@dataclass(frozen=True)
+class WordsField(Field):
+    """Words passed on as typed (trimmed, not normalised): an answer to the office, a
+    change asked for. Empty text is refused with `empty`; `clip` cuts an overlong answer
+    (normalised) instead of refusing it."""
+
+    max_len: int = 2000
+    empty: T = MSG_EMPTY
+    clip: bool = False
+
+    def parse_text(self, text: str) -> str:
+        if not normalise(text):
+            raise Invalid(self.empty)
+        if self.clip:
+            return normalise(text)[: self.max_len]
+        value = text.strip()
+        if len(value) > self.max_len:
+            raise Invalid(MSG_TOO_LONG, max=self.max_len, n=len(value))
+        return value
+
+
 _NUMBER = re.compile(r"^\D{0,4}?(\d{1,5})(?:\.\d+)?\s*\D{0,10}$")
 
 
@@ -170,6 +191,8 @@ class ChoiceField(Field):
     """Exactly one of a fixed set of options."""
 
     options: tuple[Option, ...] = ()
+    # Said instead of "not one of the choices" (e.g. "please choose Delete or Keep").
+    refuse: T | None = None
 
     def option(self, key: str) -> Option | None:
         """The option with this key, if any."""
@@ -182,6 +205,8 @@ class ChoiceField(Field):
         for option in self.options:
             if option.matches(folded):
                 return option.key
+        if self.refuse is not None:
+            raise Invalid(self.refuse)
         raise Invalid(MSG_NOT_OFFERED, given=normalise(text)[:40])
 
     def parse_key(self, key: str) -> str:

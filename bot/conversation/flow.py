@@ -74,6 +74,9 @@ class Step:
     editable: bool = True
     # Left out of the confirmation summary (e.g. consent, which is restated separately).
     summarised: bool = True
+    # The skip button's own label and data, when not the engine's "Skip" (optional steps).
+    skip_label: T | None = None
+    skip_data: str | None = None
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """True if this step is asked, given the answers so far."""
@@ -96,6 +99,19 @@ class Flow:
         en="Is this all correct?",
     )
     confirm_label: T = T(ja="登録する", en="Confirm")
+    # A side flow (answering the office, deleting one's data...) may start while another
+    # flow runs; when it ends or is cancelled the other flow resumes where it was.
+    side: bool = False
+    # Answers given when the flow starts (not asked), e.g. the question being answered;
+    # prompts may show them as {name}.
+    params: tuple[str, ...] = ()
+    # What the flow says, when not the engine's words: on cancel, and on an input that is
+    # not text or one of its buttons (then the question is asked again).
+    cancelled: T | None = None
+    not_text: T | None = None
+    # Ask the question again after refusing an answer (a side flow's short exchanges
+    # only say why).
+    reask_invalid: bool = True
 
     def step(self, key: str) -> Step:
         """The step with this key."""

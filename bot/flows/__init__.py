@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.conversation.flow import Flow
 from bot.flows.cases import CASE_CHANGE_FLOW
 from bot.flows.group import GROUP_FLOW, REQUEST_FLOW
+from bot.flows.side import SIDE_FLOWS
 from bot.flows.volunteer import VOLUNTEER_FLOW
 from bot.flows.welcome import WELCOME_FLOW
 from bot.flows.work import FEEDBACK_FLOW, HOURS_FLOW
@@ -20,5 +21,7 @@ FLOWS: dict[str, Flow] = {
         HOURS_FLOW,
         FEEDBACK_FLOW,
         CASE_CHANGE_FLOW,  # the case catalogue (#14)
+        # side flows (#12): deleting, answering the office, declining, words asked for
+        *SIDE_FLOWS,
     )
 }
