@@ -146,11 +146,10 @@ def test_needs_action_lists_the_most_urgent_first_each_with_its_button(
     click = sr.home_block_actions(COORDINATOR, "home_outbox", view)
     assert coordinator.post(click).status_code == 200
     told = fake_slack.wait_for(
-        lambda: [
-            m
-            for m in fake_slack.messages(fake_slack.dm_id(COORDINATOR) or "")
-            if "配信状況" in m.get("text", "")
-        ],
+        lambda: (
+            (dm := fake_slack.dm_id(COORDINATOR))
+            and [m for m in fake_slack.messages(dm) if "配信状況" in m.get("text", "")]
+        ),
         timeout=10,
     )
     failed = re.search(r"失敗 (\d+)", told[-1]["text"])
