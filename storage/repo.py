@@ -21,7 +21,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    literal,
     literal_column,
     null,
     or_,
@@ -766,37 +765,17 @@ async def outbox_due(session: AsyncSession, now: datetime) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-def _person_gone() -> Any:
-    """For an outbox row: a LINE person with no conversation left (they deleted their data)."""
-    return and_(
-        OutboxMessage.channel == "line",
-        OutboxMessage.kind == "push",
-        ~exists().where(
-            Conversation.channel == OutboxMessage.channel,
-            Conversation.user_key == OutboxMessage.target,
-        ),
-    )
-
-
 async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime) -> None:
     """Record a delivery."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id)
-        # A rich menu switch needs the LINE id only until it is done; so does a message
-        # to someone whose data is gone (the push answering their deletion).
+        # A rich menu switch needs the LINE id only until it is done.
         .values(
             status="sent",
             sent_at=now,
             last_error=None,
-            target=case(
-                (or_(OutboxMessage.kind == RICHMENU, _person_gone()), ""),
-                else_=OutboxMessage.target,
-            ),
-            payload=case(
-                (_person_gone(), literal({}, OutboxMessage.payload.type)),
-                else_=OutboxMessage.payload,
-            ),
+            target=case((OutboxMessage.kind == RICHMENU, ""), else_=OutboxMessage.target),
         ),
         execution_options={"synchronize_session": False},
     )

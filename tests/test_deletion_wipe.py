@@ -264,31 +264,3 @@ def test_a_group_contact_who_leaves_is_blanked_in_cards_and_messages(
         fake_line.wait_for(lambda: not file_leaks(database_url, secrets) or None, timeout=10)
     # The group's request stays on record for the programme office.
     assert query(database_url, "SELECT name FROM organizations") == [("こども未来塾",)]
-
-
-def test_the_deletion_answer_sent_as_a_push_keeps_no_line_id(
-    app: AppServer, fake_line: FakeLineApi, database_url: str
-) -> None:
-    user = LineUser(app, fake_line)
-    sign_up_other(user)
-    user.say("退会")
-    # The reply token is refused: the answer goes as a push (the fallback).
-    fake_line.reply_token_ttl = -1.0
-    data = next(
-        i["action"]["data"] for i in user.quick_replies() if i["action"]["label"] == "削除する"
-    )
-    user.send(le.postback(user.user_id, user.token(), data), wait=False)
-    pushed = fake_line.wait_for(
-        lambda: [p for p in fake_line.pushes if "削除しました" in str(p)] or None,
-        timeout=15,
-    )
-    assert pushed[0]["to"] == user.user_id
-    fake_line.wait_for(
-        lambda: (
-            query(database_url, "SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0] or None
-        ),
-        timeout=10,
-    )
-    rows = query(database_url, "SELECT target, payload FROM outbox")
-    assert all(user.user_id not in f"{target}{payload}" for target, payload in rows)
-    assert query(database_url, "SELECT count(*) FROM conversations") == [(0,)]
