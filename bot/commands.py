@@ -191,11 +191,17 @@ TXT = {
         "いまの言語: 日本語。英語にするには `/tsunagu lang en`。",
         "Your language now: English. For Japanese: `/tsunagu lang ja`.",
     ),
+    "lang_cleared": T(
+        "言語の指定を外しました。これからはSlackの言語設定に合わせてお答えします。",
+        "Your language choice is cleared: I'll follow your Slack language again.",
+    ),
     "lang_unknown": T(
         "「{text}」は選べません。"
-        "`/tsunagu lang ja`（日本語）か `/tsunagu lang en`（English）です。",
+        "`/tsunagu lang ja`（日本語）、`/tsunagu lang en`（English）、"
+        "`/tsunagu lang auto`（Slackの設定に従う）です。",
         "I can't switch to “{text}”. "
-        "Use `/tsunagu lang ja` (日本語) or `/tsunagu lang en` (English).",
+        "Use `/tsunagu lang ja` (日本語), `/tsunagu lang en` (English) "
+        "or `/tsunagu lang auto` (follow Slack).",
     ),
 }
 
@@ -204,6 +210,8 @@ LANG_NAMES = {
     "ja": ("ja", "jp", "japanese", "日本語", "にほんご", "nihongo"),
     "en": ("en", "english", "英語", "えいご", "eigo"),
 }
+# Words that clear the choice, folded.
+LANG_CLEAR = ("auto", "reset", "clear", "自動", "じどう", "リセット")
 
 
 # ---------------------------------------------------------------- handlers
@@ -307,6 +315,9 @@ async def _lang(c: Commands, r: CommandRequest) -> CommandReply:
     if not r.args:
         return CommandReply(TXT["lang_now"](r.locale))
     word = fold(" ".join(r.args))
+    if word in LANG_CLEAR:
+        await c.services.languages.forget(r.actor)
+        return CommandReply(TXT["lang_cleared"](r.locale))
     chosen = next((loc for loc, names in LANG_NAMES.items() if word in names), None)
     if chosen is None:
         return CommandReply(TXT["lang_unknown"](r.locale, text=" ".join(r.args)[:40]))
@@ -717,10 +728,10 @@ REGISTRY: tuple[Command, ...] = (
     ),
     Command(
         "lang",
-        T("ja|en", "ja|en"),
+        T("ja|en|auto", "ja|en|auto"),
         T(
-            "あなたへの返事の言語（Slackの言語設定より優先）",
-            "the language of answers to you (wins over your Slack language)",
+            "あなたへの返事の言語（Slackの言語設定より優先。auto で解除）",
+            "the language of answers to you (wins over your Slack language; auto clears it)",
         ),
         _lang,
         role=Role.ANYONE,

@@ -332,6 +332,7 @@ async def apply_effect(
         volunteer_deleted = await repo.delete_volunteer(session, channel, user_key)
         org_id = await repo.forget_organization_contact(session, channel, user_key)
         await repo.delete_conversation(session, channel, user_key)
+        await repo.forget_language(session, channel, user_key)
         await repo.scrub_outbox(session, channel, user_key, typed)
         # Deleted text must not stay in the database file's free pages or its WAL.
         wipe_after_commit(session)

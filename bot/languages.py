@@ -53,3 +53,9 @@ class PersonLanguages:
         async with self._maker.begin() as session:
             await repo.choose_language(session, self.channel, user_key, locale)
         self._cache[user_key] = (self._clock() + CACHE_TTL_S, locale)
+
+    async def forget(self, user_key: str) -> None:
+        """Remove this person's choice: their platform's language applies again."""
+        async with self._maker.begin() as session:
+            await repo.forget_language(session, self.channel, user_key)
+        self._cache[user_key] = (self._clock() + CACHE_TTL_S, None)

@@ -488,6 +488,15 @@ async def choose_language(session: AsyncSession, channel: str, user_key: str, lo
         row.locale = locale
 
 
+async def forget_language(session: AsyncSession, channel: str, user_key: str) -> None:
+    """Remove this person's chosen language here (their platform's setting decides again)."""
+    await session.execute(
+        delete(PersonLanguage).where(
+            PersonLanguage.channel == channel, PersonLanguage.user_key == user_key
+        )
+    )
+
+
 async def delete_volunteer(session: AsyncSession, channel: str, user_key: str) -> bool:
     """Delete a volunteer and (by cascade) their skills; False if there was none."""
     volunteer = await get_volunteer(session, channel, user_key)

@@ -469,7 +469,28 @@ def test_tsunagu_lang_wins_over_the_slack_locale_and_is_kept(
     rows = query(database_url, "SELECT user_key, locale FROM person_languages ORDER BY locale")
     assert [tuple(r) for r in rows] == [(COORDINATORS[0], "en"), (COORDINATORS[1], "ja")]
     # Help lists the verb in both languages.
-    assert "/tsunagu lang ja|en" in japanese.command("help").json()["text"]
+    assert "/tsunagu lang ja|en|auto" in japanese.command("help").json()["text"]
+
+
+def test_tsunagu_lang_auto_clears_the_choice_so_the_slack_locale_applies_again(
+    app: AppServer, fake_slack: FakeSlackApi, database_url: str
+) -> None:
+    fake_slack.add_user(COORDINATORS[1], "ken", locale="en-US")
+    english = coordinator(app, fake_slack, 1)
+    assert "日本語でお答えします" in english.command("lang ja").json()["text"]
+    assert "いまの言語: 日本語" in english.command("lang").json()["text"]
+    # Cleared (said in the language read until now); Slack's language (English) from now
+    # on; the row is gone.
+    assert "言語の指定を外しました" in english.command("lang auto").json()["text"]
+    assert scalar(database_url, "SELECT count(*) FROM person_languages") == 0
+    assert "Your language now: English" in english.command("lang").json()["text"]
+    # The other words clear too, and clearing when nothing is chosen is harmless.
+    assert "choice is cleared" in english.command("lang reset").json()["text"]
+    english.command("lang ja")
+    assert "言語の指定を外しました" in english.command("lang 自動").json()["text"]
+    assert "Your language now: English" in english.command("lang").json()["text"]
+    assert scalar(database_url, "SELECT count(*) FROM person_languages") == 0
+    assert "/tsunagu lang ja|en|auto" in english.command("help").json()["text"]
 
 
 def test_a_late_click_and_a_refused_question_are_answered_in_the_clickers_language(

@@ -217,7 +217,10 @@ class Scheduler:
     # ---------------------------------------------------------------- APScheduler
 
     async def _start_aps(self) -> None:
-        store = SQLAlchemyJobStore(url=self._url, tablename=JOB_TABLE)
+        # A failed statement's text must not carry its values (job arguments).
+        store = SQLAlchemyJobStore(
+            url=self._url, tablename=JOB_TABLE, engine_options={"hide_parameters": True}
+        )
         self._store = store
 
         def start() -> BackgroundScheduler:
