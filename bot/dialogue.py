@@ -1124,11 +1124,7 @@ class Dialogue:
     ) -> None:
         loc = conv.locale
         command = pb.command if isinstance(pb, postback.Menu) else _menu_word(word)
-        words = cases_chat.search_words(inp.text) if isinstance(inp, TextIn) else None
-        if command == "cases" or words is not None:
-            # The case catalogue (#14): 事例, or 事例 with words to search for.
-            found = await cases_chat.on_search(words or "", 0, loc, load)
-            await self._work_step(conv, result, found, load)
+        if await self._on_cases(conv, result, inp, command, load):
             return
         known = await load()
         profile = known.volunteer
@@ -1176,6 +1172,22 @@ class Dialogue:
         else:
             result.replies.append(Reply(TXT.not_understood(loc)))
             result.replies.extend(self._menu_for(conv, known))
+
+    async def _on_cases(
+        self,
+        conv: _Conv,
+        result: Result,
+        inp: UserInput,
+        command: str | None,
+        load: KnownLoader,
+    ) -> bool:
+        """The case catalogue (#14): 事例, or 事例 with words to search for; True if it was."""
+        words = cases_chat.search_words(inp.text) if isinstance(inp, TextIn) else None
+        if command != "cases" and words is None:
+            return False
+        found = await cases_chat.on_search(words or "", 0, conv.locale, load)
+        await self._work_step(conv, result, found, load)
+        return True
 
     def _set_paused(
         self, conv: _Conv, result: Result, known: Known, profile: Profile, pause: bool

@@ -10,9 +10,17 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.progress import Progress
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.demo import DemoResult
+    from bot.programmes.service import Programmes
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -133,16 +141,62 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _programme(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import date, datetime
-    from pathlib import Path
-    from zoneinfo import ZoneInfo
+def _shift_date(value: str | None, timezone: str) -> date | str | None:
+    """--shift-to as a date (None without it); an error message when it is not one."""
+    if not value:
+        return None
+    if value == "today":
+        return datetime.now(ZoneInfo(timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return "--shift-to takes YYYY-MM-DD or 'today'"
 
+
+async def _import_programme(
+    args: argparse.Namespace, settings: Settings, programmes: Programmes
+) -> int:
+    """`tsunagu programme import FILE`: read, check, import; 0, or why not (1, 2)."""
     import yaml
 
-    from bot.coordination import Coordination
     from bot.programmes.schedule import ScheduleError, parse_programme
-    from bot.programmes.service import TXT, Programmes
+    from bot.programmes.service import TXT
+
+    locale = settings.default_locale
+    if not args.file:
+        print("tsunagu programme import FILE [--shift-to YYYY-MM-DD|today]")
+        return 2
+    try:
+        raw = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+        data = yaml.safe_load(raw)
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    shift = _shift_date(args.shift_to, settings.timezone)
+    if isinstance(shift, str):
+        print(shift, file=sys.stderr)
+        return 2
+    try:
+        spec = parse_programme(data, shift_to=shift)
+        with Progress("importing") as progress:
+            result = await programmes.import_spec(spec, actor="cli", progress=progress)
+    except ScheduleError as exc:  # a bad file, or a phase for a project that does not exist
+        print(exc.text(locale), file=sys.stderr)
+        return 1
+    counts = {
+        "phases": result.phases,
+        "added": result.added,
+        "updated": result.updated,
+        "cancelled": result.cancelled,
+        "scheduled": result.scheduled,
+    }
+    print(TXT["imported"](locale, name=spec.name, **counts))
+    return 0
+
+
+async def _programme(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.coordination import Coordination
+    from bot.programmes.service import Programmes
     from storage.db import make_engine, make_sessionmaker
     from storage.migrate import upgrade
 
@@ -159,47 +213,9 @@ async def _programme(args: argparse.Namespace, settings: Settings) -> int:
     programmes = Programmes(maker, coordination, locale=locale)
     try:
         if args.action == "import":
-            if not args.file:
-                print("tsunagu programme import FILE [--shift-to YYYY-MM-DD|today]")
-                return 2
-            try:
-                raw = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
-                data = yaml.safe_load(raw)
-            except (OSError, yaml.YAMLError) as exc:
-                print(f"cannot read {args.file}: {exc}", file=sys.stderr)
-                return 1
-            shift: date | None = None
-            if args.shift_to:
-                if args.shift_to == "today":
-                    shift = datetime.now(ZoneInfo(settings.timezone)).date()
-                else:
-                    try:
-                        shift = date.fromisoformat(args.shift_to)
-                    except ValueError:
-                        print("--shift-to takes YYYY-MM-DD or 'today'", file=sys.stderr)
-                        return 2
-            try:
-                spec = parse_programme(data, shift_to=shift)
-            except ScheduleError as exc:
-                print(exc.text(locale), file=sys.stderr)
-                return 1
-            try:
-                with Progress("importing") as progress:
-                    result = await programmes.import_spec(spec, actor="cli", progress=progress)
-            except ScheduleError as exc:  # e.g. a phase for a project that does not exist
-                print(exc.text(locale), file=sys.stderr)
-                return 1
-            print(
-                TXT["imported"](
-                    locale,
-                    name=spec.name,
-                    phases=result.phases,
-                    added=result.added,
-                    updated=result.updated,
-                    cancelled=result.cancelled,
-                    scheduled=result.scheduled,
-                )
-            )
+            failed = await _import_programme(args, settings, programmes)
+            if failed:
+                return failed
         print(await programmes.schedule_text(locale))
     finally:
         await engine.dispose()
@@ -234,9 +250,6 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             coordinator_channel=settings.slack_coordinator_channel,
         )
         matching = Matching(maker, coordination)
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
-
         from bot.programmes.service import Programmes
 
         programmes = Programmes(maker, coordination, locale=settings.default_locale)
@@ -257,16 +270,20 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             )
     finally:
         await engine.dispose()
-    if result.already_loaded:
-        print("The demo data is already loaded.")
-    else:
-        groups = sum(1 for p in result.people if p.kind == "group")
-        volunteers = len(result.people) - groups
-        print(
-            f"Loaded {groups} groups with {len(result.projects)} accepted requests and "
-            f"{volunteers} volunteers. Their messages go out when the server runs (make run)."
-        )
+    print(_demo_loaded(result))
     return 0
+
+
+def _demo_loaded(result: DemoResult) -> str:
+    """What `tsunagu demo` says it did."""
+    if result.already_loaded:
+        return "The demo data is already loaded."
+    groups = sum(1 for p in result.people if p.kind == "group")
+    volunteers = len(result.people) - groups
+    return (
+        f"Loaded {groups} groups with {len(result.projects)} accepted requests and "
+        f"{volunteers} volunteers. Their messages go out when the server runs (make run)."
+    )
 
 
 def _slack(args: argparse.Namespace) -> int:
@@ -383,11 +400,8 @@ async def _cases(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `tsunagu` console command."""
-    parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _server_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """serve, db, chat, programme, demo: the server and what works on its database."""
     serve = sub.add_parser("serve", help="serve the webhooks (HOST/PORT or --host/--port)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -424,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="load even with real LINE/Slack credentials set"
     )
 
+
+def _setup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """slack, line: setting up the Slack app and the LINE official account."""
     slack = sub.add_parser("slack", help="the Slack app: write its manifest")
     slack.add_argument("action", choices=["manifest"])
     slack.add_argument("--url", required=True, help="this server's public address, https://HOST")
@@ -431,7 +448,13 @@ def main(argv: list[str] | None = None) -> int:
     slack.add_argument(
         "--out", default="slack/manifest.yml", help="where to write it (- for stdout)"
     )
+    line = sub.add_parser("line", help="set up the LINE official account")
+    line.add_argument("action", choices=["richmenu"], help="richmenu: create or update the menus")
+    line.add_argument("--font", metavar="FILE", help="a font with Japanese glyphs for the labels")
 
+
+def _office_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """export, report, cases: what a programme office shows."""
     from bot.office.exports import ALL, FORMATS, KINDS
 
     export = sub.add_parser("export", help="export volunteers, groups, projects, … as CSV or XLSX")
@@ -464,26 +487,39 @@ def main(argv: list[str] | None = None) -> int:
     cases.add_argument("--limit", type=int, default=20, help="search: at most this many")
     cases.add_argument("--lang", choices=["ja", "en"])
 
-    line = sub.add_parser("line", help="set up the LINE official account")
-    line.add_argument("action", choices=["richmenu"], help="richmenu: create or update the menus")
-    line.add_argument("--font", metavar="FILE", help="a font with Japanese glyphs for the labels")
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsunagu", description="Tsunagu volunteer matching bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _server_commands(sub)
+    _setup_commands(sub)
+    _office_commands(sub)
+    return parser
+
+
+def _line(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.sandbox_enabled or not settings.line_enabled:
+        print(
+            "tsunagu line richmenu needs LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN "
+            "(the sandbox makes its own menus when it starts).",
+            file=sys.stderr,
+        )
+        return 2
+    # The LINE calls live in handlers/ (the core imports no SDK); like `serve`, the
+    # command reaches them by name.
+    richmenu = importlib.import_module("handlers.richmenu")
+    return int(richmenu.run_cli(settings, font=args.font))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tsunagu` console command."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "slack":
         return _slack(args)  # needs no settings or database
     settings = Settings()
     if args.command == "line":
-        if settings.sandbox_enabled or not settings.line_enabled:
-            print(
-                "tsunagu line richmenu needs LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN "
-                "(the sandbox makes its own menus when it starts).",
-                file=sys.stderr,
-            )
-            return 2
-        # The LINE calls live in handlers/ (the core imports no SDK); like `serve`, the
-        # command reaches them by name.
-        richmenu = importlib.import_module("handlers.richmenu")
-        return int(richmenu.run_cli(settings, font=args.font))
+        return _line(args, settings)
     if settings.sandbox_enabled and args.command != "serve":
         # The other commands work on what the sandbox server works on: its database and
         # its coordinator channel. They never call LINE or Slack, so the credentials are

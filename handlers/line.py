@@ -187,6 +187,54 @@ def _postback(choice: Choice) -> dict[str, Any]:
     }
 
 
+def _flex_text(text: str, limit: int, **style: Any) -> dict[str, Any]:
+    return {"type": "text", "text": _clip(text, limit), "wrap": True, **style}
+
+
+def _bubble_body(panel: Panel, limit: int) -> list[dict[str, Any]]:
+    """The bubble's body: the panel's text, its label/value rows, its small note."""
+    body: list[dict[str, Any]] = []
+    if panel.body:
+        body.append(_flex_text(panel.body, limit, size="sm", color="#1F2933"))
+    if panel.fields:
+        value_limit = min(limit, MAX_FIELD_VALUE)
+        rows = [
+            {
+                "type": "box",
+                "layout": "baseline",
+                "spacing": "sm",
+                "contents": [
+                    _flex_text(label, limit, size="xs", color="#7B8794", flex=2),
+                    _flex_text(value, value_limit, size="sm", color="#1F2933", flex=5),
+                ],
+            }
+            for label, value in panel.fields
+        ]
+        body.append({"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows})
+    if panel.note:
+        body.append(_flex_text(panel.note, limit, size="xs", color="#7B8794"))
+    return body or [_flex_text(panel.title, limit, size="sm")]
+
+
+def _bubble_footer(panel: Panel, accent: str) -> dict[str, Any]:
+    """The panel's buttons, the first in its accent colour."""
+    return {
+        "type": "box",
+        "layout": "vertical",
+        "spacing": "sm",
+        "contents": [
+            {
+                "type": "button",
+                "style": "primary" if i == 0 else "secondary",
+                "color": accent if i == 0 else "#E4E7EB",
+                "height": "sm",
+                "action": _postback(choice),
+            }
+            for i, choice in enumerate(panel.buttons)
+        ],
+    }
+
+
 def render_bubble(
     panel: Panel, *, size: str = "mega", limit: int = MAX_FLEX_TEXT
 ) -> dict[str, Any]:
@@ -194,35 +242,8 @@ def render_bubble(
 
     Each text is clipped to `limit` characters (a bubble is at most 30 KB of JSON).
     """
-
-    def _flex_text(text: str, **style: Any) -> dict[str, Any]:
-        return {"type": "text", "text": _clip(text, limit), "wrap": True, **style}
-
     accent = ACCENTS.get(panel.kind, ACCENTS["info"])
-    body: list[dict[str, Any]] = []
-    if panel.body:
-        body.append(_flex_text(panel.body, size="sm", color="#1F2933"))
-    if panel.fields:
-        rows = [
-            {
-                "type": "box",
-                "layout": "baseline",
-                "spacing": "sm",
-                "contents": [
-                    _flex_text(label, size="xs", color="#7B8794", flex=2),
-                    _flex_text(
-                        _clip(value, min(limit, MAX_FIELD_VALUE)),
-                        size="sm",
-                        color="#1F2933",
-                        flex=5,
-                    ),
-                ],
-            }
-            for label, value in panel.fields
-        ]
-        body.append({"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows})
-    if panel.note:
-        body.append(_flex_text(panel.note, size="xs", color="#7B8794"))
+    title = _flex_text(panel.title, limit, weight="bold", color="#FFFFFF", size="md")
     bubble: dict[str, Any] = {
         "type": "bubble",
         "size": size,
@@ -231,31 +252,17 @@ def render_bubble(
             "layout": "vertical",
             "backgroundColor": accent,
             "paddingAll": "lg",
-            "contents": [_flex_text(panel.title, weight="bold", color="#FFFFFF", size="md")],
+            "contents": [title],
         },
         "body": {
             "type": "box",
             "layout": "vertical",
             "spacing": "md",
-            "contents": body or [_flex_text(panel.title, size="sm")],
+            "contents": _bubble_body(panel, limit),
         },
     }
     if panel.buttons:
-        bubble["footer"] = {
-            "type": "box",
-            "layout": "vertical",
-            "spacing": "sm",
-            "contents": [
-                {
-                    "type": "button",
-                    "style": "primary" if i == 0 else "secondary",
-                    "color": accent if i == 0 else "#E4E7EB",
-                    "height": "sm",
-                    "action": _postback(choice),
-                }
-                for i, choice in enumerate(panel.buttons)
-            ],
-        }
+        bubble["footer"] = _bubble_footer(panel, accent)
     return bubble
 
 

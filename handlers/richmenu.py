@@ -224,6 +224,29 @@ class DeployReport:
     fonts: Fonts
 
 
+def _relink(api: MessagingApi, menu_id: str, users: list[str]) -> None:
+    """Link people to a menu, in LINE's bulk batches."""
+    for start in range(0, len(users), BULK_LINK_MAX):
+        api.link_rich_menu_id_to_users(
+            RichMenuBulkLinkRequest(
+                richMenuId=menu_id, userIds=users[start : start + BULK_LINK_MAX]
+            )
+        )
+
+
+def _set_default(api: MessagingApi, default: str, name: str, say: Callable[[str], None]) -> None:
+    """Make `default` the menu of people linked to none (LINE answers 404 when unset)."""
+    try:
+        now_default: str | None = api.get_default_rich_menu_id().rich_menu_id
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        now_default = None
+    if now_default != default:
+        api.set_default_rich_menu(default)
+        say(f"default menu: {name} ({default})")
+
+
 def deploy(
     api: MessagingApi,
     blob: MessagingApiBlob,
@@ -255,23 +278,16 @@ def deploy(
             say(f"{name}: unchanged ({old})")
             continue
         new = api.create_rich_menu(wanted).rich_menu_id
-        blob.set_rich_menu_image(
-            new, draw(spec, locale, fonts), _headers={"Content-Type": "image/png"}
-        )
+        png = draw(spec, locale, fonts)
+        blob.set_rich_menu_image(new, png, _headers={"Content-Type": "image/png"})
         if old is None:
-            api.create_rich_menu_alias(
-                CreateRichMenuAliasRequest(richMenuAliasId=name, richMenuId=new)
-            )
+            request = CreateRichMenuAliasRequest(richMenuAliasId=name, richMenuId=new)
+            api.create_rich_menu_alias(request)
             say(f"{name}: created ({new})")
         else:
             api.update_rich_menu_alias(name, UpdateRichMenuAliasRequest(richMenuId=new))
             users = list(linked(name))
-            for start in range(0, len(users), BULK_LINK_MAX):
-                api.link_rich_menu_id_to_users(
-                    RichMenuBulkLinkRequest(
-                        richMenuId=new, userIds=users[start : start + BULK_LINK_MAX]
-                    )
-                )
+            _relink(api, new, users)
             say(f"{name}: updated ({new}), {len(users)} people relinked")
         current[name] = new
     # Menus of ours that no alias points at: replaced ones, or left by an interrupted run.
@@ -279,16 +295,8 @@ def deploy(
         if menu_name.startswith(NAME_PREFIX) and menu_id not in current.values():
             api.delete_rich_menu(menu_id)
             say(f"deleted the old menu {menu_id}")
-    default = current[alias("guest", default_locale)]
-    try:
-        now_default: str | None = api.get_default_rich_menu_id().rich_menu_id
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        now_default = None
-    if now_default != default:
-        api.set_default_rich_menu(default)
-        say(f"default menu: {alias('guest', default_locale)} ({default})")
+    guest = alias("guest", default_locale)
+    _set_default(api, current[guest], guest, say)
     return DeployReport(lines, fonts)
 
 

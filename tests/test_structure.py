@@ -7,20 +7,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 60
-# Files outside handlers/ held to the same limit (the lead adds bot/dialogue.py once its
-# rework lands).
-ALSO_CHECKED: list[str] = []
-# Functions still over the limit, to be split by meaning (each entry goes when it is);
-# none may grow, and no other function may join them.
-NOT_YET_SPLIT = {
-    "handlers/cli.py:main": 122,
-    "handlers/cli.py:_programme": 71,
-    "handlers/cli.py:_demo": 61,
-    "handlers/line.py:render_bubble": 70,
-    "handlers/richmenu.py:deploy": 66,
-    "handlers/sandbox/slack_api.py:block_action": 64,
-    "handlers/slack/app.py:__init__": 81,
-}
+# Files outside handlers/ held to the same limit: the dialogue and the engine it runs.
+ALSO_CHECKED: list[str] = [
+    "bot/dialogue.py",
+    "bot/work_chat.py",
+    "bot/cases_chat.py",
+    "bot/conversation/engine.py",
+]
+# Functions allowed over the limit until split by meaning (none now); none may grow, and
+# no other function may join them.
+NOT_YET_SPLIT: dict[str, int] = {}
 
 
 def long_functions(paths: list[Path], root: Path = ROOT) -> dict[str, int]:

@@ -532,27 +532,8 @@ class SlackWorld:
         its response_url is how the app answers or replaces that message)."""
         if user_id not in self.people:
             raise LookupError("unknown user")
-        message = next((m for m in self.messages.get(channel_id, []) if m["ts"] == ts), None)
-        ephemeral = next(
-            (
-                e
-                for e in self.ephemerals
-                if e["ts"] == ts and e["user"] == user_id and e["channel"] == channel_id
-            ),
-            None,
-        )
-        shown = message or ephemeral
-        if shown is None:
-            raise LookupError("unknown message")
-        block_id: str = ""
-        element: dict[str, Any] | None = None
-        for block in shown.get("blocks", []):
-            accessory = block.get("accessory")
-            for candidate in [*block.get("elements", []), *([accessory] if accessory else [])]:
-                if candidate.get("action_id") == action_id and candidate.get("value") == value:
-                    block_id, element = str(block.get("block_id", "")), candidate
-        if element is None:
-            raise LookupError("no such button")
+        message, shown = self._clicked_message(user_id, channel_id, ts)
+        block_id, element = _button_in(shown, action_id, value)
         channel = self.channels[channel_id]
         payload: dict[str, Any] = {
             "type": "block_actions",
@@ -588,6 +569,25 @@ class SlackWorld:
             payload["message"] = copy.deepcopy(message)
         body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
         return body, self._signed(body, "application/x-www-form-urlencoded")
+
+    def _clicked_message(
+        self, user_id: str, channel_id: str, ts: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The message clicked on: (the channel's message or None, what was shown), the
+        second being this user's ephemeral message when the channel has none at `ts`."""
+        message = next((m for m in self.messages.get(channel_id, []) if m["ts"] == ts), None)
+        ephemeral = next(
+            (
+                e
+                for e in self.ephemerals
+                if e["ts"] == ts and e["user"] == user_id and e["channel"] == channel_id
+            ),
+            None,
+        )
+        shown = message or ephemeral
+        if shown is None:
+            raise LookupError("unknown message")
+        return message, shown
 
     # ---------------------------------------------------------------- response_url
 
@@ -847,3 +847,13 @@ class _ApiError(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(error)
         self.error = error
+
+
+def _button_in(shown: dict[str, Any], action_id: str, value: str) -> tuple[str, dict[str, Any]]:
+    """The block id and element of the button with this action and value (LookupError)."""
+    for block in shown.get("blocks", []):
+        accessory = block.get("accessory")
+        for candidate in [*block.get("elements", []), *([accessory] if accessory else [])]:
+            if candidate.get("action_id") == action_id and candidate.get("value") == value:
+                return str(block.get("block_id", "")), candidate
+    raise LookupError("no such button")

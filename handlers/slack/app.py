@@ -108,29 +108,7 @@ class SlackChannel:
         kickoff: Kickoff | None = None,
     ) -> None:
         self.locale = settings.default_locale
-        self.client = AsyncWebClient(
-            token=settings.slack_bot_token, base_url=settings.slack_api_base_url
-        )
-        self._verifier = SignatureVerifier(settings.slack_signing_secret)
-        # Each person reads their own Slack language (or the one they chose with
-        # `/tsunagu lang`); each channel its setting.
-        self.locales = SlackLocales(
-            self.client,
-            settings.default_locale,
-            settings.channel_locale,
-            chosen=languages.chosen if languages is not None else None,
-        )
-        self.app = AsyncApp(
-            signing_secret=settings.slack_signing_secret,
-            client=self.client,
-            # Bolt gives each of its parts a logger levelled like this one (warning): its
-            # info records (a failed signature with the whole body) are never made.
-            logger=logging.getLogger("slack_bolt"),
-            # Listeners ack first and keep working after the 200 has gone.
-            process_before_response=False,
-            raise_error_for_unhandled_request=False,
-        )
-        self.handler = AsyncSlackRequestHandler(self.app)
+        self._bolt(settings, languages)
         self.coordination = coordination
         self.inbox = inbox
         self.matching = matching
@@ -156,24 +134,58 @@ class SlackChannel:
             )
         )
         self._register()
-        # The App Home: the office's dashboard, or a person's own page (handlers.slack.home).
-        self.home = (
-            AppHome(
+        self._office_views(settings, office, work, programmes)
+
+    def _bolt(self, settings: Settings, languages: PersonLanguages | None) -> None:
+        """The Web API client, the signature check, the readers' languages and Bolt."""
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token, base_url=settings.slack_api_base_url
+        )
+        self._verifier = SignatureVerifier(settings.slack_signing_secret)
+        # Each person reads their own Slack language (or the one they chose with
+        # `/tsunagu lang`); each channel its setting.
+        self.locales = SlackLocales(
+            self.client,
+            settings.default_locale,
+            settings.channel_locale,
+            chosen=languages.chosen if languages is not None else None,
+        )
+        self.app = AsyncApp(
+            signing_secret=settings.slack_signing_secret,
+            client=self.client,
+            # Bolt gives each of its parts a logger levelled like this one (warning): its
+            # info records (a failed signature with the whole body) are never made.
+            logger=logging.getLogger("slack_bolt"),
+            # Listeners ack first and keep working after the 200 has gone.
+            process_before_response=False,
+            raise_error_for_unhandled_request=False,
+        )
+        self.handler = AsyncSlackRequestHandler(self.app)
+
+    def _office_views(
+        self,
+        settings: Settings,
+        office: Office | None,
+        work: Work | None,
+        programmes: Programmes | None,
+    ) -> None:
+        """The App Home, the case form and the programme calendar's buttons and modals."""
+        self.home: AppHome | None = None
+        self.case_forms: CaseForms | None = None
+        if office is not None:
+            # The office's dashboard, or a person's own page (handlers.slack.home).
+            self.home = AppHome(
                 self.app,
                 self.gate,
                 office,
                 timezone=settings.timezone,
                 budget=lambda: self.commands.services.budget,
-                outbox=coordination.outbox_text,
+                outbox=self.coordination.outbox_text,
             )
-            if office is not None
-            else None
-        )
+            self.case_forms = CaseForms(self.app, self.gate, office)
         if self.home is not None and work is not None:
             # Hours logged (in LINE or Slack) change coordinators' and members' numbers.
             work.changed.append(self.home.changed)
-        self.case_forms = CaseForms(self.app, self.gate, office) if office is not None else None
-        # The programme calendar's buttons and modals (handlers.slack.programmes).
         self.programme_ui = (
             ProgrammeUI(
                 self.app,
