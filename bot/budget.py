@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import T, month_text, short_when_text
+from bot.i18n import T, Texts, month_text, short_when_text
 from bot.outbox_rows import enqueue, key_for
 from storage import repo
 from storage.base import utcnow
@@ -35,45 +35,48 @@ log = logging.getLogger(__name__)
 
 WARN_AT = 0.8
 
-TXT = {
-    "title": T("*LINE の配信枠（{month}）*", "*LINE message budget ({month})*"),
-    "limited": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    title = T("*LINE の配信枠（{month}）*", "*LINE message budget ({month})*")
+    limited = T(
         "今月の使用 {used:,} / {limit:,} 通（{pct} %）、残り {left:,} 通。",
         "Used this month: {used:,} of {limit:,} ({pct} %), {left:,} left.",
-    ),
-    "unlimited": T(
+    )
+    unlimited = T(
         "上限なしのプランです（今月の使用 {used:,} 通）。",
         "The plan has no monthly limit ({used:,} used this month).",
-    ),
-    "unknown": T(
+    )
+    unknown = T(
         "LINE から配信枠を取得できませんでした。送信は止めずに続けています。",
         "LINE did not tell us the quota just now; sending goes on without holding back.",
-    ),
-    "free": T(
+    )
+    free = T(
         "返信（応答メッセージ）は枠を使いません。"
         "プッシュとマルチキャストは宛先 1 人につき 1 通です。",
         "Replies are free; pushes and multicasts count one per recipient.",
-    ),
-    "waiting": T(
+    )
+    waiting = T(
         "枠を待っているメッセージ {rows} 件（宛先 {people:,} 人）。{when} 以降に送ります。",
         "Waiting for budget: {rows} message(s) to {people:,} recipient(s), sent from {when}.",
-    ),
-    "none_waiting": T(
-        "枠を待っているメッセージはありません。", "No message is waiting for budget."
-    ),
-    "warn": T(
+    )
+    none_waiting = T("枠を待っているメッセージはありません。", "No message is waiting for budget.")
+    warn = T(
         "⚠️ LINE の今月の配信枠の {pct} % を使いました（{used:,} / {limit:,} 通）。"
         "上限に達すると、急ぎでないお知らせは来月まで保留されます（`/tsunagu quota`）。",
         "⚠️ {pct} % of this month's LINE message quota is used ({used:,} of {limit:,}). "
         "At the limit, non-urgent announcements wait until next month (`/tsunagu quota`).",
-    ),
-    "exhausted": T(
+    )
+    exhausted = T(
         "🛑 LINE の今月の配信枠を使い切りました。急ぎでないお知らせは {when} 以降に送ります。"
         "返信は引き続き届きます（`/tsunagu quota`）。",
         "🛑 This month's LINE message quota is used up. Non-urgent announcements go out from "
         "{when}; replies still reach people (`/tsunagu quota`).",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 
 @dataclass(frozen=True)
@@ -269,14 +272,14 @@ class Budget:
             return
         self._warned.add((month, level))
         if level == "warn" and estimate is not None and estimate.limit:
-            text = TXT["warn"](
+            text = TXT.warn(
                 self._locale,
                 pct=int(100 * estimate.used / estimate.limit),
                 used=estimate.used,
                 limit=estimate.limit,
             )
         else:
-            text = TXT["exhausted"](self._locale, when=self._local(self.next_month_start(now)))
+            text = TXT.exhausted(self._locale, when=self._local(self.next_month_start(now)))
         # The key makes it once a month across restarts and processes.
         async with self._maker.begin() as session:
             await enqueue(
@@ -302,15 +305,15 @@ class Budget:
         now = self._clock()
         local = now.astimezone(self._tz)
         month = month_text(local, loc)
-        lines = [TXT["title"](loc, month=month)]
+        lines = [TXT.title(loc, month=month)]
         if estimate is None:
-            lines.append(TXT["unknown"](loc))
+            lines.append(TXT.unknown(loc))
         elif estimate.limit is None:
-            lines.append(TXT["unlimited"](loc, used=estimate.used))
+            lines.append(TXT.unlimited(loc, used=estimate.used))
         else:
             used = min(estimate.used, estimate.limit)
             lines.append(
-                TXT["limited"](
+                TXT.limited(
                     loc,
                     used=estimate.used,
                     limit=estimate.limit,
@@ -318,7 +321,7 @@ class Budget:
                     left=estimate.limit - used,
                 )
             )
-        lines.append(TXT["free"](loc))
+        lines.append(TXT.free(loc))
         async with self._maker() as session:
             waiting = await repo.deferred_outbox(session, self.channel)
         if waiting:
@@ -327,10 +330,10 @@ class Budget:
             )
             when = min(r.due_at for r in waiting)
             lines.append(
-                TXT["waiting"](loc, rows=len(waiting), people=people, when=self._at(when, loc))
+                TXT.waiting(loc, rows=len(waiting), people=people, when=self._at(when, loc))
             )
         else:
-            lines.append(TXT["none_waiting"](loc))
+            lines.append(TXT.none_waiting(loc))
         return "\n".join(lines)
 
     def _at(self, when: datetime, locale: str) -> str:

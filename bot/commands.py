@@ -18,7 +18,7 @@ from bot.budget import Budget
 from bot.cards import Card
 from bot.coordination import TXT as COORDINATION_TXT
 from bot.coordination import Coordination
-from bot.i18n import T, fold
+from bot.i18n import T, Texts, fold
 from bot.languages import PersonLanguages
 from bot.lifecycle.kickoff import TXT as KICKOFF_TXT
 from bot.lifecycle.kickoff import AgreementForm, Kickoff
@@ -149,61 +149,65 @@ class Command:
         return all(a.lstrip("#").isdigit() for a in request.args[: self.numbers])
 
 
-TXT = {
-    "heading": T("*/tsunagu の使い方*", "*/tsunagu commands*"),
-    "team_heading": T("*チームのコマンド*（どなたでも）", "*Team commands* (anyone)"),
-    "verb_help": T("`{usage}`\n{help}", "`{usage}`\n{help}"),
-    "aliases": T("（別名: {names}）", "(also: {names})"),
-    "usage": T("使い方: `{usage}`", "Usage: `{usage}`"),
-    "unknown": T(
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    heading = T("*/tsunagu の使い方*", "*/tsunagu commands*")
+    team_heading = T("*チームのコマンド*（どなたでも）", "*Team commands* (anyone)")
+    verb_help = T("`{usage}`\n{help}", "`{usage}`\n{help}")
+    aliases = T("（別名: {names}）", "(also: {names})")
+    usage = T("使い方: `{usage}`", "Usage: `{usage}`")
+    unknown = T(
         "「{text}」はわかりませんでした。`/tsunagu help` をご覧ください。",
         "I don't know “{text}”. See `/tsunagu help`.",
-    ),
-    "did_you_mean": T("もしかして: {verbs}", "Did you mean: {verbs}"),
-    "proposed": T(
+    )
+    did_you_mean = T("もしかして: {verbs}", "Did you mean: {verbs}")
+    proposed = T(
         "チーム案をコーディネーターチャンネルに投稿しました。",
         "The team proposal is posted in the coordinator channel.",
-    ),
-    "forming": T("チーム編成を計算しています…", "Forming teams…"),
-    "programmes": T("プログラム", "Programmes"),
-    "preparing": T(
+    )
+    forming = T("チーム編成を計算しています…", "Forming teams…")
+    programmes = T("プログラム", "Programmes")
+    preparing = T(
         "準備しています… できたらDMでファイルをお送りします。",
         "Preparing… the file comes to your DM when it is ready.",
-    ),
-    "cases_found": T("事例 {count} 件:", "{count} cases:"),
-    "cases_none": T(
+    )
+    cases_found = T("事例 {count} 件:", "{count} cases:")
+    cases_none = T(
         "「{words}」に合う事例はありません。言葉を減らしてお試しください。",
         "No case matches “{words}”. Try fewer words.",
-    ),
-    "case_form": T("事例 #{id} の編集画面を開きます。", "Opening case #{id} for editing."),
-    "case_moved": T("事例 #{id} は「{state}」になりました。", "Case #{id} is now: {state}."),
-    "case_asked": T(
+    )
+    case_form = T("事例 #{id} の編集画面を開きます。", "Opening case #{id} for editing.")
+    case_moved = T("事例 #{id} は「{state}」になりました。", "Case #{id} is now: {state}.")
+    case_asked = T(
         "事例 #{id} の公開について、団体に LINE でお聞きしました。"
         "答えはコーディネーターのチャンネル（そのプロジェクトのスレッド）に届きます。",
         "The group was asked in LINE whether case #{id} may be published; its answer will "
         "come to the coordinators' channel (the project's thread).",
-    ),
-    "lang_set": T(
+    )
+    lang_set = T(
         "これからは日本語でお答えします（Slackの言語設定より優先します）。",
         "From now on I'll answer you in English (this wins over your Slack language).",
-    ),
-    "lang_now": T(
+    )
+    lang_now = T(
         "いまの言語: 日本語。英語にするには `/tsunagu lang en`。",
         "Your language now: English. For Japanese: `/tsunagu lang ja`.",
-    ),
-    "lang_cleared": T(
+    )
+    lang_cleared = T(
         "言語の指定を外しました。これからはSlackの言語設定に合わせてお答えします。",
         "Your language choice is cleared: I'll follow your Slack language again.",
-    ),
-    "lang_unknown": T(
+    )
+    lang_unknown = T(
         "「{text}」は選べません。"
         "`/tsunagu lang ja`（日本語）、`/tsunagu lang en`（English）、"
         "`/tsunagu lang auto`（Slackの設定に従う）です。",
         "I can't switch to “{text}”. "
         "Use `/tsunagu lang ja` (日本語), `/tsunagu lang en` (English) "
         "or `/tsunagu lang auto` (follow Slack).",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 # What `/tsunagu lang` understands, folded.
 LANG_NAMES = {
@@ -245,7 +249,7 @@ async def _projects(c: Commands, r: CommandRequest) -> CommandReply:
 async def _project(c: Commands, r: CommandRequest) -> CommandReply:
     card = await _coordination(c).card_for(r.number())
     if card is None:
-        return CommandReply(COORDINATION_TXT["not_found"](r.locale, id=r.args[0]))
+        return CommandReply(COORDINATION_TXT.not_found(r.locale, id=r.args[0]))
     if c.services.work is not None:  # life-work (#13): hours and members' capacity
         extra = await c.services.work.card_section(r.number(), c.services.work.locale)
         if extra:
@@ -255,7 +259,7 @@ async def _project(c: Commands, r: CommandRequest) -> CommandReply:
 
 async def _match(c: Commands, r: CommandRequest) -> CommandReply:
     outcome = await _matching(c).propose(r.number(), r.actor)
-    return CommandReply(outcome.message or TXT["proposed"](r.locale))
+    return CommandReply(outcome.message or TXT.proposed(r.locale))
 
 
 async def _teams_all(c: Commands, r: CommandRequest) -> CommandReply:
@@ -263,7 +267,7 @@ async def _teams_all(c: Commands, r: CommandRequest) -> CommandReply:
         return (await _matching(c).propose_all(r.actor)).message
 
     # A solve can take seconds: acknowledged first, the result told privately.
-    return CommandReply(TXT["forming"](r.locale), later=solve)
+    return CommandReply(TXT.forming(r.locale), later=solve)
 
 
 async def _volunteers(c: Commands, r: CommandRequest) -> CommandReply:
@@ -282,7 +286,7 @@ async def _quota(c: Commands, r: CommandRequest) -> CommandReply:
 async def _programme(c: Commands, r: CommandRequest) -> CommandReply:
     items = await _programmes(c).programmes()
     views = tuple(programme_view(p) for p in items)
-    return CommandReply(TXT["programmes"](r.locale), programmes=views)
+    return CommandReply(TXT.programmes(r.locale), programmes=views)
 
 
 async def _schedule(c: Commands, r: CommandRequest) -> CommandReply:
@@ -313,17 +317,17 @@ async def _link(c: Commands, r: CommandRequest) -> CommandReply:
 async def _lang(c: Commands, r: CommandRequest) -> CommandReply:
     assert c.services.languages is not None
     if not r.args:
-        return CommandReply(TXT["lang_now"](r.locale))
+        return CommandReply(TXT.lang_now(r.locale))
     word = fold(" ".join(r.args))
     if word in LANG_CLEAR:
         await c.services.languages.forget(r.actor)
-        return CommandReply(TXT["lang_cleared"](r.locale))
+        return CommandReply(TXT.lang_cleared(r.locale))
     chosen = next((loc for loc, names in LANG_NAMES.items() if word in names), None)
     if chosen is None:
-        return CommandReply(TXT["lang_unknown"](r.locale, text=" ".join(r.args)[:40]))
+        return CommandReply(TXT.lang_unknown(r.locale, text=" ".join(r.args)[:40]))
     await c.services.languages.choose(r.actor, chosen)
     # Said in the language just chosen.
-    return CommandReply(TXT["lang_set"](chosen))
+    return CommandReply(TXT.lang_set(chosen))
 
 
 async def _progress(c: Commands, r: CommandRequest) -> CommandReply:
@@ -335,11 +339,11 @@ async def _log(c: Commands, r: CommandRequest) -> CommandReply:
     if r.args and r.args[0].lstrip("#").isdigit():
         # Another team's log, by number: for coordinators.
         if not r.coordinator:
-            return CommandReply(COORDINATION_TXT["refused"](r.locale), refused=True)
+            return CommandReply(COORDINATION_TXT.refused(r.locale), refused=True)
         return CommandReply(await teams.log_text(r.number(), locale=r.locale))
     project_id = await teams.project_in(r.channel or "")
     if project_id is None:
-        return CommandReply(TEAM_TXT["not_team_channel"](r.locale))
+        return CommandReply(TEAM_TXT.not_team_channel(r.locale))
     return CommandReply(await teams.log_text(project_id, locale=r.locale))
 
 
@@ -352,13 +356,13 @@ async def _export(c: Commands, r: CommandRequest) -> CommandReply:
     try:
         wanted = ExportRequest.parse(r.args)
     except ExportError as exc:
-        return CommandReply(exc.text(r.locale) + "\n" + TXT["usage"](r.locale, usage=_usage(c, r)))
+        return CommandReply(exc.text(r.locale) + "\n" + TXT.usage(r.locale, usage=_usage(c, r)))
 
     async def write() -> Files:
         # Personal columns (names, employers, contacts) only for coordinators.
         return await _office(c).export(wanted, personal=r.coordinator, locale=r.locale)
 
-    return CommandReply(TXT["preparing"](r.locale), files=write)
+    return CommandReply(TXT.preparing(r.locale), files=write)
 
 
 def _usage(c: Commands, r: CommandRequest) -> str:
@@ -372,7 +376,7 @@ async def _report(c: Commands, r: CommandRequest) -> CommandReply:
     async def write() -> Files:
         return await _office(c).report(slug, r.locale)
 
-    return CommandReply(TXT["preparing"](r.locale), files=write)
+    return CommandReply(TXT.preparing(r.locale), files=write)
 
 
 # `cases consent ID` asks the group in LINE; `cases consented ID` records a consent given
@@ -390,14 +394,14 @@ async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
         async def site() -> Files:
             return await office.case_site(r.locale)
 
-        return CommandReply(TXT["preparing"](r.locale), files=site)
+        return CommandReply(TXT.preparing(r.locale), files=site)
     numbered = len(r.args) == 2 and r.args[1].lstrip("#").isdigit()
     if r.coordinator and numbered and first == "edit":
         try:
             form = await office.case_form(r.number(1), r.locale)
         except CaseError as exc:
             return CommandReply(exc.text(r.locale))
-        return CommandReply(TXT["case_form"](r.locale, id=form.case_id), case_form=form)
+        return CommandReply(TXT.case_form(r.locale, id=form.case_id), case_form=form)
     if r.coordinator and numbered and first in (*CASE_MOVES, "consent", "consented"):
         case_id = r.number(1)
         try:
@@ -411,13 +415,13 @@ async def _cases(c: Commands, r: CommandRequest) -> CommandReply:
             return CommandReply(exc.text(r.locale))
         moved = CASE_STATES[state](r.locale)
         if first == "consent":
-            return CommandReply(TXT["case_asked"](r.locale, id=case_id))
-        return CommandReply(TXT["case_moved"](r.locale, id=case_id, state=moved))
+            return CommandReply(TXT.case_asked(r.locale, id=case_id))
+        return CommandReply(TXT.case_moved(r.locale, id=case_id, state=moved))
     words = " ".join(r.args)
     found = await office.cases.search(words, drafts=r.coordinator, limit=20)
     if not found:
-        return CommandReply(TXT["cases_none"](r.locale, words=words[:50]))
-    lines = [TXT["cases_found"](r.locale, count=len(found))]
+        return CommandReply(TXT.cases_none(r.locale, words=words[:50]))
+    lines = [TXT.cases_found(r.locale, count=len(found))]
     lines += [f"• {case.line(r.locale)}" for case in found]
     return CommandReply("\n".join(lines))
 
@@ -429,7 +433,7 @@ async def _agree(c: Commands, r: CommandRequest) -> CommandReply:
     found = await kickoff.form(r.channel or "", r.actor, coordinator=r.coordinator, locale=r.locale)
     if isinstance(found, str):
         return CommandReply(found)
-    return CommandReply(KICKOFF_TXT["opening"](r.locale), form=found)
+    return CommandReply(KICKOFF_TXT.opening(r.locale), form=found)
 
 
 async def _help(c: Commands, r: CommandRequest) -> CommandReply:
@@ -809,17 +813,17 @@ class Commands:
         )
         team = [c for c in offered if c not in staff and c.verb != "help"]
         if staff:
-            lines.append(TXT["heading"](locale))
+            lines.append(TXT.heading(locale))
             lines += [self._line(c, locale) for c in staff]
         if team:
-            lines.append(TXT["team_heading"](locale))
+            lines.append(TXT.team_heading(locale))
             lines += [self._line(c, locale) for c in team]
         return "\n".join(lines)
 
     def verb_help(self, command: Command, locale: str) -> str:
-        text = TXT["verb_help"](locale, usage=command.usage_line(locale), help=command.help(locale))
+        text = TXT.verb_help(locale, usage=command.usage_line(locale), help=command.help(locale))
         if command.aliases:
-            text += "\n" + TXT["aliases"](locale, names=", ".join(command.aliases))
+            text += "\n" + TXT.aliases(locale, names=", ".join(command.aliases))
         return text
 
     @staticmethod
@@ -828,11 +832,11 @@ class Commands:
 
     def unknown(self, typed: str, locale: str, *, coordinator: bool = True) -> str:
         """The answer to a verb not in the table, with the nearest verbs offered."""
-        text = TXT["unknown"](locale, text=typed[:50])
+        text = TXT.unknown(locale, text=typed[:50])
         names = [n for c in self.offered(coordinator=coordinator) for n in (c.verb, *c.aliases)]
         near = difflib.get_close_matches(typed.split()[0].lower() if typed else "", names, n=3)
         if near:
-            text += "\n" + TXT["did_you_mean"](locale, verbs=", ".join(f"`{v}`" for v in near))
+            text += "\n" + TXT.did_you_mean(locale, verbs=", ".join(f"`{v}`" for v in near))
         return text
 
     async def run(self, request: CommandRequest) -> CommandReply:
@@ -841,11 +845,11 @@ class Commands:
         loc = request.locale
         if command is None or (command.role is Role.COORDINATOR and not request.coordinator):
             if not request.coordinator:
-                return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+                return CommandReply(COORDINATION_TXT.refused(loc), refused=True)
             typed = " ".join((request.verb, *request.args))
             return CommandReply(self.unknown(typed, loc))
         if not command.fits(request):
-            return CommandReply(TXT["usage"](loc, usage=command.usage_line(loc)))
+            return CommandReply(TXT.usage(loc, usage=command.usage_line(loc)))
         return await command.handler(self, request)
 
     def help_reply(self, request: CommandRequest) -> CommandReply:
@@ -854,11 +858,11 @@ class Commands:
         if request.args:
             named = self.find(request.args[0])
             if named is not None and named.role is Role.COORDINATOR and not request.coordinator:
-                return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+                return CommandReply(COORDINATION_TXT.refused(loc), refused=True)
             if named is not None:
                 return CommandReply(self.verb_help(named, loc))
             return CommandReply(self.unknown(request.args[0], loc, coordinator=request.coordinator))
         text = self.help_text(loc, coordinator=request.coordinator)
         if not text:  # nothing here is for someone who is not a coordinator
-            return CommandReply(COORDINATION_TXT["refused"](loc), refused=True)
+            return CommandReply(COORDINATION_TXT.refused(loc), refused=True)
         return CommandReply(text)

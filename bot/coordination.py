@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox, postback
 from bot.cards import Button, Card, plain, summary_of
 from bot.conversation.model import Choice, Reply
-from bot.i18n import T, join_list
+from bot.i18n import T, Texts, join_list
 from bot.rules.states import Role, coordinator_label, transition
 from bot.taxonomy import INTERESTS, LANGUAGES, MENUS, MODES, ORG_KINDS, PERIODS, SKILLS, label
 from storage import matching_repo, repo
@@ -73,116 +73,118 @@ class Turns:
                 self._locks[key] = (lock, users - 1)
 
 
-TXT = {
-    "card_title": T("新しい相談: {org}", "New request: {org}"),
-    "f_kind": T("団体の種類", "Kind"),
-    "f_area": T("地域", "Area"),
-    "f_fields": T("活動分野", "Fields"),
-    "f_menus": T("希望メニュー", "Menus"),
-    "f_period": T("希望時期", "Period"),
-    "f_mode": T("実施の形", "Mode"),
-    "f_status": T("状態", "Status"),
-    "challenge": T("*課題*\n{text}", "*Challenge*\n{text}"),
-    "activity": T("*活動内容*\n{text}", "*Activities*\n{text}"),
-    "needs": T(
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    card_title = T("新しい相談: {org}", "New request: {org}")
+    f_kind = T("団体の種類", "Kind")
+    f_area = T("地域", "Area")
+    f_fields = T("活動分野", "Fields")
+    f_menus = T("希望メニュー", "Menus")
+    f_period = T("希望時期", "Period")
+    f_mode = T("実施の形", "Mode")
+    f_status = T("状態", "Status")
+    challenge = T("*課題*\n{text}", "*Challenge*\n{text}")
+    activity = T("*活動内容*\n{text}", "*Activities*\n{text}")
+    needs = T(
         "*困りごと* ひと: {p} / もの: {t} / おかね: {m}",
         "*Needs* people: {p} / things: {t} / money: {m}",
-    ),
-    "accept": T("受け付ける", "Accept"),
-    "ask": T("質問する", "Ask a question"),
-    "decline": T("見送る", "Decline"),
-    "suggest": T("候補を提案", "Suggest candidates"),
-    "ctx_submitted": T("#{id} ・ 受付 {at}", "#{id} · received {at}"),
-    "ctx_accepted": T("✅ {who} が {at} に受け付けました", "✅ Accepted by {who} at {at}"),
-    "ctx_declined": T(
+    )
+    accept = T("受け付ける", "Accept")
+    ask = T("質問する", "Ask a question")
+    decline = T("見送る", "Decline")
+    suggest = T("候補を提案", "Suggest candidates")
+    ctx_submitted = T("#{id} ・ 受付 {at}", "#{id} · received {at}")
+    ctx_accepted = T("✅ {who} が {at} に受け付けました", "✅ Accepted by {who} at {at}")
+    ctx_declined = T(
         "🚫 {who} が {at} に見送りました（理由: {reason}）",
         "🚫 Declined by {who} at {at} (reason: {reason})",
-    ),
-    "already": T(
+    )
+    already = T(
         "この相談はすでに {who} が{what}しています（{at}）。",
         "This request was already {what} by {who} ({at}).",
-    ),
-    "busy": T(
+    )
+    busy = T(
         "別のコーディネーターがいまこの相談 #{id} を処理しています。"
         "結果はまもなくカードに表示されます。",
         "Another coordinator is deciding request #{id} right now. "
         "The card will show the result in a moment.",
-    ),
-    "what_recruiting": T("受付", "accepted"),
-    "what_declined": T("見送り", "declined"),
-    "not_found": T("相談 #{id} が見つかりません。", "Request #{id} was not found."),
-    "not_open": T(
+    )
+    what_recruiting = T("受付", "accepted")
+    what_declined = T("見送り", "declined")
+    not_found = T("相談 #{id} が見つかりません。", "Request #{id} was not found.")
+    not_open = T(
         "相談 #{id} はすでに審査済みのため、質問できません。",
         "Request #{id} has already been decided; no more questions.",
-    ),
-    "asked_thread": T("❓ {who} から団体へ質問: {q}", "❓ {who} asked the group: {q}"),
-    "answer_thread": T("💬 団体からの回答: {a}", "💬 The group answered: {a}"),
+    )
+    asked_thread = T("❓ {who} から団体へ質問: {q}", "❓ {who} asked the group: {q}")
+    answer_thread = T("💬 団体からの回答: {a}", "💬 The group answered: {a}")
     # To the group, in LINE (their locale).
-    "g_accepted": T(
+    g_accepted = T(
         "ご相談「{summary}」を受け付けました。これからボランティアの募集を始めます。"
         "チームが決まりしだい、このLINEでお知らせします。",
         "Your request “{summary}” has been accepted. We are now recruiting volunteers "
         "and will let you know here when a team is ready.",
-    ),
-    "g_declined": T(
+    )
+    g_declined = T(
         "ご相談「{summary}」について検討しましたが、今回はお受けすることができませんでした。\n"
         "理由: {reason}\nご相談いただきありがとうございました。内容を変えて、"
         "いつでも改めてご相談いただけます。",
         "We looked carefully at your request “{summary}” but cannot take it on this time.\n"
         "Reason: {reason}\nThank you for asking. You're welcome to send a new request "
         "at any time.",
-    ),
-    "g_question": T(
+    )
+    g_question = T(
         "ご相談「{summary}」について、事務局から質問です:\n{q}\n\n"
         "このトークに返信する形でお答えください。",
         "The programme office has a question about your request “{summary}”:\n{q}\n\n"
         "Please reply here in this chat.",
-    ),
-    "g_answer_button": T("回答する", "Answer"),
-    "refused": T(
+    )
+    g_answer_button = T("回答する", "Answer")
+    refused = T(
         "申し訳ありません。この操作はコーディネーターのみが行えます。",
         "Sorry, only coordinators can do this.",
-    ),
-    "edit_needs": T("条件を編集", "Edit needs"),
-    "needs_line": T(
+    )
+    edit_needs = T("条件を編集", "Edit needs")
+    needs_line = T(
         "*必要スキル* {req}　*あれば* {opt}\n*人数* {lo}〜{hi}人　*活動* 週{hours}時間・{mode}",
         "*Required* {req}   *Nice to have* {opt}\n*Team* {lo}-{hi}   *Load* {hours} h/week, {mode}",
-    ),
-    "not_editable": T(
+    )
+    not_editable = T(
         "相談 #{id} は現在「{status}」のため、条件は変更できません。",
         "Request #{id} is now “{status}”; its needs can no longer be changed.",
-    ),
-    "edit_conflict": T(
+    )
+    edit_conflict = T(
         "申し訳ありません。編集している間に、相談 #{id} は {who} によって更新されました（{at}）。"
         "お手数ですが、カードの「条件を編集」からもう一度開いて、最新の内容でご確認ください。",
         "Sorry, request #{id} was updated by {who} ({at}) while you were editing. "
         "Please open “Edit needs” on the card again to see the latest values.",
-    ),
-    "edited_thread": T("✏️ {who} が条件を変更しました: {what}", "✏️ {who} changed the needs: {what}"),
-    "unchanged_thread": T(
+    )
+    edited_thread = T("✏️ {who} が条件を変更しました: {what}", "✏️ {who} changed the needs: {what}")
+    unchanged_thread = T(
         "✏️ {who} が条件を確認しました（変更なし）", "✏️ {who} reviewed the needs (no change)"
-    ),
-    "f_required": T("必要スキル", "Required skills"),
-    "f_optional": T("あれば良いスキル", "Nice-to-have skills"),
-    "f_team": T("人数", "Team size"),
-    "f_hours": T("週あたりの時間", "Hours a week"),
-    "f_languages": T("翻訳の言語", "Translation languages"),
-    "e_required": T(
+    )
+    f_required = T("必要スキル", "Required skills")
+    f_optional = T("あれば良いスキル", "Nice-to-have skills")
+    f_team = T("人数", "Team size")
+    f_hours = T("週あたりの時間", "Hours a week")
+    f_languages = T("翻訳の言語", "Translation languages")
+    e_required = T(
         "必要スキルを1つ以上選んでください。", "Please choose at least one required skill."
-    ),
-    "e_both": T(
+    )
+    e_both = T(
         "{skills} が必要スキルとあれば良いスキルの両方に入っています。どちらか一方にしてください。",
         "{skills} is both required and nice to have; please keep it in one list only.",
-    ),
-    "e_number": T(
-        "{lo}〜{hi}の数字を入力してください。", "Please enter a number from {lo} to {hi}."
-    ),
-    "e_order": T(
+    )
+    e_number = T("{lo}〜{hi}の数字を入力してください。", "Please enter a number from {lo} to {hi}.")
+    e_order = T(
         "最小人数が最大人数を超えています（最小 ≦ 最大）。",
         "The minimum is larger than the maximum (min must be at most max).",
-    ),
-    "e_unknown": T("選べない項目が含まれています。", "Please choose from the list."),
-}
+    )
+    e_unknown = T("選べない項目が含まれています。", "Please choose from the list.")
+
+
+TXT = _Texts
 
 
 @dataclass(frozen=True)
@@ -213,19 +215,19 @@ def check_needs(form: NeedsForm, locale: str) -> dict[str, str]:
     """Problems with a needs form, by field name (empty if it can be saved)."""
     errors: dict[str, str] = {}
     if not form.required:
-        errors["required"] = TXT["e_required"](locale)
+        errors["required"] = TXT.e_required(locale)
     if not set(form.required) <= _SKILL_KEYS:
-        errors["required"] = TXT["e_unknown"](locale)
+        errors["required"] = TXT.e_unknown(locale)
     if not set(form.optional) <= _SKILL_KEYS:
-        errors["optional"] = TXT["e_unknown"](locale)
+        errors["optional"] = TXT.e_unknown(locale)
     both = [s for s in form.required if s in form.optional]
     if both and "optional" not in errors:
         skills = join_list([label(SKILLS, s, locale) for s in both], locale)
-        errors["optional"] = TXT["e_both"](locale, skills=skills)
+        errors["optional"] = TXT.e_both(locale, skills=skills)
     lo, hi = TEAM_LIMITS
     for name, value in (("team_min", form.team_min), ("team_max", form.team_max)):
         if value is None or not lo <= value <= hi:
-            errors[name] = TXT["e_number"](locale, lo=lo, hi=hi)
+            errors[name] = TXT.e_number(locale, lo=lo, hi=hi)
     if (
         "team_min" not in errors
         and "team_max" not in errors
@@ -233,20 +235,20 @@ def check_needs(form: NeedsForm, locale: str) -> dict[str, str]:
         and form.team_max is not None
         and form.team_min > form.team_max
     ):
-        errors["team_min"] = TXT["e_order"](locale)
+        errors["team_min"] = TXT.e_order(locale)
     h_lo, h_hi = HOURS_LIMITS
     if form.hours_per_week is None or not h_lo <= form.hours_per_week <= h_hi:
-        errors["hours_per_week"] = TXT["e_number"](locale, lo=h_lo, hi=h_hi)
+        errors["hours_per_week"] = TXT.e_number(locale, lo=h_lo, hi=h_hi)
     if form.mode not in _MODE_KEYS:
-        errors["mode"] = TXT["e_unknown"](locale)
+        errors["mode"] = TXT.e_unknown(locale)
     if not set(form.languages) <= _LANGUAGE_KEYS:
-        errors["languages"] = TXT["e_unknown"](locale)
+        errors["languages"] = TXT.e_unknown(locale)
     return errors
 
 
 def needs_text(project: Project, locale: str) -> str:
     """Card lines of what a project needs (skills, languages, team size, load, mode)."""
-    text = TXT["needs_line"](
+    text = TXT.needs_line(
         locale,
         req=join_list([label(SKILLS, s, locale) for s in project.required_skills], locale) or "-",
         opt=join_list([label(SKILLS, s, locale) for s in project.optional_skills], locale) or "-",
@@ -257,7 +259,7 @@ def needs_text(project: Project, locale: str) -> str:
     )
     if project.languages:
         names = join_list([label(LANGUAGES, k, locale) for k in project.languages], locale)
-        text += f"\n*{TXT['f_languages'](locale)}* {names}"
+        text += f"\n*{TXT.f_languages(locale)}* {names}"
     return text
 
 
@@ -281,27 +283,27 @@ def _changes(old: dict[str, Any], new: dict[str, Any], locale: str) -> list[str]
 
     out = []
     for key, name in (
-        ("required_skills", TXT["f_required"]),
-        ("optional_skills", TXT["f_optional"]),
+        ("required_skills", TXT.f_required),
+        ("optional_skills", TXT.f_optional),
     ):
         if sorted(old[key]) != sorted(new[key]):
             out.append(f"{name(locale)}: {skills(old[key])} → {skills(new[key])}")
     if (old["team_min"], old["team_max"]) != (new["team_min"], new["team_max"]):
         out.append(
-            f"{TXT['f_team'](locale)}: {old['team_min']}〜{old['team_max']}"
+            f"{TXT.f_team(locale)}: {old['team_min']}〜{old['team_max']}"
             f" → {new['team_min']}〜{new['team_max']}"
         )
     if old["hours_per_week"] != new["hours_per_week"]:
-        out.append(f"{TXT['f_hours'](locale)}: {old['hours_per_week']} → {new['hours_per_week']}")
+        out.append(f"{TXT.f_hours(locale)}: {old['hours_per_week']} → {new['hours_per_week']}")
     if sorted(old["languages"]) != sorted(new["languages"]):
         names = [
             join_list([label(LANGUAGES, k, locale) for k in old["languages"]], locale) or "-",
             join_list([label(LANGUAGES, k, locale) for k in new["languages"]], locale) or "-",
         ]
-        out.append(f"{TXT['f_languages'](locale)}: {names[0]} → {names[1]}")
+        out.append(f"{TXT.f_languages(locale)}: {names[0]} → {names[1]}")
     if old["mode"] != new["mode"]:
         out.append(
-            f"{TXT['f_mode'](locale)}: {label(MODES, old['mode'], locale)}"
+            f"{TXT.f_mode(locale)}: {label(MODES, old['mode'], locale)}"
             f" → {label(MODES, new['mode'], locale)}"
         )
     return out
@@ -383,23 +385,23 @@ class Coordination:
         """The coordinators' card for a request, with buttons while it awaits a decision."""
         loc = self.locale
         fields = (
-            (TXT["f_kind"](loc), label(ORG_KINDS, org.kind, loc)),
-            (TXT["f_area"](loc), plain(org.area)),
-            (TXT["f_fields"](loc), join_list([label(INTERESTS, k, loc) for k in org.fields], loc)),
+            (TXT.f_kind(loc), label(ORG_KINDS, org.kind, loc)),
+            (TXT.f_area(loc), plain(org.area)),
+            (TXT.f_fields(loc), join_list([label(INTERESTS, k, loc) for k in org.fields], loc)),
             (
-                TXT["f_menus"](loc),
+                TXT.f_menus(loc),
                 join_list([label(MENUS, k, loc) for k in project.menus], loc)
                 + (f"（{plain(project.menu_other)}）" if project.menu_other else ""),
             ),
-            (TXT["f_period"](loc), label(PERIODS, project.period, loc)),
-            (TXT["f_mode"](loc), label(MODES, project.mode, loc)),
-            (TXT["f_status"](loc), coordinator_label(project.status, loc)),
+            (TXT.f_period(loc), label(PERIODS, project.period, loc)),
+            (TXT.f_mode(loc), label(MODES, project.mode, loc)),
+            (TXT.f_status(loc), coordinator_label(project.status, loc)),
         )
-        sections = [TXT["challenge"](loc, text=plain(project.challenge))]
-        sections.append(TXT["activity"](loc, text=plain(org.activity)))
+        sections = [TXT.challenge(loc, text=plain(project.challenge))]
+        sections.append(TXT.activity(loc, text=plain(org.activity)))
         if org.needs_people or org.needs_things or org.needs_money:
             sections.append(
-                TXT["needs"](
+                TXT.needs(
                     loc,
                     p=plain(org.needs_people or "-"),
                     t=plain(org.needs_things or "-"),
@@ -409,32 +411,32 @@ class Coordination:
         sections.append(needs_text(project, loc))
         value = f"{project.id}:{project.version}"
         buttons: tuple[Button, ...] = ()
-        edit = Button(TXT["edit_needs"](loc), EDIT_NEEDS, value)
+        edit = Button(TXT.edit_needs(loc), EDIT_NEEDS, value)
         if project.status == "submitted":
-            context = TXT["ctx_submitted"](loc, id=project.id, at=self.local(project.created_at))
+            context = TXT.ctx_submitted(loc, id=project.id, at=self.local(project.created_at))
             buttons = (
-                Button(TXT["accept"](loc), ACCEPT, value, "primary"),
-                Button(TXT["ask"](loc), ASK, value),
-                Button(TXT["decline"](loc), DECLINE, value, "danger"),
+                Button(TXT.accept(loc), ACCEPT, value, "primary"),
+                Button(TXT.ask(loc), ASK, value),
+                Button(TXT.decline(loc), DECLINE, value, "danger"),
                 edit,
             )
         elif project.status == "declined":
-            context = TXT["ctx_declined"](
+            context = TXT.ctx_declined(
                 loc,
                 who=_mention(project.decided_by),
                 at=self.local(project.decided_at),
                 reason=plain(project.decline_reason or "-"),
             )
         else:
-            context = TXT["ctx_accepted"](
+            context = TXT.ctx_accepted(
                 loc, who=_mention(project.decided_by), at=self.local(project.decided_at)
             )
             if project.status == "recruiting":
                 buttons = (
-                    Button(TXT["suggest"](loc), "project_suggest", str(project.id), "primary"),
+                    Button(TXT.suggest(loc), "project_suggest", str(project.id), "primary"),
                     edit,
                 )
-        title = TXT["card_title"](loc, org=org.name)  # a plain_text header: no markup
+        title = TXT.card_title(loc, org=org.name)  # a plain_text header: no markup
         return Card(
             title=title,
             fallback=f"{title}: {summary_of(project.challenge, 80)}",
@@ -492,7 +494,7 @@ class Coordination:
         async with self._turns.turn(project_id, DECIDE_WAIT_S) as mine:
             if not mine:
                 return ActionResult.told(
-                    False, lambda loc: TXT["busy"](loc, id=project_id), self.locale
+                    False, lambda loc: TXT.busy(loc, id=project_id), self.locale
                 )
             pause = 0.02
             while True:
@@ -505,7 +507,7 @@ class Coordination:
                             "coordination: project %d busy; click answered as busy", project_id
                         )
                         return ActionResult.told(
-                            False, lambda loc: TXT["busy"](loc, id=project_id), self.locale
+                            False, lambda loc: TXT.busy(loc, id=project_id), self.locale
                         )
                     await asyncio.sleep(min(pause, left))
                     pause = min(pause * 2, 0.2)
@@ -532,16 +534,16 @@ class Coordination:
             project = await repo.get_project(session, project_id)
             if project is None:
                 return ActionResult.told(
-                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                    False, lambda loc: TXT.not_found(loc, id=project_id), self.locale
                 )
             if not moved.ok:
                 return ActionResult.told(False, partial(self._already, project), self.locale)
             org = project.organization
             summary = summary_of(project.challenge)
             if to_status == "recruiting":
-                text = TXT["g_accepted"](org.locale, summary=summary)
+                text = TXT.g_accepted(org.locale, summary=summary)
             else:
-                text = TXT["g_declined"](org.locale, summary=summary, reason=reason or "-")
+                text = TXT.g_declined(org.locale, summary=summary, reason=reason or "-")
             await self._push_group(session, org, [Reply(text)], ("decision", project.id))
             await self._update_card(session, project, org)
             if to_status == "recruiting":
@@ -552,10 +554,10 @@ class Coordination:
 
     def _already(self, project: Project, loc: str) -> str:
         if project.status == "submitted":
-            return TXT["not_open"](loc, id=project.id)
+            return TXT.not_open(loc, id=project.id)
         # Declined, or accepted (whatever state the project has reached since).
-        what = TXT["what_declined"] if project.status == "declined" else TXT["what_recruiting"]
-        return TXT["already"](
+        what = TXT.what_declined if project.status == "declined" else TXT.what_recruiting
+        return TXT.already(
             loc,
             who=_mention(project.decided_by),
             what=what(loc),
@@ -580,7 +582,7 @@ class Coordination:
             project = await repo.get_project(session, project_id)
             if project is None:
                 return ActionResult.told(
-                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                    False, lambda loc: TXT.not_found(loc, id=project_id), self.locale
                 )
             if project.status != "submitted":
                 return ActionResult.told(False, partial(self._already, project), self.locale)
@@ -593,7 +595,7 @@ class Coordination:
             project = await repo.get_project(session, project_id)
             if project is None:
                 return ActionResult.told(
-                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                    False, lambda loc: TXT.not_found(loc, id=project_id), self.locale
                 )
             if project.status != "submitted":
                 return ActionResult.told(False, partial(self._already, project), self.locale)
@@ -608,10 +610,8 @@ class Coordination:
                 detail={"question_id": row.id},
                 at=now,
             )
-            text = TXT["g_question"](
-                org.locale, summary=summary_of(project.challenge), q=row.question
-            )
-            answer = TXT["g_answer_button"](org.locale)
+            text = TXT.g_question(org.locale, summary=summary_of(project.challenge), q=row.question)
+            answer = TXT.g_answer_button(org.locale)
             await self._push_group(
                 session,
                 org,
@@ -621,7 +621,7 @@ class Coordination:
             await self._thread(
                 session,
                 project,
-                TXT["asked_thread"](self.locale, who=_mention(actor), q=plain(row.question)),
+                TXT.asked_thread(self.locale, who=_mention(actor), q=plain(row.question)),
                 ("question-thread", row.id),
             )
         self._notify()
@@ -638,7 +638,7 @@ class Coordination:
         await self._thread(
             session,
             project,
-            TXT["answer_thread"](self.locale, a=plain(answer)),
+            TXT.answer_thread(self.locale, a=plain(answer)),
             ("answer", question_id),
         )
         return True
@@ -666,7 +666,7 @@ class Coordination:
             project = await repo.get_project(session, project_id)
             if project is None:
                 return ActionResult.told(
-                    False, lambda loc: TXT["not_found"](loc, id=project_id), self.locale
+                    False, lambda loc: TXT.not_found(loc, id=project_id), self.locale
                 )
             if project.status not in EDITABLE:
                 return ActionResult.told(False, partial(self._not_editable, project), self.locale)
@@ -684,20 +684,20 @@ class Coordination:
 
     def _not_editable(self, project: Project, loc: str) -> str:
         shown = coordinator_label(project.status, loc)
-        return TXT["not_editable"](loc, id=project.id, status=shown)
+        return TXT.not_editable(loc, id=project.id, status=shown)
 
     async def edit_needs(self, form: NeedsForm, actor: str) -> ActionResult:
         """Save a coordinator's needs for a project (if nobody changed it meanwhile):
         audit, a note in the card's thread, the cards updated, suggestions recomputed."""
         loc = self.locale
         if check_needs(form, loc):
-            return ActionResult.told(False, TXT["e_unknown"], loc)
+            return ActionResult.told(False, TXT.e_unknown, loc)
         now = self._clock()
         async with self._maker.begin() as session:
             project = await repo.get_project(session, form.project_id)
             if project is None:
                 return ActionResult.told(
-                    False, lambda lc: TXT["not_found"](lc, id=form.project_id), loc
+                    False, lambda lc: TXT.not_found(lc, id=form.project_id), loc
                 )
             old = _needs_values(project)
             new = {
@@ -727,7 +727,7 @@ class Coordination:
                 at = self.local(last.at if last else project.updated_at)
                 pid = project.id
                 return ActionResult.told(
-                    False, lambda lc: TXT["edit_conflict"](lc, id=pid, who=who, at=at), loc
+                    False, lambda lc: TXT.edit_conflict(lc, id=pid, who=who, at=at), loc
                 )
             project = await repo.get_project(session, form.project_id)
             assert project is not None
@@ -742,9 +742,9 @@ class Coordination:
                 at=now,
             )
             text = (
-                TXT["edited_thread"](loc, who=_mention(actor), what=" / ".join(changed))
+                TXT.edited_thread(loc, who=_mention(actor), what=" / ".join(changed))
                 if changed
-                else TXT["unchanged_thread"](loc, who=_mention(actor))
+                else TXT.unchanged_thread(loc, who=_mention(actor))
             )
             await self._thread(session, project, text, ("needs", project.id, project.version))
             org = project.organization

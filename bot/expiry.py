@@ -17,18 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox_rows as outbox
 from bot.cards import plain
-from bot.i18n import T
+from bot.i18n import T, Texts
 from storage.models import Organization, Volunteer
 
-TXT = {
-    "expired": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    expired = T(
         "⏰ LINEの送信上限のため、次のお知らせは開催（{when}）までに送れず、取り消しました:\n"
         "「{what}」\n届かなかった方（{n}名）: {names}\n必要に応じて別の方法でご連絡ください。",
         "⏰ The LINE message quota held this message past its event ({when}), so it was not "
         "sent:\n“{what}”\nNot reached ({n}): {names}\nPlease reach them another way if needed.",
-    ),
-    "not_signed_up": T("登録前の方 {n}名", "{n} not signed up yet"),
-}
+    )
+    not_signed_up = T("登録前の方 {n}名", "{n} not signed up yet")
+
+
+TXT = _Texts
 
 # At most this many names are listed; the rest are counted.
 _MAX_NAMES = 40
@@ -74,7 +79,7 @@ class Expiry:
         if len(names) > _MAX_NAMES:
             shown.append(f"+{len(names) - _MAX_NAMES}")
         if unknown:
-            shown.append(TXT["not_signed_up"](self.locale, n=unknown))
+            shown.append(TXT.not_signed_up(self.locale, n=unknown))
         return shown
 
     async def tell(self, session: AsyncSession, item: outbox.Item, now: datetime) -> None:
@@ -84,7 +89,7 @@ class Expiry:
         keys = _recipients(item)
         local = item.expires_at.astimezone(self._tz)
         when = local.strftime("%m/%d %H:%M")
-        text = TXT["expired"](
+        text = TXT.expired(
             self.locale,
             when=when,
             what=_what(item),

@@ -190,7 +190,7 @@ async def _import_programme(
         "cancelled": result.cancelled,
         "scheduled": result.scheduled,
     }
-    print(TXT["imported"](locale, name=spec.name, **counts))
+    print(TXT.imported(locale, name=spec.name, **counts))
     return 0
 
 

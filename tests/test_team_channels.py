@@ -612,18 +612,18 @@ def test_checkins_in_the_team_channels_language_flags_in_the_coordinators_refusa
             return await checkins.run_checkins(at)
 
         assert run(database_url, go) == 1
-        title = CHECKIN_TXT["title"](team_loc, week=1)
+        title = CHECKIN_TXT.title(team_loc, week=1)
         asked = fake_slack.wait_for(
             lambda: [m for m in fake_slack.messages(channel) if title in m["text"]], timeout=10
         )
         labels = {
-            CHECKIN_TXT["green"](team_loc),
-            CHECKIN_TXT["yellow"](team_loc),
-            CHECKIN_TXT["red"](team_loc),
+            CHECKIN_TXT.green(team_loc),
+            CHECKIN_TXT.yellow(team_loc),
+            CHECKIN_TXT.red(team_loc),
         }
         assert labels <= set(shown(asked[0]).split("\n"))
         # 🔴 from the team channel: the card updates in the team's language ...
-        in_channel(app, fake_slack, ISHIDA, channel).click(CHECKIN_TXT["red"](team_loc))
+        in_channel(app, fake_slack, ISHIDA, channel).click(CHECKIN_TXT.red(team_loc))
         fake_slack.wait_for(
             lambda: f"<@{ISHIDA}>" in shown(fake_slack.messages(channel)[-1]), timeout=10
         )
@@ -633,12 +633,12 @@ def test_checkins_in_the_team_channels_language_flags_in_the_coordinators_refusa
         flag = fake_slack.wait_for(lambda: flags(fake_slack, "行き詰まり"), timeout=10)
         assert f"<#{channel}>" in flag[0]
         # A click from another channel is refused in the clicker's own language.
-        button = fake_slack.find_button(channel, CHECKIN_TXT["green"](team_loc))
+        button = fake_slack.find_button(channel, CHECKIN_TXT.green(team_loc))
         in_channel(app, fake_slack, COORDINATORS[1], CHANNEL).post(
             sr.block_actions(
                 COORDINATORS[1], button.action_id, button.value, CHANNEL_ID, button.message_ts
             )
         )
         told = fake_slack.wait_for(lambda: fake_slack.ephemerals(COORDINATORS[1]), timeout=10)
-        assert told[-1]["text"] == CHECKIN_TXT["wrong_channel"](other)
+        assert told[-1]["text"] == CHECKIN_TXT.wrong_channel(other)
         assert fake_slack.errors == [] or {e.error for e in fake_slack.errors} == {"name_taken"}

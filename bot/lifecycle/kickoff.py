@@ -16,7 +16,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.lifecycle.service import Lifecycle
 from bot.rules.records import Invalid
 from bot.rules.states import coordinator_label
@@ -26,27 +26,32 @@ from storage.models import Agreement, Project
 # A team may write (or re-scope) its agreement from these states.
 AGREEABLE = ("team_formed", "agreed")
 
-TXT = {
-    "not_team_channel": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    not_team_channel = T(
         "`/tsunagu agree` はチームのチャンネルで使ってください。",
         "Please use `/tsunagu agree` in the team's channel.",
-    ),
-    "not_member": T(
+    )
+    not_member = T(
         "合意案を提案できるのは、このチームのメンバーと事務局だけです。",
         "Only this team's members and the programme office can propose the agreement.",
-    ),
-    "not_now": T(
+    )
+    not_now = T(
         "いまは合意案を提案できません（プロジェクトの状況: {state}）。",
         "The agreement cannot be proposed right now (the project is {state}).",
-    ),
-    "opening": T("合意案のフォームを開きます。", "Opening the agreement form."),
-    "proposed": T(
+    )
+    opening = T("合意案のフォームを開きます。", "Opening the agreement form.")
+    proposed = T(
         "合意案 第{v}版を団体に送りました。団体の回答はこのチャンネルでお知らせします。",
         "Agreement version {v} was sent to the group. Its answer will appear in this channel.",
-    ),
-    "agreement_empty": T("入力してください。", "Please fill this in."),
-    "bad_date": T("日付を選んでください。", "Please pick a date."),
-}
+    )
+    agreement_empty = T("入力してください。", "Please fill this in.")
+    bad_date = T("日付を選んでください。", "Please pick a date.")
+
+
+TXT = _Texts
 
 
 @dataclass(frozen=True)
@@ -127,20 +132,20 @@ class Kickoff:
     ) -> dict[str, str] | str:
         """Propose a version: field errors (the form stays open), or the answer to show."""
         errors = {
-            name: TXT["agreement_empty"](locale)
+            name: TXT.agreement_empty(locale)
             for name in FIELDS[:4]
             if not getattr(form, name).strip()
         }
         try:
             end = date.fromisoformat(form.end_date)
         except ValueError:
-            errors["end_date"] = TXT["bad_date"](locale)
+            errors["end_date"] = TXT.bad_date(locale)
         if errors:
             return errors
         async with self._maker.begin() as session:
             project = await self._project(session, form.channel)
             if project is None or project.id != form.project_id:
-                return TXT["not_team_channel"](locale)
+                return TXT.not_team_channel(locale)
             refusal = await self._refusal(session, project, actor, coordinator, locale)
             if refusal is not None:
                 return refusal
@@ -159,7 +164,7 @@ class Kickoff:
                 return {field: row.text(locale)}
             version = row.version
         self._notify()
-        return TXT["proposed"](locale, v=version)
+        return TXT.proposed(locale, v=version)
 
     async def _project(self, session: AsyncSession, channel: str) -> Project | None:
         if not channel:
@@ -177,7 +182,7 @@ class Kickoff:
     ) -> str | None:
         """Why this person may not propose here (audited), or None."""
         if project is None:
-            return TXT["not_team_channel"](locale)
+            return TXT.not_team_channel(locale)
         members = {
             v.slack_user_id
             for m, v in await repo.project_matches(session, project.id)
@@ -192,9 +197,9 @@ class Kickoff:
                 subject_id=project.id,
                 detail={"why": "not_member"},
             )
-            return TXT["not_member"](locale)
+            return TXT.not_member(locale)
         if project.status not in AGREEABLE:
-            return TXT["not_now"](locale, state=coordinator_label(project.status, locale))
+            return TXT.not_now(locale, state=coordinator_label(project.status, locale))
         return None
 
 

@@ -25,7 +25,7 @@ from bot.attendance import AttendanceBook, AttendanceState, Invitee, PersonType
 from bot.cards import summary_of
 from bot.conversation.model import Choice, Panel, Reply
 from bot.dialogue import AgreementStatus
-from bot.i18n import T, join_list
+from bot.i18n import T, Texts, join_list
 from bot.postback import AgreementAnswer, ShareContact
 from bot.programmes.teams import post_to_team, team_announce
 from bot.rules.records import PUBLISH, Invalid, hours_text, hours_to_minutes
@@ -53,50 +53,53 @@ from storage.models import (
     Volunteer,
 )
 
-TXT = {
-    "p_reminder": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    p_reminder = T(
         "ご提案したチームについて、{until}までにご確認をお願いします（確定・辞退・変更の依頼）。",
         "Please answer about the proposed team by {until} (confirm, decline or ask for a change).",
-    ),
-    "p_expired_group": T(
+    )
+    p_expired_group = T(
         "チームのご提案は期限が過ぎたため取り消しました。事務局から改めてご連絡します。",
         "The team proposal lapsed without an answer. The office will be in touch again.",
-    ),
-    "p_expired_thread": T(
+    )
+    p_expired_thread = T(
         "⏰ チーム案 #{id} に団体から回答がないまま期限が過ぎました。募集中に戻しました。",
         "⏰ The group did not answer team proposal #{id} in time; it is recruiting again.",
-    ),
-    "rejected_thread": T(
+    )
+    rejected_thread = T(
         "🙅 団体がチーム案 #{id} を辞退しました。{text}",
         "🙅 The group declined team proposal #{id}. {text}",
-    ),
-    "change_thread": T(
+    )
+    change_thread = T(
         "✏️ 団体からチーム案 #{id} への変更依頼: {text}",
         "✏️ The group asks for a change to team proposal #{id}: {text}",
-    ),
-    "rejected_member": T(
+    )
+    rejected_member = T(
         "{org}のプロジェクトは、団体の判断でチーム編成を見直すことになりました。"
         "ご協力ありがとうございました。",
         "{org} asked to rethink the team for its project. Thank you for being ready to help.",
-    ),
-    "contact_member": T(
+    )
+    contact_member = T(
         "{org}のご担当: {name}（{role}）\n連絡先: {contact}",
         "{org}'s contact: {name} ({role})\nHow to reach them: {contact}",
-    ),
-    "contact_member_none": T(
+    )
+    contact_member_none = T(
         "{org}のご担当: {name}（{role}）\n"
         "連絡先は共有されていません。事務局を通じてご連絡ください。",
         "{org}'s contact: {name} ({role})\nNo contact details were shared; "
         "please go through the office.",
-    ),
-    "contact_group": T("チームのメンバー:\n{members}", "Your team:\n{members}"),
-    "contact_line": T(
+    )
+    contact_group = T("チームのメンバー:\n{members}", "Your team:\n{members}")
+    contact_line = T(
         "・{name}（{skills}）連絡先: {contact}", "・{name} ({skills}) contact: {contact}"
-    ),
-    "contact_line_none": T(
+    )
+    contact_line_none = T(
         "・{name}（{skills}）連絡先は事務局経由", "・{name} ({skills}) contact via the office"
-    ),
-    "agreement_group": T(
+    )
+    agreement_group = T(
         "チームから活動内容の合意案（第{v}版）が届きました。\n"
         "成果物: {deliverable}\n範囲: {scope}\n"
         "成功の基準: {measures}\n打ち合わせ: {rhythm}\n終了予定: {end}\n"
@@ -104,65 +107,67 @@ TXT = {
         "The team proposes an agreement (version {v}).\nDeliverable: {deliverable}\n"
         "Scope: {scope}\nSuccess measures: {measures}\nMeetings: {rhythm}\nEnd date: {end}\n"
         "Please confirm it or ask for changes.",
-    ),
+    )
     # life-group (#13): contact sharing, asked once of people who signed up before it.
-    "ask_contact_member": T(
+    ask_contact_member = T(
         "チームが決まったら、団体にあなたの連絡先を伝えてもよいですか？",
         "When your team forms, may we give the group your contact details?",
-    ),
-    "ask_contact_group": T(
+    )
+    ask_contact_group = T(
         "チームが決まったら、ボランティアにご担当者の連絡先を伝えてもよいですか？",
         "When the team forms, may we give the volunteers the contact person's details?",
-    ),
-    "share_yes": T("共有してよい", "Yes, share it"),
-    "share_no": T("共有しない", "No, don't"),
+    )
+    share_yes = T("共有してよい", "Yes, share it")
+    share_no = T("共有しない", "No, don't")
     # life-group (#13): the agreement's card in LINE.
-    "a_title": T("活動内容の合意案（第{v}版）", "Proposed agreement (version {v})"),
-    "a_deliverable": T("成果物", "Deliverable"),
-    "a_scope": T("範囲", "Scope"),
-    "a_measures": T("成功の基準", "Success measures"),
-    "a_rhythm": T("打ち合わせ", "Meetings"),
-    "a_end": T("終了予定", "End date"),
-    "a_note": T(
+    a_title = T("活動内容の合意案（第{v}版）", "Proposed agreement (version {v})")
+    a_deliverable = T("成果物", "Deliverable")
+    a_scope = T("範囲", "Scope")
+    a_measures = T("成功の基準", "Success measures")
+    a_rhythm = T("打ち合わせ", "Meetings")
+    a_end = T("終了予定", "End date")
+    a_note = T(
         "この内容で進めてよければ「確定する」を、変更してほしい点があれば「変更を依頼」を押してください。",
         "Tap “Confirm” to go ahead with this, "
         "or “Ask for changes” to tell the team what to change.",
-    ),
-    "agreement_ok": T("確定する", "Confirm"),
-    "agreement_ask": T("変更を依頼", "Ask for changes"),
-    "agreement_confirmed": T(
+    )
+    agreement_ok = T("確定する", "Confirm")
+    agreement_ask = T("変更を依頼", "Ask for changes")
+    agreement_confirmed = T(
         "✅ 団体が合意案 第{v}版を確定しました。成果物: {deliverable}",
         "✅ The group confirmed agreement version {v}. Deliverable: {deliverable}",
-    ),
-    "agreement_change": T(
+    )
+    agreement_change = T(
         "✏️ 団体が合意案 第{v}版への変更を依頼しました: {comment}",
         "✏️ The group asks for changes to agreement version {v}: {comment}",
-    ),
-    "delivered_group": T(
+    )
+    delivered_group = T(
         "チームから成果物が届きました。\n{note}\n{link}\n内容をご確認のうえ、受け取りを確定してください。",
         "The team has delivered.\n{note}\n{link}\nPlease look at it and confirm you received it.",
-    ),
-    "delivery_confirmed": T(
+    )
+    delivery_confirmed = T(
         "📦 団体が成果物の受け取りを確認しました。", "📦 The group confirmed the delivery."
-    ),
-    "thanks_member": T(
+    )
+    thanks_member = T(
         "{org}のプロジェクトが完了しました。{hours}時間のご協力、本当にありがとうございました。"
         "よろしければ、ふりかえりのアンケート（1〜5と一言）にお答えください。",
         "{org}'s project is complete. Thank you so much for your {hours} hours. "
         "If you can, please tell us how it went (1 to 5 and a few words).",
-    ),
-    "thanks_group": T(
+    )
+    thanks_group = T(
         "プロジェクト「{summary}」が完了しました。チームは合計{hours}時間取り組みました。"
         "よろしければ、ふりかえりのアンケート（1〜5と一言）にお答えください。",
         "Your project “{summary}” is complete. The team gave {hours} hours in all. "
         "If you can, please tell us how it went (1 to 5 and a few words).",
-    ),
-    "state_thread": T("🔁 #{id}: {was} → {now}", "🔁 #{id}: {was} → {now}"),
-    "state_group": T("ご相談「{summary}」の状況: {now}", "Your request “{summary}” is now: {now}"),
-    "reason": T("理由: {text}", "Reason: {text}"),
-    "state_member": T("{org}のプロジェクトの状況: {now}", "{org}'s project is now: {now}"),
-    "state_team": T("📌 このプロジェクトの状況: {now}", "📌 This project is now: {now}"),
-}
+    )
+    state_thread = T("🔁 #{id}: {was} → {now}", "🔁 #{id}: {was} → {now}")
+    state_group = T("ご相談「{summary}」の状況: {now}", "Your request “{summary}” is now: {now}")
+    reason = T("理由: {text}", "Reason: {text}")
+    state_member = T("{org}のプロジェクトの状況: {now}", "{org}'s project is now: {now}")
+    state_team = T("📌 このプロジェクトの状況: {now}", "📌 This project is now: {now}")
+
+
+TXT = _Texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +257,7 @@ class Lifecycle:
         org = project.organization
         why = ("state", moved.project_id, moved.version)
         if Party.GROUP in moved.tell:
-            text = TXT["state_group"](
+            text = TXT.state_group(
                 org.locale,
                 summary=summary_of(project.challenge),
                 now=group_label(moved.status, org.locale),
@@ -262,11 +267,11 @@ class Lifecycle:
             for match, v in await repo.project_matches(session, moved.project_id):
                 if match.state == "accepted":
                     now = coordinator_label(moved.status, v.locale)
-                    text = TXT["state_member"](v.locale, org=org.name, now=now)
+                    text = TXT.state_member(v.locale, org=org.name, now=now)
                     text += _reason(reason, v.locale)
                     await self._push(session, v.channel, v.user_key, text, (*why, match.id))
         if Party.COORDINATORS in moved.tell:
-            text = TXT["state_thread"](
+            text = TXT.state_thread(
                 self.locale,
                 id=moved.project_id,
                 was=coordinator_label(moved.from_status or "", self.locale),
@@ -278,7 +283,7 @@ class Lifecycle:
             # Only a channel that exists: a post queued for a channel made later would
             # greet the new team with an old pause.
             loc = self._team_locale(project.team_channel_id)
-            text = TXT["state_team"](loc, now=coordinator_label(moved.status, loc))
+            text = TXT.state_team(loc, now=coordinator_label(moved.status, loc))
             key = outbox.key_for("state-team", moved.project_id, moved.version)
             await post_to_team(
                 session, moved.project_id, {"text": text + _reason(reason, loc)}, key
@@ -329,7 +334,7 @@ class Lifecycle:
         project = await repo.get_project(session, project_id)
         assert project is not None
         await self._release_members(session, project, now)
-        said = TXT["change_thread"] if text else TXT["rejected_thread"]
+        said = TXT.change_thread if text else TXT.rejected_thread
         await self.coordination.note(
             session,
             project,
@@ -353,7 +358,7 @@ class Lifecycle:
                 actor="group",
                 now=now,
             )
-            text = TXT["rejected_member"](volunteer.locale, org=project.organization.name)
+            text = TXT.rejected_member(volunteer.locale, org=project.organization.name)
             await self._push(
                 session, volunteer.channel, volunteer.user_key, text, ("rej", match.id)
             )
@@ -391,12 +396,12 @@ class Lifecycle:
                     expired += 1
                     await self._release_members(session, project, now)
                     await self._push_org(
-                        session, org, TXT["p_expired_group"](org.locale), ("p-exp", project_id)
+                        session, org, TXT.p_expired_group(org.locale), ("p-exp", project_id)
                     )
                     await self.coordination.note(
                         session,
                         project,
-                        TXT["p_expired_thread"](self.locale, id=project_id),
+                        TXT.p_expired_thread(self.locale, id=project_id),
                         ("p-exp", project_id, moved.version),
                     )
                 elif project.proposal_reminded_at is None:
@@ -406,7 +411,7 @@ class Lifecycle:
                     await self._push_org(
                         session,
                         org,
-                        TXT["p_reminder"](org.locale, until=until),
+                        TXT.p_reminder(org.locale, until=until),
                         ("p-rem", project_id, project.version),
                     )
         if reminded or expired:
@@ -427,7 +432,7 @@ class Lifecycle:
         for volunteer in members:
             loc = volunteer.locale
             if org.share_contact == "yes" and org.contact:
-                text = TXT["contact_member"](
+                text = TXT.contact_member(
                     loc,
                     org=org.name,
                     name=org.contact_name,
@@ -435,7 +440,7 @@ class Lifecycle:
                     contact=org.contact,
                 )
             else:
-                text = TXT["contact_member_none"](
+                text = TXT.contact_member_none(
                     loc, org=org.name, name=org.contact_name, role=org.contact_role
                 )
             await self._push(
@@ -451,13 +456,13 @@ class Lifecycle:
             name = v.display_name.split()[0] if v.display_name.split() else v.display_name
             skills = join_list([label(SKILLS, s.skill, loc) for s in v.skills], loc) or "-"
             if v.share_contact == "yes" and v.contact:
-                lines.append(TXT["contact_line"](loc, name=name, skills=skills, contact=v.contact))
+                lines.append(TXT.contact_line(loc, name=name, skills=skills, contact=v.contact))
             else:
-                lines.append(TXT["contact_line_none"](loc, name=name, skills=skills))
+                lines.append(TXT.contact_line_none(loc, name=name, skills=skills))
         await self._push_org(
             session,
             org,
-            TXT["contact_group"](loc, members="\n".join(lines)),
+            TXT.contact_group(loc, members="\n".join(lines)),
             ("contacts", project_id),
         )
 
@@ -469,10 +474,10 @@ class Lifecycle:
         loc = person.locale
         buttons = tuple(
             Choice(said(loc), ShareContact(answer).pack(), said(loc))
-            for said, answer in ((TXT["share_yes"], "yes"), (TXT["share_no"], "no"))
+            for said, answer in ((TXT.share_yes, "yes"), (TXT.share_no, "no"))
         )
         group = isinstance(person, Organization)
-        asked = TXT["ask_contact_group"] if group else TXT["ask_contact_member"]
+        asked = TXT.ask_contact_group if group else TXT.ask_contact_member
         await outbox.enqueue(
             session,
             channel=person.channel,
@@ -532,7 +537,7 @@ class Lifecycle:
             at=now,
         )
         org = project.organization
-        text = TXT["agreement_group"](
+        text = TXT.agreement_group(
             org.locale,
             v=row.version,
             deliverable=row.deliverable,
@@ -577,11 +582,9 @@ class Lifecycle:
                     now=now,
                     detail={"agreement": row.version},
                 )
-            text = TXT["agreement_confirmed"](
-                self.locale, v=row.version, deliverable=row.deliverable
-            )
+            text = TXT.agreement_confirmed(self.locale, v=row.version, deliverable=row.deliverable)
         else:
-            text = TXT["agreement_change"](
+            text = TXT.agreement_change(
                 self.locale, v=row.version, comment=row.group_comment or "-"
             )
         await repo.audit(
@@ -595,7 +598,7 @@ class Lifecycle:
         )
         await self.coordination.note(session, project, text, ("agreement-answer", row.id))
         # life-group (#13): the team reads the group's answer in its channel (or in LINE).
-        answered = TXT["agreement_confirmed"] if confirm else TXT["agreement_change"]
+        answered = TXT.agreement_confirmed if confirm else TXT.agreement_change
         by_locale = {
             loc: answered(
                 loc, v=row.version, deliverable=row.deliverable, comment=row.group_comment or "-"
@@ -711,7 +714,7 @@ class Lifecycle:
         project = await repo.get_project(session, project_id)
         assert project is not None
         org = project.organization
-        text = TXT["delivered_group"](org.locale, note=row.note, link=row.link or "")
+        text = TXT.delivered_group(org.locale, note=row.note, link=row.link or "")
         buttons = chat.delivery_buttons(project_id, org.locale)
         await self._push_org(session, org, text, ("delivery", row.id), choices=buttons)
         return moved
@@ -739,7 +742,7 @@ class Lifecycle:
         project = await repo.get_project(session, project_id)
         assert project is not None
         await self.coordination.note(
-            session, project, TXT["delivery_confirmed"](self.locale), ("delivery-ok", row.id)
+            session, project, TXT.delivery_confirmed(self.locale), ("delivery-ok", row.id)
         )
         return row
 
@@ -760,7 +763,7 @@ class Lifecycle:
             if match.state != "accepted":
                 continue
             mine = hours_text(totals.per_volunteer.get(volunteer.id, 0))
-            text = TXT["thanks_member"](volunteer.locale, org=org.name, hours=mine)
+            text = TXT.thanks_member(volunteer.locale, org=org.name, hours=mine)
             await self._push(
                 session,
                 volunteer.channel,
@@ -769,7 +772,7 @@ class Lifecycle:
                 ("thanks-member", match.id),
                 choices=(chat.feedback_button(project_id, volunteer.locale),),
             )
-        text = TXT["thanks_group"](
+        text = TXT.thanks_group(
             org.locale, summary=summary_of(project.challenge), hours=totals.hours
         )
         feedback = (chat.feedback_button(project_id, org.locale),)
@@ -884,20 +887,20 @@ def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...
     """A kickoff agreement version as a card with the group's two buttons (life-group)."""
     buttons = tuple(
         Choice(said(loc), AgreementAnswer(row.id, answer).pack(), said(loc))
-        for said, answer in ((TXT["agreement_ok"], "ok"), (TXT["agreement_ask"], "change"))
+        for said, answer in ((TXT.agreement_ok, "ok"), (TXT.agreement_ask, "change"))
     )
     fields = (
-        (TXT["a_deliverable"](loc), row.deliverable),
-        (TXT["a_scope"](loc), row.scope),
-        (TXT["a_measures"](loc), row.success_measures),
-        (TXT["a_rhythm"](loc), row.meeting_rhythm),
-        (TXT["a_end"](loc), row.end_date.isoformat()),
+        (TXT.a_deliverable(loc), row.deliverable),
+        (TXT.a_scope(loc), row.scope),
+        (TXT.a_measures(loc), row.success_measures),
+        (TXT.a_rhythm(loc), row.meeting_rhythm),
+        (TXT.a_end(loc), row.end_date.isoformat()),
     )
     panel = Panel(
-        title=TXT["a_title"](loc, v=row.version),
+        title=TXT.a_title(loc, v=row.version),
         kind="agreement",
         fields=fields,
-        note=TXT["a_note"](loc),
+        note=TXT.a_note(loc),
         buttons=buttons,
     )
     return panel, buttons
@@ -905,7 +908,7 @@ def _agreement_panel(row: Agreement, loc: str) -> tuple[Panel, tuple[Choice, ...
 
 def _reason(reason: str | None, locale: str) -> str:
     """A state change's reason as a line of its message ("" without one)."""
-    return "\n" + TXT["reason"](locale, text=reason) if reason else ""
+    return "\n" + TXT.reason(locale, text=reason) if reason else ""
 
 
 # Projects whose people have served (a team formed at some point).

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
 from bot.cards import plain
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.lifecycle.service import Lifecycle
 from bot.office.cases import CaseError, Cases
 from bot.programmes.teams import post_to_team, programme_of
@@ -57,118 +57,121 @@ URL = re.compile(r"^https?://\S+$")
 # States in which members log hours: the team exists and the project is not over.
 WORKING = TEAM_STATES
 
-TXT = {
-    "not_linked": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    not_linked = T(
         "このSlackアカウントはまだLINEの登録とつながっていません。"
         "LINEで「Slack連携」と送り、届いたコードで `/tsunagu link コード` を実行してください。",
         "This Slack account is not linked to a volunteer in LINE yet. Send “link slack” in "
         "LINE and type `/tsunagu link CODE` with the code you receive.",
-    ),
-    "hours_usage": T(
+    )
+    hours_usage = T(
         "使い方: `/tsunagu hours 3 団体とのヒアリング`（日付を付けるなら `2026-12-03`、"
         "相談を選ぶなら `#12`）",
         "Usage: `/tsunagu hours 3 hearing with the group` (add a date like `2026-12-03`, "
         "or `#12` to pick the project)",
-    ),
-    "no_project": T(
+    )
+    no_project = T(
         "記録できるプロジェクトがありません（チームが結成され、終了していないものだけです）。",
         "There is no project to log hours on (only projects whose team formed and that "
         "have not ended).",
-    ),
-    "which": T(
+    )
+    which = T(
         "どのプロジェクトの記録ですか？番号を付けてもう一度どうぞ: {choices}",
         "Which project is this for? Please try again with its number: {choices}",
-    ),
-    "not_member": T(
+    )
+    not_member = T(
         "#{id} のチームのメンバーではないため記録できません。",
         "You are not on the team of #{id}, so this was not recorded.",
-    ),
-    "not_working": T(
+    )
+    not_working = T(
         "#{id} はいま「{state}」のため、時間を記録できません。",
         "#{id} is “{state}” now, so hours cannot be logged on it.",
-    ),
-    "hours_ok": T(
+    )
+    hours_ok = T(
         "⏱ #{id} に {day} の {hours}時間を記録しました。"
         "あなたの合計: {mine}時間（チーム合計 {total}時間）",
         "⏱ Logged {hours} h on {day} for #{id}. Your total: {mine} h (team: {total} h)",
-    ),
-    "mine": T(
+    )
+    mine = T(
         "あなたの記録: {lines}\n記録するには: `/tsunagu hours 3 内容`",
         "Your hours: {lines}\nTo log: `/tsunagu hours 3 what you did`",
-    ),
-    "mine_none": T(
+    )
+    mine_none = T(
         "まだ記録はありません。`/tsunagu hours 3 内容` で記録できます。",
         "No hours yet. Log some with `/tsunagu hours 3 what you did`.",
-    ),
-    "totals_head": T("*稼働時間の合計*", "*Hours logged*"),
-    "totals_none": T("まだ稼働時間の記録はありません。", "No hours have been logged yet."),
-    "totals_line": T("• #{id} {org}（{state}）: {hours}時間", "• #{id} {org} ({state}): {hours} h"),
-    "person_line": T("  – {name}: {hours}時間", "  – {name}: {hours} h"),
-    "deleted_person": T("（退会した方）", "(deleted)"),
-    "not_found": T("相談 #{id} が見つかりません。", "Request #{id} was not found."),
+    )
+    totals_head = T("*稼働時間の合計*", "*Hours logged*")
+    totals_none = T("まだ稼働時間の記録はありません。", "No hours have been logged yet.")
+    totals_line = T("• #{id} {org}（{state}）: {hours}時間", "• #{id} {org} ({state}): {hours} h")
+    person_line = T("  – {name}: {hours}時間", "  – {name}: {hours} h")
+    deleted_person = T("（退会した方）", "(deleted)")
+    not_found = T("相談 #{id} が見つかりません。", "Request #{id} was not found.")
     # delivery
-    "deliver_usage": T(
+    deliver_usage = T(
         "使い方: チームのチャンネルで `/tsunagu deliver URL 内容`（URLか内容のどちらかは必須）",
         "Usage: in the team channel, `/tsunagu deliver URL note` (a link or a note at least)",
-    ),
-    "not_team_channel": T(
+    )
+    not_team_channel = T(
         "このコマンドはチームのチャンネルで使ってください。",
         "Please use this command in the team's channel.",
-    ),
-    "deliver_ok": T(
+    )
+    deliver_ok = T(
         "📦 #{id} の納品を記録しました。団体にLINEで確認をお願いしました。",
         "📦 Delivery recorded for #{id}. The group is asked in LINE to confirm it.",
-    ),
-    "team_delivered": T(
+    )
+    team_delivered = T(
         "📦 納品を記録しました（<@{who}>）: {note} {link}\n団体の確認を待っています。{next}",
         "📦 Delivery recorded by <@{who}>: {note} {link}\nWaiting for the group to confirm.{next}",
-    ),
-    "next_results": T(
+    )
+    next_results = T(
         "\n次は成果報告会です: {when}", "\nNext comes the results presentation: {when}"
-    ),
+    )
     # completion and state changes
-    "complete_ok": T(
+    complete_ok = T(
         "✅ #{id} を完了にしました。メンバーと団体にお礼とアンケートを送ります。",
         "✅ #{id} is complete. Members and the group get thanks and a feedback question.",
-    ),
-    "changed": T("#{id}: {was} → {now}", "#{id}: {was} → {now}"),
-    "refused_state": T(
+    )
+    changed = T("#{id}: {was} → {now}", "#{id}: {was} → {now}")
+    refused_state = T(
         "#{id} はいま「{state}」のため、この操作はできません。",
         "#{id} is “{state}” now, so this cannot be done.",
-    ),
-    "refused_role": T(
-        "この操作はコーディネーターだけができます。", "Only coordinators can do this."
-    ),
-    "reason": T("理由: {text}", "Reason: {text}"),
-    "team_confirmed": T(
+    )
+    refused_role = T("この操作はコーディネーターだけができます。", "Only coordinators can do this.")
+    reason = T("理由: {text}", "Reason: {text}")
+    team_confirmed = T(
         "✅ 団体が納品物の受け取りを確認しました。",
         "✅ The group confirmed it received the delivery.",
-    ),
-    "team_missing": T("✏️ 団体から納品物について: {text}", "✏️ The group on the delivery: {text}"),
-    "case_new_voice": T(
+    )
+    team_missing = T("✏️ 団体から納品物について: {text}", "✏️ The group on the delivery: {text}")
+    case_new_voice = T(
         "#{id} に公開してよいふりかえりが届きました。事例の下書きは編集済みなので、"
         "必要なら `/tsunagu cases edit` で加えてください。",
         "#{id} got feedback that may be published. Its draft case was already edited, so add "
         "it with `/tsunagu cases edit` if it belongs there.",
-    ),
-    "feedback_note": T(
+    )
+    feedback_note = T(
         "💬 {who}からふりかえりが届きました（評価 {score}/5）。",
         "💬 Feedback from {who} (score {score}/5).",
-    ),
-    "from_group": T("団体", "the group"),
-    "from_member": T("メンバー", "a member"),
-    "card_head": T("*チームと稼働*（合計 {hours}時間）", "*Team and hours* ({hours} h in all)"),
-    "card_member": T(
+    )
+    from_group = T("団体", "the group")
+    from_member = T("メンバー", "a member")
+    card_head = T("*チームと稼働*（合計 {hours}時間）", "*Team and hours* ({hours} h in all)")
+    card_member = T(
         "• {name}: {hours}時間・同時参加 {busy}/{capacity}件",
         "• {name}: {hours} h, on {busy} of {capacity} project(s) at a time",
-    ),
-    "case_ready": T(
+    )
+    case_ready = T(
         "📝 #{id} の事例の下書き（事例 #{case}、非公開）ができました。"
         "合意内容・納品・公開可のふりかえりから書いています。確認してください。",
         "📝 A draft case (#{case}, not published) is ready for #{id}, written from the "
         "agreement, the delivery and the feedback people let us publish. Please review it.",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,19 +244,19 @@ class Work:
         if typed.hours is None:
             return await self.mine_text(slack_user, locale)
         if typed.bad_date:
-            return Invalid("hours_format").text(locale) + "\n" + TXT["hours_usage"](locale)
+            return Invalid("hours_format").text(locale) + "\n" + TXT.hours_usage(locale)
         async with self._maker.begin() as session:
             volunteer = await _volunteer_by_slack(session, slack_user)
             if volunteer is None:
-                return TXT["not_linked"](locale)
+                return TXT.not_linked(locale)
             project_id = typed.project_id or await _channel_project(session, channel)
             if project_id is None:
                 mine = await _current_projects(session, volunteer.id)
                 if not mine:
-                    return TXT["no_project"](locale)
+                    return TXT.no_project(locale)
                 if len(mine) > 1:
                     choices = ", ".join(f"`#{pid}` {plain(name)}" for pid, name in mine)
-                    return TXT["which"](locale, choices=choices)
+                    return TXT.which(locale, choices=choices)
                 project_id = mine[0][0]
             answer = await self.log_hours(
                 session, project_id, volunteer.id, typed.hours, typed.day, typed.note, locale
@@ -277,12 +280,12 @@ class Work:
         """Check membership and state, then log (the caller's transaction)."""
         project = await repo.get_project(session, project_id)
         if project is None:
-            return TXT["not_found"](locale, id=project_id)
+            return TXT.not_found(locale, id=project_id)
         if not await _is_member(session, project_id, volunteer_id):
-            return TXT["not_member"](locale, id=project_id)
+            return TXT.not_member(locale, id=project_id)
         if project.status not in WORKING:
             state = coordinator_label(project.status, locale)
-            return TXT["not_working"](locale, id=project_id, state=state)
+            return TXT.not_working(locale, id=project_id, state=state)
         row = await self.lifecycle.log_hours(
             session, project_id, volunteer_id, hours=hours, day=day, note=note
         )
@@ -299,7 +302,7 @@ class Work:
             detail={"minutes": row.minutes, "day": row.day.isoformat()},
             at=self._clock(),
         )
-        return TXT["hours_ok"](
+        return TXT.hours_ok(
             locale,
             id=project_id,
             day=row.day.isoformat(),
@@ -313,7 +316,7 @@ class Work:
         async with self._maker() as session:
             volunteer = await _volunteer_by_slack(session, slack_user)
             if volunteer is None:
-                return TXT["not_linked"](locale)
+                return TXT.not_linked(locale)
             rows = (
                 await session.execute(
                     select(HoursEntry.project_id, func.sum(HoursEntry.minutes))
@@ -323,9 +326,9 @@ class Work:
                 )
             ).all()
         if not rows:
-            return TXT["mine_none"](locale)
+            return TXT.mine_none(locale)
         lines = ", ".join(f"#{pid} {hours_text(int(m))}h" for pid, m in rows)
-        return TXT["mine"](locale, lines=lines)
+        return TXT.mine(locale, lines=lines)
 
     async def totals_text(self, locale: str, project_id: int | None = None) -> str:
         """Coordinators: hours per project (and per person), newest projects first."""
@@ -337,18 +340,18 @@ class Work:
             )
             if project_id is not None:
                 if await session.get(Project, project_id) is None:
-                    return TXT["not_found"](locale, id=project_id)
+                    return TXT.not_found(locale, id=project_id)
                 query = query.where(HoursEntry.project_id == project_id)
             rows = (await session.execute(query)).all()
             per: dict[int, list[tuple[int | None, int]]] = {}
             for pid, vid, minutes in rows:
                 per.setdefault(int(pid), []).append((vid, int(minutes)))
-            lines = [TXT["totals_head"](locale)]
+            lines = [TXT.totals_head(locale)]
             for pid, people in per.items():
                 project = await repo.get_project(session, pid)
                 assert project is not None
                 lines.append(
-                    TXT["totals_line"](
+                    TXT.totals_line(
                         locale,
                         id=pid,
                         org=plain(project.organization.name),
@@ -358,10 +361,10 @@ class Work:
                 )
                 for vid, minutes in people:
                     v = await session.get(Volunteer, vid) if vid is not None else None
-                    name = plain(v.display_name) if v else TXT["deleted_person"](locale)
-                    lines.append(TXT["person_line"](locale, name=name, hours=hours_text(minutes)))
+                    name = plain(v.display_name) if v else TXT.deleted_person(locale)
+                    lines.append(TXT.person_line(locale, name=name, hours=hours_text(minutes)))
         if not per:
-            return TXT["totals_none"](locale)
+            return TXT.totals_none(locale)
         return "\n".join(lines)
 
     async def card_section(self, project_id: int, locale: str) -> str | None:
@@ -376,7 +379,7 @@ class Work:
             ]
             if not members and not totals.minutes:
                 return None
-            lines = [TXT["card_head"](locale, hours=totals.hours)]
+            lines = [TXT.card_head(locale, hours=totals.hours)]
             for v in members:
                 busy = await session.scalar(
                     select(func.count(Match.id))
@@ -388,7 +391,7 @@ class Work:
                     )
                 )
                 lines.append(
-                    TXT["card_member"](
+                    TXT.card_member(
                         locale,
                         name=plain(v.display_name),
                         hours=hours_text(totals.per_volunteer.get(v.id, 0)),
@@ -407,18 +410,18 @@ class Work:
         link = args[0] if args and URL.match(args[0]) else None
         note = " ".join(args[1:] if link else args).strip()
         if not link and not note:
-            return TXT["deliver_usage"](locale)
+            return TXT.deliver_usage(locale)
         async with self._maker.begin() as session:
             project_id = await _channel_project(session, channel)
             if project_id is None:
-                return TXT["not_team_channel"](locale)
+                return TXT.not_team_channel(locale)
             role = Role.COORDINATOR
             if not coordinator:
                 volunteer = await _volunteer_by_slack(session, actor)
                 if volunteer is None:
-                    return TXT["not_linked"](locale)
+                    return TXT.not_linked(locale)
                 if not await _is_member(session, project_id, volunteer.id):
-                    return TXT["not_member"](locale, id=project_id)
+                    return TXT.not_member(locale, id=project_id)
                 role = Role.MEMBER
             moved = await self.lifecycle.record_delivery(
                 session, project_id, actor=actor, role=role, note=note, link=link
@@ -435,15 +438,11 @@ class Work:
             results = [p for p in phases if p.kind == "results" and p.cancelled_at is None]
             loc = self.lifecycle.coordination.locale
             nxt = (
-                TXT["next_results"](
-                    loc, when=self.lifecycle.coordination.local(results[0].starts_at)
-                )
+                TXT.next_results(loc, when=self.lifecycle.coordination.local(results[0].starts_at))
                 if results
                 else ""
             )
-            text = TXT["team_delivered"](
-                loc, who=actor, note=plain(note), link=link or "", next=nxt
-            )
+            text = TXT.team_delivered(loc, who=actor, note=plain(note), link=link or "", next=nxt)
             await post_to_team(
                 session,
                 project_id,
@@ -451,7 +450,7 @@ class Work:
                 outbox.key_for("delivered", project_id, hashlib.sha256(text.encode()).hexdigest()),
             )
         self._notify()
-        return TXT["deliver_ok"](locale, id=project_id)
+        return TXT.deliver_ok(locale, id=project_id)
 
     # ---------------------------------------------------------------- completion, state
 
@@ -459,12 +458,12 @@ class Work:
         """Complete a delivered project (a coordinator, or the group after delivery)."""
         async with self._maker.begin() as session:
             if await session.get(Project, project_id) is None:
-                return TXT["not_found"](locale, id=project_id)
+                return TXT.not_found(locale, id=project_id)
             moved = await self.complete_in(session, project_id, actor=actor, role=role)
             if not moved.ok:
                 return _refusal(moved, locale)
         self._notify()
-        return TXT["complete_ok"](locale, id=project_id)
+        return TXT.complete_ok(locale, id=project_id)
 
     async def complete_in(
         self, session: AsyncSession, project_id: int, *, actor: str, role: Role
@@ -495,7 +494,7 @@ class Work:
         await self.lifecycle.coordination.note(
             session,
             project,
-            TXT["case_ready"](loc, id=project_id, case=case_id),
+            TXT.case_ready(loc, id=project_id, case=case_id),
             ("case-draft", project_id, case_id),
         )
         return case_id
@@ -505,7 +504,7 @@ class Work:
         async with self._maker.begin() as session:
             project = await session.get(Project, project_id)
             if project is None:
-                return TXT["not_found"](locale, id=project_id)
+                return TXT.not_found(locale, id=project_id)
             event = verb
             if verb == "resume":
                 event = await _resume_event(session, project_id)
@@ -520,14 +519,14 @@ class Work:
             if not moved.ok:
                 return _refusal(moved, locale)
         self._notify()
-        text = TXT["changed"](
+        text = TXT.changed(
             locale,
             id=project_id,
             was=coordinator_label(moved.from_status or "", locale),
             now=coordinator_label(moved.status, locale),
         )
         if reason.strip():
-            text += "\n" + TXT["reason"](locale, text=plain(reason.strip()[:500]))
+            text += "\n" + TXT.reason(locale, text=plain(reason.strip()[:500]))
         return text
 
     # ---------------------------------------------------------------- LINE (bot.work_chat)
@@ -606,10 +605,10 @@ class Work:
         elif isinstance(effect, ConfirmDelivery):
             # The coordinators' thread is told by confirm_delivery; the team here.
             await self.lifecycle.confirm_delivery(session, pid)
-            await self._tell_team(session, pid, TXT["team_confirmed"], "delivery-ok", thread=False)
+            await self._tell_team(session, pid, TXT.team_confirmed, "delivery-ok", thread=False)
         elif isinstance(effect, DeliveryMissing):
             await self._tell_team(
-                session, pid, TXT["team_missing"], "delivery-missing", text=plain(effect.text)
+                session, pid, TXT.team_missing, "delivery-missing", text=plain(effect.text)
             )
         elif isinstance(effect, CompleteByGroup):
             await self.lifecycle.confirm_delivery(session, pid)  # completing says it arrived
@@ -660,11 +659,11 @@ class Work:
         project = await repo.get_project(session, status.project_id)
         assert project is not None
         loc = self.lifecycle.coordination.locale
-        who = TXT["from_group"](loc) if author[0] == "organization" else TXT["from_member"](loc)
+        who = TXT.from_group(loc) if author[0] == "organization" else TXT.from_member(loc)
         await self.lifecycle.coordination.note(
             session,
             project,
-            TXT["feedback_note"](loc, who=who, score=row.score),
+            TXT.feedback_note(loc, who=who, score=row.score),
             ("feedback", status.project_id, author[0], author[1], row.score),
         )
         # Words people let us publish belong in the case drafted at completion.
@@ -675,7 +674,7 @@ class Work:
             await self.lifecycle.coordination.note(
                 session,
                 project,
-                TXT["case_new_voice"](loc, id=status.project_id),
+                TXT.case_new_voice(loc, id=status.project_id),
                 ("case-voice", status.project_id, author[0], author[1]),
             )
 
@@ -778,11 +777,11 @@ async def _resume_event(session: AsyncSession, project_id: int) -> str:
 
 def _refusal(moved: Moved, locale: str) -> str:
     if moved.refusal is Refusal.NOT_FOUND:
-        return TXT["not_found"](locale, id=moved.project_id)
+        return TXT.not_found(locale, id=moved.project_id)
     if moved.refusal is Refusal.NOT_ALLOWED:
-        return TXT["refused_role"](locale)
+        return TXT.refused_role(locale)
     state = coordinator_label(moved.status, locale)
-    return TXT["refused_state"](locale, id=moved.project_id, state=state)
+    return TXT.refused_state(locale, id=moved.project_id, state=state)
 
 
 __all__ = ["TXT", "HoursRequest", "Work", "current_projects", "parse_hours"]

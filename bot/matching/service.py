@@ -22,7 +22,7 @@ from bot.cards import Button, Card, CardRow, plain, summary_of
 from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import EDIT_NEEDS, ActionResult, Coordination
 from bot.dialogue import OpenProject
-from bot.i18n import T, join_list, when_text
+from bot.i18n import T, Texts, join_list, when_text
 from bot.matching import teams
 from bot.matching.fit import (
     DEFAULT_WEIGHTS,
@@ -59,93 +59,94 @@ TUNING_WORDS = {
     "experience": ("経験", "実績", "experience", "junior"),
 }
 
-TXT = {
-    "card_title": T("チーム案: {org}（#{id}）", "Team proposal: {org} (#{id})"),
-    "needs": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    card_title = T("チーム案: {org}（#{id}）", "Team proposal: {org} (#{id})")
+    needs = T(
         "*必要スキル* {req}　*あれば* {opt}　*人数* {lo}〜{hi}人",
         "*Required* {req}   *Nice to have* {opt}   *Team* {lo}-{hi}",
-    ),
-    "coverage_ok": T(
+    )
+    coverage_ok = T(
         "✅ このチームで必要スキルをすべてカバー", "✅ This team covers every required skill"
-    ),
-    "coverage_missing": T("⚠️ 不足しているスキル: {skills}", "⚠️ Missing skills: {skills}"),
-    "skill_on_offer": T(
+    )
+    coverage_missing = T("⚠️ 不足しているスキル: {skills}", "⚠️ Missing skills: {skills}")
+    skill_on_offer = T(
         "⚠️ {skill} はまだチーム案にありません。保有する候補: {names}（「候補を提案」で追加）",
         "⚠️ {skill} is not on the proposal yet. Eligible holders: {names} "
         "(add them with Suggest candidates)",
-    ),
-    "skill_taken": T(
+    )
+    skill_taken = T(
         "⚠️ {skill} を持つ方は全員ほかのチームに参加中です。"
         "解決策: 「条件を編集」で必要スキルを見直すか、{skill} を持つ方を募ってください。",
         "⚠️ Everyone holding {skill} is already in another team. To fix: Edit needs "
         "(review the required skills) or recruit someone with {skill}.",
-    ),
-    "skill_none": T(
+    )
+    skill_none = T(
         "⚠️ {skill} を持つ候補がいません（参加条件に合う登録者なし）。"
         "解決策: 「条件を編集」で必要スキルを見直すか、{skill} を持つ方を募ってください。",
         "⚠️ No eligible volunteer holds {skill}. To fix: Edit needs (review the "
         "required skills) or recruit someone with {skill}.",
-    ),
-    "short": T(
+    )
+    short = T(
         "⚠️ チーム案は{n}人で、最小人数{lo}人に届きません。",
         "⚠️ The proposal has {n}, below the minimum team size of {lo}.",
-    ),
-    "short_more": T(
+    )
+    short_more = T(
         "ほかに条件に合う候補が{m}人います（「候補を提案」で追加）。",
         "{m} more eligible candidates (add them with Suggest candidates).",
-    ),
-    "short_fix": T(
+    )
+    short_fix = T(
         "条件に合う候補がほかにいません。解決策: 「条件を編集」で「あれば」のスキルを増やすか"
         "最小人数を下げる、または募集中の案内への立候補を待ってください。",
         "No other eligible candidate. To fix: Edit needs (add nice-to-have skills or lower "
         "the minimum), or wait for volunteers to raise their hand.",
-    ),
-    "below_min_added": T(
+    )
+    below_min_added = T(
         "👥 承諾 {n}人で最小人数 {lo}人に届かないため、候補を{k}人提案しました。承認してください。",
         "👥 {n} accepted, below the minimum of {lo}: {k} more proposed. Please approve them.",
-    ),
-    "below_min_waiting": T(
+    )
+    below_min_waiting = T(
         "👥 承諾 {n}人で最小人数 {lo}人に届きません。提案中の候補を承認してください。",
         "👥 {n} accepted, below the minimum of {lo}. Please approve the proposed candidates.",
-    ),
-    "below_min_stuck": T(
+    )
+    below_min_stuck = T(
         "⚠️ チームを編成できません: 承諾 {n}人で最小人数 {lo}人に届かず、"
         "条件に合う候補がいません。{why}",
         "⚠️ This team cannot be formed: {n} accepted, below the minimum of {lo}, and no other "
         "eligible candidate. {why}",
-    ),
-    "row": T(
+    )
+    row = T(
         "*{name}*　適合度 {score:.0%}{hand}\n{reasons}",
         "*{name}*  fit {score:.0%}{hand}\n{reasons}",
-    ),
+    )
     # The bonus of a raised hand lifts the ranking, not the fit: shown beside it.
-    "hand": T(
-        "　🙋 立候補（順位に +{bonus:.2f}）", "  🙋 raised hand (+{bonus:.2f} in the ranking)"
-    ),
-    "state_suggested": T("提案中", "proposed"),
-    "state_invited": T("招待中（{until}まで）", "invited (until {until})"),
-    "state_accepted": T("✅ 承諾", "✅ accepted"),
-    "state_declined": T("辞退（{reason}）", "declined ({reason})"),
-    "state_expired": T("期限切れ", "expired"),
-    "state_rejected": T("見送り（{reason}）", "rejected ({reason})"),
-    "approve": T("承認", "Approve"),
-    "reject": T("見送る", "Reject"),
-    "swap": T("入れ替え", "Swap"),
-    "approve_all": T("全員を承認", "Approve all"),
-    "suggest": T("候補を提案", "Suggest candidates"),
-    "edit_needs": T("条件を編集", "Edit needs"),
-    "none_found": T(
+    hand = T("　🙋 立候補（順位に +{bonus:.2f}）", "  🙋 raised hand (+{bonus:.2f} in the ranking)")
+    state_suggested = T("提案中", "proposed")
+    state_invited = T("招待中（{until}まで）", "invited (until {until})")
+    state_accepted = T("✅ 承諾", "✅ accepted")
+    state_declined = T("辞退（{reason}）", "declined ({reason})")
+    state_expired = T("期限切れ", "expired")
+    state_rejected = T("見送り（{reason}）", "rejected ({reason})")
+    approve = T("承認", "Approve")
+    reject = T("見送る", "Reject")
+    swap = T("入れ替え", "Swap")
+    approve_all = T("全員を承認", "Approve all")
+    suggest = T("候補を提案", "Suggest candidates")
+    edit_needs = T("条件を編集", "Edit needs")
+    none_found = T(
         "条件に合う候補が見つかりませんでした（不足: {skills}）。",
         "No suitable candidates were found (missing: {skills}).",
-    ),
-    "not_recruiting": T("相談 #{id} は募集中ではありません。", "Request #{id} is not recruiting."),
-    "already": T(
+    )
+    not_recruiting = T("相談 #{id} は募集中ではありません。", "Request #{id} is not recruiting.")
+    already = T(
         "この候補はすでに他の方が対応しました（いま: {state}）。",
         "Someone already acted on this candidate (now: {state}).",
-    ),
-    "no_next": T("次の候補が見つかりませんでした。", "No further candidate was found."),
+    )
+    no_next = T("次の候補が見つかりませんでした。", "No further candidate was found.")
     # To volunteers, in LINE (their locale).
-    "invite": T(
+    invite = T(
         "【プロボノ参加のご招待】\n団体: {org}\n課題: {challenge}\n支援メニュー: {menus}\n"
         "想定する活動: 週{hours}時間ほど・{mode}\n"
         "日程: チームがそろったらキックオフの日程をご案内します。\n"
@@ -155,60 +156,62 @@ TXT = {
         "Schedule: we'll share the kickoff date once the team is complete.\n"
         "Please answer by {until}. Will you join? (Contact details are shared once both "
         "sides agree.)",
-    ),
+    )
     # The invitation's card (a LINE flex bubble); the text above is its alternative text.
-    "inv_title": T("プロボノ参加のご招待", "Invitation to a pro bono project"),
-    "inv_group": T("団体", "Group"),
-    "inv_challenge": T("課題", "Challenge"),
-    "inv_menus": T("支援メニュー", "Support"),
-    "inv_expected": T("想定する活動", "Expected"),
-    "inv_expected_value": T("週{hours}時間ほど・{mode}", "about {hours} h a week, {mode}"),
-    "inv_until": T("回答期限", "Answer by"),
-    "inv_note": T(
+    inv_title = T("プロボノ参加のご招待", "Invitation to a pro bono project")
+    inv_group = T("団体", "Group")
+    inv_challenge = T("課題", "Challenge")
+    inv_menus = T("支援メニュー", "Support")
+    inv_expected = T("想定する活動", "Expected")
+    inv_expected_value = T("週{hours}時間ほど・{mode}", "about {hours} h a week, {mode}")
+    inv_until = T("回答期限", "Answer by")
+    inv_note = T(
         "チームがそろったらキックオフの日程をご案内します。団体の連絡先は双方の合意後にお伝えします。",
         "We'll share the kickoff date once the team is complete. Contact details are "
         "shared once both sides agree.",
-    ),
-    "team_title": T("チーム案のご確認", "Your proposed team"),
-    "team_ask": T("このチームで進めてよろしいですか？", "Shall we go ahead with this team?"),
-    "announce_title": T("新しい募集", "New project"),
-    "inv_yes": T("参加する", "Join"),
-    "inv_no": T("辞退する", "Decline"),
-    "reminder": T(
+    )
+    team_title = T("チーム案のご確認", "Your proposed team")
+    team_ask = T("このチームで進めてよろしいですか？", "Shall we go ahead with this team?")
+    announce_title = T("新しい募集", "New project")
+    inv_yes = T("参加する", "Join")
+    inv_no = T("辞退する", "Decline")
+    reminder = T(
         "【リマインド】「{org}」のプロジェクトへのご招待の回答期限は {until} です。",
         "[Reminder] Please answer the invitation to {org}'s project by {until}.",
-    ),
-    "expired_you": T(
+    )
+    expired_you = T(
         "「{org}」のプロジェクトへのご招待は期限切れになりました。またの機会にぜひ。",
         "The invitation to {org}'s project has expired. We hope to see you another time.",
-    ),
-    "team_for_group": T(
+    )
+    team_for_group = T(
         "ご相談「{summary}」のチーム案がそろいました:\n{members}\n\n"
         "このチームで進めてよろしいですか？",
         "A team is ready for your request “{summary}”:\n{members}\n\n"
         "Shall we go ahead with this team?",
-    ),
-    "team_ok": T("このチームで進める", "Go ahead"),
+    )
+    team_ok = T("このチームで進める", "Go ahead")
     # life-group (#13): the group may also decline, or ask for a change in words.
-    "team_no": T("このチームは辞退", "Decline this team"),
-    "team_change": T("変更を依頼する", "Ask for a change"),
-    "team_until": T("{until}までにご回答ください。", "Please answer by {until}."),
-    "formed_member": T(
+    team_no = T("このチームは辞退", "Decline this team")
+    team_change = T("変更を依頼する", "Ask for a change")
+    team_until = T("{until}までにご回答ください。", "Please answer by {until}.")
+    formed_member = T(
         "「{org}」のチームが結成されました！団体の担当: {contact}（{role}）。"
         "今後の予定はこのLINEとSlackでご案内します。",
         "The team for {org} is formed! The group's contact is {contact} ({role}). "
         "We'll share the schedule here and in Slack.",
-    ),
-    "formed_thread": T(
+    )
+    formed_thread = T(
         "🎉 チーム結成（団体が承認）: {names}", "🎉 Team formed (the group agreed): {names}"
-    ),
-    "hand_thread": T("🙋 {name} さんが興味ありと表明しました", "🙋 {name} raised their hand"),
-    "announce": T(
+    )
+    hand_thread = T("🙋 {name} さんが興味ありと表明しました", "🙋 {name} raised their hand")
+    announce = T(
         "【新しい募集】{org}: {challenge}\n{reasons}\n興味があれば下のボタンを押してください。",
         "[New project] {org}: {challenge}\n{reasons}\nTap below if you're interested.",
-    ),
-    "hand_button": T("興味あり", "Interested"),
-}
+    )
+    hand_button = T("興味あり", "Interested")
+
+
+TXT = _Texts
 
 
 # Why `/tsunagu teams` could not staff a project, and what would unblock it.
@@ -381,12 +384,12 @@ class Matching:
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None or project.status != "recruiting":
-                return ActionResult(False, TXT["not_recruiting"](self.locale, id=project_id))
+                return ActionResult(False, TXT.not_recruiting(self.locale, id=project_id))
             chosen, kept, needs = await self._propose(session, project, actor, now)
         self._notify()
         if not chosen and not kept:
             missing = join_list([skill_label(s, self.locale) for s in needs.required], self.locale)
-            return ActionResult(False, TXT["none_found"](self.locale, skills=missing or "-"))
+            return ActionResult(False, TXT.none_found(self.locale, skills=missing or "-"))
         return ActionResult(True)
 
     async def _propose(
@@ -668,7 +671,7 @@ class Matching:
         async with self._maker.begin() as session:
             match = await repo.get_match(session, match_id)
             if match is None:
-                return ActionResult(False, TXT["already"](self.locale, state="-"))
+                return ActionResult(False, TXT.already(self.locale, state="-"))
             project = await repo.get_project(session, match.project_id)
             assert project is not None
             if action == APPROVE:
@@ -691,7 +694,7 @@ class Matching:
                     await self._next_candidate(session, project, actor, now)
             if not ok:
                 fresh = await repo.get_match(session, match_id)
-                return ActionResult(False, TXT["already"](self.locale, state=self._state(fresh)))
+                return ActionResult(False, TXT.already(self.locale, state=self._state(fresh)))
             await self._card(session, project, project.organization)
         self._notify()
         return ActionResult(True)
@@ -702,7 +705,7 @@ class Matching:
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT["not_recruiting"](self.locale, id=project_id))
+                return ActionResult(False, TXT.not_recruiting(self.locale, id=project_id))
             for match, _ in await repo.project_matches(session, project.id):
                 if match.state == "suggested":
                     await self._invite(session, match, project, actor, now, None)
@@ -756,7 +759,7 @@ class Matching:
         menus = join_list([label(MENUS, m, loc) for m in project.menus], loc)
         mode = label(MODES, project.mode, loc)
         answer_by = when_text(until.astimezone(self.coordination.tz), loc)
-        text = TXT["invite"](
+        text = TXT.invite(
             loc,
             org=org.name,
             challenge=challenge,
@@ -765,25 +768,25 @@ class Matching:
             mode=mode,
             until=answer_by,
         )
-        yes, no = TXT["inv_yes"](loc), TXT["inv_no"](loc)
+        yes, no = TXT.inv_yes(loc), TXT.inv_no(loc)
         buttons = (
             Choice(yes, postback.Invitation(match.id, "yes").pack(), yes),
             Choice(no, postback.Invitation(match.id, "no").pack(), no),
         )
         card = Panel(
-            title=TXT["inv_title"](loc),
+            title=TXT.inv_title(loc),
             kind="invitation",
             fields=(
-                (TXT["inv_group"](loc), org.name),
-                (TXT["inv_challenge"](loc), challenge),
-                (TXT["inv_menus"](loc), menus),
+                (TXT.inv_group(loc), org.name),
+                (TXT.inv_challenge(loc), challenge),
+                (TXT.inv_menus(loc), menus),
                 (
-                    TXT["inv_expected"](loc),
-                    TXT["inv_expected_value"](loc, hours=project.hours_per_week, mode=mode),
+                    TXT.inv_expected(loc),
+                    TXT.inv_expected_value(loc, hours=project.hours_per_week, mode=mode),
                 ),
-                (TXT["inv_until"](loc), answer_by),
+                (TXT.inv_until(loc), answer_by),
             ),
-            note=TXT["inv_note"](loc),
+            note=TXT.inv_note(loc),
             buttons=buttons,
         )
         await self._push(session, volunteer, [Reply(text, buttons, (card,))], ("invite", match.id))
@@ -869,7 +872,7 @@ class Matching:
         if self.lifecycle is not None:  # the group answers by a deadline, reminded before
             await self.lifecycle.proposal_sent(session, project.id, now)
             until = self.coordination.local(now + timedelta(days=self.lifecycle.proposal_days))
-            deadline = "\n" + TXT["team_until"](loc, until=until)
+            deadline = "\n" + TXT.team_until(loc, until=until)
         people = [
             (
                 first_name(v.display_name),
@@ -879,21 +882,21 @@ class Matching:
         ]
         members = "\n".join(f"・{name}（{skills}）" for name, skills in people)
         summary = summary_of(project.challenge)
-        text = TXT["team_for_group"](loc, summary=summary, members=members) + deadline
+        text = TXT.team_for_group(loc, summary=summary, members=members) + deadline
         buttons = tuple(
             Choice(said(loc), postback.TeamConfirm(project.id, answer).pack(), said(loc))
             for said, answer in (
-                (TXT["team_ok"], "ok"),
-                (TXT["team_no"], "no"),
-                (TXT["team_change"], "change"),
+                (TXT.team_ok, "ok"),
+                (TXT.team_no, "no"),
+                (TXT.team_change, "change"),
             )
         )
         card = Panel(
-            title=TXT["team_title"](loc),
+            title=TXT.team_title(loc),
             kind="proposal",
             body=summary,
             fields=tuple((name, skills or "-") for name, skills in people),
-            note=TXT["team_ask"](loc) + deadline,
+            note=TXT.team_ask(loc) + deadline,
             buttons=buttons,
         )
         if not org.user_key.startswith("deleted:"):
@@ -917,14 +920,14 @@ class Matching:
         loc, lo = self.locale, project.team_min
         key = ("below-min", project.id, accepted, len(rows))
         if any(m.state == "suggested" for m, _ in rows):
-            text = TXT["below_min_waiting"](loc, n=accepted, lo=lo)
+            text = TXT.below_min_waiting(loc, n=accepted, lo=lo)
         else:
             chosen, _, _ = await self._propose(session, project, "system", now)
             if chosen:
-                text = TXT["below_min_added"](loc, n=accepted, lo=lo, k=len(chosen))
+                text = TXT.below_min_added(loc, n=accepted, lo=lo, k=len(chosen))
             else:
                 why = " ".join(await self._shortfall(session, project, []))
-                text = TXT["below_min_stuck"](loc, n=accepted, lo=lo, why=why)
+                text = TXT.below_min_stuck(loc, n=accepted, lo=lo, why=why)
         await self.coordination.note(session, project, text, key)
 
     async def confirm_team(self, session: AsyncSession, project_id: int) -> None:
@@ -949,7 +952,7 @@ class Matching:
             if m.state == "accepted"
         ]
         for match, volunteer in members:
-            text = TXT["formed_member"](
+            text = TXT.formed_member(
                 volunteer.locale, org=org.name, contact=org.contact_name, role=org.contact_role
             )
             await self._push(session, volunteer, [Reply(text)], ("formed", match.id))
@@ -965,7 +968,7 @@ class Matching:
         await self.coordination.note(
             session,
             project,
-            TXT["formed_thread"](self.locale, names=plain(names)),
+            TXT.formed_thread(self.locale, names=plain(names)),
             ("formed", project_id),
         )
         await self._card(session, project, org)
@@ -995,7 +998,7 @@ class Matching:
         await self.coordination.note(
             session,
             project,
-            TXT["hand_thread"](self.locale, name=plain(first_name(volunteer.display_name))),
+            TXT.hand_thread(self.locale, name=plain(first_name(volunteer.display_name))),
             ("hand", project_id, volunteer.id),
         )
         if await matching_repo.has_message(session, "team_card", project_id):
@@ -1059,15 +1062,15 @@ class Matching:
             if volunteer.status != "active" or (last and now - last < self.settings.announce_every):
                 continue
             loc = volunteer.locale
-            button = TXT["hand_button"](loc)
+            button = TXT.hand_button(loc)
             challenge = summary_of(project.challenge, 80)
             reasons = " / ".join(s.reasons(loc))
-            text = TXT["announce"](
+            text = TXT.announce(
                 loc, org=project.organization.name, challenge=challenge, reasons=reasons
             )
             buttons = (Choice(button, postback.Hand(project.id).pack(), button),)
             card = Panel(
-                title=f"{TXT['announce_title'](loc)}: {project.organization.name}",
+                title=f"{TXT.announce_title(loc)}: {project.organization.name}",
                 kind="project",
                 body=challenge,
                 note=reasons or None,
@@ -1115,7 +1118,7 @@ class Matching:
                         await self._push(
                             session,
                             volunteer,
-                            [Reply(TXT["expired_you"](volunteer.locale, org=org))],
+                            [Reply(TXT.expired_you(volunteer.locale, org=org))],
                             ("expired", match.id),
                         )
                         if not await self._next_candidate(session, project, "system", now):
@@ -1128,7 +1131,7 @@ class Matching:
                     await self._push(
                         session,
                         volunteer,
-                        [Reply(TXT["reminder"](volunteer.locale, org=org, until=until))],
+                        [Reply(TXT.reminder(volunteer.locale, org=org, until=until))],
                         ("remind", match.id),
                     )
         if reminded or expired:
@@ -1142,15 +1145,15 @@ class Matching:
             return "-"
         loc = self.locale
         if match.state == "invited":
-            return TXT["state_invited"](loc, until=self.coordination.local(match.expires_at))
+            return TXT.state_invited(loc, until=self.coordination.local(match.expires_at))
         if match.state == "declined":
-            return TXT["state_declined"](loc, reason=plain(match.reason or "-"))
+            return TXT.state_declined(loc, reason=plain(match.reason or "-"))
         if match.state == "rejected":
-            return TXT["state_rejected"](loc, reason=plain(match.reason or "-"))
+            return TXT.state_rejected(loc, reason=plain(match.reason or "-"))
         plain_states = {
-            "suggested": TXT["state_suggested"],
-            "accepted": TXT["state_accepted"],
-            "expired": TXT["state_expired"],
+            "suggested": TXT.state_suggested,
+            "accepted": TXT.state_accepted,
+            "expired": TXT.state_expired,
         }
         text = plain_states.get(match.state)
         return text(loc) if text is not None else match.state
@@ -1174,12 +1177,12 @@ class Matching:
                 if isinstance(v, float | int) and not isinstance(v, bool)
             }
             bonus = numbers.get(RAISED_HAND, 0.0)
-            text = TXT["row"](
+            text = TXT.row(
                 loc,
                 name=plain(first_name(volunteer.display_name)),
                 # The fit proper is at most 1 (weights sum to 1); the bonus is apart.
                 score=min(1.0, max(0.0, float(match.score or 0.0) - bonus)),
-                hand=TXT["hand"](loc, bonus=bonus) if match.raised_hand else "",
+                hand=TXT.hand(loc, bonus=bonus) if match.raised_hand else "",
                 reasons=plain(" / ".join(why)),
             )
             parts = [
@@ -1192,9 +1195,9 @@ class Matching:
             if match.state == "suggested" and project.status == "recruiting":
                 value = f"{match.id}:{match.version}"
                 buttons = (
-                    Button(TXT["approve"](loc), APPROVE, value, "primary"),
-                    Button(TXT["reject"](loc), REJECT, value, "danger"),
-                    Button(TXT["swap"](loc), SWAP, value),
+                    Button(TXT.approve(loc), APPROVE, value, "primary"),
+                    Button(TXT.reject(loc), REJECT, value, "danger"),
+                    Button(TXT.swap(loc), SWAP, value),
                 )
             rows.append(CardRow(text=text, buttons=buttons, context=context))
         needs = self.needs(project, org)
@@ -1204,9 +1207,9 @@ class Matching:
         if project.status == "recruiting":
             shortfall = await self._shortfall(session, project, members)
         coverage = (
-            TXT["coverage_ok"](loc)
+            TXT.coverage_ok(loc)
             if not missing
-            else TXT["coverage_missing"](
+            else TXT.coverage_missing(
                 loc, skills=join_list([skill_label(s, loc) for s in missing], loc)
             )
         )
@@ -1214,7 +1217,7 @@ class Matching:
             coverage = "\n".join(shortfall)
         elif shortfall:
             coverage = "\n".join([coverage, *shortfall])
-        head = TXT["needs"](
+        head = TXT.needs(
             loc,
             req=join_list([skill_label(s, loc) for s in sorted(needs.required)], loc) or "-",
             opt=join_list([skill_label(s, loc) for s in sorted(needs.optional)], loc) or "-",
@@ -1223,14 +1226,14 @@ class Matching:
         )
         actions: tuple[Button, ...] = ()
         if project.status == "recruiting":
-            edit = Button(TXT["edit_needs"](loc), EDIT_NEEDS, f"{project.id}:{project.version}")
-            actions = (Button(TXT["suggest"](loc), SUGGEST, str(project.id)), edit)
+            edit = Button(TXT.edit_needs(loc), EDIT_NEEDS, f"{project.id}:{project.version}")
+            actions = (Button(TXT.suggest(loc), SUGGEST, str(project.id)), edit)
             if any(m.state == "suggested" for m, _ in matches):
                 actions = (
-                    Button(TXT["approve_all"](loc), APPROVE_ALL, str(project.id), "primary"),
+                    Button(TXT.approve_all(loc), APPROVE_ALL, str(project.id), "primary"),
                     *actions,
                 )
-        title = TXT["card_title"](loc, org=org.name, id=project.id)
+        title = TXT.card_title(loc, org=org.name, id=project.id)
         return Card(
             title=title,
             fallback=title,
@@ -1266,20 +1269,20 @@ class Matching:
                     who = first_name(vol.display_name) if vol is not None else "-"
                     hand = s.raised_hand or s.volunteer_id in hands
                     names.append(f"{who}{'🙋' if hand else ''}")
-                text = TXT["skill_on_offer"](loc, skill=name, names=plain(join_list(names, loc)))
+                text = TXT.skill_on_offer(loc, skill=name, names=plain(join_list(names, loc)))
             elif any(
                 skill in f.skills and f.active_projects >= f.capacity
                 for f in live.features.values()
             ):
-                text = TXT["skill_taken"](loc, skill=name)
+                text = TXT.skill_taken(loc, skill=name)
             else:
-                text = TXT["skill_none"](loc, skill=name)
+                text = TXT.skill_none(loc, skill=name)
             lines.append(text)
         size = len(members)
         if size < project.team_min:
             more = len(pool)
-            hint = TXT["short_more"](loc, m=more) if more else TXT["short_fix"](loc)
-            lines.append(TXT["short"](loc, n=size, lo=project.team_min) + hint)
+            hint = TXT.short_more(loc, m=more) if more else TXT.short_fix(loc)
+            lines.append(TXT.short(loc, n=size, lo=project.team_min) + hint)
         return lines
 
     async def refresh_card(self, session: AsyncSession, project_id: int) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.office.cases import FIELDS, PARTNER_KINDS, TEXTS
 from bot.taxonomy import INTERESTS, label
 from storage.models import Case
@@ -84,14 +84,20 @@ JSON_SCHEMA: dict[str, Any] = {
         },
     },
 }
-TXT = {
-    "catalogue": T("協働事例集", "Collaboration cases"),
-    "any": T("すべて", "All"),
-    "year": T("年度", "Year"),
-    "shown": T("件を表示", "shown"),
-    "back": T("事例の一覧へ", "All cases"),
-    "none": T("公開中の事例はまだありません。", "No case is published yet."),
-}
+
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    catalogue = T("協働事例集", "Collaboration cases")
+    any = T("すべて", "All")
+    year = T("年度", "Year")
+    shown = T("件を表示", "shown")
+    back = T("事例の一覧へ", "All cases")
+    none = T("公開中の事例はまだありません。", "No case is published yet.")
+
+
+TXT = _Texts
 
 
 def _both(text: T) -> str:
@@ -175,7 +181,7 @@ def _select(name: str, caption: T, values: list[tuple[str, str]]) -> str:
     options = "".join(f'<option value="{escape(v)}">{escape(text)}</option>' for v, text in values)
     return (
         f'<label>{escape(_both(caption))} <select name="{name}">'
-        f'<option value="">{escape(_both(TXT["any"]))}</option>{options}</select></label>'
+        f'<option value="">{escape(_both(TXT.any))}</option>{options}</select></label>'
     )
 
 
@@ -188,7 +194,7 @@ def index_html(cases: Sequence[Case]) -> str:
         '<form class="filters" id="filters" onsubmit="return false">'
         + _select("area", FIELDS["area"], [(a, a) for a in areas])
         + _select("field", FIELDS["field"], [(o.key, _both(o.label)) for o in fields])
-        + _select("year", TXT["year"], [(str(y), str(y)) for y in years])
+        + _select("year", TXT.year, [(str(y), str(y)) for y in years])
         + "</form>"
     )
     items = []
@@ -202,16 +208,14 @@ def index_html(cases: Sequence[Case]) -> str:
             + f'<div class="meta">{escape(c.area)} · {escape(field_label)} · {c.year}</div></li>'
         )
     listing = (
-        f'<ul class="cases">{"".join(items)}</ul>'
-        if items
-        else f"<p>{escape(_both(TXT['none']))}</p>"
+        f'<ul class="cases">{"".join(items)}</ul>' if items else f"<p>{escape(_both(TXT.none))}</p>"
     )
     body = (
-        f"<h1>{escape(_both(TXT['catalogue']))}</h1>\n{filters}\n"
-        f'<p><span id="count">{len(cases)}</span> {escape(_both(TXT["shown"]))}</p>\n'
+        f"<h1>{escape(_both(TXT.catalogue))}</h1>\n{filters}\n"
+        f'<p><span id="count">{len(cases)}</span> {escape(_both(TXT.shown))}</p>\n'
         f"{listing}\n<script>{_SCRIPT}</script>"
     )
-    return _page(_both(TXT["catalogue"]), body)
+    return _page(_both(TXT.catalogue), body)
 
 
 def case_html(case: Case, tz: ZoneInfo) -> str:
@@ -240,7 +244,7 @@ def case_html(case: Case, tz: ZoneInfo) -> str:
         f"<dt>{escape(_both(caption))}</dt><dd>{value(key)}</dd>" for key, caption in FIELDS.items()
     )
     body = (
-        f'<p><a href="../index.html">{escape(_both(TXT["back"]))}</a></p>\n'
+        f'<p><a href="../index.html">{escape(_both(TXT.back))}</a></p>\n'
         f"<h1>{escape(case.title)}</h1>\n<dl>{rows}</dl>"
     )
     return _page(case.title, body)

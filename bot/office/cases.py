@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import postback
 from bot.conversation.fields import Option
 from bot.conversation.model import Choice, Panel, Reply
-from bot.i18n import T, fold, normalise
+from bot.i18n import T, Texts, fold, normalise
 from bot.matching.areas import place
 from bot.outbox_rows import enqueue, key_for, replies_payload
 from bot.taxonomy import INTERESTS, MENUS, ORG_KINDS, SECTORS, label, skill_label
@@ -101,32 +101,37 @@ TRANSITIONS: dict[str, Transition] = {
     )
 }
 
-TXT = {
-    "title": T("{group} × {menus}", "{group} × {menus}"),
-    "background": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    title = T("{group} × {menus}", "{group} × {menus}")
+    background = T(
         "{group}（{kind}）は{activity}\n課題：{challenge}",
         "{group} ({kind}): {activity}\nChallenge: {challenge}",
-    ),
-    "activities": T(
+    )
+    activities = T(
         "{menus}について、{size}人のプロボノチーム（{skills}）が支援しました。",
         "A pro bono team of {size} ({skills}) supported the group with: {menus}.",
-    ),
-    "deliverable": T("成果物：{text}", "Deliverable: {text}"),
-    "scope": T("取り組みの範囲：{text}", "Scope: {text}"),
-    "measures": T("成功の目安：{text}", "Success measures: {text}"),
-    "delivered": T("納品：{text}", "Delivered: {text}"),
-    "period": T("{start}〜{end}", "{start} to {end}"),
-    "period_open": T("{start}〜", "From {start}"),
-    "programme": T("（{name}）", " ({name})"),
-    "cost": T(
+    )
+    deliverable = T("成果物：{text}", "Deliverable: {text}")
+    scope = T("取り組みの範囲：{text}", "Scope: {text}")
+    measures = T("成功の目安：{text}", "Success measures: {text}")
+    delivered = T("納品：{text}", "Delivered: {text}")
+    period = T("{start}〜{end}", "{start} to {end}")
+    period_open = T("{start}〜", "From {start}")
+    programme = T("（{name}）", " ({name})")
+    cost = T(
         "プロボノ（専門家ボランティアによる無償の支援）",
         "Pro bono (professionals volunteering their skills, unpaid)",
-    ),
-    "contact": T("事務局までお問い合わせください。", "Please ask the programme office."),
-    "voice": T("「{text}」（{who}）", '"{text}" ({who})'),
-    "anonymous": T("匿名", "anonymous"),
-    "team": T("プロボノチーム", "Pro bono team"),
-}
+    )
+    contact = T("事務局までお問い合わせください。", "Please ask the programme office.")
+    voice = T("「{text}」（{who}）", '"{text}" ({who})')
+    anonymous = T("匿名", "anonymous")
+    team = T("プロボノチーム", "Pro bono team")
+
+
+TXT = _Texts
 ERRORS = {
     "no_project": T("プロジェクト #{id} が見つかりません。", "There is no project #{id}."),
     "exists": T(
@@ -307,23 +312,23 @@ def _lines(source: CaseSource, locale: str, key: str) -> str:
             skill_label(s, locale) for s in source.team_skills[:6]
         )
         out.append(
-            TXT["activities"](
+            TXT.activities(
                 locale, menus=_menus(source, locale), size=source.team_size, skills=skills
             )
         )
         if source.agreement and source.agreement.scope:
-            out.append(TXT["scope"](locale, text=source.agreement.scope))
+            out.append(TXT.scope(locale, text=source.agreement.scope))
         return "\n".join(out)
     deliverable = source.agreement.deliverable if source.agreement else source.deliverable
     if deliverable:
-        out.append(TXT["deliverable"](locale, text=deliverable))
+        out.append(TXT.deliverable(locale, text=deliverable))
     if source.agreement and source.agreement.success_measures:
-        out.append(TXT["measures"](locale, text=source.agreement.success_measures))
+        out.append(TXT.measures(locale, text=source.agreement.success_measures))
     if source.delivery:
-        out.append(TXT["delivered"](locale, text=source.delivery.note))
+        out.append(TXT.delivered(locale, text=source.delivery.note))
     for voice in source.feedback:
-        who = voice.author or TXT["anonymous"](locale)
-        out.append(TXT["voice"](locale, text=voice.text, who=who))
+        who = voice.author or TXT.anonymous(locale)
+        out.append(TXT.voice(locale, text=voice.text, who=who))
     return "\n".join(out)
 
 
@@ -338,20 +343,18 @@ def draft_from(source: CaseSource) -> Draft:
     def period(locale: str) -> str:
         fmt = "%Y年%m月" if locale == "ja" else "%b %Y"
         text = (
-            TXT["period"](
-                locale, start=start.strftime(fmt), end=end_at.astimezone(tz).strftime(fmt)
-            )
+            TXT.period(locale, start=start.strftime(fmt), end=end_at.astimezone(tz).strftime(fmt))
             if end_at
-            else TXT["period_open"](locale, start=start.strftime(fmt))
+            else TXT.period_open(locale, start=start.strftime(fmt))
         )
         if source.programme:
-            text += TXT["programme"](locale, name=source.programme)
+            text += TXT.programme(locale, name=source.programme)
         return text
 
     def texts(locale: str) -> dict[str, str]:
         kind = label(ORG_KINDS, source.group_kind, locale)
         return {
-            "background": TXT["background"](
+            "background": TXT.background(
                 locale,
                 group=source.group,
                 kind=kind,
@@ -361,21 +364,21 @@ def draft_from(source: CaseSource) -> Draft:
             "activities": _lines(source, locale, "activities"),
             "outcome": _lines(source, locale, "outcome"),
             "period": period(locale),
-            "cost": TXT["cost"](locale),
-            "contact": TXT["contact"](locale),
+            "cost": TXT.cost(locale),
+            "contact": TXT.contact(locale),
             "tips": "",
         }
 
     partners = [{"name": source.group, "kind": source.group_sector or "npo"}]
-    partners.append({"name": TXT["team"]("ja"), "kind": PROBONO.key})
+    partners.append({"name": TXT.team("ja"), "kind": PROBONO.key})
     ja = texts("ja")
     en = texts("en")
     # Texts the group wrote stay Japanese: the English only carries what was generated.
     en = {k: v for k, v in en.items() if k in ("activities", "period", "cost", "contact")}
-    en["title"] = TXT["title"]("en", group=source.group, menus=_menus(source, "en"))
+    en["title"] = TXT.title("en", group=source.group, menus=_menus(source, "en"))
     fields = [f for f in source.fields if any(o.key == f for o in INTERESTS)]
     return Draft(
-        title=TXT["title"]("ja", group=source.group, menus=_menus(source, "ja"))[:120],
+        title=TXT.title("ja", group=source.group, menus=_menus(source, "ja"))[:120],
         area=source.area,
         field=fields[0] if fields else "other",
         year=start.year,

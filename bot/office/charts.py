@@ -17,26 +17,32 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.fonts import bundled_cjk_font
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.office.report_data import ReportData
 
 # Families tried in this order (Debian's fonts-noto-cjk, fonts-ipaexfont, fonts-ipafont).
 CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "Noto Serif CJK JP")
 DPI = 120
 BLUE, GREY = "#3b7dd8", "#b8c4d6"
-TXT = {
-    "target": T("目標", "Target"),
-    "actual": T("実績", "Actual"),
-    "on_team": T("チーム参加者", "On teams"),
-    "registered": T("登録者（全体）", "Registered (all)"),
-    "funnel": T("ファネル", "Funnel"),
-    "sector": T("支援先団体のセクター別", "Groups by sector"),
-    "hours": T("チーム別の申告活動時間（週）", "Hours a week offered, by team"),
-    "checkins": T("週次チェックイン", "Weekly check-ins"),
-    "scores": T("評価（1〜5）", "Scores (1 to 5)"),
-    "none": T("まだ記録がありません", "Nothing recorded yet"),
-    "targets": T("目標と実績", "Targets and actuals"),
-}
+
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    target = T("目標", "Target")
+    actual = T("実績", "Actual")
+    on_team = T("チーム参加者", "On teams")
+    registered = T("登録者（全体）", "Registered (all)")
+    funnel = T("ファネル", "Funnel")
+    sector = T("支援先団体のセクター別", "Groups by sector")
+    hours = T("チーム別の申告活動時間（週）", "Hours a week offered, by team")
+    checkins = T("週次チェックイン", "Weekly check-ins")
+    scores = T("評価（1〜5）", "Scores (1 to 5)")
+    none = T("まだ記録がありません", "Nothing recorded yet")
+    targets = T("目標と実績", "Targets and actuals")
+
+
+TXT = _Texts
 
 
 @functools.cache
@@ -82,7 +88,7 @@ def _png(draw: Callable[[Any], None], size: tuple[float, float] = (7, 3.6)) -> b
 
 
 def _empty(ax: Any, loc: str) -> None:
-    ax.text(0.5, 0.5, TXT["none"](loc), ha="center", va="center", fontsize=14, color="#666")
+    ax.text(0.5, 0.5, TXT.none(loc), ha="center", va="center", fontsize=14, color="#666")
     ax.set_axis_off()
 
 
@@ -113,9 +119,9 @@ def targets_png(data: ReportData) -> bytes:
             [t.label(loc) for t in lines],
             [t.target or 0 for t in lines],
             [t.actual or 0 for t in lines],
-            (TXT["target"](loc), TXT["actual"](loc)),
+            (TXT.target(loc), TXT.actual(loc)),
         )
-        ax.set_title(TXT["targets"](loc))
+        ax.set_title(TXT.targets(loc))
         return None
 
     return _png(draw)
@@ -130,7 +136,7 @@ def funnel_png(data: ReportData) -> bytes:
         ax.barh([s.label(loc) for s in stages], [s.count for s in stages], color=BLUE)
         for i, s in enumerate(stages):
             ax.text(s.count, i, f" {s.count}", va="center")
-        ax.set_title(TXT["funnel"](loc))
+        ax.set_title(TXT.funnel(loc))
 
     return _png(draw)
 
@@ -150,7 +156,7 @@ def breakdown_png(data: ReportData, key: str) -> bytes:
             labels,
             [r[1] for r in b.rows],
             [r[2] for r in b.rows],
-            (TXT["on_team"](loc), TXT["registered"](loc)),
+            (TXT.on_team(loc), TXT.registered(loc)),
         )
         ax.set_title(b.title(loc))
         return None
@@ -176,7 +182,7 @@ def sectors_png(data: ReportData) -> bytes:
             return _empty(ax, loc)
         ax.bar([r[0] for r in rows], [r[1] for r in rows], color=BLUE)
         ax.tick_params(axis="x", labelrotation=20)
-        ax.set_title(TXT["sector"](loc))
+        ax.set_title(TXT.sector(loc))
         return None
 
     return _png(draw)
@@ -195,7 +201,7 @@ def hours_png(data: ReportData) -> bytes:
         names = [n if loc == data.locale else _latin(n, i) for i, (n, _h) in enumerate(teams)]
         ax.barh(names, [h for _n, h in teams], color=BLUE)
         ax.invert_yaxis()
-        ax.set_title(TXT["hours"](loc))
+        ax.set_title(TXT.hours(loc))
         return None
 
     return _png(draw)
@@ -208,7 +214,7 @@ def feedback_png(data: ReportData) -> bytes:
     def draw(ax: Any) -> None:
         if data.scores:
             ax.bar([str(s) for s, _n in data.scores], [n for _s, n in data.scores], color=BLUE)
-            ax.set_title(TXT["scores"](loc))
+            ax.set_title(TXT.scores(loc))
             return None
         if not any(n for _label, n in data.checkins):
             return _empty(ax, loc)
@@ -218,7 +224,7 @@ def feedback_png(data: ReportData) -> bytes:
             for (lab, _n), k in zip(data.checkins, CHECKIN_KEYS, strict=False)
         ]
         ax.bar(labels, [n for _label, n in data.checkins], color=colours[: len(labels)])
-        ax.set_title(TXT["checkins"](loc))
+        ax.set_title(TXT.checkins(loc))
         return None
 
     return _png(draw)

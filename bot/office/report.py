@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.fields import Option
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.office.dashboard import funnel, targets
 from bot.office.exports import ExportError, safe
 from bot.office.labels import NOT_GIVEN, hours_value, joined, many, one, state_label
@@ -27,53 +27,59 @@ from bot.taxonomy import (
 from storage import office as store
 
 TOP_AREAS = 15
-TXT = {
-    "summary": T("概要", "Summary"),
-    "results": T("実績", "Results"),
-    "participants": T("参加者", "Participants"),
-    "hours": T("活動時間", "Hours"),
-    "feedback": T("ふりかえり", "Feedback"),
-    "title": T("{name} 成果報告", "{name}: impact report"),
-    "target": T("目標", "Target"),
-    "actual": T("実績", "Actual"),
-    "rate": T("達成率", "Achieved"),
-    "item": T("項目", "Item"),
-    "funnel": T("ファネル", "Funnel"),
-    "count": T("人数・件数", "Count"),
-    "not_recorded": T("未記録", "Not recorded"),
-    "org_kind": T("団体の種類", "Type of group"),
-    "org": T("団体名", "Group"),
-    "support": T("支援内容", "What was supported"),
-    "deliverable": T("成果物", "Deliverable"),
-    "status": T("状態", "Status"),
-    "team": T("チーム人数", "Team size"),
-    "on_team": T("チーム参加者", "On teams"),
-    "registered": T("登録者（全体）", "Registered (all)"),
-    "occupation": T("職業別", "By occupation"),
-    "age_band": T("年代別", "By age band"),
-    "area": T("地域別", "By area"),
-    "company": T("企業からの参加", "Through employers"),
-    "employers": T("参加企業", "Companies"),
-    "sector": T("支援先団体のセクター別", "Groups by sector"),
-    "others": T("その他の地域", "Other areas"),
-    "pledged": T(
+
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    summary = T("概要", "Summary")
+    results = T("実績", "Results")
+    participants = T("参加者", "Participants")
+    hours = T("活動時間", "Hours")
+    feedback = T("ふりかえり", "Feedback")
+    title = T("{name} 成果報告", "{name}: impact report")
+    target = T("目標", "Target")
+    actual = T("実績", "Actual")
+    rate = T("達成率", "Achieved")
+    item = T("項目", "Item")
+    funnel = T("ファネル", "Funnel")
+    count = T("人数・件数", "Count")
+    not_recorded = T("未記録", "Not recorded")
+    org_kind = T("団体の種類", "Type of group")
+    org = T("団体名", "Group")
+    support = T("支援内容", "What was supported")
+    deliverable = T("成果物", "Deliverable")
+    status = T("状態", "Status")
+    team = T("チーム人数", "Team size")
+    on_team = T("チーム参加者", "On teams")
+    registered = T("登録者（全体）", "Registered (all)")
+    occupation = T("職業別", "By occupation")
+    age_band = T("年代別", "By age band")
+    area = T("地域別", "By area")
+    company = T("企業からの参加", "Through employers")
+    employers = T("参加企業", "Companies")
+    sector = T("支援先団体のセクター別", "Groups by sector")
+    others = T("その他の地域", "Other areas")
+    pledged = T(
         "チーム参加者の申告活動時間（週あたり合計）", "Hours a week offered by team members"
-    ),
-    "worked": T("活動時間（記録）", "Hours worked (recorded)"),
-    "hours_note": T(
+    )
+    worked = T("活動時間（記録）", "Hours worked (recorded)")
+    hours_note = T(
         "活動時間の記録はまだありません（メンバーがLINEかSlackで記録します）。",
         "No hours worked are logged yet (members log them in LINE or Slack).",
-    ),
-    "per_team": T("チームごと", "Per team"),
-    "offered": T("申告（週あたり）", "Offered (a week)"),
-    "checkins": T("週次チェックイン", "Weekly check-ins"),
-    "scores": T("評価（1〜5）", "Scores (1 to 5)"),
-    "testimonials": T("掲載可能な声", "Published testimonials"),
-    "feedback_note": T(
+    )
+    per_team = T("チームごと", "Per team")
+    offered = T("申告（週あたり）", "Offered (a week)")
+    checkins = T("週次チェックイン", "Weekly check-ins")
+    scores = T("評価（1〜5）", "Scores (1 to 5)")
+    testimonials = T("掲載可能な声", "Published testimonials")
+    feedback_note = T(
         "団体・ボランティアの評価と声はまだ集めていません。",
         "Scores and testimonials from groups and volunteers are not collected yet.",
-    ),
-}
+    )
+
+
+TXT = _Texts
 CHECKIN_LABELS = {
     "green": T("順調", "Green"),
     "yellow": T("注意", "Yellow"),
@@ -108,7 +114,7 @@ def _areas(
     if rest:
         rows.append(
             (
-                TXT["others"](locale),
+                TXT.others(locale),
                 sum(team.get(k, 0) for k in rest),
                 sum(everyone[k] for k in rest),
             )
@@ -175,14 +181,14 @@ async def gather(session: AsyncSession, slug: str, locale: str) -> ReportData:
         breakdowns=[
             Breakdown(
                 "occupation",
-                TXT["occupation"],
+                TXT.occupation,
                 _by_options(OCCUPATIONS, occupation[0], occupation[1], locale),
             ),
-            Breakdown("age_band", TXT["age_band"], _by_options(AGE_BANDS, age[0], age[1], locale)),
-            Breakdown("area", TXT["area"], _areas(area[0], area[1], locale)),
+            Breakdown("age_band", TXT.age_band, _by_options(AGE_BANDS, age[0], age[1], locale)),
+            Breakdown("area", TXT.area, _areas(area[0], area[1], locale)),
             Breakdown(
                 "company",
-                TXT["company"],
+                TXT.company,
                 _by_options(COMPANY_PROGRAMME, via[0], via[1], locale),
             ),
         ],
@@ -225,11 +231,11 @@ def write_xlsx(data: ReportData, out: Path) -> None:
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = TXT["summary"](loc)
-    ws.append([TXT["title"](loc, name=data.programme)])
+    ws.title = TXT.summary(loc)
+    ws.append([TXT.title(loc, name=data.programme)])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append([])
-    ws.append([TXT["item"](loc), TXT["target"](loc), TXT["actual"](loc), TXT["rate"](loc)])
+    ws.append([TXT.item(loc), TXT.target(loc), TXT.actual(loc), TXT.rate(loc)])
     for cell in ws[3]:
         cell.font = bold
     first = ws.max_row + 1
@@ -238,28 +244,28 @@ def write_xlsx(data: ReportData, out: Path) -> None:
             [
                 line.label(loc),
                 line.target,
-                line.actual if line.actual is not None else TXT["not_recorded"](loc),
+                line.actual if line.actual is not None else TXT.not_recorded(loc),
                 line.ratio,
             ]
         )
         ws.cell(ws.max_row, 4).number_format = "0%"
     last = ws.max_row
     chart = BarChart()
-    chart.title = f"{TXT['target'](loc)} / {TXT['actual'](loc)}"
+    chart.title = f"{TXT.target(loc)} / {TXT.actual(loc)}"
     chart.add_data(
         Reference(ws, min_col=2, max_col=3, min_row=3, max_row=last), titles_from_data=True
     )
     chart.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
     ws.add_chart(chart, "F3")
     ws.append([])
-    ws.append([TXT["funnel"](loc), TXT["count"](loc)])
+    ws.append([TXT.funnel(loc), TXT.count(loc)])
     ws.cell(ws.max_row, 1).font = bold
     head = ws.max_row
     for stage in data.funnel:
         ws.append([stage.label(loc), stage.count])
     funnel_chart = BarChart()
     funnel_chart.type = "bar"
-    funnel_chart.title = TXT["funnel"](loc)
+    funnel_chart.title = TXT.funnel(loc)
     funnel_chart.add_data(
         Reference(ws, min_col=2, min_row=head, max_row=ws.max_row), titles_from_data=True
     )
@@ -267,16 +273,16 @@ def write_xlsx(data: ReportData, out: Path) -> None:
     ws.add_chart(funnel_chart, "F20")
     ws.column_dimensions["A"].width = 28
 
-    results = wb.create_sheet(TXT["results"](loc))
+    results = wb.create_sheet(TXT.results(loc))
     results.append(
         [
             "ID",
-            TXT["org_kind"](loc),
-            TXT["org"](loc),
-            TXT["support"](loc),
-            TXT["deliverable"](loc),
-            TXT["status"](loc),
-            TXT["team"](loc),
+            TXT.org_kind(loc),
+            TXT.org(loc),
+            TXT.support(loc),
+            TXT.deliverable(loc),
+            TXT.status(loc),
+            TXT.team(loc),
         ]
     )
     for cell in results[1]:
@@ -296,12 +302,12 @@ def write_xlsx(data: ReportData, out: Path) -> None:
     for col, width in zip("ABCDEFG", (6, 18, 28, 40, 30, 16, 10), strict=True):
         results.column_dimensions[col].width = width
 
-    people = wb.create_sheet(TXT["participants"](loc))
+    people = wb.create_sheet(TXT.participants(loc))
     row_at = 1
     for i, b in enumerate(data.breakdowns):
         people.cell(row_at, 1, b.title(loc)).font = bold
-        people.cell(row_at, 2, TXT["on_team"](loc)).font = bold
-        people.cell(row_at, 3, TXT["registered"](loc)).font = bold
+        people.cell(row_at, 2, TXT.on_team(loc)).font = bold
+        people.cell(row_at, 3, TXT.registered(loc)).font = bold
         top = row_at
         for label, team, everyone in b.rows:
             row_at += 1
@@ -318,15 +324,15 @@ def write_xlsx(data: ReportData, out: Path) -> None:
         chart.set_categories(Reference(people, min_col=1, min_row=top + 1, max_row=row_at))
         people.add_chart(chart, f"E{1 + i * 15}")
         row_at += 2
-    people.cell(row_at, 1, TXT["employers"](loc)).font = bold
-    people.cell(row_at, 2, TXT["on_team"](loc)).font = bold
+    people.cell(row_at, 1, TXT.employers(loc)).font = bold
+    people.cell(row_at, 2, TXT.on_team(loc)).font = bold
     for name, n in data.employers:
         row_at += 1
         people.cell(row_at, 1, safe(name))
         people.cell(row_at, 2, n)
     row_at += 2
-    people.cell(row_at, 1, TXT["sector"](loc)).font = bold
-    people.cell(row_at, 2, TXT["count"](loc)).font = bold
+    people.cell(row_at, 1, TXT.sector(loc)).font = bold
+    people.cell(row_at, 2, TXT.count(loc)).font = bold
     for name, n in data.sectors:
         row_at += 1
         people.cell(row_at, 1, name)
@@ -335,13 +341,13 @@ def write_xlsx(data: ReportData, out: Path) -> None:
 
     _picture(people, sectors_png(data), f"E{1 + len(data.breakdowns) * 15}")
 
-    hours = wb.create_sheet(TXT["hours"](loc))
-    hours.append([TXT["pledged"](loc), data.pledged_hours])
-    hours.append([TXT["worked"](loc), data.worked_hours])
+    hours = wb.create_sheet(TXT.hours(loc))
+    hours.append([TXT.pledged(loc), data.pledged_hours])
+    hours.append([TXT.worked(loc), data.worked_hours])
     if not data.worked_hours:
-        hours.append([TXT["hours_note"](loc)])
+        hours.append([TXT.hours_note(loc)])
     hours.append([])
-    hours.append([TXT["per_team"](loc), TXT["offered"](loc), TXT["worked"](loc)])
+    hours.append([TXT.per_team(loc), TXT.offered(loc), TXT.worked(loc)])
     for cell in hours[hours.max_row]:
         cell.font = bold
     offered = dict(data.hours_by_team)
@@ -351,23 +357,23 @@ def write_xlsx(data: ReportData, out: Path) -> None:
     hours.column_dimensions["C"].width = 20
     _picture(hours, hours_png(data), "E1")
 
-    feedback = wb.create_sheet(TXT["feedback"](loc))
-    feedback.append([TXT["checkins"](loc), TXT["count"](loc)])
+    feedback = wb.create_sheet(TXT.feedback(loc))
+    feedback.append([TXT.checkins(loc), TXT.count(loc)])
     for cell in feedback[1]:
         cell.font = bold
     for label, n in data.checkins:
         feedback.append([label, n])
     chart = BarChart()
-    chart.title = TXT["checkins"](loc)
+    chart.title = TXT.checkins(loc)
     chart.add_data(
         Reference(feedback, min_col=2, min_row=1, max_row=feedback.max_row), titles_from_data=True
     )
     chart.set_categories(Reference(feedback, min_col=1, min_row=2, max_row=feedback.max_row))
     feedback.add_chart(chart, "D1")
     feedback.append([])
-    feedback.append([TXT["scores"](loc), TXT["not_recorded"](loc)])
-    feedback.append([TXT["testimonials"](loc), TXT["not_recorded"](loc)])
-    feedback.append([TXT["feedback_note"](loc)])
+    feedback.append([TXT.scores(loc), TXT.not_recorded(loc)])
+    feedback.append([TXT.testimonials(loc), TXT.not_recorded(loc)])
+    feedback.append([TXT.feedback_note(loc)])
     feedback.column_dimensions["A"].width = 30
     wb.save(out)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.office import dashboard as board
 from bot.office.cases import PARTNER_KINDS, TEXTS, CaseError, Cases, check_fields
 from bot.office.exports import ALL, FORMATS, KINDS, ExportError, export
@@ -28,28 +28,33 @@ from bot.office.report import gather, write_pngs, write_xlsx
 from storage import office as store
 from storage.base import utcnow
 
-TXT = {
-    "export_done": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    export_done = T(
         "{what} を書き出しました（{rows} 行）。", "Here is the {what} export ({rows} rows)."
-    ),
-    "everything": T("すべての一覧", "everything"),
-    "report_done": T(
+    )
+    everything = T("すべての一覧", "everything")
+    report_done = T(
         "{name} の報告書（XLSX）とグラフです。",
         "The impact report of {name} (XLSX) and its charts.",
-    ),
-    "site_done": T(
+    )
+    site_done = T(
         "公開中の事例 {count} 件のサイト（zip）と cases.json です。",
         "The site of the {count} published cases (zip) and cases.json.",
-    ),
-    "partners_form": T(
+    )
+    partners_form = T(
         "1行に1つ「名前 / 種別」で書いてください（種別: {kinds}）",
         "One a line as “name / kind” (kinds: {kinds})",
-    ),
-    "no_programme": T(
+    )
+    no_programme = T(
         "実施中のプログラムがありません。`/tsunagu report プログラム名` で指定してください。",
         "No programme is running. Name one: `/tsunagu report PROGRAMME`.",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 
 def _state(status: str) -> T:
@@ -236,10 +241,8 @@ class Office:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        what = (
-            TXT["everything"](locale) if request.kind == ALL else KINDS[request.kind].title(locale)
-        )
-        text = TXT["export_done"](locale, what=what, rows=sum(result.rows.values()))
+        what = TXT.everything(locale) if request.kind == ALL else KINDS[request.kind].title(locale)
+        text = TXT.export_done(locale, what=what, rows=sum(result.rows.values()))
         return Files(text, (OfficeFile(folder / name, name, name),), folder)
 
     async def running_slug(self) -> str | None:
@@ -255,7 +258,7 @@ class Office:
         charts, and each chart as a PNG."""
         slug = slug or await self.running_slug()
         if slug is None:
-            raise ExportError(TXT["no_programme"])
+            raise ExportError(TXT.no_programme)
         async with self.maker() as session:
             data = await gather(session, slug, locale)
         folder = Path(tempfile.mkdtemp(prefix="tsunagu-report-"))
@@ -268,7 +271,7 @@ class Office:
             raise
         files = [OfficeFile(folder / name, name, name)]
         files += [OfficeFile(p, f"{slug}-{p.name}", p.stem) for p in pngs]
-        return Files(TXT["report_done"](locale, name=data.programme), tuple(files), folder)
+        return Files(TXT.report_done(locale, name=data.programme), tuple(files), folder)
 
     async def case_site(self, locale: str) -> Files:
         """The published catalogue as the city's site (a zip of the HTML pages) and JSON."""
@@ -290,7 +293,7 @@ class Office:
             OfficeFile(Path(archive), "tsunagu-cases.zip", "tsunagu-cases.zip"),
             OfficeFile(site.json_path, "cases.json", "cases.json"),
         )
-        return Files(TXT["site_done"](locale, count=site.pages), files, folder)
+        return Files(TXT.site_done(locale, count=site.pages), files, folder)
 
     async def case_form(self, case_id: int, locale: str) -> CaseForm:
         """A case's edit form as it reads now (CaseError if there is no such case)."""
@@ -313,8 +316,8 @@ class Office:
         errors = check_fields(changes)
         if partners is None:
             errors["partners"] = T(
-                TXT["partners_form"]("ja", kinds=kinds("ja")),
-                TXT["partners_form"]("en", kinds=kinds("en")),
+                TXT.partners_form("ja", kinds=kinds("ja")),
+                TXT.partners_form("en", kinds=kinds("en")),
             )
         else:
             changes["partners"] = partners

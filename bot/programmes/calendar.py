@@ -6,16 +6,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.i18n import T, day_text, when_text
+from bot.i18n import T, Texts, day_text, when_text
 from storage.models import Phase, Programme
 
-TXT = {
-    "head": T("📅 {name} の日程", "📅 {name}: the calendar"),
-    "none": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    head = T("📅 {name} の日程", "📅 {name}: the calendar")
+    none = T(
         "日程はキックオフでご相談して決めます。", "The schedule will be agreed at the kickoff."
-    ),
-    "empty": T("日程はまだ登録されていません。", "No dates have been set yet."),
-}
+    )
+    empty = T("日程はまだ登録されていません。", "No dates have been set yet.")
+
+
+TXT = _Texts
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -35,9 +40,9 @@ def local_when(at: datetime, tz: ZoneInfo, locale: str, *, with_time: bool = Tru
 def calendar_text(programme: Programme | None, phases: Sequence[Phase], locale: str) -> str:
     """The programme's phases, one line each with the local date, time and place."""
     if programme is None:
-        return TXT["none"](locale)
+        return TXT.none(locale)
     tz = zone(programme.timezone)
-    lines = [TXT["head"](locale, name=programme.name)]
+    lines = [TXT.head(locale, name=programme.name)]
     shown = sorted((p for p in phases if p.cancelled_at is None), key=lambda p: p.starts_at)
     for phase in shown:
         title = phase.title_en if locale == "en" else phase.title_ja
@@ -55,5 +60,5 @@ def calendar_text(programme: Programme | None, phases: Sequence[Phase], locale: 
             line += f"（{where}）" if locale != "en" else f" ({where})"
         lines.append(line)
     if not shown:
-        lines.append(TXT["empty"](locale))
+        lines.append(TXT.empty(locale))
     return "\n".join(lines)

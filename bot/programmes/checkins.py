@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox
 from bot.cards import Button, Card, plain
 from bot.coordination import ActionResult, Coordination
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.programmes.calendar import local_when
 from bot.programmes.teams import TEAM_STATUSES, post_to_team
 from storage import repo
@@ -33,45 +33,50 @@ GREEN, YELLOW, RED = "checkin_green", "checkin_yellow", "checkin_red"
 ANSWERS = {GREEN: "green", YELLOW: "yellow", RED: "red"}
 WEEK = timedelta(days=7)
 
-TXT = {
-    "title": T("📋 第{week}週のチェックイン", "📋 Week {week} check-in"),
-    "body": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    title = T("📋 第{week}週のチェックイン", "📋 Week {week} check-in")
+    body = T(
         "チームの状況はいかがですか？チャンネルのどなたでも回答できます。",
         "How is the team doing? Anyone in this channel can answer.",
-    ),
-    "green": T("🟢 順調", "🟢 On track"),
-    "yellow": T("🟡 要注意", "🟡 Needs attention"),
-    "red": T("🔴 行き詰まり", "🔴 Stuck"),
-    "asked": T("第{week}週・{at} 送信", "Week {week} · asked {at}"),
-    "answered": T(
+    )
+    green = T("🟢 順調", "🟢 On track")
+    yellow = T("🟡 要注意", "🟡 Needs attention")
+    red = T("🔴 行き詰まり", "🔴 Stuck")
+    asked = T("第{week}週・{at} 送信", "Week {week} · asked {at}")
+    answered = T(
         "{answer} — <@{who}> さんが {at} に回答しました",
         "{answer} — answered by <@{who}> at {at}",
-    ),
-    "flag_red": T(
+    )
+    flag_red = T(
         "🔴 *{org}* チーム（#{id}）が第{week}週のチェックインで「行き詰まり」と回答しました"
         "（<@{who}>）。チャンネル: {channel}",
         "🔴 The *{org}* team (#{id}) answered “stuck” to its week {week} check-in "
         "(<@{who}>). Channel: {channel}",
-    ),
-    "flag_missed": T(
+    )
+    flag_missed = T(
         "⚠️ *{org}* チーム（#{id}）のチェックインが2回続けて未回答です（第{a}週・第{b}週）。"
         "チャンネル: {channel}",
         "⚠️ The *{org}* team (#{id}) has missed two check-ins in a row (weeks {a} and {b}). "
         "Channel: {channel}",
-    ),
-    "not_found": T("このチェックインは見つかりませんでした。", "This check-in could not be found."),
-    "wrong_channel": T(
+    )
+    not_found = T("このチェックインは見つかりませんでした。", "This check-in could not be found.")
+    wrong_channel = T(
         "このチェックインには、チームのチャンネルから回答してください。",
         "Please answer this check-in in the team's channel.",
-    ),
-    "closed": T(
+    )
+    closed = T(
         "このチェックインは締め切られました。最新のチェックインに回答してください。",
         "This check-in is closed. Please answer the latest one.",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 # The answers a check-in takes, as the card shows them once answered.
-_ANSWER_TEXTS = {"green": TXT["green"], "yellow": TXT["yellow"], "red": TXT["red"]}
+_ANSWER_TEXTS = {"green": TXT.green, "yellow": TXT.yellow, "red": TXT.red}
 
 
 class CheckIns:
@@ -194,7 +199,7 @@ class CheckIns:
             await self._flag(
                 session,
                 project,
-                TXT["flag_missed"](
+                TXT.flag_missed(
                     self.locale,
                     org=plain(project.organization.name),
                     id=project.id,
@@ -228,19 +233,19 @@ class CheckIns:
         async with self._maker.begin() as session:
             checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
             if checkin is None or status is None:
-                return ActionResult(False, TXT["not_found"](loc))
+                return ActionResult(False, TXT.not_found(loc))
             project = await repo.get_project(session, checkin.project_id)
             if project is None:
-                return ActionResult(False, TXT["not_found"](loc))
+                return ActionResult(False, TXT.not_found(loc))
             if not channel_id or project.team_channel_id != channel_id:
-                return ActionResult(False, TXT["wrong_channel"](loc))
+                return ActionResult(False, TXT.wrong_channel(loc))
             newer = await session.scalar(
                 select(CheckIn.id).where(
                     CheckIn.project_id == checkin.project_id, CheckIn.week > checkin.week
                 )
             )
             if checkin.status == "missed" or newer is not None:
-                return ActionResult(False, TXT["closed"](loc))
+                return ActionResult(False, TXT.closed(loc))
             checkin.status = status
             checkin.answered_by = user
             checkin.answered_at = now
@@ -249,7 +254,7 @@ class CheckIns:
                 await self._flag(
                     session,
                     project,
-                    TXT["flag_red"](
+                    TXT.flag_red(
                         self.locale,
                         org=plain(project.organization.name),
                         id=project.id,
@@ -287,26 +292,26 @@ class CheckIns:
 
     def card(self, checkin: CheckIn, loc: str) -> Card:
         """The check-in message in `loc`: the question, the three buttons, who answered."""
-        title = TXT["title"](loc, week=checkin.week)
+        title = TXT.title(loc, week=checkin.week)
         value = str(checkin.id)
         buttons = (
-            Button(TXT["green"](loc), GREEN, value, "primary"),
-            Button(TXT["yellow"](loc), YELLOW, value),
-            Button(TXT["red"](loc), RED, value, "danger"),
+            Button(TXT.green(loc), GREEN, value, "primary"),
+            Button(TXT.yellow(loc), YELLOW, value),
+            Button(TXT.red(loc), RED, value, "danger"),
         )
         if checkin.answered_by and checkin.status in ("green", "yellow", "red"):
-            context = TXT["answered"](
+            context = TXT.answered(
                 loc,
                 answer=_ANSWER_TEXTS[checkin.status](loc),
                 who=checkin.answered_by,
                 at=self._local(checkin.answered_at, loc),
             )
         else:
-            context = TXT["asked"](loc, week=checkin.week, at=self._local(checkin.asked_at, loc))
+            context = TXT.asked(loc, week=checkin.week, at=self._local(checkin.asked_at, loc))
         return Card(
             title=title,
-            fallback=f"{title}: {TXT['body'](loc)}",
-            body=TXT["body"](loc),
+            fallback=f"{title}: {TXT.body(loc)}",
+            body=TXT.body(loc),
             buttons=buttons,
             context=context,
         )

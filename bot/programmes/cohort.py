@@ -21,31 +21,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import outbox, postback
 from bot.attendance import AttendanceBook, AttendanceState, Invitee, PersonType
 from bot.conversation.model import Choice, Panel, Reply
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.programmes.schedule import phase_fields, zone
 from storage import programmes as store
 from storage.models import Attendance, Organization, Phase, Programme, Rsvp, Volunteer
 
-TXT = {
-    "invite": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    invite = T(
         "{name}さん、以前のプログラムではありがとうございました。\n"
         "新しいプログラム「{programme}」が始まります。説明会にぜひご参加ください。"
         "下のボタンで出欠をお知らせください。",
         "{name}, thank you for taking part in an earlier programme.\n"
         "A new programme, “{programme}”, is starting: you are warmly invited to its "
         "briefing session. Please tell us below whether you can come.",
-    ),
-    "when": T("日時", "When"),
-    "where": T("場所", "Where"),
-    "yes": T("参加する", "I'll come"),
-    "no": T("参加しない", "Can't come"),
-    "opt_out": T("次回の案内を停止", "No more invitations"),
-    "opt_out_note": T(
+    )
+    when = T("日時", "When")
+    where = T("場所", "Where")
+    yes = T("参加する", "I'll come")
+    no = T("参加しない", "Can't come")
+    opt_out = T("次回の案内を停止", "No more invitations")
+    opt_out_note = T(
         "今後の期のご案内が不要なら「次回の案内を停止」をどうぞ（プロフィールから再開できます）。",
         "Rather not hear about future cohorts? Tap “No more invitations” "
         "(you can turn them back on under your profile).",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 # A briefing session is the phase kind the next cohort is invited to.
 BRIEFING = "briefing"
@@ -94,7 +99,7 @@ async def _names(session: AsyncSession, people: Sequence[Invitee]) -> dict[tuple
 def invitation(programme: Programme, phases: Sequence[Phase], name: str, locale: str) -> Reply:
     """The invitation as a LINE message: a card per session with its RSVP buttons."""
     tz = zone(programme.timezone)
-    yes, no, out = TXT["yes"](locale), TXT["no"](locale), TXT["opt_out"](locale)
+    yes, no, out = TXT.yes(locale), TXT.no(locale), TXT.opt_out(locale)
     panels = []
     for phase in phases:
         f = phase_fields(
@@ -113,8 +118,8 @@ def invitation(programme: Programme, phases: Sequence[Phase], name: str, locale:
                 title=f["phase"],
                 kind="announcement",
                 fields=(
-                    (TXT["when"](locale), f"{f['date']} {f['time']}"),
-                    (TXT["where"](locale), f["place"]),
+                    (TXT.when(locale), f"{f['date']} {f['time']}"),
+                    (TXT.where(locale), f["place"]),
                 ),
                 body=f["description"] or None,
                 note=programme.name,
@@ -124,9 +129,9 @@ def invitation(programme: Programme, phases: Sequence[Phase], name: str, locale:
                 ),
             )
         )
-    text = TXT["invite"](locale, name=name, programme=programme.name)
+    text = TXT.invite(locale, name=name, programme=programme.name)
     text += "\n" + "\n".join(f"・{p.title}（{p.fields[0][1]}）" for p in panels)
-    text += "\n\n" + TXT["opt_out_note"](locale)
+    text += "\n\n" + TXT.opt_out_note(locale)
     choices: tuple[Choice, ...] = (Choice(out, postback.Cohort("out").pack(), out),)
     if len(panels) == 1:  # one session: its answers are quick replies as well
         choices = panels[0].buttons + choices

@@ -25,7 +25,7 @@ from bot.cards import plain
 from bot.conversation.model import Choice, Panel, Reply
 from bot.coordination import ActionResult, Coordination
 from bot.dialogue import PhaseStatus
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.programmes.cohort import (
     AttendanceSheet,
     attendees,
@@ -57,62 +57,67 @@ from storage.models import Announcement, Phase, Programme, Project
 
 log = logging.getLogger(__name__)
 
-TXT = {
-    "imported": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    imported = T(
         "プログラム「{name}」を取り込みました: フェーズ {phases} 件（新規 {added}、更新 {updated}、取消 {cancelled}）、お知らせ予定 {scheduled} 件。",
         "Imported programme “{name}”: {phases} phases ({added} new, {updated} changed, {cancelled} cancelled), {scheduled} announcements scheduled.",
-    ),
-    "no_programmes": T(
+    )
+    no_programmes = T(
         "まだプログラムがありません。`/tsunagu programme` の「新しいプログラム」か `tsunagu programme import FILE` で作れます。",
         "No programmes yet. Create one with “New programme” in `/tsunagu programme` or `tsunagu programme import FILE`.",
-    ),
-    "schedule_title": T("送信予定のお知らせ", "Scheduled announcements"),
-    "schedule_empty": T("送信予定のお知らせはありません。", "Nothing is scheduled."),
-    "skipped_title": T(
+    )
+    schedule_title = T("送信予定のお知らせ", "Scheduled announcements")
+    schedule_empty = T("送信予定のお知らせはありません。", "Nothing is scheduled.")
+    skipped_title = T(
         "送れなかったお知らせ（停止中に時刻を過ぎたもの）",
         "Announcements missed while the service was down",
-    ),
-    "skipped_note": T(
+    )
+    skipped_note = T(
         "⚠️ サービス停止中に送信時刻を過ぎたため、次のお知らせは送りませんでした:\n{items}",
         "⚠️ These announcements were due while the service was down and were not sent:\n{items}",
-    ),
-    "rsvp_title": T("説明会の出欠", "Briefing-session RSVPs"),
-    "rsvp_line": T(
+    )
+    rsvp_title = T("説明会の出欠", "Briefing-session RSVPs")
+    rsvp_line = T(
         "{phase}（{date}）: 参加 {yes} / 不参加 {no}", "{phase} ({date}): {yes} coming / {no} not"
-    ),
-    "card_when": T("日時", "When"),
-    "card_where": T("場所", "Where"),
-    "rsvp_yes": T("参加する", "I'll come"),
-    "rsvp_no": T("参加しない", "Can't come"),
-    "phase_saved": T(
+    )
+    card_when = T("日時", "When")
+    card_where = T("場所", "Where")
+    rsvp_yes = T("参加する", "I'll come")
+    rsvp_no = T("参加しない", "Can't come")
+    phase_saved = T(
         "フェーズ「{title}」を保存しました（{date}）。お知らせ {n} 件を予定しました。",
         "Saved phase “{title}” ({date}); {n} announcements scheduled.",
-    ),
-    "phase_deleted": T(
+    )
+    phase_deleted = T(
         "フェーズ「{title}」を削除し、未送信のお知らせ {n} 件を取り消しました。",
         "Deleted phase “{title}” and cancelled its {n} unsent announcements.",
-    ),
-    "phase_gone": T("そのフェーズは見つかりません。", "That phase no longer exists."),
-    "ann_cancelled": T("お知らせ #{id} を取り消しました。", "Cancelled announcement #{id}."),
-    "ann_not_scheduled": T(
+    )
+    phase_gone = T("そのフェーズは見つかりません。", "That phase no longer exists.")
+    ann_cancelled = T("お知らせ #{id} を取り消しました。", "Cancelled announcement #{id}.")
+    ann_not_scheduled = T(
         "お知らせ #{id} は送信予定ではありません（{state}）。",
         "Announcement #{id} is not scheduled ({state}).",
-    ),
-    "assigned": T(
+    )
+    assigned = T(
         "プロジェクト #{project} を「{programme}」に入れました。",
         "Project #{project} now belongs to “{programme}”.",
-    ),
-    "unknown_project": T("プロジェクト #{id} は見つかりません。", "No project #{id}."),
-    "unknown_programme": T("プログラム「{slug}」は見つかりません。", "No programme “{slug}”."),
-    "attendance_title": T("{phase}（{date}）の出欠", "Attendance for the {phase} ({date})"),
-    "attendance_saved": T(
+    )
+    unknown_project = T("プロジェクト #{id} は見つかりません。", "No project #{id}.")
+    unknown_programme = T("プログラム「{slug}」は見つかりません。", "No programme “{slug}”.")
+    attendance_title = T("{phase}（{date}）の出欠", "Attendance for the {phase} ({date})")
+    attendance_saved = T(
         "{phase}の出席を記録しました: 出席 {here} 名、欠席 {away} 名。",
         "Recorded attendance for the {phase}: {here} attended, {away} absent.",
-    ),
-    "followers": T("登録前の方 {n}名", "{n} not signed up yet"),
-    "attendance_empty": T("まだ回答はありません。", "No answers yet."),
-    "someone": T("（登録前の方）", "(not signed up yet)"),
-}
+    )
+    followers = T("登録前の方 {n}名", "{n} not signed up yet")
+    attendance_empty = T("まだ回答はありません。", "No answers yet.")
+    someone = T("（登録前の方）", "(not signed up yet)")
+
+
+TXT = _Texts
 
 # An attendance row's state as coordinators read it (life-cohort, #13).
 ATTENDANCE_STATES = {
@@ -445,12 +450,12 @@ class Programmes:
         async with self._maker.begin() as session:
             programme = await store.get_programme(session, programme_id)
             if programme is None:
-                return ActionResult(False, TXT["unknown_programme"](self.locale, slug=programme_id))
+                return ActionResult(False, TXT.unknown_programme(self.locale, slug=programme_id))
             phase = None
             if phase_id is not None:
                 phase = next((p for p in programme.phases if p.id == phase_id), None)
                 if phase is None:
-                    return ActionResult(False, TXT["phase_gone"](self.locale))
+                    return ActionResult(False, TXT.phase_gone(self.locale))
                 # Keep the announcements this phase already has (edited in YAML or not).
                 kept = tuple(_spec_of(a) for a in phase.announcements if a.state != "cancelled")
                 # Announcements kept as they are (they may have been written in YAML);
@@ -481,7 +486,7 @@ class Programmes:
                 at=now,
             )
             tz = zone(programme.timezone)
-            message = TXT["phase_saved"](
+            message = TXT.phase_saved(
                 self.locale,
                 title=spec.title_ja if self.locale == "ja" else spec.title_en,
                 date=spec.starts.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
@@ -496,7 +501,7 @@ class Programmes:
         async with self._maker.begin() as session:
             phase = await store.get_phase(session, phase_id)
             if phase is None or phase.cancelled_at is not None:
-                return ActionResult(False, TXT["phase_gone"](self.locale))
+                return ActionResult(False, TXT.phase_gone(self.locale))
             n = await self._cancel_phase(session, phase, now)
             await repo.audit(
                 session,
@@ -509,7 +514,7 @@ class Programmes:
             )
             title = phase.title_ja if self.locale == "ja" else phase.title_en
         self.on_change()
-        return ActionResult(True, TXT["phase_deleted"](self.locale, title=title, n=n))
+        return ActionResult(True, TXT.phase_deleted(self.locale, title=title, n=n))
 
     async def cancel_announcement(self, announcement_id: int, actor: str) -> ActionResult:
         """Cancel one scheduled announcement."""
@@ -520,7 +525,7 @@ class Programmes:
                 state = STATES.get(ann.state if ann else "cancelled", STATES["cancelled"])
                 return ActionResult(
                     False,
-                    TXT["ann_not_scheduled"](
+                    TXT.ann_not_scheduled(
                         self.locale, id=announcement_id, state=state(self.locale)
                     ),
                 )
@@ -542,17 +547,17 @@ class Programmes:
                     at=now,
                 )
         self.on_change()
-        return ActionResult(ok, TXT["ann_cancelled"](self.locale, id=announcement_id))
+        return ActionResult(ok, TXT.ann_cancelled(self.locale, id=announcement_id))
 
     async def assign(self, project_id: int, slug: str, actor: str) -> ActionResult:
         """Put a project in a programme."""
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT["unknown_project"](self.locale, id=project_id))
+                return ActionResult(False, TXT.unknown_project(self.locale, id=project_id))
             programme = await store.programme_by_slug(session, slug)
             if programme is None:
-                return ActionResult(False, TXT["unknown_programme"](self.locale, slug=plain(slug)))
+                return ActionResult(False, TXT.unknown_programme(self.locale, slug=plain(slug)))
             project.programme_id = programme.id
             await repo.audit(
                 session,
@@ -565,7 +570,7 @@ class Programmes:
             )
             return ActionResult(
                 True,
-                TXT["assigned"](self.locale, project=project_id, programme=plain(programme.name)),
+                TXT.assigned(self.locale, project=project_id, programme=plain(programme.name)),
             )
 
     async def join_current(self, session: AsyncSession, project: Project) -> None:
@@ -693,8 +698,8 @@ class Programmes:
                 title=f["phase"],
                 kind="announcement",
                 fields=(
-                    (TXT["card_when"](locale), f"{f['date']} {f['time']}"),
-                    (TXT["card_where"](locale), f["place"]),
+                    (TXT.card_when(locale), f"{f['date']} {f['time']}"),
+                    (TXT.card_where(locale), f["place"]),
                 ),
                 body=text(locale),
                 note=f["programme"],
@@ -758,7 +763,7 @@ class Programmes:
                 by_channel[targets[k]].append(k)
             choices: tuple[Choice, ...] = ()
             if with_rsvp:
-                yes, no = TXT["rsvp_yes"](locale), TXT["rsvp_no"](locale)
+                yes, no = TXT.rsvp_yes(locale), TXT.rsvp_no(locale)
                 choices = (
                     Choice(yes, postback.Rsvp(phase.id, "yes").pack(), yes),
                     Choice(no, postback.Rsvp(phase.id, "no").pack(), no),
@@ -791,7 +796,7 @@ class Programmes:
             channel="slack",
             kind="post",
             target=self.coordination.channel,
-            payload={"text": TXT["skipped_note"](self.locale, items=items)},
+            payload={"text": TXT.skipped_note(self.locale, items=items)},
             key=outbox.key_for("skipped", *[a.id for a in anns]),
         )
 
@@ -856,17 +861,17 @@ class Programmes:
         """The attendance list of a phase of any kind, for coordinators."""
         sheet = await self.attendance_sheet(phase_id, locale)
         if sheet is None:
-            return TXT["phase_gone"](locale)
-        head = TXT["attendance_title"](locale, phase=sheet.title, date=sheet.when)
+            return TXT.phase_gone(locale)
+        head = TXT.attendance_title(locale, phase=sheet.title, date=sheet.when)
         if not sheet.people and not (sheet.followers_yes or sheet.followers_no):
-            return f"*{head}*\n{TXT['attendance_empty'](locale)}"
+            return f"*{head}*\n{TXT.attendance_empty(locale)}"
         lines = [f"*{head}*"]
         for state, mark in _ATTENDANCE_MARKS:
             names = [plain(a.name) for a in sheet.people if a.state == state]
             if state == "rsvp_yes" and sheet.followers_yes:
-                names.append(TXT["followers"](locale, n=sheet.followers_yes))
+                names.append(TXT.followers(locale, n=sheet.followers_yes))
             if state == "rsvp_no" and sheet.followers_no:
-                names.append(TXT["followers"](locale, n=sheet.followers_no))
+                names.append(TXT.followers(locale, n=sheet.followers_no))
             if names:
                 label = ATTENDANCE_STATES[state](locale)
                 lines.append(f"{mark} {len(names)} {label}: {', '.join(names)}")
@@ -879,7 +884,7 @@ class Programmes:
         async with self._maker.begin() as session:
             phase = await store.get_phase(session, phase_id)
             if phase is None:
-                return ActionResult(False, TXT["phase_gone"](locale))
+                return ActionResult(False, TXT.phase_gone(locale))
             here, away = await record_attended(
                 session, self.attendance, phase, present, actor=actor
             )
@@ -893,9 +898,7 @@ class Programmes:
                 at=self._clock(),
             )
             title = _phase_title(phase, locale)
-        return ActionResult(
-            True, TXT["attendance_saved"](locale, phase=title, here=here, away=away)
-        )
+        return ActionResult(True, TXT.attendance_saved(locale, phase=title, here=here, away=away))
 
     # ---------------------------------------------------------------- what coordinators see
 
@@ -933,22 +936,22 @@ class Programmes:
             ]
             counts = await store.rsvp_counts(session, [p.id for p, _ in rsvp_phases])
         if not programmes:
-            return TXT["no_programmes"](locale)
-        lines = [f"*{TXT['schedule_title'](locale)}*"]
+            return TXT.no_programmes(locale)
+        lines = [f"*{TXT.schedule_title(locale)}*"]
         if not upcoming:
-            lines.append(TXT["schedule_empty"](locale))
+            lines.append(TXT.schedule_empty(locale))
         for a in upcoming:
             lines.append(self._ann_line(a, locale))
         if skipped:
-            lines.append(f"\n*{TXT['skipped_title'](locale)}*")
+            lines.append(f"\n*{TXT.skipped_title(locale)}*")
             lines.extend(self._ann_line(a, locale) for a in skipped)
         if rsvp_phases:
-            lines.append(f"\n*{TXT['rsvp_title'](locale)}*")
+            lines.append(f"\n*{TXT.rsvp_title(locale)}*")
             for p, prog in rsvp_phases:
                 c = counts.get(p.id, {})
                 lines.append(
                     f"• #{p.id} "
-                    + TXT["rsvp_line"](
+                    + TXT.rsvp_line(
                         locale,
                         phase=plain(_phase_title(p, locale)),
                         date=self._local(p.starts_at, prog),

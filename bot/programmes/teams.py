@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import outbox
 from bot.cards import Card, plain
 from bot.conversation.model import Reply
-from bot.i18n import T, join_list
+from bot.i18n import T, Texts, join_list
 from bot.programmes.calendar import calendar_text, local_when, zone
 from bot.rules.states import TEAM_STATES
 from bot.taxonomy import SKILLS, label
@@ -46,22 +46,25 @@ NAME_MAX = 80
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 
-TXT = {
-    "welcome_title": T("ようこそ！{org} チーム（#{id}）", "Welcome, {org} team (#{id})"),
-    "group": T("*団体*\n{org}", "*Group*\n{org}"),
-    "challenge": T("*課題*\n{text}", "*Challenge*\n{text}"),
-    "deliverable": T("*成果物*\n{text}", "*Deliverable*\n{text}"),
-    "deliverable_tbd": T("キックオフで合意します", "to be agreed at kickoff"),
-    "members": T("*メンバー*\n{lines}", "*Members*\n{lines}"),
-    "in_line": T("（LINEで参加）", " (in LINE)"),
-    "welcome_context": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    welcome_title = T("ようこそ！{org} チーム（#{id}）", "Welcome, {org} team (#{id})")
+    group = T("*団体*\n{org}", "*Group*\n{org}")
+    challenge = T("*課題*\n{text}", "*Challenge*\n{text}")
+    deliverable = T("*成果物*\n{text}", "*Deliverable*\n{text}")
+    deliverable_tbd = T("キックオフで合意します", "to be agreed at kickoff")
+    members = T("*メンバー*\n{lines}", "*Members*\n{lines}")
+    in_line = T("（LINEで参加）", " (in LINE)")
+    welcome_context = T(
         "Slackを連携していないメンバーには、チームへのお知らせをLINEでもお届けします。"
         "進捗は `/tsunagu progress 内容` で記録できます。",
         "Members who have not linked Slack get the team's announcements in LINE too. "
         "Record progress with `/tsunagu progress TEXT`.",
-    ),
+    )
     # To members, in LINE (their locale).
-    "code": T(
+    code = T(
         "【Slack連携】チームのやり取りはSlackのチャンネルで行います。"
         "Slackで次のように入力すると、このLINEアカウントとつながり、"
         "チームのチャンネルに招待されます:\n\n/tsunagu link {code}\n\n"
@@ -71,68 +74,70 @@ TXT = {
         "this LINE account and be invited to your team's channel:\n\n/tsunagu link {code}\n\n"
         "(valid until {until}, once){invite}\n"
         "If you don't use Slack, you'll still get the team's announcements here in LINE.",
-    ),
-    "code_invite": T(
+    )
+    code_invite = T(
         "\nSlackワークスペースへの参加はこちら: {url}", "\nJoin the Slack workspace here: {url}"
-    ),
+    )
     # Answers to /tsunagu link, in both languages (we do not know the person yet).
-    "link_usage": T(
+    link_usage = T(
         "`/tsunagu link コード` の形で、LINEで届いたコードを入力してください。",
         "Please type `/tsunagu link CODE` with the code you received in LINE.",
-    ),
-    "link_ok": T(
+    )
+    link_ok = T(
         "✅ LINEのアカウント（{name} さん）とつながりました。チームのチャンネルに招待します。",
         "✅ Linked with your LINE account ({name}). You'll be invited to your team channels.",
-    ),
-    "link_ok_no_team": T(
+    )
+    link_ok_no_team = T(
         "✅ LINEのアカウント（{name} さん）とつながりました。チームが結成されたら"
         "チャンネルに招待します。",
         "✅ Linked with your LINE account ({name}). Once your team is formed you'll be "
         "invited to its channel.",
-    ),
-    "link_bad": T(
+    )
+    link_bad = T(
         "コード「{code}」は見つかりませんでした。LINEで届いた8文字のコードをご確認ください"
         "（LINEで「Slack連携」と送ると新しいコードが届きます）。",
         "The code “{code}” was not found. Please check the 8-character code you received in "
         "LINE (send “link slack” in LINE for a new one).",
-    ),
-    "link_used": T(
+    )
+    link_used = T(
         "このコードはすでに使われています。LINEで「Slack連携」と送ると新しいコードが届きます。",
         "This code has already been used. Send “link slack” in LINE for a new one.",
-    ),
-    "link_expired": T(
+    )
+    link_expired = T(
         "このコードは有効期限（{until}）が切れています。LINEで「Slack連携」と送ると"
         "新しいコードが届きます。",
         "This code expired on {until}. Send “link slack” in LINE for a new one.",
-    ),
-    "link_taken": T(
+    )
+    link_taken = T(
         "申し訳ありません。このSlackアカウントは、すでに別のボランティアのLINEアカウントと"
         "つながっているため、連携できませんでした。お手数ですが事務局にご連絡ください。",
         "Sorry, this Slack account is already linked to another volunteer's LINE account, "
         "so it was not linked. Please contact the programme office.",
-    ),
+    )
     # Progress notes and the log.
-    "not_team_channel": T(
+    not_team_channel = T(
         "このコマンドはチームのチャンネルで使ってください"
         "（コーディネーターは `/tsunagu log 相談番号` でどこからでも見られます）。",
         "Please use this command in your team's channel "
         "(coordinators can use `/tsunagu log PROJECT_ID` anywhere).",
-    ),
-    "progress_usage": T(
+    )
+    progress_usage = T(
         "`/tsunagu progress 内容` の形で、進捗を書いてください。",
         "Please write the progress after the command: `/tsunagu progress TEXT`.",
-    ),
-    "progress_ok": T(
+    )
+    progress_ok = T(
         "📝 進捗を記録しました（{at}）。`/tsunagu log` で記録の一覧を見られます。",
         "📝 Progress recorded ({at}). See the log with `/tsunagu log`.",
-    ),
-    "log_head": T("*{org} チームの記録*（#{id}）", "*{org} team log* (#{id})"),
-    "log_empty": T(
+    )
+    log_head = T("*{org} チームの記録*（#{id}）", "*{org} team log* (#{id})")
+    log_empty = T(
         "まだ記録はありません。`/tsunagu progress 内容` で記録できます。",
         "Nothing recorded yet. Add a note with `/tsunagu progress TEXT`.",
-    ),
-    "log_not_found": T("相談 #{id} が見つかりません。", "Request #{id} was not found."),
-}
+    )
+    log_not_found = T("相談 #{id} が見つかりません。", "Request #{id} was not found.")
+
+
+TXT = _Texts
 
 
 # ---------------------------------------------------------------- targets and names
@@ -421,21 +426,21 @@ class TeamChannels:
         lines = []
         for v in members:
             skills = join_list([label(SKILLS, s.skill, loc) for s in v.skills], loc) or "-"
-            where = TXT["in_line"](loc) if v.slack_user_id is None else f" <@{v.slack_user_id}>"
+            where = TXT.in_line(loc) if v.slack_user_id is None else f" <@{v.slack_user_id}>"
             lines.append(f"• {plain(_first_name(v.display_name))}{where} — {skills}")
-        deliverable = project.deliverable or TXT["deliverable_tbd"](loc)
-        title = TXT["welcome_title"](loc, org=org.name, id=project.id)
+        deliverable = project.deliverable or TXT.deliverable_tbd(loc)
+        title = TXT.welcome_title(loc, org=org.name, id=project.id)
         return Card(
             title=title,
             fallback=title,
             sections=(
-                TXT["group"](loc, org=plain(org.name)),
-                TXT["challenge"](loc, text=plain(project.challenge)),
-                TXT["deliverable"](loc, text=plain(deliverable)),
-                TXT["members"](loc, lines="\n".join(lines) or "-"),
+                TXT.group(loc, org=plain(org.name)),
+                TXT.challenge(loc, text=plain(project.challenge)),
+                TXT.deliverable(loc, text=plain(deliverable)),
+                TXT.members(loc, lines="\n".join(lines) or "-"),
                 plain(calendar_text(programme, phases, loc)),
             ),
-            context=TXT["welcome_context"](loc),
+            context=TXT.welcome_context(loc),
         )
 
     async def team_announce(
@@ -467,11 +472,9 @@ class TeamChannels:
         await session.flush()
         loc = volunteer.locale
         invite = (
-            TXT["code_invite"](loc, url=self.settings.invite_url)
-            if self.settings.invite_url
-            else ""
+            TXT.code_invite(loc, url=self.settings.invite_url) if self.settings.invite_url else ""
         )
-        text = TXT["code"](
+        text = TXT.code(
             loc,
             code=code,
             until=local_when(expires, zone(self.settings.timezone), loc, with_time=False),
@@ -503,27 +506,27 @@ class TeamChannels:
             return await self._link(slack_user_id, typed)
         except IntegrityError:
             # Linked to another volunteer between our check and the write: nothing changed.
-            return _both(TXT["link_taken"])
+            return _both(TXT.link_taken)
 
     async def _link(self, slack_user_id: str, typed: str) -> str:
         code = normalise_code(typed)
         if not code:
-            return _both(TXT["link_usage"])
+            return _both(TXT.link_usage)
         now = self._clock()
         async with self._maker.begin() as session:
             row = await session.get(LinkCode, code, with_for_update=True)
             if row is None:
-                return _both(TXT["link_bad"], code=plain(typed.strip()[:20]))
+                return _both(TXT.link_bad, code=plain(typed.strip()[:20]))
             if row.used_at is not None:
-                return _both(TXT["link_used"])
+                return _both(TXT.link_used)
             if row.expires_at <= now:
                 return _both(
-                    TXT["link_expired"],
+                    TXT.link_expired,
                     until=self._local(row.expires_at),
                 )
             volunteer = await session.get(Volunteer, row.volunteer_id)
             if volunteer is None:
-                return _both(TXT["link_bad"], code=plain(code))
+                return _both(TXT.link_bad, code=plain(code))
             other = await session.scalar(
                 select(Volunteer.id).where(
                     Volunteer.slack_user_id == slack_user_id, Volunteer.id != volunteer.id
@@ -531,7 +534,7 @@ class TeamChannels:
             )
             if other is not None:
                 log.info("teams: link refused, Slack user already linked to another volunteer")
-                return _both(TXT["link_taken"])
+                return _both(TXT.link_taken)
             claimed = await session.execute(
                 update(LinkCode)
                 .where(LinkCode.code == code, LinkCode.used_at.is_(None))
@@ -539,7 +542,7 @@ class TeamChannels:
                 execution_options={"synchronize_session": False},
             )
             if not claimed.rowcount:  # type: ignore[attr-defined]
-                return _both(TXT["link_used"])
+                return _both(TXT.link_used)
             volunteer.slack_user_id = slack_user_id
             await session.flush()
             projects = await self._team_projects(session, volunteer.id)
@@ -562,7 +565,7 @@ class TeamChannels:
             name = plain(_first_name(volunteer.display_name))
         log.info("teams: volunteer %d linked Slack; %d team channels", volunteer.id, len(projects))
         self._notify()
-        return _both(TXT["link_ok"] if projects else TXT["link_ok_no_team"], name=name)
+        return _both(TXT.link_ok if projects else TXT.link_ok_no_team, name=name)
 
     async def _team_projects(self, session: AsyncSession, volunteer_id: int) -> list[int]:
         rows = await session.scalars(
@@ -618,16 +621,16 @@ class TeamChannels:
         text = " ".join(text.split()) if "\n" not in text else text.strip()
         project_id = await self.project_in(channel_id)
         if project_id is None:
-            return TXT["not_team_channel"](loc)
+            return TXT.not_team_channel(loc)
         if not text:
-            return TXT["progress_usage"](loc)
+            return TXT.progress_usage(loc)
         now = self._clock()
         async with self._maker.begin() as session:
             session.add(
                 ProgressNote(project_id=project_id, author=author, text=text[:2000], at=now)
             )
         log.info("teams: progress note on project %d", project_id)
-        return TXT["progress_ok"](loc, at=self._local(now, loc))
+        return TXT.progress_ok(loc, at=self._local(now, loc))
 
     async def log_text(self, project_id: int, *, locale: str | None = None) -> str:
         """A team's dated log, oldest first (the most recent 50 notes), in `locale` (the
@@ -636,7 +639,7 @@ class TeamChannels:
         async with self._maker() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return TXT["log_not_found"](loc, id=project_id)
+                return TXT.log_not_found(loc, id=project_id)
             notes = list(
                 await session.scalars(
                     select(ProgressNote)
@@ -646,11 +649,11 @@ class TeamChannels:
                 )
             )
             org = project.organization.name
-        lines = [TXT["log_head"](loc, org=plain(org), id=project_id)]
+        lines = [TXT.log_head(loc, org=plain(org), id=project_id)]
         for note in reversed(notes):
             lines.append(f"• {self._local(note.at, loc)} <@{note.author}>: {plain(note.text)}")
         if not notes:
-            lines.append(TXT["log_empty"](loc))
+            lines.append(TXT.log_empty(loc))
         return "\n".join(lines)
 
     def _local(self, at: datetime, locale: str | None = None) -> str:

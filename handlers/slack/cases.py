@@ -8,27 +8,32 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.office.service import CaseForm, Office
 from handlers.slack.gate import CoordinatorGate
 from handlers.slack.views import CASE_VIEW, case_block, parse_case, render_case_modal
 
 Body = dict[str, Any]
 
-TXT = {
-    "saved": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    saved = T(
         "事例 #{id} を保存しました。公開は `/tsunagu cases publish {id}` です（団体の同意の後）。",
         "Case #{id} is saved. `/tsunagu cases publish {id}` publishes it (once the group "
         "has consented).",
-    ),
-    "reasked": T(
+    )
+    reasked = T(
         "事例 #{id} を保存しました。団体が同意した後の変更なので、公開を止めて団体に LINE で"
         "あらためてお聞きしています（答えはプロジェクトのスレッドに届きます）。",
         "Case #{id} is saved. The group had consented to the earlier text, so the case is off "
         "the catalogue and the group is asked again in LINE (its answer comes to the "
         "project's thread).",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 
 class CaseForms:
@@ -61,5 +66,5 @@ class CaseForms:
             return
         await ack()
         state = (await self.office.cases.get(case_id)).status
-        said = TXT["reasked"] if state == "consent_asked" else TXT["saved"]
+        said = TXT.reasked if state == "consent_asked" else TXT.saved
         await self.gate.tell(user, None, said(loc, id=case_id))

@@ -10,23 +10,28 @@ from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.office.cases import CaseError
 from bot.office.exports import ExportError
 from bot.office.service import Files
 
 log = logging.getLogger(__name__)
 
-TXT = {
-    "failed": T(
+
+class _Texts(Texts):
+    """This module's texts in Japanese and English."""
+
+    failed = T(
         "ファイルを作れませんでした。しばらくしてからもう一度お試しください。",
         "The file could not be made. Please try again in a while.",
-    ),
-    "upload_failed": T(
+    )
+    upload_failed = T(
         "ファイルをお送りできませんでした。しばらくしてからもう一度お試しください。",
         "The file could not be sent. Please try again in a while.",
-    ),
-}
+    )
+
+
+TXT = _Texts
 
 Tell = Callable[[str], Awaitable[None]]
 
@@ -43,7 +48,7 @@ async def deliver_files(
         return
     except Exception:
         log.exception("slack: files for a command could not be made")
-        await tell(TXT["failed"](locale))
+        await tell(TXT.failed(locale))
         return
     try:
         dm = await client.conversations_open(users=user)
@@ -57,6 +62,6 @@ async def deliver_files(
         )
     except (SlackApiError, ClientError, TimeoutError, OSError) as exc:
         log.warning("slack: files could not be uploaded (%s)", type(exc).__name__)
-        await tell(TXT["upload_failed"](locale))
+        await tell(TXT.upload_failed(locale))
     finally:
         files.cleanup()

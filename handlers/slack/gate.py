@@ -64,7 +64,7 @@ class CoordinatorGate:
         """Tell a non-coordinator politely, and write the refusal to the audit log."""
         await self.record_refusal(user_id, body)
         loc = await self.locale_of(user_id, channel_id)
-        await self.tell(user_id, channel_id, TXT["refused"](loc))
+        await self.tell(user_id, channel_id, TXT.refused(loc))
 
     async def record_refusal(self, user_id: str, body: dict[str, Any]) -> None:
         """Who tried what (the action, modal or command; never what was typed), and when."""
