@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -535,3 +536,37 @@ def test_a_late_click_and_a_refused_question_are_answered_in_the_clickers_langua
     )
     assert told[1]["text"].startswith("This request was already accepted by")
     assert fake_slack.calls("views.open") == []
+
+
+def test_matching_and_programme_refusals_read_in_each_clickers_language(
+    database_url: str,
+) -> None:
+    """The services' refusals carry every language: the Slack channel tells each clicker
+    theirs (`ActionResult.text(locale)`), whatever the coordinators' channel reads."""
+    from bot.coordination import Coordination
+    from bot.matching.service import Matching
+    from bot.programmes.service import Programmes
+    from storage.db import make_engine, make_sessionmaker
+
+    async def go() -> list[tuple[str, str]]:
+        engine = make_engine(database_url)
+        try:
+            maker = make_sessionmaker(engine)
+            coordination = Coordination(
+                maker, locale="ja", timezone="Asia/Tokyo", coordinator_channel=""
+            )
+            matching = Matching(maker, coordination)
+            programmes = Programmes(maker, coordination, locale="ja")
+            results = [
+                await matching.propose(999, COORDINATORS[0]),
+                await matching.act(999, None, COORDINATORS[0], "team_approve"),
+                await programmes.delete_phase(999, COORDINATORS[0]),
+            ]
+            return [(r.text("ja"), r.text("en")) for r in results if not r.ok]
+        finally:
+            await engine.dispose()
+
+    told = asyncio.run(go())
+    assert len(told) == 3
+    assert told[0] == ("相談 #999 は募集中ではありません。", "Request #999 is not recruiting.")
+    assert all(ja != en and en.isascii() for ja, en in told)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -384,12 +385,19 @@ class Matching:
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None or project.status != "recruiting":
-                return ActionResult(False, TXT.not_recruiting(self.locale, id=project_id))
+                return ActionResult.told(
+                    False, partial(TXT.not_recruiting, id=project_id), self.locale
+                )
             chosen, kept, needs = await self._propose(session, project, actor, now)
         self._notify()
         if not chosen and not kept:
-            missing = join_list([skill_label(s, self.locale) for s in needs.required], self.locale)
-            return ActionResult(False, TXT.none_found(self.locale, skills=missing or "-"))
+            required = needs.required
+
+            def none_found(loc: str) -> str:
+                missing = join_list([skill_label(s, loc) for s in required], loc)
+                return TXT.none_found(loc, skills=missing or "-")
+
+            return ActionResult.told(False, none_found, self.locale)
         return ActionResult(True)
 
     async def _propose(
@@ -671,7 +679,7 @@ class Matching:
         async with self._maker.begin() as session:
             match = await repo.get_match(session, match_id)
             if match is None:
-                return ActionResult(False, TXT.already(self.locale, state="-"))
+                return ActionResult.told(False, partial(TXT.already, state="-"), self.locale)
             project = await repo.get_project(session, match.project_id)
             assert project is not None
             if action == APPROVE:
@@ -694,7 +702,9 @@ class Matching:
                     await self._next_candidate(session, project, actor, now)
             if not ok:
                 fresh = await repo.get_match(session, match_id)
-                return ActionResult(False, TXT.already(self.locale, state=self._state(fresh)))
+                return ActionResult.told(
+                    False, lambda loc: TXT.already(loc, state=self._state(fresh, loc)), self.locale
+                )
             await self._card(session, project, project.organization)
         self._notify()
         return ActionResult(True)
@@ -705,7 +715,9 @@ class Matching:
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT.not_recruiting(self.locale, id=project_id))
+                return ActionResult.told(
+                    False, partial(TXT.not_recruiting, id=project_id), self.locale
+                )
             for match, _ in await repo.project_matches(session, project.id):
                 if match.state == "suggested":
                     await self._invite(session, match, project, actor, now, None)
@@ -1140,10 +1152,10 @@ class Matching:
 
     # ---------------------------------------------------------------- rendering
 
-    def _state(self, match: Match | None) -> str:
+    def _state(self, match: Match | None, locale: str | None = None) -> str:
         if match is None:
             return "-"
-        loc = self.locale
+        loc = locale or self.locale
         if match.state == "invited":
             return TXT.state_invited(loc, until=self.coordination.local(match.expires_at))
         if match.state == "declined":

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -450,12 +451,14 @@ class Programmes:
         async with self._maker.begin() as session:
             programme = await store.get_programme(session, programme_id)
             if programme is None:
-                return ActionResult(False, TXT.unknown_programme(self.locale, slug=programme_id))
+                return ActionResult.told(
+                    False, partial(TXT.unknown_programme, slug=programme_id), self.locale
+                )
             phase = None
             if phase_id is not None:
                 phase = next((p for p in programme.phases if p.id == phase_id), None)
                 if phase is None:
-                    return ActionResult(False, TXT.phase_gone(self.locale))
+                    return ActionResult.told(False, TXT.phase_gone, self.locale)
                 # Keep the announcements this phase already has (edited in YAML or not).
                 kept = tuple(_spec_of(a) for a in phase.announcements if a.state != "cancelled")
                 # Announcements kept as they are (they may have been written in YAML);
@@ -469,7 +472,7 @@ class Programmes:
                 try:
                     await self._check_scope(session, programme, spec)
                 except ScheduleError as exc:
-                    return ActionResult(False, exc.text(self.locale))
+                    return ActionResult.told(False, exc.text, self.locale)
             result = ImportResult(programme.id)
             saved = await self._put_phase(session, programme, phase, spec, now, result)
             await session.refresh(programme, ["phases"])
@@ -486,14 +489,15 @@ class Programmes:
                 at=now,
             )
             tz = zone(programme.timezone)
-            message = TXT.phase_saved(
-                self.locale,
-                title=spec.title_ja if self.locale == "ja" else spec.title_en,
-                date=spec.starts.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                n=result.scheduled,
-            )
+            when = spec.starts.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            scheduled = result.scheduled
+
+            def message(loc: str) -> str:
+                title = spec.title_ja if loc == "ja" else spec.title_en
+                return TXT.phase_saved(loc, title=title, date=when, n=scheduled)
+
         self.on_change()
-        return ActionResult(True, message)
+        return ActionResult.told(True, message, self.locale)
 
     async def delete_phase(self, phase_id: int, actor: str) -> ActionResult:
         """Delete a phase: it is kept on record and its unsent announcements are cancelled."""
@@ -501,7 +505,7 @@ class Programmes:
         async with self._maker.begin() as session:
             phase = await store.get_phase(session, phase_id)
             if phase is None or phase.cancelled_at is not None:
-                return ActionResult(False, TXT.phase_gone(self.locale))
+                return ActionResult.told(False, TXT.phase_gone, self.locale)
             n = await self._cancel_phase(session, phase, now)
             await repo.audit(
                 session,
@@ -512,9 +516,13 @@ class Programmes:
                 detail={"cancelled": n},
                 at=now,
             )
-            title = phase.title_ja if self.locale == "ja" else phase.title_en
+            titles = {"ja": phase.title_ja, "en": phase.title_en}
         self.on_change()
-        return ActionResult(True, TXT.phase_deleted(self.locale, title=title, n=n))
+        return ActionResult.told(
+            True,
+            lambda loc: TXT.phase_deleted(loc, title=titles.get(loc) or titles["en"], n=n),
+            self.locale,
+        )
 
     async def cancel_announcement(self, announcement_id: int, actor: str) -> ActionResult:
         """Cancel one scheduled announcement."""
@@ -554,10 +562,14 @@ class Programmes:
         async with self._maker.begin() as session:
             project = await repo.get_project(session, project_id)
             if project is None:
-                return ActionResult(False, TXT.unknown_project(self.locale, id=project_id))
+                return ActionResult.told(
+                    False, partial(TXT.unknown_project, id=project_id), self.locale
+                )
             programme = await store.programme_by_slug(session, slug)
             if programme is None:
-                return ActionResult(False, TXT.unknown_programme(self.locale, slug=plain(slug)))
+                return ActionResult.told(
+                    False, partial(TXT.unknown_programme, slug=plain(slug)), self.locale
+                )
             project.programme_id = programme.id
             await repo.audit(
                 session,

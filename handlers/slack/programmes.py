@@ -571,10 +571,11 @@ class ProgrammeUI:
             # The private list the button was on is drawn again without the phase,
             # with what happened on top (as Slack replaces an ephemeral message).
             blocks = programme_blocks(await self._views(), who[2])
-            note = {"type": "section", "text": {"type": "mrkdwn", "text": outcome.message}}
-            await respond(text=outcome.message, blocks=[note, *blocks][:50], replace_original=True)
+            said = outcome.text(who[2])  # in the clicker's language
+            note = {"type": "section", "text": {"type": "mrkdwn", "text": said}}
+            await respond(text=said, blocks=[note, *blocks][:50], replace_original=True)
             return
-        await self.gate.tell(who[0], who[1], outcome.message)
+        await self.gate.tell(who[0], who[1], outcome.text(who[2]))
 
     async def _programme_errors(self, values: Body, loc: str, editing: bool) -> dict[str, str]:
         """What is wrong with a programme's name and targets, and a new one's short name
@@ -649,4 +650,4 @@ class ProgrammeUI:
             user,
             phase_id=int(phase_text) if phase_text else None,
         )
-        await self.gate.tell(user, channel or None, outcome.message)
+        await self.gate.tell(user, channel or None, outcome.text(loc))
