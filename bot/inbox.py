@@ -501,7 +501,8 @@ class Inbox:
                 "target": ev.user_key,
                 "payload": replies_payload(replies, urgent=True),
                 "key": key_for("reply", ev.channel, ev.event_id),
-                "ref_type": None,
+                # Marks a reply: once delivered, its text and recipient are dropped.
+                "ref_type": repo.REPLY,
                 "ref_id": None,
                 "status": repo.HELD if direct else "pending",
                 "attempts": 0,
@@ -606,3 +607,16 @@ def _event_of(row: InboundEvent | Row[Any]) -> Event:
         kind=row.kind,
         payload=row.payload or {},
     )
+
+
+async def purge_events(
+    maker: async_sessionmaker[AsyncSession], keep: timedelta, now: datetime
+) -> int:
+    """Delete handled events received more than `keep` ago (an hourly job of the
+    scheduler's leader): they only serve to recognise redeliveries, which come within
+    hours, and would otherwise add a row per event for ever."""
+    async with maker.begin() as session:
+        purged = await repo.purge_events(session, now - keep)
+    if purged:
+        log.info("inbox: purged %d received events older than %s", purged, keep)
+    return purged

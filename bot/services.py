@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +22,7 @@ from bot.coordination import Coordination, ProjectHooks
 from bot.dialogue import Dialogue
 from bot.effects import EffectContext
 from bot.expiry import Expiry
-from bot.inbox import Inbox
+from bot.inbox import Inbox, purge_events
 from bot.languages import PersonLanguages
 from bot.lifecycle.kickoff import Kickoff
 from bot.lifecycle.service import Lifecycle
@@ -146,6 +147,12 @@ def build_core(
             IntervalJob("catch-up", 300.0, programmes.catch_up),
             # Weekly check-ins: asked once per team and week, so hourly is enough.
             IntervalJob("checkins", 3600.0, checkins.run_checkins),
+            # Received events past the redelivery window (TSUNAGU_INBOUND_KEEP_DAYS).
+            IntervalJob(
+                "purge-events",
+                3600.0,
+                partial(purge_events, maker, timedelta(days=settings.inbound_keep_days)),
+            ),
         ),
     )
     effects = EffectContext(

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # verifies, stores and applies events and sends replies, so N processes use N cores.
     # The sandbox always runs one (it keeps its fake chats in memory).
     workers: int = Field(1, ge=1, le=64, alias="TSUNAGU_WORKERS")
+    # Received webhook events (once applied, only their ids) are kept this many days to
+    # recognise LINE's and Slack's redeliveries, which come within minutes or hours, then
+    # deleted: the table does not grow by a row per event for ever.
+    inbound_keep_days: int = Field(7, ge=1, le=365, alias="TSUNAGU_INBOUND_KEEP_DAYS")
     # Behind a reverse proxy (HTTPS ends there): the addresses whose X-Forwarded-For and
     # X-Forwarded-Proto headers are believed (comma-separated IPs or networks, "*" for
     # any). Empty: the headers are ignored.

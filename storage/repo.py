@@ -233,6 +233,17 @@ async def insert_events(db: Db, rows: Sequence[dict[str, Any]]) -> dict[tuple[st
     return {(channel, event_id): row_id for channel, event_id, row_id in result}
 
 
+async def purge_events(session: AsyncSession, before: datetime) -> int:
+    """Delete the received events handled before `before` (pending ones stay)."""
+    done = await session.execute(
+        delete(InboundEvent).where(
+            InboundEvent.received_at < before, InboundEvent.status != "pending"
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
 async def forget_event(session: AsyncSession, channel: str, event_id: str) -> None:
     """Remove an event's record (its id counts as new again)."""
     await session.execute(
@@ -697,6 +708,10 @@ async def targets_waiting(db: Db, channel: str, targets: Sequence[str]) -> set[s
     return set((await (await _conn(db)).execute(stmt)).scalars())
 
 
+# `ref_type` of the outbox rows that answer a person's event (bot.inbox).
+REPLY = "reply"
+
+
 async def settle_replies(db: Db, sent: Sequence[str], unsent: Sequence[str], now: datetime) -> None:
     """Held replies by key: delivered ones are sent (their text and recipient dropped:
     nothing needs them once LINE has the reply, and a reply to someone who just deleted
@@ -777,6 +792,15 @@ async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime)
             last_error=None,
             target=case((OutboxMessage.kind == RICHMENU, ""), else_=OutboxMessage.target),
         ),
+        execution_options={"synchronize_session": False},
+    )
+    # A reply that went out as a push (its token refused, or behind another message) is
+    # needed no more than a delivered reply: its text and recipient go, as `settle_replies`
+    # drops them. The answer to someone who just deleted their data keeps no LINE id.
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.ref_type == REPLY)
+        .values(target="", payload={}),
         execution_options={"synchronize_session": False},
     )
 

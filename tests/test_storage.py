@@ -175,6 +175,27 @@ async def test_claim_events_claims_each_once_and_forgets_content(maker: Maker) -
         assert await repo.pending_events(session) == []
 
 
+async def test_handled_events_past_the_redelivery_window_are_purged(maker: Maker) -> None:
+    """The hourly purge (TSUNAGU_INBOUND_KEEP_DAYS): handled events older than the window
+    go; newer ones (a redelivery could still come) and unhandled ones stay."""
+    from bot.inbox import purge_events
+
+    ids = list((await insert(maker, [event(f"p{i}", n=i) for i in range(4)])).values())
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    await claim(maker, ids[:3], now)
+    async with maker.begin() as session:
+        ages = {ids[0]: 8, ids[1]: 6, ids[2]: 30, ids[3]: 30}  # days; ids[3] still pending
+        for event_id, days in ages.items():
+            row = await session.get(InboundEvent, event_id)
+            assert row is not None
+            row.received_at = now - timedelta(days=days)
+    assert await purge_events(maker, timedelta(days=7), now) == 2
+    assert await purge_events(maker, timedelta(days=7), now) == 0
+    async with maker() as session:
+        left = (await session.scalars(select(InboundEvent.id).order_by(InboundEvent.id))).all()
+    assert list(left) == [ids[1], ids[3]]
+
+
 async def test_concurrent_claims_split_the_events(maker: Maker, database_url: str) -> None:
     ids = list((await insert(maker, [event(f"e{i}", n=i) for i in range(200)])).values())
     both_open = asyncio.Barrier(2)
