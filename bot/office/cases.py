@@ -173,25 +173,31 @@ ERRORS = {
         "`/tsunagu cases consented {id}`.",
     ),
 }
+
+
 # The card a group reads in LINE, asked whether its case may be published.
-ASK = {
-    "title": T("事例の公開についてのお願い", "May we publish your case?"),
-    "text": T(
+class _AskTexts(Texts):
+    """ASK: texts in Japanese and English."""
+
+    title = T("事例の公開についてのお願い", "May we publish your case?")
+    text = T(
         "「{summary}」の取り組みを、事例集で紹介させていただけませんか？"
         "下の内容でよろしければ「公開してよい」を、直したい点があれば「修正をお願いしたい」を"
         "押してください。公開しない場合も、今後のご相談には何も影響しません。",
         "May we tell others about “{summary}” in the programme's case catalogue? If the text "
         "below is right, tap “Yes, publish”; to change something, tap “Ask for changes”. "
         "Saying no changes nothing about your future requests.",
-    ),
-    "again": T(
+    )
+    again = T(
         "事例の内容を事務局が更新しました。あらためて公開してよいかお聞かせください。",
         "The office updated the case's text. Please tell us again whether we may publish it.",
-    ),
-    "yes": T("公開してよい", "Yes, publish"),
-    "no": T("公開しないでほしい", "Please don't"),
-    "change": T("修正をお願いしたい", "Ask for changes"),
-}
+    )
+    yes = T("公開してよい", "Yes, publish")
+    no = T("公開しないでほしい", "Please don't")
+    change = T("修正をお願いしたい", "Ask for changes")
+
+
+ASK = _AskTexts
 # What the coordinators read in the project's thread when the group answers in LINE.
 ANSWERED = {
     "yes": T(
@@ -719,7 +725,7 @@ def consent_panel(case: Case, loc: str) -> Panel:
             (FIELDS["period"](loc), text("period") or str(case.year)),
         ),
         body=body or None,
-        note=ASK["title"](loc),
+        note=ASK.title(loc),
         buttons=consent_buttons(case.id, loc),
     )
 
@@ -727,8 +733,8 @@ def consent_panel(case: Case, loc: str) -> Panel:
 def consent_buttons(case_id: int, loc: str) -> tuple[Choice, ...]:
     """公開してよい / 公開しないでほしい / 修正をお願いしたい, through the postback codec."""
     return tuple(
-        Choice(ASK[a](loc)[:20], postback.CaseConsent(case_id, a).pack(), ASK[a](loc))
-        for a in ("yes", "no", "change")
+        Choice(said(loc)[:20], postback.CaseConsent(case_id, a).pack(), said(loc))
+        for a, said in (("yes", ASK.yes), ("no", ASK.no), ("change", ASK.change))
     )
 
 
@@ -740,8 +746,8 @@ async def send_consent_card(
     await session.refresh(case)
     loc = group.locale
     title = localised(case.en, "title", case.title, loc)
-    text = (ASK["again"](loc) + "\n") if again else ""
-    text += ASK["text"](loc, summary=title)
+    text = (ASK.again(loc) + "\n") if again else ""
+    text += ASK.text(loc, summary=title)
     panel = consent_panel(case, loc)
     await enqueue(
         session,

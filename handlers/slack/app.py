@@ -335,13 +335,14 @@ class SlackChannel:
             await self._tell_failure(user, channel, check)
             return
         loc = await self.locale_of(user, channel)
+        ask = kind == "ask"
         view = render_text_modal(
             callback_id,
             f"{project_id}|{channel or ''}",
-            MODAL[f"{kind}_title"](loc),
-            MODAL[f"{kind}_label"](loc),
-            MODAL["send" if kind == "ask" else "decline"](loc),
-            MODAL["cancel"](loc),
+            (MODAL.ask_title if ask else MODAL.decline_title)(loc),
+            (MODAL.ask_label if ask else MODAL.decline_label)(loc),
+            (MODAL.send if ask else MODAL.decline)(loc),
+            MODAL.cancel(loc),
         )
         # The trigger id lives 3 seconds: the modal opens right away, not via the outbox.
         await self.client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -352,7 +353,7 @@ class SlackChannel:
         text = _typed(view)
         if not text:
             loc = await self.locale_of(user)
-            await ack(response_action="errors", errors={INPUT_BLOCK: MODAL["empty"](loc)})
+            await ack(response_action="errors", errors={INPUT_BLOCK: MODAL.empty(loc)})
             return
         await ack()
         project_text, _, channel = str(view.get("private_metadata", "")).partition("|")
@@ -431,10 +432,10 @@ class SlackChannel:
             view=render_text_modal(
                 REJECT_VIEW,
                 f"{value}|{channel or ''}",
-                MODAL["reject_title"](loc),
-                MODAL["reject_label"](loc),
-                MODAL["reject"](loc),
-                MODAL["cancel"](loc),
+                MODAL.reject_title(loc),
+                MODAL.reject_label(loc),
+                MODAL.reject(loc),
+                MODAL.cancel(loc),
                 optional=True,
             ),
         )
@@ -509,7 +510,7 @@ class SlackChannel:
         value = str(body["actions"][0].get("value", ""))
         sheet = await self.programmes.attendance_sheet(int(value), loc) if value.isdigit() else None
         if sheet is None or not sheet.people:
-            await self.gate.tell(user, channel, ATTENDANCE["nobody"](loc))
+            await self.gate.tell(user, channel, ATTENDANCE.nobody(loc))
             return
         view = attendance_modal(sheet, channel or "", loc)
         await self.client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -523,7 +524,7 @@ class SlackChannel:
             return
         loc = await self.locale_of(user, channel or None)
         if parsed is None:
-            await self.gate.tell(user, channel or None, ATTENDANCE["nobody"](loc))
+            await self.gate.tell(user, channel or None, ATTENDANCE.nobody(loc))
             return
         outcome = await self.programmes.mark_attendance(parsed[0], parsed[2], user, loc)
         await self.gate.tell(user, channel or None, outcome.message)

@@ -7,7 +7,7 @@ from typing import Any
 from bot.cards import Button, Card
 from bot.conversation.fields import Option
 from bot.coordination import NeedsForm
-from bot.i18n import T
+from bot.i18n import T, Texts
 from bot.lifecycle.kickoff import AgreementForm, AgreementInput
 from bot.office.cases import FIELDS as CASE_FIELDS
 from bot.office.cases import PARTNER_KINDS
@@ -31,42 +31,57 @@ NEEDS_BLOCKS = {
 }
 INPUT_BLOCK, INPUT_ACTION = "text_block", "text"
 
-MODAL = {
-    "ask_title": T("団体への質問", "Ask the group"),
-    "ask_label": T("質問（団体にLINEで届きます）", "Question (sent to the group in LINE)"),
-    "decline_title": T("見送りの理由", "Reason to decline"),
-    "decline_label": T(
+
+class _ModalTexts(Texts):
+    """MODAL: texts in Japanese and English."""
+
+    ask_title = T("団体への質問", "Ask the group")
+    ask_label = T("質問（団体にLINEで届きます）", "Question (sent to the group in LINE)")
+    decline_title = T("見送りの理由", "Reason to decline")
+    decline_label = T(
         "理由（団体にLINEで丁寧にお伝えします）",
         "Reason (the group receives it in LINE)",
-    ),
-    "send": T("送信", "Send"),
-    "reject_title": T("候補を見送る", "Reject candidate"),
-    "reject_label": T(
+    )
+    send = T("送信", "Send")
+    reject_title = T("候補を見送る", "Reject candidate")
+    reject_label = T(
         "理由（任意。例: 地域が遠い、時間が合わない。次の提案に反映します）",
         "Reason (optional, e.g. too far, times don't fit; used for the next suggestions)",
-    ),
-    "reject": T("見送る", "Reject"),
-    "decline": T("見送る", "Decline"),
-    "cancel": T("キャンセル", "Cancel"),
-    "empty": T("入力してください。", "Please write something."),
-    "needs_title": T("条件を編集", "Edit needs"),
-    "needs_save": T("保存", "Save"),
-    "needs_intro": T(
+    )
+    reject = T("見送る", "Reject")
+    decline = T("見送る", "Decline")
+    cancel = T("キャンセル", "Cancel")
+    empty = T("入力してください。", "Please write something.")
+    needs_title = T("条件を編集", "Edit needs")
+    needs_save = T("保存", "Save")
+    needs_intro = T(
         "相談 #{id} に必要なスキルと体制です。保存すると候補の提案を計算し直します。",
         "What request #{id} needs. Saving recomputes the suggested candidates.",
-    ),
-    "needs_required": T(
+    )
+    needs_required = T(
         "必要スキル（チームの誰かが必ず持つ）", "Required skills (someone must hold each)"
-    ),
-    "needs_optional": T("あれば良いスキル", "Nice-to-have skills"),
-    "needs_team_min": T("最小人数（1〜10）", "Minimum team size (1-10)"),
-    "needs_team_max": T("最大人数（1〜10）", "Maximum team size (1-10)"),
-    "needs_hours_per_week": T("1人あたり週の活動時間（1〜40）", "Hours a week per person (1-40)"),
-    "needs_mode": T("実施の形", "Mode"),
-    "needs_languages": T(
+    )
+    needs_optional = T("あれば良いスキル", "Nice-to-have skills")
+    needs_team_min = T("最小人数（1〜10）", "Minimum team size (1-10)")
+    needs_team_max = T("最大人数（1〜10）", "Maximum team size (1-10)")
+    needs_hours_per_week = T("1人あたり週の活動時間（1〜40）", "Hours a week per person (1-40)")
+    needs_mode = T("実施の形", "Mode")
+    needs_languages = T(
         "翻訳の言語（翻訳・通訳のスキルを選んだとき）", "Translation languages (with translation)"
-    ),
-    "needs_pick": T("選んでください", "Choose"),
+    )
+    needs_pick = T("選んでください", "Choose")
+
+
+MODAL = _ModalTexts
+# Each needs input's label (the block names of NEEDS_BLOCKS).
+NEEDS_LABELS = {
+    "required": MODAL.needs_required,
+    "optional": MODAL.needs_optional,
+    "team_min": MODAL.needs_team_min,
+    "team_max": MODAL.needs_team_max,
+    "hours_per_week": MODAL.needs_hours_per_week,
+    "mode": MODAL.needs_mode,
+    "languages": MODAL.needs_languages,
 }
 
 
@@ -183,7 +198,7 @@ def _pick(
     element: dict[str, Any] = {
         "type": "multi_static_select",
         "action_id": NEEDS_ACTION,
-        "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+        "placeholder": {"type": "plain_text", "text": MODAL.needs_pick(locale)},
         "options": list(table.values()),
     }
     chosen = [table[k] for k in keys if k in table]
@@ -193,7 +208,7 @@ def _pick(
         "type": "input",
         "block_id": NEEDS_BLOCKS[block],
         "optional": optional,
-        "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+        "label": {"type": "plain_text", "text": NEEDS_LABELS[block](locale)},
         "element": element,
     }
 
@@ -212,7 +227,7 @@ def _number(block: str, value: int | None, lo: int, hi: int, locale: str) -> dic
     return {
         "type": "input",
         "block_id": NEEDS_BLOCKS[block],
-        "label": {"type": "plain_text", "text": MODAL[f"needs_{block}"](locale)},
+        "label": {"type": "plain_text", "text": NEEDS_LABELS[block](locale)},
         "element": element,
     }
 
@@ -229,7 +244,7 @@ def _mode(form: NeedsForm, locale: str) -> dict[str, Any]:
     return {
         "type": "input",
         "block_id": NEEDS_BLOCKS["mode"],
-        "label": {"type": "plain_text", "text": MODAL["needs_mode"](locale)},
+        "label": {"type": "plain_text", "text": MODAL.needs_mode(locale)},
         "element": element,
     }
 
@@ -237,14 +252,14 @@ def _mode(form: NeedsForm, locale: str) -> dict[str, Any]:
 def render_needs_modal(form: NeedsForm, channel: str, locale: str) -> dict[str, Any]:
     """The "Edit needs" modal: skills (multi-selects), team size, hours, mode."""
     skills = _options(SKILLS, locale)
-    intro = MODAL["needs_intro"](locale, id=form.project_id)
+    intro = MODAL.needs_intro(locale, id=form.project_id)
     return {
         "type": "modal",
         "callback_id": NEEDS_VIEW,
         "private_metadata": f"{form.project_id}:{form.version}|{channel}",
-        "title": {"type": "plain_text", "text": clip(MODAL["needs_title"](locale), 24)},
-        "submit": {"type": "plain_text", "text": clip(MODAL["needs_save"](locale), 24)},
-        "close": {"type": "plain_text", "text": clip(MODAL["cancel"](locale), 24)},
+        "title": {"type": "plain_text", "text": clip(MODAL.needs_title(locale), 24)},
+        "submit": {"type": "plain_text", "text": clip(MODAL.needs_save(locale), 24)},
+        "close": {"type": "plain_text", "text": clip(MODAL.cancel(locale), 24)},
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
             _pick("required", form.required, skills, locale, optional=False),
@@ -307,20 +322,26 @@ def project_id_of(value: str) -> int:
 
 CASE_VIEW, CASE_ACTION = "case_edit", "value"
 SHORT_INPUTS = ("title", "area", "year", "period")
-CASE_MODAL = {
-    "title": T("事例 #{id} を編集", "Edit case #{id}"),
-    "save": T("保存", "Save"),
-    "year": T("年", "Year"),
-    "state": T(
+
+
+class _CaseModalTexts(Texts):
+    """CASE_MODAL: texts in Japanese and English."""
+
+    title = T("事例 #{id} を編集", "Edit case #{id}")
+    save = T("保存", "Save")
+    year = T("年", "Year")
+    state = T(
         "状態: *{state}*。保存後、団体が同意していれば "
         "`/tsunagu cases publish {id}` で公開します。",
         "State: *{state}*. After saving, `/tsunagu cases publish {id}` publishes it once "
         "the group has consented.",
-    ),
-    "partners_hint": T(
+    )
+    partners_hint = T(
         "1行に1つ「名前 / 種別」（種別: {kinds}）", "One a line, “name / kind” (kinds: {kinds})"
-    ),
-}
+    )
+
+
+CASE_MODAL = _CaseModalTexts
 
 
 def case_block(key: str) -> str:
@@ -329,7 +350,7 @@ def case_block(key: str) -> str:
 
 
 def _case_input(key: str, value: str, locale: str) -> dict[str, Any]:
-    label = CASE_MODAL["year"](locale) if key == "year" else CASE_FIELDS[key](locale)
+    label = CASE_MODAL.year(locale) if key == "year" else CASE_FIELDS[key](locale)
     element: dict[str, Any]
     if key == "field":
         options = _options(INTERESTS, locale)
@@ -359,7 +380,7 @@ def _case_input(key: str, value: str, locale: str) -> dict[str, Any]:
     if key == "partners":
         kinds = "、" if locale == "ja" else ", "
         names = kinds.join(o.label(locale) for o in PARTNER_KINDS)
-        hint = CASE_MODAL["partners_hint"](locale, kinds=names)
+        hint = CASE_MODAL.partners_hint(locale, kinds=names)
         block["hint"] = {"type": "plain_text", "text": clip(hint, 2000)}
     return block
 
@@ -367,7 +388,7 @@ def _case_input(key: str, value: str, locale: str) -> dict[str, Any]:
 def render_case_modal(form: CaseForm, locale: str) -> dict[str, Any]:
     """A case's edit form: Chiba's fields as they read now (最終更新日 moves on save)."""
     state = CASE_STATES[form.status](locale)
-    blocks = [_text(CASE_MODAL["state"](locale, state=state, id=form.case_id))]
+    blocks = [_text(CASE_MODAL.state(locale, state=state, id=form.case_id))]
     blocks += [_case_input(k, form.values.get(k, ""), locale) for k in CASE_INPUTS]
     return {
         "type": "modal",
@@ -375,10 +396,10 @@ def render_case_modal(form: CaseForm, locale: str) -> dict[str, Any]:
         "private_metadata": f"{form.case_id}:{form.version}",
         "title": {
             "type": "plain_text",
-            "text": clip(CASE_MODAL["title"](locale, id=form.case_id), 24),
+            "text": clip(CASE_MODAL.title(locale, id=form.case_id), 24),
         },
-        "submit": {"type": "plain_text", "text": CASE_MODAL["save"](locale)},
-        "close": {"type": "plain_text", "text": MODAL["cancel"](locale)},
+        "submit": {"type": "plain_text", "text": CASE_MODAL.save(locale)},
+        "close": {"type": "plain_text", "text": MODAL.cancel(locale)},
         "blocks": blocks,
     }
 
@@ -404,17 +425,22 @@ ATTENDANCE_BLOCK, ATTENDANCE_PICK = "attendance_people", "present"
 # Slack's limit on a multi-select's options.
 _MAX_OPTIONS = 100
 
-ATTENDANCE = {
-    "mark": T("出席を記録", "Record attendance"),
-    "title": T("出席の記録", "Record attendance"),
-    "save": T("記録する", "Save"),
-    "label": T("出席した人（選ばれなかった人は欠席）", "Who attended (the others were absent)"),
-    "intro": T("{phase}（{date}）", "{phase} ({date})"),
-    "nobody": T(
+
+class _AttendanceTexts(Texts):
+    """ATTENDANCE: texts in Japanese and English."""
+
+    mark = T("出席を記録", "Record attendance")
+    title = T("出席の記録", "Record attendance")
+    save = T("記録する", "Save")
+    label = T("出席した人（選ばれなかった人は欠席）", "Who attended (the others were absent)")
+    intro = T("{phase}（{date}）", "{phase} ({date})")
+    nobody = T(
         "まだ記録できる人がいません（案内・回答・チームのメンバーがいません）。",
         "Nobody to record yet: no one was invited, answered, or is on a team for it.",
-    ),
-}
+    )
+
+
+ATTENDANCE = _AttendanceTexts
 
 
 def attendance_blocks(
@@ -425,7 +451,7 @@ def attendance_blocks(
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
     ]
     if sheet is not None and sheet.people:
-        label = ATTENDANCE["mark"](locale)
+        label = ATTENDANCE.mark(locale)
         button = {
             "type": "button",
             "action_id": ATTENDANCE_ACTION,
@@ -443,27 +469,27 @@ def attendance_modal(sheet: AttendanceSheet, channel: str, locale: str) -> dict[
     picker: dict[str, Any] = {
         "type": "multi_static_select",
         "action_id": ATTENDANCE_PICK,
-        "placeholder": {"type": "plain_text", "text": MODAL["needs_pick"](locale)},
+        "placeholder": {"type": "plain_text", "text": MODAL.needs_pick(locale)},
         "options": options,
     }
     ticked = [o for o, p in zip(options, people, strict=True) if p.state == "attended"]
     if ticked:
         picker["initial_options"] = ticked
-    intro = ATTENDANCE["intro"](locale, phase=sheet.title, date=sheet.when)
+    intro = ATTENDANCE.intro(locale, phase=sheet.title, date=sheet.when)
     return {
         "type": "modal",
         "callback_id": ATTENDANCE_VIEW,
         "private_metadata": f"{sheet.phase_id}|{channel}",
-        "title": {"type": "plain_text", "text": ATTENDANCE["title"](locale)},
-        "submit": {"type": "plain_text", "text": ATTENDANCE["save"](locale)},
-        "close": {"type": "plain_text", "text": MODAL["cancel"](locale)},
+        "title": {"type": "plain_text", "text": ATTENDANCE.title(locale)},
+        "submit": {"type": "plain_text", "text": ATTENDANCE.save(locale)},
+        "close": {"type": "plain_text", "text": MODAL.cancel(locale)},
         "blocks": [
             {"type": "section", "text": {"type": "plain_text", "text": clip(intro, 3000)}},
             {
                 "type": "input",
                 "block_id": ATTENDANCE_BLOCK,
                 "optional": True,
-                "label": {"type": "plain_text", "text": ATTENDANCE["label"](locale)},
+                "label": {"type": "plain_text", "text": ATTENDANCE.label(locale)},
                 "element": picker,
             },
         ],
@@ -485,37 +511,47 @@ def parse_attendance(view: dict[str, Any]) -> tuple[int, str, set[str]] | None:
 # ---------------------------------------------------------------- life-group (#13): the agreement
 
 AGREEMENT_VIEW, AGREEMENT_ACTION = "kickoff_agreement", "value"
-AGREEMENT_TEXT = {
-    "title": T("活動内容の合意案", "Kickoff agreement"),
-    "rescope": T(
+
+
+class _AgreementTexts(Texts):
+    """AGREEMENT_TEXT: texts in Japanese and English."""
+
+    title = T("活動内容の合意案", "Kickoff agreement")
+    rescope = T(
         "第{v}版をもとに見直します。送信すると第{n}版として団体に届きます。",
         "Re-scoping from version {v}. Sending makes it version {n} for the group.",
-    ),
-    "intro": T(
+    )
+    intro = T(
         "団体にLINEで届き、団体が確定するとプロジェクトは「合意済み」になります。",
         "The group receives it in LINE; once it confirms, the project is agreed.",
-    ),
-    "deliverable": T(
-        "成果物（例: Facebook運用マニュアル）", "Deliverable (e.g. a Facebook manual)"
-    ),
-    "scope": T("範囲（やること・やらないこと）", "Scope (what is in and out)"),
-    "success_measures": T("成功の基準", "Success measures"),
-    "meeting_rhythm": T("打ち合わせの頻度（例: 毎週火曜の夜）", "Meeting rhythm (e.g. Tuesdays)"),
-    "end_date": T("終了予定日", "End date"),
-    "send": T("団体に送る", "Send to the group"),
-}
+    )
+    deliverable = T("成果物（例: Facebook運用マニュアル）", "Deliverable (e.g. a Facebook manual)")
+    scope = T("範囲（やること・やらないこと）", "Scope (what is in and out)")
+    success_measures = T("成功の基準", "Success measures")
+    meeting_rhythm = T("打ち合わせの頻度（例: 毎週火曜の夜）", "Meeting rhythm (e.g. Tuesdays)")
+    end_date = T("終了予定日", "End date")
+    send = T("団体に送る", "Send to the group")
+
+
+AGREEMENT_TEXT = _AgreementTexts
 
 
 def render_agreement_modal(form: AgreementForm, locale: str) -> dict[str, Any]:
     """The kickoff agreement form, prefilled from the newest version when re-scoping."""
     t = AGREEMENT_TEXT
-    intro = t["intro"](locale)
+    intro = t.intro(locale)
     if form.version:
-        intro = t["rescope"](locale, v=form.version, n=form.version + 1) + "\n" + intro
+        intro = t.rescope(locale, v=form.version, n=form.version + 1) + "\n" + intro
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "plain_text", "text": clip(intro, 3000)}}
     ]
-    for name in ("deliverable", "scope", "success_measures", "meeting_rhythm"):
+    fields = (
+        ("deliverable", t.deliverable),
+        ("scope", t.scope),
+        ("success_measures", t.success_measures),
+        ("meeting_rhythm", t.meeting_rhythm),
+    )
+    for name, label in fields:
         element: dict[str, Any] = {
             "type": "plain_text_input",
             "action_id": AGREEMENT_ACTION,
@@ -528,7 +564,7 @@ def render_agreement_modal(form: AgreementForm, locale: str) -> dict[str, Any]:
             {
                 "type": "input",
                 "block_id": name,
-                "label": {"type": "plain_text", "text": t[name](locale)},
+                "label": {"type": "plain_text", "text": label(locale)},
                 "element": element,
             }
         )
@@ -539,7 +575,7 @@ def render_agreement_modal(form: AgreementForm, locale: str) -> dict[str, Any]:
         {
             "type": "input",
             "block_id": "end_date",
-            "label": {"type": "plain_text", "text": t["end_date"](locale)},
+            "label": {"type": "plain_text", "text": t.end_date(locale)},
             "element": picker,
         }
     )
@@ -547,9 +583,9 @@ def render_agreement_modal(form: AgreementForm, locale: str) -> dict[str, Any]:
         "type": "modal",
         "callback_id": AGREEMENT_VIEW,
         "private_metadata": f"{form.project_id}|{form.channel}",
-        "title": {"type": "plain_text", "text": clip(t["title"](locale), 24)},
-        "submit": {"type": "plain_text", "text": clip(t["send"](locale), 24)},
-        "close": {"type": "plain_text", "text": clip(MODAL["cancel"](locale), 24)},
+        "title": {"type": "plain_text", "text": clip(t.title(locale), 24)},
+        "submit": {"type": "plain_text", "text": clip(t.send(locale), 24)},
+        "close": {"type": "plain_text", "text": clip(MODAL.cancel(locale), 24)},
         "blocks": blocks,
     }
 
