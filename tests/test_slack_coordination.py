@@ -172,7 +172,9 @@ def test_ask_and_answer_can_repeat_then_decline(
     push = [b for b in fake_line.pushes if b["to"] == group.user_id][-1]
     assert "参加する子どもは何人くらいですか？" in push["messages"][0]["text"]
     assert push["messages"][0]["quickReply"]["items"][0]["action"]["label"] == "回答する"
-    # The group just types the answer.
+    # The group just types the answer. (Until the question's push is recorded as sent,
+    # an answer to the group goes as a push behind it, to keep their order: settle first.)
+    app.settle()
     group.say("毎週15人ほどです。")
     assert "回答を事務局に伝えました" in group.text()
     thread = fake_slack.wait_for(
@@ -186,6 +188,7 @@ def test_ask_and_answer_can_repeat_then_decline(
     coord.submit("活動場所はどこですか？")
     fake_line.wait_for(lambda: len(group_pushes(fake_line, group)) == 2, timeout=10)
     group.last = [b for b in fake_line.pushes if b["to"] == group.user_id][-1]["messages"]
+    app.settle()
     group.tap("回答する")
     assert "回答を入力" in group.text()
     group.say("中原区の公民館です。")
