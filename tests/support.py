@@ -18,6 +18,7 @@ import uvicorn
 
 from bot.clock import ShiftableClock
 from bot.inbox import Inbox
+from bot.outbox_rows import key_for
 from bot.settings import Settings
 from handlers.asgi import create_app
 from tests import line_events as le
@@ -215,9 +216,16 @@ class LineUser:
         token = event.get("replyToken")
         if not wait or token is None:
             return []
-        # A safety net, not a measure: the wait ends as soon as the reply is there (a
-        # loaded machine running the workers side by side can take more than 10 s).
-        reply = self.fake.wait_for(lambda: self._reply_for(token), timeout=30)
+        # The answer comes as the reply, or as a push (the app's outbox key for a reply)
+        # when a message to this person was still in the outbox: a reply must not
+        # overtake it. A safety net, not a measure: the wait ends as soon as either is
+        # there (a loaded machine running the workers side by side can take over 10 s).
+        event_id = str(event.get("webhookEventId") or "")
+        pushed = key_for("reply", "line", event_id) if event_id else ""
+        reply = self.fake.wait_for(
+            lambda: self._reply_for(token) or (pushed and self.fake.push_with_key(pushed)),
+            timeout=30,
+        )
         self.last = list(reply["messages"])
         return self.last
 

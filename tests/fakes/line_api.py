@@ -193,6 +193,8 @@ class FakeLineApi:
         self._requests: list[RecordedRequest] = []
         self._replies: list[dict[str, Any]] = []
         self._pushes: list[dict[str, Any]] = []
+        # Accepted pushes by their X-Line-Retry-Key (the app's outbox key).
+        self._pushes_by_key: dict[str, dict[str, Any]] = {}
         self._multicasts: list[dict[str, Any]] = []
         self._deliveries: list[tuple[str | None, dict[str, Any]]] = []
         self._reply_times: list[dict[str, Any]] = []
@@ -364,6 +366,11 @@ class FakeLineApi:
         """Return the bodies of accepted push requests."""
         with self._lock:
             return list(self._pushes)
+
+    def push_with_key(self, retry_key: str) -> dict[str, Any] | None:
+        """The accepted push sent with this X-Line-Retry-Key, if any."""
+        with self._lock:
+            return self._pushes_by_key.get(retry_key)
 
     @property
     def multicasts(self) -> list[dict[str, Any]]:
@@ -862,6 +869,8 @@ class FakeLineApi:
                 self._push_times.append({"to": body["to"], "receivedAt": time.time()})
                 if self.record:
                     self._pushes.append(body)
+                    if retry_key is not None:
+                        self._pushes_by_key[retry_key] = body
             if self.record:
                 self._deliveries.extend((to, m) for to in recipients for m in body["messages"])
         return _Answer(200, answer_body, {"X-Line-Request-Id": request_id})
