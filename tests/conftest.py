@@ -33,12 +33,13 @@ from tests.support import (
     make_settings,
 )
 
-# The repository stands alone (issue #15): CI clones it with the team's notes in
-# ../shared beside it, and nothing the tests run may read them. An audit hook makes any
-# such read fail loudly, in every worker, instead of passing only where ../shared exists.
+# The repository stands alone (issue #15): CI clones it with the team's notes in a
+# folder named "shared" beside the clone, and nothing the tests run may read them. This
+# guard reads nothing there: an audit hook makes any such read fail loudly, in every
+# worker, instead of passing only on a machine where the folder happens to exist.
 REPO = Path(__file__).resolve().parent.parent
 OUTSIDE_NOTES = os.path.abspath(REPO.parent / "shared")
-# ../shared may be a link (CI links the notes beside its clone): both spellings count.
+# The folder may be a link (CI links the notes beside its clone): both spellings count.
 _NOTES = {OUTSIDE_NOTES, os.path.realpath(OUTSIDE_NOTES)}
 
 

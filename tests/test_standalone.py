@@ -1,5 +1,5 @@
 """The repository stands alone (issue #15): nothing at test or run time reads the team's
-notes in ../shared, which CI happens to have beside its clone."""
+notes in the "shared" folder CI happens to have beside its clone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from tests.conftest import OUTSIDE_NOTES, REPO
 
 # Where a path to the notes could hide: the code, its tests, the tools CI runs.
 LOOKED_AT = ("bot", "handlers", "storage", "tests", "bench", ".ci", "Makefile", "pyproject.toml")
-MENTIONS = ("../shared", "/shared/", 'parent / "shared"', 'parent.parent / "shared"')
+# Spelled from parts, so this list is not itself a mention of the path it looks for.
+NOTES = "shared"
+MENTIONS = (f"../{NOTES}", f"/{NOTES}/", f'parent / "{NOTES}"', f'parent.parent / "{NOTES}"')
 
 
 def test_a_test_that_reads_the_notes_fails_whether_or_not_they_are_there() -> None:
