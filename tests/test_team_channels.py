@@ -49,8 +49,10 @@ from tests.test_matching_flow import accepted_request, add_volunteers, pushes_to
 from tests.test_slack_coordination import CHANNEL
 
 AOKI, ISHIDA = "U0AOKI0001", "U0ISHIDA01"
-KICKOFF = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo, a Saturday
-EVE = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # the day before at 18:00 in Tokyo
+# Fixed dates well in the future: a notice's LINE copies expire once its session has
+# begun by the wall clock, so a kickoff in the past would never reach anyone in LINE.
+KICKOFF = datetime(2037, 12, 5, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo, a Saturday
+EVE = datetime(2037, 12, 4, 9, 0, tzinfo=UTC)  # the day before at 18:00 in Tokyo
 CODE = re.compile(r"/tsunagu link ([A-Z0-9]{8})")
 
 
@@ -339,7 +341,7 @@ def test_formed_team_gets_a_channel_members_welcome_codes_and_announcements(
         f"石田 <@{ISHIDA}>",
         "ファシリテーション",
         "川崎プロボノ 2017 の日程",
-        "2026年12月5日(土) 10:00 キックオフ（川崎市役所）",
+        "2037年12月5日(土) 10:00 キックオフ（川崎市役所）",
     ):
         assert expected in text, expected
     assert "青木 健" not in text  # first names only
