@@ -6,12 +6,10 @@ effects applied in the event's transaction (bot/effects.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot import postback
-from bot.conversation import engine
-from bot.conversation.flow import Flow
+from bot import postback, work_chat
 from bot.conversation.model import Choice, Panel, Reply
 from bot.flows.cases import CASE, CASE_CHANGE_FLOW
 from bot.flows.side import ANSWER
@@ -37,12 +35,7 @@ class CaseCard:
     year: int
     outcome: str
     partners: tuple[str, ...] = ()
-
-    def line(self, loc: str) -> str:
-        field_label = label(INTERESTS, self.field, loc)
-        if loc == "en":
-            return f"#{self.case_id} {self.title} ({self.area}, {field_label}, {self.year})"
-        return f"#{self.case_id} {self.title}（{self.area}・{field_label}・{self.year}）"
+    line: str = ""  # one line for the text version: #id title (area, field, year)
 
 
 @dataclass(frozen=True)
@@ -117,16 +110,8 @@ class _Texts(Texts):
 TXT = _Texts
 
 
-@dataclass
-class Step:
-    """What the dialogue does next (as `work_chat.Step`)."""
-
-    replies: list[Reply] = field(default_factory=list)
-    effects: list[CaseEffect] = field(default_factory=list)
-    flow: engine.Outcome | None = None
-    # A side flow to start over whatever runs, with its parameters.
-    side: tuple[Flow, dict[str, Any]] | None = None
-    reprompt: bool = True
+# What the dialogue does next, as the work part answers it.
+Step = work_chat.PartStep[CaseEffect]
 
 
 def search_words(word: str) -> str | None:
@@ -168,7 +153,7 @@ async def on_search(words: str, offset: int, loc: str, load: CaseLookups) -> Ste
         return Step([Reply(TXT.none_at_all(loc))])
     about = TXT.about(loc, words=words) if words else ""
     head = TXT.found(loc, first=offset + 1, last=offset + len(page), about=about)
-    lines = [head, *(f"・{c.line(loc)}" for c in page)]
+    lines = [head, *(f"・{c.line}" for c in page)]
     if not words and not offset:
         lines.append(TXT.hint(loc))
     choices: tuple[Choice, ...] = ()

@@ -51,7 +51,6 @@ from storage import repo
 from storage.base import utcnow
 from storage.db import wipe_after_commit
 from storage.lifecycle_repo import forget_person
-from storage.models import Case
 
 ORG_FIELDS = (
     "org_name",
@@ -162,6 +161,7 @@ class SessionLookups:
                 year=c.year,
                 outcome=case_store.localised(c.en, "outcome", c.outcome, locale),
                 partners=tuple(name for name, _ in c.partners),
+                line=c.line(locale),
             )
             for c in found
         ]
@@ -361,19 +361,18 @@ async def _answer_case(
     if org is None:
         return
     actor = f"group:{org.id}"
-    state = await case_store.answer_consent_in(
+    found = await case_store.answer_consent_in(
         session, effect.case_id, org.id, effect.answer, actor
     )
-    if state is None or ctx.coordination is None:
+    if found is None or ctx.coordination is None:
         return
-    case = await session.get(Case, effect.case_id)
-    project = await repo.get_project(session, case.project_id) if case and case.project_id else None
-    if project is None:
-        return
+    case, project = found
     loc = ctx.coordination.locale
     words = plain(effect.words) or "-"
     text = case_store.ANSWERED[effect.answer](loc, id=effect.case_id, words=words)
-    await ctx.coordination.note(session, project, text, ("case-answer", effect.case_id, state))
+    # One note per time the group was asked (it may be asked again after changes).
+    why = ("case-answer", effect.case_id, case.version, effect.answer)
+    await ctx.coordination.note(session, project, text, why)
 
 
 async def _answer_lifecycle(

@@ -370,7 +370,8 @@ class Dispatcher:
             if budget is not None and admission is not None:
                 budget.settle(admission, sent=sent)
         async with self._maker.begin() as session:
-            await repo.mark_outbox_sent(session, item.id, self._clock())
+            reply = item.ref_type == repo.REPLY
+            await repo.mark_outbox_sent(session, item.id, self._clock(), reply=reply)
             wipe_if_pending(session)
             if item.kind == "post" and item.ref_type and item.ref_id and result.get("ts"):
                 await repo.record_message_ref(

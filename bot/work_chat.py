@@ -12,7 +12,7 @@ answer and the conversation stays where it was.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot import postback
 from bot.conversation import engine
@@ -217,17 +217,25 @@ class _Texts(Texts):
 TXT = _Texts
 
 
+E = TypeVar("E")  # the effects a part of the dialogue decides
+
+
 @dataclass
-class Step:
-    """What the dialogue does next: replies, effects, where the conversation goes."""
+class PartStep(Generic[E]):
+    """What the dialogue does next: replies, effects, where the conversation goes (the
+    dialogue's parts answer with it: this one, and the case catalogue's)."""
 
     replies: list[Reply] = field(default_factory=list)
-    effects: list[WorkEffect] = field(default_factory=list)
+    effects: list[E] = field(default_factory=list)
     flow: engine.Outcome | None = None  # a flow this started
     # A side flow to start over whatever runs, with its parameters (#12).
     side: tuple[Flow, dict[str, Any]] | None = None
     # Follow with where the person was (their flow's question or the menu).
     reprompt: bool = True
+
+
+# This part's steps.
+Step = PartStep[WorkEffect]
 
 
 def _button(text: str, pb: postback.Postback) -> Choice:

@@ -780,27 +780,22 @@ async def outbox_due(session: AsyncSession, now: datetime) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def mark_outbox_sent(session: AsyncSession, outbox_id: int, now: datetime) -> None:
-    """Record a delivery."""
+async def mark_outbox_sent(
+    session: AsyncSession, outbox_id: int, now: datetime, *, reply: bool = False
+) -> None:
+    """Record a delivery. `reply`: the row answered a person's event (`ref_type` REPLY)
+    and went out as a push (its token refused, or behind another message); it is needed
+    no more than a delivered reply, so its text and recipient go, as `settle_replies`
+    drops them: the answer to someone who just deleted their data keeps no LINE id."""
+    # A rich menu switch needs the LINE id only until it is done.
+    target: Any = (
+        "" if reply else case((OutboxMessage.kind == RICHMENU, ""), else_=OutboxMessage.target)
+    )
+    forgotten: dict[str, Any] = {"payload": {}} if reply else {}
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id)
-        # A rich menu switch needs the LINE id only until it is done.
-        .values(
-            status="sent",
-            sent_at=now,
-            last_error=None,
-            target=case((OutboxMessage.kind == RICHMENU, ""), else_=OutboxMessage.target),
-        ),
-        execution_options={"synchronize_session": False},
-    )
-    # A reply that went out as a push (its token refused, or behind another message) is
-    # needed no more than a delivered reply: its text and recipient go, as `settle_replies`
-    # drops them. The answer to someone who just deleted their data keeps no LINE id.
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.ref_type == REPLY)
-        .values(target="", payload={}),
+        .values(status="sent", sent_at=now, last_error=None, target=target, **forgotten),
         execution_options={"synchronize_session": False},
     )
 

@@ -692,15 +692,23 @@ async def move_in(session: AsyncSession, case_id: int, action: str, actor: str) 
     return step.target
 
 
-async def group_of(session: AsyncSession, case_id: int) -> models.Organization | None:
-    """The group a case is about, when it can be asked in its chat (not deleted)."""
+async def _case_and_project(
+    session: AsyncSession, case_id: int
+) -> tuple[Case, models.Project] | None:
+    """A case made from a project, with that project (and its group) loaded."""
     case = await session.get(Case, case_id)
     if case is None or case.project_id is None:
         return None
     project = await repo.get_project(session, case.project_id)
-    if project is None or project.organization.user_key.startswith("deleted:"):
+    return None if project is None else (case, project)
+
+
+async def group_of(session: AsyncSession, case_id: int) -> models.Organization | None:
+    """The group a case is about, when it can be asked in its chat (not deleted)."""
+    found = await _case_and_project(session, case_id)
+    if found is None or found[1].organization.user_key.startswith("deleted:"):
         return None
-    return project.organization
+    return found[1].organization
 
 
 def consent_panel(case: Case, loc: str) -> Panel:
@@ -759,17 +767,25 @@ async def send_consent_card(
     )
 
 
+async def _groups_case(
+    session: AsyncSession, case_id: int, organization_id: int | None
+) -> tuple[Case, models.Project] | None:
+    """The case and its project, if the case is about this group's project."""
+    found = await _case_and_project(session, case_id)
+    if found is None or organization_id is None or found[1].organization_id != organization_id:
+        return None
+    return found
+
+
 async def answer_consent_in(
     session: AsyncSession, case_id: int, organization_id: int, answer: str, actor: str
-) -> str | None:
+) -> tuple[Case, models.Project] | None:
     """The group's answer from its chat: yes (consented), no (withdrawn) or change (back
-    to the draft). None when the case is not this group's or no longer asked (a second
-    or late click): nothing changes."""
-    case = await session.get(Case, case_id)
-    if case is None or case.project_id is None or case.status != "consent_asked":
-        return None
-    project = await repo.get_project(session, case.project_id)
-    if project is None or project.organization_id != organization_id:
+    to the draft); returns the case (as it was when asked) and its project. None when
+    the case is not this group's or no longer asked (a second or late click): nothing
+    changes."""
+    found = await _groups_case(session, case_id, organization_id)
+    if found is None or found[0].status != "consent_asked":
         return None
     action = {
         "yes": "case_consent_given",
@@ -777,22 +793,18 @@ async def answer_consent_in(
         "change": "case_changes_asked",
     }[answer]
     try:
-        return await move_in(session, case_id, action, actor)
+        await move_in(session, case_id, action, actor)
     except CaseError:
         return None  # another click of the same group won
+    return found
 
 
 async def consent_state(
     session: AsyncSession, case_id: int, organization_id: int | None
 ) -> str | None:
     """Where a case stands for the group answering it (None: not this group's case)."""
-    case = await session.get(Case, case_id)
-    if case is None or case.project_id is None or organization_id is None:
-        return None
-    project = await repo.get_project(session, case.project_id)
-    if project is None or project.organization_id != organization_id:
-        return None
-    return case.status
+    found = await _groups_case(session, case_id, organization_id)
+    return None if found is None else found[0].status
 
 
 def summaries(rows: Sequence[Any]) -> list[CaseSummary]:
@@ -824,6 +836,26 @@ async def search_in(
     return summaries(rows)
 
 
+def area_key(area: str) -> str:
+    """What an area is searched by: the place's key (八王子 and 八王子市 meet), else the
+    folded text."""
+    return place(area).key or fold_search(area)
+
+
+def _draft_columns(d: Draft) -> dict[str, Any]:
+    """A case's columns as a draft writes them (made, or written again)."""
+    return {
+        "title": d.title,
+        "area": d.area,
+        "area_key": area_key(d.area),
+        "field": d.field,
+        "year": d.year,
+        "partners": d.partners,
+        "en": d.en,
+        **d.texts,
+    }
+
+
 class Cases:
     """The catalogue's operations (drafts, edits, consent, publishing, search)."""
 
@@ -852,19 +884,11 @@ class Cases:
         if existing is not None:
             raise CaseError(ERRORS["exists"], id=project_id, case=existing.id)
         src = source or await load_source(session, project_id, self.timezone)
-        d = draft_from(src)
         case = Case(
             project_id=project_id,
             status="draft",
-            title=d.title,
-            area=d.area,
-            area_key=place(d.area).key or fold_search(d.area),
-            field=d.field,
-            year=d.year,
-            partners=d.partners,
-            en=d.en,
             created_by=actor,
-            **d.texts,
+            **_draft_columns(draft_from(src)),
         )
         case.search_text = search_text(case)
         session.add(case)
@@ -894,10 +918,7 @@ class Cases:
         if edited is not None:
             return "edited"
         d = draft_from(await load_source(session, project_id, self.timezone))
-        case.title, case.area, case.field, case.year = d.title, d.area, d.field, d.year
-        case.area_key = place(d.area).key or fold_search(d.area)
-        case.partners, case.en = d.partners, d.en
-        for key, value in d.texts.items():
+        for key, value in _draft_columns(d).items():
             setattr(case, key, value)
         case.search_text = search_text(case)
         case.updated_at = utcnow()
@@ -929,7 +950,7 @@ class Cases:
             for key, value in checked.items():
                 setattr(case, key, value)
             if "area" in checked:
-                case.area_key = place(case.area).key or fold_search(case.area)
+                case.area_key = area_key(case.area)
             case.search_text = search_text(case)
             case.version += 1
             case.updated_at = utcnow()
@@ -1003,14 +1024,14 @@ class Cases:
         field_key = None
         if field:
             field_key = _check({"field": field})["field"]
-        area_key = (place(area).key or fold_search(area)) if area else None
+        wanted_area = area_key(area) if area else None
         words = search_words(text)
         async with self.maker() as session:
             rows = await store.search(
                 session,
                 words,
                 word_fields=word_fields(words),
-                area_key=area_key,
+                area_key=wanted_area,
                 field=field_key,
                 year=year,
                 statuses=None if drafts else store.PUBLIC,
